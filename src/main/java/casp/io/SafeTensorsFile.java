@@ -1,0 +1,249 @@
+package casp.io;
+
+import casp.tensor.DType;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.MappedByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.Comparator;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * A safetensors file, validated on open and read through memory maps of at most
+ * {@link #MAX_MAP_BYTES} at a time, so files (and tensors) larger than 2 GiB work.
+ *
+ * <p>Format: 8-byte little-endian header length N, N bytes of JSON
+ * {name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__": {str: str}}, then the data.
+ * Every malformed case (truncated file, header past the end, bad JSON, unknown dtype, offsets that
+ * overlap, leave gaps, run past the data or disagree with shape x dtype) is a
+ * {@link BadInputException} naming the file and tensor; nothing is read outside the file.
+ */
+public final class SafeTensorsFile {
+    /** Largest single mapping; FileChannel.map is limited to 2 GiB. */
+    static final long MAX_MAP_BYTES = 1L << 30;
+    /** Headers beyond this are surely corrupt (HF's own limit is 100 MB). */
+    private static final long MAX_HEADER_BYTES = 100L << 20;
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private final Path path;
+    private final long dataStart;
+    private final long fileSize;
+    private final Map<String, TensorInfo> tensors;
+    private final Map<String, String> metadata;
+
+    private SafeTensorsFile(Path path, long dataStart, long fileSize,
+                            Map<String, TensorInfo> tensors, Map<String, String> metadata) {
+        this.path = path;
+        this.dataStart = dataStart;
+        this.fileSize = fileSize;
+        this.tensors = tensors;
+        this.metadata = metadata;
+    }
+
+    /** Opens and validates a safetensors file. */
+    public static SafeTensorsFile open(Path path) {
+        try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
+            long size = ch.size();
+            if (size < 8) throw bad(path, "file is truncated (" + size + " bytes, less than the 8-byte header length)");
+            ByteBuffer lenBuf = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
+            readFully(ch, lenBuf, 0, path);
+            long headerLen = lenBuf.getLong(0);
+            if (headerLen < 2 || headerLen > MAX_HEADER_BYTES)
+                throw bad(path, "header length " + headerLen + " is not plausible (file has " + size + " bytes)");
+            if (8 + headerLen > size)
+                throw bad(path, "header length " + headerLen + " points past the end of the file (" + size + " bytes): truncated file?");
+            ByteBuffer header = ByteBuffer.allocate((int) headerLen);
+            readFully(ch, header, 8, path);
+            String json = new String(header.array(), StandardCharsets.UTF_8);
+            return parse(path, json, 8 + headerLen, size);
+        } catch (NoSuchFileException e) {
+            throw new BadInputException(path + ": no such file");
+        } catch (IOException e) {
+            throw new BadInputException(path + ": cannot read: " + e.getMessage(), e);
+        }
+    }
+
+    private static void readFully(FileChannel ch, ByteBuffer buf, long pos, Path path) throws IOException {
+        while (buf.hasRemaining()) {
+            int n = ch.read(buf, pos + buf.position());
+            if (n < 0) throw bad(path, "unexpected end of file");
+        }
+    }
+
+    private static SafeTensorsFile parse(Path path, String json, long dataStart, long fileSize) {
+        JsonNode root;
+        try {
+            root = JSON.readTree(json);
+        } catch (JsonProcessingException e) {
+            throw bad(path, "header is not valid JSON: " + e.getOriginalMessage());
+        }
+        if (root == null || !root.isObject()) throw bad(path, "header is not a JSON object");
+        Map<String, String> metadata = new LinkedHashMap<>();
+        List<TensorInfo> list = new ArrayList<>();
+        for (Iterator<Map.Entry<String, JsonNode>> it = root.fields(); it.hasNext(); ) {
+            Map.Entry<String, JsonNode> e = it.next();
+            String name = e.getKey();
+            JsonNode v = e.getValue();
+            if (name.equals("__metadata__")) {
+                if (!v.isObject()) throw bad(path, "__metadata__ is not an object");
+                v.fields().forEachRemaining(m -> metadata.put(m.getKey(), m.getValue().asText()));
+                continue;
+            }
+            list.add(parseEntry(path, name, v));
+        }
+        long dataSize = fileSize - dataStart;
+        // Offsets must tile [0, dataSize) exactly: sorted, no overlap, no gap, nothing past the end.
+        List<TensorInfo> sorted = new ArrayList<>(list);
+        sorted.sort(Comparator.comparingLong(TensorInfo::begin).thenComparingLong(TensorInfo::end));
+        long expected = 0;
+        for (TensorInfo t : sorted) {
+            if (t.begin() < expected) throw bad(path, "tensor '" + t.name() + "' overlaps the previous tensor (offset " + t.begin() + " < " + expected + ")");
+            if (t.begin() > expected) throw bad(path, "gap in the data before tensor '" + t.name() + "' (offset " + t.begin() + ", expected " + expected + ")");
+            if (t.end() > dataSize) throw bad(path, "tensor '" + t.name() + "' runs past the end of the data (" + t.end() + " > " + dataSize + " bytes): truncated file?");
+            expected = t.end();
+        }
+        if (expected != dataSize)
+            throw bad(path, "data section has " + dataSize + " bytes but the tensors cover " + expected + " (trailing bytes)");
+        Map<String, TensorInfo> byName = new LinkedHashMap<>();
+        for (TensorInfo t : list) byName.put(t.name(), t);
+        return new SafeTensorsFile(path, dataStart, fileSize, Collections.unmodifiableMap(byName),
+                Collections.unmodifiableMap(metadata));
+    }
+
+    private static TensorInfo parseEntry(Path path, String name, JsonNode v) {
+        String where = "tensor '" + name + "'";
+        if (!v.isObject()) throw bad(path, where + ": entry is not an object");
+        JsonNode dt = v.get("dtype"), sh = v.get("shape"), off = v.get("data_offsets");
+        if (dt == null || !dt.isTextual()) throw bad(path, where + ": missing dtype");
+        DType dtype = DType.fromSafetensors(dt.asText());
+        if (dtype == null) throw bad(path, where + ": unknown dtype '" + dt.asText() + "'");
+        if (sh == null || !sh.isArray()) throw bad(path, where + ": missing shape");
+        long[] shape = new long[sh.size()];
+        long numel = 1;
+        for (int i = 0; i < shape.length; i++) {
+            JsonNode d = sh.get(i);
+            if (!d.canConvertToLong() || !d.isIntegralNumber() || d.asLong() < 0) throw bad(path, where + ": bad shape " + sh);
+            shape[i] = d.asLong();
+            numel = Math.multiplyExact(numel, shape[i]);
+        }
+        if (off == null || !off.isArray() || off.size() != 2 || !off.get(0).isIntegralNumber() || !off.get(1).isIntegralNumber())
+            throw bad(path, where + ": data_offsets must be [begin, end]");
+        long begin = off.get(0).asLong(), end = off.get(1).asLong();
+        if (begin < 0 || end < begin) throw bad(path, where + ": bad data_offsets [" + begin + ", " + end + "]");
+        if (end - begin != numel * dtype.bytes())
+            throw bad(path, where + ": data_offsets span " + (end - begin) + " bytes but shape " + sh + " x " + dtype
+                    + " needs " + numel * dtype.bytes());
+        return new TensorInfo(name, dtype, shape, begin, end);
+    }
+
+    private static BadInputException bad(Path path, String msg) {
+        return new BadInputException(path + ": " + msg);
+    }
+
+    public Path path() {
+        return path;
+    }
+
+    /** Tensors in header order. */
+    public Map<String, TensorInfo> tensors() {
+        return tensors;
+    }
+
+    public Map<String, String> metadata() {
+        return metadata;
+    }
+
+    public TensorInfo info(String name) {
+        TensorInfo t = tensors.get(name);
+        if (t == null) throw new BadInputException(path + ": no tensor named '" + name + "'");
+        return t;
+    }
+
+    /** Reads a floating-point tensor (F32, F16, BF16 or F64) converted to float32. */
+    public float[] readFloats(String name) {
+        TensorInfo t = info(name);
+        float[] out = new float[Math.toIntExact(t.numel())];
+        readFloats(t, out, 0);
+        return out;
+    }
+
+    /** Reads a floating-point tensor into dst[off ..]. */
+    public void readFloats(TensorInfo t, float[] dst, int off) {
+        int esz = t.dtype().bytes();
+        forEachChunk(t, (buf, firstElem) -> {
+            int n = buf.remaining() / esz;
+            int o = off + (int) firstElem;
+            switch (t.dtype()) {
+                case F32 -> buf.asFloatBuffer().get(dst, o, n);
+                case F64 -> { for (int i = 0; i < n; i++) dst[o + i] = (float) buf.getDouble(i * 8); }
+                case F16 -> { for (int i = 0; i < n; i++) dst[o + i] = DType.f16ToFloat(buf.getShort(i * 2)); }
+                case BF16 -> { for (int i = 0; i < n; i++) dst[o + i] = DType.bf16ToFloat(buf.getShort(i * 2)); }
+                default -> throw new BadInputException(path + ": tensor '" + t.name() + "' has dtype " + t.dtype() + ", expected a floating-point type");
+            }
+        });
+    }
+
+    /** Reads an I32 tensor. */
+    public int[] readInts(String name) {
+        TensorInfo t = info(name);
+        if (t.dtype() != DType.I32) throw new BadInputException(path + ": tensor '" + name + "' has dtype " + t.dtype() + ", expected I32");
+        int[] out = new int[Math.toIntExact(t.numel())];
+        forEachChunk(t, (buf, first) -> buf.asIntBuffer().get(out, (int) first, buf.remaining() / 4));
+        return out;
+    }
+
+    /** Reads the raw little-endian bytes of a tensor. */
+    public byte[] readBytes(String name) {
+        TensorInfo t = info(name);
+        byte[] out = new byte[Math.toIntExact(t.byteSize())];
+        forEachChunk(t, (buf, first) -> buf.get(out, (int) (first * t.dtype().bytes()), buf.remaining()));
+        return out;
+    }
+
+    private interface ChunkReader {
+        void accept(ByteBuffer littleEndianChunk, long firstElement);
+    }
+
+    /** Maps the tensor's bytes in windows under 2 GiB, each a whole number of elements. */
+    private void forEachChunk(TensorInfo t, ChunkReader reader) {
+        long esz = t.dtype().bytes();
+        long chunk = MAX_MAP_BYTES / esz * esz;
+        try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
+            if (ch.size() != fileSize) throw bad(path, "file changed size while open");
+            for (long pos = 0; pos < t.byteSize(); pos += chunk) {
+                long len = Math.min(chunk, t.byteSize() - pos);
+                MappedByteBuffer map = ch.map(FileChannel.MapMode.READ_ONLY, dataStart + t.begin() + pos, len);
+                map.order(ByteOrder.LITTLE_ENDIAN);
+                reader.accept(map, pos / esz);
+            }
+        } catch (IOException e) {
+            throw new BadInputException(path + ": cannot read tensor '" + t.name() + "': " + e.getMessage(), e);
+        }
+    }
+
+    /** Copies the raw bytes of a tensor to a channel (used to carry untouched tensors into an output). */
+    public void copyTo(TensorInfo t, java.nio.channels.WritableByteChannel out) throws IOException {
+        forEachChunkIO(t, out);
+    }
+
+    private void forEachChunkIO(TensorInfo t, java.nio.channels.WritableByteChannel out) throws IOException {
+        try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
+            long pos = dataStart + t.begin(), end = dataStart + t.end();
+            while (pos < end) pos += ch.transferTo(pos, end - pos, out);
+        }
+    }
+}

@@ -1,0 +1,105 @@
+package casp.io;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * The tensors of a model folder: one model.safetensors, or shards listed by
+ * model.safetensors.index.json ("weight_map": tensor name -> shard file).
+ */
+public final class WeightStore {
+    private final Path dir;
+    private final Map<String, SafeTensorsFile> fileOf;
+
+    private WeightStore(Path dir, Map<String, SafeTensorsFile> fileOf) {
+        this.dir = dir;
+        this.fileOf = fileOf;
+    }
+
+    public static WeightStore open(Path dir) {
+        Path single = dir.resolve("model.safetensors");
+        Path index = dir.resolve("model.safetensors.index.json");
+        Map<String, SafeTensorsFile> fileOf = new LinkedHashMap<>();
+        if (Files.isRegularFile(index)) {
+            JsonNode root;
+            try {
+                root = new ObjectMapper().readTree(index.toFile());
+            } catch (IOException e) {
+                throw new BadInputException(index + ": cannot parse: " + e.getMessage());
+            }
+            JsonNode map = root == null ? null : root.get("weight_map");
+            if (map == null || !map.isObject()) throw new BadInputException(index + ": missing \"weight_map\" object");
+            Map<String, SafeTensorsFile> shards = new LinkedHashMap<>();
+            for (var it = map.fields(); it.hasNext(); ) {
+                var e = it.next();
+                String shardName = e.getValue().asText();
+                SafeTensorsFile shard = shards.get(shardName);
+                if (shard == null) {
+                    Path p = dir.resolve(shardName).normalize();
+                    if (!p.startsWith(dir.normalize()) || !Files.isRegularFile(p))
+                        throw new BadInputException(index + ": shard '" + shardName + "' (holding tensor '" + e.getKey() + "') is missing");
+                    shard = SafeTensorsFile.open(p);
+                    shards.put(shardName, shard);
+                }
+                if (!shard.tensors().containsKey(e.getKey()))
+                    throw new BadInputException(index + ": tensor '" + e.getKey() + "' is not in shard " + shard.path());
+                fileOf.put(e.getKey(), shard);
+            }
+        } else if (Files.isRegularFile(single)) {
+            SafeTensorsFile f = SafeTensorsFile.open(single);
+            for (String name : f.tensors().keySet()) fileOf.put(name, f);
+        } else {
+            throw new BadInputException(dir + ": no model.safetensors or model.safetensors.index.json");
+        }
+        return new WeightStore(dir, Collections.unmodifiableMap(fileOf));
+    }
+
+    public Path dir() {
+        return dir;
+    }
+
+    public Set<String> names() {
+        return fileOf.keySet();
+    }
+
+    public boolean has(String name) {
+        return fileOf.containsKey(name);
+    }
+
+    public TensorInfo info(String name) {
+        return file(name).info(name);
+    }
+
+    /** The file that holds a tensor. */
+    public SafeTensorsFile file(String name) {
+        SafeTensorsFile f = fileOf.get(name);
+        if (f == null) throw new BadInputException(dir + ": model has no tensor named '" + name + "'");
+        return f;
+    }
+
+    /** A floating-point tensor converted to float32. */
+    public float[] floats(String name) {
+        return file(name).readFloats(name);
+    }
+
+    /** A floating-point tensor converted to float32, checked against the expected shape. */
+    public float[] floats(String name, long... expectedShape) {
+        TensorInfo t = info(name);
+        if (!java.util.Arrays.equals(t.shape(), expectedShape))
+            throw new BadInputException(t.name() + " in " + file(name).path() + " has shape " + java.util.Arrays.toString(t.shape())
+                    + ", expected " + java.util.Arrays.toString(expectedShape));
+        return floats(name);
+    }
+
+    public int[] ints(String name) {
+        return file(name).readInts(name);
+    }
+}
