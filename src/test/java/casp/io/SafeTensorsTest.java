@@ -142,4 +142,44 @@ class SafeTensorsTest {
         }).write(p);
         assertArrayEquals(vals, SafeTensorsFile.open(p).readFloats("b"));
     }
+
+    @Test
+    void readsSpanningSeveralMapWindows() throws IOException {
+        float[] f = new float[1003];
+        for (int i = 0; i < f.length; i++) f[i] = i * 0.5f - 7;
+        Path p = tmp.resolve("w.safetensors");
+        new SafeTensorsWriter().addFloats("pad", new long[]{3}, new float[]{1, 2, 3}).addF16("x", new long[]{f.length}, f)
+                .addFloats("y", new long[]{f.length}, f).write(p);
+        long saved = SafeTensorsFile.mapWindowBytes;
+        try {
+            SafeTensorsFile.mapWindowBytes = 64; // many windows, none aligned with the tensor starts
+            SafeTensorsFile s = SafeTensorsFile.open(p);
+            assertArrayEquals(f, s.readFloats("y"));
+            assertArrayEquals(f, s.readFloats("x"));
+        } finally {
+            SafeTensorsFile.mapWindowBytes = saved;
+        }
+    }
+
+    @Test
+    void fileLargerThan2GiB() throws IOException {
+        // A sparse file: a 2 GiB + 16 byte U8 tensor of zeros, then a small tensor beyond the 2 GiB mark.
+        long big = (1L << 31) + 16;
+        String header = "{\"big\":{\"dtype\":\"U8\",\"shape\":[" + big + "],\"data_offsets\":[0," + big + "]},"
+                + "\"tail\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[" + big + "," + (big + 8) + "]}}";
+        byte[] h = header.getBytes(StandardCharsets.UTF_8);
+        Path p = tmp.resolve("big.safetensors");
+        try (var ch = java.nio.channels.FileChannel.open(p, java.nio.file.StandardOpenOption.CREATE_NEW,
+                java.nio.file.StandardOpenOption.WRITE, java.nio.file.StandardOpenOption.SPARSE)) {
+            ByteBuffer head = ByteBuffer.allocate(8 + h.length).order(ByteOrder.LITTLE_ENDIAN).putLong(h.length).put(h);
+            head.flip();
+            ch.write(head);
+            ByteBuffer tail = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putFloat(1.5f).putFloat(-2f);
+            tail.flip();
+            ch.write(tail, 8 + h.length + big);
+        }
+        SafeTensorsFile s = SafeTensorsFile.open(p);
+        assertEquals(big, s.info("big").byteSize());
+        assertArrayEquals(new float[]{1.5f, -2f}, s.readFloats("tail"));
+    }
 }
