@@ -19,9 +19,10 @@ import java.util.Arrays;
  *   <li>A row of zeros gets the range [-1, 1] (as AutoGPTQ), so scale is never 0.</li>
  *   <li>Asymmetric zeros are at least 1 (see {@link #rangeParams}): the GPTQ v1 format cannot
  *       store a zero of 0.</li>
- *   <li>Scales are rounded to the nearest fp16 value (clamped to [2^-24, 65504]) before the zero
- *       and the codes are computed, so the codes are exactly right for the fp16 scales the GPTQ
- *       format stores.</li>
+ *   <li>Scales are rounded up to an fp16 value (within [2^-24, 65504]) before the zero and the
+ *       codes are computed, so the codes are exactly right for the fp16 scales the GPTQ format
+ *       stores, and the grid still covers [xmin, xmax] (rounding to nearest could cut off the
+ *       top step, by over 1% of the range for scales in fp16's subnormal range).</li>
  *   <li>MSE clipping (optional): the range is shrunk by p = 1, 0.99, ..., 0.20 (81 candidates) and
  *       each row keeps the p with the least sum |q(x) - x|^2.4 (AutoGPTQ: grid 100, norm 2.4).</li>
  * </ul>
@@ -54,10 +55,12 @@ public final class QuantGrid {
         this.mseClip = mseClip;
     }
 
-    /** The scale as stored (fp16), never 0 or infinite. */
+    /** The scale as stored: the smallest fp16 value >= s, within [2^-24, 65504] (never 0 or infinite). */
     public static float roundScale(float s) {
         float c = Math.max(FP16_MIN, Math.min(FP16_MAX, s));
-        return DType.f16ToFloat(DType.floatToF16(c));
+        short h = DType.floatToF16(c);
+        if (DType.f16ToFloat(h) < c) h++; // positive fp16 values are ordered like their bit patterns
+        return DType.f16ToFloat(h);
     }
 
     /**

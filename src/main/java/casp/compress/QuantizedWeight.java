@@ -39,6 +39,9 @@ public final class QuantizedWeight implements QuantizedLayer {
             throw new IllegalArgumentException("inconsistent quantized weight arrays for " + rows + "x" + cols
                     + " with " + groups + " groups");
         }
+        for (int g : gIdx) {
+            if (g < 0 || g >= groups) throw new IllegalArgumentException("g_idx entry " + g + " outside 0.." + (groups - 1));
+        }
         this.method = method;
         this.rows = rows;
         this.cols = cols;

@@ -130,12 +130,13 @@ final class GptqReference {
         double js = q.scales[g * q.rows + r], jz = q.zeros[g * q.rows + r];
         if (js != s || jz != z) {
             // Acceptable only as a tie: -xmin/scale on a .5 boundary (the zero, and with it the
-            // zero >= 1 branch, may go either way), or the unrounded scale on the midpoint between
-            // two adjacent fp16 values (the zero then follows from the other scale).
+            // zero >= 1 branch, may go either way), or the unrounded scale on an fp16 value (it is
+            // rounded up: float32 may land just above it where float64 did not; the zero then
+            // follows from the other scale).
             boolean zeroTie = !Double.isNaN(zraw) && Math.abs(Math.abs(zraw - Math.floor(zraw)) - 0.5) < TIE;
             double gap = Math.abs(js - s);
             boolean adjacent = js != s && Math.abs(DType.floatToF16((float) js) - DType.floatToF16((float) s)) == 1;
-            boolean scaleTie = adjacent && Math.abs(raw - (js + s) / 2) < TIE * gap;
+            boolean scaleTie = adjacent && Math.abs(raw - Math.min(js, s)) < TIE * gap;
             if (zeroTie || scaleTie) {
                 paramTies++;
             } else {
@@ -152,9 +153,16 @@ final class GptqReference {
         zero[r] = z;
     }
 
+    /** The smallest fp16 value >= x (within [2^-24, 65504]), by search over the fp16 bit patterns. */
     private static double fp16(double x) {
-        float f = (float) Math.max(0x1p-24, Math.min(65504, x));
-        return DType.f16ToFloat(DType.floatToF16(f));
+        double c = Math.max(0x1p-24, Math.min(65504, x));
+        int lo = 1, hi = 0x7bff; // smallest subnormal .. largest finite
+        while (lo < hi) {
+            int mid = (lo + hi) >>> 1;
+            if (DType.f16ToFloat((short) mid) >= c) hi = mid;
+            else lo = mid + 1;
+        }
+        return DType.f16ToFloat((short) lo);
     }
 
     /** gptq.py: L = cholesky(H); Hinv = cholesky_inverse(L); U = cholesky(Hinv, upper=True). */
