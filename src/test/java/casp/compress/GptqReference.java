@@ -82,6 +82,8 @@ final class GptqReference {
                 if (got != code) {
                     if (dist < TIE) {
                         ties++;
+                        log.append(String.format("code tie (%d,%d): java %d ref %d, w/scale %.9f is %.2e from a .5%n",
+                                r, perm[i], got, code, v, dist));
                         code = got;
                     } else {
                         mismatches++;
@@ -139,6 +141,8 @@ final class GptqReference {
             boolean scaleTie = adjacent && Math.abs(raw - Math.min(js, s)) < TIE * gap;
             if (zeroTie || scaleTie) {
                 paramTies++;
+                log.append(String.format("parameter tie row %d group %d: java s=%s z=%s, ref s=%s z=%s; scale/fp16 %.9f, -xmin/scale %.9f%n",
+                        r, g, js, jz, s, z, raw / Math.min(js, s), zraw));
             } else {
                 paramMismatches++;
                 if (paramMismatches <= 5) {
