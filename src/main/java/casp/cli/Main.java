@@ -8,6 +8,7 @@ import picocli.CommandLine.Command;
 @Command(name = "casp", mixinStandardHelpOptions = true, version = "casp 0.1.0",
         description = "Compress Large Multimodal Models to ~2 bits with CASP, evaluate and run them on CPUs.",
         subcommands = {
+                BenchCommand.class,
         })
 public final class Main implements Runnable {
 
