@@ -119,10 +119,11 @@ public final class DecoderLayer {
             int pos = startPos + t;
             rope.apply(ws.q, t * qDim, heads, pos);
             rope.apply(ws.k, t * kvDim, kvHeads, pos);
-            for (int g = 0; g < kvHeads; g++) {
-                System.arraycopy(ws.k, t * kvDim + g * hd, cache.k, cache.offset(g, pos), hd);
-                System.arraycopy(ws.v, t * kvDim + g * hd, cache.v, cache.offset(g, pos), hd);
-            }
+            for (int g = 0; g < kvHeads; g++)
+                for (int i = 0; i < hd; i++) {
+                    cache.k[cache.offset(g, i, pos)] = ws.k[t * kvDim + g * hd + i];
+                    cache.v[cache.offset(g, i, pos)] = ws.v[t * kvDim + g * hd + i];
+                }
         }
         attention(T, startPos, cache, hooks);
         hooks.linearInput(index, O_IN, ws.att, T, qDim);
@@ -143,27 +144,31 @@ public final class DecoderLayer {
 
     /** Below this many multiply-adds, attention runs on the calling thread. */
     private static final long PARALLEL_MIN_WORK = 1L << 15;
+    /** Query rows per attention block: one pass over a key row serves them all. */
+    private static final int ROW_BLOCK = 16;
 
     /** Causal attention of ws.q's T rows over cache positions [0, startPos + T) into ws.att. */
     private void attention(int T, int startPos, KvCache.Layer cache, ForwardHooks hooks) {
         int keys = startPos + T;
-        int items = T * heads;
+        int blocks = (T + ROW_BLOCK - 1) / ROW_BLOCK;
+        int items = blocks * heads;
         long work = (long) heads * hd * ((long) T * startPos + (long) T * (T + 1) / 2);
         int tasks = work < PARALLEL_MIN_WORK ? 1 : Math.min(items, Parallel.threads());
         boolean wantProbs = hooks.wantsAttention(index);
         float[][] perHead = wantProbs ? new float[heads][Math.multiplyExact(T, keys)] : null;
-        float[][] scratch = wantProbs ? null : ws.probs(tasks, keys);
+        float[][] scratch = wantProbs ? null : ws.probs(tasks, Math.multiplyExact(Math.min(T, ROW_BLOCK), keys));
         int group = heads / kvHeads;
         float[] q = ws.q, att = ws.att;
-        // Items interleaved over tasks (item = t * heads + h) so that long and short causal rows mix.
+        // Items (row block, head) dealt round-robin so that long and short causal blocks mix.
         Parallel.forRange(tasks, task -> {
             for (int item = task; item < items; item += tasks) {
-                int t = item / heads, h = item % heads, g = h / group;
-                int n = startPos + t + 1;
+                int b = item / heads, h = item % heads, g = h / group;
+                int t0 = b * ROW_BLOCK, rows = Math.min(ROW_BLOCK, T - t0);
                 float[] probs = wantProbs ? perHead[h] : scratch[task];
-                int pOff = wantProbs ? t * keys : 0;
-                AttentionKernel.attendRow(q, t * qDim + h * hd, cache.k, cache.offset(g, 0), cache.v, cache.offset(g, 0),
-                        n, hd, scale, probs, pOff, att, t * qDim + h * hd);
+                int pOff = wantProbs ? t0 * keys : 0;
+                AttentionKernel.attendRows(q, t0 * qDim + h * hd, qDim, rows, cache.k, cache.offset(g, 0, 0),
+                        cache.v, cache.offset(g, 0, 0), cache.capacity(), startPos + t0 + 1, hd, scale,
+                        probs, pOff, keys, att, t0 * qDim + h * hd, qDim);
             }
         });
         if (wantProbs) for (int h = 0; h < heads; h++) hooks.attentionProbs(index, h, perHead[h], T, keys, startPos);

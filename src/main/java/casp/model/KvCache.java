@@ -2,11 +2,12 @@ package casp.model;
 
 /**
  * Keys and values of the positions seen so far, for every decoder layer, so that decoding one
- * token costs one row of work instead of a whole prefill. Layout per layer and kv head:
- * [capacity, headDim] contiguous, so one head's keys stream through memory in order.
+ * token costs one row of work instead of a whole prefill. Stored transposed per kv head,
+ * [headDim, capacity]: feature i of all positions is contiguous, so attention runs long vector
+ * loops over positions even for small heads.
  */
 public final class KvCache {
-    /** One decoder layer's keys and values: k/v[(g * capacity + pos) * headDim + i]. */
+    /** One decoder layer's keys and values: feature i of kv head g at position pos is k/v[(g * headDim + i) * capacity + pos]. */
     public static final class Layer {
         final float[] k, v;
         final int capacity, kvHeads, headDim;
@@ -24,8 +25,8 @@ public final class KvCache {
 
         public int capacity() { return capacity; }
 
-        /** Offset of (kv head g, position pos) in {@link #keys()} and {@link #values()}. */
-        public int offset(int g, int pos) { return (g * capacity + pos) * headDim; }
+        /** Offset of (kv head g, feature i, position pos) in {@link #keys()} and {@link #values()}. */
+        public int offset(int g, int i, int pos) { return (g * headDim + i) * capacity + pos; }
 
         public float[] keys() { return k; }
 

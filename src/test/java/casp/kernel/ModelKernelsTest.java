@@ -114,28 +114,38 @@ class ModelKernelsTest {
     }
 
     @Test
-    void attendRowMatchesNaive() {
+    void attendRowsMatchesNaive() {
         SplittableRandom r = new SplittableRandom(5);
         for (int hd : new int[]{2, 6, 8, 17, 64}) {
-            for (int n : new int[]{1, 5, 33}) {
-                float[] q = rand(r, hd + 1, 1), k = rand(r, 2 + n * hd, 1), v = rand(r, 3 + n * hd, 1);
-                float[] probs = new float[n + 2], out = new float[hd + 4];
-                float scale = (float) (1 / Math.sqrt(hd));
-                AttentionKernel.attendRow(q, 1, k, 2, v, 3, n, hd, scale, probs, 2, out, 4);
-                double[] s = new double[n];
-                double m = Double.NEGATIVE_INFINITY, sum = 0;
-                for (int j = 0; j < n; j++) {
-                    for (int i = 0; i < hd; i++) s[j] += (double) q[1 + i] * k[2 + j * hd + i];
-                    s[j] *= scale;
-                    m = Math.max(m, s[j]);
+            for (int n0 : new int[]{1, 5, 33}) {
+                for (int rows : new int[]{1, 3, 16}) {
+                    int ld = n0 + rows + 2, qStride = hd + 3, pStride = n0 + rows + 1, outStride = hd + 1;
+                    float[] q = rand(r, 1 + rows * qStride, 1), kt = rand(r, 2 + hd * ld, 1), vt = rand(r, 3 + hd * ld, 1);
+                    float[] probs = new float[2 + rows * pStride];
+                    java.util.Arrays.fill(probs, Float.NaN);   // stale scratch must not leak into the result
+                    float[] out = new float[4 + rows * outStride];
+                    float scale = (float) (1 / Math.sqrt(hd));
+                    AttentionKernel.attendRows(q, 1, qStride, rows, kt, 2, vt, 3, ld, n0, hd, scale, probs, 2, pStride, out, 4, outStride);
+                    for (int row = 0; row < rows; row++) {
+                        int n = n0 + row;
+                        double[] s = new double[n];
+                        double m = Double.NEGATIVE_INFINITY, sum = 0;
+                        for (int j = 0; j < n; j++) {
+                            for (int i = 0; i < hd; i++) s[j] += (double) q[1 + row * qStride + i] * kt[2 + i * ld + j];
+                            s[j] *= scale;
+                            m = Math.max(m, s[j]);
+                        }
+                        for (int j = 0; j < n; j++) sum += s[j] = Math.exp(s[j] - m);
+                        String what = "attention hd=" + hd + " n0=" + n0 + " row " + row;
+                        for (int i = 0; i < hd; i++) {
+                            double o = 0;
+                            for (int j = 0; j < n; j++) o += s[j] / sum * vt[3 + i * ld + j];
+                            close(o, out[4 + row * outStride + i], 1e-5, what);
+                        }
+                        for (int j = 0; j < n; j++) assertEquals(s[j] / sum, probs[2 + row * pStride + j], 1e-6, what);
+                        for (int j = n; j < n0 + rows - 1; j++) assertEquals(0f, probs[2 + row * pStride + j], what);
+                    }
                 }
-                for (int j = 0; j < n; j++) sum += s[j] = Math.exp(s[j] - m);
-                for (int i = 0; i < hd; i++) {
-                    double o = 0;
-                    for (int j = 0; j < n; j++) o += s[j] / sum * v[3 + j * hd + i];
-                    close(o, out[4 + i], 1e-5, "attention hd=" + hd + " n=" + n);
-                }
-                for (int j = 0; j < n; j++) assertEquals(s[j] / sum, probs[2 + j], 1e-6, "probabilities kept");
             }
         }
     }

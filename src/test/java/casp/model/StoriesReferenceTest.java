@@ -1,5 +1,6 @@
 package casp.model;
 
+import casp.TestData;
 import casp.eval.Perplexity;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -20,9 +21,8 @@ class StoriesReferenceTest {
 
     @BeforeAll
     static void load() {
-        Path dir = SharedModels.stories();
-        model = LlamaModel.load(dir.resolve("model"));
-        ref = dir.resolve("reference");
+        model = LlamaModel.load(TestData.model("stories260K"));
+        ref = TestData.shared("models/stories260K/reference");
     }
 
     static JsonNode json(String name) throws IOException {
@@ -69,7 +69,7 @@ class StoriesReferenceTest {
         assertArrayEquals(ints(j.get("generated_ids")), java.util.Arrays.copyOfRange(expected, prompt.length, expected.length));
         int[] seen = new int[steps];
         int[] count = {0};
-        int[] gen = new Generator(model).generate(prompt, steps, Sampler.greedy(), model.config().eosTokenId(),
+        int[] gen = new Generator(model).generate(prompt, steps, Sampler.greedy(), new int[]{model.config().eosTokenId()},
                 id -> { seen[count[0]++] = id; return true; });
         int[] all = new int[prompt.length + gen.length];
         System.arraycopy(prompt, 0, all, 0, prompt.length);

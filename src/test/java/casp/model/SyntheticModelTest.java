@@ -237,12 +237,12 @@ class SyntheticModelTest {
         LlamaModel m = SyntheticModel.create(LLAMA_MHA_TIED, 61);
         Generator g = new Generator(m);
         int[] prompt = {1, 5, 7};
-        int[] s1 = g.generate(prompt, 20, new Sampler(1.0f, 42), -1, null);
-        int[] s2 = g.generate(prompt, 20, new Sampler(1.0f, 42), -1, null);
+        int[] s1 = g.generate(prompt, 20, new Sampler(1.0f, 42), null, null);
+        int[] s2 = g.generate(prompt, 20, new Sampler(1.0f, 42), null, null);
         assertArrayEquals(s1, s2);
         assertEquals(20, s1.length);
         // Greedy: each token is the argmax of a full forward pass over everything before it.
-        int[] greedy = g.generate(prompt, 6, Sampler.greedy(), -1, null);
+        int[] greedy = g.generate(prompt, 6, Sampler.greedy(), null, null);
         int[] seq = Arrays.copyOf(prompt, prompt.length);
         for (int id : greedy) {
             float[] logits = m.forward(seq, null, false);
@@ -254,10 +254,10 @@ class SyntheticModelTest {
         }
         // Stops at eos (included) and when the callback says so; never past max positions.
         int eos = greedy[2];
-        int[] stopped = g.generate(prompt, 6, Sampler.greedy(), eos, null);
+        int[] stopped = g.generate(prompt, 6, Sampler.greedy(), new int[]{eos}, null);
         assertArrayEquals(Arrays.copyOf(greedy, indexOf(greedy, eos) + 1), stopped);
-        assertArrayEquals(new int[]{greedy[0]}, g.generate(prompt, 6, Sampler.greedy(), -1, id -> false));
-        assertEquals(LLAMA_MHA_TIED.maxPositions() - prompt.length, g.generate(prompt, 1000, Sampler.greedy(), -1, null).length);
+        assertArrayEquals(new int[]{greedy[0]}, g.generate(prompt, 6, Sampler.greedy(), null, id -> false));
+        assertEquals(LLAMA_MHA_TIED.maxPositions() - prompt.length, g.generate(prompt, 1000, Sampler.greedy(), null, null).length);
     }
 
     static int indexOf(int[] a, int v) {
