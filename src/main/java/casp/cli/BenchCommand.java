@@ -33,6 +33,7 @@ import picocli.CommandLine.Option;
                 BenchCommand.GemmBench.class,
                 BenchCommand.SyrkBench.class,
                 BenchCommand.CholBench.class,
+                BenchDecodeCommand.class,
         })
 public final class BenchCommand implements Runnable {
 
