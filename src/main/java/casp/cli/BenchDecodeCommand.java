@@ -47,8 +47,11 @@ public final class BenchDecodeCommand implements Callable<Integer> {
     @Option(names = "--decode-tokens", defaultValue = "128", description = "decoding steps (default ${DEFAULT-VALUE})")
     int decodeTokens;
 
-    @Option(names = "--repeat", defaultValue = "3", description = "timed runs after one warm-up; the median is reported (default ${DEFAULT-VALUE})")
+    @Option(names = "--runs", defaultValue = "3", description = "timed runs; the median is reported (default ${DEFAULT-VALUE})")
     int repeat;
+
+    @Option(names = "--warmup", defaultValue = "1", description = "untimed warm-up runs (default ${DEFAULT-VALUE})")
+    int warmup;
 
     @Option(names = "--json", description = "print one JSON object")
     boolean json;
@@ -65,7 +68,8 @@ public final class BenchDecodeCommand implements Callable<Integer> {
         if (models.isEmpty() && !synthetic) throw new BadInputException("give --model DIR and/or --synthetic");
         if (promptTokens < 1) throw new BadInputException("--prompt-tokens must be >= 1, got " + promptTokens);
         if (decodeTokens < 1) throw new BadInputException("--decode-tokens must be >= 1, got " + decodeTokens);
-        if (repeat < 1) throw new BadInputException("--repeat must be >= 1, got " + repeat);
+        if (repeat < 1) throw new BadInputException("--runs must be >= 1, got " + repeat);
+        if (warmup < 0) throw new BadInputException("--warmup must be 0 or more, got " + warmup);
         if (synthetic && (hidden < 64 || hidden % 64 != 0 || layers < 1))
             throw new BadInputException("--hidden must be a positive multiple of 64 and --layers positive");
         List<Result> results = new ArrayList<>();
@@ -91,7 +95,7 @@ public final class BenchDecodeCommand implements Callable<Integer> {
             }
             System.out.println(m.writerWithDefaultPrettyPrinter().writeValueAsString(o));
         } else {
-            System.out.printf(Locale.ROOT, "threads: %d (median of %d runs after a warm-up)%n", Parallel.threads(), repeat);
+            System.out.printf(Locale.ROOT, "threads: %d (median of %d runs after %d warm-up)%n", Parallel.threads(), repeat, warmup);
             for (Result r : results)
                 System.out.printf(Locale.ROOT, "%s%n  prefill %d tokens: %.1f tok/s (%.2f ms)   decode %d tokens: %.1f tok/s (%.3f ms/token)%n",
                         r.name(), r.prompt(), r.prefillTps(), r.prefillSeconds() * 1e3, r.decode(), r.decodeTps(),
@@ -110,7 +114,7 @@ public final class BenchDecodeCommand implements Callable<Integer> {
         KvCache cache = model.newCache(p + d);
         float[] logits = new float[model.vocabSize()];
         double[] prefill = new double[repeat], decode = new double[repeat];
-        for (int run = -1; run < repeat; run++) {
+        for (int run = -warmup; run < repeat; run++) {
             cache.reset();
             float[] x = model.embed(ids);
             long t0 = System.nanoTime();
