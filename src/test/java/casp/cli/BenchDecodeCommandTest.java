@@ -13,7 +13,7 @@ class BenchDecodeCommandTest {
     @Test
     void reportsBothModels() throws Exception {
         CliRunner.Result r = CliRunner.run("bench", "decode", "--model", TestData.model("stories260K").toString(), "--synthetic",
-                "--hidden", "64", "--layers", "1", "--prompt-tokens", "5", "--decode-tokens", "3", "--runs", "1", "--warmup", "0", "--json");
+                "--hidden", "64", "--layers", "1", "--prompt-tokens", "5", "--decode-tokens", "3", "--runs", "1", "--warmup", "0", "--warmup-seconds", "0", "--json");
         assertEquals(0, r.exitCode(), r.err());
         JsonNode res = new ObjectMapper().readTree(r.out()).get("results");
         assertEquals(2, res.size());
