@@ -35,6 +35,8 @@ import java.util.Map;
 public final class SafeTensorsFile {
     /** Largest single mapping; FileChannel.map is limited to 2 GiB. */
     static final long MAX_MAP_BYTES = 1L << 30;
+    /** The window actually used; tests lower it to exercise reads that span several windows. */
+    static long mapWindowBytes = MAX_MAP_BYTES;
     /** Headers beyond this are surely corrupt (HF's own limit is 100 MB). */
     private static final long MAX_HEADER_BYTES = 100L << 20;
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -221,7 +223,7 @@ public final class SafeTensorsFile {
     /** Maps the tensor's bytes in windows under 2 GiB, each a whole number of elements. */
     private void forEachChunk(TensorInfo t, ChunkReader reader) {
         long esz = t.dtype().bytes();
-        long chunk = MAX_MAP_BYTES / esz * esz;
+        long chunk = Math.max(esz, mapWindowBytes / esz * esz);
         try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
             if (ch.size() != fileSize) throw bad(path, "file changed size while open");
             for (long pos = 0; pos < t.byteSize(); pos += chunk) {
