@@ -1,5 +1,6 @@
 package casp.io;
 
+import casp.TestData;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -14,15 +15,8 @@ import static org.junit.jupiter.api.Assertions.*;
 
 class ImagePreprocessorTest {
 
-    // TODO(merge): switch to casp.TestData once the tokenizer branch lands.
     static Path shared() {
-        String prop = System.getProperty("casp.shared");
-        if (prop != null) return Path.of(prop);
-        for (Path p = Path.of("").toAbsolutePath(); p != null; p = p.getParent()) {
-            Path s = p.resolve("shared");
-            if (Files.isDirectory(s.resolve("models"))) return s;
-        }
-        throw new IllegalStateException("cannot find ../shared (set -Dcasp.shared=DIR)");
+        return TestData.shared("");
     }
 
     /**

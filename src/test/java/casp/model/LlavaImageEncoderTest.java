@@ -3,6 +3,7 @@ package casp.model;
 import casp.io.ModelFolder;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import casp.TestData;
 import org.junit.jupiter.api.Test;
 
 import java.nio.file.Files;
@@ -13,15 +14,8 @@ import static org.junit.jupiter.api.Assertions.*;
 /** Vision tower + projector against the debug checksums of the reference parity samples. */
 class LlavaImageEncoderTest {
 
-    // TODO(merge): switch to casp.TestData once the tokenizer branch lands.
     static Path shared() {
-        String prop = System.getProperty("casp.shared");
-        if (prop != null) return Path.of(prop);
-        for (Path p = Path.of("").toAbsolutePath(); p != null; p = p.getParent()) {
-            Path s = p.resolve("shared");
-            if (Files.isDirectory(s.resolve("models"))) return s;
-        }
-        throw new IllegalStateException("cannot find ../shared (set -Dcasp.shared=DIR)");
+        return TestData.shared("");
     }
 
     private static void checkFirst8(JsonNode want, float[] got, double tol, String what) {
