@@ -1,6 +1,7 @@
 package casp.kernel;
 
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -8,12 +9,61 @@ import jdk.incubator.vector.VectorSpecies;
  * Element-wise and row-wise kernels of the CLIP vision tower and the LLaVA projector:
  * LayerNorm, GELU (exact, erf), quick GELU, softmax, bias add and residual add. All work on
  * row-major float arrays in place or into a destination; rows of length n start at off + r * n.
+ *
+ * <p>exp is computed here with plain multiply/fma arithmetic ({@link #exp(float)}), not with the
+ * Vector API's EXP: that one is Math.exp while the code is interpreted and an SVML intrinsic once
+ * C2 compiles it, which differ in the last bit, so results would depend on JIT timing. Ours gives
+ * the same bits in every tier, in the vector loop and in the scalar tail, at every vector width.
  */
 public final class VisionOps {
     private VisionOps() {}
 
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     private static final int L = S.length();
+
+    // exp(x) = 2^n * e^r, n = round(x / ln 2), r = x - n ln 2 (Cody-Waite split of ln 2), e^r by its
+    // Taylor polynomial to degree 7 (truncation < 6e-9 relative on |r| <= ln2 / 2): within 2 ulp of e^x.
+    private static final float LOG2E = 1.44269504088896341f;
+    private static final float LN2_HI = 0.693145751953125f, LN2_LO = 1.428606765330187045e-06f;
+    private static final float ROUND = 12582912f; // 1.5 * 2^23: adding it rounds to an integer
+    private static final float MAX_X = 88.0f, MIN_X = -87.0f;
+    private static final float C2 = 1f / 2, C3 = 1f / 6, C4 = 1f / 24, C5 = 1f / 120, C6 = 1f / 720, C7 = 1f / 5040;
+
+    /** e^x with the same bits as the vector kernels use; inputs are clamped to [-87, 88] (so -inf gives ~1.6e-38). */
+    public static float exp(float x) {
+        float c = Math.min(Math.max(x, MIN_X), MAX_X);
+        float t = Math.fma(c, LOG2E, ROUND);
+        float n = t - ROUND;
+        float r = Math.fma(n, -LN2_HI, c);
+        r = Math.fma(n, -LN2_LO, r);
+        float p = Math.fma(C7, r, C6);
+        p = Math.fma(p, r, C5);
+        p = Math.fma(p, r, C4);
+        p = Math.fma(p, r, C3);
+        p = Math.fma(p, r, C2);
+        p = Math.fma(p, r, 1f);
+        p = Math.fma(p, r, 1f);
+        int bits = (Float.floatToRawIntBits(t) - Float.floatToRawIntBits(ROUND) + 127) << 23;
+        return p * Float.intBitsToFloat(bits);
+    }
+
+    /** Lane-wise {@link #exp(float)}, the same operations in the same order. Small, so C2 inlines it. */
+    static FloatVector exp(FloatVector x) {
+        FloatVector c = x.max(MIN_X).min(MAX_X);
+        FloatVector t = c.fma(LOG2E, ROUND);
+        FloatVector n = t.sub(ROUND);
+        FloatVector r = n.fma(FloatVector.broadcast(S, -LN2_HI), c);
+        r = n.fma(FloatVector.broadcast(S, -LN2_LO), r);
+        FloatVector p = FloatVector.broadcast(S, C7).fma(r, FloatVector.broadcast(S, C6));
+        p = p.fma(r, FloatVector.broadcast(S, C5));
+        p = p.fma(r, FloatVector.broadcast(S, C4));
+        p = p.fma(r, FloatVector.broadcast(S, C3));
+        p = p.fma(r, FloatVector.broadcast(S, C2));
+        p = p.fma(r, FloatVector.broadcast(S, 1f));
+        p = p.fma(r, FloatVector.broadcast(S, 1f));
+        IntVector bits = t.reinterpretAsInts().sub(Float.floatToRawIntBits(ROUND) - 127).lanewise(VectorOperators.LSHL, 23);
+        return p.mul(bits.reinterpretAsFloats());
+    }
 
     /**
      * LayerNorm of each of {@code rows} rows of length n: out = (x - mean) / sqrt(var + eps) * gamma + beta,
@@ -83,15 +133,15 @@ public final class VisionOps {
         int i = 0;
         for (int bound = S.loopBound(n); i < bound; i += L) {
             FloatVector v = FloatVector.fromArray(S, x, off + i);
-            FloatVector e = v.mul(-1.702f).lanewise(VectorOperators.EXP);
+            FloatVector e = exp(v.mul(-1.702f));
             v.div(e.add(one)).intoArray(x, off + i);
         }
         for (; i < n; i++) x[off + i] = quickGelu(x[off + i]);
     }
 
-    /** Scalar quick_gelu, the reference the vector loop must match. */
+    /** Scalar quick_gelu, bit-identical to the vector loop. */
     public static float quickGelu(float v) {
-        return (float) (v / (1.0 + Math.exp(-1.702 * v)));
+        return v / (exp(v * -1.702f) + 1f);
     }
 
     // erf(z): for |z| < 1 the odd Maclaurin series to z^21 (truncation < 1.3e-8); beyond, erfc(|z|) by
@@ -128,7 +178,7 @@ public final class VisionOps {
             FloatVector t = one.div(a.mul(0.5f).add(one));
             FloatVector p = FloatVector.broadcast(S, R[9]);
             for (int k = 8; k >= 0; k--) p = p.fma(t, FloatVector.broadcast(S, R[k]));
-            FloatVector erfc = t.mul(p.sub(z2).lanewise(VectorOperators.EXP));
+            FloatVector erfc = t.mul(exp(p.sub(z2)));
             FloatVector tailAbs = one.sub(erfc);
             FloatVector tail = tailAbs.blend(tailAbs.neg(), z.compare(VectorOperators.LT, 0f));
             FloatVector erf = tail.blend(series, a.compare(VectorOperators.LT, 1f));
@@ -153,7 +203,7 @@ public final class VisionOps {
         float t = 1f / (1f + 0.5f * a);
         float p = R[9];
         for (int k = 8; k >= 0; k--) p = Math.fma(p, t, R[k]);
-        float r = 1f - t * (float) Math.exp(p - a * a);
+        float r = 1f - t * exp(p - a * a);
         return z < 0 ? -r : r;
     }
 
@@ -176,13 +226,13 @@ public final class VisionOps {
             FloatVector acc = FloatVector.zero(S);
             i = 0;
             for (int bound = S.loopBound(len); i < bound; i += L) {
-                FloatVector e = FloatVector.fromArray(S, x, o + i).sub(mx).lanewise(VectorOperators.EXP);
+                FloatVector e = exp(FloatVector.fromArray(S, x, o + i).sub(mx));
                 e.intoArray(x, o + i);
                 acc = acc.add(e);
             }
             double sum = acc.reduceLanes(VectorOperators.ADD);
             for (; i < len; i++) {
-                float e = (float) Math.exp(x[o + i] - max);
+                float e = exp(x[o + i] - max);
                 x[o + i] = e;
                 sum += e;
             }

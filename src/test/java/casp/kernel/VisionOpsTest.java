@@ -106,6 +106,29 @@ class VisionOpsTest {
     }
 
     @Test
+    void expIsAccurateAndVectorLoopsAreBitIdenticalToScalar() {
+        for (float x = -87f; x <= 88f; x += 0.0137f) {
+            double want = Math.exp(x);
+            float got = VisionOps.exp(x);
+            assertEquals(want, got, 2 * Math.ulp((float) want), "exp(" + x + ")");
+        }
+        assertEquals(1f, VisionOps.exp(0f));
+        assertTrue(VisionOps.exp(Float.NEGATIVE_INFINITY) < 1e-37f);
+        // The vector loops use the same operations as the scalar functions: same bits, any width.
+        Random r = new Random(5);
+        for (int n : SIZES) {
+            float[] x = rand(r, n, 6f);
+            float[] q = x.clone(), g = x.clone();
+            VisionOps.quickGelu(q, 0, n);
+            VisionOps.gelu(g, 0, n);
+            for (int i = 0; i < n; i++) {
+                assertEquals(Float.floatToIntBits(VisionOps.quickGelu(x[i])), Float.floatToIntBits(q[i]), "quick_gelu " + x[i]);
+                assertEquals(Float.floatToIntBits(VisionOps.gelu(x[i])), Float.floatToIntBits(g[i]), "gelu " + x[i]);
+            }
+        }
+    }
+
+    @Test
     void softmaxMatchesNaive() {
         Random r = new Random(3);
         for (int n : SIZES) {
