@@ -4,38 +4,79 @@ import org.junit.jupiter.api.Assumptions;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Optional;
+
+import static org.junit.jupiter.api.Assertions.fail;
 
 /**
- * Locates ../shared (models and reference outputs) for tests. In CI (env CI set) a missing
- * folder fails the test; on a fresh clone elsewhere the test is skipped with a clear message.
+ * Finds the shared test assets (../shared/models/... next to the repository clone).
+ *
+ * <p>Lookup order: system property {@code casp.shared}, environment variable {@code CASP_SHARED},
+ * then each directory from {@code user.dir} upwards, looking for a child {@code shared} that holds
+ * a {@code models} folder (so /work/main/../shared and /work/wt-x/../shared both work).
+ *
+ * <p>When the folder is missing a test is skipped (JUnit abort) with a message saying what was
+ * looked for, except when the environment variable {@code CI} is set: there the assets must be
+ * present, so the test fails instead.
  */
 public final class TestData {
-    private TestData() {}
+    private TestData() {
+    }
 
-    /** The shared folder: -Dcasp.shared, else the first ancestor of user.dir with a sibling shared/models. */
-    public static Path sharedDir() {
+    /** The shared folder, if it can be found; no side effects. */
+    public static Optional<Path> findSharedDir() {
         String prop = System.getProperty("casp.shared");
-        if (prop != null) return Path.of(prop);
-        for (Path p = Path.of(System.getProperty("user.dir")).toAbsolutePath(); p != null; p = p.getParent()) {
-            Path candidate = p.resolveSibling("shared");
-            if (Files.isDirectory(candidate.resolve("models"))) return candidate;
+        if (prop != null && !prop.isBlank()) return existing(Path.of(prop));
+        String env = System.getenv("CASP_SHARED");
+        if (env != null && !env.isBlank()) return existing(Path.of(env));
+        for (Path dir = Path.of(System.getProperty("user.dir")).toAbsolutePath(); dir != null; dir = dir.getParent()) {
+            Path candidate = dir.resolve("shared");
+            if (Files.isDirectory(candidate.resolve("models"))) return Optional.of(candidate.normalize());
         }
-        return Path.of(System.getProperty("user.dir")).resolveSibling("shared");
+        return Optional.empty();
     }
 
-    /** A path under shared/, skipping (or failing in CI) when it does not exist. */
-    public static Path shared(String relative) {
-        Path p = sharedDir().resolve(relative);
-        if (!Files.exists(p)) {
-            String msg = "shared test data not found: " + p + " (expected ../shared beside the repository)";
-            if (System.getenv("CI") != null) throw new AssertionError(msg);
-            Assumptions.abort(msg);
-        }
-        return p;
+    private static Optional<Path> existing(Path p) {
+        return Files.isDirectory(p.resolve("models")) ? Optional.of(p.toAbsolutePath().normalize()) : Optional.empty();
     }
 
-    /** A model folder under shared/models/NAME/model. */
+    /** The shared folder; skips the calling test if it is absent (fails when CI is set). */
+    public static Path sharedDir() {
+        Optional<Path> dir = findSharedDir();
+        if (dir.isEmpty()) {
+            missing("the shared test assets (a folder 'shared/models' above " + System.getProperty("user.dir")
+                    + ", or -Dcasp.shared=DIR / CASP_SHARED=DIR)");
+        }
+        return dir.get();
+    }
+
+    /** shared/models/NAME, e.g. modelDir("stories260K"); skips (or fails on CI) if absent. */
+    public static Path modelDir(String name) {
+        Path dir = sharedDir().resolve("models").resolve(name);
+        if (!Files.isDirectory(dir)) missing("the shared model folder " + dir);
+        return dir;
+    }
+
+    /** A file under shared/, e.g. file("models/stories260K/reference/eval.txt"); skips (or fails on CI) if absent. */
+    public static Path file(String relative) {
+        Path f = sharedDir().resolve(relative);
+        if (!Files.exists(f)) missing("the shared test file " + f);
+        return f;
+    }
+
+    /** The Hugging Face folder of a shared model: shared/models/NAME/model. */
     public static Path model(String name) {
-        return shared("models/" + name + "/model");
+        return file("models/" + name + "/model");
+    }
+
+    /** Same as {@link #file}: a path under shared/ (kept for the tests written against that name). */
+    public static Path shared(String relative) {
+        return file(relative);
+    }
+
+    private static void missing(String what) {
+        String ci = System.getenv("CI");
+        if (ci != null && !ci.isBlank()) fail("CI is set but " + what + " is missing");
+        Assumptions.abort("skipped: " + what + " not found");
     }
 }

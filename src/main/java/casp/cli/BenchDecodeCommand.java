@@ -1,0 +1,138 @@
+package casp.cli;
+
+import casp.io.BadInputException;
+import casp.io.ModelConfig;
+import casp.kernel.Parallel;
+import casp.kernel.VectorOps;
+import casp.model.KvCache;
+import casp.model.LlamaModel;
+import casp.model.SyntheticModel;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.SplittableRandom;
+import java.util.concurrent.Callable;
+
+/**
+ * `casp bench decode`: prefill and decode tokens/s of the float32 runtime, on a model folder
+ * and/or a generated Llama-shaped model with random weights (hidden 1024, 8 layers by default).
+ */
+@Command(name = "decode", mixinStandardHelpOptions = true,
+        description = "Prefill and decode tokens/s of a model folder (--model) and/or a random Llama-shaped model (--synthetic).")
+public final class BenchDecodeCommand implements Callable<Integer> {
+    @Option(names = "--model", paramLabel = "DIR", description = "Hugging Face model folder (repeatable)")
+    List<Path> models = new ArrayList<>();
+
+    @Option(names = "--synthetic", description = "also bench a random Llama-shaped model (see --hidden, --layers)")
+    boolean synthetic;
+
+    @Option(names = "--hidden", defaultValue = "1024", description = "synthetic: hidden size (default ${DEFAULT-VALUE}; "
+            + "intermediate = 2.75x, head_dim 64, vocab 32000)")
+    int hidden;
+
+    @Option(names = "--layers", defaultValue = "8", description = "synthetic: decoder layers (default ${DEFAULT-VALUE})")
+    int layers;
+
+    @Option(names = "--prompt-tokens", defaultValue = "128", description = "prefill length (default ${DEFAULT-VALUE})")
+    int promptTokens;
+
+    @Option(names = "--decode-tokens", defaultValue = "128", description = "decoding steps (default ${DEFAULT-VALUE})")
+    int decodeTokens;
+
+    @Option(names = "--repeat", defaultValue = "3", description = "timed runs after one warm-up; the median is reported (default ${DEFAULT-VALUE})")
+    int repeat;
+
+    @Option(names = "--json", description = "print one JSON object")
+    boolean json;
+
+    /** One model's median timings. */
+    record Result(String name, int prompt, int decode, double prefillSeconds, double decodeSeconds) {
+        double prefillTps() { return prompt / prefillSeconds; }
+
+        double decodeTps() { return decode / decodeSeconds; }
+    }
+
+    @Override
+    public Integer call() throws Exception {
+        if (models.isEmpty() && !synthetic) throw new BadInputException("give --model DIR and/or --synthetic");
+        if (promptTokens < 1) throw new BadInputException("--prompt-tokens must be >= 1, got " + promptTokens);
+        if (decodeTokens < 1) throw new BadInputException("--decode-tokens must be >= 1, got " + decodeTokens);
+        if (repeat < 1) throw new BadInputException("--repeat must be >= 1, got " + repeat);
+        if (synthetic && (hidden < 64 || hidden % 64 != 0 || layers < 1))
+            throw new BadInputException("--hidden must be a positive multiple of 64 and --layers positive");
+        List<Result> results = new ArrayList<>();
+        for (Path dir : models) results.add(bench(dir.toString(), LlamaModel.load(dir)));
+        if (synthetic) {
+            ModelConfig.TextConfig c = SyntheticModel.config("llama", hidden, hidden * 11 / 4, layers, hidden / 64,
+                    hidden / 64, 64, 32000, 4096, 10000.0, null, false);
+            results.add(bench("synthetic llama hidden " + hidden + ", " + layers + " layers, intermediate "
+                    + c.intermediateSize() + ", vocab 32000", SyntheticModel.create(c, 1)));
+        }
+        if (json) {
+            ObjectMapper m = new ObjectMapper();
+            ObjectNode o = m.createObjectNode();
+            o.put("threads", Parallel.threads());
+            ArrayNode a = o.putArray("results");
+            for (Result r : results) {
+                ObjectNode n = a.addObject();
+                n.put("model", r.name());
+                n.put("prompt_tokens", r.prompt());
+                n.put("decode_tokens", r.decode());
+                n.put("prefill_tokens_per_s", r.prefillTps());
+                n.put("decode_tokens_per_s", r.decodeTps());
+            }
+            System.out.println(m.writerWithDefaultPrettyPrinter().writeValueAsString(o));
+        } else {
+            System.out.printf(Locale.ROOT, "threads: %d (median of %d runs after a warm-up)%n", Parallel.threads(), repeat);
+            for (Result r : results)
+                System.out.printf(Locale.ROOT, "%s%n  prefill %d tokens: %.1f tok/s (%.2f ms)   decode %d tokens: %.1f tok/s (%.3f ms/token)%n",
+                        r.name(), r.prompt(), r.prefillTps(), r.prefillSeconds() * 1e3, r.decode(), r.decodeTps(),
+                        r.decodeSeconds() * 1e3 / r.decode());
+        }
+        return 0;
+    }
+
+    private Result bench(String name, LlamaModel model) {
+        int maxPos = model.config().maxPositions();
+        int p = Math.min(promptTokens, maxPos - 1);
+        int d = Math.min(decodeTokens, maxPos - p);
+        SplittableRandom rnd = new SplittableRandom(7);
+        int[] ids = new int[p];
+        for (int i = 0; i < p; i++) ids[i] = rnd.nextInt(model.vocabSize());
+        KvCache cache = model.newCache(p + d);
+        float[] logits = new float[model.vocabSize()];
+        double[] prefill = new double[repeat], decode = new double[repeat];
+        for (int run = -1; run < repeat; run++) {
+            cache.reset();
+            float[] x = model.embed(ids);
+            long t0 = System.nanoTime();
+            float[] last = model.forwardEmbeddings(x, p, cache, false);
+            long t1 = System.nanoTime();
+            int next = VectorOps.argmax(last, 0, last.length);
+            for (int s = 0; s < d; s++) {
+                model.decode(next, cache, logits);
+                next = VectorOps.argmax(logits, 0, logits.length);
+            }
+            long t2 = System.nanoTime();
+            if (run >= 0) {
+                prefill[run] = (t1 - t0) / 1e9;
+                decode[run] = (t2 - t1) / 1e9;
+            }
+        }
+        return new Result(name, p, d, median(prefill), median(decode));
+    }
+
+    private static double median(double[] a) {
+        double[] s = a.clone();
+        Arrays.sort(s);
+        return s.length % 2 == 1 ? s[s.length / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+    }
+}

@@ -1,0 +1,45 @@
+package casp.kernel;
+
+/**
+ * Level-1 helpers (dot, axpy) in float and double, on the Vector API when it is enabled and in
+ * plain loops otherwise. Used by the triangular and Cholesky kernels for their short inner loops.
+ */
+public final class Blas1 {
+    private Blas1() {}
+
+    private static final boolean SIMD = VectorSupport.enabled();
+
+    /** Sum of x[ox + i] * y[oy + i] for i < n. */
+    public static double dot(int n, double[] x, int ox, double[] y, int oy) {
+        if (SIMD) return Blas1Simd.dot(n, x, ox, y, oy);
+        double s = 0;
+        for (int i = 0; i < n; i++) s += x[ox + i] * y[oy + i];
+        return s;
+    }
+
+    /** Sum of x[ox + i] * y[oy + i] for i < n. */
+    public static float dot(int n, float[] x, int ox, float[] y, int oy) {
+        if (SIMD) return Blas1Simd.dot(n, x, ox, y, oy);
+        float s = 0;
+        for (int i = 0; i < n; i++) s += x[ox + i] * y[oy + i];
+        return s;
+    }
+
+    /** y[oy + i] += alpha * x[ox + i] for i < n. */
+    public static void axpy(int n, double alpha, double[] x, int ox, double[] y, int oy) {
+        if (SIMD) {
+            Blas1Simd.axpy(n, alpha, x, ox, y, oy);
+            return;
+        }
+        for (int i = 0; i < n; i++) y[oy + i] += alpha * x[ox + i];
+    }
+
+    /** y[oy + i] += alpha * x[ox + i] for i < n. */
+    public static void axpy(int n, float alpha, float[] x, int ox, float[] y, int oy) {
+        if (SIMD) {
+            Blas1Simd.axpy(n, alpha, x, ox, y, oy);
+            return;
+        }
+        for (int i = 0; i < n; i++) y[oy + i] += alpha * x[ox + i];
+    }
+}

@@ -1,0 +1,65 @@
+package casp.kernel;
+
+import jdk.incubator.vector.DoubleVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/** Vector API dot and axpy used by the triangular kernels; loaded only when VectorSupport.enabled(). */
+final class Blas1Simd {
+    private Blas1Simd() {}
+
+    static final VectorSpecies<Float> F = VectorProbe.floatSpecies();
+    static final VectorSpecies<Double> D = VectorProbe.doubleSpecies();
+    static final int FL = F.length();
+    static final int DL = D.length();
+
+    static double dot(int n, double[] x, int ox, double[] y, int oy) {
+        DoubleVector s0 = DoubleVector.zero(D), s1 = s0;
+        int i = 0;
+        for (; i + 2 * DL <= n; i += 2 * DL) {
+            s0 = DoubleVector.fromArray(D, x, ox + i).fma(DoubleVector.fromArray(D, y, oy + i), s0);
+            s1 = DoubleVector.fromArray(D, x, ox + i + DL).fma(DoubleVector.fromArray(D, y, oy + i + DL), s1);
+        }
+        for (; i + DL <= n; i += DL) {
+            s0 = DoubleVector.fromArray(D, x, ox + i).fma(DoubleVector.fromArray(D, y, oy + i), s0);
+        }
+        double s = s0.add(s1).reduceLanes(VectorOperators.ADD);
+        for (; i < n; i++) s += x[ox + i] * y[oy + i];
+        return s;
+    }
+
+    static float dot(int n, float[] x, int ox, float[] y, int oy) {
+        FloatVector s0 = FloatVector.zero(F), s1 = s0;
+        int i = 0;
+        for (; i + 2 * FL <= n; i += 2 * FL) {
+            s0 = FloatVector.fromArray(F, x, ox + i).fma(FloatVector.fromArray(F, y, oy + i), s0);
+            s1 = FloatVector.fromArray(F, x, ox + i + FL).fma(FloatVector.fromArray(F, y, oy + i + FL), s1);
+        }
+        for (; i + FL <= n; i += FL) {
+            s0 = FloatVector.fromArray(F, x, ox + i).fma(FloatVector.fromArray(F, y, oy + i), s0);
+        }
+        float s = s0.add(s1).reduceLanes(VectorOperators.ADD);
+        for (; i < n; i++) s += x[ox + i] * y[oy + i];
+        return s;
+    }
+
+    static void axpy(int n, double alpha, double[] x, int ox, double[] y, int oy) {
+        DoubleVector av = DoubleVector.broadcast(D, alpha);
+        int i = 0;
+        for (; i + DL <= n; i += DL) {
+            DoubleVector.fromArray(D, x, ox + i).fma(av, DoubleVector.fromArray(D, y, oy + i)).intoArray(y, oy + i);
+        }
+        for (; i < n; i++) y[oy + i] += alpha * x[ox + i];
+    }
+
+    static void axpy(int n, float alpha, float[] x, int ox, float[] y, int oy) {
+        FloatVector av = FloatVector.broadcast(F, alpha);
+        int i = 0;
+        for (; i + FL <= n; i += FL) {
+            FloatVector.fromArray(F, x, ox + i).fma(av, FloatVector.fromArray(F, y, oy + i)).intoArray(y, oy + i);
+        }
+        for (; i < n; i++) y[oy + i] += alpha * x[ox + i];
+    }
+
+}

@@ -1,0 +1,278 @@
+package casp.kernel;
+
+/**
+ * Blocked, packed float GEMM (the GotoBLAS/BLIS scheme) behind {@link Gemm#sgemm}.
+ *
+ * <p>Loops, outermost first: jc over N in blocks of NC; pc over K in blocks of KC, where op(B)'s
+ * KC x NC block is packed once into slivers of NR columns (shared by all threads); ic over M in
+ * blocks of MC, where each thread packs its own MC x KC block of alpha * op(A) into slivers of MR
+ * rows (it stays in L2); then the macro-kernel: for each B sliver (KC x NR, kept in L1) and each A
+ * sliver, the MR x NR register micro-kernel. Packing pads with zeros, so the micro-kernel always
+ * runs a full tile; a tile that sticks out of C goes through a small scratch tile.
+ *
+ * <p>Threads: the packing of B is split over the pool, then the compute phase is split either over
+ * rows of C (when M is the larger side) or over B slivers, in coarse contiguous ranges.
+ *
+ * <p>{@code diag} restricts the update to the lower part of C: element (i, j) is written only when
+ * j <= i + diag (use {@link #FULL} for the whole matrix). The symmetric rank-k update and the
+ * Cholesky trailing update use it; elements above that line are never read or written.
+ *
+ * <p>The double twin {@link DgemmDriver} is kept identical apart from the element type.
+ */
+final class SgemmDriver {
+    private SgemmDriver() {}
+
+    /** diag value meaning "no triangle": every element of C is computed. */
+    static final int FULL = Integer.MAX_VALUE / 4;
+
+    static final boolean SIMD = VectorSupport.enabled();
+    static final int MR = SIMD ? SgemmSimd.MR : 4;
+    static final int NR = SIMD ? SgemmSimd.NR : 4;
+    // Cache blocking. KC x NR floats of B (16 KiB at KC = 128, NR = 32) stay in L1 while the A block
+    // (MC x KC, 192 KiB) streams from L2; the B block (KC x NC) is shared by both cores through L3.
+    static final int KC = Integer.getInteger("casp.gemm.kc", 256);
+    static final int MC = roundUp(Integer.getInteger("casp.gemm.mc", 144), MR);
+    static final int NC = roundUp(Integer.getInteger("casp.gemm.nc", 4096), NR);
+    /** Below this many multiply-adds the call runs on the calling thread alone. */
+    static final long PARALLEL_MIN_FMA = 1L << 20;
+
+    private static final ThreadLocal<float[]> B_BUF = new ThreadLocal<>();
+    private static final ThreadLocal<float[]> A_BUF = new ThreadLocal<>();
+
+    static int roundUp(int x, int q) {
+        return (x + q - 1) / q * q;
+    }
+
+    static float[] buffer(ThreadLocal<float[]> tl, int size) {
+        float[] buf = tl.get();
+        if (buf == null || buf.length < size) {
+            buf = new float[size];
+            tl.set(buf);
+        }
+        return buf;
+    }
+
+    /** C = alpha op(A) op(B) + beta C on the elements (i, j) with j <= i + diag. */
+    static void gemm(boolean transA, boolean transB, int m, int n, int k,
+                     float alpha, float[] a, int offA, int lda,
+                     float[] b, int offB, int ldb,
+                     float beta, float[] c, int offC, int ldc, int diag) {
+        if (m <= 0 || n <= 0) return;
+        if (k <= 0 || alpha == 0) {
+            scale(m, n, beta, c, offC, ldc, diag);
+            return;
+        }
+        long fma = (long) m * n * k;
+        int threads = fma >= PARALLEL_MIN_FMA ? Parallel.threads() : 1;
+        int ncMax = Math.min(roundUp(n, NR), NC);
+        float[] bp = buffer(B_BUF, Math.min(KC, k) * ncMax);
+        for (int jc = 0; jc < n; jc += NC) {
+            final int nc = Math.min(NC, n - jc);
+            final int slivers = (nc + NR - 1) / NR;
+            final int jc0 = jc;
+            // Columns of this block that lie above the triangle for every row are skipped.
+            for (int pc = 0; pc < k; pc += KC) {
+                final int kc = Math.min(KC, k - pc);
+                final int pc0 = pc;
+                final float betaPc = pc == 0 ? beta : 1f;
+                int packTasks = Math.min(threads, slivers);
+                Parallel.forRange(packTasks, t -> {
+                    int s0 = (int) ((long) slivers * t / packTasks), s1 = (int) ((long) slivers * (t + 1) / packTasks);
+                    for (int s = s0; s < s1; s++) {
+                        packB(transB, b, offB, ldb, pc0, kc, jc0 + s * NR, Math.min(NR, nc - s * NR), bp, s * kc * NR);
+                    }
+                });
+                boolean splitRows = m >= nc || diag != FULL;
+                int[] bounds = splitRows ? rowSplit(m, jc0, nc, diag, threads) : even(slivers, threads);
+                int tasks = bounds.length - 1;
+                Parallel.forRange(tasks, t -> {
+                    float[] ap = buffer(A_BUF, MC * kc);
+                    float[] scratch = new float[MR * NR];
+                    int i0 = splitRows ? bounds[t] : 0, i1 = splitRows ? bounds[t + 1] : m;
+                    int s0 = splitRows ? 0 : bounds[t], s1 = splitRows ? slivers : bounds[t + 1];
+                    for (int ic = i0; ic < i1; ic += MC) {
+                        int mc = Math.min(MC, i1 - ic);
+                        // Rows whose every column in [jc0 + s0*NR, ...) is above the triangle: nothing to do.
+                        if (diag != FULL && (long) jc0 + (long) s0 * NR > (long) ic + mc - 1 + diag) continue;
+                        packA(transA, a, offA, lda, ic, mc, pc0, kc, alpha, ap);
+                        macro(mc, nc, kc, ap, bp, s0, s1, c, offC, ldc, ic, jc0, betaPc, diag, scratch);
+                    }
+                });
+            }
+        }
+    }
+
+    /** Splits [0, m) into row ranges (multiples of MR) of about equal work, counting only the lower part. */
+    private static int[] rowSplit(int m, int jc0, int nc, int diag, int threads) {
+        int tiles = (m + MR - 1) / MR;
+        int parts = Math.max(1, Math.min(threads, tiles));
+        if (parts == 1) return new int[] {0, m};
+        double[] work = new double[tiles + 1];
+        for (int t = 0; t < tiles; t++) {
+            long lastRow = Math.min(m, (long) (t + 1) * MR) - 1;
+            long cols = Math.max(0, Math.min(nc, lastRow + diag + 1 - jc0));
+            if (diag == FULL) cols = nc;
+            work[t + 1] = work[t] + cols;
+        }
+        int[] bounds = new int[parts + 1];
+        int t = 0;
+        for (int p = 1; p < parts; p++) {
+            double target = work[tiles] * p / parts;
+            while (t < tiles && work[t + 1] <= target) t++;
+            bounds[p] = Math.min(m, Math.max(bounds[p - 1], t * MR));
+        }
+        bounds[parts] = m;
+        return bounds;
+    }
+
+    private static int[] even(int count, int threads) {
+        int parts = Math.max(1, Math.min(threads, count));
+        int[] bounds = new int[parts + 1];
+        for (int p = 0; p <= parts; p++) bounds[p] = (int) ((long) count * p / parts);
+        return bounds;
+    }
+
+    /** Runs the micro-kernel over the packed A block (mc x kc) and B slivers [s0, s1). */
+    private static void macro(int mc, int nc, int kc, float[] ap, float[] bp, int s0, int s1,
+                              float[] c, int offC, int ldc, int ic, int jc, float beta, int diag, float[] scratch) {
+        for (int s = s0; s < s1; s++) {
+            int j0 = s * NR;
+            int nr = Math.min(NR, nc - j0);
+            int bo = s * kc * NR;
+            for (int ir = 0; ir < mc; ir += MR) {
+                int mr = Math.min(MR, mc - ir);
+                int gi = ic + ir, gj = jc + j0; // position of this tile in C
+                boolean straddles = false;
+                if (diag != FULL) {
+                    if ((long) gj > (long) gi + mr - 1 + diag) continue;      // tile entirely above the line
+                    straddles = (long) gj + nr - 1 > (long) gi + diag;       // part of it above the line
+                }
+                int ao = ir * kc;
+                int co = offC + gi * ldc + gj;
+                if (mr == MR && nr == NR && !straddles) {
+                    micro(kc, ap, ao, bp, bo, c, co, ldc, beta);
+                } else {
+                    micro(kc, ap, ao, bp, bo, scratch, 0, NR, 0f);
+                    for (int i = 0; i < mr; i++) {
+                        int jEnd = nr;
+                        if (diag != FULL) jEnd = (int) Math.max(0, Math.min(nr, (long) gi + i + diag - gj + 1));
+                        int ci = co + i * ldc, si = i * NR;
+                        if (beta == 0) {
+                            for (int j = 0; j < jEnd; j++) c[ci + j] = scratch[si + j];
+                        } else if (beta == 1) {
+                            for (int j = 0; j < jEnd; j++) c[ci + j] += scratch[si + j];
+                        } else {
+                            for (int j = 0; j < jEnd; j++) c[ci + j] = beta * c[ci + j] + scratch[si + j];
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    private static void micro(int kc, float[] ap, int ao, float[] bp, int bo, float[] c, int co, int ldc, float beta) {
+        if (SIMD) {
+            SgemmSimd.kernel(kc, ap, ao, bp, bo, c, co, ldc, beta);
+        } else {
+            scalarKernel(kc, ap, ao, bp, bo, c, co, ldc, beta);
+        }
+    }
+
+    /** Scalar 4 x 4 register tile, the fallback when the Vector API is unusable. */
+    private static void scalarKernel(int kc, float[] ap, int ao, float[] bp, int bo, float[] c, int co, int ldc, float beta) {
+        float c00 = 0, c01 = 0, c02 = 0, c03 = 0, c10 = 0, c11 = 0, c12 = 0, c13 = 0;
+        float c20 = 0, c21 = 0, c22 = 0, c23 = 0, c30 = 0, c31 = 0, c32 = 0, c33 = 0;
+        for (int p = 0; p < kc; p++) {
+            float b0 = bp[bo], b1 = bp[bo + 1], b2 = bp[bo + 2], b3 = bp[bo + 3];
+            float a0 = ap[ao], a1 = ap[ao + 1], a2 = ap[ao + 2], a3 = ap[ao + 3];
+            c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+            c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+            c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
+            c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+            ao += 4;
+            bo += 4;
+        }
+        float[] t = {c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33};
+        for (int i = 0; i < 4; i++) {
+            int ci = co + i * ldc;
+            for (int j = 0; j < 4; j++) {
+                c[ci + j] = beta == 0 ? t[i * 4 + j] : beta * c[ci + j] + t[i * 4 + j];
+            }
+        }
+    }
+
+    /**
+     * Packs alpha * op(A)[ic .. ic+mc, pc .. pc+kc] into slivers of MR rows: sliver r holds, for
+     * each p, the MR values of rows r*MR .. r*MR+MR-1 (zero past mc).
+     */
+    private static void packA(boolean transA, float[] a, int offA, int lda, int ic, int mc, int pc, int kc,
+                              float alpha, float[] ap) {
+        for (int ir = 0; ir < mc; ir += MR) {
+            int mr = Math.min(MR, mc - ir);
+            int base = ir * kc;
+            if (!transA) {
+                // op(A)(i, p) = a[offA + i * lda + p]: read each row sequentially, scatter with stride MR.
+                for (int r = 0; r < mr; r++) {
+                    int src = offA + (ic + ir + r) * lda + pc;
+                    int dst = base + r;
+                    if (alpha == 1) {
+                        for (int p = 0; p < kc; p++, dst += MR) ap[dst] = a[src + p];
+                    } else {
+                        for (int p = 0; p < kc; p++, dst += MR) ap[dst] = alpha * a[src + p];
+                    }
+                }
+            } else {
+                // op(A)(i, p) = a[offA + p * lda + i]: the MR values of one p are contiguous.
+                for (int p = 0; p < kc; p++) {
+                    int src = offA + (pc + p) * lda + ic + ir;
+                    int dst = base + p * MR;
+                    for (int r = 0; r < mr; r++) ap[dst + r] = alpha * a[src + r];
+                }
+            }
+            if (mr < MR) {
+                for (int p = 0; p < kc; p++) {
+                    for (int r = mr; r < MR; r++) ap[base + p * MR + r] = 0f;
+                }
+            }
+        }
+    }
+
+    /** Packs op(B)[pc .. pc+kc, j0 .. j0+nr] into one sliver: for each p, NR values (zero past nr). */
+    private static void packB(boolean transB, float[] b, int offB, int ldb, int pc, int kc, int j0, int nr,
+                              float[] bp, int dst) {
+        if (!transB) {
+            // op(B)(p, j) = b[offB + p * ldb + j]: contiguous runs of nr values.
+            for (int p = 0; p < kc; p++) {
+                int d = dst + p * NR;
+                System.arraycopy(b, offB + (pc + p) * ldb + j0, bp, d, nr);
+                for (int j = nr; j < NR; j++) bp[d + j] = 0f;
+            }
+        } else {
+            // op(B)(p, j) = b[offB + j * ldb + p]: read column j's run along p, scatter with stride NR.
+            for (int j = 0; j < nr; j++) {
+                int src = offB + (j0 + j) * ldb + pc;
+                int d = dst + j;
+                for (int p = 0; p < kc; p++, d += NR) bp[d] = b[src + p];
+            }
+            if (nr < NR) {
+                for (int p = 0; p < kc; p++) {
+                    for (int j = nr; j < NR; j++) bp[dst + p * NR + j] = 0f;
+                }
+            }
+        }
+    }
+
+    /** C = beta C on the elements with j <= i + diag (beta == 0 writes zeros, ignoring NaN). */
+    static void scale(int m, int n, float beta, float[] c, int offC, int ldc, int diag) {
+        if (beta == 1) return;
+        for (int i = 0; i < m; i++) {
+            int jEnd = diag == FULL ? n : (int) Math.max(0, Math.min(n, (long) i + diag + 1));
+            int ci = offC + i * ldc;
+            if (beta == 0) {
+                java.util.Arrays.fill(c, ci, ci + jEnd, 0f);
+            } else {
+                for (int j = 0; j < jEnd; j++) c[ci + j] *= beta;
+            }
+        }
+    }
+}

@@ -1,0 +1,176 @@
+package casp.model;
+
+import casp.io.ModelConfig;
+import casp.kernel.Activations;
+import casp.kernel.AttentionKernel;
+import casp.kernel.Parallel;
+import casp.kernel.VectorOps;
+
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * One Llama decoder layer: h += o_proj(attention(rope(q), rope(k), v)) on RMSNorm(h), then
+ * h += down_proj(silu(gate_proj(x)) * up_proj(x)) on RMSNorm(h). Grouped-query attention: head h
+ * reads kv head h / (heads / kv_heads). Its seven linears are replaceable by name.
+ * Not thread-safe: it shares its model's buffers.
+ */
+public final class DecoderLayer {
+    public static final String Q = "self_attn.q_proj", K = "self_attn.k_proj", V = "self_attn.v_proj",
+            O = "self_attn.o_proj", GATE = "mlp.gate_proj", UP = "mlp.up_proj", DOWN = "mlp.down_proj";
+    /** The linear layers in execution order, by their Hugging Face names. */
+    public static final List<String> LINEARS = List.of(Q, K, V, O, GATE, UP, DOWN);
+    /** Linears that read the same input (what {@link ForwardHooks#linearInput} is called with). */
+    public static final List<String> QKV = List.of(Q, K, V), O_IN = List.of(O), GATE_UP = List.of(GATE, UP),
+            DOWN_IN = List.of(DOWN);
+
+    private final int index;
+    private final float[] inputNorm, postNorm;
+    private final Map<String, Linear> linears = new LinkedHashMap<>();
+    private final RotaryEmbedding rope;
+    private final Workspace ws;
+    private final int d, heads, kvHeads, hd, qDim, kvDim, inter;
+    private final float eps, scale;
+
+    DecoderLayer(int index, ModelConfig.TextConfig c, float[] inputNorm, float[] postNorm, Map<String, Linear> linears,
+                 RotaryEmbedding rope, Workspace ws) {
+        this.index = index;
+        this.inputNorm = inputNorm;
+        this.postNorm = postNorm;
+        this.rope = rope;
+        this.ws = ws;
+        d = c.hiddenSize();
+        heads = c.numHeads();
+        kvHeads = c.numKvHeads();
+        hd = c.headDim();
+        qDim = c.qDim();
+        kvDim = c.kvDim();
+        inter = c.intermediateSize();
+        eps = c.rmsNormEps();
+        scale = (float) (1.0 / Math.sqrt(hd));
+        for (String name : LINEARS) {
+            Linear l = linears.get(name);
+            if (l == null) throw new IllegalArgumentException("layer " + index + ": missing linear " + name);
+            checkShape(name, l);
+            this.linears.put(name, l);
+        }
+    }
+
+    public int index() { return index; }
+
+    /** The linear called name (one of {@link #LINEARS}). */
+    public Linear linear(String name) {
+        Linear l = linears.get(name);
+        if (l == null) throw new IllegalArgumentException("no linear named '" + name + "' (expected one of " + LINEARS + ")");
+        return l;
+    }
+
+    /** Replaces a linear with one of the same shape (e.g. a quantized or low-rank one). */
+    public void setLinear(String name, Linear replacement) {
+        linear(name);
+        checkShape(name, replacement);
+        linears.put(name, replacement);
+    }
+
+    /** The seven linears by name, in execution order (read-only view). */
+    public Map<String, Linear> linears() { return Collections.unmodifiableMap(linears); }
+
+    /** RMSNorm weight before attention (input_layernorm). */
+    public float[] inputNormWeight() { return inputNorm; }
+
+    /** RMSNorm weight before the MLP (post_attention_layernorm). */
+    public float[] postAttentionNormWeight() { return postNorm; }
+
+    private void checkShape(String name, Linear l) {
+        int in = name.equals(O) ? qDim : name.equals(DOWN) ? inter : d;
+        int out = name.equals(Q) ? qDim : name.equals(K) || name.equals(V) ? kvDim : name.equals(O) || name.equals(DOWN) ? d : inter;
+        if (l.in() != in || l.out() != out)
+            throw new IllegalArgumentException("layer " + index + " " + name + ": shape [" + l.out() + ", " + l.in()
+                    + "], expected [" + out + ", " + in + "]");
+    }
+
+    /**
+     * Runs the layer on T rows of hidden state (row-major [T, hidden], updated in place) at
+     * positions startPos .. startPos+T-1. Keys and values go into cache at those positions; the
+     * earlier positions must be there already. With a null cache, startPos must be 0 and a
+     * temporary one is used. The cache's length is not advanced (the caller does it once per pass).
+     */
+    public void forward(float[] hidden, int T, int startPos, KvCache.Layer cache, ForwardHooks hooks) {
+        if (T < 1) throw new IllegalArgumentException("T must be positive, got " + T);
+        if (cache == null) {
+            if (startPos != 0) throw new IllegalArgumentException("startPos " + startPos + " needs a KV cache");
+            cache = ws.temp(T);
+        }
+        if (startPos + T > cache.capacity())
+            throw new IllegalStateException("positions " + startPos + ".." + (startPos + T - 1) + " exceed the KV cache capacity " + cache.capacity());
+        if (hooks == null) hooks = ForwardHooks.NONE;
+        ws.ensureRows(T);
+        rope.ensure(startPos + T);
+
+        // Attention block.
+        VectorOps.rmsNormRows(hidden, 0, inputNorm, ws.xn, 0, T, d, eps);
+        hooks.linearInput(index, QKV, ws.xn, T, d);
+        linears.get(Q).forward(ws.xn, 0, ws.q, 0, T);
+        linears.get(K).forward(ws.xn, 0, ws.k, 0, T);
+        linears.get(V).forward(ws.xn, 0, ws.v, 0, T);
+        for (int t = 0; t < T; t++) {
+            int pos = startPos + t;
+            rope.apply(ws.q, t * qDim, heads, pos);
+            rope.apply(ws.k, t * kvDim, kvHeads, pos);
+            for (int g = 0; g < kvHeads; g++)
+                for (int i = 0; i < hd; i++) {
+                    cache.k[cache.offset(g, i, pos)] = ws.k[t * kvDim + g * hd + i];
+                    cache.v[cache.offset(g, i, pos)] = ws.v[t * kvDim + g * hd + i];
+                }
+        }
+        attention(T, startPos, cache, hooks);
+        hooks.linearInput(index, O_IN, ws.att, T, qDim);
+        linears.get(O).forward(ws.att, 0, ws.tmp, 0, T);
+        VectorOps.add(ws.tmp, 0, hidden, 0, T * d);
+
+        // MLP block.
+        VectorOps.rmsNormRows(hidden, 0, postNorm, ws.xn, 0, T, d, eps);
+        hooks.linearInput(index, GATE_UP, ws.xn, T, d);
+        linears.get(GATE).forward(ws.xn, 0, ws.gate, 0, T);
+        linears.get(UP).forward(ws.xn, 0, ws.up, 0, T);
+        Activations.siluMul(ws.gate, 0, ws.up, 0, T * inter);
+        hooks.linearInput(index, DOWN_IN, ws.gate, T, inter);
+        linears.get(DOWN).forward(ws.gate, 0, ws.tmp, 0, T);
+        VectorOps.add(ws.tmp, 0, hidden, 0, T * d);
+        hooks.layerOutput(index, hidden, T, d);
+    }
+
+    /** Below this many multiply-adds, attention runs on the calling thread. */
+    private static final long PARALLEL_MIN_WORK = 1L << 15;
+    /** Query rows per attention block: one pass over a key row serves them all. */
+    private static final int ROW_BLOCK = 16;
+
+    /** Causal attention of ws.q's T rows over cache positions [0, startPos + T) into ws.att. */
+    private void attention(int T, int startPos, KvCache.Layer cache, ForwardHooks hooks) {
+        int keys = startPos + T;
+        int blocks = (T + ROW_BLOCK - 1) / ROW_BLOCK;
+        int items = blocks * heads;
+        long work = (long) heads * hd * ((long) T * startPos + (long) T * (T + 1) / 2);
+        int tasks = work < PARALLEL_MIN_WORK ? 1 : Math.min(items, Parallel.threads());
+        boolean wantProbs = hooks.wantsAttention(index);
+        float[][] perHead = wantProbs ? new float[heads][Math.multiplyExact(T, keys)] : null;
+        float[][] scratch = wantProbs ? null : ws.probs(tasks, Math.multiplyExact(Math.min(T, ROW_BLOCK), keys));
+        int group = heads / kvHeads;
+        float[] q = ws.q, att = ws.att;
+        // Items (row block, head) dealt round-robin so that long and short causal blocks mix.
+        Parallel.forRange(tasks, task -> {
+            for (int item = task; item < items; item += tasks) {
+                int b = item / heads, h = item % heads, g = h / group;
+                int t0 = b * ROW_BLOCK, rows = Math.min(ROW_BLOCK, T - t0);
+                float[] probs = wantProbs ? perHead[h] : scratch[task];
+                int pOff = wantProbs ? t0 * keys : 0;
+                AttentionKernel.attendRows(q, t0 * qDim + h * hd, qDim, rows, cache.k, cache.offset(g, 0, 0),
+                        cache.v, cache.offset(g, 0, 0), cache.capacity(), startPos + t0 + 1, hd, scale,
+                        probs, pOff, keys, att, t0 * qDim + h * hd, qDim);
+            }
+        });
+        if (wantProbs) for (int h = 0; h < heads; h++) hooks.attentionProbs(index, h, perHead[h], T, keys, startPos);
+    }
+}

@@ -1,0 +1,10 @@
+package casp.kernel;
+
+import org.junit.jupiter.api.Test;
+
+class TriangularTest {
+    @Test
+    void solvesAndInversesMatchNaive() {
+        KernelChecks.triangular();
+    }
+}
