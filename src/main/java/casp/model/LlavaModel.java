@@ -90,6 +90,11 @@ public final class LlavaModel {
         return Tokenizer.expandToken(ids, imageTokenId, vision.tokensPerImage());
     }
 
+    /** One user turn with an image and a question: [image, text]. */
+    public List<ChatTemplate.Message> userTurn(String question) {
+        return List.of(new ChatTemplate.Message("user", List.of(ChatTemplate.Part.image(), ChatTemplate.Part.text(question))));
+    }
+
     /** Expanded prompt ids of messages (chat template + tokenizer + image expansion). */
     public int[] promptIds(List<ChatTemplate.Message> messages, boolean addGenerationPrompt) {
         return tokenize(render(messages, addGenerationPrompt));
