@@ -65,6 +65,8 @@ public final class EvalVqaCommand implements Callable<Integer> {
         if (data.isEmpty()) throw new BadInputException("--data " + dataFile + ": no samples");
         LlavaModel model = LlavaModel.load(modelDir);
         int maxNew = maxTokens != null ? maxTokens : defaultMaxTokens(modelDir);
+        // A later --reference DIR (KL to a reference model's answer distribution) plugs in as the
+        // answer-logits listener, the last argument.
         var opt = new VqaEvaluator.Options(limit == null ? 0 : limit, maxNew, stop, null);
         int n = limit == null ? data.size() : Math.min(limit, data.size());
         VqaEvaluator.Result r;

@@ -40,7 +40,9 @@ public final class LlavaModel {
             throw new BadInputException(folder.dir() + ": projector outputs " + vision.embeddingSize()
                     + " values per token but the language model's hidden size is " + language.hiddenSize());
         int seq = folder.config().llava().imageSeqLength();
-        if (seq != vision.tokensPerImage())
+        // Only an explicit image_seq_length can disagree (the default is the patch count, which
+        // "full" exceeds by the class token).
+        if (folder.config().raw().has("image_seq_length") && seq != vision.tokensPerImage())
             throw new BadInputException(folder.config().file() + ": image_seq_length " + seq + " but the vision tower gives "
                     + vision.tokensPerImage() + " tokens per image (vision_feature_select_strategy "
                     + folder.config().llava().featureSelectStrategy() + ")");

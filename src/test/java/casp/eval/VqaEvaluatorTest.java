@@ -25,6 +25,36 @@ class VqaEvaluatorTest {
         assertNotEquals(VqaEvaluator.normalize("blue"), VqaEvaluator.normalize("blues"));
     }
 
+    /** The answer-logits hook sees exactly the rows the answer NLL is computed from. */
+    @Test
+    void answerLogitsHookSeesTheScoredRows() {
+        Path root = TestData.shared("models/tiny-llava");
+        LlavaModel m = LlavaModel.load(root.resolve("model"));
+        List<LlavaDataset.Sample> dev = LlavaDataset.load(root.resolve("data/dev/dev.json"), root.resolve("data/dev/images"));
+        Map<Integer, Double> nll = new HashMap<>();
+        Map<Integer, Integer> count = new HashMap<>();
+        VqaEvaluator.AnswerLogitsListener hook = (index, sample, answerIds, logits, vocab) -> {
+            assertEquals(answerIds.length * vocab, logits.length);
+            assertEquals(2, answerIds[answerIds.length - 1], "answer ends with </s>");
+            double s = 0;
+            for (int r = 0; r < answerIds.length; r++) {
+                double max = Double.NEGATIVE_INFINITY, z = 0;
+                for (int v = 0; v < vocab; v++) max = Math.max(max, logits[r * vocab + v]);
+                for (int v = 0; v < vocab; v++) z += Math.exp(logits[r * vocab + v] - max);
+                s += max + Math.log(z) - logits[r * vocab + answerIds[r]];
+            }
+            nll.put(index, s);
+            count.put(index, answerIds.length);
+        };
+        VqaEvaluator.Result r = VqaEvaluator.evaluate(m, dev, new VqaEvaluator.Options(4, 48, List.of(), hook), null);
+        assertEquals(4, r.n());
+        assertEquals(4, nll.size());
+        for (int i = 0; i < 4; i++) {
+            assertEquals(r.samples().get(i).answerNll(), nll.get(i), 1e-6);
+            assertEquals(r.samples().get(i).answerTokens(), count.get(i));
+        }
+    }
+
     @Test
     void tinyLlavaDevMatchesReferenceMetrics() throws Exception {
         Path root = TestData.shared("models/tiny-llava");
