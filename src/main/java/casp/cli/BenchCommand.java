@@ -34,6 +34,7 @@ import picocli.CommandLine.Option;
                 BenchCommand.SyrkBench.class,
                 BenchCommand.CholBench.class,
                 BenchDecodeCommand.class,
+                BenchGptqCommand.class,
         })
 public final class BenchCommand implements Runnable {
 

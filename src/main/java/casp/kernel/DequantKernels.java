@@ -1,0 +1,243 @@
+package casp.kernel;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * Dequantizing products with a {@link QuantizedMatrix}, never forming the float matrix.
+ *
+ * <p>Mat-vec: with X_g = sum of x over group g, row r is
+ * y_r = sum_g s_{r,g} (sum_{c in g} q_{r,c} x_c - z_{r,g} X_g), so the inner loop is only
+ * unpack (shift, mask), int-to-float and one FMA per code; scales and zeros are applied once per
+ * group. Four rows share each load of x. Rows are split over the shared pool.
+ *
+ * <p>Mat-mat: a tile of W (rows x up to 1024 columns) is dequantized into a per-thread buffer and
+ * multiplied by the GEMM kernel.
+ */
+final class DequantKernels {
+    private DequantKernels() {}
+
+    private static final VectorSpecies<Float> FS = FloatVector.SPECIES_PREFERRED;
+    private static final VectorSpecies<Integer> IS = IntVector.SPECIES_PREFERRED;
+    private static final int L = FS.length();
+    private static final int SLOT = QuantizedMatrix.SLOT;
+    /**
+     * Vector path needs 4, 8 or 16 lanes (a slot of 16 columns is 1, 2 or 4 vectors) and equal
+     * float/int lane counts. -Dcasp.kernel.scalar=true forces the scalar path (for tests).
+     * TODO: take the decision from the shared VectorSupport check when it lands.
+     */
+    static final boolean VECTOR = (L == 4 || L == 8 || L == 16) && IS.length() == L
+            && !Boolean.getBoolean("casp.kernel.scalar");
+
+    /** Below this many tokens, matmul runs the fused mat-vec per token. */
+    static final int MATMUL_MIN_TOKENS = 8;
+    private static final int TILE_ROWS = 128;
+    private static final int TILE_COLS = 1024;
+
+    static void matvec(QuantizedMatrix q, float[] x, int xOff, float[] y, int yOff) {
+        if (xOff < 0 || xOff + q.cols > x.length) throw new IllegalArgumentException("x is shorter than cols=" + q.cols);
+        if (yOff < 0 || yOff + q.rows > y.length) throw new IllegalArgumentException("y is shorter than rows=" + q.rows);
+        int padded = q.slots * SLOT;
+        float[] xs;
+        int xo;
+        if (q.perm == null && padded == q.cols) {
+            xs = x;
+            xo = xOff;
+        } else {
+            // Stored order, zero-padded to whole slots (padding codes are 0 and so is x there).
+            xs = new float[padded];
+            for (int j = 0; j < q.cols; j++) xs[j] = x[xOff + q.input(j)];
+            xo = 0;
+        }
+        float[] xg = new float[q.groups];
+        for (int j = 0; j < q.cols; j++) xg[j / q.groupSize] += xs[xo + j];
+
+        int rows = q.rows;
+        long work = (long) rows * q.wordsPerRow;
+        int quads = (rows + 3) / 4;
+        int tasks = work < (1 << 15) ? 1 : (int) Math.min(quads, Parallel.threads() * 8L);
+        final float[] xsf = xs;
+        final int xof = xo;
+        Parallel.forRange(tasks, t -> {
+            int r0 = (int) ((long) quads * t / tasks) * 4;
+            int r1 = Math.min(rows, (int) ((long) quads * (t + 1) / tasks) * 4);
+            int r = r0;
+            if (VECTOR) {
+                for (; r + 4 <= r1; r += 4) rows4(q, r, xsf, xof, xg, y, yOff);
+                for (; r < r1; r++) rows1(q, r, xsf, xof, xg, y, yOff);
+            } else {
+                for (; r < r1; r++) rowScalar(q, r, xsf, xof, xg, y, yOff);
+            }
+        });
+    }
+
+    /** Four rows at once: one x load feeds four code vectors. */
+    private static void rows4(QuantizedMatrix q, int r, float[] xs, int xo, float[] xg, float[] y, int yOff) {
+        final int[] w = q.words;
+        final int bits = q.bits, spw = q.slotsPerWord, slots = q.slots, groups = q.groups, spg = q.slotsPerGroup;
+        final int mask = (1 << bits) - 1;
+        final int wpr = q.wordsPerRow;
+        final int o0 = r * wpr, o1 = o0 + wpr, o2 = o1 + wpr, o3 = o2 + wpr;
+        final int g0 = r * groups, g1 = g0 + groups, g2 = g1 + groups, g3 = g2 + groups;
+        FloatVector t0 = FloatVector.zero(FS), t1 = t0, t2 = t0, t3 = t0;
+        float z0 = 0, z1 = 0, z2 = 0, z3 = 0;
+        int t = 0, k = 0, wb = 0;
+        for (int g = 0; g < groups; g++) {
+            int tEnd = Math.min(slots, t + spg);
+            FloatVector a0 = FloatVector.zero(FS), a1 = a0, a2 = a0, a3 = a0;
+            for (; t < tEnd; t++) {
+                int sh = k * bits;
+                int xi = xo + t * SLOT;
+                for (int h = 0; h < SLOT; h += L) {
+                    FloatVector xv = FloatVector.fromArray(FS, xs, xi + h);
+                    IntVector c0 = IntVector.fromArray(IS, w, o0 + wb + h).lanewise(VectorOperators.LSHR, sh).lanewise(VectorOperators.AND, mask);
+                    IntVector c1 = IntVector.fromArray(IS, w, o1 + wb + h).lanewise(VectorOperators.LSHR, sh).lanewise(VectorOperators.AND, mask);
+                    IntVector c2 = IntVector.fromArray(IS, w, o2 + wb + h).lanewise(VectorOperators.LSHR, sh).lanewise(VectorOperators.AND, mask);
+                    IntVector c3 = IntVector.fromArray(IS, w, o3 + wb + h).lanewise(VectorOperators.LSHR, sh).lanewise(VectorOperators.AND, mask);
+                    a0 = ((FloatVector) c0.convert(VectorOperators.I2F, 0)).fma(xv, a0);
+                    a1 = ((FloatVector) c1.convert(VectorOperators.I2F, 0)).fma(xv, a1);
+                    a2 = ((FloatVector) c2.convert(VectorOperators.I2F, 0)).fma(xv, a2);
+                    a3 = ((FloatVector) c3.convert(VectorOperators.I2F, 0)).fma(xv, a3);
+                }
+                if (++k == spw) {
+                    k = 0;
+                    wb += SLOT;
+                }
+            }
+            float s0 = q.scales[g0 + g], s1 = q.scales[g1 + g], s2 = q.scales[g2 + g], s3 = q.scales[g3 + g];
+            t0 = a0.fma(FloatVector.broadcast(FS, s0), t0);
+            t1 = a1.fma(FloatVector.broadcast(FS, s1), t1);
+            t2 = a2.fma(FloatVector.broadcast(FS, s2), t2);
+            t3 = a3.fma(FloatVector.broadcast(FS, s3), t3);
+            float xgg = xg[g];
+            z0 += s0 * q.zeros[g0 + g] * xgg;
+            z1 += s1 * q.zeros[g1 + g] * xgg;
+            z2 += s2 * q.zeros[g2 + g] * xgg;
+            z3 += s3 * q.zeros[g3 + g] * xgg;
+        }
+        y[yOff + r] = t0.reduceLanes(VectorOperators.ADD) - z0;
+        y[yOff + r + 1] = t1.reduceLanes(VectorOperators.ADD) - z1;
+        y[yOff + r + 2] = t2.reduceLanes(VectorOperators.ADD) - z2;
+        y[yOff + r + 3] = t3.reduceLanes(VectorOperators.ADD) - z3;
+    }
+
+    private static void rows1(QuantizedMatrix q, int r, float[] xs, int xo, float[] xg, float[] y, int yOff) {
+        final int[] w = q.words;
+        final int bits = q.bits, spw = q.slotsPerWord, slots = q.slots, groups = q.groups, spg = q.slotsPerGroup;
+        final int mask = (1 << bits) - 1;
+        final int o0 = r * q.wordsPerRow;
+        final int g0 = r * groups;
+        FloatVector t0 = FloatVector.zero(FS);
+        float z0 = 0;
+        int t = 0, k = 0, wb = 0;
+        for (int g = 0; g < groups; g++) {
+            int tEnd = Math.min(slots, t + spg);
+            FloatVector a0 = FloatVector.zero(FS);
+            for (; t < tEnd; t++) {
+                int sh = k * bits;
+                int xi = xo + t * SLOT;
+                for (int h = 0; h < SLOT; h += L) {
+                    FloatVector xv = FloatVector.fromArray(FS, xs, xi + h);
+                    IntVector c0 = IntVector.fromArray(IS, w, o0 + wb + h).lanewise(VectorOperators.LSHR, sh).lanewise(VectorOperators.AND, mask);
+                    a0 = ((FloatVector) c0.convert(VectorOperators.I2F, 0)).fma(xv, a0);
+                }
+                if (++k == spw) {
+                    k = 0;
+                    wb += SLOT;
+                }
+            }
+            float s0 = q.scales[g0 + g];
+            t0 = a0.fma(FloatVector.broadcast(FS, s0), t0);
+            z0 += s0 * q.zeros[g0 + g] * xg[g];
+        }
+        y[yOff + r] = t0.reduceLanes(VectorOperators.ADD) - z0;
+    }
+
+    /** Scalar version of one row (no usable vectors); same arithmetic grouping as the vector path. */
+    private static void rowScalar(QuantizedMatrix q, int r, float[] xs, int xo, float[] xg, float[] y, int yOff) {
+        int mask = (1 << q.bits) - 1;
+        float tot = 0, zs = 0;
+        for (int g = 0; g < q.groups; g++) {
+            int j0 = g * q.groupSize, j1 = Math.min(q.cols, j0 + q.groupSize);
+            float acc = 0;
+            for (int j = j0; j < j1; j++) {
+                acc += ((q.words[q.wordIndex(r, j)] >>> q.shift(j)) & mask) * xs[xo + j];
+            }
+            float s = q.scales[r * q.groups + g];
+            tot += s * acc;
+            zs += s * q.zeros[r * q.groups + g] * xg[g];
+        }
+        y[yOff + r] = tot - zs;
+    }
+
+    static void matmul(QuantizedMatrix q, float[] x, int xOff, int tokens, float[] y, int yOff) {
+        int rows = q.rows, cols = q.cols;
+        if (tokens < 0) throw new IllegalArgumentException("tokens must be >= 0");
+        if (xOff < 0 || xOff + (long) tokens * cols > x.length) throw new IllegalArgumentException("x is shorter than [tokens, cols]");
+        if (yOff < 0 || yOff + (long) tokens * rows > y.length) throw new IllegalArgumentException("y is shorter than [tokens, rows]");
+        if (tokens < MATMUL_MIN_TOKENS) {
+            for (int t = 0; t < tokens; t++) matvec(q, x, xOff + t * cols, y, yOff + t * rows);
+            return;
+        }
+        float[] xs = x;
+        int xo = xOff;
+        if (q.perm != null) {
+            xs = new float[tokens * cols];
+            for (int t = 0; t < tokens; t++) {
+                for (int j = 0; j < cols; j++) xs[t * cols + j] = x[xOff + t * cols + q.input(j)];
+            }
+            xo = 0;
+        }
+        int tiles = (rows + TILE_ROWS - 1) / TILE_ROWS;
+        int tasks = Math.min(tiles, Parallel.threads() * 4);
+        final float[] xsf = xs;
+        final int xof = xo;
+        Parallel.forRange(tasks, task -> {
+            int tc = Math.min(TILE_COLS, ((cols + SLOT - 1) / SLOT) * SLOT);
+            float[] buf = new float[TILE_ROWS * tc];
+            for (int tile = task; tile < tiles; tile += tasks) {
+                int r0 = tile * TILE_ROWS, tr = Math.min(TILE_ROWS, rows - r0);
+                for (int c0 = 0; c0 < cols; c0 += tc) {
+                    int kc = Math.min(tc, cols - c0);
+                    dequantizeTile(q, r0, tr, c0, kc, buf, tc);
+                    Gemm.sgemm(false, true, tokens, tr, kc, 1f, xsf, xof + c0, cols, buf, 0, tc,
+                            c0 == 0 ? 0f : 1f, y, yOff + r0, rows);
+                }
+            }
+        });
+    }
+
+    /**
+     * Dequantizes rows [r0, r0 + tr) and stored columns [c0, c0 + kc) (c0 a multiple of 16) into
+     * buf [tr, ld]; ld is a multiple of 16 >= kc so whole slots can be stored.
+     */
+    static void dequantizeTile(QuantizedMatrix q, int r0, int tr, int c0, int kc, float[] buf, int ld) {
+        final int[] w = q.words;
+        final int bits = q.bits, spw = q.slotsPerWord, mask = (1 << bits) - 1;
+        final int t0 = c0 / SLOT, t1 = (c0 + kc + SLOT - 1) / SLOT;
+        for (int i = 0; i < tr; i++) {
+            int r = r0 + i;
+            int ow = r * q.wordsPerRow, og = r * q.groups, ob = i * ld - c0;
+            if (!VECTOR) {
+                for (int j = c0; j < c0 + kc; j++) {
+                    int g = j / q.groupSize;
+                    buf[ob + j] = q.scales[og + g] * (((w[q.wordIndex(r, j)] >>> q.shift(j)) & mask) - q.zeros[og + g]);
+                }
+                continue;
+            }
+            for (int t = t0; t < t1; t++) {
+                int g = t / q.slotsPerGroup;
+                float s = q.scales[og + g];
+                float b = -s * q.zeros[og + g];
+                int wb = ow + (t / spw) * SLOT;
+                int sh = (t % spw) * bits;
+                for (int h = 0; h < SLOT; h += L) {
+                    IntVector c = IntVector.fromArray(IS, w, wb + h).lanewise(VectorOperators.LSHR, sh).lanewise(VectorOperators.AND, mask);
+                    ((FloatVector) c.convert(VectorOperators.I2F, 0)).fma(s, b).intoArray(buf, ob + t * SLOT + h);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,268 @@
+package casp.kernel;
+
+/**
+ * A weight matrix W [rows = out, cols = in] of 2, 3, 4 or 8-bit codes with a float scale and
+ * zero point per (row, group of inputs), W[r, c] = scale[r, g(c)] * (code[r, c] - zero[r, g(c)]),
+ * in a row-major layout made for the dequantizing kernels ({@link #matvec}, {@link #matmul}).
+ *
+ * <p>Layout. Inputs are stored in an order given by an optional permutation (GPTQ act-order
+ * models: stored column j is input perm[j], so every group is a contiguous run of stored
+ * columns). Each row's stored columns are cut into "slots" of 16 consecutive columns; a block of
+ * 16 int32 words holds 32 / bits slots (10 for 3 bits, the top 2 bits of each word unused):
+ * column 16 t + i (slot t, lane i) is at bits [k * bits, (k + 1) * bits) of word i of block
+ * t / (32 / bits), with k = t mod (32 / bits). A 16-lane vector load of a block and one shift
+ * by k * bits and a mask thus yields the codes of 16 consecutive columns; narrower vectors take the
+ * block in 2 or 4 pieces, so the layout does not depend on the vector width. Groups (a multiple of 16
+ * columns, or the whole row) therefore start on slot boundaries. Padding codes are zero.
+ */
+public final class QuantizedMatrix {
+    /** Words per block = columns per slot. */
+    static final int SLOT = 16;
+
+    final int rows, cols, bits, groupSize, groups;
+    /** Slots per word (32 / bits, 10 for 3 bits), slots per row, words per row, slots per group. */
+    final int slotsPerWord, slots, wordsPerRow, slotsPerGroup;
+    /** [rows, wordsPerRow] codes in the slot layout. */
+    final int[] words;
+    /** [rows, groups]. */
+    final float[] scales, zeros;
+    /** Stored column j holds input perm[j]; null for the identity. */
+    final int[] perm;
+
+    private QuantizedMatrix(int rows, int cols, int bits, int groupSize, int[] perm) {
+        GptqPacking.checkBits(bits);
+        if (rows < 0 || cols <= 0) throw new IllegalArgumentException("bad shape rows=" + rows + " cols=" + cols);
+        if (groupSize <= 0 || groupSize >= cols) groupSize = cols;
+        else if (groupSize % SLOT != 0) {
+            throw new IllegalArgumentException("group size must be a multiple of " + SLOT + " or cover the row, got " + groupSize);
+        }
+        this.rows = rows;
+        this.cols = cols;
+        this.bits = bits;
+        this.groupSize = groupSize;
+        this.groups = (cols + groupSize - 1) / groupSize;
+        this.slotsPerWord = 32 / bits;
+        this.slots = (cols + SLOT - 1) / SLOT;
+        int blocks = (slots + slotsPerWord - 1) / slotsPerWord;
+        this.wordsPerRow = blocks * SLOT;
+        this.slotsPerGroup = groups == 1 ? slots : groupSize / SLOT;
+        if ((long) rows * wordsPerRow > Integer.MAX_VALUE - 8) throw new IllegalArgumentException("matrix too large for one array");
+        this.words = new int[rows * wordsPerRow];
+        this.scales = new float[rows * groups];
+        this.zeros = new float[rows * groups];
+        this.perm = perm;
+    }
+
+    /**
+     * Builds the matrix from codes [rows, cols] (values in [0, 2^bits)), scales and zero points
+     * [rows, groups] with groups = ceil(cols / groupSize). groupSize <= 0 or >= cols means one group
+     * per row; otherwise it must be a multiple of 16.
+     */
+    public static QuantizedMatrix fromCodes(int rows, int cols, int bits, int groupSize,
+                                            int[] codes, float[] scales, float[] zeros) {
+        return fromCodes(rows, cols, bits, groupSize, codes, scales, zeros, null);
+    }
+
+    /**
+     * As {@link #fromCodes(int, int, int, int, int[], float[], float[])} for an input order given by
+     * perm: codes, and the groups, refer to stored columns, stored column j being input perm[j]
+     * (so group g is made of inputs perm[g * groupSize ...]). perm null means the identity.
+     */
+    public static QuantizedMatrix fromCodes(int rows, int cols, int bits, int groupSize,
+                                            int[] codes, float[] scales, float[] zeros, int[] perm) {
+        if (perm != null) checkPermutation(perm, cols);
+        QuantizedMatrix q = new QuantizedMatrix(rows, cols, bits, groupSize, perm == null ? null : perm.clone());
+        if (codes.length < (long) rows * cols) throw new IllegalArgumentException("codes has " + codes.length + " entries, need " + (long) rows * cols);
+        if (scales.length < (long) rows * q.groups || zeros.length < (long) rows * q.groups) {
+            throw new IllegalArgumentException("scales and zeros need " + (long) rows * q.groups + " entries ([rows, groups])");
+        }
+        int maxq = (1 << bits) - 1;
+        for (int r = 0; r < rows; r++) {
+            for (int c = 0; c < cols; c++) {
+                int v = codes[r * cols + c];
+                if (v < 0 || v > maxq) throw new IllegalArgumentException("code " + v + " at [" + r + ", " + c + "] does not fit in " + bits + " bits");
+                q.words[q.wordIndex(r, c)] |= v << q.shift(c);
+            }
+        }
+        System.arraycopy(scales, 0, q.scales, 0, rows * q.groups);
+        System.arraycopy(zeros, 0, q.zeros, 0, rows * q.groups);
+        return q;
+    }
+
+    /**
+     * Reads a GPTQ v1 layer (see {@link GptqPacking}): qweight [in*bits/32, out], qzeros
+     * [groups, out*bits/32], scales fp16 [groups, out], gIdx [in] (null for sequential groups of
+     * groupSize; ignored groupSize otherwise). Act-order g_idx become an input permutation.
+     */
+    public static QuantizedMatrix fromGptq(int[] qweight, int[] qzeros, short[] scalesFp16, int[] gIdx,
+                                           int in, int out, int bits, int groupSize) {
+        GptqPacking.checkBits(bits);
+        if (gIdx == null) gIdx = GptqPacking.sequentialGroupIndex(in, groupSize <= 0 ? in : groupSize);
+        if (gIdx.length != in) throw new IllegalArgumentException("g_idx has " + gIdx.length + " entries, in=" + in);
+        int groups = 0;
+        for (int c = 0; c < in; c++) {
+            if (gIdx[c] < 0) throw new IllegalArgumentException("negative g_idx at " + c);
+            groups = Math.max(groups, gIdx[c] + 1);
+        }
+        if (scalesFp16.length < (long) groups * out) throw new IllegalArgumentException("scales need [" + groups + ", " + out + "]");
+        // Stable sort of the inputs by group: identity for sequential g_idx.
+        int[] count = new int[groups + 1];
+        for (int c = 0; c < in; c++) count[gIdx[c] + 1]++;
+        int gs = count[1];
+        for (int g = 1; g <= groups; g++) {
+            if (count[g] == 0 || count[g] > gs || (g < groups && count[g] != gs)) {
+                throw new IllegalArgumentException("g_idx groups are not of one size (group " + (g - 1) + " has " + count[g] + " inputs)");
+            }
+        }
+        for (int g = 1; g <= groups; g++) count[g] += count[g - 1];
+        int[] perm = new int[in];
+        boolean identity = true;
+        for (int c = 0; c < in; c++) {
+            int j = count[gIdx[c]]++;
+            perm[j] = c;
+            identity &= j == c;
+        }
+        int[] codes = GptqPacking.unpackQweight(qweight, in, out, bits);
+        int[] stored = codes;
+        if (!identity) {
+            stored = new int[in * out];
+            for (int r = 0; r < out; r++) {
+                for (int j = 0; j < in; j++) stored[r * in + j] = codes[r * in + perm[j]];
+            }
+        }
+        int[] z = GptqPacking.unpackQzeros(qzeros, groups, out, bits);
+        float[] sc = new float[out * groups], ze = new float[out * groups];
+        for (int g = 0; g < groups; g++) {
+            for (int r = 0; r < out; r++) {
+                sc[r * groups + g] = Fp16.toFloat(scalesFp16[g * out + r]);
+                ze[r * groups + g] = z[g * out + r];
+            }
+        }
+        return fromCodes(out, in, bits, groups == 1 ? in : gs, stored, sc, ze, identity ? null : perm);
+    }
+
+    /**
+     * Writes the GPTQ v1 tensors of this matrix. Zero points must be integers in [1, 2^bits]
+     * (v1 cannot store 0); scales are rounded to fp16, so quantize with fp16-representable scales
+     * if the file must reproduce this matrix exactly.
+     */
+    public GptqPacking.Tensors toGptq() {
+        int maxq = (1 << bits) - 1;
+        int[] codes = new int[rows * cols];
+        for (int r = 0; r < rows; r++) {
+            for (int j = 0; j < cols; j++) codes[r * cols + input(j)] = storedCode(r, j);
+        }
+        int[] z = new int[groups * rows];
+        short[] sc = new short[groups * rows];
+        for (int r = 0; r < rows; r++) {
+            for (int g = 0; g < groups; g++) {
+                float zf = zeros[r * groups + g];
+                if (zf != Math.rint(zf) || zf < 1 || zf > maxq + 1) {
+                    throw new IllegalArgumentException("zero point " + zf + " at row " + r + ", group " + g + " cannot be stored in GPTQ v1");
+                }
+                z[g * rows + r] = (int) zf;
+                sc[g * rows + r] = Fp16.fromFloat(scales[r * groups + g]);
+            }
+        }
+        int[] gIdx = new int[cols];
+        for (int j = 0; j < cols; j++) gIdx[input(j)] = j / groupSize;
+        return new GptqPacking.Tensors(cols, rows, bits,
+                GptqPacking.packQweight(codes, cols, rows, bits),
+                GptqPacking.packQzeros(z, groups, rows, bits), sc, gIdx);
+    }
+
+    public int rows() {
+        return rows;
+    }
+
+    public int cols() {
+        return cols;
+    }
+
+    public int bits() {
+        return bits;
+    }
+
+    /** Inputs per group (cols when the whole row is one group). */
+    public int groupSize() {
+        return groupSize;
+    }
+
+    public int groups() {
+        return groups;
+    }
+
+    /** Bytes of packed codes (what a mat-vec streams, besides scales and zeros). */
+    public long packedBytes() {
+        return 4L * words.length;
+    }
+
+    /** Bytes of the float scales and zero points. */
+    public long scaleBytes() {
+        return 8L * rows * groups;
+    }
+
+    /** Input index of stored column j. */
+    public int input(int j) {
+        return perm == null ? j : perm[j];
+    }
+
+    /** Code at row r, stored column j. */
+    public int storedCode(int r, int j) {
+        return (words[wordIndex(r, j)] >>> shift(j)) & ((1 << bits) - 1);
+    }
+
+    /** Scale of row r, group g. */
+    public float scale(int r, int g) {
+        return scales[r * groups + g];
+    }
+
+    /** Zero point of row r, group g. */
+    public float zero(int r, int g) {
+        return zeros[r * groups + g];
+    }
+
+    /** The dense W [rows, cols] in input order (for tests and small layers only). */
+    public float[] dequantize() {
+        float[] w = new float[rows * cols];
+        for (int r = 0; r < rows; r++) {
+            for (int j = 0; j < cols; j++) {
+                int g = j / groupSize;
+                w[r * cols + input(j)] = scale(r, g) * (storedCode(r, j) - zero(r, g));
+            }
+        }
+        return w;
+    }
+
+    /** y[yOff + r] = sum_c W[r, c] x[xOff + c] for every row r, never forming W. */
+    public void matvec(float[] x, int xOff, float[] y, int yOff) {
+        DequantKernels.matvec(this, x, xOff, y, yOff);
+    }
+
+    /**
+     * Y = X W^T: x is [tokens, cols] from xOff, y is [tokens, rows] from yOff (row-major). Few
+     * tokens stream the codes once per token through the fused mat-vec; more dequantize a tile of
+     * W at a time into a small buffer and multiply it with the GEMM kernel.
+     */
+    public void matmul(float[] x, int xOff, int tokens, float[] y, int yOff) {
+        DequantKernels.matmul(this, x, xOff, tokens, y, yOff);
+    }
+
+    int wordIndex(int r, int j) {
+        int t = j / SLOT;
+        return r * wordsPerRow + (t / slotsPerWord) * SLOT + (j % SLOT);
+    }
+
+    int shift(int j) {
+        return (j / SLOT % slotsPerWord) * bits;
+    }
+
+    private static void checkPermutation(int[] perm, int n) {
+        if (perm.length != n) throw new IllegalArgumentException("permutation has " + perm.length + " entries, need " + n);
+        boolean[] seen = new boolean[n];
+        for (int p : perm) {
+            if (p < 0 || p >= n || seen[p]) throw new IllegalArgumentException("not a permutation of 0.." + (n - 1));
+            seen[p] = true;
+        }
+    }
+}
