@@ -31,10 +31,10 @@ final class DgemmDriver {
     // Cache blocking: the same scheme as SgemmDriver, with MC halved since elements are twice as wide.
     static final int KC = Integer.getInteger("casp.dgemm.kc", 256);
     static final int MC = roundUp(Integer.getInteger("casp.dgemm.mc", 72), MR);
-    static final int CHUNK = Math.max(1, Integer.getInteger("casp.dgemm.l2cols", 512) / NR);
+    static final int CHUNK = Math.max(1, Integer.getInteger("casp.dgemm.l2cols", 256) / NR);
     static final int NC = roundUp(Integer.getInteger("casp.dgemm.nc", 2048), NR);
     /** Below this many multiply-adds the call runs on the calling thread alone. */
-    static final long PARALLEL_MIN_FMA = 1L << 20;
+    static final long PARALLEL_MIN_FMA = 1L << 22;
 
     private static final ThreadLocal<double[]> B_BUF = new ThreadLocal<>();
     private static final ThreadLocal<double[]> A_BUF = new ThreadLocal<>();

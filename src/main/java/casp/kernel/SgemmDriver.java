@@ -39,7 +39,7 @@ final class SgemmDriver {
     static final int CHUNK = Math.max(1, Integer.getInteger("casp.gemm.l2cols", 512) / NR);
     static final int NC = roundUp(Integer.getInteger("casp.gemm.nc", 4096), NR);
     /** Below this many multiply-adds the call runs on the calling thread alone. */
-    static final long PARALLEL_MIN_FMA = 1L << 20;
+    static final long PARALLEL_MIN_FMA = 1L << 22;
 
     private static final ThreadLocal<float[]> B_BUF = new ThreadLocal<>();
     private static final ThreadLocal<float[]> A_BUF = new ThreadLocal<>();
