@@ -8,6 +8,8 @@ import picocli.CommandLine.Command;
 @Command(name = "casp", mixinStandardHelpOptions = true, version = "casp 0.1.0",
         description = "Compress Large Multimodal Models to ~2 bits with CASP, evaluate and run them on CPUs.",
         subcommands = {
+                // TODO(merge): move under the `bench` parent command.
+                BenchRsvdCommand.class, BenchMatvecCommand.class,
         })
 public final class Main implements Runnable {
 
