@@ -71,7 +71,10 @@ final class DequantKernels {
             int r0 = (int) ((long) quads * t / tasks) * 4;
             int r1 = Math.min(rows, (int) ((long) quads * (t + 1) / tasks) * 4);
             int r = r0;
-            if (VECTOR && L == 16) {
+            if (VECTOR && L == 16 && q.slotsPerWord % 8 == 0 && q.slotsPerGroup % 8 == 0 && q.slots % 8 == 0) {
+                for (; r + 4 <= r1; r += 4) rows4Lanes16Seg8(q, r, xsf, xof, xg, y, yOff);
+                for (; r < r1; r++) rows1(q, r, xsf, xof, xg, y, yOff);
+            } else if (VECTOR && L == 16) {
                 for (; r + 4 <= r1; r += 4) rows4Lanes16(q, r, xsf, xof, xg, y, yOff);
                 for (; r < r1; r++) rows1(q, r, xsf, xof, xg, y, yOff);
             } else if (VECTOR && L == 8) {
@@ -129,6 +132,47 @@ final class DequantKernels {
                 g++;
                 gEnd = Math.min(gEnd + spg, slots);
             }
+        }
+        y[yOff + r] = t0.reduceLanes(VectorOperators.ADD) - zeroTerm(q, r, xg);
+        y[yOff + r + 1] = t1.reduceLanes(VectorOperators.ADD) - zeroTerm(q, r + 1, xg);
+        y[yOff + r + 2] = t2.reduceLanes(VectorOperators.ADD) - zeroTerm(q, r + 2, xg);
+        y[yOff + r + 3] = t3.reduceLanes(VectorOperators.ADD) - zeroTerm(q, r + 3, xg);
+    }
+
+    /**
+     * The common case of {@link #rows4Lanes16} (2 or 4 bits, groups of a multiple of 128 columns,
+     * rows of a multiple of 128): every segment is exactly 8 slots, a constant trip count that C2
+     * unrolls completely, so there is no short inner loop and no vector phi but the totals'.
+     */
+    private static void rows4Lanes16Seg8(QuantizedMatrix q, int r, float[] xs, int xo, float[] xg, float[] y, int yOff) {
+        final int[] w = q.words;
+        final int bits = q.bits, spw = q.slotsPerWord, groups = q.groups, spg = q.slotsPerGroup;
+        final int mask = (1 << bits) - 1;
+        final int wpr = q.wordsPerRow;
+        final int o0 = r * wpr, o1 = o0 + wpr, o2 = o1 + wpr, o3 = o2 + wpr;
+        final int g0 = r * groups, g1 = g0 + groups, g2 = g1 + groups, g3 = g2 + groups;
+        final float[] sc = q.scales;
+        FloatVector t0 = FloatVector.zero(FS), t1 = t0, t2 = t0, t3 = t0;
+        for (int t = 0; t < q.slots; t += 8) {
+            int blk = t / spw, g = t / spg;
+            int wb = blk * SLOT, sh0 = (t - blk * spw) * bits, xi = xo + t * SLOT;
+            IntVector w0 = IntVector.fromArray(IS, w, o0 + wb);
+            IntVector w1 = IntVector.fromArray(IS, w, o1 + wb);
+            IntVector w2 = IntVector.fromArray(IS, w, o2 + wb);
+            IntVector w3 = IntVector.fromArray(IS, w, o3 + wb);
+            FloatVector a0 = FloatVector.zero(FS), a1 = a0, a2 = a0, a3 = a0;
+            for (int u = 0; u < 8; u++) {
+                int sh = sh0 + u * bits;
+                FloatVector xv = FloatVector.fromArray(FS, xs, xi + u * SLOT);
+                a0 = madd(codes(w0, sh, mask), xv, a0);
+                a1 = madd(codes(w1, sh, mask), xv, a1);
+                a2 = madd(codes(w2, sh, mask), xv, a2);
+                a3 = madd(codes(w3, sh, mask), xv, a3);
+            }
+            t0 = madd(a0, FloatVector.broadcast(FS, sc[g0 + g]), t0);
+            t1 = madd(a1, FloatVector.broadcast(FS, sc[g1 + g]), t1);
+            t2 = madd(a2, FloatVector.broadcast(FS, sc[g2 + g]), t2);
+            t3 = madd(a3, FloatVector.broadcast(FS, sc[g3 + g]), t3);
         }
         y[yOff + r] = t0.reduceLanes(VectorOperators.ADD) - zeroTerm(q, r, xg);
         y[yOff + r + 1] = t1.reduceLanes(VectorOperators.ADD) - zeroTerm(q, r + 1, xg);
