@@ -10,6 +10,7 @@ import picocli.CommandLine.Command;
         subcommands = {
                 InspectCommand.class,
                 BenchCommand.class,
+                CompressCommand.class,
         })
 public final class Main implements Runnable {
 
