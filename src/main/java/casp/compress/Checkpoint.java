@@ -83,9 +83,10 @@ public final class Checkpoint {
             throw new BadInputException(state + ": cannot read the checkpoint: " + e.getMessage());
         }
         JsonNode saved = root.get("arguments");
-        if (saved == null || !saved.equals(arguments)) {
-            throw new BadInputException(dir + " is a checkpoint of a run with other arguments (it has " + saved
-                    + ", this run " + arguments + "); rerun with the same arguments, or delete it to start over");
+        JsonNode now = normalized(arguments);
+        if (saved == null || !saved.equals(now)) {
+            throw new BadInputException(dir + " is the checkpoint of a run with other arguments (" + difference(saved, now)
+                    + "); rerun with the same arguments, or use --force to start over");
         }
         Checkpoint c = new Checkpoint(dir, saved);
         for (JsonNode b : root.path("blocks")) {
@@ -94,6 +95,31 @@ public final class Checkpoint {
         }
         c.activationsFile = root.path("activations").isNull() ? null : root.path("activations").asText(null);
         return c;
+    }
+
+    /** The JSON as it reads back from a file (an int and a long of the same value compare equal then). */
+    private static JsonNode normalized(JsonNode n) {
+        try {
+            return JSON.readTree(JSON.writeValueAsString(n));
+        } catch (IOException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /** The first field that differs, as "name: saved vs now". */
+    private static String difference(JsonNode saved, JsonNode now) {
+        if (saved == null || !saved.isObject() || !now.isObject()) return "saved " + saved + " vs " + now;
+        java.util.Set<String> names = new java.util.TreeSet<>();
+        saved.fieldNames().forEachRemaining(names::add);
+        now.fieldNames().forEachRemaining(names::add);
+        for (String f : names) {
+            JsonNode a = saved.get(f), b = now.get(f);
+            if (a == null || !a.equals(b)) {
+                if (a != null && b != null && a.isObject() && b.isObject()) return f + "." + difference(a, b);
+                return f + ": checkpoint " + a + ", this run " + b;
+            }
+        }
+        return "none";
     }
 
     public Path dir() { return dir; }
