@@ -80,7 +80,6 @@ public final class CompressionRun {
         } else if (req.resume()) {
             log.println("casp: no checkpoint at " + cpDir + "; starting from the first block");
         }
-        if (cp == null && req.checkpoint()) cp = Checkpoint.create(cpDir, args);
 
         try (PeakMemory mem = PeakMemory.start()) {
             LlamaModel model = LlamaModel.load(folder);
@@ -90,6 +89,8 @@ public final class CompressionRun {
             Calibration calib = first > 0 ? cp.activations(model.hiddenSize())
                     : Calibration.fromTextFile(model, Tokenizer.load(req.model()), req.calib(), opt.samples(), opt.seqLen(), opt.seed());
             long activationBytes = calib.bytes();
+            // Created only now, so that a user error above (a short text, a bad model) leaves no checkpoint.
+            if (cp == null && req.checkpoint()) cp = Checkpoint.create(cpDir, args);
 
             List<BlockResult> blocks = new ArrayList<>(cp == null ? List.of() : cp.blocks());
             final Checkpoint checkpoint = cp;
