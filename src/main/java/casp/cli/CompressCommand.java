@@ -4,6 +4,7 @@ import casp.compress.CompressionOptions;
 import casp.compress.CompressionReport;
 import casp.compress.CompressionRun;
 import casp.compress.SequentialCompressor;
+import casp.io.BadInputException;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import picocli.CommandLine.Command;
@@ -84,7 +85,10 @@ public final class CompressCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        int len = seqLen != null ? seqLen : Math.min(2048, maxPositions());
+        int maxPos = maxPositions();
+        int len = seqLen != null ? seqLen : Math.min(2048, maxPos);
+        if (len > maxPos) throw new BadInputException("--seq-len " + len + " exceeds the model's max_position_embeddings " + maxPos);
+        if (groupSize != null && groupSize == 0) throw new BadInputException("--group-size must be positive or -1 (per channel), got 0");
         CompressionOptions opt = new CompressionOptions(method, bits, groupSize == null ? CompressionOptions.AUTO_GROUP : groupSize,
                 actOrder, sym, trueSequential, samples, len, seed, damp);
         CompressionRun.Outcome o;

@@ -69,7 +69,9 @@ class CompressCommandTest {
                 List.of("--method", "gptq", "--bits", "5"),
                 List.of("--method", "gptq", "--bits", "4", "--calib", tmp.resolve("missing.txt").toString()),
                 List.of("--method", "gptq", "--bits", "4", "--images", tmp.toString()),
-                List.of("--method", "gptq", "--bits", "4", "--true-sequential", "maybe"))) {
+                List.of("--method", "gptq", "--bits", "4", "--true-sequential", "maybe"),
+                List.of("--method", "gptq", "--bits", "4", "--group-size", "0"),
+                List.of("--method", "gptq", "--bits", "4", "--seq-len", "4096"))) {
             List<String> args = new java.util.ArrayList<>(List.of("compress", "--model", model(), "--out", out2.toString()));
             if (!bad.contains("--calib")) args.addAll(List.of("--calib", text()));
             args.addAll(bad);
