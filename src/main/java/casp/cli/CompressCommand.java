@@ -10,6 +10,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Locale;
 import java.util.concurrent.Callable;
@@ -26,10 +27,12 @@ public final class CompressCommand implements Callable<Integer> {
     Path model;
 
     @Option(names = "--calib", required = true, paramLabel = "FILE",
-            description = "calibration data: a UTF-8 text file (random windows of --seq-len tokens)")
+            description = "calibration data: a UTF-8 text file (random windows of --seq-len tokens), or for a LLaVA model "
+                    + "a LLaVA conversation JSON (*.json) with images")
     Path calib;
 
-    @Option(names = "--images", paramLabel = "DIR", description = "images of a LLaVA calibration set (not implemented yet)")
+    @Option(names = "--images", paramLabel = "DIR",
+            description = "images of a LLaVA calibration JSON (default: images/ beside the JSON)")
     Path images;
 
     @Option(names = "--method", required = true, paramLabel = "rtn|gptq", description = "quantizer")
@@ -47,7 +50,8 @@ public final class CompressCommand implements Callable<Integer> {
     int samples;
 
     @Option(names = "--seq-len", paramLabel = "L",
-            description = "tokens per calibration sample (default: min(2048, the model's max positions))")
+            description = "tokens per calibration sample (default: min(2048, the model's max positions)); for LLaVA "
+                    + "conversations the text tokens kept besides the image tokens (default 256)")
     Integer seqLen;
 
     @Option(names = "--seed", paramLabel = "S", defaultValue = "0", description = "seed of the calibration windows (default ${DEFAULT-VALUE})")
@@ -85,9 +89,11 @@ public final class CompressCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        int maxPos = maxPositions();
-        int len = seqLen != null ? seqLen : Math.min(2048, maxPos);
-        if (len > maxPos) throw new BadInputException("--seq-len " + len + " exceeds the model's max_position_embeddings " + maxPos);
+        casp.io.ModelFolder folder = casp.io.ModelFolder.open(model);
+        int maxPos = folder.config().text().maxPositions();
+        boolean llava = Files.isRegularFile(calib) && CompressionRun.isLlavaCalibration(folder, calib);
+        int len = seqLen != null ? seqLen : llava ? 256 : Math.min(2048, maxPos);
+        if (!llava && len > maxPos) throw new BadInputException("--seq-len " + len + " exceeds the model's max_position_embeddings " + maxPos);
         if (groupSize != null && groupSize == 0) throw new BadInputException("--group-size must be positive or -1 (per channel), got 0");
         CompressionOptions opt = new CompressionOptions(method, bits, groupSize == null ? CompressionOptions.AUTO_GROUP : groupSize,
                 actOrder, sym, trueSequential, samples, len, seed, damp);
@@ -133,9 +139,5 @@ public final class CompressCommand implements Callable<Integer> {
                     String.format(Locale.ROOT, "%.1f MiB", o.outputBytes() / 1048576.0));
         }
         return 0;
-    }
-
-    private int maxPositions() {
-        return casp.io.ModelConfig.load(model).text().maxPositions();
     }
 }
