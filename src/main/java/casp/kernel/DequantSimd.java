@@ -11,7 +11,8 @@ import jdk.incubator.vector.VectorSpecies;
  * <p>C2 in JDK 17 boxes a vector that is carried around two nested loops (and one merged from
  * two branches), which makes a kernel ~20 times slower. The kernels are shaped so that each
  * vector is carried by exactly one loop: per-group accumulators start fresh inside the segment
- * loop, and the totals are carried only by the outer loop.
+ * loop, and the totals are carried only by the outer loop. Four rows at a time is also the limit:
+ * eight made C2 box the vectors again.
  */
 final class DequantSimd {
     private DequantSimd() {}
