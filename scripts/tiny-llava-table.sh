@@ -13,11 +13,12 @@ dev="$shared/models/tiny-llava/data/dev/dev.json"
 SAMPLES="${SAMPLES:-128}"
 LIMIT="${LIMIT:-}"
 EXTRA="${EXTRA:-}"
-casp="$here/casp"
+casp="${CASP:-$here/casp}"  # CASP=... runs another launcher
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 export CASP_QUIET=1
-field() { sed -n "s/.*\"$1\":\([^,}]*\).*/\1/p"; }
+# field NAME < one-line JSON: the value of the first number field called NAME (top-level fields come first)
+field() { grep -o "\"$1\":[^,}]*" | head -1 | cut -d: -f2; }
 limit=()
 [ -n "$LIMIT" ] && limit=(--limit "$LIMIT")
 

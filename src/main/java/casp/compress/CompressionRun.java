@@ -77,6 +77,8 @@ public final class CompressionRun {
             } else if (!req.force()) {
                 throw new BadInputException(cpDir + " holds the checkpoint of an interrupted run: pass --resume to continue it, "
                         + "or --force (or delete it) to start over");
+            } else {
+                CompressedModelWriter.deleteTree(cpDir); // --force: start over
             }
         } else if (req.resume()) {
             log.println("casp: no checkpoint at " + cpDir + "; starting from the first block");
