@@ -53,7 +53,7 @@ public final class BenchCommand implements Runnable {
         @Option(names = "--runs", defaultValue = "7", description = "Timed runs (median reported; default ${DEFAULT-VALUE}).")
         int runs;
 
-        @Option(names = "--warmup", defaultValue = "3", description = "Untimed warm-up runs (default ${DEFAULT-VALUE}).")
+        @Option(names = "--warmup", defaultValue = "5", description = "Untimed warm-up runs (default ${DEFAULT-VALUE}).")
         int warmup;
 
         /** Runs body warmup times, then runs times; returns the median wall time in seconds. */

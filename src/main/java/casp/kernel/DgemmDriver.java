@@ -1,5 +1,7 @@
 package casp.kernel;
 
+import java.util.concurrent.atomic.AtomicInteger;
+
 /**
  * Blocked, packed double GEMM (the GotoBLAS/BLIS scheme) behind {@link Gemm#dgemm}.
  *
@@ -10,8 +12,9 @@ package casp.kernel;
  * sliver, the MR x NR register micro-kernel. Packing pads with zeros, so the micro-kernel always
  * runs a full tile; a tile that sticks out of C goes through a small scratch tile.
  *
- * <p>Threads: the packing of B is split over the pool, then the compute phase is split either over
- * rows of C (when M is the larger side) or over B slivers, in coarse contiguous ranges.
+ * <p>Threads: the packing of B, then the compute phase, are spread over the pool as work items
+ * (groups of B slivers; blocks of MC rows of C, or groups of B slivers when C is short and wide)
+ * taken from a shared counter, so a thread preempted on a busy machine delays only its item.
  *
  * <p>{@code diag} restricts the update to the lower part of C: element (i, j) is written only when
  * j <= i + diag (use {@link #FULL} for the whole matrix). The symmetric rank-k update and the
@@ -33,6 +36,8 @@ final class DgemmDriver {
     static final int MC = roundUp(Integer.getInteger("casp.dgemm.mc", 72), MR);
     static final int CHUNK = Math.max(1, Integer.getInteger("casp.dgemm.l2cols", 256) / NR);
     static final int NC = roundUp(Integer.getInteger("casp.dgemm.nc", 2048), NR);
+    /** B slivers packed per work item. */
+    static final int PACK_SLIVERS = 8;
     /** Below this many multiply-adds the call runs on the calling thread alone. */
     static final long PARALLEL_MIN_FMA = 1L << 22;
 
@@ -70,66 +75,52 @@ final class DgemmDriver {
             final int nc = Math.min(NC, n - jc);
             final int slivers = (nc + NR - 1) / NR;
             final int jc0 = jc;
-            // Columns of this block that lie above the triangle for every row are skipped.
             for (int pc = 0; pc < k; pc += KC) {
                 final int kc = Math.min(KC, k - pc);
                 final int pc0 = pc;
                 final double betaPc = pc == 0 ? beta : 1.0;
-                int packTasks = Math.min(threads, slivers);
-                Parallel.forRange(packTasks, t -> {
-                    int s0 = (int) ((long) slivers * t / packTasks), s1 = (int) ((long) slivers * (t + 1) / packTasks);
-                    for (int s = s0; s < s1; s++) {
-                        packB(transB, b, offB, ldb, pc0, kc, jc0 + s * NR, Math.min(NR, nc - s * NR), bp, s * kc * NR);
+                // Work is handed out in items from a shared counter rather than in fixed halves, so a
+                // thread that the OS preempts (the machine is shared) delays one item, not half the job.
+                final int packItems = (slivers + PACK_SLIVERS - 1) / PACK_SLIVERS;
+                AtomicInteger packNext = new AtomicInteger();
+                Parallel.forRange(Math.min(threads, packItems), t -> {
+                    for (int item; (item = packNext.getAndIncrement()) < packItems; ) {
+                        int sEnd = Math.min(slivers, (item + 1) * PACK_SLIVERS);
+                        for (int s = item * PACK_SLIVERS; s < sEnd; s++) {
+                            packB(transB, b, offB, ldb, pc0, kc, jc0 + s * NR, Math.min(NR, nc - s * NR), bp, s * kc * NR);
+                        }
                     }
                 });
+                // Items: blocks of MC rows (the usual case; for the lower triangle the last, longest rows
+                // go first so the tail stays short), or groups of B slivers when C is short and wide.
                 boolean splitRows = m >= nc || diag != FULL;
-                int[] bounds = splitRows ? rowSplit(m, jc0, nc, diag, threads) : even(slivers, threads);
-                int tasks = bounds.length - 1;
-                Parallel.forRange(tasks, t -> {
+                final int rowItems = (m + MC - 1) / MC, colItems = (slivers + CHUNK - 1) / CHUNK;
+                final int items = splitRows ? rowItems : colItems;
+                AtomicInteger next = new AtomicInteger();
+                Parallel.forRange(Math.min(threads, items), t -> {
                     double[] ap = buffer(A_BUF, MC * kc);
                     double[] scratch = new double[MR * NR];
-                    int i0 = splitRows ? bounds[t] : 0, i1 = splitRows ? bounds[t + 1] : m;
-                    int s0 = splitRows ? 0 : bounds[t], s1 = splitRows ? slivers : bounds[t + 1];
-                    for (int ic = i0; ic < i1; ic += MC) {
-                        int mc = Math.min(MC, i1 - ic);
-                        // Rows whose every column in [jc0 + s0*NR, ...) is above the triangle: nothing to do.
-                        if (diag != FULL && (long) jc0 + (long) s0 * NR > (long) ic + mc - 1 + diag) continue;
-                        packA(transA, a, offA, lda, ic, mc, pc0, kc, alpha, ap);
-                        macro(mc, nc, kc, ap, bp, s0, s1, c, offC, ldc, ic, jc0, betaPc, diag, scratch);
+                    for (int item; (item = next.getAndIncrement()) < items; ) {
+                        int i0 = 0, i1 = m, s0 = 0, s1 = slivers;
+                        if (splitRows) {
+                            int block = diag != FULL ? rowItems - 1 - item : item;
+                            i0 = block * MC;
+                            i1 = Math.min(m, i0 + MC);
+                        } else {
+                            s0 = item * CHUNK;
+                            s1 = Math.min(slivers, s0 + CHUNK);
+                        }
+                        for (int ic = i0; ic < i1; ic += MC) {
+                            int mc = Math.min(MC, i1 - ic);
+                            // Rows whose every column from jc0 + s0*NR on is above the triangle: nothing to do.
+                            if (diag != FULL && (long) jc0 + (long) s0 * NR > (long) ic + mc - 1 + diag) continue;
+                            packA(transA, a, offA, lda, ic, mc, pc0, kc, alpha, ap);
+                            macro(mc, nc, kc, ap, bp, s0, s1, c, offC, ldc, ic, jc0, betaPc, diag, scratch);
+                        }
                     }
                 });
             }
         }
-    }
-
-    /** Splits [0, m) into row ranges (multiples of MR) of about equal work, counting only the lower part. */
-    private static int[] rowSplit(int m, int jc0, int nc, int diag, int threads) {
-        int tiles = (m + MR - 1) / MR;
-        int parts = Math.max(1, Math.min(threads, tiles));
-        if (parts == 1) return new int[] {0, m};
-        double[] work = new double[tiles + 1];
-        for (int t = 0; t < tiles; t++) {
-            long lastRow = Math.min(m, (long) (t + 1) * MR) - 1;
-            long cols = Math.max(0, Math.min(nc, lastRow + diag + 1 - jc0));
-            if (diag == FULL) cols = nc;
-            work[t + 1] = work[t] + cols;
-        }
-        int[] bounds = new int[parts + 1];
-        int t = 0;
-        for (int p = 1; p < parts; p++) {
-            double target = work[tiles] * p / parts;
-            while (t < tiles && work[t + 1] <= target) t++;
-            bounds[p] = Math.min(m, Math.max(bounds[p - 1], t * MR));
-        }
-        bounds[parts] = m;
-        return bounds;
-    }
-
-    private static int[] even(int count, int threads) {
-        int parts = Math.max(1, Math.min(threads, count));
-        int[] bounds = new int[parts + 1];
-        for (int p = 0; p <= parts; p++) bounds[p] = (int) ((long) count * p / parts);
-        return bounds;
     }
 
     /** Runs the micro-kernel over the packed A block (mc x kc) and B slivers [s0, s1). */

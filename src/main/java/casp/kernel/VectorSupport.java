@@ -73,9 +73,10 @@ public final class VectorSupport {
                 want = -1;
             }
             if (want != 0 && want != 128 && want != 256 && want != 512) {
-                throw new IllegalArgumentException(BITS_PROPERTY + " must be 0, 128, 256 or 512, got '" + forced + "'");
-            }
-            if (want == 0) {
+                // A JVM property, not a command-line flag: warn and keep the automatic choice.
+                System.err.println("casp: warning: ignoring -D" + BITS_PROPERTY + "=" + forced
+                        + " (must be 0, 128, 256 or 512)");
+            } else if (want == 0) {
                 bits = 0;
                 reason = null; // scalar on request: nothing to warn about
             } else {
