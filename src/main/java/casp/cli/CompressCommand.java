@@ -104,10 +104,9 @@ public final class CompressCommand implements Callable<Integer> {
                     new SequentialCompressor.Listener() {
                         @Override
                         public void blockStarted(int layer, int layers) {
-                            if (bar[0] == null) {
-                                bar[0] = new Progress("compress", layers, "blocks");
-                                bar[0].set(layer);
-                            }
+                            if (bar[0] == null) // a resumed run counts only the blocks left (rate and ETA stay right)
+                                bar[0] = new Progress(layer == 0 ? "compress" : "compress (resumed at block " + layer + ")",
+                                        layers - layer, "blocks");
                         }
 
                         @Override
