@@ -118,13 +118,15 @@ public final class Gptq implements Quantizer {
         final boolean staticParams = gs < 0 || opt.staticGroups();
         final int groups = QuantizedWeight.groupCount(cols, gs);
 
-        // 1. Dead inputs, on copies: W transposed to [cols, rows] so that a column is contiguous.
+        // 1. Dead inputs (H is not copied here: each factorization attempt below builds its own
+        // damped, permuted copy). W is copied transposed to [cols, rows]: a column is contiguous.
         float[] wt = QuantOps.transpose(w, rows, cols);
-        double[] hc = h.clone();
+        double[] diag = new double[cols];
         int dead = 0;
         for (int i = 0; i < cols; i++) {
-            if (hc[i * cols + i] == 0) {
-                hc[i * cols + i] = 1;
+            diag[i] = h[i * cols + i];
+            if (diag[i] == 0) {
+                diag[i] = 1;
                 java.util.Arrays.fill(wt, i * rows, (i + 1) * rows, 0f);
                 dead++;
             }
@@ -139,18 +141,16 @@ public final class Gptq implements Quantizer {
             }
         }
 
-        // 3. act-order permutation of W's columns and of H.
-        int[] perm = opt.actOrder() ? descendingDiagonalOrder(hc, cols) : identity(cols);
-        if (opt.actOrder()) {
-            wt = permuteRows(wt, perm, rows);
-            hc = permuteSymmetric(hc, perm, cols);
-        }
+        // 3. act-order permutation of W's columns (H is permuted as it is copied below).
+        int[] perm = opt.actOrder() ? descendingOrder(diag) : identity(cols);
+        if (opt.actOrder()) wt = permuteRows(wt, perm, rows);
 
         // 4-5. Damping (raised until the factorization succeeds) and U with U^T U = H^-1.
         double meanDiag = 0;
-        for (int i = 0; i < cols; i++) meanDiag += Math.abs(hc[i * cols + i]);
+        for (double d : diag) meanDiag += Math.abs(d);
         meanDiag /= cols;
         double damp = opt.percDamp();
+        double[] hd = new double[cols * cols];
         float[] u = null;
         int attempts = 0;
         while (u == null) {
@@ -159,9 +159,12 @@ public final class Gptq implements Quantizer {
                         + damp + " x mean(diag H); H is not a usable Hessian");
             }
             if (attempts > 1) damp = Math.max(2 * damp, 1e-3);
-            double[] hd = hc.clone();
-            for (int i = 0; i < cols; i++) hd[i * cols + i] += damp * meanDiag;
-            u = toFloatIfFinite(choleskyInverseUpperTemp(hd, cols));
+            for (int i = 0; i < cols; i++) { // hd = P^T H P, dead inputs fixed, damped
+                int src = perm[i] * cols, dst = i * cols;
+                for (int j = 0; j < cols; j++) hd[dst + j] = h[src + perm[j]];
+                hd[dst + i] = diag[perm[i]] + damp * meanDiag;
+            }
+            u = inverseFactor(hd, cols);
         }
         long t1 = System.nanoTime();
 
@@ -241,13 +244,13 @@ public final class Gptq implements Quantizer {
         }
     }
 
-    /** Column indices by descending diagonal; ties keep index order. */
-    static int[] descendingDiagonalOrder(double[] h, int n) {
-        Integer[] idx = new Integer[n];
-        for (int i = 0; i < n; i++) idx[i] = i;
-        java.util.Arrays.sort(idx, (a, b) -> Double.compare(h[b * n + b], h[a * n + a])); // stable
-        int[] perm = new int[n];
-        for (int i = 0; i < n; i++) perm[i] = idx[i];
+    /** Indices by descending value; ties keep index order (act-order's column order for diag(H)). */
+    static int[] descendingOrder(double[] v) {
+        Integer[] idx = new Integer[v.length];
+        for (int i = 0; i < v.length; i++) idx[i] = i;
+        java.util.Arrays.sort(idx, (a, b) -> Double.compare(v[b], v[a])); // stable
+        int[] perm = new int[v.length];
+        for (int i = 0; i < v.length; i++) perm[i] = idx[i];
         return perm;
     }
 
@@ -264,21 +267,22 @@ public final class Gptq implements Quantizer {
         return out;
     }
 
-    /** out[i, j] = in[perm[i], perm[j]]. */
-    private static double[] permuteSymmetric(double[] in, int[] perm, int n) {
-        double[] out = new double[n * n];
+    /**
+     * U (float) with U^T U = hd^-1, or null when hd is not positive definite or so ill-conditioned
+     * that a pivot lost more than 12 of float64's 16 digits (hd[i,i] * U[i,i]^2 > 1e12: that
+     * factorization "succeeds" with U swamped by rounding, and GPTQ's errors explode). Also
+     * null when U does not fit in float.
+     */
+    private static float[] inverseFactor(double[] hd, int n) {
+        double[] ud = choleskyInverseUpperTemp(hd, n);
+        if (ud == null) return null;
+        float[] f = new float[ud.length];
         for (int i = 0; i < n; i++) {
-            int src = perm[i] * n, dst = i * n;
-            for (int j = 0; j < n; j++) out[dst + j] = in[src + perm[j]];
+            double uii = ud[i * n + i];
+            if (!(hd[i * n + i] * uii * uii <= 1e12)) return null;
         }
-        return out;
-    }
-
-    private static float[] toFloatIfFinite(double[] a) {
-        if (a == null) return null;
-        float[] f = new float[a.length];
-        for (int i = 0; i < a.length; i++) {
-            f[i] = (float) a[i];
+        for (int i = 0; i < ud.length; i++) {
+            f[i] = (float) ud[i];
             if (!Float.isFinite(f[i])) return null;
         }
         return f;
@@ -296,7 +300,7 @@ public final class Gptq implements Quantizer {
             int rj = j * n;
             double d = h[rj + j];
             for (int k = j + 1; k < n; k++) d -= r[rj + k] * r[rj + k];
-            if (!(d > 1e-12 * h[rj + j])) return null; // not positive definite (or hopelessly ill-conditioned)
+            if (!(d > 0)) return null; // not positive definite (NaN included)
             d = Math.sqrt(d);
             r[rj + j] = d;
             for (int i = 0; i < j; i++) {

@@ -5,7 +5,7 @@ package casp.kernel;
  * and the inverse Cholesky factor GPTQ needs.
  *
  * <p>Blocked right-looking algorithm: factor a diagonal block of NB columns with a short Crout
- * loop, solve the panel below it against that block ({@link Triangular#solveRight}), and subtract
+ * loop, solve the panel below it against that block (transposed, {@link Triangular#solveLeft}), and subtract
  * the panel's outer product from the trailing matrix with the GEMM driver restricted to the lower
  * triangle (a SYRK). Failure (a pivot that is not positive, or NaN) is reported by returning its
  * index; nothing is ever divided by a non-positive pivot, so no NaN is produced.
@@ -16,7 +16,12 @@ public final class Cholesky {
     /** Returned by the factorisations on success. */
     public static final int OK = -1;
 
-    static final int NB = 64;
+    /**
+     * Outer block: the trailing update streams the whole trailing matrix through memory once per
+     * block, so the block is wide; its diagonal block is factored the same way with {@link #NB_INNER}.
+     */
+    static final int NB = 192;
+    static final int NB_INNER = 32;
 
     /**
      * Overwrites the lower triangle of the n x n matrix A (row-major at a[off + i * lda + j]) with
@@ -27,18 +32,30 @@ public final class Cholesky {
      *         definite to working precision); A's lower triangle is then partly overwritten
      */
     public static int factorLower(double[] a, int off, int lda, int n) {
-        for (int j = 0; j < n; j += NB) {
-            int jb = Math.min(NB, n - j);
+        return blocked(a, off, lda, n, NB);
+    }
+
+    private static int blocked(double[] a, int off, int lda, int n, int nb) {
+        for (int j = 0; j < n; j += nb) {
+            int jb = Math.min(nb, n - j);
             int d = off + j * lda + j;
-            int info = crout(a, d, lda, jb);
+            int info = jb > NB_INNER ? blocked(a, d, lda, jb, NB_INNER) : crout(a, d, lda, jb);
             if (info != OK) return j + info;
             int rest = n - j - jb;
             if (rest > 0) {
                 int panel = off + (j + jb) * lda + j;
-                // A21 <- A21 L11^-T
-                Triangular.solveRight(false, true, rest, jb, a, d, lda, a, panel, lda);
-                // A22 <- A22 - A21 A21^T, lower triangle only
-                DgemmDriver.gemm(false, true, rest, rest, jb, -1, a, panel, lda, a, panel, lda,
+                // The panel A21 [rest, jb] is solved transposed: Y = A21^T [jb, rest] has long rows, so
+                // Y <- L11^-1 Y runs as long axpys instead of short dot products.
+                double[] y = new double[jb * rest];
+                for (int r = 0; r < rest; r++) {
+                    for (int c = 0; c < jb; c++) y[c * rest + r] = a[panel + r * lda + c];
+                }
+                TriangularD.solveLeft(false, false, jb, rest, a, d, lda, y, 0, rest);
+                for (int r = 0; r < rest; r++) {
+                    for (int c = 0; c < jb; c++) a[panel + r * lda + c] = y[c * rest + r];
+                }
+                // A22 <- A22 - A21 A21^T = A22 - Y^T Y, lower triangle only
+                DgemmDriver.gemm(true, false, rest, rest, jb, -1, y, 0, rest, y, 0, rest,
                         1, a, panel + jb, lda, 0);
             }
         }
@@ -47,16 +64,27 @@ public final class Cholesky {
 
     /** Float twin of {@link #factorLower(double[], int, int, int)}, computed in float. */
     public static int factorLower(float[] a, int off, int lda, int n) {
-        for (int j = 0; j < n; j += NB) {
-            int jb = Math.min(NB, n - j);
+        return blocked(a, off, lda, n, NB);
+    }
+
+    private static int blocked(float[] a, int off, int lda, int n, int nb) {
+        for (int j = 0; j < n; j += nb) {
+            int jb = Math.min(nb, n - j);
             int d = off + j * lda + j;
-            int info = crout(a, d, lda, jb);
+            int info = jb > NB_INNER ? blocked(a, d, lda, jb, NB_INNER) : crout(a, d, lda, jb);
             if (info != OK) return j + info;
             int rest = n - j - jb;
             if (rest > 0) {
                 int panel = off + (j + jb) * lda + j;
-                Triangular.solveRight(false, true, rest, jb, a, d, lda, a, panel, lda);
-                SgemmDriver.gemm(false, true, rest, rest, jb, -1f, a, panel, lda, a, panel, lda,
+                float[] y = new float[jb * rest];
+                for (int r = 0; r < rest; r++) {
+                    for (int c = 0; c < jb; c++) y[c * rest + r] = a[panel + r * lda + c];
+                }
+                TriangularF.solveLeft(false, false, jb, rest, a, d, lda, y, 0, rest);
+                for (int r = 0; r < rest; r++) {
+                    for (int c = 0; c < jb; c++) a[panel + r * lda + c] = y[c * rest + r];
+                }
+                SgemmDriver.gemm(true, false, rest, rest, jb, -1f, y, 0, rest, y, 0, rest,
                         1f, a, panel + jb, lda, 0);
             }
         }

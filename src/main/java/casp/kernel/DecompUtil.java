@@ -14,6 +14,7 @@ final class DecompUtil {
 
     static final VectorSpecies<Double> DS = DoubleVector.SPECIES_PREFERRED;
     private static final int DL = DS.length();
+    private static final boolean FMA = VectorGate.FMA;
 
     /** Unit roundoff of float64 (2^-52 / 2). */
     static final double EPS64 = Math.ulp(1.0);
@@ -26,8 +27,10 @@ final class DecompUtil {
             DoubleVector acc0 = DoubleVector.zero(DS), acc1 = DoubleVector.zero(DS);
             int up = n - 2 * DL;
             for (; i <= up; i += 2 * DL) {
-                acc0 = DoubleVector.fromArray(DS, a, oa + i).fma(DoubleVector.fromArray(DS, b, ob + i), acc0);
-                acc1 = DoubleVector.fromArray(DS, a, oa + i + DL).fma(DoubleVector.fromArray(DS, b, ob + i + DL), acc1);
+                DoubleVector x0 = DoubleVector.fromArray(DS, a, oa + i), y0 = DoubleVector.fromArray(DS, b, ob + i);
+                acc0 = FMA ? x0.fma(y0, acc0) : x0.mul(y0).add(acc0);
+                DoubleVector x1 = DoubleVector.fromArray(DS, a, oa + i + DL), y1 = DoubleVector.fromArray(DS, b, ob + i + DL);
+                acc1 = FMA ? x1.fma(y1, acc1) : x1.mul(y1).add(acc1);
             }
             s = acc0.add(acc1).reduceLanes(VectorOperators.ADD);
         }
@@ -42,7 +45,8 @@ final class DecompUtil {
             DoubleVector va = DoubleVector.broadcast(DS, alpha);
             int up = DS.loopBound(n);
             for (; i < up; i += DL) {
-                DoubleVector.fromArray(DS, x, ox + i).fma(va, DoubleVector.fromArray(DS, y, oy + i)).intoArray(y, oy + i);
+                DoubleVector xv = DoubleVector.fromArray(DS, x, ox + i), yv = DoubleVector.fromArray(DS, y, oy + i);
+                (FMA ? xv.fma(va, yv) : xv.mul(va).add(yv)).intoArray(y, oy + i);
             }
         }
         for (; i < n; i++) y[oy + i] += alpha * x[ox + i];

@@ -36,6 +36,13 @@ final class DequantKernels {
     private static final int TILE_ROWS = 128;
     private static final int TILE_COLS = 1024;
 
+    private static final boolean FMA = VectorGate.FMA;
+
+    /** a * b + c; small enough to be inlined, so no vector escapes. */
+    private static FloatVector madd(FloatVector a, FloatVector b, FloatVector c) {
+        return FMA ? a.fma(b, c) : a.mul(b).add(c);
+    }
+
     static void matvec(QuantizedMatrix q, float[] x, int xOff, float[] y, int yOff) {
         if (xOff < 0 || xOff + q.cols > x.length) throw new IllegalArgumentException("x is shorter than cols=" + q.cols);
         if (yOff < 0 || yOff + q.rows > y.length) throw new IllegalArgumentException("y is shorter than rows=" + q.rows);
@@ -96,10 +103,10 @@ final class DequantKernels {
                     IntVector c1 = IntVector.fromArray(IS, w, o1 + wb + h).lanewise(VectorOperators.LSHR, sh).lanewise(VectorOperators.AND, mask);
                     IntVector c2 = IntVector.fromArray(IS, w, o2 + wb + h).lanewise(VectorOperators.LSHR, sh).lanewise(VectorOperators.AND, mask);
                     IntVector c3 = IntVector.fromArray(IS, w, o3 + wb + h).lanewise(VectorOperators.LSHR, sh).lanewise(VectorOperators.AND, mask);
-                    a0 = ((FloatVector) c0.convert(VectorOperators.I2F, 0)).fma(xv, a0);
-                    a1 = ((FloatVector) c1.convert(VectorOperators.I2F, 0)).fma(xv, a1);
-                    a2 = ((FloatVector) c2.convert(VectorOperators.I2F, 0)).fma(xv, a2);
-                    a3 = ((FloatVector) c3.convert(VectorOperators.I2F, 0)).fma(xv, a3);
+                    a0 = madd((FloatVector) c0.convert(VectorOperators.I2F, 0), xv, a0);
+                    a1 = madd((FloatVector) c1.convert(VectorOperators.I2F, 0), xv, a1);
+                    a2 = madd((FloatVector) c2.convert(VectorOperators.I2F, 0), xv, a2);
+                    a3 = madd((FloatVector) c3.convert(VectorOperators.I2F, 0), xv, a3);
                 }
                 if (++k == spw) {
                     k = 0;
@@ -107,10 +114,10 @@ final class DequantKernels {
                 }
             }
             float s0 = q.scales[g0 + g], s1 = q.scales[g1 + g], s2 = q.scales[g2 + g], s3 = q.scales[g3 + g];
-            t0 = a0.fma(FloatVector.broadcast(FS, s0), t0);
-            t1 = a1.fma(FloatVector.broadcast(FS, s1), t1);
-            t2 = a2.fma(FloatVector.broadcast(FS, s2), t2);
-            t3 = a3.fma(FloatVector.broadcast(FS, s3), t3);
+            t0 = madd(a0, FloatVector.broadcast(FS, s0), t0);
+            t1 = madd(a1, FloatVector.broadcast(FS, s1), t1);
+            t2 = madd(a2, FloatVector.broadcast(FS, s2), t2);
+            t3 = madd(a3, FloatVector.broadcast(FS, s3), t3);
             float xgg = xg[g];
             z0 += s0 * q.zeros[g0 + g] * xgg;
             z1 += s1 * q.zeros[g1 + g] * xgg;
@@ -141,7 +148,7 @@ final class DequantKernels {
                 for (int h = 0; h < SLOT; h += L) {
                     FloatVector xv = FloatVector.fromArray(FS, xs, xi + h);
                     IntVector c0 = IntVector.fromArray(IS, w, o0 + wb + h).lanewise(VectorOperators.LSHR, sh).lanewise(VectorOperators.AND, mask);
-                    a0 = ((FloatVector) c0.convert(VectorOperators.I2F, 0)).fma(xv, a0);
+                    a0 = madd((FloatVector) c0.convert(VectorOperators.I2F, 0), xv, a0);
                 }
                 if (++k == spw) {
                     k = 0;
@@ -149,7 +156,7 @@ final class DequantKernels {
                 }
             }
             float s0 = q.scales[g0 + g];
-            t0 = a0.fma(FloatVector.broadcast(FS, s0), t0);
+            t0 = madd(a0, FloatVector.broadcast(FS, s0), t0);
             z0 += s0 * q.zeros[g0 + g] * xg[g];
         }
         y[yOff + r] = t0.reduceLanes(VectorOperators.ADD) - z0;
@@ -235,7 +242,7 @@ final class DequantKernels {
                 int sh = (t % spw) * bits;
                 for (int h = 0; h < SLOT; h += L) {
                     IntVector c = IntVector.fromArray(IS, w, wb + h).lanewise(VectorOperators.LSHR, sh).lanewise(VectorOperators.AND, mask);
-                    ((FloatVector) c.convert(VectorOperators.I2F, 0)).fma(s, b).intoArray(buf, ob + t * SLOT + h);
+                    madd((FloatVector) c.convert(VectorOperators.I2F, 0), FloatVector.broadcast(FS, s), FloatVector.broadcast(FS, b)).intoArray(buf, ob + t * SLOT + h);
                 }
             }
         }

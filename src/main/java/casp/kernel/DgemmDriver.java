@@ -28,8 +28,7 @@ final class DgemmDriver {
     static final boolean SIMD = VectorSupport.enabled();
     static final int MR = SIMD ? DgemmSimd.MR : 4;
     static final int NR = SIMD ? DgemmSimd.NR : 4;
-    // Cache blocking: the same scheme as SgemmDriver with half as many elements per cache line.
-    // (MC x KC, 192 KiB) streams from L2; the B block (KC x NC) is shared by both cores through L3.
+    // Cache blocking: the same scheme as SgemmDriver, with MC halved since elements are twice as wide.
     static final int KC = Integer.getInteger("casp.dgemm.kc", 256);
     static final int MC = roundUp(Integer.getInteger("casp.dgemm.mc", 72), MR);
     static final int NC = roundUp(Integer.getInteger("casp.dgemm.nc", 2048), NR);

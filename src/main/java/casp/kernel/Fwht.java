@@ -17,6 +17,7 @@ public final class Fwht {
 
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     private static final int L = S.length();
+    private static final boolean FMA = VectorGate.FMA;
     /** Lane permutation i -> i ^ h and the sign (+1 where bit h of the lane is clear) per in-vector stage. */
     private static final int[][] SWAP = new int[Integer.numberOfTrailingZeros(L)][L];
     private static final float[][] SIGN = new float[SWAP.length][L];
@@ -89,8 +90,8 @@ public final class Fwht {
         if (stages == 2) {
             for (int i = off; i < off + n; i += L) {
                 FloatVector v = FloatVector.fromArray(S, x, i).mul(scale);
-                v = v.fma(s0, v.rearrange(p0));
-                v = v.fma(s1, v.rearrange(p1));
+                v = butterfly(v, s0, p0);
+                v = butterfly(v, s1, p1);
                 v.intoArray(x, i);
             }
             return;
@@ -100,9 +101,9 @@ public final class Fwht {
         if (stages == 3) {
             for (int i = off; i < off + n; i += L) {
                 FloatVector v = FloatVector.fromArray(S, x, i).mul(scale);
-                v = v.fma(s0, v.rearrange(p0));
-                v = v.fma(s1, v.rearrange(p1));
-                v = v.fma(s2, v.rearrange(p2));
+                v = butterfly(v, s0, p0);
+                v = butterfly(v, s1, p1);
+                v = butterfly(v, s2, p2);
                 v.intoArray(x, i);
             }
             return;
@@ -112,10 +113,10 @@ public final class Fwht {
         if (stages == 4) {
             for (int i = off; i < off + n; i += L) {
                 FloatVector v = FloatVector.fromArray(S, x, i).mul(scale);
-                v = v.fma(s0, v.rearrange(p0));
-                v = v.fma(s1, v.rearrange(p1));
-                v = v.fma(s2, v.rearrange(p2));
-                v = v.fma(s3, v.rearrange(p3));
+                v = butterfly(v, s0, p0);
+                v = butterfly(v, s1, p1);
+                v = butterfly(v, s2, p2);
+                v = butterfly(v, s3, p3);
                 v.intoArray(x, i);
             }
             return;
@@ -124,10 +125,15 @@ public final class Fwht {
         for (int i = off; i < off + n; i += L) {
             FloatVector v = FloatVector.fromArray(S, x, i).mul(scale);
             for (int b = 0; b < stages; b++) {
-                v = v.fma(FloatVector.fromArray(S, SIGN[b], 0), v.rearrange(VectorShuffle.fromArray(S, SWAP[b], 0)));
+                v = butterfly(v, FloatVector.fromArray(S, SIGN[b], 0), VectorShuffle.fromArray(S, SWAP[b], 0));
             }
             v.intoArray(x, i);
         }
+    }
+
+    /** One in-vector stage: lane i gets x[i] + x[i^h] (bit h clear) or x[i^h] - x[i] (set). */
+    private static FloatVector butterfly(FloatVector v, FloatVector sign, VectorShuffle<Float> perm) {
+        return FMA ? v.fma(sign, v.rearrange(perm)) : v.mul(sign).add(v.rearrange(perm));
     }
 
     /** Stages h and 2h in one pass (h >= L): blocks of 4h, quadruples (j, j+h, j+2h, j+3h). */

@@ -28,53 +28,47 @@ final class SgemmSimd {
     static void kernel(int kc, float[] ap, int ao, float[] bp, int bo, float[] c, int co, int ldc, float beta) {
         FloatVector c00 = FloatVector.zero(S);
         FloatVector c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+        // Indices are linear in p (not separately incremented) so C2 can hoist the range checks.
         for (int p = 0; p < kc; p++) {
-            FloatVector b0 = FloatVector.fromArray(S, bp, bo);
-            FloatVector b1 = FloatVector.fromArray(S, bp, bo + L);
+            int bi = bo + p * NR, ai = ao + p * MR;
+            FloatVector b0 = FloatVector.fromArray(S, bp, bi);
+            FloatVector b1 = FloatVector.fromArray(S, bp, bi + L);
             FloatVector x;
-            x = FloatVector.broadcast(S, ap[ao + 0]); c00 = x.fma(b0, c00); c01 = x.fma(b1, c01);
-            x = FloatVector.broadcast(S, ap[ao + 1]); c10 = x.fma(b0, c10); c11 = x.fma(b1, c11);
-            x = FloatVector.broadcast(S, ap[ao + 2]); c20 = x.fma(b0, c20); c21 = x.fma(b1, c21);
-            x = FloatVector.broadcast(S, ap[ao + 3]); c30 = x.fma(b0, c30); c31 = x.fma(b1, c31);
-            x = FloatVector.broadcast(S, ap[ao + 4]); c40 = x.fma(b0, c40); c41 = x.fma(b1, c41);
-            x = FloatVector.broadcast(S, ap[ao + 5]); c50 = x.fma(b0, c50); c51 = x.fma(b1, c51);
-            ao += MR;
-            bo += NR;
+            x = FloatVector.broadcast(S, ap[ai + 0]); c00 = x.fma(b0, c00); c01 = x.fma(b1, c01);
+            x = FloatVector.broadcast(S, ap[ai + 1]); c10 = x.fma(b0, c10); c11 = x.fma(b1, c11);
+            x = FloatVector.broadcast(S, ap[ai + 2]); c20 = x.fma(b0, c20); c21 = x.fma(b1, c21);
+            x = FloatVector.broadcast(S, ap[ai + 3]); c30 = x.fma(b0, c30); c31 = x.fma(b1, c31);
+            x = FloatVector.broadcast(S, ap[ai + 4]); c40 = x.fma(b0, c40); c41 = x.fma(b1, c41);
+            x = FloatVector.broadcast(S, ap[ai + 5]); c50 = x.fma(b0, c50); c51 = x.fma(b1, c51);
         }
-        if (beta == 0) {
-            c00.intoArray(c, co + 0 * ldc); c01.intoArray(c, co + 0 * ldc + L);
-            c10.intoArray(c, co + 1 * ldc); c11.intoArray(c, co + 1 * ldc + L);
-            c20.intoArray(c, co + 2 * ldc); c21.intoArray(c, co + 2 * ldc + L);
-            c30.intoArray(c, co + 3 * ldc); c31.intoArray(c, co + 3 * ldc + L);
-            c40.intoArray(c, co + 4 * ldc); c41.intoArray(c, co + 4 * ldc + L);
-            c50.intoArray(c, co + 5 * ldc); c51.intoArray(c, co + 5 * ldc + L);
-        } else if (beta == 1) {
-            c00.add(FloatVector.fromArray(S, c, co + 0 * ldc)).intoArray(c, co + 0 * ldc);
-            c01.add(FloatVector.fromArray(S, c, co + 0 * ldc + L)).intoArray(c, co + 0 * ldc + L);
-            c10.add(FloatVector.fromArray(S, c, co + 1 * ldc)).intoArray(c, co + 1 * ldc);
-            c11.add(FloatVector.fromArray(S, c, co + 1 * ldc + L)).intoArray(c, co + 1 * ldc + L);
-            c20.add(FloatVector.fromArray(S, c, co + 2 * ldc)).intoArray(c, co + 2 * ldc);
-            c21.add(FloatVector.fromArray(S, c, co + 2 * ldc + L)).intoArray(c, co + 2 * ldc + L);
-            c30.add(FloatVector.fromArray(S, c, co + 3 * ldc)).intoArray(c, co + 3 * ldc);
-            c31.add(FloatVector.fromArray(S, c, co + 3 * ldc + L)).intoArray(c, co + 3 * ldc + L);
-            c40.add(FloatVector.fromArray(S, c, co + 4 * ldc)).intoArray(c, co + 4 * ldc);
-            c41.add(FloatVector.fromArray(S, c, co + 4 * ldc + L)).intoArray(c, co + 4 * ldc + L);
-            c50.add(FloatVector.fromArray(S, c, co + 5 * ldc)).intoArray(c, co + 5 * ldc);
-            c51.add(FloatVector.fromArray(S, c, co + 5 * ldc + L)).intoArray(c, co + 5 * ldc + L);
-        } else {
+        // One store path for all betas keeps the method small enough for C2 to inline every
+        // vector operation (with beta == 1, C * 1 + acc is exactly C + acc).
+        if (beta != 0) {
             FloatVector bv = FloatVector.broadcast(S, beta);
-            FloatVector.fromArray(S, c, co + 0 * ldc).fma(bv, c00).intoArray(c, co + 0 * ldc);
-            FloatVector.fromArray(S, c, co + 0 * ldc + L).fma(bv, c01).intoArray(c, co + 0 * ldc + L);
-            FloatVector.fromArray(S, c, co + 1 * ldc).fma(bv, c10).intoArray(c, co + 1 * ldc);
-            FloatVector.fromArray(S, c, co + 1 * ldc + L).fma(bv, c11).intoArray(c, co + 1 * ldc + L);
-            FloatVector.fromArray(S, c, co + 2 * ldc).fma(bv, c20).intoArray(c, co + 2 * ldc);
-            FloatVector.fromArray(S, c, co + 2 * ldc + L).fma(bv, c21).intoArray(c, co + 2 * ldc + L);
-            FloatVector.fromArray(S, c, co + 3 * ldc).fma(bv, c30).intoArray(c, co + 3 * ldc);
-            FloatVector.fromArray(S, c, co + 3 * ldc + L).fma(bv, c31).intoArray(c, co + 3 * ldc + L);
-            FloatVector.fromArray(S, c, co + 4 * ldc).fma(bv, c40).intoArray(c, co + 4 * ldc);
-            FloatVector.fromArray(S, c, co + 4 * ldc + L).fma(bv, c41).intoArray(c, co + 4 * ldc + L);
-            FloatVector.fromArray(S, c, co + 5 * ldc).fma(bv, c50).intoArray(c, co + 5 * ldc);
-            FloatVector.fromArray(S, c, co + 5 * ldc + L).fma(bv, c51).intoArray(c, co + 5 * ldc + L);
+            c00 = FloatVector.fromArray(S, c, co + 0 * ldc).fma(bv, c00);
+            c01 = FloatVector.fromArray(S, c, co + 0 * ldc + L).fma(bv, c01);
+            c10 = FloatVector.fromArray(S, c, co + 1 * ldc).fma(bv, c10);
+            c11 = FloatVector.fromArray(S, c, co + 1 * ldc + L).fma(bv, c11);
+            c20 = FloatVector.fromArray(S, c, co + 2 * ldc).fma(bv, c20);
+            c21 = FloatVector.fromArray(S, c, co + 2 * ldc + L).fma(bv, c21);
+            c30 = FloatVector.fromArray(S, c, co + 3 * ldc).fma(bv, c30);
+            c31 = FloatVector.fromArray(S, c, co + 3 * ldc + L).fma(bv, c31);
+            c40 = FloatVector.fromArray(S, c, co + 4 * ldc).fma(bv, c40);
+            c41 = FloatVector.fromArray(S, c, co + 4 * ldc + L).fma(bv, c41);
+            c50 = FloatVector.fromArray(S, c, co + 5 * ldc).fma(bv, c50);
+            c51 = FloatVector.fromArray(S, c, co + 5 * ldc + L).fma(bv, c51);
         }
+        c00.intoArray(c, co + 0 * ldc);
+        c01.intoArray(c, co + 0 * ldc + L);
+        c10.intoArray(c, co + 1 * ldc);
+        c11.intoArray(c, co + 1 * ldc + L);
+        c20.intoArray(c, co + 2 * ldc);
+        c21.intoArray(c, co + 2 * ldc + L);
+        c30.intoArray(c, co + 3 * ldc);
+        c31.intoArray(c, co + 3 * ldc + L);
+        c40.intoArray(c, co + 4 * ldc);
+        c41.intoArray(c, co + 4 * ldc + L);
+        c50.intoArray(c, co + 5 * ldc);
+        c51.intoArray(c, co + 5 * ldc + L);
     }
 }

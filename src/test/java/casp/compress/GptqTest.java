@@ -132,10 +132,16 @@ class GptqTest {
         float[] w = Layers.weights(rows, cols, 1);
         double[] h = Layers.hessian(cols, 200, 2);
         QuantizedWeight q = new Gptq(Gptq.Options.defaults(4).withGroupSize(16).withStaticGroups(false)).quantize(w, rows, cols, h);
-        int[] perm = Gptq.descendingDiagonalOrder(h, cols);
+        int[] perm = Gptq.descendingOrder(diagonal(h, cols));
         for (int i = 0; i < cols; i++) assertEquals(i / 16, q.gIdx[perm[i]]);
         QuantizedWeight s = new Gptq(Gptq.Options.defaults(4).withGroupSize(16)).quantize(w, rows, cols, h);
         for (int c = 0; c < cols; c++) assertEquals(c / 16, s.gIdx[c]);
+    }
+
+    private static double[] diagonal(double[] h, int n) {
+        double[] d = new double[n];
+        for (int i = 0; i < n; i++) d[i] = h[i * n + i];
+        return d;
     }
 
     @Test
