@@ -104,7 +104,7 @@ public final class BitAllocation {
     }
 
     /** Largest DP table (units x capacity cells) solved without coarsening. */
-    public static final long MAX_DP_CELLS = 60_000_000L;
+    public static final long MAX_DP_CELLS = 20_000_000L;
 
     /**
      * Allocates widths to units within budgetBits.
@@ -211,26 +211,26 @@ public final class BitAllocation {
     /** Exact multiple-choice knapsack over the extra cost above the narrowest widths. */
     static Knapsack knapsack(List<Unit> units, long slack) {
         int n = units.size();
-        long g = 0, maxExtra = 0;
-        for (Unit u : units) {
+        long g = 0;
+        long[] top = new long[n];
+        for (int i = 0; i < n; i++) {
+            Unit u = units.get(i);
             if (u.distortion() == null) throw new IllegalArgumentException(u.name() + ": measured allocation needs distortions");
-            long top = 0;
             for (int c = 1; c < u.choices(); c++) {
                 long e = u.costBits()[c] - u.costBits()[0];
                 g = gcd(g, e);
-                top = Math.max(top, e);
+                top[i] = Math.max(top[i], e);
             }
-            maxExtra += top;
         }
         if (g == 0) g = 1; // no extra costs anything: capacity 0, choices still by distortion
-        long cap = Math.min(slack, maxExtra) / g;
-        boolean exact = true;
         long unit = g;
+        long cap = capacity(slack, top, unit);
+        boolean exact = true;
         if (cap > 0 && (cap + 1) * n > MAX_DP_CELLS) {
             // Coarsen: a unit of `unit` bits with extras rounded up, so the answer stays within budget.
             long factor = ((cap + 1) * n + MAX_DP_CELLS - 1) / MAX_DP_CELLS + 1;
             unit = g * factor;
-            cap = Math.min(slack, maxExtra) / unit;
+            cap = capacity(slack, top, unit);
             exact = false;
         }
         int C = (int) cap;
@@ -273,6 +273,13 @@ public final class BitAllocation {
             c -= (int) Math.min(Integer.MAX_VALUE, (u.costBits()[ch] - u.costBits()[0] + unit - 1) / unit);
         }
         return new Knapsack(choice, exact);
+    }
+
+    /** DP capacity: floor(slack / unit), but no more than all widest choices together need. */
+    private static long capacity(long slack, long[] top, long unit) {
+        long all = 0;
+        for (long t : top) all += (t + unit - 1) / unit;
+        return Math.min(slack / unit, all);
     }
 
     private static long gcd(long a, long b) {
