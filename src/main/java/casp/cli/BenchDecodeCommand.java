@@ -47,8 +47,16 @@ public final class BenchDecodeCommand implements Callable<Integer> {
     @Option(names = "--decode-tokens", defaultValue = "128", description = "decoding steps (default ${DEFAULT-VALUE})")
     int decodeTokens;
 
-    @Option(names = "--repeat", defaultValue = "3", description = "timed runs after one warm-up; the median is reported (default ${DEFAULT-VALUE})")
+    @Option(names = "--runs", defaultValue = "3", description = "timed runs; the median is reported (default ${DEFAULT-VALUE})")
     int repeat;
+
+    @Option(names = "--warmup", defaultValue = "1",
+            description = "untimed warm-up runs, repeated until at least --warmup-seconds have passed (default ${DEFAULT-VALUE})")
+    int warmup;
+
+    @Option(names = "--warmup-seconds", defaultValue = "3",
+            description = "minimum warm-up time, so the JIT has compiled the decode path (default ${DEFAULT-VALUE})")
+    double warmupSeconds;
 
     @Option(names = "--json", description = "print one JSON object")
     boolean json;
@@ -65,7 +73,9 @@ public final class BenchDecodeCommand implements Callable<Integer> {
         if (models.isEmpty() && !synthetic) throw new BadInputException("give --model DIR and/or --synthetic");
         if (promptTokens < 1) throw new BadInputException("--prompt-tokens must be >= 1, got " + promptTokens);
         if (decodeTokens < 1) throw new BadInputException("--decode-tokens must be >= 1, got " + decodeTokens);
-        if (repeat < 1) throw new BadInputException("--repeat must be >= 1, got " + repeat);
+        if (repeat < 1) throw new BadInputException("--runs must be >= 1, got " + repeat);
+        if (warmup < 0) throw new BadInputException("--warmup must be 0 or more, got " + warmup);
+        if (!(warmupSeconds >= 0)) throw new BadInputException("--warmup-seconds must be 0 or more, got " + warmupSeconds);
         if (synthetic && (hidden < 64 || hidden % 64 != 0 || layers < 1))
             throw new BadInputException("--hidden must be a positive multiple of 64 and --layers positive");
         List<Result> results = new ArrayList<>();
@@ -91,7 +101,7 @@ public final class BenchDecodeCommand implements Callable<Integer> {
             }
             System.out.println(m.writerWithDefaultPrettyPrinter().writeValueAsString(o));
         } else {
-            System.out.printf(Locale.ROOT, "threads: %d (median of %d runs after a warm-up)%n", Parallel.threads(), repeat);
+            System.out.printf(Locale.ROOT, "threads: %d (median of %d runs after %d warm-up)%n", Parallel.threads(), repeat, warmup);
             for (Result r : results)
                 System.out.printf(Locale.ROOT, "%s%n  prefill %d tokens: %.1f tok/s (%.2f ms)   decode %d tokens: %.1f tok/s (%.3f ms/token)%n",
                         r.name(), r.prompt(), r.prefillTps(), r.prefillSeconds() * 1e3, r.decode(), r.decodeTps(),
@@ -110,24 +120,34 @@ public final class BenchDecodeCommand implements Callable<Integer> {
         KvCache cache = model.newCache(p + d);
         float[] logits = new float[model.vocabSize()];
         double[] prefill = new double[repeat], decode = new double[repeat];
-        for (int run = -1; run < repeat; run++) {
-            cache.reset();
-            float[] x = model.embed(ids);
-            long t0 = System.nanoTime();
-            float[] last = model.forwardEmbeddings(x, p, cache, false);
-            long t1 = System.nanoTime();
-            int next = VectorOps.argmax(last, 0, last.length);
-            for (int s = 0; s < d; s++) {
-                model.decode(next, cache, logits);
-                next = VectorOps.argmax(logits, 0, logits.length);
-            }
-            long t2 = System.nanoTime();
-            if (run >= 0) {
-                prefill[run] = (t1 - t0) / 1e9;
-                decode[run] = (t2 - t1) / 1e9;
-            }
+        long warmStart = System.nanoTime();
+        int warmRuns = 0;
+        while (warmRuns < warmup || (warmup > 0 && warmRuns < 1000 && (System.nanoTime() - warmStart) / 1e9 < warmupSeconds)) {
+            runOnce(model, ids, p, d, cache, logits, null, null, 0);
+            warmRuns++;
         }
+        for (int run = 0; run < repeat; run++) runOnce(model, ids, p, d, cache, logits, prefill, decode, run);
         return new Result(name, p, d, median(prefill), median(decode));
+    }
+
+    /** One prefill of ids and d decoding steps; times go to prefill[run] and decode[run] when given. */
+    private static void runOnce(LlamaModel model, int[] ids, int p, int d, KvCache cache, float[] logits,
+                                double[] prefill, double[] decode, int run) {
+        cache.reset();
+        float[] x = model.embed(ids);
+        long t0 = System.nanoTime();
+        float[] last = model.forwardEmbeddings(x, p, cache, false);
+        long t1 = System.nanoTime();
+        int next = VectorOps.argmax(last, 0, last.length);
+        for (int s = 0; s < d; s++) {
+            model.decode(next, cache, logits);
+            next = VectorOps.argmax(logits, 0, logits.length);
+        }
+        long t2 = System.nanoTime();
+        if (prefill != null) {
+            prefill[run] = (t1 - t0) / 1e9;
+            decode[run] = (t2 - t1) / 1e9;
+        }
     }
 
     private static double median(double[] a) {

@@ -9,6 +9,8 @@ import picocli.CommandLine.Command;
         description = "Compress Large Multimodal Models to ~2 bits with CASP, evaluate and run them on CPUs.",
         subcommands = {
                 InspectCommand.class,
+                GenerateCommand.class,
+                EvalCommand.class,
                 BenchCommand.class,
         })
 public final class Main implements Runnable {

@@ -1,29 +1,22 @@
 package casp.kernel;
 
-import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
-import jdk.incubator.vector.VectorSpecies;
-
 /**
  * Element-wise nonlinearities of the forward pass: the SiLU-gated product of the Llama MLP,
- * softmax, and a float64 log-sum-exp for cross-entropy.
+ * softmax, and a float64 log-sum-exp for cross-entropy. Vector API when enabled, plain loops
+ * otherwise (see {@link VectorSupport}).
  */
 public final class Activations {
     private Activations() {}
 
-    static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
-    static final int L = S.length();
+    private static final boolean SIMD = VectorSupport.enabled();
 
     /** gate[gOff+i] = silu(gate[gOff+i]) * up[uOff+i], silu(x) = x / (1 + e^-x). */
     public static void siluMul(float[] gate, int gOff, float[] up, int uOff, int n) {
-        int i = 0;
-        int bound = S.loopBound(n);
-        for (; i < bound; i += L) {
-            FloatVector g = FloatVector.fromArray(S, gate, gOff + i);
-            FloatVector sig = g.neg().lanewise(VectorOperators.EXP).add(1f);
-            g.div(sig).mul(FloatVector.fromArray(S, up, uOff + i)).intoArray(gate, gOff + i);
+        if (SIMD) {
+            ModelSimd.siluMul(gate, gOff, up, uOff, n);
+            return;
         }
-        for (; i < n; i++) {
+        for (int i = 0; i < n; i++) {
             float g = gate[gOff + i];
             gate[gOff + i] = g / (1f + (float) Math.exp(-g)) * up[uOff + i];
         }
@@ -33,22 +26,16 @@ public final class Activations {
     public static void softmax(float[] x, int off, int n) {
         if (n == 0) return;
         float m = VectorOps.max(x, off, n);
-        int i = 0;
-        int bound = S.loopBound(n);
-        float sum = 0f;
-        if (bound > 0) {
-            FloatVector acc = FloatVector.zero(S);
-            for (; i < bound; i += L) {
-                FloatVector e = FloatVector.fromArray(S, x, off + i).sub(m).lanewise(VectorOperators.EXP);
-                e.intoArray(x, off + i);
-                acc = acc.add(e);
+        float sum;
+        if (SIMD) {
+            sum = ModelSimd.expShiftSum(x, off, n, m);
+        } else {
+            sum = 0f;
+            for (int i = 0; i < n; i++) {
+                float e = (float) Math.exp(x[off + i] - m);
+                x[off + i] = e;
+                sum += e;
             }
-            sum = acc.reduceLanes(VectorOperators.ADD);
-        }
-        for (; i < n; i++) {
-            float e = (float) Math.exp(x[off + i] - m);
-            x[off + i] = e;
-            sum += e;
         }
         VectorOps.scale(x, off, n, 1f / sum);
     }

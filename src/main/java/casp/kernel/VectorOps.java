@@ -1,54 +1,40 @@
 package casp.kernel;
 
-import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
-import jdk.incubator.vector.VectorSpecies;
-
 /**
- * Small vectorised loops over float arrays used by the model's forward pass: dot products,
- * axpy, RMSNorm, rotary embeddings, argmax and a dense row-major mat-vec.
- * Every method takes arrays and offsets (never vectors), so nothing is boxed across calls.
+ * Small loops over float arrays used by the model's forward pass: dot products, axpy, RMSNorm,
+ * rotary embeddings, max and argmax. On the Vector API when {@link VectorSupport#enabled()}
+ * (in {@link ModelSimd}), in plain loops otherwise. Every method takes arrays and offsets, never
+ * vectors, so nothing is boxed across calls.
  */
 public final class VectorOps {
     private VectorOps() {}
 
-    static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
-    static final int L = S.length();
+    private static final boolean SIMD = VectorSupport.enabled();
 
     /** Sum of a[aOff+i] * b[bOff+i] for i in [0, n). */
     public static float dot(float[] a, int aOff, float[] b, int bOff, int n) {
-        int i = 0;
-        float sum = 0f;
-        if (n >= L) {
-            FloatVector acc = FloatVector.zero(S);
-            int bound = S.loopBound(n);
-            for (; i < bound; i += L)
-                acc = FloatVector.fromArray(S, a, aOff + i).fma(FloatVector.fromArray(S, b, bOff + i), acc);
-            sum = acc.reduceLanes(VectorOperators.ADD);
-        }
-        for (; i < n; i++) sum += a[aOff + i] * b[bOff + i];
-        return sum;
+        if (SIMD) return ModelSimd.dot(a, aOff, b, bOff, n);
+        float s = 0f;
+        for (int i = 0; i < n; i++) s += a[aOff + i] * b[bOff + i];
+        return s;
     }
 
     /** y[yOff+i] += alpha * x[xOff+i] for i in [0, n). */
     public static void axpy(float alpha, float[] x, int xOff, float[] y, int yOff, int n) {
-        int i = 0;
-        int bound = S.loopBound(n);
-        if (bound > 0) {
-            FloatVector a = FloatVector.broadcast(S, alpha);
-            for (; i < bound; i += L)
-                FloatVector.fromArray(S, x, xOff + i).fma(a, FloatVector.fromArray(S, y, yOff + i)).intoArray(y, yOff + i);
+        if (SIMD) {
+            ModelSimd.axpy(alpha, x, xOff, y, yOff, n);
+            return;
         }
-        for (; i < n; i++) y[yOff + i] += alpha * x[xOff + i];
+        for (int i = 0; i < n; i++) y[yOff + i] += alpha * x[xOff + i];
     }
 
     /** y[yOff+i] += x[xOff+i] for i in [0, n). */
     public static void add(float[] x, int xOff, float[] y, int yOff, int n) {
-        int i = 0;
-        int bound = S.loopBound(n);
-        for (; i < bound; i += L)
-            FloatVector.fromArray(S, x, xOff + i).add(FloatVector.fromArray(S, y, yOff + i)).intoArray(y, yOff + i);
-        for (; i < n; i++) y[yOff + i] += x[xOff + i];
+        if (SIMD) {
+            ModelSimd.add(x, xOff, y, yOff, n);
+            return;
+        }
+        for (int i = 0; i < n; i++) y[yOff + i] += x[xOff + i];
     }
 
     /** Adds the same row (e.g. a bias) to each of rows consecutive rows of y: y[r*n+i] += row[i]. */
@@ -58,10 +44,11 @@ public final class VectorOps {
 
     /** x[off+i] *= s for i in [0, n). */
     public static void scale(float[] x, int off, int n, float s) {
-        int i = 0;
-        int bound = S.loopBound(n);
-        for (; i < bound; i += L) FloatVector.fromArray(S, x, off + i).mul(s).intoArray(x, off + i);
-        for (; i < n; i++) x[off + i] *= s;
+        if (SIMD) {
+            ModelSimd.scale(x, off, n, s);
+            return;
+        }
+        for (int i = 0; i < n; i++) x[off + i] *= s;
     }
 
     /**
@@ -71,11 +58,11 @@ public final class VectorOps {
     public static void rmsNorm(float[] x, int xOff, float[] w, float[] out, int outOff, int n, float eps) {
         float ss = dot(x, xOff, x, xOff, n);
         float inv = (float) (1.0 / Math.sqrt(ss / n + eps));
-        int i = 0;
-        int bound = S.loopBound(n);
-        for (; i < bound; i += L)
-            FloatVector.fromArray(S, x, xOff + i).mul(inv).mul(FloatVector.fromArray(S, w, i)).intoArray(out, outOff + i);
-        for (; i < n; i++) out[outOff + i] = (x[xOff + i] * inv) * w[i];
+        if (SIMD) {
+            ModelSimd.scaleMul(x, xOff, inv, w, out, outOff, n);
+            return;
+        }
+        for (int i = 0; i < n; i++) out[outOff + i] = (x[xOff + i] * inv) * w[i];
     }
 
     /** RMSNorm of rows consecutive rows of width n (x and out row-major, may alias). */
@@ -89,17 +76,11 @@ public final class VectorOps {
      * (x_i cos_i - x_{i+half} sin_i, x_{i+half} cos_i + x_i sin_i).
      */
     public static void ropeRotateHalf(float[] x, int off, float[] cos, float[] sin, int csOff, int half) {
-        int i = 0;
-        int bound = S.loopBound(half);
-        for (; i < bound; i += L) {
-            FloatVector a = FloatVector.fromArray(S, x, off + i);
-            FloatVector b = FloatVector.fromArray(S, x, off + half + i);
-            FloatVector c = FloatVector.fromArray(S, cos, csOff + i);
-            FloatVector s = FloatVector.fromArray(S, sin, csOff + i);
-            a.mul(c).sub(b.mul(s)).intoArray(x, off + i);
-            b.mul(c).add(a.mul(s)).intoArray(x, off + half + i);
+        if (SIMD) {
+            ModelSimd.ropeRotateHalf(x, off, cos, sin, csOff, half);
+            return;
         }
-        for (; i < half; i++) {
+        for (int i = 0; i < half; i++) {
             float a = x[off + i], b = x[off + half + i], c = cos[csOff + i], s = sin[csOff + i];
             x[off + i] = a * c - b * s;
             x[off + half + i] = b * c + a * s;
@@ -122,67 +103,9 @@ public final class VectorOps {
 
     /** Largest value of x[off, off+n); -infinity when n is 0. */
     public static float max(float[] x, int off, int n) {
-        int i = 0;
+        if (SIMD) return ModelSimd.max(x, off, n);
         float m = Float.NEGATIVE_INFINITY;
-        int bound = S.loopBound(n);
-        if (bound > 0) {
-            FloatVector acc = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
-            for (; i < bound; i += L) acc = acc.max(FloatVector.fromArray(S, x, off + i));
-            m = acc.reduceLanes(VectorOperators.MAX);
-        }
-        for (; i < n; i++) m = Math.max(m, x[off + i]);
+        for (int i = 0; i < n; i++) m = Math.max(m, x[off + i]);
         return m;
-    }
-
-    /** Below this many multiply-adds a mat-vec runs on the calling thread: a fork costs more. */
-    static final long PARALLEL_MIN_MACS = 1L << 16;
-
-    /**
-     * Dense mat-vec with a row-major weight: y[yOff+o] = sum_i w[o*cols+i] * x[xOff+i] for o in
-     * [0, rows). This is X W^T for a single input row; large ones are split over the thread pool.
-     */
-    public static void matVec(float[] w, int rows, int cols, float[] x, int xOff, float[] y, int yOff) {
-        long macs = (long) rows * cols;
-        int threads = Parallel.threads();
-        if (macs < PARALLEL_MIN_MACS || threads == 1 || rows < 8) {
-            matVecRange(w, cols, x, xOff, y, yOff, 0, rows);
-            return;
-        }
-        int blocks = Math.min(rows / 4, threads * 4);
-        int per = (rows + blocks - 1) / blocks;
-        int nb = (rows + per - 1) / per;
-        Parallel.forRange(nb, b -> matVecRange(w, cols, x, xOff, y, yOff, b * per, Math.min(rows, (b + 1) * per)));
-    }
-
-    /** Rows [r0, r1) of a mat-vec; four rows at a time so each x load feeds four products. */
-    static void matVecRange(float[] w, int cols, float[] x, int xOff, float[] y, int yOff, int r0, int r1) {
-        int r = r0;
-        int bound = S.loopBound(cols);
-        for (; r + 4 <= r1; r += 4) {
-            int w0 = r * cols, w1 = w0 + cols, w2 = w1 + cols, w3 = w2 + cols;
-            FloatVector a0 = FloatVector.zero(S), a1 = FloatVector.zero(S), a2 = FloatVector.zero(S), a3 = FloatVector.zero(S);
-            int i = 0;
-            for (; i < bound; i += L) {
-                FloatVector xv = FloatVector.fromArray(S, x, xOff + i);
-                a0 = FloatVector.fromArray(S, w, w0 + i).fma(xv, a0);
-                a1 = FloatVector.fromArray(S, w, w1 + i).fma(xv, a1);
-                a2 = FloatVector.fromArray(S, w, w2 + i).fma(xv, a2);
-                a3 = FloatVector.fromArray(S, w, w3 + i).fma(xv, a3);
-            }
-            float s0 = a0.reduceLanes(VectorOperators.ADD), s1 = a1.reduceLanes(VectorOperators.ADD);
-            float s2 = a2.reduceLanes(VectorOperators.ADD), s3 = a3.reduceLanes(VectorOperators.ADD);
-            for (; i < cols; i++) {
-                float xv = x[xOff + i];
-                s0 += w[w0 + i] * xv;
-                s1 += w[w1 + i] * xv;
-                s2 += w[w2 + i] * xv;
-                s3 += w[w3 + i] * xv;
-            }
-            y[yOff + r] = s0;
-            y[yOff + r + 1] = s1;
-            y[yOff + r + 2] = s2;
-            y[yOff + r + 3] = s3;
-        }
-        for (; r < r1; r++) y[yOff + r] = dot(w, r * cols, x, xOff, cols);
     }
 }

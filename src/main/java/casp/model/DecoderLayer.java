@@ -157,20 +157,27 @@ public final class DecoderLayer {
         boolean wantProbs = hooks.wantsAttention(index);
         float[][] perHead = wantProbs ? new float[heads][Math.multiplyExact(T, keys)] : null;
         float[][] scratch = wantProbs ? null : ws.probs(tasks, Math.multiplyExact(Math.min(T, ROW_BLOCK), keys));
-        int group = heads / kvHeads;
-        float[] q = ws.q, att = ws.att;
-        // Items (row block, head) dealt round-robin so that long and short causal blocks mix.
-        Parallel.forRange(tasks, task -> {
-            for (int item = task; item < items; item += tasks) {
-                int b = item / heads, h = item % heads, g = h / group;
-                int t0 = b * ROW_BLOCK, rows = Math.min(ROW_BLOCK, T - t0);
-                float[] probs = wantProbs ? perHead[h] : scratch[task];
-                int pOff = wantProbs ? t0 * keys : 0;
-                AttentionKernel.attendRows(q, t0 * qDim + h * hd, qDim, rows, cache.k, cache.offset(g, 0, 0),
-                        cache.v, cache.offset(g, 0, 0), cache.capacity(), startPos + t0 + 1, hd, scale,
-                        probs, pOff, keys, att, t0 * qDim + h * hd, qDim);
-            }
-        });
+        if (tasks == 1) attendItems(0, 1, items, T, startPos, keys, cache, perHead, scratch);   // no fork, no lambda
+        else Parallel.forRange(tasks, task -> attendItems(task, tasks, items, T, startPos, keys, cache, perHead, scratch));
         if (wantProbs) for (int h = 0; h < heads; h++) hooks.attentionProbs(index, h, perHead[h], T, keys, startPos);
+    }
+
+    /**
+     * The (row block, head) items of one task, dealt round-robin (item = block * heads + head) so
+     * that long and short causal blocks mix. Probabilities go to perHead[h] when a hook wants them,
+     * else to this task's scratch.
+     */
+    private void attendItems(int task, int tasks, int items, int T, int startPos, int keys, KvCache.Layer cache,
+                             float[][] perHead, float[][] scratch) {
+        int group = heads / kvHeads;
+        for (int item = task; item < items; item += tasks) {
+            int b = item / heads, h = item % heads, g = h / group;
+            int t0 = b * ROW_BLOCK, rows = Math.min(ROW_BLOCK, T - t0);
+            float[] probs = perHead != null ? perHead[h] : scratch[task];
+            int pOff = perHead != null ? t0 * keys : 0;
+            AttentionKernel.attendRows(ws.q, t0 * qDim + h * hd, qDim, rows, cache.k, cache.offset(g, 0, 0),
+                    cache.v, cache.offset(g, 0, 0), cache.capacity(), startPos + t0 + 1, hd, scale,
+                    probs, pOff, keys, ws.att, t0 * qDim + h * hd, qDim);
+        }
     }
 }

@@ -5,7 +5,7 @@ import casp.kernel.VectorOps;
 
 /**
  * A float32 linear layer: weight row-major [out, in] (the Hugging Face layout), optional bias.
- * Batches go through {@link Gemm#sgemm} with W transposed; single rows through a mat-vec.
+ * Batches go through {@link Gemm#sgemm} with W transposed; single rows through {@link Gemm#matVec}.
  */
 public final class DenseLinear implements Linear {
     private final int in, out;
@@ -37,7 +37,7 @@ public final class DenseLinear implements Linear {
     @Override
     public void forward(float[] x, int xOff, float[] y, int yOff, int rows) {
         if (rows == 1) {
-            VectorOps.matVec(weight, out, in, x, xOff, y, yOff);
+            Gemm.matVec(out, in, weight, 0, in, x, xOff, y, yOff);
         } else {
             Gemm.sgemm(false, true, rows, out, in, 1f, x, xOff, in, weight, 0, in, 0f, y, yOff, out);
         }

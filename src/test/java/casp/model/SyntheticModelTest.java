@@ -142,11 +142,13 @@ class SyntheticModelTest {
         assertArrayEquals(full, logits);
     }
 
-    @Test
-    void hooksSeeLinearInputsAndAttentionProbabilities() throws IOException {
+    /** 13 rows: one attention block on the calling thread; 60 rows: four blocks spread over the pool. */
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(ints = {13, 60})
+    void hooksSeeLinearInputsAndAttentionProbabilities(int length) throws IOException {
         ModelFolder f = write(QWEN_GQA, DType.F32, 41);
         LlamaModel m = LlamaModel.load(f);
-        int[] ids = randomIds(13, QWEN_GQA.vocabSize(), 8);
+        int[] ids = randomIds(length, QWEN_GQA.vocabSize(), 8);
         NaiveLlama naive = naive(f);
         double[][] expected = naive.forward(ids);
         int T = ids.length, d = QWEN_GQA.hiddenSize(), H = QWEN_GQA.numHeads();

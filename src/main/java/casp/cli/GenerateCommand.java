@@ -1,0 +1,126 @@
+package casp.cli;
+
+import casp.io.BadInputException;
+import casp.io.ModelFolder;
+import casp.io.Tokenizer;
+import casp.io.TokenizerStream;
+import casp.model.Generator;
+import casp.model.LlamaModel;
+import casp.model.Sampler;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+
+/**
+ * `casp generate --model DIR --prompt TEXT`: text generation with a KV cache, greedy at
+ * temperature 0, streamed to stdout as it is produced. Subclasses or later options (an image for
+ * LLaVA models) change what the prompt becomes through {@link #promptEmbeddings}.
+ */
+@Command(name = "generate", mixinStandardHelpOptions = true,
+        description = "Generate text from a prompt (greedy at temperature 0, seeded sampling otherwise), "
+                + "streamed as it is produced.")
+public class GenerateCommand implements Callable<Integer> {
+    @Option(names = "--model", required = true, paramLabel = "DIR", description = "Hugging Face model folder")
+    protected Path modelDir;
+
+    @Option(names = "--prompt", paramLabel = "TEXT", defaultValue = "",
+            description = "prompt text (default: empty, i.e. only the tokenizer's BOS)")
+    protected String prompt;
+
+    @Option(names = "--max-tokens", paramLabel = "N", defaultValue = "256",
+            description = "new tokens to generate at most (default ${DEFAULT-VALUE}; capped by the model's max positions)")
+    protected int maxTokens;
+
+    @Option(names = "--temperature", paramLabel = "T", defaultValue = "0",
+            description = "sampling temperature; 0 = greedy (default ${DEFAULT-VALUE})")
+    protected float temperature;
+
+    @Option(names = "--seed", paramLabel = "S", defaultValue = "0", description = "random seed for sampling (default ${DEFAULT-VALUE})")
+    protected long seed;
+
+    @Option(names = "--json", description = "print only one JSON object at the end: prompt_ids, ids (generated), text")
+    protected boolean json;
+
+    /** The prompt as the language model sees it: T rows of input embeddings. */
+    protected record Prompt(float[] embeddings, int length) {}
+
+    @Override
+    public Integer call() throws Exception {
+        if (maxTokens < 0) throw new BadInputException("--max-tokens must be >= 0, got " + maxTokens);
+        if (!(temperature >= 0) || Float.isInfinite(temperature))
+            throw new BadInputException("--temperature must be a finite number >= 0, got " + temperature);
+        ModelFolder folder = ModelFolder.open(modelDir);
+        Tokenizer tokenizer = Tokenizer.load(folder.dir());
+        LlamaModel model = LlamaModel.load(folder);
+        int[] promptIds = tokenizer.encode(prompt, true);
+        if (promptIds.length == 0)
+            throw new BadInputException("--prompt is empty and the tokenizer of " + modelDir + " adds no BOS: nothing to start from");
+        Prompt p = promptEmbeddings(folder, model, tokenizer, promptIds);
+        if (p.length() > model.config().maxPositions())
+            throw new BadInputException("the prompt has " + p.length() + " tokens, more than the model's "
+                    + model.config().maxPositions() + " positions");
+
+        PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
+        TokenizerStream stream = tokenizer.stream(promptIds);
+        StringBuilder text = new StringBuilder();
+        if (!json) {
+            out.print(tokenizer.decode(promptIds));
+            out.flush();
+        }
+        Generator gen = new Generator(model);
+        int[] ids = gen.generate(p.embeddings(), p.length(), maxTokens, new Sampler(temperature, seed),
+                stopIds(tokenizer, model), id -> {
+                    String piece = stream.push(id);
+                    text.append(piece);
+                    if (!json && !piece.isEmpty()) {
+                        out.print(piece);
+                        out.flush();
+                    }
+                    return true;
+                });
+        String tail = stream.flush();
+        text.append(tail);
+        Generator.Stats s = gen.lastStats();
+        if (json) {
+            ObjectMapper m = new ObjectMapper();
+            ObjectNode o = m.createObjectNode();
+            o.put("prompt", prompt);
+            var pa = o.putArray("prompt_ids");
+            for (int id : promptIds) pa.add(id);
+            var ia = o.putArray("ids");
+            for (int id : ids) ia.add(id);
+            o.put("text", text.toString());
+            o.put("prefill_tokens_per_s", s.prefillTokensPerSecond());
+            o.put("decode_tokens_per_s", s.decodeSteps() > 0 ? s.decodeTokensPerSecond() : 0);
+            out.println(m.writeValueAsString(o));
+        } else {
+            out.println(tail);
+            if (!Progress.quiet())
+                System.err.printf(Locale.ROOT, "[%d prompt tokens, prefill %.1f tok/s; %d new tokens, decode %.1f tok/s]%n",
+                        s.promptTokens(), s.prefillTokensPerSecond(), ids.length,
+                        s.decodeSteps() > 0 ? s.decodeTokensPerSecond() : 0.0);
+        }
+        return 0;
+    }
+
+    /**
+     * Builds the input embeddings of the prompt. The default is the token embeddings of
+     * promptIds; a multimodal variant replaces image-token positions with image features here.
+     */
+    protected Prompt promptEmbeddings(ModelFolder folder, LlamaModel model, Tokenizer tokenizer, int[] promptIds) {
+        return new Prompt(model.embed(promptIds), promptIds.length);
+    }
+
+    /** Ids that end generation: the tokenizer's EOS ids, else the config's eos_token_id. */
+    protected int[] stopIds(Tokenizer tokenizer, LlamaModel model) {
+        int[] eos = tokenizer.eosIds();
+        return eos.length > 0 ? eos : new int[]{model.config().eosTokenId()};
+    }
+}

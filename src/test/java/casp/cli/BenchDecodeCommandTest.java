@@ -1,0 +1,33 @@
+package casp.cli;
+
+import casp.TestData;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import org.junit.jupiter.api.Test;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** `casp bench decode` runs and reports (the numbers themselves are not asserted: timing is noisy). */
+class BenchDecodeCommandTest {
+    @Test
+    void reportsBothModels() throws Exception {
+        CliRunner.Result r = CliRunner.run("bench", "decode", "--model", TestData.model("stories260K").toString(), "--synthetic",
+                "--hidden", "64", "--layers", "1", "--prompt-tokens", "5", "--decode-tokens", "3", "--runs", "1", "--warmup", "0", "--warmup-seconds", "0", "--json");
+        assertEquals(0, r.exitCode(), r.err());
+        JsonNode res = new ObjectMapper().readTree(r.out()).get("results");
+        assertEquals(2, res.size());
+        for (JsonNode n : res) {
+            assertEquals(5, n.get("prompt_tokens").asInt());
+            assertEquals(3, n.get("decode_tokens").asInt());
+            assertTrue(n.get("prefill_tokens_per_s").asDouble() > 0 && n.get("decode_tokens_per_s").asDouble() > 0);
+        }
+    }
+
+    @Test
+    void needsAModel() {
+        CliRunner.Result r = CliRunner.run("bench", "decode");
+        assertEquals(2, r.exitCode());
+        assertTrue(r.err().contains("--model"), r.err());
+    }
+}
