@@ -298,12 +298,12 @@ public final class BitAllocation {
      * @param linears the allocatable linears (q/k excluded when they are low-rank: their factors have a
      *                fixed width)
      */
-    public static List<Unit> units(List<LinearInfo> linears, int[] widths, int groupSize, boolean perLayer) {
+    public static List<Unit> units(List<LinearInfo> linears, int[] widths, boolean perLayer) {
         List<Unit> out = new ArrayList<>();
         if (!perLayer) {
             for (LinearInfo l : linears) {
                 long[] cost = new long[widths.length];
-                for (int c = 0; c < widths.length; c++) cost[c] = LowRankLayer.storageBits(l.rows(), l.cols(), widths[c], groupSize);
+                for (int c = 0; c < widths.length; c++) cost[c] = LowRankLayer.storageBits(l.rows(), l.cols(), widths[c], l.groupSize());
                 out.add(new Unit("layers." + l.layer() + "." + l.name(), l.layer(), (long) l.rows() * l.cols(), widths.clone(),
                         cost, l.distortion() == null ? null : l.distortion().clone()));
             }
@@ -321,7 +321,7 @@ public final class BitAllocation {
                 any = true;
                 params += (long) l.rows() * l.cols();
                 for (int c = 0; c < widths.length; c++) {
-                    cost[c] += LowRankLayer.storageBits(l.rows(), l.cols(), widths[c], groupSize);
+                    cost[c] += LowRankLayer.storageBits(l.rows(), l.cols(), widths[c], l.groupSize());
                     if (l.distortion() == null) known = false;
                     else dist[c] += l.distortion()[c];
                 }
@@ -332,8 +332,8 @@ public final class BitAllocation {
     }
 
     /**
-     * One allocatable linear: its decoder layer, name, shape and (importance-weighted) distortion
-     * at each candidate width (null if not measured).
+     * One allocatable linear: its decoder layer, name, shape, group size (-1 per channel) and
+     * (importance-weighted) distortion at each candidate width (null if not measured).
      */
-    public record LinearInfo(int layer, String name, int rows, int cols, double[] distortion) {}
+    public record LinearInfo(int layer, String name, int rows, int cols, int groupSize, double[] distortion) {}
 }

@@ -125,12 +125,12 @@ class BitAllocationTest {
     static List<BitAllocation.LinearInfo> storiesLinears(Random r) {
         List<BitAllocation.LinearInfo> ls = new ArrayList<>();
         String[] names = {"self_attn.v_proj", "self_attn.o_proj", "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"};
-        int[][] shapes = {{32, 64}, {64, 64}, {172, 64}, {172, 64}, {64, 172}};
+        int[][] shapes = {{32, 64, -1}, {64, 64, -1}, {172, 64, -1}, {172, 64, -1}, {64, 172, 86}};
         for (int l = 0; l < 5; l++) {
             double importance = 0.05 + r.nextDouble();
             for (int i = 0; i < names.length; i++) {
                 double d2 = importance * (0.05 + 0.1 * r.nextDouble());
-                ls.add(new BitAllocation.LinearInfo(l, names[i], shapes[i][0], shapes[i][1], new double[]{d2, d2 * (0.2 + 0.1 * r.nextDouble())}));
+                ls.add(new BitAllocation.LinearInfo(l, names[i], shapes[i][0], shapes[i][1], shapes[i][2], new double[]{d2, d2 * (0.2 + 0.1 * r.nextDouble())}));
             }
         }
         return ls;
@@ -143,8 +143,8 @@ class BitAllocationTest {
         for (int trial = 0; trial < 30; trial++) {
             List<BitAllocation.LinearInfo> ls = storiesLinears(r);
             int[] widths = {2, 3};
-            List<BitAllocation.Unit> perLayer = BitAllocation.units(ls, widths, 128, true);
-            List<BitAllocation.Unit> perLinear = BitAllocation.units(ls, widths, 128, false);
+            List<BitAllocation.Unit> perLayer = BitAllocation.units(ls, widths, true);
+            List<BitAllocation.Unit> perLinear = BitAllocation.units(ls, widths, false);
             assertEquals(5, perLayer.size());
             assertEquals(25, perLinear.size());
             long base = perLayer.stream().mapToLong(u -> u.costBits()[0]).sum();
