@@ -180,7 +180,7 @@ public final class BitAllocation {
     private static int[] closedForm(List<Unit> units, long slack) {
         int n = units.size();
         double[] logVar = new double[n];
-        double wsum = 0, lsum = 0;
+        double wsum = 0, lsum = 0, step = 0;
         for (int i = 0; i < n; i++) {
             Unit u = units.get(i);
             if (u.distortion() == null) throw new IllegalArgumentException(u.name() + ": closed-form allocation needs measured distortions");
@@ -188,13 +188,18 @@ public final class BitAllocation {
             logVar[i] = Math.log(v) / Math.log(2);
             wsum += u.params();
             lsum += u.params() * logVar[i];
+            if (u.choices() > 1) step += u.costBits()[1] - u.costBits()[0];
         }
         double logGeo = lsum / wsum;
+        // The water level: the mean width the budget pays for, with costs linear between the first
+        // two candidates (b_mean = b_0 + slack / cost of widening everything by one step).
+        double level = step > 0 ? Math.min(1, slack / step) : 0;
         double[] b = new double[n];
         int[] cap = new int[n];
         for (int i = 0; i < n; i++) {
             Unit u = units.get(i);
-            b[i] = u.widths()[0] + 0.5 * (logVar[i] - logGeo);
+            double w0 = u.widths()[0], w1 = u.choices() > 1 ? u.widths()[1] : w0;
+            b[i] = w0 + level * (w1 - w0) + 0.5 * (logVar[i] - logGeo);
             long target = Math.round(b[i]);
             int c = 0;
             while (c + 1 < u.choices() && u.widths()[c + 1] <= target) c++;

@@ -177,12 +177,16 @@ class BitAllocationTest {
         for (int i = 0; i < var.length; i++) {
             units.add(new BitAllocation.Unit("u" + i, i, 10, new int[]{2, 3}, new long[]{20, 30}, new double[]{var[i], var[i] / 4}));
         }
-        // b_1 = 2 + 0.5 log2(16 / 16^(1/4)) = 3.5: widened; the others fall below 2 and stay at 2.
-        BitAllocation.Result res = BitAllocation.solve(BitAllocation.Mode.CLOSED_FORM, units, 1000);
+        // Slack 10 of 40: level 2.25; b_1 = 2.25 + 0.5 log2(16 / 16^(1/4)) = 3.75: widened; the
+        // others, 2.25 - 0.5 = 1.75, round to 2.
+        BitAllocation.Result res = BitAllocation.solve(BitAllocation.Mode.CLOSED_FORM, units, 90);
         assertEquals("u0: 2, u1: 3, u2: 2, u3: 2", res.describe());
         // Without the budget for it, u1 stays narrow too.
         res = BitAllocation.solve(BitAllocation.Mode.CLOSED_FORM, units, 89);
         assertEquals("u0: 2, u1: 2, u2: 2, u3: 2", res.describe());
+        // With all the budget (level 3), the others reach 2.5 and round up: everything wide.
+        res = BitAllocation.solve(BitAllocation.Mode.CLOSED_FORM, units, 120);
+        assertEquals("u0: 3, u1: 3, u2: 3, u3: 3", res.describe());
     }
 
     @Test
