@@ -8,6 +8,7 @@ import picocli.CommandLine.Command;
         description = "Evaluate a model (see the subcommands).",
         subcommands = {
                 EvalPplCommand.class,
+                EvalVqaCommand.class,
         })
 public final class EvalCommand implements Runnable {
     @CommandLine.Spec

@@ -48,6 +48,14 @@ public class GenerateCommand implements Callable<Integer> {
     @Option(names = "--json", description = "print only one JSON object at the end: prompt_ids, ids (generated), text")
     protected boolean json;
 
+    @Option(names = "--image", paramLabel = "FILE",
+            description = "image for a LLaVA model: the prompt becomes the question of a chat-template user turn "
+                    + "[image, text] with the generation prompt (the model's chat_template, else LLaVA-1.5's format)")
+    protected Path image;
+
+    /** Set when --image is given: the LLaVA runtime that builds the prompt and splices the image in. */
+    private casp.model.LlavaModel llava;
+
     /** The prompt as the language model sees it: T rows of input embeddings. */
     protected record Prompt(float[] embeddings, int length) {}
 
@@ -59,7 +67,13 @@ public class GenerateCommand implements Callable<Integer> {
         ModelFolder folder = ModelFolder.open(modelDir);
         Tokenizer tokenizer = Tokenizer.load(folder.dir());
         LlamaModel model = LlamaModel.load(folder);
-        int[] promptIds = tokenizer.encode(prompt, true);
+        if (image != null) {
+            if (!folder.config().isLlava())
+                throw new BadInputException("--image needs a LLaVA model; " + modelDir + " is '" + folder.config().modelType() + "'");
+            llava = new casp.model.LlavaModel(folder, model, casp.model.LlavaImageEncoder.load(folder), tokenizer,
+                    casp.io.ChatTemplate.load(folder.dir()));
+        }
+        int[] promptIds = llava != null ? llava.promptIds(llava.userTurn(prompt), true) : tokenizer.encode(prompt, true);
         if (promptIds.length == 0)
             throw new BadInputException("--prompt is empty and the tokenizer of " + modelDir + " adds no BOS: nothing to start from");
         Prompt p = promptEmbeddings(folder, model, tokenizer, promptIds);
@@ -115,6 +129,7 @@ public class GenerateCommand implements Callable<Integer> {
      * promptIds; a multimodal variant replaces image-token positions with image features here.
      */
     protected Prompt promptEmbeddings(ModelFolder folder, LlamaModel model, Tokenizer tokenizer, int[] promptIds) {
+        if (llava != null) return new Prompt(llava.embed(promptIds, java.util.List.of(llava.encodeImage(image))), promptIds.length);
         return new Prompt(model.embed(promptIds), promptIds.length);
     }
 
