@@ -5,7 +5,9 @@ import casp.eval.Charts;
 import casp.io.BadInputException;
 import casp.io.ModelFolder;
 import casp.io.Tokenizer;
+import casp.io.LlavaDataset;
 import casp.model.LlamaModel;
+import casp.model.LlavaModel;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -36,8 +38,26 @@ public final class SparsityCommand implements Callable<Integer> {
     @Option(names = "--model", required = true, paramLabel = "DIR", description = "uncompressed Hugging Face model folder")
     Path modelDir;
 
-    @Option(names = "--data", required = true, paramLabel = "FILE", description = "UTF-8 text file (text models)")
+    @Option(names = "--data", required = true, paramLabel = "FILE",
+            description = "UTF-8 text file (text models) or LLaVA conversation JSON (LLaVA models)")
     Path data;
+
+    @Option(names = "--images", paramLabel = "DIR", description = "images of a LLaVA --data/--calib file (default: its folder's images/)")
+    Path images;
+
+    @Option(names = "--text-tokens", paramLabel = "N", split = ",", defaultValue = "8,32,96,256",
+            description = "LLaVA: each sample is analysed with this many text tokens after the image (its conversation, "
+                    + "continued with the next samples' text), to vary the share of visual tokens (default: ${DEFAULT-VALUE})")
+    int[] textTokens;
+
+    @Option(names = "--fixed-length", paramLabel = "L",
+            description = "LLaVA: instead of --text-tokens, inputs of exactly L tokens holding 0, 1, 2, ... images "
+                    + "(--images-per-input) and text filling the rest, so the visual share varies at a fixed length")
+    Integer fixedLength;
+
+    @Option(names = "--images-per-input", paramLabel = "K", split = ",", defaultValue = "0,1,2,3",
+            description = "LLaVA with --fixed-length: images per input (default: ${DEFAULT-VALUE})")
+    int[] imagesPerInput;
 
     @Option(names = "--calib", paramLabel = "FILE",
             description = "inputs whose q/k statistics build the low-rank factors (default: the --data inputs)")
@@ -77,15 +97,30 @@ public final class SparsityCommand implements Callable<Integer> {
         ModelFolder folder = ModelFolder.open(modelDir);
         if (folder.config().quantization() != null)
             throw new BadInputException(modelDir + ": the model is compressed; analyse the uncompressed one");
-        // TODO(llava merge): LLaVA conversation JSON + images as --data, with the image positions as visual tokens.
-        if (data.getFileName().toString().endsWith(".json"))
-            throw new BadInputException("--data " + data + ": LLaVA conversation data is not supported on this build yet; give a text file");
-        LlamaModel model = LlamaModel.load(folder);
-        Tokenizer tok = Tokenizer.load(folder.dir());
+        boolean llavaData = data.getFileName().toString().endsWith(".json");
         int maxPos = folder.config().text().maxPositions();
-        if (seqLen > maxPos) throw new BadInputException("--seq-len " + seqLen + " exceeds the model's max_position_embeddings " + maxPos);
-        List<AttentionSparsity.Input> inputs = textInputs(model, tok, data, samples, seqLen, "--data");
-        List<AttentionSparsity.Input> calInputs = calib == null ? inputs : textInputs(model, tok, calib, samples, seqLen, "--calib");
+        LlamaModel model;
+        List<AttentionSparsity.Input> inputs, calInputs;
+        if (llavaData) {
+            if (!folder.config().isLlava()) throw new BadInputException("--data " + data + " is conversation JSON but " + modelDir + " is not a LLaVA model");
+            for (int n : textTokens) if (n < 0) throw new BadInputException("--text-tokens must be >= 0, got " + n);
+            LlavaModel llava = LlavaModel.load(folder);
+            model = llava.language();
+            if (fixedLength != null) {
+                if (fixedLength < 2 || fixedLength > maxPos) throw new BadInputException("--fixed-length must be in [2, " + maxPos + "], got " + fixedLength);
+                inputs = fixedLengthInputs(llava, data, images, samples, imagesPerInput, fixedLength, "--data");
+            } else {
+                inputs = llavaInputs(llava, data, images, samples, textTokens, maxPos, "--data");
+            }
+            calInputs = calib == null ? llavaInputs(llava, data, images, samples, null, maxPos, "--data")
+                    : llavaInputs(llava, calib, images, samples, null, maxPos, "--calib");
+        } else {
+            if (seqLen > maxPos) throw new BadInputException("--seq-len " + seqLen + " exceeds the model's max_position_embeddings " + maxPos);
+            model = LlamaModel.load(folder);
+            Tokenizer tok = Tokenizer.load(folder.dir());
+            inputs = textInputs(model, tok, data, samples, seqLen, "--data");
+            calInputs = calib == null ? inputs : textInputs(model, tok, calib, samples, seqLen, "--calib");
+        }
 
         AttentionSparsity.Options opt = AttentionSparsity.Options.defaults(ratios);
         opt = new AttentionSparsity.Options(tau, ratios, opt.binEdges());
@@ -98,7 +133,7 @@ public final class SparsityCommand implements Callable<Integer> {
         js.put("model", modelDir.toString());
         js.put("data", data.toString());
         js.put("inputs", inputs.size());
-        js.put("seq_len", seqLen);
+        if (!llavaData) js.put("seq_len", seqLen);
         if (json) System.out.println(new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(js));
         else System.out.print(table);
         if (out != null) {
@@ -127,6 +162,127 @@ public final class SparsityCommand implements Callable<Integer> {
         for (int w = 0; w < windows; w++) {
             int[] win = Arrays.copyOfRange(ids, w * seqLen, (w + 1) * seqLen);
             out.add(new AttentionSparsity.Input(model.embed(win), seqLen, null));
+        }
+        return out;
+    }
+
+    /**
+     * LLaVA inputs: each of the first n samples' whole conversation (chat template, image expanded),
+     * its image positions marked visual. With textTokens, one input per count: the tokens up to the
+     * image, then that many text tokens (the conversation's own, continued with the following
+     * samples' text), capped at maxPos; null keeps the conversation as it is.
+     */
+    static List<AttentionSparsity.Input> llavaInputs(LlavaModel m, Path json, Path imagesDir, int n, int[] textTokens, int maxPos,
+                                                     String flag) {
+        Path dir = imagesDir != null ? imagesDir : json.toAbsolutePath().getParent().resolve("images");
+        List<int[]> ids = new ArrayList<>();
+        List<Integer> split = new ArrayList<>(); // index after the last image position
+        List<Path> imageFiles = new ArrayList<>();
+        long textTotal = 0;
+        for (LlavaDataset.Sample s : LlavaDataset.load(json, dir)) {
+            if (s.image() == null) continue;
+            int[] x = m.promptIds(s.messages(true), false);
+            int last = -1;
+            for (int i = 0; i < x.length; i++) if (x[i] == m.imageTokenId()) last = i;
+            if (last + 1 > maxPos) throw new BadInputException(flag + " " + json + ": sample " + s.id() + " does not fit " + maxPos + " positions");
+            ids.add(x);
+            split.add(last + 1);
+            imageFiles.add(s.image());
+            textTotal += x.length - (last + 1);
+        }
+        if (ids.isEmpty()) throw new BadInputException(flag + " " + json + ": no sample with an image");
+        int count = Math.min(n, ids.size());
+        List<AttentionSparsity.Input> out = new ArrayList<>();
+        for (int i = 0; i < count; i++) {
+            float[] image = m.encodeImage(imageFiles.get(i));
+            int[] x = ids.get(i);
+            List<int[]> variants = new ArrayList<>();
+            if (textTokens == null) {
+                variants.add(Arrays.copyOf(x, Math.min(x.length, maxPos)));
+            } else {
+                for (int want : textTokens) {
+                    int len = (int) Math.min(Math.min(maxPos, (long) split.get(i) + want), split.get(i) + textTotal);
+                    int[] seq = Arrays.copyOf(x, len); // zero-padded past the conversation, filled below
+                    int pos = Math.min(x.length, len), src = i, from = x.length;
+                    while (pos < len) { // continue with the following samples' text (after their image)
+                        if (from >= ids.get(src).length) {
+                            src = (src + 1) % ids.size();
+                            from = split.get(src);
+                            continue;
+                        }
+                        seq[pos++] = ids.get(src)[from++];
+                    }
+                    variants.add(seq);
+                }
+            }
+            for (int[] seq : variants) {
+                boolean[] visual = new boolean[seq.length];
+                for (int t = 0; t < seq.length; t++) visual[t] = seq[t] == m.imageTokenId();
+                out.add(new AttentionSparsity.Input(m.embed(seq, List.of(image)), seq.length, visual));
+            }
+        }
+        return out;
+    }
+
+    /**
+     * LLaVA inputs of one length L: for sample i and each k, the tokens before sample i's image,
+     * then the images of samples i .. i+k-1 (each expanded to its visual tokens), then text tokens
+     * (sample i's conversation after its image, continued with the following samples') up to L.
+     * The visual share is then about k * tokensPerImage / L at a fixed sequence length.
+     */
+    static List<AttentionSparsity.Input> fixedLengthInputs(LlavaModel m, Path json, Path imagesDir, int n, int[] perInput, int L,
+                                                           String flag) {
+        Path dir = imagesDir != null ? imagesDir : json.toAbsolutePath().getParent().resolve("images");
+        List<int[]> ids = new ArrayList<>();
+        List<Integer> first = new ArrayList<>(), after = new ArrayList<>();
+        List<Path> files = new ArrayList<>();
+        for (LlavaDataset.Sample s : LlavaDataset.load(json, dir)) {
+            if (s.image() == null) continue;
+            int[] x = m.promptIds(s.messages(true), false);
+            int f = -1, last = -1;
+            for (int i = 0; i < x.length; i++) {
+                if (x[i] != m.imageTokenId()) continue;
+                if (f < 0) f = i;
+                last = i;
+            }
+            ids.add(x);
+            first.add(f);
+            after.add(last + 1);
+            files.add(s.image());
+        }
+        if (ids.isEmpty()) throw new BadInputException(flag + " " + json + ": no sample with an image");
+        int per = m.vision().tokensPerImage();
+        List<AttentionSparsity.Input> out = new ArrayList<>();
+        int count = Math.min(n, ids.size());
+        for (int i = 0; i < count; i++) {
+            for (int k : perInput) {
+                if (k < 0) throw new BadInputException("--images-per-input must be >= 0, got " + k);
+                int head = first.get(i);
+                if (head + (long) k * per >= L)
+                    throw new BadInputException("--fixed-length " + L + " cannot hold " + k + " images of " + per + " tokens and text");
+                int[] seq = new int[L];
+                System.arraycopy(ids.get(i), 0, seq, 0, head);
+                int pos = head;
+                List<float[]> imgs = new ArrayList<>();
+                for (int j = 0; j < k; j++) {
+                    java.util.Arrays.fill(seq, pos, pos + per, m.imageTokenId());
+                    pos += per;
+                    imgs.add(m.encodeImage(files.get((i + j) % files.size())));
+                }
+                int src = i, from = after.get(i), guard = 0;
+                while (pos < L) {
+                    if (from >= ids.get(src).length) {
+                        src = (src + 1) % ids.size();
+                        from = after.get(src);
+                        if (++guard > 2 * ids.size()) throw new BadInputException(flag + " " + json + ": not enough text to fill " + L + " tokens");
+                        continue;
+                    }
+                    seq[pos++] = ids.get(src)[from++];
+                }
+                boolean[] visual = new boolean[L];
+                for (int t = 0; t < L; t++) visual[t] = seq[t] == m.imageTokenId();
+                out.add(new AttentionSparsity.Input(m.embed(seq, imgs), L, visual));
+            }
         }
         return out;
     }

@@ -40,6 +40,33 @@ class SparsityCommandTest {
     }
 
     @Test
+    void llavaInputsGroupedByVisualShare() throws Exception {
+        Path dev = TestData.file("models/llava-stories/data/dev/dev.json");
+        CliRunner.Result r = CliRunner.run("sparsity", "--model", TestData.model("llava-stories").toString(), "--data", dev.toString(),
+                "--samples", "2", "--text-tokens", "4,200", "--json");
+        assertEquals(0, r.exitCode(), r.err());
+        JsonNode j = new ObjectMapper().readTree(r.out());
+        // 64 image tokens: with 4 text tokens the share is above 0.8, with 200 below 0.4.
+        JsonNode bins = j.get("visual_share_bins");
+        assertEquals(2, bins.get(4).get("inputs").asInt(), bins.toString());
+        assertEquals(2, bins.get(0).get("inputs").asInt() + bins.get(1).get("inputs").asInt(), bins.toString());
+        double vm = j.get("all").get("visual_mass").asDouble();
+        assertTrue(vm > 0 && vm < 1, "visual mass " + vm);
+
+        r = CliRunner.run("sparsity", "--model", TestData.model("llava-stories").toString(), "--data", dev.toString(),
+                "--samples", "2", "--fixed-length", "160", "--images-per-input", "0,2", "--json");
+        assertEquals(0, r.exitCode(), r.err());
+        bins = new ObjectMapper().readTree(r.out()).get("visual_share_bins");
+        assertEquals(2, bins.get(0).get("inputs").asInt()); // share 0
+        assertEquals(0.8, bins.get(4).get("mean_share").asDouble(), 1e-9); // 128 of 160
+        assertEquals(0, bins.get(0).get("visual_mass").asDouble());
+
+        r = CliRunner.run("sparsity", "--model", TestData.model("stories260K").toString(), "--data", dev.toString());
+        assertEquals(2, r.exitCode());
+        assertTrue(r.err().contains("not a LLaVA model"), r.err());
+    }
+
+    @Test
     void userErrorsExitWithTwo() throws Exception {
         CliRunner.Result r = CliRunner.run("sparsity", "--model", TestData.model("stories260K").toString(),
                 "--data", tmp.resolve("missing.txt").toString());
