@@ -35,6 +35,8 @@ import picocli.CommandLine.Option;
                 BenchCommand.CholBench.class,
                 BenchDecodeCommand.class,
                 BenchGptqCommand.class,
+                BenchRsvdCommand.class,
+                BenchMatvecCommand.class,
         })
 public final class BenchCommand implements Runnable {
 

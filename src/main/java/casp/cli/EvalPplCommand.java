@@ -1,5 +1,6 @@
 package casp.cli;
 
+import casp.eval.KlDivergence;
 import casp.eval.Perplexity;
 import casp.io.BadInputException;
 import casp.io.ModelFolder;
@@ -42,6 +43,11 @@ public final class EvalPplCommand implements Callable<Integer> {
     @Option(names = "--json", description = "print one JSON object: ppl, tokens, tokens_per_s, ...")
     boolean json;
 
+    // pipeline: KL divergence to an uncompressed reference (ALGORITHMS.md section 9)
+    @Option(names = "--reference", paramLabel = "DIR",
+            description = "also report the mean KL(p_reference || p_model) of the next-token distributions over the scored positions")
+    Path referenceDir;
+
     @Override
     public Integer call() throws Exception {
         if (ctx != null && ctx < 2) throw new BadInputException("--ctx must be at least 2, got " + ctx);
@@ -60,8 +66,15 @@ public final class EvalPplCommand implements Callable<Integer> {
         LlamaModel model = LlamaModel.load(folder);
         int windows = tokens.length / window;
         Perplexity.Result r;
+        KlDivergence.Result kl = null;
+        LlamaModel reference = referenceDir == null ? null : LlamaModel.load(ModelFolder.open(referenceDir));
         try (Progress p = new Progress("ppl", (long) windows * window, "tok")) {
-            r = Perplexity.evaluate(model, tokens, window, (done, total) -> p.set((long) done * window));
+            if (reference != null) { // pipeline: --reference
+                kl = KlDivergence.evaluate(model, reference, tokens, window, (done, total) -> p.set((long) done * window));
+                r = kl.perplexity();
+            } else {
+                r = Perplexity.evaluate(model, tokens, window, (done, total) -> p.set((long) done * window));
+            }
         }
         if (json) {
             ObjectMapper m = new ObjectMapper();
@@ -76,10 +89,17 @@ public final class EvalPplCommand implements Callable<Integer> {
             o.put("seconds", r.seconds());
             o.put("model", modelDir.toString());
             o.put("text", textFile.toString());
+            if (kl != null) {
+                o.put("kl", kl.meanKl());
+                o.put("kl_max", kl.maxKl());
+                o.put("reference", referenceDir.toString());
+            }
             System.out.println(m.writeValueAsString(o));
         } else {
             System.out.printf(Locale.ROOT, "ppl %.4f  (ctx %d, %d windows, %d tokens scored of %d in the text; %.0f tok/s)%n",
                     r.ppl(), window, r.windows(), r.tokensScored(), tokens.length, r.tokensPerSecond());
+            if (kl != null)
+                System.out.printf(Locale.ROOT, "KL to %s: mean %.6g nats per position (max %.4g)%n", referenceDir, kl.meanKl(), kl.maxKl());
         }
         return 0;
     }

@@ -12,6 +12,7 @@ import picocli.CommandLine.Command;
                 GenerateCommand.class,
                 EvalCommand.class,
                 BenchCommand.class,
+                CompressCommand.class,
                 SparsityCommand.class,
         })
 public final class Main implements Runnable {

@@ -1,5 +1,6 @@
 package casp.compress;
 
+import casp.kernel.Cholesky;
 import casp.kernel.Gemm;
 import casp.kernel.Parallel;
 import casp.kernel.QuantOps;
@@ -33,7 +34,7 @@ import java.util.Map;
  * <p>Implementation: W is held transposed ([cols, rows], a column of W contiguous), so every
  * column step is a vector loop over rows. Rows are independent given U, so each block's column
  * loop runs in parallel over tiles of rows; the GEMM runs on all rows. U and W are float32; the
- * factorization is float64.
+ * factorization ({@link Cholesky#choleskyInverseUpper}) is float64.
  */
 public final class Gptq implements Quantizer {
 
@@ -274,8 +275,8 @@ public final class Gptq implements Quantizer {
      * null when U does not fit in float.
      */
     private static float[] inverseFactor(double[] hd, int n) {
-        double[] ud = choleskyInverseUpperTemp(hd, n);
-        if (ud == null) return null;
+        double[] ud = new double[n * n];
+        if (Cholesky.choleskyInverseUpper(hd, 0, n, n, ud, 0, n) != Cholesky.OK) return null;
         float[] f = new float[ud.length];
         for (int i = 0; i < n; i++) {
             double uii = ud[i * n + i];
@@ -286,42 +287,5 @@ public final class Gptq implements Quantizer {
             if (!Float.isFinite(f[i])) return null;
         }
         return f;
-    }
-
-    /**
-     * TODO(kernel-gemm): temporary; replace by casp.kernel's choleskyInverseUpper once it is on main.
-     * U upper triangular with U^T U = H^-1, or null when H is not (numerically) positive definite.
-     * H = R R^T with R upper (a Cholesky factorization run from the last column backwards), then
-     * U = R^-1: the upper Cholesky factor of H^-1 without forming H^-1.
-     */
-    private static double[] choleskyInverseUpperTemp(double[] h, int n) {
-        double[] r = new double[n * n];
-        for (int j = n - 1; j >= 0; j--) {
-            int rj = j * n;
-            double d = h[rj + j];
-            for (int k = j + 1; k < n; k++) d -= r[rj + k] * r[rj + k];
-            if (!(d > 0)) return null; // not positive definite (NaN included)
-            d = Math.sqrt(d);
-            r[rj + j] = d;
-            for (int i = 0; i < j; i++) {
-                int ri = i * n;
-                double s = h[ri + j];
-                for (int k = j + 1; k < n; k++) s -= r[ri + k] * r[rj + k];
-                r[ri + j] = s / d;
-            }
-        }
-        double[] u = new double[n * n]; // row i of U = (e_i - sum_{k>i} R[i,k] U[k,:]) / R[i,i]
-        for (int i = n - 1; i >= 0; i--) {
-            int ri = i * n;
-            for (int k = i + 1; k < n; k++) {
-                double a = r[ri + k];
-                int rk = k * n;
-                for (int c = k; c < n; c++) u[ri + c] -= a * u[rk + c];
-            }
-            double inv = 1 / r[ri + i];
-            for (int c = i + 1; c < n; c++) u[ri + c] *= inv;
-            u[ri + i] = inv;
-        }
-        return u;
     }
 }

@@ -1,5 +1,7 @@
 package casp.compress;
 
+import casp.kernel.Fp16;
+import casp.kernel.GptqPacking;
 import casp.kernel.QuantOps;
 
 import java.util.Collections;
@@ -79,6 +81,20 @@ public final class QuantizedWeight implements QuantizedLayer {
         float[] out = new float[rows * cols];
         QuantOps.dequantize(codes, scales, zeros, gIdx, rows, cols, out);
         return out;
+    }
+
+    /**
+     * The GPTQ v1 tensors of this weight (qweight, qzeros, fp16 scales, g_idx; see
+     * {@link GptqPacking}). Exact: the scales are fp16 values already and the zeros lie in [1, 2^bits].
+     */
+    public GptqPacking.Tensors toGptq() {
+        int[] c = new int[codes.length];
+        for (int i = 0; i < c.length; i++) c[i] = codes[i] & 0xff;
+        short[] s = new short[scales.length];
+        for (int i = 0; i < s.length; i++) s[i] = Fp16.fromFloat(scales[i]);
+        return new GptqPacking.Tensors(cols, rows, bits,
+                GptqPacking.packQweight(c, cols, rows, bits),
+                GptqPacking.packQzeros(zeros, groups(), rows, bits), s, gIdx.clone());
     }
 
     /**

@@ -31,9 +31,10 @@ final class DgemmDriver {
     // Cache blocking: the same scheme as SgemmDriver, with MC halved since elements are twice as wide.
     static final int KC = Integer.getInteger("casp.dgemm.kc", 256);
     static final int MC = roundUp(Integer.getInteger("casp.dgemm.mc", 72), MR);
+    static final int CHUNK = Math.max(1, Integer.getInteger("casp.dgemm.l2cols", 256) / NR);
     static final int NC = roundUp(Integer.getInteger("casp.dgemm.nc", 2048), NR);
     /** Below this many multiply-adds the call runs on the calling thread alone. */
-    static final long PARALLEL_MIN_FMA = 1L << 20;
+    static final long PARALLEL_MIN_FMA = 1L << 22;
 
     private static final ThreadLocal<double[]> B_BUF = new ThreadLocal<>();
     private static final ThreadLocal<double[]> A_BUF = new ThreadLocal<>();
@@ -134,37 +135,43 @@ final class DgemmDriver {
     /** Runs the micro-kernel over the packed A block (mc x kc) and B slivers [s0, s1). */
     private static void macro(int mc, int nc, int kc, double[] ap, double[] bp, int s0, int s1,
                               double[] c, int offC, int ldc, int ic, int jc, double beta, int diag, double[] scratch) {
-        for (int s = s0; s < s1; s++) {
-            int j0 = s * NR;
-            int nr = Math.min(NR, nc - j0);
-            int bo = s * kc * NR;
+        // Chunks of CHUNK slivers of B (KC x CHUNK*NR, sized for L2) are swept by every A sliver
+        // (MR x KC, small enough for L1, which serves its broadcasts); B streams from L2.
+        for (int sc = s0; sc < s1; sc += CHUNK) {
+            int sEnd = Math.min(s1, sc + CHUNK);
             for (int ir = 0; ir < mc; ir += MR) {
                 int mr = Math.min(MR, mc - ir);
-                int gi = ic + ir, gj = jc + j0; // position of this tile in C
-                boolean straddles = false;
-                if (diag != FULL) {
-                    if ((long) gj > (long) gi + mr - 1 + diag) continue;      // tile entirely above the line
-                    straddles = (long) gj + nr - 1 > (long) gi + diag;       // part of it above the line
-                }
                 int ao = ir * kc;
-                int co = offC + gi * ldc + gj;
-                if (mr == MR && nr == NR && !straddles) {
-                    micro(kc, ap, ao, bp, bo, c, co, ldc, beta);
-                } else {
-                    micro(kc, ap, ao, bp, bo, scratch, 0, NR, 0.0);
-                    for (int i = 0; i < mr; i++) {
-                        int jEnd = nr;
-                        if (diag != FULL) jEnd = (int) Math.max(0, Math.min(nr, (long) gi + i + diag - gj + 1));
-                        int ci = co + i * ldc, si = i * NR;
-                        if (beta == 0) {
-                            for (int j = 0; j < jEnd; j++) c[ci + j] = scratch[si + j];
-                        } else if (beta == 1) {
-                            for (int j = 0; j < jEnd; j++) c[ci + j] += scratch[si + j];
-                        } else {
-                            for (int j = 0; j < jEnd; j++) c[ci + j] = beta * c[ci + j] + scratch[si + j];
-                        }
-                    }
+                for (int s = sc; s < sEnd; s++) {
+                    tile(kc, ap, ao, bp, s * kc * NR, mr, Math.min(NR, nc - s * NR),
+                            ic + ir, jc + s * NR, c, offC, ldc, beta, diag, scratch);
                 }
+            }
+        }
+    }
+
+    /** One MR x NR tile of C at (gi, gj): straight into C when whole, else through the scratch tile. */
+    private static void tile(int kc, double[] ap, int ao, double[] bp, int bo, int mr, int nr, int gi, int gj,
+                             double[] c, int offC, int ldc, double beta, int diag, double[] scratch) {
+        boolean straddles = false;
+        if (diag != FULL) {
+            if ((long) gj > (long) gi + mr - 1 + diag) return;      // tile entirely above the line
+            straddles = (long) gj + nr - 1 > (long) gi + diag;     // part of it above the line
+        }
+        int co = offC + gi * ldc + gj;
+        if (mr == MR && nr == NR && !straddles) {
+            micro(kc, ap, ao, bp, bo, c, co, ldc, beta);
+            return;
+        }
+        micro(kc, ap, ao, bp, bo, scratch, 0, NR, 0.0);
+        for (int i = 0; i < mr; i++) {
+            int jEnd = nr;
+            if (diag != FULL) jEnd = (int) Math.max(0, Math.min(nr, (long) gi + i + diag - gj + 1));
+            int ci = co + i * ldc, si = i * NR;
+            if (beta == 0) {
+                for (int j = 0; j < jEnd; j++) c[ci + j] = scratch[si + j];
+            } else {
+                for (int j = 0; j < jEnd; j++) c[ci + j] = beta * c[ci + j] + scratch[si + j];
             }
         }
     }

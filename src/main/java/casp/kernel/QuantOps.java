@@ -1,13 +1,8 @@
 package casp.kernel;
 
-import jdk.incubator.vector.ByteVector;
-import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
-import jdk.incubator.vector.VectorShape;
-import jdk.incubator.vector.VectorSpecies;
-
 /**
- * Vector loops of scalar (min/max grid) quantization: what RTN and GPTQ spend their non-GEMM time on.
+ * Loops of scalar (min/max grid) quantization: what RTN and GPTQ spend their non-GEMM time on. On
+ * the Vector API when {@link VectorSupport} enables it ({@link QuantOpsSimd}), plain loops otherwise.
  *
  * <p>Every operation works on "columns": runs of {@code n} contiguous floats (one input column of a
  * weight matrix stored transposed, i.e. {@code x[off + c * ld + r]} is row r of column c), with
@@ -15,26 +10,17 @@ import jdk.incubator.vector.VectorSpecies;
  * independent, so all loops run along rows, which is what the vectors want.
  *
  * <p>The quantizer is q(x) = scale * (clamp(rint(x / scale) + zero, 0, maxq) - zero) with rint
- * rounding half to even (as torch.round): the vector path rounds with the 1.5 * 2^23 trick after
- * clamping |x / scale| below 2^22, which gives exactly Math.rint's result there, so the scalar
- * and vector paths produce the same codes.
+ * rounding half to even (as torch.round). The vector path rounds with the 1.5 * 2^23 trick after
+ * clamping |x / scale| to {@link #RANGE}, which gives exactly Math.rint's result there, so both
+ * paths produce the same codes. (They may differ in the last bit of a GPTQ error update: the
+ * vector path uses fused multiply-adds.)
  */
 public final class QuantOps {
     private QuantOps() {}
 
-    private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
-    private static final int L = F.length();
-    /** Adding and subtracting 1.5 * 2^23 rounds a float of magnitude below 2^22 to an integer, half to even. */
-    private static final float ROUND_MAGIC = 12582912f;
+    private static final boolean SIMD = VectorSupport.enabled();
     /** |x / scale| is clamped to this before rounding (below 2^22, far beyond any maxq). */
-    private static final float RANGE = 4_000_000f;
-    // TODO(kernel-gemm merge): consult casp.kernel.VectorSupport for the scalar fallback / forced width.
-    private static final boolean VECTOR = L > 1;
-
-    /** Rounds like Math.rint for |v| <= RANGE; used by the scalar paths so both paths agree. */
-    private static float rint(float v) {
-        return (float) Math.rint(v);
-    }
+    static final float RANGE = 4_000_000f;
 
     /** The quantized value of one x: scale * (clamp(rint(x/scale) + zero, 0, maxq) - zero). */
     public static float quantize(float x, float scale, float zero, float maxq) {
@@ -44,7 +30,7 @@ public final class QuantOps {
     /** The integer code of one x, as a float in [0, maxq]. */
     public static float code(float x, float scale, float zero, float maxq) {
         float v = Math.max(-RANGE, Math.min(RANGE, x / scale));
-        return Math.max(0f, Math.min(maxq, rint(v) + zero));
+        return Math.max(0f, Math.min(maxq, (float) Math.rint(v) + zero));
     }
 
     /**
@@ -53,17 +39,13 @@ public final class QuantOps {
      */
     public static void columnMinMax(float[] x, int off, int ld, int n, int count,
                                     float[] mn, float[] mx, int mOff) {
+        if (SIMD) {
+            QuantOpsSimd.columnMinMax(x, off, ld, n, count, mn, mx, mOff);
+            return;
+        }
         for (int c = 0; c < count; c++) {
             int base = off + c * ld;
-            int r = 0;
-            if (VECTOR) {
-                for (; r <= n - L; r += L) {
-                    FloatVector v = FloatVector.fromArray(F, x, base + r);
-                    FloatVector.fromArray(F, mn, mOff + r).min(v).intoArray(mn, mOff + r);
-                    FloatVector.fromArray(F, mx, mOff + r).max(v).intoArray(mx, mOff + r);
-                }
-            }
-            for (; r < n; r++) {
+            for (int r = 0; r < n; r++) {
                 float v = x[base + r];
                 mn[mOff + r] = Math.min(mn[mOff + r], v);
                 mx[mOff + r] = Math.max(mx[mOff + r], v);
@@ -72,22 +54,21 @@ public final class QuantOps {
     }
 
     /**
-     * Quantizes one column of n rows: writes the codes (unsigned bytes) and, when q is not null,
-     * the dequantized values.
+     * Quantizes one column of n rows: writes the codes (unsigned bytes, read with {@code & 0xff})
+     * and, when q is not null, the dequantized values.
      */
     public static void quantize(float[] x, int xOff, int n, float[] scale, float[] zero, int sOff, float maxq,
                                 byte[] codes, int cOff, float[] q, int qOff) {
-        int r = 0;
-        if (VECTOR) {
-            for (; r <= n - L; r += L) {
-                FloatVector s = FloatVector.fromArray(F, scale, sOff + r);
-                FloatVector z = FloatVector.fromArray(F, zero, sOff + r);
-                FloatVector c = codeVector(FloatVector.fromArray(F, x, xOff + r), s, z, maxq);
-                storeCodes(c, codes, cOff + r);
-                if (q != null) c.sub(z).mul(s).intoArray(q, qOff + r);
-            }
+        if (SIMD) {
+            QuantOpsSimd.quantize(x, xOff, n, scale, zero, sOff, maxq, codes, cOff, q, qOff);
+            return;
         }
-        for (; r < n; r++) {
+        quantizeTail(x, xOff, 0, n, scale, zero, sOff, maxq, codes, cOff, q, qOff);
+    }
+
+    static void quantizeTail(float[] x, int xOff, int from, int n, float[] scale, float[] zero, int sOff, float maxq,
+                             byte[] codes, int cOff, float[] q, int qOff) {
+        for (int r = from; r < n; r++) {
             float s = scale[sOff + r], z = zero[sOff + r];
             float c = code(x[xOff + r], s, z, maxq);
             codes[cOff + r] = (byte) (int) c;
@@ -101,18 +82,16 @@ public final class QuantOps {
      */
     public static void quantizeError(float[] x, int xOff, int n, float[] scale, float[] zero, int sOff, float maxq,
                                      float d, byte[] codes, int cOff, float[] err, int eOff) {
-        int r = 0;
-        if (VECTOR) {
-            for (; r <= n - L; r += L) {
-                FloatVector s = FloatVector.fromArray(F, scale, sOff + r);
-                FloatVector z = FloatVector.fromArray(F, zero, sOff + r);
-                FloatVector xv = FloatVector.fromArray(F, x, xOff + r);
-                FloatVector c = codeVector(xv, s, z, maxq);
-                storeCodes(c, codes, cOff + r);
-                xv.sub(c.sub(z).mul(s)).div(d).intoArray(err, eOff + r);
-            }
+        if (SIMD) {
+            QuantOpsSimd.quantizeError(x, xOff, n, scale, zero, sOff, maxq, d, codes, cOff, err, eOff);
+            return;
         }
-        for (; r < n; r++) {
+        quantizeErrorTail(x, xOff, 0, n, scale, zero, sOff, maxq, d, codes, cOff, err, eOff);
+    }
+
+    static void quantizeErrorTail(float[] x, int xOff, int from, int n, float[] scale, float[] zero, int sOff,
+                                  float maxq, float d, byte[] codes, int cOff, float[] err, int eOff) {
+        for (int r = from; r < n; r++) {
             float s = scale[sOff + r], z = zero[sOff + r];
             float xv = x[xOff + r];
             float c = code(xv, s, z, maxq);
@@ -127,37 +106,14 @@ public final class QuantOps {
      */
     public static void rank1Sub(float[] e, int eOff, int n, float[] u, int uOff, int count,
                                 float[] y, int yOff, int ld) {
-        int r = 0;
-        if (VECTOR) {
-            // Two vectors of e per pass, each kept in a register across all count columns.
-            for (; r <= n - 2 * L; r += 2 * L) {
-                FloatVector e0 = FloatVector.fromArray(F, e, eOff + r);
-                FloatVector e1 = FloatVector.fromArray(F, e, eOff + r + L);
-                for (int j = 0; j < count; j++) {
-                    FloatVector nu = FloatVector.broadcast(F, -u[uOff + j]);
-                    int p = yOff + j * ld + r;
-                    e0.fma(nu, FloatVector.fromArray(F, y, p)).intoArray(y, p);
-                    e1.fma(nu, FloatVector.fromArray(F, y, p + L)).intoArray(y, p + L);
-                }
-            }
-            for (; r <= n - L; r += L) {
-                FloatVector e0 = FloatVector.fromArray(F, e, eOff + r);
-                for (int j = 0; j < count; j++) {
-                    int p = yOff + j * ld + r;
-                    e0.fma(FloatVector.broadcast(F, -u[uOff + j]), FloatVector.fromArray(F, y, p)).intoArray(y, p);
-                }
-            }
-            for (int j = 0; j < count && r < n; j++) {
-                float nu = -u[uOff + j];
-                int p = yOff + j * ld;
-                for (int rr = r; rr < n; rr++) y[p + rr] = Math.fma(e[eOff + rr], nu, y[p + rr]);
-            }
+        if (SIMD) {
+            QuantOpsSimd.rank1Sub(e, eOff, n, u, uOff, count, y, yOff, ld);
             return;
         }
         for (int j = 0; j < count; j++) {
             float uj = u[uOff + j];
             int p = yOff + j * ld;
-            for (int rr = 0; rr < n; rr++) y[p + rr] -= uj * e[eOff + rr];
+            for (int r = 0; r < n; r++) y[p + r] -= uj * e[eOff + r];
         }
     }
 
@@ -168,22 +124,18 @@ public final class QuantOps {
     public static void gridError(float[] x, int off, int ld, int n, int count,
                                  float[] scale, float[] zero, int sOff, float maxq, float norm,
                                  float[] acc, int aOff) {
-        boolean square = norm == 2f;
-        int r = 0;
-        if (VECTOR) {
-            for (; r <= n - L; r += L) {
-                FloatVector s = FloatVector.fromArray(F, scale, sOff + r);
-                FloatVector z = FloatVector.fromArray(F, zero, sOff + r);
-                FloatVector sum = FloatVector.zero(F);
-                for (int c = 0; c < count; c++) {
-                    FloatVector xv = FloatVector.fromArray(F, x, off + c * ld + r);
-                    FloatVector d = codeVector(xv, s, z, maxq).sub(z).mul(s).sub(xv).abs();
-                    sum = sum.add(square ? d.mul(d) : d.lanewise(VectorOperators.POW, norm));
-                }
-                FloatVector.fromArray(F, acc, aOff + r).add(sum).intoArray(acc, aOff + r);
-            }
+        if (SIMD) {
+            QuantOpsSimd.gridError(x, off, ld, n, count, scale, zero, sOff, maxq, norm, acc, aOff);
+            return;
         }
-        for (; r < n; r++) {
+        gridErrorTail(x, off, ld, 0, n, count, scale, zero, sOff, maxq, norm, acc, aOff);
+    }
+
+    static void gridErrorTail(float[] x, int off, int ld, int from, int n, int count,
+                              float[] scale, float[] zero, int sOff, float maxq, float norm,
+                              float[] acc, int aOff) {
+        boolean square = norm == 2f;
+        for (int r = from; r < n; r++) {
             float s = scale[sOff + r], z = zero[sOff + r];
             float sum = 0f;
             for (int c = 0; c < count; c++) {
@@ -197,21 +149,9 @@ public final class QuantOps {
 
     /** Dot product of two float runs, accumulated in double (for traces of large products). */
     public static double dot(float[] a, int aOff, float[] b, int bOff, int n) {
+        if (SIMD) return QuantOpsSimd.dot(a, aOff, b, bOff, n);
         double total = 0;
-        int r = 0;
-        if (VECTOR) {
-            // float partial sums over short stretches, folded into double so long rows keep precision
-            final int stretch = 64 * L;
-            while (r <= n - L) {
-                int end = Math.min(n - L, r + stretch);
-                FloatVector sum = FloatVector.zero(F);
-                for (; r <= end; r += L) {
-                    sum = FloatVector.fromArray(F, a, aOff + r).fma(FloatVector.fromArray(F, b, bOff + r), sum);
-                }
-                total += sum.reduceLanes(VectorOperators.ADD);
-            }
-        }
-        for (; r < n; r++) total += (double) a[aOff + r] * b[bOff + r];
+        for (int r = 0; r < n; r++) total += (double) a[aOff + r] * b[bOff + r];
         return total;
     }
 
@@ -262,24 +202,4 @@ public final class QuantOps {
             }
         }
     }
-
-    private static FloatVector codeVector(FloatVector x, FloatVector s, FloatVector z, float maxq) {
-        FloatVector v = x.div(s).max(-RANGE).min(RANGE);
-        v = v.add(ROUND_MAGIC).sub(ROUND_MAGIC); // rint, half to even
-        return v.add(z).max(0f).min(maxq);
-    }
-
-    private static void storeCodes(FloatVector c, byte[] codes, int off) {
-        // float -> byte follows Java's (byte) (int) cast: codes up to 255 wrap into the signed byte
-        // and read back with & 0xff. Byte vectors are at least 64 bits, so 4-lane floats store by lane.
-        if (BYTES != null) {
-            ((ByteVector) c.convertShape(VectorOperators.F2B, BYTES, 0)).intoArray(codes, off);
-        } else {
-            for (int i = 0; i < L; i++) codes[off + i] = (byte) (int) c.lane(i);
-        }
-    }
-
-    /** Byte species with as many lanes as F, or null when that would be narrower than 64 bits. */
-    private static final VectorSpecies<Byte> BYTES =
-            L >= 8 ? VectorSpecies.of(byte.class, VectorShape.forBitSize(L * 8)) : null;
 }

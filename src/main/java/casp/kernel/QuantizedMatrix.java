@@ -90,6 +90,33 @@ public final class QuantizedMatrix {
     }
 
     /**
+     * A matrix of uniformly random codes, scales in [0.01, 0.11) and integer zero points in
+     * [1, 2^bits], for benchmarks and tests; built directly in the packed layout (no int per code),
+     * so it is cheap even for 16384 x 16384.
+     */
+    public static QuantizedMatrix random(int rows, int cols, int bits, int groupSize, long seed) {
+        QuantizedMatrix q = new QuantizedMatrix(rows, cols, bits, groupSize, null);
+        int wpr = q.wordsPerRow;
+        int usedMask = bits == 3 ? 0x3FFFFFFF : -1; // 3 bits: 10 codes per word, top 2 bits unused
+        int padTo = (wpr / SLOT) * SLOT * q.slotsPerWord; // columns the words can hold
+        int tasks = Math.max(1, Math.min(rows, Parallel.threads() * 4));
+        Parallel.forRange(tasks, t -> {
+            for (int r = t; r < rows; r += tasks) {
+                java.util.SplittableRandom rnd = new java.util.SplittableRandom(seed * 0x9E3779B97F4A7C15L + r);
+                for (int i = r * wpr; i < (r + 1) * wpr; i++) q.words[i] = rnd.nextInt() & usedMask;
+                for (int j = cols; j < padTo; j++) { // padding codes must be zero
+                    q.words[q.wordIndex(r, j)] &= ~(((1 << bits) - 1) << q.shift(j));
+                }
+                for (int g = 0; g < q.groups; g++) {
+                    q.scales[r * q.groups + g] = (float) (0.01 + 0.1 * rnd.nextDouble());
+                    q.zeros[r * q.groups + g] = 1 + rnd.nextInt(1 << bits);
+                }
+            }
+        });
+        return q;
+    }
+
+    /**
      * Reads a GPTQ v1 layer (see {@link GptqPacking}): qweight [in*bits/32, out], qzeros
      * [groups, out*bits/32], scales fp16 [groups, out], gIdx [in] (null for sequential groups of
      * groupSize; ignored groupSize otherwise). Act-order g_idx become an input permutation.

@@ -61,7 +61,7 @@ public final class RandomizedSvd {
         float[] z = new float[n * l];
         float[] scratch = new float[Math.max(m, n) * l];
 
-        float[] omega = gaussian(n, l, seed);
+        float[] omega = gaussianMatrix(n, l, seed);
         Gemm.sgemm(false, false, m, l, n, 1f, a, 0, n, omega, 0, l, 0f, y, 0, l);
         omega = null;
         Qr.orthonormalize(y, m, l, scratch);
@@ -105,8 +105,12 @@ public final class RandomizedSvd {
     /** Rows per independently seeded block of the test matrix: the result does not depend on threads. */
     private static final int GAUSS_BLOCK = 64;
 
-    /** Standard normal [rows, cols] matrix, deterministic for a seed, filled in parallel. */
-    static float[] gaussian(int rows, int cols, long seed) {
+    /**
+     * Standard normal [rows, cols] matrix, filled in parallel; the same seed gives the same matrix
+     * whatever the number of threads (rows are seeded in fixed blocks).
+     */
+    public static float[] gaussianMatrix(int rows, int cols, long seed) {
+        if (rows < 0 || cols < 0 || (long) rows * cols > Integer.MAX_VALUE - 8) throw new IllegalArgumentException("bad shape " + rows + "x" + cols);
         float[] g = new float[rows * cols];
         int blocks = (rows + GAUSS_BLOCK - 1) / GAUSS_BLOCK;
         int tasks = Math.min(blocks, Parallel.threads() * 4);

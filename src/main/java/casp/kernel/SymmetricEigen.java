@@ -6,8 +6,8 @@ package casp.kernel;
  * <p>Householder reduction to tridiagonal form followed by the implicit QL iteration with
  * Wilkinson-type shifts (the classic tridiagonal QL algorithm). Cost about 9 n^3 flops, all of it in
  * contiguous row operations (the eigenvector matrix is kept transposed so each Givens rotation
- * touches two contiguous rows). Meant for n up to a few thousand; the randomized SVD uses it
- * on the [r+p, r+p] Gram matrix.
+ * touches two contiguous rows); forming the eigenvectors runs in parallel. Meant for n up to a
+ * few thousand; the randomized SVD uses it on the [r+p, r+p] Gram matrix.
  */
 public final class SymmetricEigen {
     private SymmetricEigen() {}
@@ -51,8 +51,12 @@ public final class SymmetricEigen {
         }
         double[] d = new double[n];
         double[] e = new double[n];
-        double[] zt = tridiagonalize(h, n, d, e);
-        tridiagonalQl(d, e, zt, n);
+        double[] vs = new double[n * n];
+        double[] betas = new double[n];
+        tridiagonalize(h, n, d, e, vs, betas);
+        RotationLog log = new RotationLog(4 * n + 16);
+        tridiagonalQl(d, e, n, log);
+        double[] zt = eigenvectors(n, vs, betas, log);
         // Sort descending; zt row i is the eigenvector of d[i].
         Integer[] order = new Integer[n];
         for (int i = 0; i < n; i++) order[i] = i;
@@ -68,13 +72,12 @@ public final class SymmetricEigen {
     }
 
     /**
-     * Householder tridiagonalisation of the full symmetric h (destroyed). Fills the diagonal d and
-     * the sub-diagonal e (e[i] couples i and i+1, e[n-1] = 0) and returns Q^T with A = Q T Q^T.
+     * Householder tridiagonalisation of the full symmetric h (destroyed): A = Q T Q^T with
+     * Q = H_0 H_1 ... H_{n-3}, H_k = I - betas[k] v v^T, v stored in row k of vs (entries k+1..n-1).
+     * Fills the diagonal d and the sub-diagonal e of T (e[i] couples i and i+1, e[n-1] = 0).
      */
-    private static double[] tridiagonalize(double[] h, int n, double[] d, double[] e) {
-        // Step k annihilates h[k+2.., k] with a reflector I - beta v v^T acting on indices k+1..n-1.
-        double[] vs = new double[n * n]; // reflector k in row k, entries k+1..n-1
-        double[] betas = new double[n];
+    private static void tridiagonalize(double[] h, int n, double[] d, double[] e, double[] vs, double[] betas) {
+        // Step k annihilates h[k+2.., k] with a reflector acting on indices k+1..n-1.
         double[] p = new double[n];
         for (int k = 0; k < n - 2; k++) {
             int len = n - k - 1;
@@ -115,34 +118,92 @@ public final class SymmetricEigen {
         if (n >= 1) d[n - 1] = h[(n - 1) * n + n - 1];
         if (n >= 1) e[n - 1] = 0;
 
-        // Q = H_0 H_1 ... H_{n-3}, accumulated backwards so each step only touches its trailing block.
+    }
+
+    /** Columns of Z handled by one task: 64 doubles, so a chunk of n rows stays in L2. */
+    private static final int CHUNK = 64;
+
+    /**
+     * The eigenvectors as rows of Zt = (Q G_1 G_2 ...)^T, G the recorded QL rotations. Each
+     * phase splits into column chunks that need no communication: Q = H_0 ... H_{n-3} by column
+     * chunks (column c only meets reflectors 0 .. c-1), then each rotation touches the same
+     * chunk of two rows of Zt, so the whole rotation sequence runs chunk by chunk, in parallel.
+     */
+    private static double[] eigenvectors(int n, double[] vs, double[] betas, RotationLog log) {
         double[] q = new double[n * n];
-        for (int i = 0; i < n; i++) q[i * n + i] = 1;
-        double[] w = new double[n];
-        for (int k = n - 3; k >= 0; k--) {
-            double beta = betas[k];
-            if (beta == 0) continue;
-            int len = n - k - 1;
-            int v0 = k * n + k + 1;
-            // q[k+1.., k+1..] <- (I - beta v v^T) q[k+1.., k+1..]: w = v^T Q (a combination of rows).
-            java.util.Arrays.fill(w, k + 1, n, 0);
-            for (int i = k + 1; i < n; i++) {
-                double vi = vs[v0 + i - k - 1];
-                if (vi != 0) DecompUtil.axpy(vi, q, i * n + k + 1, w, k + 1, len);
+        int chunks = (n + CHUNK - 1) / CHUNK;
+        Parallel.forRange(Math.min(chunks, Parallel.threads() * 4), task -> {
+            int tasks = Math.min(chunks, Parallel.threads() * 4);
+            double[] w = new double[CHUNK];
+            for (int ch = task; ch < chunks; ch += tasks) {
+                int c0 = ch * CHUNK, c1 = Math.min(n, c0 + CHUNK);
+                for (int c = c0; c < c1; c++) q[c * n + c] = 1;
+                for (int k = Math.min(c1 - 2, n - 3); k >= 0; k--) {
+                    double beta = betas[k];
+                    if (beta == 0) continue;
+                    int from = Math.max(c0, k + 1), len = c1 - from;
+                    int v0 = k * n;
+                    java.util.Arrays.fill(w, 0, len, 0);
+                    for (int i = k + 1; i < n; i++) {
+                        double vi = vs[v0 + i];
+                        if (vi != 0) DecompUtil.axpy(vi, q, i * n + from, w, 0, len);
+                    }
+                    for (int i = k + 1; i < n; i++) {
+                        double vi = vs[v0 + i];
+                        if (vi != 0) DecompUtil.axpy(-beta * vi, w, 0, q, i * n + from, len);
+                    }
+                }
             }
-            for (int i = k + 1; i < n; i++) {
-                double vi = vs[v0 + i - k - 1];
-                if (vi != 0) DecompUtil.axpy(-beta * vi, w, k + 1, q, i * n + k + 1, len);
+        });
+        double[] zt = DecompUtil.transpose(q, n, n);
+        int count = log.size;
+        int[] idx = log.index;
+        double[] cs = log.c, sn = log.s;
+        Parallel.forRange(Math.min(chunks, Parallel.threads() * 4), task -> {
+            int tasks = Math.min(chunks, Parallel.threads() * 4);
+            for (int ch = task; ch < chunks; ch += tasks) {
+                int c0 = ch * CHUNK, len = Math.min(n, c0 + CHUNK) - c0;
+                for (int r = 0; r < count; r++) {
+                    int i = idx[r];
+                    DecompUtil.rotate(zt, i * n + c0, (i + 1) * n + c0, len, cs[r], sn[r]);
+                }
             }
+        });
+        return zt;
+    }
+
+    /** The Givens rotations of the QL iteration, in order: rows (i, i+1) of Zt, cosine c, sine s. */
+    private static final class RotationLog {
+        int size;
+        int[] index;
+        double[] c, s;
+
+        RotationLog(int capacity) {
+            index = new int[capacity];
+            c = new double[capacity];
+            s = new double[capacity];
         }
-        return DecompUtil.transpose(q, n, n);
+
+        void add(int i, double cv, double sv) {
+            if (size == index.length) {
+                int cap = size * 2;
+                index = java.util.Arrays.copyOf(index, cap);
+                c = java.util.Arrays.copyOf(c, cap);
+                s = java.util.Arrays.copyOf(s, cap);
+            }
+            index[size] = i;
+            c[size] = cv;
+            s[size] = sv;
+            size++;
+        }
     }
 
     /**
-     * Implicit QL on the tridiagonal (d, e) with eigenvectors: on return d holds the eigenvalues
-     * and row i of zt the eigenvector of d[i] (rows of zt are rotated in place).
+     * Implicit QL on the tridiagonal (d, e): on return d holds the eigenvalues. The rotations are
+     * recorded (rows i, i+1 of Zt: z_i <- c z_i - s z_{i+1}, z_{i+1} <- s z_i + c z_{i+1}) and
+     * applied to the eigenvectors afterwards, in parallel.
      */
-    private static void tridiagonalQl(double[] d, double[] e, double[] zt, int n) {
+    private static void tridiagonalQl(double[] d, double[] e, int n, RotationLog log) {
         for (int l = 0; l < n; l++) {
             int iter = 0;
             while (true) {
@@ -179,8 +240,7 @@ public final class SymmetricEigen {
                     p = s * r;
                     d[i + 1] = g + p;
                     g = c * r - b;
-                    // Columns i and i+1 of Z (rows of zt): z_{i+1} <- s z_i + c z_{i+1}; z_i <- c z_i - s z_{i+1}.
-                    DecompUtil.rotate(zt, i * n, (i + 1) * n, n, c, s);
+                    log.add(i, c, s);
                 }
                 if (underflow) continue;
                 d[l] -= p;

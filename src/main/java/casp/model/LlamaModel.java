@@ -61,6 +61,10 @@ public final class LlamaModel {
                 new Tensors() {
                     public boolean has(String name) { return w.has(name); }
                     public float[] floats(String name, long... shape) { return w.floats(name, shape); }
+                    // pipeline (compressed models): GPTQ tensors <name>.qweight/... instead of <name>.weight
+                    public Linear compressed(String prefix, int in, int out, float[] bias) {
+                        return QuantizedLinear.load(folder, prefix, in, out, bias);
+                    }
                 }, folder.dir().toString());
     }
 
@@ -88,6 +92,9 @@ public final class LlamaModel {
         boolean has(String name);
 
         float[] floats(String name, long... shape);
+
+        /** pipeline: the compressed linear stored under prefix, or null when it is a float weight. */
+        default Linear compressed(String prefix, int in, int out, float[] bias) { return null; }
     }
 
     private static LlamaModel build(ModelConfig.TextConfig c, String prefix, String headName, Tensors w, String where) {
@@ -109,7 +116,8 @@ public final class LlamaModel {
                     throw new BadInputException(where + ": config has q/k/v biases (" + c.modelType()
                             + ") but tensor '" + bn + "' is missing");
                 float[] bias = w.has(bn) ? w.floats(bn, out) : null;
-                lin.put(name, new DenseLinear(in, out, w.floats(wn, out, in), bias));
+                Linear compressed = w.compressed(lp + name, in, out, bias); // pipeline: compressed folders
+                lin.put(name, compressed != null ? compressed : new DenseLinear(in, out, w.floats(wn, out, in), bias));
             }
             layers.add(new DecoderLayer(i, c, w.floats(lp + "input_layernorm.weight", d),
                     w.floats(lp + "post_attention_layernorm.weight", d), lin, rope, ws));

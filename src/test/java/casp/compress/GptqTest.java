@@ -12,6 +12,7 @@ import java.util.stream.Stream;
 import static org.junit.jupiter.api.Assertions.*;
 
 class GptqTest {
+    private static final java.util.Map<Integer, double[]> HESSIANS = new java.util.concurrent.ConcurrentHashMap<>();
 
     static Stream<Arguments> configs() {
         List<Arguments> out = new ArrayList<>();
@@ -40,7 +41,8 @@ class GptqTest {
     void sameCodesAsColumnByColumnFloat64Reference(int rows, int cols, Gptq.Options o) {
         long seed = rows * 1000L + cols + o.bits();
         float[] w = Layers.weights(rows, cols, seed);
-        double[] h = Layers.hessian(cols, 2 * cols, seed + 1, cols / 3); // one dead input
+        // one H per size (it costs more to build than the tests), with one dead input
+        double[] h = HESSIANS.computeIfAbsent(cols, c -> Layers.hessian(c, 2 * c, c, c / 3));
         QuantizedWeight q = new Gptq(o).quantize(w, rows, cols, h);
         assertEquals(1, q.stats().get("damp_attempts").intValue());
         assertEquals(1, q.stats().get("dead_inputs").intValue());

@@ -1,5 +1,7 @@
 package casp.compress;
 
+import casp.kernel.GptqPacking;
+import casp.kernel.QuantizedMatrix;
 import org.junit.jupiter.api.Test;
 
 import java.util.Map;
@@ -33,6 +35,27 @@ class QuantizedWeightTest {
             for (int c = 0; c < cols; c++) {
                 int g = gIdx[c];
                 assertEquals(scales[g * rows + r] * ((codes[r * cols + c] & 0xff) - zeros[g * rows + r]), w[r * cols + c]);
+            }
+        }
+    }
+
+    @Test
+    void gptqTensorsRoundTripThroughTheKernelsQuantizedMatrix() {
+        int rows = 24, cols = 96;
+        float[] w = Layers.weights(rows, cols, 12);
+        double[] h = Layers.hessian(cols, 300, 13, 5);
+        for (int bits : new int[] {2, 3, 4, 8}) {
+            for (boolean stat : new boolean[] {false, true}) {
+                for (boolean sym : new boolean[] {false, true}) {
+                    for (int gs : new int[] {32, -1}) {
+                        Gptq.Options o = Gptq.Options.defaults(bits).withGroupSize(gs).withStaticGroups(stat).withSymmetric(sym);
+                        QuantizedWeight q = new Gptq(o).quantize(w, rows, cols, h);
+                        GptqPacking.Tensors t = q.toGptq();
+                        assertEquals(q.groups(), t.groups());
+                        QuantizedMatrix m = QuantizedMatrix.fromGptq(t.qweight, t.qzeros, t.scales, t.gIdx, cols, rows, bits, gs);
+                        assertArrayEquals(q.dequantize(), m.dequantize(), o.toString());
+                    }
+                }
             }
         }
     }

@@ -53,7 +53,7 @@ class VectorWidthTest {
         }
     }
 
-    private static ClassLoader isolatedLoader(int bits) {
+    static ClassLoader isolatedLoader(int bits) { // also used by QuantOpsWidthTest
         ClassLoader parent = VectorWidthTest.class.getClassLoader();
         ClassLoader loader = new ClassLoader("casp-kernel-" + bits + "bit", parent) {
             @Override

@@ -1,13 +1,17 @@
 package casp.kernel;
 
-import org.junit.jupiter.api.Test;
-
 import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.*;
 
-/** QuantOps' vector loops against plain scalar loops at lengths that are not multiples of a vector. */
-class QuantOpsTest {
+/**
+ * QuantOps against plain scalar loops at lengths that are not multiples of a vector. Public static
+ * checks, run at every vector width by {@link QuantOpsWidthTest}.
+ */
+public final class QuantOpsChecks {
+    public static final String[] ALL = {"codeRoundsHalfToEvenLikeRint", "quantizeMatchesScalarIncludingTies",
+            "quantizeErrorAndRank1Update", "minMaxGridErrorAndDot", "transposeAndScatterCodes"};
+
     static final int[] LENGTHS = {1, 3, 7, 16, 17, 33, 64, 129};
 
     private static float[] randoms(int n, long seed, double sd) {
@@ -17,8 +21,7 @@ class QuantOpsTest {
         return x;
     }
 
-    @Test
-    void codeRoundsHalfToEvenLikeRint() {
+    public static void codeRoundsHalfToEvenLikeRint() {
         // x / scale exactly k + 0.5: ties go to the even integer, as torch.round
         float s = 0.25f, z = 4f;
         for (int k = -4; k < 4; k++) {
@@ -30,8 +33,7 @@ class QuantOpsTest {
         assertEquals(3f, QuantOps.code(1e30f, 1e-8f, 2f, 3f));
     }
 
-    @Test
-    void quantizeMatchesScalarIncludingTies() {
+    public static void quantizeMatchesScalarIncludingTies() {
         for (int n : LENGTHS) {
             float[] x = randoms(n + 5, n, 1);
             float[] scale = new float[n + 5], zero = new float[n + 5];
@@ -52,8 +54,7 @@ class QuantOpsTest {
         }
     }
 
-    @Test
-    void quantizeErrorAndRank1Update() {
+    public static void quantizeErrorAndRank1Update() {
         for (int n : LENGTHS) {
             float[] x = randoms(n, 10 + n, 0.02);
             float[] scale = new float[n], zero = new float[n];
@@ -82,8 +83,7 @@ class QuantOpsTest {
         }
     }
 
-    @Test
-    void minMaxGridErrorAndDot() {
+    public static void minMaxGridErrorAndDot() {
         for (int n : LENGTHS) {
             int count = 6, ld = n + 1;
             float[] x = randoms(count * ld, n, 1);
@@ -120,8 +120,7 @@ class QuantOpsTest {
         }
     }
 
-    @Test
-    void transposeAndScatterCodes() {
+    public static void transposeAndScatterCodes() {
         int rows = 37, cols = 70;
         float[] a = randoms(rows * cols, 1, 1);
         float[] t = QuantOps.transpose(a, rows, cols);

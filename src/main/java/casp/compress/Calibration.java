@@ -1,0 +1,127 @@
+package casp.compress;
+
+import casp.io.BadInputException;
+import casp.io.Tokenizer;
+import casp.model.LlamaModel;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.List;
+import java.util.SplittableRandom;
+
+/**
+ * Calibration data for the sequential compressor: a list of samples, each the input embeddings
+ * [T, hidden] of one sequence (float32, row-major), i.e. what the first decoder layer reads. A
+ * text model's samples are token embeddings; a LLaVA model's have the image features merged in,
+ * so the compressor does not need to know where the rows came from.
+ *
+ * <p>The compressor overwrites each sample's array with the hidden state after every block (the
+ * activations of all samples stay in memory, {@link #bytes()} of them), so a Calibration is used once.
+ */
+public final class Calibration {
+    /** One sequence: {@code tokens} rows of {@code hidden} floats. */
+    public record Sample(float[] hidden, int tokens) {}
+
+    private final int hidden;
+    private final List<Sample> samples;
+
+    /** Wraps the samples (not copied); every array must hold tokens * hidden floats. */
+    public Calibration(int hidden, List<Sample> samples) {
+        if (samples.isEmpty()) throw new IllegalArgumentException("calibration needs at least one sample");
+        for (Sample s : samples) {
+            if (s.tokens() < 1 || s.hidden().length != (long) s.tokens() * hidden)
+                throw new IllegalArgumentException("sample of " + s.tokens() + " tokens has " + s.hidden().length
+                        + " values, expected tokens x " + hidden);
+        }
+        this.hidden = hidden;
+        this.samples = Collections.unmodifiableList(new ArrayList<>(samples));
+    }
+
+    public int hidden() { return hidden; }
+
+    public int size() { return samples.size(); }
+
+    public Sample sample(int i) { return samples.get(i); }
+
+    public List<Sample> samples() { return samples; }
+
+    /** Tokens over all samples (the N of H = 2/N sum x x^T). */
+    public long tokens() {
+        long n = 0;
+        for (Sample s : samples) n += s.tokens();
+        return n;
+    }
+
+    /** Bytes of activation memory: tokens * hidden * 4. */
+    public long bytes() {
+        return tokens() * hidden * 4L;
+    }
+
+    /**
+     * Text calibration: the file is read as UTF-8 and encoded once; {@code count} windows of
+     * {@code seqLen} tokens are cut from the stream ({@link #textWindows}) and embedded.
+     */
+    public static Calibration fromTextFile(LlamaModel model, Tokenizer tokenizer, Path file, int count, int seqLen, long seed) {
+        String text;
+        try {
+            text = Files.readString(file, StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            throw new BadInputException(file + ": cannot read calibration text: " + e.getMessage());
+        }
+        int[] stream = tokenizer.encode(text, false);
+        int[][] windows;
+        try {
+            windows = textWindows(stream, tokenizer.prefixIds(), count, seqLen, seed);
+        } catch (IllegalArgumentException e) {
+            throw new BadInputException(file + ": " + e.getMessage());
+        }
+        List<Sample> samples = new ArrayList<>(windows.length);
+        for (int[] ids : windows) samples.add(new Sample(model.embed(ids), ids.length));
+        return new Calibration(model.hiddenSize(), samples);
+    }
+
+    /**
+     * Cuts {@code count} windows of {@code seqLen} token ids from a token stream (encoded without
+     * special tokens). Each window is the tokenizer's prefix (what encoding adds in front: [BOS]
+     * for Llama, nothing for Qwen2) followed by consecutive tokens of the stream: a model always
+     * sees BOS at position 0 when it runs, and position 0 behaves unlike the others (attention
+     * sinks), so calibrating on BOS-first windows matches inference.
+     *
+     * <p>Window starts are uniform and seeded: when count windows fit without overlap, the slack
+     * (stream length minus the covered tokens) is split at count sorted uniform points, i.e.
+     * start_i = v_i + i * len with v sorted uniform in [0, slack], which never overlaps; otherwise
+     * starts are drawn independently and windows may overlap. Windows come in stream order.
+     *
+     * @throws IllegalArgumentException when the stream is shorter than one window
+     */
+    public static int[][] textWindows(int[] stream, int[] prefix, int count, int seqLen, long seed) {
+        if (count < 1) throw new IllegalArgumentException("the number of calibration samples must be >= 1, got " + count);
+        int len = seqLen - prefix.length; // stream tokens per window
+        if (len < 1) throw new IllegalArgumentException("calibration sequence length " + seqLen + " is too short");
+        if (stream.length < len)
+            throw new IllegalArgumentException("calibration text has " + stream.length + " tokens, fewer than one window of " + len);
+        SplittableRandom rnd = new SplittableRandom(seed);
+        long slack = (long) stream.length - (long) count * len;
+        int[] starts = new int[count];
+        if (slack >= 0) {
+            long[] v = new long[count];
+            for (int i = 0; i < count; i++) v[i] = rnd.nextLong(slack + 1);
+            Arrays.sort(v);
+            for (int i = 0; i < count; i++) starts[i] = (int) (v[i] + (long) i * len);
+        } else {
+            for (int i = 0; i < count; i++) starts[i] = rnd.nextInt(stream.length - len + 1);
+            Arrays.sort(starts);
+        }
+        int[][] out = new int[count][seqLen];
+        for (int i = 0; i < count; i++) {
+            System.arraycopy(prefix, 0, out[i], 0, prefix.length);
+            System.arraycopy(stream, starts[i], out[i], prefix.length, len);
+        }
+        return out;
+    }
+}

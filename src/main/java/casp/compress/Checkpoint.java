@@ -1,0 +1,220 @@
+package casp.compress;
+
+import casp.compress.SequentialCompressor.BlockResult;
+import casp.compress.SequentialCompressor.LinearResult;
+import casp.io.BadInputException;
+import casp.io.SafeTensorsFile;
+import casp.io.SafeTensorsWriter;
+import casp.io.TensorInfo;
+import casp.kernel.Fp16;
+import casp.kernel.GptqPacking;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * A block-level checkpoint of a compression run, so that a long run can resume (--resume) where
+ * it stopped and produce the same result. It lives in a folder next to the output,
+ * {@code OUT.partial}:
+ * <ul>
+ *   <li>block-I.safetensors: the packed GPTQ tensors of block I's linears (NAME.qweight, ...);</li>
+ *   <li>activations-K.safetensors: the inputs of block K (the first block not done) for every
+ *       calibration sample, "sample.J" F32 [tokens, hidden];</li>
+ *   <li>state.json: the run's arguments (a resumed run must match them), the blocks done with
+ *       their report entries, and which activations file is current.</li>
+ * </ul>
+ * Every file is written under a temporary name and renamed, and state.json is replaced last, so
+ * a crash at any point leaves the previous consistent state. The random choices of a run (the
+ * calibration windows) are fixed by its seed and are already in the activations, so the blocks
+ * after a resume see exactly the inputs they would have seen.
+ */
+public final class Checkpoint {
+    private static final ObjectMapper JSON = new ObjectMapper();
+    static final String STATE = "state.json";
+
+    private final Path dir;
+    private final JsonNode arguments;
+    private final List<BlockResult> blocks = new ArrayList<>();
+    private String activationsFile;
+
+    private Checkpoint(Path dir, JsonNode arguments) {
+        this.dir = dir;
+        this.arguments = arguments;
+    }
+
+    /** The checkpoint folder of an output folder: OUT.partial beside it. */
+    public static Path dirFor(Path out) {
+        Path o = out.toAbsolutePath().normalize();
+        return o.resolveSibling(o.getFileName() + ".partial");
+    }
+
+    /** Whether dir holds a checkpoint. */
+    public static boolean exists(Path dir) {
+        return Files.isRegularFile(dir.resolve(STATE));
+    }
+
+    /** Starts a new checkpoint in dir (removing whatever was there). */
+    public static Checkpoint create(Path dir, JsonNode arguments) throws IOException {
+        CompressedModelWriter.deleteTree(dir);
+        Files.createDirectories(dir);
+        Checkpoint c = new Checkpoint(dir, arguments);
+        c.writeState();
+        return c;
+    }
+
+    /**
+     * Opens the checkpoint in dir, checking that it was made with these arguments. Its blocks come
+     * back with their packed tensors.
+     */
+    public static Checkpoint open(Path dir, JsonNode arguments) {
+        Path state = dir.resolve(STATE);
+        JsonNode root;
+        try {
+            root = JSON.readTree(state.toFile());
+        } catch (IOException e) {
+            throw new BadInputException(state + ": cannot read the checkpoint: " + e.getMessage());
+        }
+        JsonNode saved = root.get("arguments");
+        JsonNode now = normalized(arguments);
+        if (saved == null || !saved.equals(now)) {
+            throw new BadInputException(dir + " is the checkpoint of a run with other arguments (" + difference(saved, now)
+                    + "); rerun with the same arguments, or use --force to start over");
+        }
+        Checkpoint c = new Checkpoint(dir, saved);
+        for (JsonNode b : root.path("blocks")) {
+            BlockResult meta = CompressionReport.blockFromJson(b);
+            c.blocks.add(c.readBlock(meta));
+        }
+        c.activationsFile = root.path("activations").isNull() ? null : root.path("activations").asText(null);
+        return c;
+    }
+
+    /** The JSON as it reads back from a file (an int and a long of the same value compare equal then). */
+    private static JsonNode normalized(JsonNode n) {
+        try {
+            return JSON.readTree(JSON.writeValueAsString(n));
+        } catch (IOException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /** The first field that differs, as "name: saved vs now". */
+    private static String difference(JsonNode saved, JsonNode now) {
+        if (saved == null || !saved.isObject() || !now.isObject()) return "saved " + saved + " vs " + now;
+        java.util.Set<String> names = new java.util.TreeSet<>();
+        saved.fieldNames().forEachRemaining(names::add);
+        now.fieldNames().forEachRemaining(names::add);
+        for (String f : names) {
+            JsonNode a = saved.get(f), b = now.get(f);
+            if (a == null || !a.equals(b)) {
+                if (a != null && b != null && a.isObject() && b.isObject()) return f + "." + difference(a, b);
+                return f + ": checkpoint " + a + ", this run " + b;
+            }
+        }
+        return "none";
+    }
+
+    public Path dir() { return dir; }
+
+    /** Blocks done, in order (0 .. completedBlocks()-1). */
+    public List<BlockResult> blocks() { return blocks; }
+
+    public int completedBlocks() { return blocks.size(); }
+
+    /**
+     * The saved inputs of the first block not done, as a calibration (hidden width given), or null
+     * when no block is done yet.
+     */
+    public Calibration activations(int hidden) {
+        if (activationsFile == null) return null;
+        Path f = dir.resolve(activationsFile);
+        SafeTensorsFile st = SafeTensorsFile.open(f);
+        List<Calibration.Sample> samples = new ArrayList<>();
+        for (int j = 0; ; j++) {
+            String name = "sample." + j;
+            if (!st.tensors().containsKey(name)) break;
+            TensorInfo t = st.info(name);
+            if (t.shape().length != 2 || t.shape()[1] != hidden)
+                throw new BadInputException(f + ": tensor '" + name + "' does not have " + hidden + " columns");
+            samples.add(new Calibration.Sample(st.readFloats(name), (int) t.shape()[0]));
+        }
+        if (samples.isEmpty()) throw new BadInputException(f + ": no activations in the checkpoint");
+        return new Calibration(hidden, samples);
+    }
+
+    /** Records a finished block: its tensors, the next block's inputs, then the state. */
+    public void saveBlock(BlockResult block, Calibration nextInputs) throws IOException {
+        if (block.layer() != blocks.size())
+            throw new IllegalStateException("block " + block.layer() + " saved after " + blocks.size() + " blocks");
+        SafeTensorsWriter w = new SafeTensorsWriter();
+        for (LinearResult r : block.linears()) {
+            GptqPacking.Tensors t = r.packed();
+            String p = r.name() + ".";
+            w.addInts(p + GptqFormat.QWEIGHT, new long[]{GptqPacking.words(t.in, t.bits), t.out}, t.qweight);
+            w.addInts(p + GptqFormat.QZEROS, new long[]{t.groups(), GptqPacking.words(t.out, t.bits)}, t.qzeros);
+            w.addF16(p + GptqFormat.SCALES, new long[]{t.groups(), t.out}, Fp16.toFloats(t.scales));
+            w.addInts(p + GptqFormat.G_IDX, new long[]{t.in}, t.gIdx);
+        }
+        w.write(dir.resolve(blockFile(block.layer())));
+
+        String prev = activationsFile;
+        String next = "activations-" + (block.layer() + 1) + ".safetensors";
+        SafeTensorsWriter a = new SafeTensorsWriter();
+        for (int j = 0; j < nextInputs.size(); j++) {
+            Calibration.Sample s = nextInputs.sample(j);
+            a.addFloats("sample." + j, new long[]{s.tokens(), nextInputs.hidden()}, s.hidden());
+        }
+        a.write(dir.resolve(next));
+
+        blocks.add(block);
+        activationsFile = next;
+        writeState();
+        if (prev != null && !prev.equals(next)) Files.deleteIfExists(dir.resolve(prev));
+    }
+
+    /** Removes the checkpoint (after the output is complete). */
+    public void delete() throws IOException {
+        CompressedModelWriter.deleteTree(dir);
+    }
+
+    private static String blockFile(int layer) {
+        return "block-" + layer + ".safetensors";
+    }
+
+    private BlockResult readBlock(BlockResult meta) {
+        Path f = dir.resolve(blockFile(meta.layer()));
+        SafeTensorsFile st = SafeTensorsFile.open(f);
+        List<LinearResult> lin = new ArrayList<>();
+        for (LinearResult r : meta.linears()) {
+            String p = r.name() + ".";
+            int in = r.cols(), out = r.rows();
+            short[] scales = Fp16.fromFloats(st.readFloats(p + GptqFormat.SCALES));
+            GptqPacking.Tensors t = new GptqPacking.Tensors(in, out, r.bits(), st.readInts(p + GptqFormat.QWEIGHT),
+                    st.readInts(p + GptqFormat.QZEROS), scales, st.readInts(p + GptqFormat.G_IDX));
+            lin.add(new LinearResult(r.layer(), r.name(), r.rows(), r.cols(), r.method(), r.bits(), r.groupSize(),
+                    r.effectiveBits(), r.proxyError(), r.seconds(), r.stats(), t));
+        }
+        return new BlockResult(meta.layer(), lin, meta.seconds(), meta.forwardSeconds());
+    }
+
+    private void writeState() throws IOException {
+        ObjectNode root = JSON.createObjectNode();
+        root.put("format_version", 1);
+        root.set("arguments", arguments);
+        ArrayNode a = root.putArray("blocks");
+        for (BlockResult b : blocks) a.add(CompressionReport.blockJson(b));
+        if (activationsFile == null) root.putNull("activations");
+        else root.put("activations", activationsFile);
+        Path tmp = dir.resolve(STATE + ".tmp");
+        Files.write(tmp, JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(root));
+        Files.move(tmp, dir.resolve(STATE), StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+    }
+}

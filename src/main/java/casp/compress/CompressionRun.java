@@ -1,0 +1,148 @@
+package casp.compress;
+
+import casp.compress.SequentialCompressor.BlockResult;
+import casp.compress.SequentialCompressor.LinearResult;
+import casp.io.BadInputException;
+import casp.io.ModelFolder;
+import casp.io.Tokenizer;
+import casp.model.LlamaModel;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.List;
+
+/**
+ * One `casp compress` run end to end: check the target, load the model, build the calibration
+ * set (or resume from a checkpoint), compress block by block with a checkpoint after each block,
+ * write the compressed folder atomically with its report, remove the checkpoint.
+ */
+public final class CompressionRun {
+    private CompressionRun() {}
+
+    /**
+     * What to do.
+     *
+     * @param images     LLaVA calibration images folder, or null
+     * @param checkpoint keep a block-level checkpoint in OUT.partial (needed for resume)
+     */
+    public record Request(Path model, Path calib, Path images, CompressionOptions options, Path out, boolean force,
+                          boolean resume, boolean checkpoint) {}
+
+    /** What was done. */
+    public record Outcome(Path out, double effectiveBits, double seconds, List<BlockResult> blocks, ObjectNode report,
+                          long outputBytes, long activationBytes, long peakHeapBytes, long peakRssBytes,
+                          int resumedFromBlock) {}
+
+    /**
+     * Runs the request. listener (may be null) sees every block and linear; log gets one-line notes
+     * (resuming, checkpoint removed). User errors are {@link BadInputException}s.
+     */
+    public static Outcome run(Request req, SequentialCompressor.Listener listener, PrintStream log) throws IOException {
+        long t0 = System.nanoTime();
+        Path out = req.out().toAbsolutePath().normalize();
+        CompressedModelWriter.checkTarget(out, req.force());
+        if (!Files.isRegularFile(req.calib())) throw new BadInputException("--calib " + req.calib() + ": no such file");
+        if (req.images() != null) {
+            // TODO(llava merge): LLaVA calibration from conversation JSON + images, supplying merged
+            // input embeddings as Calibration samples. Not available on this branch yet.
+            throw new BadInputException("--images: LLaVA calibration (conversation JSON with images) is not implemented yet");
+        }
+        ModelFolder folder = ModelFolder.open(req.model());
+        if (folder.config().quantization() != null)
+            throw new BadInputException(req.model() + ": config.json has a quantization_config: the model is compressed already");
+        CompressionOptions opt = req.options();
+
+        ObjectNode args = new ObjectMapper().createObjectNode();
+        args.put("model", req.model().toAbsolutePath().normalize().toString());
+        args.put("calib", req.calib().toAbsolutePath().normalize().toString());
+        args.put("calib_sha256", sha256(req.calib()));
+        args.set("options", opt.toJson());
+
+        Path cpDir = Checkpoint.dirFor(out);
+        Checkpoint cp = null;
+        if (Checkpoint.exists(cpDir)) {
+            if (req.resume()) {
+                cp = Checkpoint.open(cpDir, args);
+                log.println("casp: resuming from " + cpDir + " after " + cp.completedBlocks() + " completed block(s)");
+            } else if (!req.force()) {
+                throw new BadInputException(cpDir + " holds the checkpoint of an interrupted run: pass --resume to continue it, "
+                        + "or --force (or delete it) to start over");
+            }
+        } else if (req.resume()) {
+            log.println("casp: no checkpoint at " + cpDir + "; starting from the first block");
+        }
+
+        try (PeakMemory mem = PeakMemory.start()) {
+            LlamaModel model = LlamaModel.load(folder);
+            int first = cp == null ? 0 : cp.completedBlocks();
+            if (first > model.numLayers())
+                throw new BadInputException(cpDir + ": checkpoint has " + first + " blocks, the model " + model.numLayers());
+            Calibration calib = first > 0 ? cp.activations(model.hiddenSize())
+                    : Calibration.fromTextFile(model, Tokenizer.load(req.model()), req.calib(), opt.samples(), opt.seqLen(), opt.seed());
+            long activationBytes = calib.bytes();
+            // Created only now, so that a user error above (a short text, a bad model) leaves no checkpoint.
+            if (cp == null && req.checkpoint()) cp = Checkpoint.create(cpDir, args);
+
+            List<BlockResult> blocks = new ArrayList<>(cp == null ? List.of() : cp.blocks());
+            final Checkpoint checkpoint = cp;
+            SequentialCompressor.Listener l = listener == null ? new SequentialCompressor.Listener() {} : listener;
+            SequentialCompressor.Listener withCheckpoint = new SequentialCompressor.Listener() {
+                @Override public void blockStarted(int layer, int layers) { l.blockStarted(layer, layers); }
+
+                @Override public void linearDone(LinearResult r) { l.linearDone(r); }
+
+                @Override
+                public void blockDone(BlockResult b, Calibration activations) {
+                    mem.sample();
+                    if (checkpoint != null && b.layer() < model.numLayers() - 1) {
+                        try {
+                            checkpoint.saveBlock(b, activations);
+                        } catch (IOException e) {
+                            throw new java.io.UncheckedIOException("cannot write the checkpoint in " + checkpoint.dir(), e);
+                        }
+                    }
+                    l.blockDone(b, activations);
+                }
+            };
+            blocks.addAll(new SequentialCompressor(model, opt.plan(model), opt.trueSequential()).run(calib, first, withCheckpoint));
+
+            List<LinearResult> all = new ArrayList<>();
+            for (BlockResult b : blocks) all.addAll(b.linears());
+            ObjectNode calJson = new ObjectMapper().createObjectNode();
+            calJson.put("file", req.calib().toString());
+            calJson.put("samples", calib.size());
+            calJson.put("tokens", calib.tokens());
+            calJson.put("activation_bytes", activationBytes);
+            mem.sample();
+            double seconds = (System.nanoTime() - t0) / 1e9;
+            long peakRss = PeakMemory.peakRssBytes();
+            ObjectNode report = CompressionReport.build(req.model().toString(), calJson, opt.toJson(), blocks, seconds,
+                    mem.peakHeapBytes(), peakRss, activationBytes, first);
+            long bytes = CompressedModelWriter.write(folder, all, CompressedModelWriter.quantizationConfig(folder, opt, all),
+                    report, out, req.force());
+            if (cp != null) cp.delete();
+            return new Outcome(out, CompressionReport.effectiveBits(blocks), seconds, blocks, report, bytes, activationBytes,
+                    mem.peakHeapBytes(), peakRss, first);
+        }
+    }
+
+    static String sha256(Path file) throws IOException {
+        try (InputStream in = Files.newInputStream(file)) {
+            MessageDigest md = MessageDigest.getInstance("SHA-256");
+            byte[] buf = new byte[1 << 16];
+            for (int n; (n = in.read(buf)) > 0; ) md.update(buf, 0, n);
+            return HexFormat.of().formatHex(md.digest());
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+}

@@ -1,0 +1,203 @@
+package casp.compress;
+
+import casp.kernel.GptqPacking;
+import casp.model.DecoderLayer;
+import casp.model.DenseLinear;
+import casp.model.ForwardHooks;
+import casp.model.Linear;
+import casp.model.LlamaModel;
+
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * GPTQ-style sequential compression of a decoder, block by block (ALGORITHMS.md section 2).
+ *
+ * <p>The calibration samples hold the inputs of the current block (float32, all in memory). For
+ * each block: capture the inputs of its linear layers over all samples into float64 Hessians
+ * (q/k/v share one, gate/up share one), quantize each linear with the quantizer the
+ * {@link QuantizerPlan} gives it, put the dequantized weight in its place, then re-run the
+ * compressed block on every sample: its outputs are the next block's inputs.
+ *
+ * <p>"True sequential" (the default): the groups [q,k,v] -> o -> [gate,up] -> down are handled
+ * one after the other, each group's Hessian collected with the earlier groups already quantized
+ * (the block is re-run up to that group's input for every group: the forward pass is cut short by
+ * the capture hook once the input is seen). Otherwise all four Hessians come from one pass of the
+ * uncompressed block.
+ *
+ * <p>During compression a quantized linear is a {@link DenseLinear} of its dequantized weight
+ * (fast GEMMs); the packed GPTQ tensors are kept in each {@link LinearResult} for writing. The
+ * model is modified in place. Not thread-safe.
+ */
+public final class SequentialCompressor {
+
+    /** The quantizer of each linear layer: the hook for per-linear bit widths (CASP bit allocation). */
+    @FunctionalInterface
+    public interface QuantizerPlan {
+        Quantizer quantizer(int layer, String name);
+    }
+
+    /**
+     * What happened to one linear layer.
+     *
+     * @param effectiveBits stored bits per weight including scales and zeros
+     * @param proxyError    tr(dW H dW^T) / tr(W H W^T)
+     * @param seconds       quantization time (Hessian capture excluded)
+     * @param packed        the GPTQ v1 tensors of the result
+     */
+    public record LinearResult(int layer, String name, int rows, int cols, String method, int bits, int groupSize,
+                               double effectiveBits, double proxyError, double seconds, Map<String, Number> stats,
+                               GptqPacking.Tensors packed) {
+        public long weights() { return (long) rows * cols; }
+    }
+
+    /**
+     * One block: its linears in the order they were compressed, the total wall time, and the part
+     * of it spent running the block (captures and the final re-run).
+     */
+    public record BlockResult(int layer, List<LinearResult> linears, double seconds, double forwardSeconds) {}
+
+    /** Progress callbacks, on the compressing thread. */
+    public interface Listener {
+        default void blockStarted(int layer, int layers) {}
+
+        default void linearDone(LinearResult result) {}
+
+        /**
+         * Block {@code block.layer()} is done and the samples now hold its outputs (the inputs of
+         * the next block): the moment to checkpoint.
+         */
+        default void blockDone(BlockResult block, Calibration activations) {}
+    }
+
+    /** The input groups in execution order: linears of one group read the same input. */
+    public static final List<List<String>> GROUPS = List.of(DecoderLayer.QKV, DecoderLayer.O_IN, DecoderLayer.GATE_UP,
+            DecoderLayer.DOWN_IN);
+
+    private final LlamaModel model;
+    private final QuantizerPlan plan;
+    private final boolean trueSequential;
+
+    public SequentialCompressor(LlamaModel model, QuantizerPlan plan, boolean trueSequential) {
+        this.model = model;
+        this.plan = plan;
+        this.trueSequential = trueSequential;
+    }
+
+    /** Compresses every block; see {@link #run(Calibration, int, Listener)}. */
+    public List<BlockResult> run(Calibration calib, Listener listener) {
+        return run(calib, 0, listener);
+    }
+
+    /**
+     * Compresses blocks firstBlock .. numLayers-1. The samples must hold the inputs of block
+     * firstBlock (the embeddings when it is 0, a checkpoint's activations when resuming) and are
+     * overwritten, block after block, ending with the last block's outputs.
+     */
+    public List<BlockResult> run(Calibration calib, int firstBlock, Listener listener) {
+        if (calib.hidden() != model.hiddenSize())
+            throw new IllegalArgumentException("calibration rows have " + calib.hidden() + " values, the model's hidden size is " + model.hiddenSize());
+        if (firstBlock < 0 || firstBlock > model.numLayers())
+            throw new IllegalArgumentException("first block " + firstBlock + " outside 0.." + model.numLayers());
+        Listener l = listener == null ? new Listener() {} : listener;
+        List<BlockResult> out = new ArrayList<>();
+        for (int i = firstBlock; i < model.numLayers(); i++) {
+            l.blockStarted(i, model.numLayers());
+            BlockResult b = compressBlock(model.layer(i), calib, l);
+            out.add(b);
+            l.blockDone(b, calib);
+        }
+        return out;
+    }
+
+    private BlockResult compressBlock(DecoderLayer layer, Calibration calib, Listener l) {
+        long t0 = System.nanoTime();
+        long forwardNanos = 0;
+        List<LinearResult> results = new ArrayList<>();
+        if (trueSequential) {
+            for (List<String> group : GROUPS) {
+                long f0 = System.nanoTime();
+                Map<List<String>, HessianAccumulator> h = capture(layer, calib, List.of(group), group);
+                forwardNanos += System.nanoTime() - f0;
+                compressGroup(layer, group, h.get(group).finish(), results, l);
+            }
+        } else {
+            long f0 = System.nanoTime();
+            Map<List<String>, HessianAccumulator> h = capture(layer, calib, GROUPS, GROUPS.get(GROUPS.size() - 1));
+            forwardNanos += System.nanoTime() - f0;
+            for (List<String> group : GROUPS) compressGroup(layer, group, h.remove(group).finish(), results, l);
+        }
+        // The compressed block's outputs become the next block's inputs.
+        long f0 = System.nanoTime();
+        for (Calibration.Sample s : calib.samples()) layer.forward(s.hidden(), s.tokens(), 0, null, ForwardHooks.NONE);
+        forwardNanos += System.nanoTime() - f0;
+        return new BlockResult(layer.index(), Collections.unmodifiableList(results), (System.nanoTime() - t0) / 1e9,
+                forwardNanos / 1e9);
+    }
+
+    /** Thrown by the capture hook to cut a forward pass short once the last wanted input was seen. */
+    private static final class StopForward extends RuntimeException {
+        StopForward() { super(null, null, false, false); }
+    }
+
+    private static final StopForward STOP = new StopForward();
+
+    /**
+     * Runs the block on a copy of every sample and accumulates the Hessians of the given input
+     * groups; the pass stops after the input of {@code last}.
+     */
+    private Map<List<String>, HessianAccumulator> capture(DecoderLayer layer, Calibration calib, List<List<String>> groups,
+                                                         List<String> last) {
+        Map<List<String>, HessianAccumulator> acc = new LinkedHashMap<>();
+        for (List<String> g : groups) acc.put(g, new HessianAccumulator(layer.linear(g.get(0)).in()));
+        int idx = layer.index();
+        ForwardHooks hooks = new ForwardHooks() {
+            @Override
+            public void linearInput(int li, List<String> names, float[] x, int rows, int cols) {
+                if (li != idx) return;
+                HessianAccumulator a = acc.get(names);
+                if (a != null) a.add(x, 0, rows);
+                if (names.equals(last)) throw STOP;
+            }
+        };
+        int maxLen = 0;
+        for (Calibration.Sample s : calib.samples()) maxLen = Math.max(maxLen, s.hidden().length);
+        float[] scratch = new float[maxLen];
+        for (Calibration.Sample s : calib.samples()) {
+            System.arraycopy(s.hidden(), 0, scratch, 0, s.hidden().length);
+            try {
+                layer.forward(scratch, s.tokens(), 0, null, hooks);
+            } catch (StopForward expected) {
+                // the rest of the block is not needed for these statistics
+            }
+        }
+        return acc;
+    }
+
+    private void compressGroup(DecoderLayer layer, List<String> group, double[] h, List<LinearResult> results, Listener l) {
+        for (String name : group) {
+            Linear lin = layer.linear(name);
+            if (!(lin instanceof DenseLinear dense))
+                throw new IllegalStateException("layer " + layer.index() + " " + name + " is not a float linear (already compressed?)");
+            int rows = dense.out(), cols = dense.in();
+            Quantizer q = plan.quantizer(layer.index(), name);
+            long t0 = System.nanoTime();
+            QuantizedLayer ql = q.quantize(dense.weight(), rows, cols, h);
+            if (!(ql instanceof QuantizedWeight qw))
+                // TODO(QuIP#/AQLM issue): codebook results need their own tensors in the format.
+                throw new UnsupportedOperationException(ql.method() + ": only scalar-grid (GPTQ format) results can be stored yet");
+            float[] wq = qw.dequantize();
+            double proxy = ProxyError.relative(dense.weight(), wq, rows, cols, h);
+            GptqPacking.Tensors packed = GptqFormat.pack(qw);
+            double secs = (System.nanoTime() - t0) / 1e9;
+            layer.setLinear(name, new DenseLinear(cols, rows, wq, dense.bias()));
+            LinearResult r = new LinearResult(layer.index(), name, rows, cols, qw.method(), qw.bits, qw.groupSize,
+                    qw.effectiveBits(), proxy, secs, qw.stats(), packed);
+            results.add(r);
+            l.linearDone(r);
+        }
+    }
+}
