@@ -33,9 +33,17 @@ public final class CompressionRun {
      *
      * @param images     LLaVA calibration images folder, or null
      * @param checkpoint keep a block-level checkpoint in OUT.partial (needed for resume)
+     * @param casp       CASP settings (--method casp; options then name the backend), or null
+     * @param lowRankOnly casp: compress only q/k (to low-rank factors), keep the rest float32
      */
     public record Request(Path model, Path calib, Path images, CompressionOptions options, Path out, boolean force,
-                          boolean resume, boolean checkpoint) {}
+                          boolean resume, boolean checkpoint, CaspPlan.Options casp, boolean lowRankOnly) {
+        /** A plain (non-CASP) request. */
+        public Request(Path model, Path calib, Path images, CompressionOptions options, Path out, boolean force,
+                       boolean resume, boolean checkpoint) {
+            this(model, calib, images, options, out, force, resume, checkpoint, null, false);
+        }
+    }
 
     /** What was done. */
     public record Outcome(Path out, double effectiveBits, double seconds, List<BlockResult> blocks, ObjectNode report,
@@ -66,6 +74,7 @@ public final class CompressionRun {
         args.put("calib", req.calib().toAbsolutePath().normalize().toString());
         args.put("calib_sha256", sha256(req.calib()));
         args.set("options", opt.toJson());
+        if (req.casp() != null) args.set("casp", CaspCompression.optionsJson(req.casp(), req.lowRankOnly()));
 
         Path cpDir = Checkpoint.dirFor(out);
         Checkpoint cp = null;
@@ -113,7 +122,17 @@ public final class CompressionRun {
                     l.blockDone(b, activations);
                 }
             };
-            blocks.addAll(new SequentialCompressor(model, opt.plan(model), opt.trueSequential()).run(calib, first, withCheckpoint));
+            SequentialCompressor.QuantizerPlan plan = opt.plan(model);
+            CaspCompression casp = null;
+            if (req.casp() != null) {
+                // The plan is measured on the uncompressed model's calibration inputs (rebuilt when resuming).
+                Calibration probe = first == 0 ? calib
+                        : Calibration.fromTextFile(model, Tokenizer.load(req.model()), req.calib(), opt.samples(), opt.seqLen(), opt.seed());
+                casp = CaspCompression.prepare(model, probe, opt, req.casp(), req.lowRankOnly(), log);
+                plan = casp.quantizerPlan();
+            }
+            blocks.addAll(new SequentialCompressor(model, plan, opt.trueSequential()).run(calib, first, withCheckpoint));
+            if (casp != null) casp.checkBudget(blocks);
 
             List<LinearResult> all = new ArrayList<>();
             for (BlockResult b : blocks) all.addAll(b.linears());
@@ -127,8 +146,14 @@ public final class CompressionRun {
             long peakRss = PeakMemory.peakRssBytes();
             ObjectNode report = CompressionReport.build(req.model().toString(), calJson, opt.toJson(), blocks, seconds,
                     mem.peakHeapBytes(), peakRss, activationBytes, first);
-            long bytes = CompressedModelWriter.write(folder, all, CompressedModelWriter.quantizationConfig(folder, opt, all),
-                    report, out, req.force());
+            ObjectNode qconfig = CompressedModelWriter.quantizationConfig(folder, opt, all);
+            if (casp != null) {
+                report.set("casp", casp.report(blocks));
+                casp.annotate(qconfig);
+            }
+            long bytes = CompressedModelWriter.write(folder, all, qconfig, report, out, req.force());
+            if (casp != null) CaspCompression.chart(blocks, "CASP bit allocation: " + req.model().toAbsolutePath().normalize().getFileName(),
+                    out.resolve(CaspCompression.CHART));
             if (cp != null) cp.delete();
             return new Outcome(out, CompressionReport.effectiveBits(blocks), seconds, blocks, report, bytes, activationBytes,
                     mem.peakHeapBytes(), peakRss, first);

@@ -106,6 +106,8 @@ public final class LowRankQuantizer implements Quantizer {
         if (opt.rotate()) f = f.rotated(opt.seed() * 0x9E3779B97F4A7C15L + rows * 31L + cols);
         Map<String, Number> stats = new LinkedHashMap<>();
         stats.put("rank", r);
+        stats.put("a_bits", opt.aBits());
+        stats.put("b_bits", opt.bBits());
         stats.put("truncation_loss", d.relativeLoss(r));
         stats.put("whitening_damping", d.whitening.relativeDamping);
         float[] a = f.a(), b = f.b();
