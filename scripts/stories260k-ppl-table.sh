@@ -16,13 +16,13 @@ text="$shared/models/stories260K/reference/eval.txt"
 SAMPLES="${SAMPLES:-128}"
 SEQ_LEN="${SEQ_LEN:-512}"
 EXTRA="${EXTRA:-}"
-casp="$here/casp"
+casp="${CASP:-$here/casp}"  # CASP=... runs another launcher
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 export CASP_QUIET=1
 
-# field NAME < one-line JSON: the value of a top-level number field
-field() { sed -n "s/.*\"$1\":\([^,}]*\).*/\1/p"; }
+# field NAME < one-line JSON: the value of the first number field called NAME (top-level fields come first)
+field() { grep -o "\"$1\":[^,}]*" | head -1 | cut -d: -f2; }
 
 echo "stories260K, eval.txt, ctx 256; calibration: $SAMPLES windows x $SEQ_LEN tokens of eval.txt, seed 0 ${EXTRA:+($EXTRA)}"
 echo

@@ -12,6 +12,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Locale;
 import java.util.concurrent.Callable;
@@ -28,10 +29,12 @@ public final class CompressCommand implements Callable<Integer> {
     Path model;
 
     @Option(names = "--calib", required = true, paramLabel = "FILE",
-            description = "calibration data: a UTF-8 text file (random windows of --seq-len tokens)")
+            description = "calibration data: a UTF-8 text file (random windows of --seq-len tokens), or for a LLaVA model "
+                    + "a LLaVA conversation JSON (*.json) with images")
     Path calib;
 
-    @Option(names = "--images", paramLabel = "DIR", description = "images of a LLaVA calibration set (not implemented yet)")
+    @Option(names = "--images", paramLabel = "DIR",
+            description = "images of a LLaVA calibration JSON (default: images/ beside the JSON)")
     Path images;
 
     @Option(names = "--method", required = true, paramLabel = "rtn|gptq|casp",
@@ -93,7 +96,8 @@ public final class CompressCommand implements Callable<Integer> {
     int samples;
 
     @Option(names = "--seq-len", paramLabel = "L",
-            description = "tokens per calibration sample (default: min(2048, the model's max positions))")
+            description = "tokens per calibration sample (default: min(2048, the model's max positions)); for LLaVA "
+                    + "conversations the text tokens kept besides the image tokens (default 256)")
     Integer seqLen;
 
     @Option(names = "--seed", paramLabel = "S", defaultValue = "0", description = "seed of the calibration windows (default ${DEFAULT-VALUE})")
@@ -131,9 +135,11 @@ public final class CompressCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        int maxPos = maxPositions();
-        int len = seqLen != null ? seqLen : Math.min(2048, maxPos);
-        if (len > maxPos) throw new BadInputException("--seq-len " + len + " exceeds the model's max_position_embeddings " + maxPos);
+        casp.io.ModelFolder folder = casp.io.ModelFolder.open(model);
+        int maxPos = folder.config().text().maxPositions();
+        boolean llava = Files.isRegularFile(calib) && CompressionRun.isLlavaCalibration(folder, calib);
+        int len = seqLen != null ? seqLen : llava ? 256 : Math.min(2048, maxPos);
+        if (!llava && len > maxPos) throw new BadInputException("--seq-len " + len + " exceeds the model's max_position_embeddings " + maxPos);
         if (groupSize != null && groupSize == 0) throw new BadInputException("--group-size must be positive or -1 (per channel), got 0");
         boolean casp = method.equals("casp");
         CaspPlan.Options caspOptions = casp ? caspOptions() : null;
@@ -214,9 +220,5 @@ public final class CompressCommand implements Callable<Integer> {
             throw new BadInputException("--factor-bits 0 (float32 factors) is only for --lowrank-only: float factors do not fit a bit budget");
         return new CaspPlan.Options(backend, bits, rule, rankRatio, rankThreshold, mode, allocationUnit.equals("linear"), factorBits,
                 aBits == null ? 0 : aBits, rotate, refitA, true);
-    }
-
-    private int maxPositions() {
-        return casp.io.ModelConfig.load(model).text().maxPositions();
     }
 }

@@ -1,5 +1,6 @@
 package casp.cli;
 
+import casp.eval.KlDivergence;
 import casp.eval.VqaEvaluator;
 import casp.io.BadInputException;
 import casp.io.LlavaDataset;
@@ -55,6 +56,11 @@ public final class EvalVqaCommand implements Callable<Integer> {
     @Option(names = "--json", description = "print one JSON object: accuracy, answer_ppl, n, ...")
     boolean json;
 
+    // pipeline: KL divergence to an uncompressed reference (ALGORITHMS.md section 9)
+    @Option(names = "--reference", paramLabel = "DIR",
+            description = "also report the mean KL(p_reference || p_model) over the answer tokens (teacher-forced)")
+    Path referenceDir;
+
     @Override
     public Integer call() throws Exception {
         if (limit != null && limit < 1) throw new BadInputException("--limit must be >= 1, got " + limit);
@@ -67,7 +73,9 @@ public final class EvalVqaCommand implements Callable<Integer> {
         int maxNew = maxTokens != null ? maxTokens : defaultMaxTokens(modelDir);
         // A later --reference DIR (KL to a reference model's answer distribution) plugs in as the
         // answer-logits listener, the last argument.
-        var opt = new VqaEvaluator.Options(limit == null ? 0 : limit, maxNew, stop, null);
+        KlDivergence.Mean kl = referenceDir == null ? null : new KlDivergence.Mean(); // pipeline: --reference
+        var opt = new VqaEvaluator.Options(limit == null ? 0 : limit, maxNew, stop,
+                kl == null ? null : KlDivergence.againstReference(LlavaModel.load(referenceDir), kl));
         int n = limit == null ? data.size() : Math.min(limit, data.size());
         VqaEvaluator.Result r;
         try (Progress p = new Progress("vqa", n, "samples")) {
@@ -89,6 +97,11 @@ public final class EvalVqaCommand implements Callable<Integer> {
                 t.put("accuracy", e.getValue().accuracy());
                 t.put("answer_ppl", e.getValue().answerPpl());
             }
+            if (kl != null) {
+                o.put("kl", kl.mean());
+                o.put("kl_max", kl.max());
+                o.put("reference", referenceDir.toString());
+            }
             o.put("seconds", r.seconds());
             o.put("model", modelDir.toString());
             o.put("data", dataFile.toString());
@@ -102,6 +115,8 @@ public final class EvalVqaCommand implements Callable<Integer> {
             for (Map.Entry<String, VqaEvaluator.TypeResult> e : r.byType().entrySet())
                 System.out.printf(Locale.ROOT, "  %-12s n=%-4d exact match %.4f  answer ppl %.5f%n", e.getKey(),
                         e.getValue().n(), e.getValue().accuracy(), e.getValue().answerPpl());
+            if (kl != null)
+                System.out.printf(Locale.ROOT, "KL to ref.     %.6g nats per answer token (max %.4g; %s)%n", kl.mean(), kl.max(), referenceDir);
             System.out.printf(Locale.ROOT, "time           %.1f s (%.2f samples/s)%n", r.seconds(), r.n() / r.seconds());
         }
         return 0;

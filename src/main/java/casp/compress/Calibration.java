@@ -1,8 +1,10 @@
 package casp.compress;
 
 import casp.io.BadInputException;
+import casp.io.LlavaDataset;
 import casp.io.Tokenizer;
 import casp.model.LlamaModel;
+import casp.model.LlavaModel;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -19,6 +21,9 @@ import java.util.SplittableRandom;
  * [T, hidden] of one sequence (float32, row-major), i.e. what the first decoder layer reads. A
  * text model's samples are token embeddings; a LLaVA model's have the image features merged in,
  * so the compressor does not need to know where the rows came from.
+ *
+ * <p>Sources: {@link #fromTextFile} (random windows of a text), {@link #fromLlava} (LLaVA
+ * conversations with their images).
  *
  * <p>The compressor overwrites each sample's array with the hidden state after every block (the
  * activations of all samples stay in memory, {@link #bytes()} of them), so a Calibration is used once.
@@ -83,6 +88,58 @@ public final class Calibration {
         List<Sample> samples = new ArrayList<>(windows.length);
         for (int[] ids : windows) samples.add(new Sample(model.embed(ids), ids.length));
         return new Calibration(model.hiddenSize(), samples);
+    }
+
+    /**
+     * LLaVA calibration (ALGORITHMS.md section 2: the paper uses 128 LLaVA-Instruct samples, text
+     * cut to 256 tokens, 576 image tokens each): {@code count} records of a LLaVA conversation file
+     * chosen at random (seeded, without replacement; all of them when count >= the file's size;
+     * kept in file order), each rendered whole (question and answer) with the model's chat
+     * template, tokenized with the image placeholder expanded, cut to its image tokens plus at
+     * most {@code maxTextTokens} text tokens, and embedded with the image's projected features
+     * merged in: the input the decoder sees when the model runs.
+     */
+    public static Calibration fromLlava(LlavaModel model, Path json, Path imagesDir, int count, int maxTextTokens, long seed) {
+        List<LlavaDataset.Sample> data = LlavaDataset.load(json, imagesDir);
+        if (data.isEmpty()) throw new BadInputException(json + ": no samples");
+        if (count < 1) throw new BadInputException("the number of calibration samples must be >= 1, got " + count);
+        if (maxTextTokens < 1) throw new BadInputException("the calibration text length must be >= 1, got " + maxTextTokens);
+        int[] pick = choose(data.size(), count, seed);
+        int maxPos = model.language().config().maxPositions();
+        List<Sample> samples = new ArrayList<>(pick.length);
+        for (int i : pick) {
+            LlavaDataset.Sample s = data.get(i);
+            int[] ids = model.promptIds(s.messages(true), false);
+            int imagePositions = 0;
+            for (int id : ids) if (id == model.imageTokenId()) imagePositions++;
+            int len = Math.min(ids.length, imagePositions + maxTextTokens);
+            int kept = 0;
+            for (int t = 0; t < len; t++) if (ids[t] == model.imageTokenId()) kept++;
+            if (kept != imagePositions) len = ids.length; // never cut an image apart (text this long is unusual)
+            if (len > maxPos)
+                throw new BadInputException(json + ": sample " + s.id() + " has " + len + " tokens, more than the model's " + maxPos + " positions");
+            ids = Arrays.copyOf(ids, len);
+            List<float[]> images = s.image() == null ? List.of() : List.of(model.encodeImage(s.image()));
+            samples.add(new Sample(model.embed(ids, images), len));
+        }
+        return new Calibration(model.language().hiddenSize(), samples);
+    }
+
+    /** count distinct indices of [0, n) chosen uniformly (seeded), sorted; all of them when count >= n. */
+    static int[] choose(int n, int count, long seed) {
+        int[] idx = new int[n];
+        for (int i = 0; i < n; i++) idx[i] = i;
+        if (count >= n) return idx;
+        SplittableRandom rnd = new SplittableRandom(seed);
+        for (int i = 0; i < count; i++) { // partial Fisher-Yates
+            int j = i + rnd.nextInt(n - i);
+            int t = idx[i];
+            idx[i] = idx[j];
+            idx[j] = t;
+        }
+        int[] out = Arrays.copyOf(idx, count);
+        Arrays.sort(out);
+        return out;
     }
 
     /**

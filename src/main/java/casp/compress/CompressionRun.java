@@ -6,6 +6,7 @@ import casp.io.BadInputException;
 import casp.io.ModelFolder;
 import casp.io.Tokenizer;
 import casp.model.LlamaModel;
+import casp.model.LlavaModel;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 
@@ -59,12 +60,11 @@ public final class CompressionRun {
         Path out = req.out().toAbsolutePath().normalize();
         CompressedModelWriter.checkTarget(out, req.force());
         if (!Files.isRegularFile(req.calib())) throw new BadInputException("--calib " + req.calib() + ": no such file");
-        if (req.images() != null) {
-            // TODO(llava merge): LLaVA calibration from conversation JSON + images, supplying merged
-            // input embeddings as Calibration samples. Not available on this branch yet.
-            throw new BadInputException("--images: LLaVA calibration (conversation JSON with images) is not implemented yet");
-        }
         ModelFolder folder = ModelFolder.open(req.model());
+        boolean llavaCalib = isLlavaCalibration(folder, req.calib());
+        if (req.images() != null && !llavaCalib)
+            throw new BadInputException("--images needs a LLaVA model and a conversation JSON as --calib");
+        Path images = !llavaCalib ? null : req.images() != null ? req.images() : defaultImages(req.calib());
         if (folder.config().quantization() != null)
             throw new BadInputException(req.model() + ": config.json has a quantization_config: the model is compressed already");
         CompressionOptions opt = req.options();
@@ -73,6 +73,7 @@ public final class CompressionRun {
         args.put("model", req.model().toAbsolutePath().normalize().toString());
         args.put("calib", req.calib().toAbsolutePath().normalize().toString());
         args.put("calib_sha256", sha256(req.calib()));
+        if (images != null) args.put("images", images.toAbsolutePath().normalize().toString());
         args.set("options", opt.toJson());
         if (req.casp() != null) args.set("casp", CaspCompression.optionsJson(req.casp(), req.lowRankOnly()));
 
@@ -85,18 +86,29 @@ public final class CompressionRun {
             } else if (!req.force()) {
                 throw new BadInputException(cpDir + " holds the checkpoint of an interrupted run: pass --resume to continue it, "
                         + "or --force (or delete it) to start over");
+            } else {
+                CompressedModelWriter.deleteTree(cpDir); // --force: start over
             }
         } else if (req.resume()) {
             log.println("casp: no checkpoint at " + cpDir + "; starting from the first block");
         }
 
         try (PeakMemory mem = PeakMemory.start()) {
-            LlamaModel model = LlamaModel.load(folder);
+            // Only the language model is compressed; a LLaVA model's vision tower and projector are
+            // used to build the calibration inputs and are copied unchanged.
+            LlavaModel llava = llavaCalib ? LlavaModel.load(folder) : null;
+            LlamaModel model = llava != null ? llava.language() : LlamaModel.load(folder);
             int first = cp == null ? 0 : cp.completedBlocks();
             if (first > model.numLayers())
                 throw new BadInputException(cpDir + ": checkpoint has " + first + " blocks, the model " + model.numLayers());
             Calibration calib = first > 0 ? cp.activations(model.hiddenSize())
+                    : llava != null ? Calibration.fromLlava(llava, req.calib(), images, opt.samples(), opt.seqLen(), opt.seed())
                     : Calibration.fromTextFile(model, Tokenizer.load(req.model()), req.calib(), opt.samples(), opt.seqLen(), opt.seed());
+            // casp: the plan is measured on the uncompressed model's calibration inputs: rebuilt when resuming.
+            Calibration probeCalib = req.casp() == null || first == 0 ? calib
+                    : llava != null ? Calibration.fromLlava(llava, req.calib(), images, opt.samples(), opt.seqLen(), opt.seed())
+                    : Calibration.fromTextFile(model, Tokenizer.load(req.model()), req.calib(), opt.samples(), opt.seqLen(), opt.seed());
+            llava = null; // the vision tower is not needed any more
             long activationBytes = calib.bytes();
             // Created only now, so that a user error above (a short text, a bad model) leaves no checkpoint.
             if (cp == null && req.checkpoint()) cp = Checkpoint.create(cpDir, args);
@@ -125,10 +137,8 @@ public final class CompressionRun {
             SequentialCompressor.QuantizerPlan plan = opt.plan(model);
             CaspCompression casp = null;
             if (req.casp() != null) {
-                // The plan is measured on the uncompressed model's calibration inputs (rebuilt when resuming).
-                Calibration probe = first == 0 ? calib
-                        : Calibration.fromTextFile(model, Tokenizer.load(req.model()), req.calib(), opt.samples(), opt.seqLen(), opt.seed());
-                casp = CaspCompression.prepare(model, probe, opt, req.casp(), req.lowRankOnly(), log);
+                casp = CaspCompression.prepare(model, probeCalib, opt, req.casp(), req.lowRankOnly(), log);
+                probeCalib = null;
                 plan = casp.quantizerPlan();
             }
             blocks.addAll(new SequentialCompressor(model, plan, opt.trueSequential()).run(calib, first, withCheckpoint));
@@ -138,6 +148,8 @@ public final class CompressionRun {
             for (BlockResult b : blocks) all.addAll(b.linears());
             ObjectNode calJson = new ObjectMapper().createObjectNode();
             calJson.put("file", req.calib().toString());
+            calJson.put("kind", llavaCalib ? "llava" : "text");
+            if (images != null) calJson.put("images", images.toString());
             calJson.put("samples", calib.size());
             calJson.put("tokens", calib.tokens());
             calJson.put("activation_bytes", activationBytes);
@@ -158,6 +170,17 @@ public final class CompressionRun {
             return new Outcome(out, CompressionReport.effectiveBits(blocks), seconds, blocks, report, bytes, activationBytes,
                     mem.peakHeapBytes(), peakRss, first);
         }
+    }
+
+    /** A LLaVA model calibrated with a conversation file (*.json); any other file is plain text. */
+    public static boolean isLlavaCalibration(ModelFolder folder, Path calib) {
+        return folder.config().isLlava() && calib.getFileName().toString().toLowerCase(java.util.Locale.ROOT).endsWith(".json");
+    }
+
+    /** images/ beside the conversation file (the layout of LLaVA data sets and of `casp eval vqa`). */
+    static Path defaultImages(Path calib) {
+        Path parent = calib.toAbsolutePath().getParent();
+        return parent == null ? Path.of("images") : parent.resolve("images");
     }
 
     static String sha256(Path file) throws IOException {

@@ -4,6 +4,10 @@ import casp.io.BadInputException;
 import casp.kernel.Activations;
 import casp.model.ForwardHooks;
 import casp.model.LlamaModel;
+import casp.model.LlavaModel;
+
+import java.util.Arrays;
+import java.util.List;
 
 /**
  * KL divergence of a model's next-token distributions from a reference model's (ALGORITHMS.md
@@ -63,6 +67,27 @@ public final class KlDivergence {
         public double mean() { return count == 0 ? Double.NaN : sum / count; }
 
         public double max() { return max; }
+    }
+
+    /**
+     * For {@link VqaEvaluator.Options#answerLogits}: runs the reference LLaVA model teacher-forced on
+     * the same conversation and adds KL(p_reference || p_model) at every answer position to mean.
+     */
+    public static VqaEvaluator.AnswerLogitsListener againstReference(LlavaModel reference, Mean mean) {
+        return (index, sample, answerIds, logits, vocab) -> {
+            if (reference.language().vocabSize() != vocab)
+                throw new BadInputException("the reference model has vocabulary " + reference.language().vocabSize() + ", the model " + vocab);
+            int[] full = reference.promptIds(sample.messages(true), false);
+            int rows = answerIds.length, start = full.length - rows;
+            if (start < 1 || !Arrays.equals(full, start, full.length, answerIds, 0, rows))
+                throw new BadInputException("sample " + sample.id() + ": the reference model tokenizes the answer differently");
+            List<float[]> images = sample.image() == null ? List.of() : List.of(reference.encodeImage(sample.image()));
+            float[] x = reference.embed(full, images);
+            reference.language().forwardHidden(x, full.length, null, ForwardHooks.NONE);
+            float[] ref = new float[rows * vocab];
+            reference.language().logits(x, start - 1, rows, ref, 0);
+            mean.add(ref, 0, logits, 0, rows, vocab);
+        };
     }
 
     /** Perplexity of the model and its KL to the reference at the same scored positions. */

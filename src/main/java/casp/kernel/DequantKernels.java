@@ -1,10 +1,5 @@
 package casp.kernel;
 
-import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.IntVector;
-import jdk.incubator.vector.VectorOperators;
-import jdk.incubator.vector.VectorSpecies;
-
 /**
  * Dequantizing products with a {@link QuantizedMatrix}, never forming the float matrix.
  *
@@ -19,29 +14,14 @@ import jdk.incubator.vector.VectorSpecies;
 final class DequantKernels {
     private DequantKernels() {}
 
-    private static final VectorSpecies<Float> FS = FloatVector.SPECIES_PREFERRED;
-    private static final VectorSpecies<Integer> IS = IntVector.SPECIES_PREFERRED;
-    private static final int L = FS.length();
     private static final int SLOT = QuantizedMatrix.SLOT;
-    /**
-     * Vector path needs 4, 8 or 16 lanes (a slot of 16 columns is 1, 2 or 4 vectors) and equal
-     * float/int lane counts. -Dcasp.kernel.scalar=true forces the scalar path (for tests).
-     * TODO: take the decision from the shared VectorSupport check when it lands.
-     */
-    static final boolean VECTOR = (L == 4 || L == 8 || L == 16) && IS.length() == L
-            && !Boolean.getBoolean("casp.kernel.scalar");
+    /** Vector path (see {@link VectorGate}); -Dcasp.kernel.scalar=true forces the scalar one. */
+    static final boolean VECTOR = VectorGate.VECTOR;
 
     /** Below this many tokens, matmul runs the fused mat-vec per token. */
     static final int MATMUL_MIN_TOKENS = 8;
     private static final int TILE_ROWS = 128;
     private static final int TILE_COLS = 1024;
-
-    private static final boolean FMA = VectorGate.FMA;
-
-    /** a * b + c; small enough to be inlined, so no vector escapes. */
-    private static FloatVector madd(FloatVector a, FloatVector b, FloatVector c) {
-        return FMA ? a.fma(b, c) : a.mul(b).add(c);
-    }
 
     static void matvec(QuantizedMatrix q, float[] x, int xOff, float[] y, int yOff) {
         if (xOff < 0 || xOff + q.cols > x.length) throw new IllegalArgumentException("x is shorter than cols=" + q.cols);
@@ -70,250 +50,20 @@ final class DequantKernels {
         Parallel.forRange(tasks, t -> {
             int r0 = (int) ((long) quads * t / tasks) * 4;
             int r1 = Math.min(rows, (int) ((long) quads * (t + 1) / tasks) * 4);
-            int r = r0;
-            if (VECTOR && L == 16 && q.slotsPerWord % 8 == 0 && q.slotsPerGroup % 8 == 0 && q.slots % 8 == 0) {
-                for (; r + 4 <= r1; r += 4) rows4Lanes16Seg8(q, r, xsf, xof, xg, y, yOff);
-                for (; r < r1; r++) rows1(q, r, xsf, xof, xg, y, yOff);
-            } else if (VECTOR && L == 16) {
-                for (; r + 4 <= r1; r += 4) rows4Lanes16(q, r, xsf, xof, xg, y, yOff);
-                for (; r < r1; r++) rows1(q, r, xsf, xof, xg, y, yOff);
-            } else if (VECTOR && L == 8) {
-                for (; r + 2 <= r1; r += 2) rows2Lanes8(q, r, xsf, xof, xg, y, yOff);
-                for (; r < r1; r++) rows1(q, r, xsf, xof, xg, y, yOff);
-            } else if (VECTOR) {
-                for (; r + 4 <= r1; r += 4) rows4(q, r, xsf, xof, xg, y, yOff);
-                for (; r < r1; r++) rows1(q, r, xsf, xof, xg, y, yOff);
+            if (VECTOR) {
+                DequantSimd.rows(q, r0, r1, xsf, xof, xg, y, yOff);
             } else {
-                for (; r < r1; r++) rowScalar(q, r, xsf, xof, xg, y, yOff);
+                for (int r = r0; r < r1; r++) rowScalar(q, r, xsf, xof, xg, y, yOff);
             }
         });
     }
 
-    /**
-     * 16 lanes (512-bit): one vector per row holds a whole block of 16 words; it is loaded once per
-     * segment (the slots of one block inside one group) and shifted for each slot. Four rows share
-     * each x load. The loops are shaped so that no vector is carried around two nested loops
-     * (C2 in JDK 17 boxes such vectors): the group accumulators start fresh in every segment.
-     */
-    private static void rows4Lanes16(QuantizedMatrix q, int r, float[] xs, int xo, float[] xg, float[] y, int yOff) {
-        final int[] w = q.words;
-        final int bits = q.bits, spw = q.slotsPerWord, slots = q.slots, groups = q.groups, spg = q.slotsPerGroup;
-        final int mask = (1 << bits) - 1;
-        final int wpr = q.wordsPerRow;
-        final int o0 = r * wpr, o1 = o0 + wpr, o2 = o1 + wpr, o3 = o2 + wpr;
-        final int g0 = r * groups, g1 = g0 + groups, g2 = g1 + groups, g3 = g2 + groups;
-        final float[] sc = q.scales;
-        FloatVector t0 = FloatVector.zero(FS), t1 = t0, t2 = t0, t3 = t0;
-        int t = 0, g = 0, blk = 0, blkEnd = Math.min(spw, slots), gEnd = Math.min(spg, slots);
-        while (t < slots) {
-            int segEnd = Math.min(blkEnd, gEnd);
-            int wb = blk * SLOT;
-            IntVector w0 = IntVector.fromArray(IS, w, o0 + wb);
-            IntVector w1 = IntVector.fromArray(IS, w, o1 + wb);
-            IntVector w2 = IntVector.fromArray(IS, w, o2 + wb);
-            IntVector w3 = IntVector.fromArray(IS, w, o3 + wb);
-            FloatVector a0 = FloatVector.zero(FS), a1 = a0, a2 = a0, a3 = a0;
-            for (int sh = (t - blk * spw) * bits; t < segEnd; t++, sh += bits) {
-                FloatVector xv = FloatVector.fromArray(FS, xs, xo + t * SLOT);
-                a0 = madd(codes(w0, sh, mask), xv, a0);
-                a1 = madd(codes(w1, sh, mask), xv, a1);
-                a2 = madd(codes(w2, sh, mask), xv, a2);
-                a3 = madd(codes(w3, sh, mask), xv, a3);
-            }
-            t0 = madd(a0, FloatVector.broadcast(FS, sc[g0 + g]), t0);
-            t1 = madd(a1, FloatVector.broadcast(FS, sc[g1 + g]), t1);
-            t2 = madd(a2, FloatVector.broadcast(FS, sc[g2 + g]), t2);
-            t3 = madd(a3, FloatVector.broadcast(FS, sc[g3 + g]), t3);
-            if (t == blkEnd) {
-                blk++;
-                blkEnd = Math.min(blkEnd + spw, slots);
-            }
-            if (t == gEnd) {
-                g++;
-                gEnd = Math.min(gEnd + spg, slots);
-            }
-        }
-        y[yOff + r] = t0.reduceLanes(VectorOperators.ADD) - zeroTerm(q, r, xg);
-        y[yOff + r + 1] = t1.reduceLanes(VectorOperators.ADD) - zeroTerm(q, r + 1, xg);
-        y[yOff + r + 2] = t2.reduceLanes(VectorOperators.ADD) - zeroTerm(q, r + 2, xg);
-        y[yOff + r + 3] = t3.reduceLanes(VectorOperators.ADD) - zeroTerm(q, r + 3, xg);
-    }
-
-    /**
-     * The common case of {@link #rows4Lanes16} (2 or 4 bits, groups of a multiple of 128 columns,
-     * rows of a multiple of 128): every segment is exactly 8 slots, a constant trip count that C2
-     * unrolls completely, so there is no short inner loop and no vector phi but the totals'.
-     */
-    private static void rows4Lanes16Seg8(QuantizedMatrix q, int r, float[] xs, int xo, float[] xg, float[] y, int yOff) {
-        final int[] w = q.words;
-        final int bits = q.bits, spw = q.slotsPerWord, groups = q.groups, spg = q.slotsPerGroup;
-        final int mask = (1 << bits) - 1;
-        final int wpr = q.wordsPerRow;
-        final int o0 = r * wpr, o1 = o0 + wpr, o2 = o1 + wpr, o3 = o2 + wpr;
-        final int g0 = r * groups, g1 = g0 + groups, g2 = g1 + groups, g3 = g2 + groups;
-        final float[] sc = q.scales;
-        FloatVector t0 = FloatVector.zero(FS), t1 = t0, t2 = t0, t3 = t0;
-        for (int t = 0; t < q.slots; t += 8) {
-            int blk = t / spw, g = t / spg;
-            int wb = blk * SLOT, sh0 = (t - blk * spw) * bits, xi = xo + t * SLOT;
-            IntVector w0 = IntVector.fromArray(IS, w, o0 + wb);
-            IntVector w1 = IntVector.fromArray(IS, w, o1 + wb);
-            IntVector w2 = IntVector.fromArray(IS, w, o2 + wb);
-            IntVector w3 = IntVector.fromArray(IS, w, o3 + wb);
-            FloatVector a0 = FloatVector.zero(FS), a1 = a0, a2 = a0, a3 = a0;
-            for (int u = 0; u < 8; u++) {
-                int sh = sh0 + u * bits;
-                FloatVector xv = FloatVector.fromArray(FS, xs, xi + u * SLOT);
-                a0 = madd(codes(w0, sh, mask), xv, a0);
-                a1 = madd(codes(w1, sh, mask), xv, a1);
-                a2 = madd(codes(w2, sh, mask), xv, a2);
-                a3 = madd(codes(w3, sh, mask), xv, a3);
-            }
-            t0 = madd(a0, FloatVector.broadcast(FS, sc[g0 + g]), t0);
-            t1 = madd(a1, FloatVector.broadcast(FS, sc[g1 + g]), t1);
-            t2 = madd(a2, FloatVector.broadcast(FS, sc[g2 + g]), t2);
-            t3 = madd(a3, FloatVector.broadcast(FS, sc[g3 + g]), t3);
-        }
-        y[yOff + r] = t0.reduceLanes(VectorOperators.ADD) - zeroTerm(q, r, xg);
-        y[yOff + r + 1] = t1.reduceLanes(VectorOperators.ADD) - zeroTerm(q, r + 1, xg);
-        y[yOff + r + 2] = t2.reduceLanes(VectorOperators.ADD) - zeroTerm(q, r + 2, xg);
-        y[yOff + r + 3] = t3.reduceLanes(VectorOperators.ADD) - zeroTerm(q, r + 3, xg);
-    }
-
-    /** 8 lanes (256-bit): as {@link #rows4Lanes16} with a block in two vectors per row, two rows at a time. */
-    private static void rows2Lanes8(QuantizedMatrix q, int r, float[] xs, int xo, float[] xg, float[] y, int yOff) {
-        final int[] w = q.words;
-        final int bits = q.bits, spw = q.slotsPerWord, slots = q.slots, groups = q.groups, spg = q.slotsPerGroup;
-        final int mask = (1 << bits) - 1;
-        final int wpr = q.wordsPerRow;
-        final int o0 = r * wpr, o1 = o0 + wpr;
-        final int g0 = r * groups, g1 = g0 + groups;
-        final float[] sc = q.scales;
-        FloatVector t0 = FloatVector.zero(FS), t1 = t0;
-        int t = 0, g = 0, blk = 0, blkEnd = Math.min(spw, slots), gEnd = Math.min(spg, slots);
-        while (t < slots) {
-            int segEnd = Math.min(blkEnd, gEnd);
-            int wb = blk * SLOT;
-            IntVector w0a = IntVector.fromArray(IS, w, o0 + wb), w0b = IntVector.fromArray(IS, w, o0 + wb + 8);
-            IntVector w1a = IntVector.fromArray(IS, w, o1 + wb), w1b = IntVector.fromArray(IS, w, o1 + wb + 8);
-            FloatVector a0 = FloatVector.zero(FS), b0 = a0, a1 = a0, b1 = a0;
-            for (int sh = (t - blk * spw) * bits; t < segEnd; t++, sh += bits) {
-                FloatVector xa = FloatVector.fromArray(FS, xs, xo + t * SLOT);
-                FloatVector xb = FloatVector.fromArray(FS, xs, xo + t * SLOT + 8);
-                a0 = madd(codes(w0a, sh, mask), xa, a0);
-                b0 = madd(codes(w0b, sh, mask), xb, b0);
-                a1 = madd(codes(w1a, sh, mask), xa, a1);
-                b1 = madd(codes(w1b, sh, mask), xb, b1);
-            }
-            t0 = madd(a0.add(b0), FloatVector.broadcast(FS, sc[g0 + g]), t0);
-            t1 = madd(a1.add(b1), FloatVector.broadcast(FS, sc[g1 + g]), t1);
-            if (t == blkEnd) {
-                blk++;
-                blkEnd = Math.min(blkEnd + spw, slots);
-            }
-            if (t == gEnd) {
-                g++;
-                gEnd = Math.min(gEnd + spg, slots);
-            }
-        }
-        y[yOff + r] = t0.reduceLanes(VectorOperators.ADD) - zeroTerm(q, r, xg);
-        y[yOff + r + 1] = t1.reduceLanes(VectorOperators.ADD) - zeroTerm(q, r + 1, xg);
-    }
-
     /** sum_g scale[r, g] * zero[r, g] * X_g: the zero-point part of row r's product. */
-    private static float zeroTerm(QuantizedMatrix q, int r, float[] xg) {
+    static float zeroTerm(QuantizedMatrix q, int r, float[] xg) {
         float z = 0;
         int o = r * q.groups;
         for (int g = 0; g < q.groups; g++) z += q.scales[o + g] * q.zeros[o + g] * xg[g];
         return z;
-    }
-
-    /** The codes at bit offset sh of each lane's word, as floats. */
-    private static FloatVector codes(IntVector words, int sh, int mask) {
-        return (FloatVector) words.lanewise(VectorOperators.LSHR, sh).lanewise(VectorOperators.AND, mask)
-                .convertShape(VectorOperators.I2F, FS, 0);
-    }
-
-    /** Four rows at once, generic lane count (4, 8 or 16): words reloaded per slot. */
-    private static void rows4(QuantizedMatrix q, int r, float[] xs, int xo, float[] xg, float[] y, int yOff) {
-        final int[] w = q.words;
-        final int bits = q.bits, spw = q.slotsPerWord, slots = q.slots, groups = q.groups, spg = q.slotsPerGroup;
-        final int mask = (1 << bits) - 1;
-        final int wpr = q.wordsPerRow;
-        final int o0 = r * wpr, o1 = o0 + wpr, o2 = o1 + wpr, o3 = o2 + wpr;
-        final int g0 = r * groups, g1 = g0 + groups, g2 = g1 + groups, g3 = g2 + groups;
-        FloatVector t0 = FloatVector.zero(FS), t1 = t0, t2 = t0, t3 = t0;
-        float z0 = 0, z1 = 0, z2 = 0, z3 = 0;
-        int t = 0, k = 0, wb = 0;
-        for (int g = 0; g < groups; g++) {
-            int tEnd = Math.min(slots, t + spg);
-            FloatVector a0 = FloatVector.zero(FS), a1 = a0, a2 = a0, a3 = a0;
-            for (; t < tEnd; t++) {
-                int sh = k * bits;
-                int xi = xo + t * SLOT;
-                for (int h = 0; h < SLOT; h += L) {
-                    FloatVector xv = FloatVector.fromArray(FS, xs, xi + h);
-                    IntVector c0 = IntVector.fromArray(IS, w, o0 + wb + h).lanewise(VectorOperators.LSHR, sh).lanewise(VectorOperators.AND, mask);
-                    IntVector c1 = IntVector.fromArray(IS, w, o1 + wb + h).lanewise(VectorOperators.LSHR, sh).lanewise(VectorOperators.AND, mask);
-                    IntVector c2 = IntVector.fromArray(IS, w, o2 + wb + h).lanewise(VectorOperators.LSHR, sh).lanewise(VectorOperators.AND, mask);
-                    IntVector c3 = IntVector.fromArray(IS, w, o3 + wb + h).lanewise(VectorOperators.LSHR, sh).lanewise(VectorOperators.AND, mask);
-                    a0 = madd((FloatVector) c0.convertShape(VectorOperators.I2F, FS, 0), xv, a0);
-                    a1 = madd((FloatVector) c1.convertShape(VectorOperators.I2F, FS, 0), xv, a1);
-                    a2 = madd((FloatVector) c2.convertShape(VectorOperators.I2F, FS, 0), xv, a2);
-                    a3 = madd((FloatVector) c3.convertShape(VectorOperators.I2F, FS, 0), xv, a3);
-                }
-                if (++k == spw) {
-                    k = 0;
-                    wb += SLOT;
-                }
-            }
-            float s0 = q.scales[g0 + g], s1 = q.scales[g1 + g], s2 = q.scales[g2 + g], s3 = q.scales[g3 + g];
-            t0 = madd(a0, FloatVector.broadcast(FS, s0), t0);
-            t1 = madd(a1, FloatVector.broadcast(FS, s1), t1);
-            t2 = madd(a2, FloatVector.broadcast(FS, s2), t2);
-            t3 = madd(a3, FloatVector.broadcast(FS, s3), t3);
-            float xgg = xg[g];
-            z0 += s0 * q.zeros[g0 + g] * xgg;
-            z1 += s1 * q.zeros[g1 + g] * xgg;
-            z2 += s2 * q.zeros[g2 + g] * xgg;
-            z3 += s3 * q.zeros[g3 + g] * xgg;
-        }
-        y[yOff + r] = t0.reduceLanes(VectorOperators.ADD) - z0;
-        y[yOff + r + 1] = t1.reduceLanes(VectorOperators.ADD) - z1;
-        y[yOff + r + 2] = t2.reduceLanes(VectorOperators.ADD) - z2;
-        y[yOff + r + 3] = t3.reduceLanes(VectorOperators.ADD) - z3;
-    }
-
-    private static void rows1(QuantizedMatrix q, int r, float[] xs, int xo, float[] xg, float[] y, int yOff) {
-        final int[] w = q.words;
-        final int bits = q.bits, spw = q.slotsPerWord, slots = q.slots, groups = q.groups, spg = q.slotsPerGroup;
-        final int mask = (1 << bits) - 1;
-        final int o0 = r * q.wordsPerRow;
-        final int g0 = r * groups;
-        FloatVector t0 = FloatVector.zero(FS);
-        float z0 = 0;
-        int t = 0, k = 0, wb = 0;
-        for (int g = 0; g < groups; g++) {
-            int tEnd = Math.min(slots, t + spg);
-            FloatVector a0 = FloatVector.zero(FS);
-            for (; t < tEnd; t++) {
-                int sh = k * bits;
-                int xi = xo + t * SLOT;
-                for (int h = 0; h < SLOT; h += L) {
-                    FloatVector xv = FloatVector.fromArray(FS, xs, xi + h);
-                    IntVector c0 = IntVector.fromArray(IS, w, o0 + wb + h).lanewise(VectorOperators.LSHR, sh).lanewise(VectorOperators.AND, mask);
-                    a0 = madd((FloatVector) c0.convertShape(VectorOperators.I2F, FS, 0), xv, a0);
-                }
-                if (++k == spw) {
-                    k = 0;
-                    wb += SLOT;
-                }
-            }
-            float s0 = q.scales[g0 + g];
-            t0 = madd(a0, FloatVector.broadcast(FS, s0), t0);
-            z0 += s0 * q.zeros[g0 + g] * xg[g];
-        }
-        y[yOff + r] = t0.reduceLanes(VectorOperators.ADD) - z0;
     }
 
     /** Scalar version of one row (no usable vectors); same arithmetic grouping as the vector path. */
@@ -375,29 +125,16 @@ final class DequantKernels {
      * buf [tr, ld]; ld is a multiple of 16 >= kc so whole slots can be stored.
      */
     static void dequantizeTile(QuantizedMatrix q, int r0, int tr, int c0, int kc, float[] buf, int ld) {
-        final int[] w = q.words;
-        final int bits = q.bits, spw = q.slotsPerWord, mask = (1 << bits) - 1;
-        final int t0 = c0 / SLOT, t1 = (c0 + kc + SLOT - 1) / SLOT;
+        if (VECTOR) {
+            DequantSimd.dequantizeTile(q, r0, tr, c0, kc, buf, ld);
+            return;
+        }
+        final int mask = (1 << q.bits) - 1;
         for (int i = 0; i < tr; i++) {
-            int r = r0 + i;
-            int ow = r * q.wordsPerRow, og = r * q.groups, ob = i * ld - c0;
-            if (!VECTOR) {
-                for (int j = c0; j < c0 + kc; j++) {
-                    int g = j / q.groupSize;
-                    buf[ob + j] = q.scales[og + g] * (((w[q.wordIndex(r, j)] >>> q.shift(j)) & mask) - q.zeros[og + g]);
-                }
-                continue;
-            }
-            for (int t = t0; t < t1; t++) {
-                int g = t / q.slotsPerGroup;
-                float s = q.scales[og + g];
-                float b = -s * q.zeros[og + g];
-                int wb = ow + (t / spw) * SLOT;
-                int sh = (t % spw) * bits;
-                for (int h = 0; h < SLOT; h += L) {
-                    IntVector c = IntVector.fromArray(IS, w, wb + h).lanewise(VectorOperators.LSHR, sh).lanewise(VectorOperators.AND, mask);
-                    madd((FloatVector) c.convertShape(VectorOperators.I2F, FS, 0), FloatVector.broadcast(FS, s), FloatVector.broadcast(FS, b)).intoArray(buf, ob + t * SLOT + h);
-                }
+            int r = r0 + i, og = r * q.groups, ob = i * ld - c0;
+            for (int j = c0; j < c0 + kc; j++) {
+                int g = j / q.groupSize;
+                buf[ob + j] = q.scales[og + g] * (((q.words[q.wordIndex(r, j)] >>> q.shift(j)) & mask) - q.zeros[og + g]);
             }
         }
     }

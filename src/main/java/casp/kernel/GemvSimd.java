@@ -64,9 +64,27 @@ final class GemvSimd {
                         float[] x, int offX, float[] y, int offY) {
         int w = j1 - j0;
         int wv = w - w % L;
-        for (int i = 0; i < m; i++) {
+        int i = 0;
+        // Four rows at a time: one load and store of y per four rows of A.
+        for (; i + 4 <= m; i += 4) {
+            float x0 = alpha * x[offX + i], x1 = alpha * x[offX + i + 1];
+            float x2 = alpha * x[offX + i + 2], x3 = alpha * x[offX + i + 3];
+            FloatVector v0 = FloatVector.broadcast(S, x0), v1 = FloatVector.broadcast(S, x1);
+            FloatVector v2 = FloatVector.broadcast(S, x2), v3 = FloatVector.broadcast(S, x3);
+            int a0 = offA + i * lda + j0, a1 = a0 + lda, a2 = a1 + lda, a3 = a2 + lda, yi = offY + j0;
+            int j = 0;
+            for (; j < wv; j += L) {
+                FloatVector acc = FloatVector.fromArray(S, y, yi + j);
+                acc = FloatVector.fromArray(S, a, a0 + j).fma(v0, acc);
+                acc = FloatVector.fromArray(S, a, a1 + j).fma(v1, acc);
+                acc = FloatVector.fromArray(S, a, a2 + j).fma(v2, acc);
+                acc = FloatVector.fromArray(S, a, a3 + j).fma(v3, acc);
+                acc.intoArray(y, yi + j);
+            }
+            for (; j < w; j++) y[yi + j] += x0 * a[a0 + j] + x1 * a[a1 + j] + x2 * a[a2 + j] + x3 * a[a3 + j];
+        }
+        for (; i < m; i++) {
             float xi = alpha * x[offX + i];
-            if (xi == 0) continue;
             FloatVector xb = FloatVector.broadcast(S, xi);
             int ai = offA + i * lda + j0, yi = offY + j0;
             int j = 0;

@@ -169,11 +169,29 @@ public final class Qr {
         reflectRows(a, m, n, k, j0, v, beta, w);
     }
 
-    /** a[k.., j0..] -= beta v (v^T a[k.., j0..]) with v[k..m) given; row operations only. */
+    /**
+     * a[k.., j0..] -= beta v (v^T a[k.., j0..]) with v[k..m) given; row operations only. Column
+     * ranges are independent, so big panels split them over the pool.
+     */
     private static void reflectRows(double[] a, int m, int n, int k, int j0, double[] v, double beta, double[] w) {
         int len = n - j0;
         if (len <= 0) return;
-        java.util.Arrays.fill(w, j0, n, 0);
+        long work = (long) (m - k) * len;
+        int tasks = (int) Math.min(Parallel.threads(), len / 32);
+        if (work >= (1 << 17) && tasks > 1) {
+            Parallel.forRange(tasks, t -> {
+                int c0 = j0 + (int) ((long) len * t / tasks), c1 = j0 + (int) ((long) len * (t + 1) / tasks);
+                reflectColumns(a, m, n, k, c0, c1, v, beta, w);
+            });
+            return;
+        }
+        reflectColumns(a, m, n, k, j0, n, v, beta, w);
+    }
+
+    /** The columns [j0, j1) of {@link #reflectRows}; w[j0..j1) is scratch. */
+    private static void reflectColumns(double[] a, int m, int n, int k, int j0, int j1, double[] v, double beta, double[] w) {
+        int len = j1 - j0;
+        java.util.Arrays.fill(w, j0, j1, 0);
         for (int i = k; i < m; i++) {
             double vi = v[i];
             if (vi != 0) DecompUtil.axpy(vi, a, i * n + j0, w, j0, len);

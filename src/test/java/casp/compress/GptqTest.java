@@ -172,6 +172,23 @@ class GptqTest {
     }
 
     @Test
+    void tinyLayersMatchTheReference() {
+        int[][] sizes = {{1, 1}, {1, 5}, {3, 1}, {2, 2}};
+        for (int[] sz : sizes) {
+            int rows = sz[0], cols = sz[1];
+            float[] w = Layers.weights(rows, cols, rows * 7 + cols);
+            double[] h = Layers.hessian(cols, 4 * cols, cols);
+            for (int gs : new int[] {1, 2, -1}) {
+                Gptq.Options o = Gptq.Options.defaults(3).withGroupSize(gs).withStaticGroups(false);
+                QuantizedWeight q = new Gptq(o).quantize(w, rows, cols, h);
+                GptqReference ref = new GptqReference();
+                ref.check(w, rows, cols, h, o, q);
+                assertEquals(0, ref.mismatches + ref.paramMismatches, rows + "x" + cols + " " + o + "\n" + ref.log);
+            }
+        }
+    }
+
+    @Test
     void badShapesAndValuesAreRejected() {
         Gptq g = new Gptq(Gptq.Options.defaults(4));
         assertThrows(IllegalArgumentException.class, () -> g.quantize(new float[6], 2, 4, new double[16]));

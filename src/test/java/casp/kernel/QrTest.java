@@ -9,7 +9,7 @@ class QrTest {
 
     @Test
     void householderFactorsTallMatrices() {
-        int[][] shapes = {{1, 1}, {7, 1}, {7, 7}, {17, 7}, {33, 17}, {129, 33}, {300, 100}};
+        int[][] shapes = {{1, 1}, {7, 1}, {7, 7}, {17, 7}, {33, 17}, {129, 33}, {300, 100}, {2000, 100}};
         for (int[] s : shapes) {
             int m = s[0], n = s[1];
             double[] a = LinalgTestUtil.gaussian(m, n, m + 1000L * n);

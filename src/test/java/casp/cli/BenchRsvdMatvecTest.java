@@ -1,0 +1,87 @@
+package casp.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import org.junit.jupiter.api.Test;
+
+class BenchRsvdMatvecTest {
+
+    /** Runs the CLI, returning {exit code, stdout, stderr}. */
+    static Object[] run(String... args) {
+        PrintStream out = System.out, err = System.err;
+        ByteArrayOutputStream o = new ByteArrayOutputStream(), e = new ByteArrayOutputStream();
+        try {
+            System.setOut(new PrintStream(o, true, StandardCharsets.UTF_8));
+            System.setErr(new PrintStream(e, true, StandardCharsets.UTF_8));
+            int code = Main.execute(args);
+            return new Object[] {code, o.toString(StandardCharsets.UTF_8), e.toString(StandardCharsets.UTF_8)};
+        } finally {
+            System.setOut(out);
+            System.setErr(err);
+        }
+    }
+
+    @Test
+    void rsvdPrintsOneJsonObject() throws Exception {
+        Object[] r = run("rsvd", "--m", "70", "--n", "50", "--rank", "8", "--runs", "3", "--warmup", "0", "--json");
+        assertEquals(0, r[0], (String) r[2]);
+        JsonNode j = new ObjectMapper().readTree(((String) r[1]).trim());
+        assertEquals("rsvd", j.get("op").asText());
+        assertEquals(70, j.get("m").asInt());
+        assertEquals(50, j.get("n").asInt());
+        assertEquals(8, j.get("rank").asInt());
+        assertEquals(2, j.get("power_iters").asInt());
+        assertTrue(j.get("seconds").asDouble() > 0);
+        assertTrue(j.get("best_seconds").asDouble() <= j.get("seconds").asDouble());
+        assertTrue(j.get("gflops").asDouble() > 0);
+    }
+
+    @Test
+    void matvecPrintsOneJsonObject() throws Exception {
+        for (String tokens : new String[] {"1", "9"}) {
+            Object[] r = run("matvec", "--bits", "3", "--rows", "40", "--cols", "256", "--tokens", tokens, "--runs", "2", "--warmup", "0", "--json");
+            assertEquals(0, r[0], (String) r[2]);
+            JsonNode j = new ObjectMapper().readTree(((String) r[1]).trim());
+            assertEquals(tokens.equals("1") ? "matvec" : "matmul", j.get("op").asText());
+            assertEquals(3, j.get("bits").asInt());
+            assertEquals(40, j.get("rows").asInt());
+            assertEquals(256, j.get("cols").asInt());
+            assertEquals(128, j.get("group_size").asInt());
+            assertTrue(j.get("gbytes_per_s").asDouble() > 0);
+            assertTrue(j.get("gbytes_per_s_with_scales").asDouble() > j.get("gbytes_per_s").asDouble());
+        }
+    }
+
+    @Test
+    void badFlagsExitWithCode2AndNameTheFlag() {
+        Object[] r = run("rsvd", "--m", "10", "--n", "10", "--rank", "11");
+        assertEquals(2, r[0]);
+        assertTrue(((String) r[2]).contains("--rank"), (String) r[2]);
+        r = run("matvec", "--bits", "5");
+        assertEquals(2, r[0]);
+        assertTrue(((String) r[2]).contains("--bits"), (String) r[2]);
+        r = run("matvec", "--group-size", "24", "--rows", "4", "--cols", "64");
+        assertEquals(2, r[0]);
+        assertTrue(((String) r[2]).contains("--group-size"), (String) r[2]);
+        r = run("matvec", "--rows", "abc");
+        assertEquals(2, r[0]);
+    }
+
+    @Test
+    void timingMedianAndBest() {
+        int[] calls = {0};
+        BenchTiming.Stats s = BenchTiming.measure(2, 5, () -> calls[0]++);
+        assertEquals(7, calls[0]);
+        assertEquals(5, s.seconds.length);
+        assertTrue(s.best <= s.median);
+        double[] sorted = s.seconds.clone();
+        java.util.Arrays.sort(sorted);
+        assertEquals(sorted[2], s.median);
+    }
+}
