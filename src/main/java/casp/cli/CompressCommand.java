@@ -1,5 +1,7 @@
 package casp.cli;
 
+import casp.compress.BitAllocation;
+import casp.compress.CaspPlan;
 import casp.compress.CompressionOptions;
 import casp.compress.CompressionReport;
 import casp.compress.CompressionRun;
@@ -35,8 +37,52 @@ public final class CompressCommand implements Callable<Integer> {
             description = "images of a LLaVA calibration JSON (default: images/ beside the JSON)")
     Path images;
 
-    @Option(names = "--method", required = true, paramLabel = "rtn|gptq", description = "quantizer")
+    @Option(names = "--method", required = true, paramLabel = "rtn|gptq|casp",
+            description = "quantizer; casp = low-rank Q/K + bit allocation + the --backend quantizer (ALGORITHMS.md 1, 3, 5)")
     String method;
+
+    // casp options (--method casp)
+    @Option(names = "--backend", paramLabel = "gptq|rtn", defaultValue = "gptq", description = "casp: quantizer of the linears and factors (default ${DEFAULT-VALUE})")
+    String backend;
+
+    @Option(names = "--rank-ratio", paramLabel = "R", defaultValue = "0.25",
+            description = "casp: fraction rho of q/k parameters kept, r = floor(m n rho / (m + n)) (default ${DEFAULT-VALUE})")
+    double rankRatio;
+
+    @Option(names = "--rank-rule", paramLabel = "ratio|threshold|budget", defaultValue = "ratio",
+            description = "casp: ratio = the paper's rank in every layer; threshold = per layer, the smallest rank whose whitened "
+                    + "truncation loss is below --rank-threshold; budget = the ratio rule's total rank split over the layers "
+                    + "to minimise the total loss (default ${DEFAULT-VALUE})")
+    String rankRule;
+
+    @Option(names = "--rank-threshold", paramLabel = "T", defaultValue = "0.05",
+            description = "casp: relative truncation loss of the threshold rule (default ${DEFAULT-VALUE})")
+    double rankThreshold;
+
+    @Option(names = "--allocation", paramLabel = "MODE", defaultValue = "measured",
+            description = "casp: uniform | paper (first and last layers wider) | closed-form (reverse water-filling) | "
+                    + "measured (importance-weighted proxy distortion, exact knapsack) (default ${DEFAULT-VALUE})")
+    String allocation;
+
+    @Option(names = "--allocation-unit", paramLabel = "layer|linear", defaultValue = "linear",
+            description = "casp: allocate per decoder layer or per single linear (default ${DEFAULT-VALUE})")
+    String allocationUnit;
+
+    @Option(names = "--factor-bits", paramLabel = "B", defaultValue = "3",
+            description = "casp: bits of the low-rank factors, per output channel; 0 keeps them float32 (default ${DEFAULT-VALUE})")
+    int factorBits;
+
+    @Option(names = "--a-bits", paramLabel = "B", description = "casp: bits of factor A (default: --factor-bits)")
+    Integer aBits;
+
+    @Option(names = "--rotate", description = "casp: random orthogonal rotation of the rank dimension before quantizing the factors")
+    boolean rotate;
+
+    @Option(names = "--refit-a", description = "casp: least-squares refit of factor A to the quantized B")
+    boolean refitA;
+
+    @Option(names = "--lowrank-only", description = "casp: only replace q/k by low-rank factors; every other linear stays float32")
+    boolean lowRankOnly;
 
     @Option(names = "--bits", required = true, paramLabel = "B", description = "bits per weight: 2, 3, 4 or 8")
     int bits;
@@ -95,12 +141,14 @@ public final class CompressCommand implements Callable<Integer> {
         int len = seqLen != null ? seqLen : llava ? 256 : Math.min(2048, maxPos);
         if (!llava && len > maxPos) throw new BadInputException("--seq-len " + len + " exceeds the model's max_position_embeddings " + maxPos);
         if (groupSize != null && groupSize == 0) throw new BadInputException("--group-size must be positive or -1 (per channel), got 0");
-        CompressionOptions opt = new CompressionOptions(method, bits, groupSize == null ? CompressionOptions.AUTO_GROUP : groupSize,
+        boolean casp = method.equals("casp");
+        CaspPlan.Options caspOptions = casp ? caspOptions() : null;
+        CompressionOptions opt = new CompressionOptions(casp ? backend : method, bits, groupSize == null ? CompressionOptions.AUTO_GROUP : groupSize,
                 actOrder, sym, trueSequential, samples, len, seed, damp);
         CompressionRun.Outcome o;
         Progress[] bar = new Progress[1];
         try {
-            o = CompressionRun.run(new CompressionRun.Request(model, calib, images, opt, out, force, resume, checkpoint),
+            o = CompressionRun.run(new CompressionRun.Request(model, calib, images, opt, out, force, resume, checkpoint, caspOptions, lowRankOnly),
                     new SequentialCompressor.Listener() {
                         @Override
                         public void blockStarted(int layer, int layers) {
@@ -124,6 +172,10 @@ public final class CompressCommand implements Callable<Integer> {
             j.put("effective_bits", o.effectiveBits());
             j.put("seconds", o.seconds());
             j.put("method", method);
+            if (o.report().has("casp")) {
+                j.put("backend", backend);
+                j.set("casp_budget", o.report().get("casp").get("budget"));
+            }
             j.put("bits", bits);
             j.put("linear_weights", CompressionReport.weights(o.blocks()));
             j.put("model_bytes", o.outputBytes());
@@ -134,9 +186,38 @@ public final class CompressCommand implements Callable<Integer> {
             System.out.println(m.writeValueAsString(j));
         } else {
             System.out.print(CompressionReport.table(o.blocks(), o.seconds(), o.peakHeapBytes(), o.peakRssBytes(), o.activationBytes()));
+            if (o.report().has("casp")) System.out.print(o.report().get("casp").get("summary").asText());
             System.out.printf(Locale.ROOT, "wrote %s (%s of weights; report in casp-report.json)%n", o.out(),
                     String.format(Locale.ROOT, "%.1f MiB", o.outputBytes() / 1048576.0));
         }
         return 0;
+    }
+
+    /** The CASP settings from the flags; bad values are user errors naming the flag. */
+    private CaspPlan.Options caspOptions() {
+        if (!backend.equals("gptq") && !backend.equals("rtn")) throw new BadInputException("--backend must be gptq or rtn, got '" + backend + "'");
+        if (bits != 2 && bits != 3) throw new BadInputException("--method casp supports --bits 2 or 3 (candidates {2,3} / {3,4}), got " + bits);
+        if (!(rankRatio > 0 && rankRatio <= 1)) throw new BadInputException("--rank-ratio must be in (0, 1], got " + rankRatio);
+        if (!(rankThreshold > 0 && rankThreshold < 1)) throw new BadInputException("--rank-threshold must be in (0, 1), got " + rankThreshold);
+        for (int b : new int[]{factorBits, aBits == null ? factorBits : aBits}) {
+            if (b != 0 && b != 2 && b != 3 && b != 4 && b != 8)
+                throw new BadInputException("--factor-bits / --a-bits must be 0 (float32), 2, 3, 4 or 8, got " + b);
+        }
+        if (aBits != null && (aBits == 0) != (factorBits == 0))
+            throw new BadInputException("--a-bits " + aBits + " with --factor-bits " + factorBits + ": both factors are float32 or both quantized");
+        if (!allocationUnit.equals("layer") && !allocationUnit.equals("linear"))
+            throw new BadInputException("--allocation-unit must be layer or linear, got '" + allocationUnit + "'");
+        CaspPlan.RankRule rule;
+        BitAllocation.Mode mode;
+        try {
+            rule = CaspPlan.RankRule.parse(rankRule);
+            mode = BitAllocation.Mode.parse(allocation);
+        } catch (IllegalArgumentException e) {
+            throw new BadInputException((e.getMessage().contains("rank") ? "--rank-rule: " : "--allocation: ") + e.getMessage());
+        }
+        if (factorBits == 0 && !lowRankOnly)
+            throw new BadInputException("--factor-bits 0 (float32 factors) is only for --lowrank-only: float factors do not fit a bit budget");
+        return new CaspPlan.Options(backend, bits, rule, rankRatio, rankThreshold, mode, allocationUnit.equals("linear"), factorBits,
+                aBits == null ? 0 : aBits, rotate, refitA, true);
     }
 }

@@ -13,6 +13,7 @@ import picocli.CommandLine.Command;
                 EvalCommand.class,
                 BenchCommand.class,
                 CompressCommand.class,
+                SparsityCommand.class,
         })
 public final class Main implements Runnable {
 

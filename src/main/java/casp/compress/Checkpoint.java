@@ -156,6 +156,10 @@ public final class Checkpoint {
             throw new IllegalStateException("block " + block.layer() + " saved after " + blocks.size() + " blocks");
         SafeTensorsWriter w = new SafeTensorsWriter();
         for (LinearResult r : block.linears()) {
+            if (r.lowRank() != null) { // casp: factors under NAME.u / NAME.v
+                r.lowRank().write(w, r.name() + ".u", r.name() + ".v");
+                continue;
+            }
             GptqPacking.Tensors t = r.packed();
             String p = r.name() + ".";
             w.addInts(p + GptqFormat.QWEIGHT, new long[]{GptqPacking.words(t.in, t.bits), t.out}, t.qweight);
@@ -194,6 +198,13 @@ public final class Checkpoint {
         SafeTensorsFile st = SafeTensorsFile.open(f);
         List<LinearResult> lin = new ArrayList<>();
         for (LinearResult r : meta.linears()) {
+            LowRankFactors factors = LowRankFactors.read(st, r.name() + ".u", r.name() + ".v", r.rows(), r.cols(),
+                    r.stats().getOrDefault("a_bits", 0).intValue(), r.stats().getOrDefault("b_bits", 0).intValue());
+            if (factors != null) { // casp
+                lin.add(new LinearResult(r.layer(), r.name(), r.rows(), r.cols(), r.method(), r.bits(), r.groupSize(),
+                        r.effectiveBits(), r.proxyError(), r.seconds(), r.stats(), null, factors));
+                continue;
+            }
             String p = r.name() + ".";
             int in = r.cols(), out = r.rows();
             short[] scales = Fp16.fromFloats(st.readFloats(p + GptqFormat.SCALES));

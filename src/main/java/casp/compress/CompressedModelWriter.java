@@ -7,6 +7,7 @@ import casp.io.SafeTensorsWriter;
 import casp.io.WeightStore;
 import casp.kernel.Fp16;
 import casp.kernel.GptqPacking;
+import casp.model.LowRankLinear;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -131,7 +132,8 @@ public final class CompressedModelWriter {
         // model.safetensors: quantized linears replaced, everything else copied.
         Map<String, LinearResult> byPrefix = new HashMap<>();
         for (LinearResult r : results) {
-            if (r.packed() == null) throw new IllegalArgumentException("layer " + r.layer() + " " + r.name() + " has no packed tensors");
+            if (r.packed() == null && r.lowRank() == null)
+                throw new IllegalArgumentException("layer " + r.layer() + " " + r.name() + " has no packed tensors");
             byPrefix.put(source.layer(r.layer(), r.name()), r);
         }
         WeightStore w = source.weights();
@@ -141,6 +143,12 @@ public final class CompressedModelWriter {
             LinearResult r = name.endsWith(".weight") ? byPrefix.get(name.substring(0, name.length() - ".weight".length())) : null;
             if (r == null) {
                 st.copy(w.file(name), name);
+                continue;
+            }
+            if (r.lowRank() != null) { // casp: the projection is stored as its factors A (u) and B (v)
+                String prefix = name.substring(0, name.length() - ".weight".length());
+                r.lowRank().write(st, LowRankLinear.uPrefix(prefix), LowRankLinear.vPrefix(prefix));
+                replaced++;
                 continue;
             }
             String p = name.substring(0, name.length() - ".weight".length()) + ".";
@@ -178,6 +186,7 @@ public final class CompressedModelWriter {
         ObjectNode q = new ObjectMapper().createObjectNode();
         Map<Integer, Long> bitsWeight = new LinkedHashMap<>(), groupWeight = new LinkedHashMap<>();
         for (LinearResult r : results) {
+            if (r.lowRank() != null) continue; // casp factors are listed on their own below
             bitsWeight.merge(r.bits(), r.weights(), Long::sum);
             groupWeight.merge(r.groupSize(), r.weights(), Long::sum);
         }
@@ -195,8 +204,17 @@ public final class CompressedModelWriter {
         c.put("method", opt.method());
         c.put("backend", "gptq-v1");
         ObjectNode bits = c.putObject("bits"), groups = c.putObject("group_size");
+        ObjectNode lowRank = null;
         for (LinearResult r : results) {
             String p = source.layer(r.layer(), r.name());
+            if (r.lowRank() != null) { // casp: the widths of the factor tensors, and the rank
+                LowRankFactors f = r.lowRank();
+                if (lowRank == null) lowRank = c.putObject("low_rank");
+                lowRank.putObject(p).put("rank", f.rank()).put("a_bits", f.aBits()).put("b_bits", f.bBits());
+                if (f.a() != null) bits.put(LowRankLinear.uPrefix(p), f.aBits());
+                if (f.b() != null) bits.put(LowRankLinear.vPrefix(p), f.bBits());
+                continue;
+            }
             bits.put(p, r.bits());
             groups.put(p, r.groupSize());
         }

@@ -34,9 +34,17 @@ public final class CompressionRun {
      *
      * @param images     LLaVA calibration images folder, or null
      * @param checkpoint keep a block-level checkpoint in OUT.partial (needed for resume)
+     * @param casp       CASP settings (--method casp; options then name the backend), or null
+     * @param lowRankOnly casp: compress only q/k (to low-rank factors), keep the rest float32
      */
     public record Request(Path model, Path calib, Path images, CompressionOptions options, Path out, boolean force,
-                          boolean resume, boolean checkpoint) {}
+                          boolean resume, boolean checkpoint, CaspPlan.Options casp, boolean lowRankOnly) {
+        /** A plain (non-CASP) request. */
+        public Request(Path model, Path calib, Path images, CompressionOptions options, Path out, boolean force,
+                       boolean resume, boolean checkpoint) {
+            this(model, calib, images, options, out, force, resume, checkpoint, null, false);
+        }
+    }
 
     /** What was done. */
     public record Outcome(Path out, double effectiveBits, double seconds, List<BlockResult> blocks, ObjectNode report,
@@ -67,6 +75,7 @@ public final class CompressionRun {
         args.put("calib_sha256", sha256(req.calib()));
         if (images != null) args.put("images", images.toAbsolutePath().normalize().toString());
         args.set("options", opt.toJson());
+        if (req.casp() != null) args.set("casp", CaspCompression.optionsJson(req.casp(), req.lowRankOnly()));
 
         Path cpDir = Checkpoint.dirFor(out);
         Checkpoint cp = null;
@@ -95,6 +104,10 @@ public final class CompressionRun {
             Calibration calib = first > 0 ? cp.activations(model.hiddenSize())
                     : llava != null ? Calibration.fromLlava(llava, req.calib(), images, opt.samples(), opt.seqLen(), opt.seed())
                     : Calibration.fromTextFile(model, Tokenizer.load(req.model()), req.calib(), opt.samples(), opt.seqLen(), opt.seed());
+            // casp: the plan is measured on the uncompressed model's calibration inputs: rebuilt when resuming.
+            Calibration probeCalib = req.casp() == null || first == 0 ? calib
+                    : llava != null ? Calibration.fromLlava(llava, req.calib(), images, opt.samples(), opt.seqLen(), opt.seed())
+                    : Calibration.fromTextFile(model, Tokenizer.load(req.model()), req.calib(), opt.samples(), opt.seqLen(), opt.seed());
             llava = null; // the vision tower is not needed any more
             long activationBytes = calib.bytes();
             // Created only now, so that a user error above (a short text, a bad model) leaves no checkpoint.
@@ -121,7 +134,15 @@ public final class CompressionRun {
                     l.blockDone(b, activations);
                 }
             };
-            blocks.addAll(new SequentialCompressor(model, opt.plan(model), opt.trueSequential()).run(calib, first, withCheckpoint));
+            SequentialCompressor.QuantizerPlan plan = opt.plan(model);
+            CaspCompression casp = null;
+            if (req.casp() != null) {
+                casp = CaspCompression.prepare(model, probeCalib, opt, req.casp(), req.lowRankOnly(), log);
+                probeCalib = null;
+                plan = casp.quantizerPlan();
+            }
+            blocks.addAll(new SequentialCompressor(model, plan, opt.trueSequential()).run(calib, first, withCheckpoint));
+            if (casp != null) casp.checkBudget(blocks);
 
             List<LinearResult> all = new ArrayList<>();
             for (BlockResult b : blocks) all.addAll(b.linears());
@@ -137,8 +158,14 @@ public final class CompressionRun {
             long peakRss = PeakMemory.peakRssBytes();
             ObjectNode report = CompressionReport.build(req.model().toString(), calJson, opt.toJson(), blocks, seconds,
                     mem.peakHeapBytes(), peakRss, activationBytes, first);
-            long bytes = CompressedModelWriter.write(folder, all, CompressedModelWriter.quantizationConfig(folder, opt, all),
-                    report, out, req.force());
+            ObjectNode qconfig = CompressedModelWriter.quantizationConfig(folder, opt, all);
+            if (casp != null) {
+                report.set("casp", casp.report(blocks));
+                casp.annotate(qconfig);
+            }
+            long bytes = CompressedModelWriter.write(folder, all, qconfig, report, out, req.force());
+            if (casp != null) CaspCompression.chart(blocks, "CASP bit allocation: " + req.model().toAbsolutePath().normalize().getFileName(),
+                    out.resolve(CaspCompression.CHART));
             if (cp != null) cp.delete();
             return new Outcome(out, CompressionReport.effectiveBits(blocks), seconds, blocks, report, bytes, activationBytes,
                     mem.peakHeapBytes(), peakRss, first);

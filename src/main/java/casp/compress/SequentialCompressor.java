@@ -6,6 +6,7 @@ import casp.model.DenseLinear;
 import casp.model.ForwardHooks;
 import casp.model.Linear;
 import casp.model.LlamaModel;
+import casp.model.LowRankLinear;
 
 import java.util.ArrayList;
 import java.util.Collections;
@@ -46,11 +47,19 @@ public final class SequentialCompressor {
      * @param effectiveBits stored bits per weight including scales and zeros
      * @param proxyError    tr(dW H dW^T) / tr(W H W^T)
      * @param seconds       quantization time (Hessian capture excluded)
-     * @param packed        the GPTQ v1 tensors of the result
+     * @param packed        the GPTQ v1 tensors of the result (null for low-rank factors)
+     * @param lowRank       casp: the factors when the linear became low-rank (bits is then B's width)
      */
     public record LinearResult(int layer, String name, int rows, int cols, String method, int bits, int groupSize,
                                double effectiveBits, double proxyError, double seconds, Map<String, Number> stats,
-                               GptqPacking.Tensors packed) {
+                               GptqPacking.Tensors packed, LowRankFactors lowRank) {
+        /** A scalar-grid result (no low-rank factors). */
+        public LinearResult(int layer, String name, int rows, int cols, String method, int bits, int groupSize,
+                            double effectiveBits, double proxyError, double seconds, Map<String, Number> stats,
+                            GptqPacking.Tensors packed) {
+            this(layer, name, rows, cols, method, bits, groupSize, effectiveBits, proxyError, seconds, stats, packed, null);
+        }
+
         public long weights() { return (long) rows * cols; }
     }
 
@@ -184,8 +193,20 @@ public final class SequentialCompressor {
                 throw new IllegalStateException("layer " + layer.index() + " " + name + " is not a float linear (already compressed?)");
             int rows = dense.out(), cols = dense.in();
             Quantizer q = plan.quantizer(layer.index(), name);
+            if (q == null) continue; // casp --lowrank-only: this linear stays float
             long t0 = System.nanoTime();
             QuantizedLayer ql = q.quantize(dense.weight(), rows, cols, h);
+            if (ql instanceof LowRankLayer lr) { // casp: W_q / W_k as factors A B
+                LowRankLinear fac = LowRankLinear.dense(rows, lr.rank(), cols, lr.a(), lr.b());
+                double proxy = ProxyError.relative(dense.weight(), lr.dequantize(), rows, cols, h);
+                double secs = (System.nanoTime() - t0) / 1e9;
+                layer.setLinear(name, new LowRankLinear(fac.a(), fac.b(), dense.bias()));
+                LinearResult r = new LinearResult(layer.index(), name, rows, cols, lr.method(), lr.qb == null ? 32 : lr.qb.bits, -1,
+                        lr.effectiveBits(), proxy, secs, lr.stats(), null, LowRankFactors.of(lr));
+                results.add(r);
+                l.linearDone(r);
+                continue;
+            }
             if (!(ql instanceof QuantizedWeight qw))
                 // TODO(QuIP#/AQLM issue): codebook results need their own tensors in the format.
                 throw new UnsupportedOperationException(ql.method() + ": only scalar-grid (GPTQ format) results can be stored yet");

@@ -63,7 +63,8 @@ public final class LlamaModel {
                     public float[] floats(String name, long... shape) { return w.floats(name, shape); }
                     // pipeline (compressed models): GPTQ tensors <name>.qweight/... instead of <name>.weight
                     public Linear compressed(String prefix, int in, int out, float[] bias) {
-                        return QuantizedLinear.load(folder, prefix, in, out, bias);
+                        Linear lowRank = LowRankLinear.load(folder, prefix, in, out, bias); // casp: q/k as factors
+                        return lowRank != null ? lowRank : QuantizedLinear.load(folder, prefix, in, out, bias);
                     }
                 }, folder.dir().toString());
     }

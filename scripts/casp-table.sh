@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# The CASP result tables (Markdown), each from the commands it shows:
+#
+#   scripts/casp-table.sh [stories] [lowrank] [llava] [tiny] [sparsity]    # default: all of them
+#   SEEDS="0 1 2" SAMPLES=64 SEQ_LEN=256 scripts/casp-table.sh stories
+#
+#   stories   stories260K (ctx 256 on its reference eval.txt, calibrated on random windows of the
+#             same file): plain GPTQ 2-bit vs CASP-GPTQ 2-bit at an equal budget, every allocation
+#             mode, per calibration seed, then mean and spread
+#   lowrank   the low-rank Q/K step alone (float32 factors, everything else float32): perplexity at
+#             rank ratios 0.25 and 0.5
+#   llava     llava-stories (calibrated on its calib set, evaluated on dev): caption perplexity and KL
+#             to the float32 model, plain GPTQ vs CASP with rank rules and ratios, over the seeds
+#   tiny      tiny-llava: the same comparison (plumbing, not quality: its LM shrugs off 2 bits)
+#   sparsity  `casp sparsity` on the LLaVA models: sparsity, visual mass, MSE(S - S') by visual share
+#
+# Effective bits count everything stored for the decoder's linear layers: codes, fp16 scales,
+# zeros, and the low-rank factors at their own width.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+shared="${CASP_SHARED:-$here/../shared}"
+SEEDS="${SEEDS:-0 1 2}"
+SAMPLES="${SAMPLES:-64}"
+SEQ_LEN="${SEQ_LEN:-256}"
+casp="$here/casp"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+export CASP_QUIET=1
+sections="${*:-stories lowrank llava tiny sparsity}"
+
+# field NAME < one-line JSON: the value of a top-level number field
+field() { sed -n "s/.*\"$1\":\([^,}]*\).*/\1/p" | head -1; }
+# stats: mean and sample standard deviation of the numbers on stdin, "mean ± sd"
+stats() { awk '{x[NR]=$1; s+=$1} END {m=s/NR; for(i=1;i<=NR;i++) v+=(x[i]-m)^2; printf "%.3f ± %.3f", m, (NR>1? sqrt(v/(NR-1)) : 0)}'; }
+
+stories() {
+  local model="$shared/models/stories260K/model" text="$shared/models/stories260K/reference/eval.txt"
+  echo "## stories260K: CASP-GPTQ 2-bit vs plain GPTQ 2-bit at an equal budget"
+  echo
+  echo "ppl on eval.txt, ctx 256; calibration: $SAMPLES windows x $SEQ_LEN tokens of eval.txt per seed;"
+  echo "CASP: low-rank q/k at rho 0.25 (3-bit factors), the savings allocated over single linears ({2,3} bits)."
+  echo
+  local fp; fp=$("$casp" eval ppl --model "$model" --text "$text" --ctx 256 --json | field ppl)
+  printf "float32: ppl %.4f\n\n" "$fp"
+  echo "| seed | method | allocation | effective bits | ppl | KL to fp32 |"
+  echo "|---|---|---|---|---|---|"
+  local configs=("plain|gptq|" "casp|uniform|--allocation uniform" "casp|paper|--allocation paper"
+    "casp|closed-form|--allocation closed-form" "casp|measured|--allocation measured"
+    "casp|measured, layer unit|--allocation measured --allocation-unit layer")
+  for seed in $SEEDS; do
+    for cfg in "${configs[@]}"; do
+      IFS='|' read -r kind label flags <<<"$cfg"
+      local out="$work/s$seed-$kind-${label//[ ,]/_}" c e
+      if [ "$kind" = plain ]; then
+        c=$("$casp" compress --model "$model" --calib "$text" --method gptq --bits 2 --samples "$SAMPLES" --seq-len "$SEQ_LEN" \
+            --seed "$seed" --out "$out" --json)
+      else
+        # shellcheck disable=SC2086
+        c=$("$casp" compress --model "$model" --calib "$text" --method casp --backend gptq --bits 2 --samples "$SAMPLES" \
+            --seq-len "$SEQ_LEN" --seed "$seed" $flags --out "$out" --json)
+      fi
+      e=$("$casp" eval ppl --model "$out" --text "$text" --ctx 256 --reference "$model" --json)
+      local b p k
+      b=$(echo "$c" | field effective_bits); p=$(echo "$e" | field ppl); k=$(echo "$e" | field kl)
+      printf "| %s | %s | %s | %.4f | %.3f | %.4f |\n" "$seed" "$kind" "${label:-"-"}" "$b" "$p" "$k"
+      echo "$kind|${label:-"-"}|$b|$p|$k" >>"$work/stories.tsv"
+      rm -rf "$out"
+    done
+  done
+  echo
+  echo "Mean ± sd over seeds ($SEEDS):"
+  echo
+  echo "| method | allocation | effective bits | ppl | KL to fp32 |"
+  echo "|---|---|---|---|---|"
+  for cfg in "${configs[@]}"; do
+    IFS='|' read -r kind label flags <<<"$cfg"
+    local rows; rows=$(grep "^$kind|${label:-"-"}|" "$work/stories.tsv")
+    printf "| %s | %s | %s | %s | %s |\n" "$kind" "${label:-"-"}" "$(echo "$rows" | cut -d'|' -f3 | stats)" \
+      "$(echo "$rows" | cut -d'|' -f4 | stats)" "$(echo "$rows" | cut -d'|' -f5 | stats)"
+  done
+  echo
+}
+
+lowrank() {
+  local model="$shared/models/stories260K/model" text="$shared/models/stories260K/reference/eval.txt"
+  echo "## The low-rank Q/K step alone (stories260K, float32 factors, all other weights float32)"
+  echo
+  echo "| rank ratio | q/k ranks | seed | ppl (ctx 256) | KL to fp32 | mean relative truncation loss q / k |"
+  echo "|---|---|---|---|---|---|"
+  for rho in 0.25 0.5; do
+    for seed in $SEEDS; do
+      local out="$work/lr-$rho-$seed" e
+      "$casp" compress --model "$model" --calib "$text" --method casp --bits 2 --lowrank-only --factor-bits 0 --rank-ratio "$rho" \
+        --samples "$SAMPLES" --seq-len "$SEQ_LEN" --seed "$seed" --out "$out" --json >/dev/null
+      e=$("$casp" eval ppl --model "$out" --text "$text" --ctx 256 --reference "$model" --json)
+      local ranks losses
+      ranks=$(tr -d ' \n' <"$out/casp-report.json" | sed -n 's/.*"low_rank":\[{"layer":0,"q_rank":\([0-9]*\),"k_rank":\([0-9]*\).*/\1 \/ \2/p')
+      losses=$(tr -d ' \n' <"$out/casp-report.json" | grep -o '"[qk]_truncation_loss":[0-9.eE-]*' \
+        | awk -F: '{if ($1 ~ /q_/) {q+=$2; nq++} else {k+=$2; nk++}} END {printf "%.4f / %.4f", q/nq, k/nk}')
+      printf "| %s | %s | %s | %.3f | %.4f | %s |\n" "$rho" "$ranks" "$seed" "$(echo "$e" | field ppl)" "$(echo "$e" | field kl)" "$losses"
+      rm -rf "$out"
+    done
+  done
+  echo
+}
+
+sparsity() {
+  for m in llava-stories tiny-llava; do
+    local dir="$shared/models/$m"
+    echo "## casp sparsity: $m (dev inputs; low-rank factors from the calib set)"
+    echo
+    echo "Fixed length 256 tokens with 0-3 images (the visual share varies, the sequence length does not):"
+    echo
+    echo '```'
+    "$casp" sparsity --model "$dir/model" --data "$dir/data/dev/dev.json" --calib "$dir/data/calib/calib.json" \
+      --samples 16 --rank-ratio 0.25,0.5 --fixed-length 256 --images-per-input 0,1,2,3 \
+      | sed -n '/By share/,$p'
+    echo '```'
+    echo
+    local last; last=$( [ $m = tiny-llava ] && echo 160 || echo 256 )
+    echo "One image, 8 / 32 / 96 / $last text tokens after it (the share and the length vary together):"
+    echo
+    echo '```'
+    "$casp" sparsity --model "$dir/model" --data "$dir/data/dev/dev.json" --calib "$dir/data/calib/calib.json" \
+      --samples 16 --rank-ratio 0.25,0.5 --text-tokens 8,32,96,"$last" | sed -n '/By share/,$p'
+    echo '```'
+    echo
+  done
+}
+
+for s in $sections; do
+  case "$s" in
+    stories) stories ;;
+    lowrank) lowrank ;;
+    sparsity) sparsity ;;
+    llava|tiny) echo "## $s: TODO (needs LLaVA calibration in casp compress)"; echo ;;
+    *) echo "unknown section '$s' (stories, lowrank, llava, tiny, sparsity)" >&2; exit 2 ;;
+  esac
+done

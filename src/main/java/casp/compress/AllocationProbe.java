@@ -1,0 +1,148 @@
+package casp.compress;
+
+import casp.kernel.QuantOps;
+import casp.kernel.Syrk;
+import casp.model.DecoderLayer;
+import casp.model.DenseLinear;
+import casp.model.ForwardHooks;
+import casp.model.Linear;
+import casp.model.LlamaModel;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.IntFunction;
+
+/**
+ * The measurements CASP's choices rest on, taken on the uncompressed model before the sequential
+ * compression (ALGORITHMS.md section 5):
+ * <ul>
+ *   <li>each decoder layer's importance, its block influence BI = mean over calibration tokens of
+ *       1 - cos(h_in, h_out) of the residual stream (ShortGPT);</li>
+ *   <li>each allocatable linear's distortion at each candidate width: the relative proxy error
+ *       tr(dW H dW^T) / tr(W H W^T) of the backend's result, times its layer's BI;</li>
+ *   <li>the whitened SVDs of W_q and W_k ({@link LowRankQK}), for the per-layer rank rules.</li>
+ * </ul>
+ * Layer by layer: the samples (copied, not modified) are run through one layer at a time with
+ * hooks that accumulate its four input Hessians; the layer's outputs become the next layer's
+ * inputs. So only one layer's statistics are held at a time, as in the sequential compressor; the
+ * measurements are of the uncompressed model (first order: the errors of earlier layers are not
+ * fed forward here).
+ */
+public final class AllocationProbe {
+    private AllocationProbe() {}
+
+    /** A calibration sequence: input embeddings [tokens, hidden]. */
+    public record Sample(float[] hidden, int tokens) {}
+
+    /**
+     * What was measured.
+     *
+     * @param influence   BI per layer
+     * @param distortion  per layer, linear name -> importance-weighted distortion at each width
+     * @param proxyError  per layer, linear name -> relative proxy error at each width (unweighted)
+     * @param q           whitened SVD of each layer's W_q (null when not asked for)
+     * @param k           likewise W_k
+     */
+    public record Measurements(int[] widths, double[] influence, List<Map<String, double[]>> distortion,
+                               List<Map<String, double[]>> proxyError, LowRankQK.Decomposition[] q,
+                               LowRankQK.Decomposition[] k, double seconds) {}
+
+    /** Progress callback after each layer. */
+    public interface Listener {
+        void layerDone(int layer, int layers);
+    }
+
+    /**
+     * Measures.
+     *
+     * @param linears    names of the linears whose distortions are measured (e.g. all but q/k)
+     * @param widths     candidate widths
+     * @param quantizer  width -> a function from the linear's input width to the backend quantizer
+     * @param qkMaxRank  rank up to which the q/k SVDs keep triplets (0: no SVDs); input widths
+     *                   m x n get min(qkMaxRank, min(m, n))
+     */
+    public static Measurements measure(LlamaModel model, List<Sample> samples, List<String> linears, int[] widths,
+                                       IntFunction<IntFunction<Quantizer>> quantizer, int qkMaxRank, LowRankQK.Options svd,
+                                       Listener listener) {
+        long t0 = System.nanoTime();
+        int L = model.numLayers(), d = model.hiddenSize();
+        double[] bi = new double[L];
+        List<Map<String, double[]>> dist = new ArrayList<>(), proxy = new ArrayList<>();
+        LowRankQK.Decomposition[] qd = new LowRankQK.Decomposition[L], kd = new LowRankQK.Decomposition[L];
+        List<float[]> hidden = new ArrayList<>(samples.size());
+        for (Sample s : samples) {
+            if (s.hidden().length != (long) s.tokens() * d) throw new IllegalArgumentException("sample rows are not " + d + " wide");
+            hidden.add(s.hidden().clone());
+        }
+        for (int l = 0; l < L; l++) {
+            DecoderLayer layer = model.layer(l);
+            Map<List<String>, double[]> g = new LinkedHashMap<>();
+            for (List<String> group : List.of(DecoderLayer.QKV, DecoderLayer.O_IN, DecoderLayer.GATE_UP, DecoderLayer.DOWN_IN)) {
+                int n = layer.linear(group.get(0)).in();
+                g.put(group, new double[n * n]);
+            }
+            final int li = l;
+            ForwardHooks hooks = new ForwardHooks() {
+                @Override
+                public void linearInput(int layerIndex, List<String> names, float[] x, int rows, int cols) {
+                    if (layerIndex == li) Syrk.accumulate(x, 0, cols, rows, cols, g.get(names), 0, cols);
+                }
+            };
+            double cosSum = 0;
+            long tokens = 0;
+            for (int i = 0; i < samples.size(); i++) {
+                float[] x = hidden.get(i);
+                int T = samples.get(i).tokens();
+                float[] in = x.clone();
+                layer.forward(x, T, 0, null, hooks);
+                for (int t = 0; t < T; t++) {
+                    double dot = QuantOps.dot(in, t * d, x, t * d, d);
+                    double na = QuantOps.dot(in, t * d, in, t * d, d), nb = QuantOps.dot(x, t * d, x, t * d, d);
+                    cosSum += na > 0 && nb > 0 ? dot / Math.sqrt(na * nb) : 1;
+                }
+                tokens += T;
+            }
+            bi[l] = 1 - cosSum / tokens;
+            Map<String, double[]> dl = new LinkedHashMap<>(), pl = new LinkedHashMap<>();
+            for (String name : linears) {
+                DenseLinear w = dense(layer.linear(name), l, name);
+                double[] h = g.get(groupOf(name));
+                double[] pe = new double[widths.length], de = new double[widths.length];
+                for (int c = 0; c < widths.length; c++) {
+                    QuantizedLayer q = quantizer.apply(widths[c]).apply(w.in()).quantize(w.weight(), w.out(), w.in(), h);
+                    pe[c] = ProxyError.relative(w.weight(), q.dequantize(), w.out(), w.in(), h);
+                    de[c] = bi[l] * pe[c];
+                }
+                dl.put(name, de);
+                pl.put(name, pe);
+            }
+            dist.add(dl);
+            proxy.add(pl);
+            if (qkMaxRank > 0) {
+                double[] h = g.get(DecoderLayer.QKV);
+                LowRankQK.Whitening wh = LowRankQK.Whitening.of(h, d);
+                DenseLinear wq = dense(layer.linear(DecoderLayer.Q), l, DecoderLayer.Q), wk = dense(layer.linear(DecoderLayer.K), l, DecoderLayer.K);
+                qd[l] = LowRankQK.decompose(wq.weight(), wq.out(), wq.in(), wh, qkMaxRank, svd);
+                kd[l] = LowRankQK.decompose(wk.weight(), wk.out(), wk.in(), wh, qkMaxRank, svd);
+            }
+            if (listener != null) listener.layerDone(l + 1, L);
+        }
+        return new Measurements(widths.clone(), bi, dist, proxy, qkMaxRank > 0 ? qd : null, qkMaxRank > 0 ? kd : null,
+                (System.nanoTime() - t0) / 1e9);
+    }
+
+    /** The input group a linear belongs to. */
+    static List<String> groupOf(String name) {
+        for (List<String> g : List.of(DecoderLayer.QKV, DecoderLayer.O_IN, DecoderLayer.GATE_UP, DecoderLayer.DOWN_IN)) {
+            if (g.contains(name)) return g;
+        }
+        throw new IllegalArgumentException("unknown linear " + name);
+    }
+
+    private static DenseLinear dense(Linear l, int layer, String name) {
+        if (l instanceof DenseLinear d) return d;
+        throw new IllegalArgumentException("layer " + layer + " " + name + " is not a float32 linear");
+    }
+}

@@ -1,0 +1,273 @@
+package casp.compress;
+
+import casp.compress.SequentialCompressor.BlockResult;
+import casp.compress.SequentialCompressor.LinearResult;
+import casp.eval.Charts;
+import casp.model.LlamaModel;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * `casp compress --method casp`: the CASP pipeline on top of the sequential compressor
+ * (ALGORITHMS.md section 1). Before compressing: measure the uncompressed model on the calibration
+ * samples ({@link AllocationProbe}), decide ranks and widths ({@link CaspPlan}); the plan's
+ * quantizers then drive {@link SequentialCompressor}: q/k become low-rank factors
+ * ({@link LowRankQuantizer}), every other linear gets the backend at its allocated width. After:
+ * check the stored bits against the budget, and describe it all in the report, the
+ * quantization_config and a chart.
+ */
+public final class CaspCompression {
+    /** The bit-allocation chart written into the output folder. */
+    public static final String CHART = "casp-bit-allocation.png";
+
+    private final CaspPlan plan;
+    private final AllocationProbe.Measurements measured;
+    private final CompressionOptions backend;
+    /** Keep every linear but q/k in float32 (the low-rank step alone). */
+    private final boolean lowRankOnly;
+
+    private CaspCompression(CaspPlan plan, AllocationProbe.Measurements measured, CompressionOptions backend, boolean lowRankOnly) {
+        this.plan = plan;
+        this.measured = measured;
+        this.backend = backend;
+        this.lowRankOnly = lowRankOnly;
+    }
+
+    public CaspPlan plan() {
+        return plan;
+    }
+
+    /** The backend quantizer at a width, with the pipeline's group rule for the input width. */
+    static Quantizer backendQuantizer(CompressionOptions opt, int bits, int inputWidth) {
+        return new CompressionOptions(opt.method(), bits, opt.groupSize(), opt.actOrder(), opt.symmetric(), opt.trueSequential(),
+                opt.samples(), opt.seqLen(), opt.seed(), opt.percDamp()).quantizer(inputWidth);
+    }
+
+    /**
+     * Measures and plans. calib holds the calibration inputs of the first block (embeddings); it is
+     * read, not modified.
+     *
+     * @param lowRankOnly only q/k are compressed (to low-rank factors); the rest stays float32
+     */
+    public static CaspCompression prepare(LlamaModel model, Calibration calib, CompressionOptions opt, CaspPlan.Options o,
+                                          boolean lowRankOnly, PrintStream log) {
+        if (o.bits() != opt.bits()) throw new IllegalArgumentException("CASP and backend widths differ");
+        CaspPlan.Backend be = (bits, in) -> backendQuantizer(opt, bits, in);
+        CaspPlan.GroupRule groups = in -> CompressionOptions.groupSizeFor(opt.groupSize(), in);
+        List<AllocationProbe.Sample> samples = new ArrayList<>();
+        for (Calibration.Sample s : calib.samples()) samples.add(new AllocationProbe.Sample(s.hidden(), s.tokens()));
+        boolean needDist = !lowRankOnly && (o.allocation() == BitAllocation.Mode.MEASURED || o.allocation() == BitAllocation.Mode.CLOSED_FORM);
+        boolean needSvd = o.lowRank() && o.rankRule() != CaspPlan.RankRule.RATIO;
+        AllocationProbe.Measurements m = null;
+        if (needDist || needSvd) {
+            int maxRank = 0;
+            if (needSvd) {
+                var q = model.layer(0).linear(casp.model.DecoderLayer.Q);
+                maxRank = Math.min(q.out(), q.in());
+                if (maxRank > LowRankQK.Options.defaults().exactMaxDim()) // randomized: four times the ratio rank is plenty
+                    maxRank = Math.min(maxRank, 4 * LowRankQK.rankForRatio(q.out(), q.in(), o.rankRatio()));
+            }
+            log.println("casp: measuring the uncompressed model (" + (needDist ? "distortion at " + o.bits() + " and " + (o.bits() + 1)
+                    + " bits, block influence" : "") + (needDist && needSvd ? ", " : "") + (needSvd ? "q/k spectra" : "") + ") ...");
+            m = AllocationProbe.measure(model, samples, needDist ? CaspPlan.allocatable(o.lowRank()) : List.of(),
+                    new int[]{o.bits(), o.bits() + 1}, bits -> in -> be.quantizer(bits, in), maxRank, LowRankQK.Options.defaults(), null);
+        }
+        CaspPlan.Options eff = lowRankOnly
+                ? new CaspPlan.Options(o.backend(), o.bits(), o.rankRule(), o.rankRatio(), o.rankThreshold(), BitAllocation.Mode.UNIFORM,
+                o.perLinear(), o.factorBits(), o.aBits(), o.rotate(), o.refitA(), true)
+                : o;
+        CaspPlan plan;
+        try {
+            plan = CaspPlan.make(model, eff, m, be, groups, LowRankQK.Options.defaults());
+        } catch (IllegalArgumentException e) {
+            throw new casp.io.BadInputException("casp: " + e.getMessage());
+        }
+        return new CaspCompression(plan, m, opt, lowRankOnly);
+    }
+
+    /** The compressor's per-linear plan. */
+    public SequentialCompressor.QuantizerPlan quantizerPlan() {
+        return (layer, name) -> lowRankOnly && !plan.isLowRank(name) ? null : plan.quantizer(layer, name);
+    }
+
+    /** Exact stored bits of the results (factors and scalar-grid weights, scales and zeros included). */
+    public static long storedBits(List<BlockResult> blocks) {
+        long bits = 0;
+        for (BlockResult b : blocks) {
+            for (LinearResult r : b.linears()) {
+                if (r.lowRank() != null) {
+                    LowRankFactors f = r.lowRank();
+                    bits += f.a() == null ? 32L * f.rows() * f.rank() : LowRankLayer.storageBits(f.rows(), f.rank(), f.aBits(), -1);
+                    bits += f.b() == null ? 32L * f.rank() * f.cols() : LowRankLayer.storageBits(f.rank(), f.cols(), f.bBits(), -1);
+                } else {
+                    bits += LowRankLayer.storageBits(r.rows(), r.cols(), r.bits(), r.groupSize());
+                }
+            }
+        }
+        return bits;
+    }
+
+    /**
+     * Checks the result against the budget (plain quantization's stored bits at the same width and
+     * group rule); throws if exceeded, which would be a bug: the plan's costs are exact.
+     */
+    public void checkBudget(List<BlockResult> blocks) {
+        if (lowRankOnly) return;
+        long used = storedBits(blocks);
+        if (used > plan.budgetBits)
+            throw new IllegalStateException("casp: stored " + used + " bits, above the budget of " + plan.budgetBits);
+    }
+
+    /** The casp object of quantization_config: method, backend, ranks and allocation settings. */
+    public void annotate(ObjectNode quantizationConfig) {
+        ObjectNode c = (ObjectNode) quantizationConfig.get("casp");
+        c.put("method", "casp");
+        c.put("backend", backend.method());
+        c.put("tensor_format", "gptq-v1");
+        CaspPlan.Options o = plan.options;
+        c.put("rank_rule", o.rankRule().name().toLowerCase(Locale.ROOT));
+        c.put("rank_ratio", o.rankRatio());
+        c.put("allocation", lowRankOnly ? "none (low-rank only)" : o.allocation().cliName());
+        c.put("allocation_unit", o.perLinear() ? "linear" : "layer");
+        c.put("factor_bits", o.factorBits());
+        c.put("a_bits", o.widthOfA());
+        c.put("rotate", o.rotate());
+    }
+
+    /** The casp section of casp-report.json: budget, plan, measurements, per-unit widths. */
+    public ObjectNode report(List<BlockResult> blocks) {
+        ObjectMapper json = new ObjectMapper();
+        ObjectNode r = json.createObjectNode();
+        CaspPlan.Options o = plan.options;
+        ObjectNode opts = r.putObject("options");
+        opts.put("backend", o.backend());
+        opts.put("bits", o.bits());
+        opts.put("rank_rule", o.rankRule().name().toLowerCase(Locale.ROOT));
+        opts.put("rank_ratio", o.rankRatio());
+        if (o.rankRule() == CaspPlan.RankRule.THRESHOLD) opts.put("rank_threshold", o.rankThreshold());
+        opts.put("allocation", lowRankOnly ? "none" : o.allocation().cliName());
+        opts.put("allocation_unit", o.perLinear() ? "linear" : "layer");
+        opts.put("factor_bits", o.factorBits());
+        opts.put("a_bits", o.widthOfA());
+        opts.put("rotate", o.rotate());
+        opts.put("refit_a", o.refitA());
+        opts.put("low_rank_only", lowRankOnly);
+        long used = storedBits(blocks);
+        ObjectNode budget = r.putObject("budget");
+        budget.put("original_linear_weights", plan.originalWeights);
+        budget.put("budget_bits", plan.budgetBits);
+        budget.put("budget_effective_bits", plan.budgetEffectiveBits());
+        budget.put("factor_bits", plan.factorBits);
+        budget.put("planned_bits", plan.plannedBits());
+        budget.put("stored_bits", used);
+        budget.put("effective_bits", (double) used / plan.originalWeights);
+        budget.put("within_budget", used <= plan.budgetBits);
+        budget.put("allocation_exact", plan.allocation.exact());
+        ArrayNode ranks = r.putArray("low_rank");
+        for (int l = 0; l < plan.layers; l++) {
+            ObjectNode x = ranks.addObject();
+            x.put("layer", l);
+            x.put("q_rank", plan.qRank[l]);
+            x.put("k_rank", plan.kRank[l]);
+            if (!Double.isNaN(plan.qLoss[l])) x.put("q_truncation_loss_probe", plan.qLoss[l]);
+            if (!Double.isNaN(plan.kLoss[l])) x.put("k_truncation_loss_probe", plan.kLoss[l]);
+        }
+        for (BlockResult b : blocks) {
+            for (LinearResult lr : b.linears()) {
+                if (lr.lowRank() == null) continue;
+                ObjectNode x = (ObjectNode) ranks.get(lr.layer());
+                String k = lr.name().endsWith("q_proj") ? "q" : "k";
+                x.put(k + "_truncation_loss", lr.stats().getOrDefault("truncation_loss", Double.NaN).doubleValue());
+                x.put(k + "_proxy_error", lr.proxyError());
+            }
+        }
+        if (measured != null) {
+            ArrayNode bi = r.putArray("block_influence");
+            for (double v : measured.influence()) bi.add(v);
+        }
+        ArrayNode units = r.putArray("units");
+        BitAllocation.Result a = plan.allocation;
+        for (int u = 0; u < a.units().size(); u++) {
+            BitAllocation.Unit unit = a.units().get(u);
+            ObjectNode x = units.addObject();
+            x.put("unit", unit.name());
+            x.put("layer", unit.layer());
+            x.put("bits", a.width(u));
+            ArrayNode w = x.putArray("candidates"), c = x.putArray("cost_bits"), d = x.putArray("distortion");
+            for (int i = 0; i < unit.choices(); i++) {
+                w.add(unit.widths()[i]);
+                c.add(unit.costBits()[i]);
+                if (unit.distortion() != null) d.add(unit.distortion()[i]);
+            }
+        }
+        r.put("summary", summary(blocks));
+        return r;
+    }
+
+    /** The human-readable summary printed after the compression table. */
+    public String summary(List<BlockResult> blocks) {
+        StringBuilder sb = new StringBuilder();
+        long used = storedBits(blocks);
+        CaspPlan.Options o = plan.options;
+        sb.append(String.format(Locale.ROOT, "casp: %s %d-bit, rank rule %s (rho %.3g), allocation %s over %s units, factors B %d / A %d bits%s%n",
+                o.backend(), o.bits(), o.rankRule().name().toLowerCase(Locale.ROOT), o.rankRatio(),
+                lowRankOnly ? "none (low-rank only)" : o.allocation().cliName(), o.perLinear() ? "linear" : "layer",
+                o.factorBits(), o.widthOfA(), o.rotate() ? ", rotated" : ""));
+        sb.append(String.format(Locale.ROOT, "casp: ranks q %s, k %s%n", java.util.Arrays.toString(plan.qRank), java.util.Arrays.toString(plan.kRank)));
+        if (!lowRankOnly) {
+            sb.append(String.format(Locale.ROOT, "casp: stored %d bits = %.4f effective bits per original linear weight; budget (plain %s %d-bit) %d bits = %.4f%s%n",
+                    used, (double) used / plan.originalWeights, o.backend(), o.bits(), plan.budgetBits, plan.budgetEffectiveBits(),
+                    used <= plan.budgetBits ? "" : "  EXCEEDED"));
+            BitAllocation.Result a = plan.allocation;
+            int wide = 0;
+            StringBuilder list = new StringBuilder();
+            for (int u = 0; u < a.units().size(); u++) {
+                if (a.width(u) > o.bits()) {
+                    wide++;
+                    if (list.length() > 0) list.append(", ");
+                    list.append(a.units().get(u).name());
+                }
+            }
+            sb.append(String.format(Locale.ROOT, "casp: %d of %d units at %d bits%s%n", wide, a.units().size(), o.bits() + 1,
+                    wide == 0 ? "" : ": " + list));
+        }
+        return sb.toString();
+    }
+
+    /** Bars of the effective bits per linear (factors included) by layer, as a PNG. */
+    public static void chart(List<BlockResult> blocks, String title, Path png) throws IOException {
+        List<Charts.BitsRow> rows = new ArrayList<>();
+        for (BlockResult b : blocks) {
+            for (LinearResult r : b.linears()) {
+                String name = r.name().substring(r.name().indexOf('.') + 1);
+                rows.add(new Charts.BitsRow(r.layer(), name + (r.lowRank() != null ? " (low-rank)" : ""), r.effectiveBits()));
+            }
+        }
+        Charts.bitAllocation(rows, title, png);
+    }
+
+    /** The options as JSON (the checkpoint's argument check). */
+    public static ObjectNode optionsJson(CaspPlan.Options o, boolean lowRankOnly) {
+        ObjectNode j = new ObjectMapper().createObjectNode();
+        j.put("bits", o.bits());
+        j.put("rank_rule", o.rankRule().name());
+        j.put("rank_ratio", o.rankRatio());
+        j.put("rank_threshold", o.rankThreshold());
+        j.put("allocation", o.allocation().cliName());
+        j.put("per_linear", o.perLinear());
+        j.put("factor_bits", o.factorBits());
+        j.put("a_bits", o.aBits());
+        j.put("rotate", o.rotate());
+        j.put("refit_a", o.refitA());
+        j.put("low_rank_only", lowRankOnly);
+        return j;
+    }
+}

@@ -1,0 +1,274 @@
+package casp.compress;
+
+import casp.model.DecoderLayer;
+import casp.model.Linear;
+import casp.model.LlamaModel;
+
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * The CASP decisions for one model, made before the sequential compression: the rank of every
+ * low-rank W_q / W_k, the width of every other linear, and the bit budget they respect
+ * (ALGORITHMS.md sections 1, 3, 5). {@link #quantizer} then serves as the compressor's
+ * per-linear plan.
+ *
+ * <p>Equal budget: the budget is exactly the bits plain quantization with the same backend,
+ * width and group rule would store for every linear (codes, fp16 scales, zeros). The low-rank
+ * factors (at their own widths, per channel) are paid for first; the rest goes to the other
+ * linears, each at the target width or wider where the allocation says so. The stored total is
+ * therefore never above plain quantization's.
+ */
+public final class CaspPlan {
+
+    /** How the q/k ranks are chosen. */
+    public enum RankRule {
+        /** The paper's: r = floor(m n rho / (m + n)) in every layer. */
+        RATIO,
+        /** Per layer: the smallest rank whose relative whitened truncation loss is at most a threshold. */
+        THRESHOLD,
+        /** The ratio rule's total rank (q and k separately), split over the layers to minimise the summed loss. */
+        BUDGET;
+
+        public static RankRule parse(String s) {
+            for (RankRule r : values()) if (r.name().toLowerCase(Locale.ROOT).equals(s)) return r;
+            throw new IllegalArgumentException("unknown rank rule '" + s + "' (expected ratio, threshold or budget)");
+        }
+    }
+
+    /**
+     * CASP settings.
+     *
+     * @param backend       "gptq" or "rtn"
+     * @param bits          target width (2 or 3); the allocation's candidates are bits and bits + 1
+     * @param rankRule      how ranks are chosen
+     * @param rankRatio     rho of the ratio rule (and the budget rule's total)
+     * @param rankThreshold relative truncation loss of the threshold rule
+     * @param allocation    allocation mode
+     * @param perLinear     allocation unit: single linears (true) or decoder layers
+     * @param factorBits    width of factor B (and of A unless aBits > 0)
+     * @param aBits         width of factor A, 0 for factorBits
+     * @param rotate        random orthogonal rotation of the rank dimension
+     * @param refitA        least-squares refit of A to the quantized B
+     * @param lowRank       replace q/k by low-rank factors (false: allocation only)
+     */
+    public record Options(String backend, int bits, RankRule rankRule, double rankRatio, double rankThreshold,
+                          BitAllocation.Mode allocation, boolean perLinear, int factorBits, int aBits, boolean rotate,
+                          boolean refitA, boolean lowRank) {
+        public Options {
+            if (!backend.equals("gptq") && !backend.equals("rtn")) throw new IllegalArgumentException("backend must be gptq or rtn, got " + backend);
+            if (bits != 2 && bits != 3) throw new IllegalArgumentException("CASP targets 2 or 3 bits (candidates {2,3} or {3,4}), got " + bits);
+            if (!(rankRatio > 0 && rankRatio <= 1)) throw new IllegalArgumentException("rank ratio must be in (0, 1], got " + rankRatio);
+            if (!(rankThreshold > 0 && rankThreshold < 1)) throw new IllegalArgumentException("rank threshold must be in (0, 1), got " + rankThreshold);
+        }
+
+        public int widthOfA() {
+            return aBits > 0 ? aBits : factorBits;
+        }
+
+        /** The defaults: GPTQ 2-bit, ratio 0.25, measured allocation over single linears, 3-bit factors. */
+        public static Options defaults() {
+            return new Options("gptq", 2, RankRule.RATIO, 0.25, 0.05, BitAllocation.Mode.MEASURED, true, 3, 0, false, false, true);
+        }
+    }
+
+    /** Makes the backend quantizer for a width and a linear's input width (the group rule lives there). */
+    @FunctionalInterface
+    public interface Backend {
+        Quantizer quantizer(int bits, int inputWidth);
+    }
+
+    /**
+     * The plain backend's group rule, for exact bit costs: group size for an input width.
+     */
+    @FunctionalInterface
+    public interface GroupRule {
+        int groupSize(int inputWidth);
+    }
+
+    public final Options options;
+    public final int layers;
+    /** Ranks of the low-rank W_q / W_k per layer (0 when q/k are not low-rank). */
+    public final int[] qRank, kRank;
+    /** Relative whitened truncation loss at the chosen ranks on the probe's statistics (NaN when not measured). */
+    public final double[] qLoss, kLoss;
+    /** Bits plain quantization would store for all linears: the budget. */
+    public final long budgetBits;
+    /** Bits of the low-rank factors (fixed before the allocation). */
+    public final long factorBits;
+    /** Original linear weights. */
+    public final long originalWeights;
+    /** The allocation over the other linears. */
+    public final BitAllocation.Result allocation;
+    private final Map<String, Integer> width = new HashMap<>(), inputWidth = new HashMap<>();
+    private final Backend backend;
+    private final GroupRule groups;
+    private final LowRankQuantizer.Options factorOptions;
+
+    private CaspPlan(Options options, int layers, int[] qRank, int[] kRank, double[] qLoss, double[] kLoss, long budgetBits,
+                     long factorBits, long originalWeights, BitAllocation.Result allocation, Backend backend, GroupRule groups,
+                     LowRankQuantizer.Options factorOptions) {
+        this.options = options;
+        this.layers = layers;
+        this.qRank = qRank;
+        this.kRank = kRank;
+        this.qLoss = qLoss;
+        this.kLoss = kLoss;
+        this.budgetBits = budgetBits;
+        this.factorBits = factorBits;
+        this.originalWeights = originalWeights;
+        this.allocation = allocation;
+        this.backend = backend;
+        this.groups = groups;
+        this.factorOptions = factorOptions;
+    }
+
+    /** The linears whose width the allocation chooses: all but q/k when those are low-rank. */
+    public static List<String> allocatable(boolean lowRank) {
+        List<String> out = new ArrayList<>(DecoderLayer.LINEARS);
+        if (lowRank) {
+            out.remove(DecoderLayer.Q);
+            out.remove(DecoderLayer.K);
+        }
+        return out;
+    }
+
+    /**
+     * Decides ranks and widths.
+     *
+     * @param m measurements of the uncompressed model; its distortions are needed by the closed-form
+     *          and measured modes, its q/k SVDs by the threshold and budget rank rules
+     */
+    public static CaspPlan make(LlamaModel model, Options o, AllocationProbe.Measurements m, Backend backend, GroupRule groups,
+                                LowRankQK.Options svd) {
+        int L = model.numLayers();
+        int[] qr = new int[L], kr = new int[L];
+        double[] ql = new double[L], kl = new double[L];
+        java.util.Arrays.fill(ql, Double.NaN);
+        java.util.Arrays.fill(kl, Double.NaN);
+        long budget = 0, weights = 0, fixed = 0;
+        for (int l = 0; l < L; l++) {
+            for (String name : DecoderLayer.LINEARS) {
+                Linear lin = model.layer(l).linear(name);
+                budget += LowRankLayer.storageBits(lin.out(), lin.in(), o.bits(), groups.groupSize(lin.in()));
+                weights += (long) lin.out() * lin.in();
+            }
+        }
+        if (o.lowRank()) {
+            Linear q0 = model.layer(0).linear(DecoderLayer.Q), k0 = model.layer(0).linear(DecoderLayer.K);
+            int rq = LowRankQK.rankForRatio(q0.out(), q0.in(), o.rankRatio()), rk = LowRankQK.rankForRatio(k0.out(), k0.in(), o.rankRatio());
+            switch (o.rankRule()) {
+                case RATIO -> {
+                    java.util.Arrays.fill(qr, rq);
+                    java.util.Arrays.fill(kr, rk);
+                }
+                case THRESHOLD -> {
+                    need(m, "threshold");
+                    for (int l = 0; l < L; l++) {
+                        qr[l] = LowRankQK.rankForThreshold(m.q()[l], o.rankThreshold());
+                        kr[l] = LowRankQK.rankForThreshold(m.k()[l], o.rankThreshold());
+                    }
+                }
+                case BUDGET -> {
+                    need(m, "budget");
+                    int[] a = LowRankQK.splitRankBudget(java.util.Arrays.asList(m.q()), rq * L, 1);
+                    int[] b = LowRankQK.splitRankBudget(java.util.Arrays.asList(m.k()), rk * L, 1);
+                    System.arraycopy(a, 0, qr, 0, L);
+                    System.arraycopy(b, 0, kr, 0, L);
+                }
+                default -> throw new AssertionError();
+            }
+            for (int l = 0; l < L; l++) {
+                if (m != null && m.q() != null) {
+                    if (qr[l] <= m.q()[l].knownRanks()) ql[l] = m.q()[l].relativeLoss(qr[l]);
+                    if (kr[l] <= m.k()[l].knownRanks()) kl[l] = m.k()[l].relativeLoss(kr[l]);
+                }
+                Linear q = model.layer(l).linear(DecoderLayer.Q), k = model.layer(l).linear(DecoderLayer.K);
+                fixed += factorCost(q.out(), q.in(), qr[l], o) + factorCost(k.out(), k.in(), kr[l], o);
+            }
+        }
+        List<BitAllocation.LinearInfo> infos = new ArrayList<>();
+        boolean needDist = o.allocation() == BitAllocation.Mode.CLOSED_FORM || o.allocation() == BitAllocation.Mode.MEASURED;
+        if (needDist && m == null) throw new IllegalArgumentException(o.allocation().cliName() + " allocation needs measurements");
+        for (int l = 0; l < L; l++) {
+            for (String name : allocatable(o.lowRank())) {
+                Linear lin = model.layer(l).linear(name);
+                double[] d = m == null ? null : m.distortion().get(l).get(name);
+                infos.add(new BitAllocation.LinearInfo(l, name, lin.out(), lin.in(), groups.groupSize(lin.in()), d));
+            }
+        }
+        int[] widths = {o.bits(), o.bits() + 1};
+        if (m != null && !java.util.Arrays.equals(m.widths(), widths))
+            throw new IllegalArgumentException("measurements are for widths " + java.util.Arrays.toString(m.widths()));
+        List<BitAllocation.Unit> units = BitAllocation.units(infos, widths, !o.perLinear());
+        if (budget - fixed < 0) throw new IllegalArgumentException("the low-rank factors alone (" + fixed + " bits) exceed the budget " + budget);
+        BitAllocation.Result alloc = BitAllocation.solve(o.allocation(), units, budget - fixed);
+        LowRankQuantizer.Options fo = new LowRankQuantizer.Options(1, 0, o.backend(), o.factorBits(), o.widthOfA(), -1, o.rotate(),
+                o.refitA(), 1, svd);
+        CaspPlan plan = new CaspPlan(o, L, qr, kr, ql, kl, budget, fixed, weights, alloc, backend, groups, fo);
+        for (int u = 0; u < units.size(); u++) {
+            BitAllocation.Unit unit = units.get(u);
+            int w = alloc.width(u);
+            for (BitAllocation.LinearInfo li : infos) {
+                boolean member = o.perLinear() ? unit.name().equals("layers." + li.layer() + "." + li.name()) : li.layer() == unit.layer();
+                if (member) {
+                    plan.width.put(key(li.layer(), li.name()), w);
+                    plan.inputWidth.put(key(li.layer(), li.name()), li.cols());
+                }
+            }
+        }
+        return plan;
+    }
+
+    private static void need(AllocationProbe.Measurements m, String rule) {
+        if (m == null || m.q() == null) throw new IllegalArgumentException("the " + rule + " rank rule needs the q/k SVDs of the probe");
+    }
+
+    /** Exact bits of the factors of an [m, n] projection at rank r, per output channel. */
+    static long factorCost(int m, int n, int r, Options o) {
+        return LowRankLayer.storageBits(r, n, o.factorBits(), -1) + LowRankLayer.storageBits(m, r, o.widthOfA(), -1);
+    }
+
+    private static String key(int layer, String name) {
+        return layer + "/" + name;
+    }
+
+    /** The width chosen for a linear that is not low-rank. */
+    public int width(int layer, String name) {
+        Integer w = width.get(key(layer, name));
+        if (w == null) throw new IllegalArgumentException("layer " + layer + " " + name + " has no width in the plan");
+        return w;
+    }
+
+    /** Whether the linear is replaced by low-rank factors. */
+    public boolean isLowRank(String name) {
+        return options.lowRank() && (name.equals(DecoderLayer.Q) || name.equals(DecoderLayer.K));
+    }
+
+    /** The compressor's plan: low-rank factors for q/k, the backend at the allocated width otherwise. */
+    public Quantizer quantizer(int layer, String name) {
+        if (isLowRank(name)) {
+            int r = name.equals(DecoderLayer.Q) ? qRank[layer] : kRank[layer];
+            return new LowRankQuantizer(factorOptions.withRank(r).withSeed(layer * 2L + (name.equals(DecoderLayer.Q) ? 0 : 1)));
+        }
+        return backend.quantizer(width(layer, name), inputWidth.get(key(layer, name)));
+    }
+
+    /** Bits the plan will store: factors plus the allocated linears (exact, known before quantizing). */
+    public long plannedBits() {
+        return factorBits + allocation.bitsUsed();
+    }
+
+    /** plannedBits / original weights. */
+    public double plannedEffectiveBits() {
+        return (double) plannedBits() / originalWeights;
+    }
+
+    /** budget / original weights: plain quantization's effective bits. */
+    public double budgetEffectiveBits() {
+        return (double) budgetBits / originalWeights;
+    }
+}
