@@ -92,7 +92,7 @@ class QuantizedMatrixTest {
     void matvecEqualsDenseProductOfTheDequantizedMatrix() {
         for (int bits : new int[] {2, 3, 4, 8}) {
             for (int rows : new int[] {1, 7, 17, 33}) {
-                for (int cols : new int[] {1, 7, 16, 33, 129, 336}) {
+                for (int cols : new int[] {1, 7, 16, 33, 129, 256, 336, 384}) {
                     for (int gs : new int[] {0, 16, 32, 128}) {
                         Sample s = new Sample(rows, cols, bits, gs, rows * 1000L + cols * 10L + bits + gs, null);
                         float[] w = s.q.dequantize();
