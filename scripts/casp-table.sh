@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The CASP result tables (Markdown), each from the commands it shows:
 #
-#   scripts/casp-table.sh [stories] [lowrank] [llava] [tiny] [sparsity]    # default: all of them
+#   scripts/casp-table.sh [stories] [factors] [lowrank] [llava] [tiny] [sparsity]    # default: all
 #   SEEDS="0 1 2" SAMPLES=64 SEQ_LEN=256 LLAVA_SAMPLES=64 scripts/casp-table.sh stories
 #
 #   stories   stories260K (ctx 256 on its reference eval.txt, calibrated on random windows of the
 #             same file): plain GPTQ 2-bit vs CASP-GPTQ 2-bit at an equal budget, every allocation
 #             mode, per calibration seed, then mean and spread
+#   factors   how the low-rank factors are quantized: rotation, a wider A, a refit of A (stories260K)
 #   lowrank   the low-rank Q/K step alone (float32 factors, everything else float32): perplexity at
 #             rank ratios 0.25 and 0.5
 #   llava     llava-stories (calibrated on its calib set, evaluated on dev): caption perplexity and KL
@@ -31,7 +32,7 @@ cp "$here/target/casp.jar" "$work/casp.jar"
 casp() { java --add-modules jdk.incubator.vector -XX:MaxRAMPercentage=75 -XX:+UseParallelGC -jar "$work/casp.jar" "$@" 2> >(grep -v "incubator modules" >&2); }
 casp="casp"
 export CASP_QUIET=1
-sections="${*:-stories lowrank llava tiny sparsity}"
+sections="${*:-stories factors lowrank llava tiny sparsity}"
 
 # field NAME < one-line JSON: the value of a top-level number field
 field() { sed -n "s/.*\"$1\":\([^,}]*\).*/\1/p" | head -1; }
@@ -82,6 +83,36 @@ stories() {
     local rows; rows=$(grep "^$kind|${label:-"-"}|" "$work/stories.tsv")
     printf "| %s | %s | %s | %s | %s |\n" "$kind" "${label:-"-"}" "$(echo "$rows" | cut -d'|' -f3 | stats)" \
       "$(echo "$rows" | cut -d'|' -f4 | stats)" "$(echo "$rows" | cut -d'|' -f5 | stats)"
+  done
+  echo
+}
+
+factors() {
+  local model="$shared/models/stories260K/model" text="$shared/models/stories260K/reference/eval.txt"
+  echo "## Quantizing the low-rank factors (stories260K, CASP-GPTQ 2-bit, measured allocation over linears)"
+  echo
+  echo "Factor A's Hessian B H B^T is diagonal after whitening, so GPTQ cannot compensate its rounding errors:"
+  echo "a random rotation of the rank dimension, a wider A, or a least-squares refit of A to the quantized B."
+  echo "(All at the same total budget: a wider A leaves fewer bits for the other linears.)"
+  echo
+  echo "| factors | effective bits | ppl (mean ± sd) | KL to fp32 (mean ± sd) |"
+  echo "|---|---|---|---|"
+  local configs=("B 3, A 3 (default)|" "B 3, A 3, rotated|--rotate" "B 3, A 4|--a-bits 4" "B 3, A 3, A refitted|--refit-a"
+    "B 3, A 4, rotated|--a-bits 4 --rotate")
+  for cfg in "${configs[@]}"; do
+    IFS='|' read -r label flags <<<"$cfg"
+    : >"$work/factors.tsv"
+    for seed in $SEEDS; do
+      local out="$work/f-$seed" c e
+      # shellcheck disable=SC2086
+      c=$("$casp" compress --model "$model" --calib "$text" --method casp --bits 2 --samples "$SAMPLES" --seq-len "$SEQ_LEN" \
+          --seed "$seed" $flags --out "$out" --json)
+      e=$("$casp" eval ppl --model "$out" --text "$text" --ctx 256 --reference "$model" --json)
+      echo "$(echo "$c" | field effective_bits)|$(echo "$e" | field ppl)|$(echo "$e" | field kl)" >>"$work/factors.tsv"
+      rm -rf "$out"
+    done
+    printf "| %s | %s | %s | %s |\n" "$label" "$(cut -d'|' -f1 "$work/factors.tsv" | stats)" "$(cut -d'|' -f2 "$work/factors.tsv" | stats)" \
+      "$(cut -d'|' -f3 "$work/factors.tsv" | stats)"
   done
   echo
 }
@@ -208,10 +239,11 @@ sparsity() {
 for s in $sections; do
   case "$s" in
     stories) stories ;;
+    factors) factors ;;
     lowrank) lowrank ;;
     sparsity) sparsity ;;
     llava) llava ;;
     tiny) tiny ;;
-    *) echo "unknown section '$s' (stories, lowrank, llava, tiny, sparsity)" >&2; exit 2 ;;
+    *) echo "unknown section '$s' (stories, factors, lowrank, llava, tiny, sparsity)" >&2; exit 2 ;;
   esac
 done
