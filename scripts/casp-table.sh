@@ -18,7 +18,7 @@
 # Effective bits count everything stored for the decoder's linear layers: codes, fp16 scales,
 # zeros, and the low-rank factors at their own width.
 set -euo pipefail
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+here="${CASP_REPO:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
 shared="${CASP_SHARED:-$here/../shared}"
 SEEDS="${SEEDS:-0 1 2}"
 SAMPLES="${SAMPLES:-64}"
