@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The CASP result tables (Markdown), each from the commands it shows:
 #
-#   scripts/casp-table.sh [stories] [lowrank] [llava] [tiny] [sparsity]    # default: all of them
-#   SEEDS="0 1 2" SAMPLES=64 SEQ_LEN=256 scripts/casp-table.sh stories
+#   scripts/casp-table.sh [stories] [factors] [lowrank] [llava] [tiny] [sparsity]    # default: all
+#   SEEDS="0 1 2" SAMPLES=64 SEQ_LEN=256 LLAVA_SAMPLES=64 scripts/casp-table.sh stories
 #
 #   stories   stories260K (ctx 256 on its reference eval.txt, calibrated on random windows of the
 #             same file): plain GPTQ 2-bit vs CASP-GPTQ 2-bit at an equal budget, every allocation
 #             mode, per calibration seed, then mean and spread
+#   factors   how the low-rank factors are quantized: rotation, a wider A, a refit of A (stories260K)
 #   lowrank   the low-rank Q/K step alone (float32 factors, everything else float32): perplexity at
 #             rank ratios 0.25 and 0.5
 #   llava     llava-stories (calibrated on its calib set, evaluated on dev): caption perplexity and KL
@@ -17,16 +18,21 @@
 # Effective bits count everything stored for the decoder's linear layers: codes, fp16 scales,
 # zeros, and the low-rank factors at their own width.
 set -euo pipefail
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+here="${CASP_REPO:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
 shared="${CASP_SHARED:-$here/../shared}"
 SEEDS="${SEEDS:-0 1 2}"
 SAMPLES="${SAMPLES:-64}"
 SEQ_LEN="${SEQ_LEN:-256}"
-casp="$here/casp"
+LLAVA_SAMPLES="${LLAVA_SAMPLES:-64}"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
+# Build once, then run a private copy of the jar: editing the sources meanwhile cannot change the tables.
+"$here/casp" --version >/dev/null
+cp "$here/target/casp.jar" "$work/casp.jar"
+casp() { java --add-modules jdk.incubator.vector -XX:MaxRAMPercentage=75 -XX:+UseParallelGC -jar "$work/casp.jar" "$@" 2> >(grep -v "incubator modules" >&2); }
+casp="casp"
 export CASP_QUIET=1
-sections="${*:-stories lowrank llava tiny sparsity}"
+sections="${*:-stories factors lowrank llava tiny sparsity}"
 
 # field NAME < one-line JSON: the value of a top-level number field
 field() { sed -n "s/.*\"$1\":\([^,}]*\).*/\1/p" | head -1; }
@@ -81,6 +87,36 @@ stories() {
   echo
 }
 
+factors() {
+  local model="$shared/models/stories260K/model" text="$shared/models/stories260K/reference/eval.txt"
+  echo "## Quantizing the low-rank factors (stories260K, CASP-GPTQ 2-bit, measured allocation over linears)"
+  echo
+  echo "Factor A's Hessian B H B^T is diagonal after whitening, so GPTQ cannot compensate its rounding errors:"
+  echo "a random rotation of the rank dimension, a wider A, or a least-squares refit of A to the quantized B."
+  echo "(All at the same total budget: a wider A leaves fewer bits for the other linears.)"
+  echo
+  echo "| factors | effective bits | ppl (mean ± sd) | KL to fp32 (mean ± sd) |"
+  echo "|---|---|---|---|"
+  local configs=("B 3, A 3 (default)|" "B 3, A 3, rotated|--rotate" "B 3, A 4|--a-bits 4" "B 3, A 3, A refitted|--refit-a"
+    "B 3, A 4, rotated|--a-bits 4 --rotate")
+  for cfg in "${configs[@]}"; do
+    IFS='|' read -r label flags <<<"$cfg"
+    : >"$work/factors.tsv"
+    for seed in $SEEDS; do
+      local out="$work/f-$seed" c e
+      # shellcheck disable=SC2086
+      c=$("$casp" compress --model "$model" --calib "$text" --method casp --bits 2 --samples "$SAMPLES" --seq-len "$SEQ_LEN" \
+          --seed "$seed" $flags --out "$out" --json)
+      e=$("$casp" eval ppl --model "$out" --text "$text" --ctx 256 --reference "$model" --json)
+      echo "$(echo "$c" | field effective_bits)|$(echo "$e" | field ppl)|$(echo "$e" | field kl)" >>"$work/factors.tsv"
+      rm -rf "$out"
+    done
+    printf "| %s | %s | %s | %s |\n" "$label" "$(cut -d'|' -f1 "$work/factors.tsv" | stats)" "$(cut -d'|' -f2 "$work/factors.tsv" | stats)" \
+      "$(cut -d'|' -f3 "$work/factors.tsv" | stats)"
+  done
+  echo
+}
+
 lowrank() {
   local model="$shared/models/stories260K/model" text="$shared/models/stories260K/reference/eval.txt"
   echo "## The low-rank Q/K step alone (stories260K, float32 factors, all other weights float32)"
@@ -102,6 +138,78 @@ lowrank() {
     done
   done
   echo
+}
+
+# vqa_run MODEL_DIR DATA_DIR OUT [compress flags...]: compress, evaluate on dev with KL to the float32
+# model; prints "bits|accuracy|answer ppl|kl"
+vqa_run() {
+  local model="$1" data="$2" out="$3"; shift 3
+  local c e
+  c=$("$casp" compress --model "$model" --calib "$data/calib/calib.json" --samples "$LLAVA_SAMPLES" --out "$out" --json "$@")
+  e=$("$casp" eval vqa --model "$out" --data "$data/dev/dev.json" --reference "$model" --stop . --json)
+  echo "$(echo "$c" | field effective_bits)|$(echo "$e" | field accuracy)|$(echo "$e" | field answer_ppl)|$(echo "$e" | field kl)"
+  rm -rf "$out"
+}
+
+# vqa_table NAME CONFIGS...: one row per seed and config, then mean ± sd per config
+vqa_table() {
+  local name="$1"; shift
+  local dir="$shared/models/$name" tsv="$work/$name.tsv"
+  : >"$tsv"
+  local fp; fp=$("$casp" eval vqa --model "$dir/model" --data "$dir/data/dev/dev.json" --stop . --json)
+  printf "float32: accuracy %.4f, caption/answer ppl %.4f\n\n" "$(echo "$fp" | field accuracy)" "$(echo "$fp" | field answer_ppl)"
+  echo "| seed | config | effective bits | accuracy | answer ppl | KL to fp32 |"
+  echo "|---|---|---|---|---|---|"
+  for seed in $SEEDS; do
+    for cfg in "$@"; do
+      IFS='|' read -r label flags <<<"$cfg"
+      local r
+      # shellcheck disable=SC2086
+      r=$(vqa_run "$dir/model" "$dir/data" "$work/$name-$seed" --seed "$seed" $flags)
+      IFS='|' read -r b a p k <<<"$r"
+      printf "| %s | %s | %.4f | %.4f | %.3f | %.4f |\n" "$seed" "$label" "$b" "$a" "$p" "$k"
+      echo "$label|$r" >>"$tsv"
+    done
+  done
+  echo
+  echo "Mean ± sd over seeds ($SEEDS):"
+  echo
+  echo "| config | effective bits | accuracy | answer ppl | KL to fp32 |"
+  echo "|---|---|---|---|---|"
+  for cfg in "$@"; do
+    IFS='|' read -r label flags <<<"$cfg"
+    local rows; rows=$(grep -F "$label|" "$tsv" | awk -F'|' -v l="$label" '$1 == l')
+    printf "| %s | %s | %s | %s | %s |\n" "$label" "$(echo "$rows" | cut -d'|' -f2 | stats)" "$(echo "$rows" | cut -d'|' -f3 | stats)" \
+      "$(echo "$rows" | cut -d'|' -f4 | stats)" "$(echo "$rows" | cut -d'|' -f5 | stats)"
+  done
+  echo
+}
+
+llava() {
+  echo "## llava-stories: CASP vs plain GPTQ at 2 bits (equal budget), dev captions"
+  echo
+  echo "Calibration: $LLAVA_SAMPLES samples of data/calib (image + conversation, text cut to 256 tokens) per seed; dev: all 300"
+  echo "samples, greedy captions stopped at the first '.', answer ppl = perplexity of the reference caption tokens."
+  echo "CASP: --method casp --backend gptq --bits 2 with the allocation measured over single linears; 'low-rank only' rows"
+  echo "replace q/k by float32 factors and keep everything else float32 (the cost of the low-rank step by itself)."
+  echo
+  vqa_table llava-stories \
+    "plain gptq 2-bit|--method gptq --bits 2" \
+    "casp rho 0.25 (ratio rule)|--method casp --bits 2 --rank-ratio 0.25" \
+    "casp rho 0.5 (ratio rule)|--method casp --bits 2 --rank-ratio 0.5" \
+    "casp budget rule (rho 0.25 total)|--method casp --bits 2 --rank-rule budget --rank-ratio 0.25" \
+    "casp threshold rule 0.01|--method casp --bits 2 --rank-rule threshold --rank-threshold 0.01" \
+    "low-rank only, rho 0.25|--method casp --bits 2 --lowrank-only --factor-bits 0 --rank-ratio 0.25" \
+    "low-rank only, rho 0.5|--method casp --bits 2 --lowrank-only --factor-bits 0 --rank-ratio 0.5" \
+    "low-rank only, budget rule 0.25|--method casp --bits 2 --lowrank-only --factor-bits 0 --rank-rule budget --rank-ratio 0.25"
+}
+
+tiny() {
+  echo "## tiny-llava: CASP vs plain GPTQ at 2 bits (plumbing, not quality: its small LM is nearly lossless at 2 bits)"
+  echo
+  vqa_table tiny-llava \
+    "plain gptq 2-bit|--method gptq --bits 2" \
+    "casp rho 0.25|--method casp --bits 2 --rank-ratio 0.25"
 }
 
 sparsity() {
@@ -131,9 +239,11 @@ sparsity() {
 for s in $sections; do
   case "$s" in
     stories) stories ;;
+    factors) factors ;;
     lowrank) lowrank ;;
     sparsity) sparsity ;;
-    llava|tiny) echo "## $s: TODO (needs LLaVA calibration in casp compress)"; echo ;;
-    *) echo "unknown section '$s' (stories, lowrank, llava, tiny, sparsity)" >&2; exit 2 ;;
+    llava) llava ;;
+    tiny) tiny ;;
+    *) echo "unknown section '$s' (stories, factors, lowrank, llava, tiny, sparsity)" >&2; exit 2 ;;
   esac
 done

@@ -14,6 +14,7 @@ import picocli.CommandLine.Command;
                 BenchCommand.class,
                 CompressCommand.class,
                 SparsityCommand.class,
+                DemoCommand.class,
         })
 public final class Main implements Runnable {
 

@@ -1,0 +1,189 @@
+package casp.cli;
+
+import casp.compress.CaspPlan;
+import casp.compress.CompressedModelWriter;
+import casp.compress.CompressionOptions;
+import casp.compress.CompressionRun;
+import casp.eval.KlDivergence;
+import casp.eval.VqaEvaluator;
+import casp.io.BadInputException;
+import casp.io.LlavaDataset;
+import casp.model.LlavaModel;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+
+/**
+ * `casp demo`: on the small LLaVA model shipped in testdata/, compress with plain GPTQ 2-bit and
+ * with CASP (GPTQ backend) at the same budget, evaluate the float32 model and both compressed ones
+ * on the dev questions, and print a side-by-side table: effective bits, accuracy, answer perplexity,
+ * KL to the float32 model, size on disk, time. To stay at a few minutes on two cores it uses fewer
+ * calibration samples and the first --limit dev questions, and says so.
+ */
+@Command(name = "demo", mixinStandardHelpOptions = true,
+        description = "Compress the bundled tiny LLaVA model with plain GPTQ 2-bit and with CASP at the same budget, "
+                + "evaluate both and print a side-by-side table.")
+public final class DemoCommand implements Callable<Integer> {
+    @Option(names = "--model", paramLabel = "DIR", defaultValue = "testdata/tiny-llava/model",
+            description = "LLaVA model folder (default: ${DEFAULT-VALUE})")
+    Path model;
+
+    @Option(names = "--data", paramLabel = "DIR", defaultValue = "testdata/tiny-llava/data",
+            description = "folder with calib/calib.json and dev/dev.json (+ images/) (default: ${DEFAULT-VALUE})")
+    Path data;
+
+    @Option(names = "--limit", paramLabel = "N", defaultValue = "100", description = "dev questions evaluated (default: ${DEFAULT-VALUE})")
+    int limit;
+
+    @Option(names = "--samples", paramLabel = "N", defaultValue = "32", description = "calibration samples (default: ${DEFAULT-VALUE})")
+    int samples;
+
+    @Option(names = "--bits", paramLabel = "B", defaultValue = "2", description = "target width, 2 or 3 (default: ${DEFAULT-VALUE})")
+    int bits;
+
+    @Option(names = "--seed", paramLabel = "S", defaultValue = "0", description = "calibration seed (default: ${DEFAULT-VALUE})")
+    long seed;
+
+    @Option(names = "--keep", paramLabel = "DIR", description = "keep the two compressed folders under DIR (default: a temporary folder, removed)")
+    Path keep;
+
+    @Option(names = "--json", description = "print the table as one JSON object")
+    boolean json;
+
+    /** One row of the table. */
+    record Row(String name, double effectiveBits, double accuracy, double answerPpl, double kl, long bytes, double compressSeconds,
+               double evalSeconds) {}
+
+    @Override
+    public Integer call() throws Exception {
+        if (limit < 1) throw new BadInputException("--limit must be >= 1, got " + limit);
+        if (samples < 1) throw new BadInputException("--samples must be >= 1, got " + samples);
+        if (bits != 2 && bits != 3) throw new BadInputException("--bits must be 2 or 3, got " + bits);
+        Path calib = data.resolve("calib").resolve("calib.json"), dev = data.resolve("dev").resolve("dev.json");
+        if (!Files.isRegularFile(model.resolve("config.json")))
+            throw new BadInputException("--model " + model + ": no config.json (run from the repository root, or pass --model)");
+        if (!Files.isRegularFile(calib) || !Files.isRegularFile(dev))
+            throw new BadInputException("--data " + data + ": needs calib/calib.json and dev/dev.json (run from the repository root, or pass --data)");
+        List<LlavaDataset.Sample> devSet = LlavaDataset.load(dev, dev.getParent().resolve("images"));
+        int n = Math.min(limit, devSet.size());
+        PrintStream err = System.err;
+        err.printf(Locale.ROOT, "casp demo: %s; calibration %d samples of %s (seed %d); dev: the first %d of %d questions "
+                + "(small settings so the demo takes a few minutes; see --samples, --limit)%n", model, samples, calib, seed, n, devSet.size());
+
+        LlavaModel fp = LlavaModel.load(model);
+        int maxNew = maxNewTokens(model);
+        List<Row> rows = new ArrayList<>();
+        long fpBytes = Files.size(model.resolve("model.safetensors"));
+        Row fpRow = evaluate("float32", fp, null, devSet, n, maxNew, 32, fpBytes, 0);
+        rows.add(fpRow);
+
+        Path work = keep != null ? keep.toAbsolutePath() : Files.createTempDirectory("casp-demo");
+        Files.createDirectories(work);
+        try {
+            CompressionOptions gptq = new CompressionOptions("gptq", bits, CompressionOptions.AUTO_GROUP, false, false, true, samples, 256, seed, 0.01);
+            CaspPlan.Options d = CaspPlan.Options.defaults();
+            CaspPlan.Options casp = new CaspPlan.Options("gptq", bits, d.rankRule(), d.rankRatio(), d.rankThreshold(), d.allocation(),
+                    d.perLinear(), d.factorBits(), d.aBits(), d.rotate(), d.refitA(), true);
+            String[] names = {"GPTQ " + bits + "-bit", "CASP-GPTQ " + bits + "-bit"};
+            CaspPlan.Options[] caspOpts = {null, casp};
+            String[] dirs = {"gptq" + bits, "casp-gptq" + bits};
+            for (int i = 0; i < 2; i++) {
+                Path out = work.resolve(dirs[i]);
+                if (Files.exists(out) && keep != null) CompressedModelWriter.checkTarget(out, false);
+                err.println("casp demo: compressing with " + names[i] + " ...");
+                PrintStream quiet = new PrintStream(new ByteArrayOutputStream());
+                CompressionRun.Outcome o;
+                try (Progress p = new Progress("compress", fp.language().numLayers(), "blocks")) {
+                    o = CompressionRun.run(new CompressionRun.Request(model, calib, null, gptq, out, false, false, false, caspOpts[i], false),
+                            new casp.compress.SequentialCompressor.Listener() {
+                                @Override public void blockDone(casp.compress.SequentialCompressor.BlockResult b, casp.compress.Calibration a) {
+                                    p.advance(1);
+                                }
+                            }, quiet);
+                }
+                rows.add(evaluate(names[i], LlavaModel.load(out), fp, devSet, n, maxNew, o.effectiveBits(),
+                        Files.size(out.resolve("model.safetensors")), o.seconds()));
+            }
+        } finally {
+            if (keep == null) deleteQuietly(work);
+        }
+        print(rows, n, devSet.size());
+        return 0;
+    }
+
+    private Row evaluate(String name, LlavaModel m, LlavaModel reference, List<LlavaDataset.Sample> dev, int n, int maxNew,
+                         double effectiveBits, long bytes, double compressSeconds) {
+        KlDivergence.Mean kl = reference == null ? null : new KlDivergence.Mean();
+        VqaEvaluator.Options opt = new VqaEvaluator.Options(n, maxNew, List.of(),
+                kl == null ? null : KlDivergence.againstReference(reference, kl));
+        VqaEvaluator.Result r;
+        System.err.println("casp demo: evaluating " + name + " ...");
+        try (Progress p = new Progress("eval", n, "questions")) {
+            r = VqaEvaluator.evaluate(m, dev, opt, (done, total, s) -> p.set(done));
+        }
+        return new Row(name, effectiveBits, r.accuracy(), r.answerPpl(), kl == null ? 0 : kl.mean(), bytes, compressSeconds, r.seconds());
+    }
+
+    private void print(List<Row> rows, int n, int total) throws Exception {
+        if (json) {
+            ObjectMapper m = new ObjectMapper();
+            ObjectNode o = m.createObjectNode();
+            o.put("model", model.toString());
+            o.put("dev_questions", n);
+            o.put("dev_total", total);
+            o.put("calibration_samples", samples);
+            ArrayNode a = o.putArray("rows");
+            for (Row r : rows) {
+                a.addObject().put("name", r.name()).put("effective_bits", r.effectiveBits()).put("accuracy", r.accuracy())
+                        .put("answer_ppl", r.answerPpl()).put("kl", r.kl()).put("model_bytes", r.bytes())
+                        .put("compress_seconds", r.compressSeconds()).put("eval_seconds", r.evalSeconds());
+            }
+            System.out.println(m.writerWithDefaultPrettyPrinter().writeValueAsString(o));
+            return;
+        }
+        System.out.printf(Locale.ROOT, "%n%s, dev questions 1-%d of %d, calibration %d samples (seed %d)%n", model, n, total, samples, seed);
+        System.out.printf(Locale.ROOT, "%-18s %10s %9s %11s %11s %11s %11s %9s%n", "model", "eff. bits", "accuracy", "answer ppl",
+                "KL to fp32", "size (MiB)", "compress s", "eval s");
+        for (Row r : rows) {
+            System.out.printf(Locale.ROOT, "%-18s %10.4f %9.4f %11.4f %11.5f %11.2f %11s %9.1f%n", r.name(), r.effectiveBits(), r.accuracy(),
+                    r.answerPpl(), r.kl(), r.bytes() / 1048576.0, r.compressSeconds() > 0 ? String.format(Locale.ROOT, "%.1f", r.compressSeconds()) : "-",
+                    r.evalSeconds());
+        }
+        System.out.println("Effective bits: stored bits per original decoder linear weight (codes, fp16 scales, zeros, low-rank factors).");
+        System.out.println("Size: model.safetensors, which also holds the float32 vision tower, projector and embeddings.");
+        if (keep != null) System.out.println("Compressed folders kept in " + keep);
+    }
+
+    private static int maxNewTokens(Path dir) {
+        Path g = dir.resolve("generation_config.json");
+        try {
+            if (Files.isRegularFile(g)) {
+                var node = new ObjectMapper().readTree(g.toFile());
+                if (node != null && node.path("max_new_tokens").canConvertToInt() && node.get("max_new_tokens").asInt() > 0)
+                    return node.get("max_new_tokens").asInt();
+            }
+        } catch (java.io.IOException e) {
+            throw new BadInputException(g + ": not valid JSON: " + e.getMessage());
+        }
+        return 64;
+    }
+
+    private static void deleteQuietly(Path dir) {
+        try (var s = Files.walk(dir)) {
+            for (Path p : (Iterable<Path>) s.sorted(java.util.Comparator.reverseOrder())::iterator) Files.deleteIfExists(p);
+        } catch (java.io.IOException | RuntimeException ignored) {
+            // a temporary folder: best effort
+        }
+    }
+}
