@@ -2,8 +2,8 @@ package casp.tensor;
 
 /**
  * Element types of stored tensors, with the safetensors names. Conversions of the 16-bit float
- * formats are exact (subnormals, infinities and NaN included) and written here because
- * Float.float16ToFloat only exists from Java 20 on.
+ * formats are exact (subnormals, infinities and NaN included); fp16 goes through
+ * casp.kernel.Fp16 (Float.float16ToFloat only exists from Java 20 on).
  */
 public enum DType {
     F64("F64", 8), F32("F32", 4), F16("F16", 2), BF16("BF16", 2),
@@ -38,50 +38,14 @@ public enum DType {
         return null;
     }
 
-    /** IEEE 754 binary16 bits to float, exact for every input. */
+    /** IEEE 754 binary16 bits to float, exact for every input (the kernel's conversion). */
     public static float f16ToFloat(short h) {
-        int bits = h & 0xffff;
-        int sign = (bits & 0x8000) << 16;
-        int exp = (bits >>> 10) & 0x1f;
-        int mant = bits & 0x3ff;
-        if (exp == 0x1f) { // infinity or NaN (payload kept, quiet bit set by the shift)
-            return Float.intBitsToFloat(sign | 0x7f800000 | (mant << 13));
-        }
-        if (exp == 0) {
-            if (mant == 0) return Float.intBitsToFloat(sign);
-            // subnormal: value = mant * 2^-24, exactly representable in float
-            float v = mant * 0x1p-24f;
-            return sign == 0 ? v : -v;
-        }
-        return Float.intBitsToFloat(sign | ((exp + 112) << 23) | (mant << 13));
+        return casp.kernel.Fp16.toFloat(h);
     }
 
     /** float to IEEE 754 binary16 bits, round to nearest even, overflow to infinity. */
     public static short floatToF16(float f) {
-        int bits = Float.floatToRawIntBits(f);
-        int sign = (bits >>> 16) & 0x8000;
-        int exp = (bits >>> 23) & 0xff;
-        int mant = bits & 0x7fffff;
-        if (exp == 0xff) { // inf / NaN
-            return (short) (sign | 0x7c00 | (mant != 0 ? 0x200 | (mant >>> 13) : 0));
-        }
-        int e = exp - 127 + 15;
-        if (e >= 0x1f) return (short) (sign | 0x7c00);
-        if (e <= 0) {
-            if (e < -10) return (short) sign; // underflows to zero
-            // subnormal half: shift the full mantissa (with implicit 1) right, round to nearest even
-            int m = mant | 0x800000;
-            int shift = 14 - e;
-            int half = m >>> shift;
-            int rem = m & ((1 << shift) - 1);
-            int mid = 1 << (shift - 1);
-            if (rem > mid || (rem == mid && (half & 1) != 0)) half++;
-            return (short) (sign | half);
-        }
-        int half = (e << 10) | (mant >>> 13);
-        int rem = mant & 0x1fff;
-        if (rem > 0x1000 || (rem == 0x1000 && (half & 1) != 0)) half++; // may carry into exp: correct
-        return (short) (sign | half);
+        return casp.kernel.Fp16.fromFloat(f);
     }
 
     /** bfloat16 bits to float (exact: bf16 is the top half of a float). */
