@@ -164,7 +164,7 @@ public final class CompressionRun {
                 casp.annotate(qconfig);
             }
             long bytes = CompressedModelWriter.write(folder, all, qconfig, report, out, req.force());
-            if (casp != null) CaspCompression.chart(blocks, "CASP bit allocation: " + req.model().toAbsolutePath().normalize().getFileName(),
+            if (casp != null) CaspCompression.chart(blocks, "CASP bit allocation: " + casp.eval.Charts.modelName(req.model()),
                     out.resolve(CaspCompression.CHART));
             if (cp != null) cp.delete();
             return new Outcome(out, CompressionReport.effectiveBits(blocks), seconds, blocks, report, bytes, activationBytes,
