@@ -140,17 +140,10 @@ public final class SparsityCommand implements Callable<Integer> {
             Files.createDirectories(out);
             writeAtomically(out.resolve("sparsity.txt"), table);
             writeAtomically(out.resolve("sparsity.json"), new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(js));
-            Charts.sparsity(r, "Attention sparsity and MSE(S - S'): " + modelName(folder.dir()), out.resolve("sparsity.png"));
+            Charts.sparsity(r, "Attention sparsity and MSE(S - S'): " + Charts.modelName(folder.dir()), out.resolve("sparsity.png"));
             if (!json) System.out.println("wrote " + out.resolve("sparsity.txt") + ", sparsity.json, sparsity.png");
         }
         return 0;
-    }
-
-    /** A folder's name for titles: its parent's when it is called "model" (shared/models/NAME/model). */
-    static String modelName(Path dir) {
-        Path abs = dir.toAbsolutePath().normalize();
-        String n = abs.getFileName().toString();
-        return n.equals("model") && abs.getParent() != null ? abs.getParent().getFileName().toString() : n;
     }
 
     /** The first n non-overlapping windows of seqLen tokens of the file (encoded once, with BOS). */

@@ -2,6 +2,7 @@ package casp.compress;
 
 import casp.compress.SequentialCompressor.BlockResult;
 import casp.compress.SequentialCompressor.LinearResult;
+import casp.eval.Charts;
 import casp.io.BadInputException;
 import casp.io.ModelFolder;
 import casp.io.Tokenizer;
@@ -164,7 +165,7 @@ public final class CompressionRun {
                 casp.annotate(qconfig);
             }
             long bytes = CompressedModelWriter.write(folder, all, qconfig, report, out, req.force());
-            if (casp != null) CaspCompression.chart(blocks, "CASP bit allocation: " + req.model().toAbsolutePath().normalize().getFileName(),
+            if (casp != null) CaspCompression.chart(blocks, "CASP bit allocation: " + Charts.modelName(req.model()),
                     out.resolve(CaspCompression.CHART));
             if (cp != null) cp.delete();
             return new Outcome(out, CompressionReport.effectiveBits(blocks), seconds, blocks, report, bytes, activationBytes,

@@ -84,12 +84,23 @@ public final class Charts {
     public static void bitAllocation(List<BitsRow> rows, String title, Path png) throws IOException {
         DefaultCategoryDataset data = new DefaultCategoryDataset();
         for (BitsRow r : rows) data.addValue(r.bits(), r.linear(), "layer " + r.layer());
-        CategoryPlot plot = new CategoryPlot(data, new CategoryAxis("decoder layer"), new NumberAxis("bits per weight"), new BarRenderer());
-        ((BarRenderer) plot.getRenderer()).setShadowVisible(false);
+        BarRenderer bars = new BarRenderer();
+        bars.setShadowVisible(false);
+        bars.setBarPainter(new org.jfree.chart.renderer.category.StandardBarPainter());
+        CategoryPlot plot = new CategoryPlot(data, new CategoryAxis("decoder layer"),
+                new NumberAxis("stored bits per original weight"), bars);
         plot.getRangeAxis().setLowerBound(0);
         JFreeChart chart = new JFreeChart(title, JFreeChart.DEFAULT_TITLE_FONT, plot, true);
         chart.setBackgroundPaint(Color.WHITE);
         save(chart, png, 900, 450);
+    }
+
+    /** A model folder's name for titles: its parent's when it is called "model" (shared/models/NAME/model). */
+    public static String modelName(Path dir) {
+        Path abs = dir.toAbsolutePath().normalize();
+        String n = abs.getFileName() == null ? abs.toString() : abs.getFileName().toString();
+        return n.equals("model") && abs.getParent() != null && abs.getParent().getFileName() != null
+                ? abs.getParent().getFileName().toString() : n;
     }
 
     /** One bar of {@link #bitAllocation}: effective bits per weight of one linear. */
