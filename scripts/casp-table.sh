@@ -35,7 +35,7 @@ export CASP_QUIET=1
 sections="${*:-stories factors lowrank llava tiny sparsity}"
 
 # field NAME < one-line JSON: the value of a top-level number field
-field() { sed -n "s/.*\"$1\":\([^,}]*\).*/\1/p" | head -1; }
+field() { grep -o "\"$1\":[^,}]*" | head -1 | cut -d: -f2; }
 # stats: mean and sample standard deviation of the numbers on stdin, "mean ± sd"
 stats() { awk '{x[NR]=$1; s+=$1} END {m=s/NR; for(i=1;i<=NR;i++) v+=(x[i]-m)^2; printf "%.3f ± %.3f", m, (NR>1? sqrt(v/(NR-1)) : 0)}'; }
 
@@ -167,7 +167,8 @@ vqa_table() {
       # shellcheck disable=SC2086
       r=$(vqa_run "$dir/model" "$dir/data" "$work/$name-$seed" --seed "$seed" $flags)
       IFS='|' read -r b a p k <<<"$r"
-      printf "| %s | %s | %.4f | %.4f | %.3f | %.4f |\n" "$seed" "$label" "$b" "$a" "$p" "$k"
+      case "$flags" in *--lowrank-only*) b="-" ;; *) b=$(printf "%.4f" "$b") ;; esac # the rest stays float32
+      printf "| %s | %s | %s | %.4f | %.3f | %.4f |\n" "$seed" "$label" "$b" "$a" "$p" "$k"
       echo "$label|$r" >>"$tsv"
     done
   done
@@ -179,7 +180,8 @@ vqa_table() {
   for cfg in "$@"; do
     IFS='|' read -r label flags <<<"$cfg"
     local rows; rows=$(grep -F "$label|" "$tsv" | awk -F'|' -v l="$label" '$1 == l')
-    printf "| %s | %s | %s | %s | %s |\n" "$label" "$(echo "$rows" | cut -d'|' -f2 | stats)" "$(echo "$rows" | cut -d'|' -f3 | stats)" \
+    local bits; case "$flags" in *--lowrank-only*) bits="-" ;; *) bits=$(echo "$rows" | cut -d'|' -f2 | stats) ;; esac
+    printf "| %s | %s | %s | %s | %s |\n" "$label" "$bits" "$(echo "$rows" | cut -d'|' -f3 | stats)" \
       "$(echo "$rows" | cut -d'|' -f4 | stats)" "$(echo "$rows" | cut -d'|' -f5 | stats)"
   done
   echo
