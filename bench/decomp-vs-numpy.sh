@@ -9,7 +9,8 @@ ref="${NUMPY_REF:-../shared/bench/numpy_ref.py}"
 repeats="${1:-3}"
 ./casp --help >/dev/null 2>&1 || true # builds the jar if needed
 # Before the kernel branches merge, rsvd/matvec are top-level commands; after, `bench` subcommands.
-if ./casp rsvd --help >/dev/null 2>&1; then cmd=(./casp); else cmd=(./casp bench); fi
+# (--help cannot tell: picocli answers it even for an unknown command.)
+if ./casp bench rsvd --m 2 --n 2 --rank 1 --runs 1 --warmup 0 >/dev/null 2>&1; then cmd=(./casp bench); else cmd=(./casp); fi
 for i in $(seq "$repeats"); do
   "${cmd[@]}" rsvd --m 4096 --n 4096 --rank 512 --power-iters 2 --json 2>/dev/null
   python3 "$ref" rsvd 4096 4096 512 2
