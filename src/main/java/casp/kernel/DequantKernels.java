@@ -47,11 +47,12 @@ final class DequantKernels {
         int tasks = work < (1 << 15) ? 1 : (int) Math.min(quads, Parallel.threads() * 8L);
         final float[] xsf = xs;
         final int xof = xo;
+        final float[] xp = VECTOR && DequantSimd.usesSeg8(q) ? DequantSimd.prescaledX(q, xs, xo) : null;
         Parallel.forRange(tasks, t -> {
             int r0 = (int) ((long) quads * t / tasks) * 4;
             int r1 = Math.min(rows, (int) ((long) quads * (t + 1) / tasks) * 4);
             if (VECTOR) {
-                DequantSimd.rows(q, r0, r1, xsf, xof, xg, y, yOff);
+                DequantSimd.rows(q, r0, r1, xsf, xof, xp, xg, y, yOff);
             } else {
                 for (int r = r0; r < r1; r++) rowScalar(q, r, xsf, xof, xg, y, yOff);
             }
