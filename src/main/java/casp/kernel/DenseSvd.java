@@ -8,7 +8,9 @@ package casp.kernel;
  * are then the singular values. It is slow-ish (O(sweeps * m n^2)) but computes small singular
  * values to high relative accuracy, which makes it the reference the faster methods are tested
  * against. Tall inputs are first reduced by a Householder QR (A = Q R, SVD of R), wide inputs
- * are transposed. Meant for min(m, n) up to about 1000.
+ * are transposed. Meant for min(m, n) up to about 1000: on the 2-core dev machine 500 x 500 takes
+ * ~0.7 s and 1000 x 1000 ~6 s (numpy's LAPACK: 0.05 s / 0.25 s); for large problems use
+ * {@link RandomizedSvd} or {@link SymmetricEigen} of a Gram matrix.
  */
 public final class DenseSvd {
     private DenseSvd() {}
