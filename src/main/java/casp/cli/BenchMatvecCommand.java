@@ -69,6 +69,7 @@ public final class BenchMatvecCommand implements Callable<Integer> {
         out.put("cols", cols);
         out.put("group_size", w.groupSize());
         out.put("tokens", tokens);
+        if (tokens == 1) out.put("kernel", w.matvecKernel());
         out.put("runs", runs);
         out.put("seconds", st.median);
         out.put("best_seconds", st.best);

@@ -47,16 +47,26 @@ final class DequantKernels {
         int tasks = work < (1 << 15) ? 1 : (int) Math.min(quads, Parallel.threads() * 8L);
         final float[] xsf = xs;
         final int xof = xo;
-        final float[] xp = VECTOR && DequantSimd.usesSeg8(q) ? DequantSimd.prescaledX(q, xs, xo) : null;
+        final float[] xd = VECTOR ? DequantSimd.denormalX(q, xs, xo) : null;
+        final float[] xp = VECTOR && xd == null && DequantSimd.usesSeg8(q) ? DequantSimd.prescaledX(q, xs, xo) : null;
         Parallel.forRange(tasks, t -> {
             int r0 = (int) ((long) quads * t / tasks) * 4;
             int r1 = Math.min(rows, (int) ((long) quads * (t + 1) / tasks) * 4);
             if (VECTOR) {
-                DequantSimd.rows(q, r0, r1, xsf, xof, xp, xg, y, yOff);
+                DequantSimd.rows(q, r0, r1, xsf, xof, xp, xd, xg, y, yOff);
             } else {
                 for (int r = r0; r < r1; r++) rowScalar(q, r, xsf, xof, xg, y, yOff);
             }
         });
+    }
+
+    /** Which mat-vec kernel q takes for inputs of ordinary size (benchmarks report it). */
+    static String matvecKernel(QuantizedMatrix q) {
+        if (!VECTOR) return "scalar";
+        if (DequantSimd.usesSeg8(q)) {
+            return q.bits == 2 && DequantSimd.DENORMALS_FAST ? "simd-2bit-denormal" : "simd-segment8";
+        }
+        return "simd-" + DequantSimd.L + "-lanes";
     }
 
     /** sum_g scale[r, g] * zero[r, g] * X_g: the zero-point part of row r's product. */

@@ -53,10 +53,60 @@ final class DequantSimd {
         return xp;
     }
 
+    /** x of the denormal kernel is pre-scaled by 2^(DENORMAL_EXP - 2u); see {@link #rows4Bits2Denormal}. */
+    static final int DENORMAL_EXP = 88;
+    /** 2^(149 - DENORMAL_EXP): undoes the scale of the denormal kernel's products. */
+    private static final float DENORMAL_UNSCALE = Math.scalb(1f, 149 - DENORMAL_EXP);
+    /**
+     * |x| below this keeps x * 2^DENORMAL_EXP finite with room for the sums; larger inputs take the
+     * converting kernel. (Products of |x| < 2^-65 lose precision as denormals, far below anything
+     * that counts next to the rest of the row.)
+     */
+    private static final float DENORMAL_MAX_X = Math.scalb(1f, 127 - DENORMAL_EXP - 8);
+
+    /**
+     * Whether this CPU multiplies denormal operands at full speed, so that {@link #rows4Bits2Denormal}
+     * pays (AMD Zen does; many Intel cores take a ~100-cycle microcode assist per operation instead).
+     * -Dcasp.kernel.denormals=true|false overrides the start-up probe.
+     */
+    static final boolean DENORMALS_FAST = decideDenormals();
+
+    private static boolean decideDenormals() {
+        String forced = System.getProperty("casp.kernel.denormals");
+        if (forced != null) return Boolean.parseBoolean(forced);
+        return DenormalProbe.fast();
+    }
+
+    /**
+     * x for {@link #rows4Bits2Denormal}, or null when that kernel does not apply: 2-bit codes in
+     * 8-slot segments, a CPU with fast denormals, and max |x| below {@link #DENORMAL_MAX_X}.
+     */
+    static float[] denormalX(QuantizedMatrix q, float[] xs, int xo) {
+        return DENORMALS_FAST ? denormalInput(q, xs, xo) : null;
+    }
+
+    /** {@link #denormalX} whatever the CPU (tests compare the two 2-bit kernels everywhere). */
+    static float[] denormalInput(QuantizedMatrix q, float[] xs, int xo) {
+        if (q.bits != 2 || !usesSeg8(q)) return null;
+        float[] xd = new float[q.slots * SLOT];
+        for (int t = 0; t < q.slots; t++) {
+            float f = Math.scalb(1f, DENORMAL_EXP - 2 * (t % 8));
+            int o = t * SLOT;
+            for (int i = 0; i < SLOT; i++) {
+                float v = xs[xo + o + i];
+                if (!(Math.abs(v) < DENORMAL_MAX_X)) return null; // also NaN: the converting kernel propagates it
+                xd[o + i] = v * f;
+            }
+        }
+        return xd;
+    }
+
     /** Rows [r0, r1) of y = W x with the kernel that fits the lane count and the layout. */
-    static void rows(QuantizedMatrix q, int r0, int r1, float[] xs, int xo, float[] xp, float[] xg, float[] y, int yOff) {
+    static void rows(QuantizedMatrix q, int r0, int r1, float[] xs, int xo, float[] xp, float[] xd, float[] xg, float[] y, int yOff) {
         int r = r0;
-        if (xp != null && q.bits == 2) {
+        if (xd != null) {
+            for (; r + 4 <= r1; r += 4) rows4Bits2Denormal(q, r, xd, xg, y, yOff);
+        } else if (xp != null && q.bits == 2) {
             for (; r + 4 <= r1; r += 4) rows4Bits2Seg8(q, r, xp, xg, y, yOff);
         } else if (xp != null) {
             for (; r + 4 <= r1; r += 4) rows4Bits4Seg8(q, r, xp, xg, y, yOff);
@@ -114,10 +164,10 @@ final class DequantSimd {
                 gEnd = Math.min(gEnd + spg, slots);
             }
         }
-        y[yOff + r] = t0.reduceLanes(VectorOperators.ADD) - DequantKernels.zeroTerm(q, r, xg);
-        y[yOff + r + 1] = t1.reduceLanes(VectorOperators.ADD) - DequantKernels.zeroTerm(q, r + 1, xg);
-        y[yOff + r + 2] = t2.reduceLanes(VectorOperators.ADD) - DequantKernels.zeroTerm(q, r + 2, xg);
-        y[yOff + r + 3] = t3.reduceLanes(VectorOperators.ADD) - DequantKernels.zeroTerm(q, r + 3, xg);
+        y[yOff + r] = t0.reduceLanes(VectorOperators.ADD) - zeroTerm(q, r, xg);
+        y[yOff + r + 1] = t1.reduceLanes(VectorOperators.ADD) - zeroTerm(q, r + 1, xg);
+        y[yOff + r + 2] = t2.reduceLanes(VectorOperators.ADD) - zeroTerm(q, r + 2, xg);
+        y[yOff + r + 3] = t3.reduceLanes(VectorOperators.ADD) - zeroTerm(q, r + 3, xg);
     }
 
     /**
@@ -162,10 +212,10 @@ final class DequantSimd {
             t2 = madd(a2, FloatVector.broadcast(FS, sc[g2 + g]), t2);
             t3 = madd(a3, FloatVector.broadcast(FS, sc[g3 + g]), t3);
         }
-        y[yOff + r] = t0.reduceLanes(VectorOperators.ADD) - DequantKernels.zeroTerm(q, r, xg);
-        y[yOff + r + 1] = t1.reduceLanes(VectorOperators.ADD) - DequantKernels.zeroTerm(q, r + 1, xg);
-        y[yOff + r + 2] = t2.reduceLanes(VectorOperators.ADD) - DequantKernels.zeroTerm(q, r + 2, xg);
-        y[yOff + r + 3] = t3.reduceLanes(VectorOperators.ADD) - DequantKernels.zeroTerm(q, r + 3, xg);
+        y[yOff + r] = t0.reduceLanes(VectorOperators.ADD) - zeroTerm(q, r, xg);
+        y[yOff + r + 1] = t1.reduceLanes(VectorOperators.ADD) - zeroTerm(q, r + 1, xg);
+        y[yOff + r + 2] = t2.reduceLanes(VectorOperators.ADD) - zeroTerm(q, r + 2, xg);
+        y[yOff + r + 3] = t3.reduceLanes(VectorOperators.ADD) - zeroTerm(q, r + 3, xg);
     }
 
     /**
@@ -201,10 +251,70 @@ final class DequantSimd {
             t2 = madd(a2, FloatVector.broadcast(FS, sc[g2 + g]), t2);
             t3 = madd(a3, FloatVector.broadcast(FS, sc[g3 + g]), t3);
         }
-        y[yOff + r] = t0.reduceLanes(VectorOperators.ADD) - DequantKernels.zeroTerm(q, r, xg);
-        y[yOff + r + 1] = t1.reduceLanes(VectorOperators.ADD) - DequantKernels.zeroTerm(q, r + 1, xg);
-        y[yOff + r + 2] = t2.reduceLanes(VectorOperators.ADD) - DequantKernels.zeroTerm(q, r + 2, xg);
-        y[yOff + r + 3] = t3.reduceLanes(VectorOperators.ADD) - DequantKernels.zeroTerm(q, r + 3, xg);
+        y[yOff + r] = t0.reduceLanes(VectorOperators.ADD) - zeroTerm(q, r, xg);
+        y[yOff + r + 1] = t1.reduceLanes(VectorOperators.ADD) - zeroTerm(q, r + 1, xg);
+        y[yOff + r + 2] = t2.reduceLanes(VectorOperators.ADD) - zeroTerm(q, r + 2, xg);
+        y[yOff + r + 3] = t3.reduceLanes(VectorOperators.ADD) - zeroTerm(q, r + 3, xg);
+    }
+
+    /**
+     * As {@link #rows4Bits2Seg8} without the int-to-float conversion: (w & 3 << 2u), a value
+     * below 2^16, read as float bits is the denormal code * 2^(2u - 149), exact; x is pre-scaled by
+     * 2^(DENORMAL_EXP - 2u) ({@link #denormalX}), so every product is code * x * 2^(DENORMAL_EXP - 149),
+     * exact before the FMA rounds it, and the row total is scaled back by a power of two at the end.
+     * The results are the same as the converting kernel's; only CPUs that take denormal operands at
+     * full speed use it ({@link #DENORMALS_FAST}). Two vector operations per 16 codes instead of three.
+     */
+    static void rows4Bits2Denormal(QuantizedMatrix q, int r, float[] xd, float[] xg, float[] y, int yOff) {
+        final int[] w = q.words;
+        final int groups = q.groups, spg = q.slotsPerGroup;
+        final int wpr = q.wordsPerRow;
+        final int o0 = r * wpr, o1 = o0 + wpr, o2 = o1 + wpr, o3 = o2 + wpr;
+        final int g0 = r * groups, g1 = g0 + groups, g2 = g1 + groups, g3 = g2 + groups;
+        final float[] sc = q.scales;
+        FloatVector t0 = FloatVector.zero(FS), t1 = t0, t2 = t0, t3 = t0;
+        for (int t = 0; t < q.slots; t += 8) {
+            int g = t / spg, wb = t / 16 * SLOT, half = (t & 8) << 1, xi = t * SLOT;
+            IntVector w0 = IntVector.fromArray(IS, w, o0 + wb).lanewise(VectorOperators.LSHR, half);
+            IntVector w1 = IntVector.fromArray(IS, w, o1 + wb).lanewise(VectorOperators.LSHR, half);
+            IntVector w2 = IntVector.fromArray(IS, w, o2 + wb).lanewise(VectorOperators.LSHR, half);
+            IntVector w3 = IntVector.fromArray(IS, w, o3 + wb).lanewise(VectorOperators.LSHR, half);
+            FloatVector a0 = FloatVector.zero(FS), a1 = a0, a2 = a0, a3 = a0;
+            for (int u = 0; u < 8; u++) {
+                IntVector m = IntVector.broadcast(IS, 3 << (2 * u));
+                FloatVector xv = FloatVector.fromArray(FS, xd, xi + u * SLOT);
+                a0 = madd(w0.lanewise(VectorOperators.AND, m).reinterpretAsFloats(), xv, a0);
+                a1 = madd(w1.lanewise(VectorOperators.AND, m).reinterpretAsFloats(), xv, a1);
+                a2 = madd(w2.lanewise(VectorOperators.AND, m).reinterpretAsFloats(), xv, a2);
+                a3 = madd(w3.lanewise(VectorOperators.AND, m).reinterpretAsFloats(), xv, a3);
+            }
+            t0 = madd(a0, FloatVector.broadcast(FS, sc[g0 + g]), t0);
+            t1 = madd(a1, FloatVector.broadcast(FS, sc[g1 + g]), t1);
+            t2 = madd(a2, FloatVector.broadcast(FS, sc[g2 + g]), t2);
+            t3 = madd(a3, FloatVector.broadcast(FS, sc[g3 + g]), t3);
+        }
+        y[yOff + r] = t0.reduceLanes(VectorOperators.ADD) * DENORMAL_UNSCALE - zeroTerm(q, r, xg);
+        y[yOff + r + 1] = t1.reduceLanes(VectorOperators.ADD) * DENORMAL_UNSCALE - zeroTerm(q, r + 1, xg);
+        y[yOff + r + 2] = t2.reduceLanes(VectorOperators.ADD) * DENORMAL_UNSCALE - zeroTerm(q, r + 2, xg);
+        y[yOff + r + 3] = t3.reduceLanes(VectorOperators.ADD) * DENORMAL_UNSCALE - zeroTerm(q, r + 3, xg);
+    }
+
+    /** sum_g scale[r, g] * zero[r, g] * X_g, vectorized over the groups (a scalar loop cost ~15% of a mat-vec). */
+    static float zeroTerm(QuantizedMatrix q, int r, float[] xg) {
+        final int groups = q.groups, o = r * groups;
+        final float[] sc = q.scales, z = q.zeros;
+        int g = 0;
+        float tail = 0;
+        if (groups >= L) {
+            FloatVector acc = FloatVector.zero(FS);
+            for (; g + L <= groups; g += L) {
+                FloatVector sz = FloatVector.fromArray(FS, sc, o + g).mul(FloatVector.fromArray(FS, z, o + g));
+                acc = madd(sz, FloatVector.fromArray(FS, xg, g), acc);
+            }
+            tail = acc.reduceLanes(VectorOperators.ADD);
+        }
+        for (; g < groups; g++) tail += sc[o + g] * z[o + g] * xg[g];
+        return tail;
     }
 
     /** 8 lanes (256-bit): as {@link #rows4Lanes16} with a block in two vectors per row, two rows at a time. */
@@ -243,8 +353,8 @@ final class DequantSimd {
                 gEnd = Math.min(gEnd + spg, slots);
             }
         }
-        y[yOff + r] = t0.reduceLanes(VectorOperators.ADD) - DequantKernels.zeroTerm(q, r, xg);
-        y[yOff + r + 1] = t1.reduceLanes(VectorOperators.ADD) - DequantKernels.zeroTerm(q, r + 1, xg);
+        y[yOff + r] = t0.reduceLanes(VectorOperators.ADD) - zeroTerm(q, r, xg);
+        y[yOff + r + 1] = t1.reduceLanes(VectorOperators.ADD) - zeroTerm(q, r + 1, xg);
     }
 
     /** The lanes of words under the mask, as floats (code * 2^shift: exact below bit 31). */

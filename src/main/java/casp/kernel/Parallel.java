@@ -6,6 +6,8 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ForkJoinPool;
 import java.util.concurrent.ForkJoinWorkerThread;
 import java.util.concurrent.Future;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.IntConsumer;
 
 /**
@@ -29,10 +31,13 @@ public final class Parallel {
 
     /**
      * Runs body(i) for i in [0, count), spread over the pool; returns when all are done. The
-     * calling thread runs task 0 itself. Runs everything inline when count is 1, there is one
+     * calling thread takes part: it and up to threads() - 1 pool workers pull task indices from a
+     * shared counter, so there are never more runnable threads than cores (a caller that ran one
+     * task and then blocked while the whole pool ran the rest made three threads share two cores)
+     * and uneven tasks balance themselves. Runs everything inline when count is 1, there is one
      * thread, or the caller already is inside a forRange (a pool worker or a participating caller),
-     * so a kernel called from inside a parallel region never nests. The first exception thrown
-     * by a task is rethrown after all tasks have finished.
+     * so a kernel called from inside a parallel region never nests. The first exception thrown by a
+     * task is rethrown after all tasks have finished.
      */
     public static void forRange(int count, IntConsumer body) {
         if (count <= 1 || THREADS == 1 || INSIDE.get()
@@ -41,35 +46,40 @@ public final class Parallel {
             for (int i = 0; i < count; i++) body.accept(i);
             return;
         }
-        List<Future<?>> futures = new ArrayList<>(count - 1);
-        for (int i = 1; i < count; i++) {
-            final int task = i;
-            futures.add(POOL.submit(() -> body.accept(task)));
-        }
-        Throwable failure = null;
+        AtomicInteger next = new AtomicInteger();
+        AtomicReference<Throwable> failure = new AtomicReference<>();
+        Runnable worker = () -> {
+            int i;
+            while ((i = next.getAndIncrement()) < count) {
+                try {
+                    body.accept(i);
+                } catch (RuntimeException | Error e) {
+                    failure.compareAndSet(null, e);
+                }
+            }
+        };
+        int helpers = Math.min(count, THREADS) - 1;
+        List<Future<?>> futures = new ArrayList<>(helpers);
+        for (int h = 0; h < helpers; h++) futures.add(POOL.submit(worker));
         INSIDE.set(Boolean.TRUE);
         try {
-            body.accept(0);
-        } catch (RuntimeException | Error e) {
-            failure = e;
+            worker.run();
         } finally {
             INSIDE.set(Boolean.FALSE);
         }
         for (Future<?> f : futures) {
             try {
                 f.get();
-            } catch (ExecutionException e) {
-                Throwable c = e.getCause();
-                // ForkJoinPool hands back a copy of the task's exception wrapping the original: unwrap it.
-                if (c != null && c.getCause() != null && c.getClass() == c.getCause().getClass()) c = c.getCause();
-                if (failure == null) failure = c;
+            } catch (ExecutionException e) { // the worker catches task failures itself; this is a pool failure
+                failure.compareAndSet(null, e.getCause() != null ? e.getCause() : e);
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 throw new RuntimeException(e);
             }
         }
-        if (failure instanceof RuntimeException) throw (RuntimeException) failure;
-        if (failure instanceof Error) throw (Error) failure;
-        if (failure != null) throw new RuntimeException(failure);
+        Throwable t = failure.get();
+        if (t instanceof RuntimeException) throw (RuntimeException) t;
+        if (t instanceof Error) throw (Error) t;
+        if (t != null) throw new RuntimeException(t);
     }
 }

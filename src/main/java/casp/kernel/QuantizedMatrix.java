@@ -261,6 +261,14 @@ public final class QuantizedMatrix {
         return w;
     }
 
+    /**
+     * The name of the mat-vec kernel this matrix takes on this machine for inputs of ordinary size
+     * (e.g. "simd-2bit-denormal", "simd-segment8", "scalar"); for benchmark reports.
+     */
+    public String matvecKernel() {
+        return DequantKernels.matvecKernel(this);
+    }
+
     /** y[yOff + r] = sum_c W[r, c] x[xOff + c] for every row r, never forming W. */
     public void matvec(float[] x, int xOff, float[] y, int yOff) {
         DequantKernels.matvec(this, x, xOff, y, yOff);

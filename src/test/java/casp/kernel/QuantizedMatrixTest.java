@@ -2,9 +2,13 @@ package casp.kernel;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.SplittableRandom;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 
 class QuantizedMatrixTest {
@@ -105,6 +109,55 @@ class QuantizedMatrixTest {
                 }
             }
         }
+    }
+
+    /**
+     * The 2-bit kernel that reads codes as denormal floats does the same roundings as the
+     * converting one (every product is exact, only scaled by a power of two), so on inputs of
+     * normal size the two agree bit for bit, and both agree with the dense product.
+     */
+    @Test
+    void denormalTwoBitKernelEqualsTheConvertingKernelBitForBit() {
+        Assumptions.assumeTrue(DequantKernels.VECTOR && DequantSimd.L == 16,
+                "the 8-slot 2-bit kernels need 16 float lanes (AVX-512); this JVM has " + DequantSimd.L);
+        for (int rows : new int[] {4, 7, 33}) {
+            for (int cols : new int[] {128, 256, 384, 1024, 1040}) {
+                for (int gs : new int[] {128, 256}) {
+                    Sample s = new Sample(rows, cols, 2, gs, rows * 7919L + cols + gs, null);
+                    if (!DequantSimd.usesSeg8(s.q)) continue; // 1040 columns: not whole segments, other kernel
+                    float[] x = randomVector(s.q.slots * QuantizedMatrix.SLOT, rows + cols);
+                    for (int j = cols; j < x.length; j++) x[j] = 0; // padding columns carry zero input
+                    float[] xg = new float[s.q.groups];
+                    for (int j = 0; j < cols; j++) xg[j / s.q.groupSize] += x[j];
+                    float[] xd = DequantSimd.denormalInput(s.q, x, 0);
+                    float[] xp = DequantSimd.prescaledX(s.q, x, 0);
+                    assertNotNull(xd, rows + "x" + cols);
+                    float[] yd = new float[rows], yc = new float[rows];
+                    DequantSimd.rows(s.q, 0, rows, x, 0, null, xd, xg, yd, 0);
+                    DequantSimd.rows(s.q, 0, rows, x, 0, xp, null, xg, yc, 0);
+                    for (int r = 0; r < rows; r++) {
+                        assertEquals(Float.floatToIntBits(yc[r]), Float.floatToIntBits(yd[r]),
+                                rows + "x" + cols + " g" + gs + " row " + r + ": " + yc[r] + " vs " + yd[r]);
+                    }
+                    float[] w = s.q.dequantize();
+                    assertClose(denseMatvec(w, rows, cols, x, 0), yd, 0, w, cols, x, 0, "denormal " + rows + "x" + cols);
+                }
+            }
+        }
+        Sample s = new Sample(4, 256, 2, 128, 5, null);
+        float[] huge = randomVector(256, 6);
+        huge[17] = 1e20f;
+        assertNull(DequantSimd.denormalInput(s.q, huge, 0), "|x| = 1e20 must take the converting kernel");
+        huge[17] = Float.NaN;
+        assertNull(DequantSimd.denormalInput(s.q, huge, 0), "NaN input must take the converting kernel");
+        assertNull(DequantSimd.denormalInput(new Sample(4, 256, 4, 128, 5, null).q, huge, 0), "4-bit codes have no denormal kernel");
+    }
+
+    /** The probe that enables the denormal kernel measures something finite and positive. */
+    @Test
+    void denormalProbeGivesAFiniteRatio() {
+        double ratio = DenormalProbe.ratio();
+        assertTrue(ratio > 0 && Double.isFinite(ratio), "ratio " + ratio);
     }
 
     @Test
