@@ -22,6 +22,7 @@ final class DequantSimd {
     /** Lanes: 4, 8 or 16 (VectorGate checks). */
     static final int L = FS.length();
     private static final int SLOT = QuantizedMatrix.SLOT;
+    private static final int BLOCK = QuantizedMatrix.BLOCK;
     private static final boolean FMA = VectorGate.FMA;
 
     /** a * b + c; small enough to be inlined, so no vector escapes. */
@@ -130,15 +131,14 @@ final class DequantSimd {
         final int[] w = q.words;
         final int bits = q.bits, spw = q.slotsPerWord, slots = q.slots, groups = q.groups, spg = q.slotsPerGroup;
         final int mask = (1 << bits) - 1;
-        final int wpr = q.wordsPerRow;
-        final int o0 = r * wpr, o1 = o0 + wpr, o2 = o1 + wpr, o3 = o2 + wpr;
+        final int o0 = q.rowBase(r), o1 = q.rowBase(r + 1), o2 = q.rowBase(r + 2), o3 = q.rowBase(r + 3);
         final int g0 = r * groups, g1 = g0 + groups, g2 = g1 + groups, g3 = g2 + groups;
         final float[] sc = q.scales;
         FloatVector t0 = FloatVector.zero(FS), t1 = t0, t2 = t0, t3 = t0;
         int t = 0, g = 0, blk = 0, blkEnd = Math.min(spw, slots), gEnd = Math.min(spg, slots);
         while (t < slots) {
             int segEnd = Math.min(blkEnd, gEnd);
-            int wb = blk * SLOT;
+            int wb = blk * BLOCK;
             IntVector w0 = IntVector.fromArray(IS, w, o0 + wb);
             IntVector w1 = IntVector.fromArray(IS, w, o1 + wb);
             IntVector w2 = IntVector.fromArray(IS, w, o2 + wb);
@@ -182,13 +182,12 @@ final class DequantSimd {
     static void rows4Bits4Seg8(QuantizedMatrix q, int r, float[] xp, float[] xg, float[] y, int yOff) {
         final int[] w = q.words;
         final int groups = q.groups, spg = q.slotsPerGroup;
-        final int wpr = q.wordsPerRow;
-        final int o0 = r * wpr, o1 = o0 + wpr, o2 = o1 + wpr, o3 = o2 + wpr;
+        final int o0 = q.rowBase(r), o1 = q.rowBase(r + 1), o2 = q.rowBase(r + 2), o3 = q.rowBase(r + 3);
         final int g0 = r * groups, g1 = g0 + groups, g2 = g1 + groups, g3 = g2 + groups;
         final float[] sc = q.scales;
         FloatVector t0 = FloatVector.zero(FS), t1 = t0, t2 = t0, t3 = t0;
         for (int t = 0; t < q.slots; t += 8) {
-            int g = t / spg, wb = t / 8 * SLOT, xi = t * SLOT;
+            int g = t / spg, wb = t / 8 * BLOCK, xi = t * SLOT;
             IntVector w0 = IntVector.fromArray(IS, w, o0 + wb);
             IntVector w1 = IntVector.fromArray(IS, w, o1 + wb);
             IntVector w2 = IntVector.fromArray(IS, w, o2 + wb);
@@ -226,13 +225,12 @@ final class DequantSimd {
     static void rows4Bits2Seg8(QuantizedMatrix q, int r, float[] xp, float[] xg, float[] y, int yOff) {
         final int[] w = q.words;
         final int groups = q.groups, spg = q.slotsPerGroup;
-        final int wpr = q.wordsPerRow;
-        final int o0 = r * wpr, o1 = o0 + wpr, o2 = o1 + wpr, o3 = o2 + wpr;
+        final int o0 = q.rowBase(r), o1 = q.rowBase(r + 1), o2 = q.rowBase(r + 2), o3 = q.rowBase(r + 3);
         final int g0 = r * groups, g1 = g0 + groups, g2 = g1 + groups, g3 = g2 + groups;
         final float[] sc = q.scales;
         FloatVector t0 = FloatVector.zero(FS), t1 = t0, t2 = t0, t3 = t0;
         for (int t = 0; t < q.slots; t += 8) {
-            int g = t / spg, wb = t / 16 * SLOT, half = (t & 8) << 1, xi = t * SLOT;
+            int g = t / spg, wb = t / 16 * BLOCK, half = (t & 8) << 1, xi = t * SLOT;
             IntVector w0 = IntVector.fromArray(IS, w, o0 + wb).lanewise(VectorOperators.LSHR, half);
             IntVector w1 = IntVector.fromArray(IS, w, o1 + wb).lanewise(VectorOperators.LSHR, half);
             IntVector w2 = IntVector.fromArray(IS, w, o2 + wb).lanewise(VectorOperators.LSHR, half);
@@ -268,13 +266,12 @@ final class DequantSimd {
     static void rows4Bits2Denormal(QuantizedMatrix q, int r, float[] xd, float[] xg, float[] y, int yOff) {
         final int[] w = q.words;
         final int groups = q.groups, spg = q.slotsPerGroup;
-        final int wpr = q.wordsPerRow;
-        final int o0 = r * wpr, o1 = o0 + wpr, o2 = o1 + wpr, o3 = o2 + wpr;
+        final int o0 = q.rowBase(r), o1 = q.rowBase(r + 1), o2 = q.rowBase(r + 2), o3 = q.rowBase(r + 3);
         final int g0 = r * groups, g1 = g0 + groups, g2 = g1 + groups, g3 = g2 + groups;
         final float[] sc = q.scales;
         FloatVector t0 = FloatVector.zero(FS), t1 = t0, t2 = t0, t3 = t0;
         for (int t = 0; t < q.slots; t += 8) {
-            int g = t / spg, wb = t / 16 * SLOT, half = (t & 8) << 1, xi = t * SLOT;
+            int g = t / spg, wb = t / 16 * BLOCK, half = (t & 8) << 1, xi = t * SLOT;
             IntVector w0 = IntVector.fromArray(IS, w, o0 + wb).lanewise(VectorOperators.LSHR, half);
             IntVector w1 = IntVector.fromArray(IS, w, o1 + wb).lanewise(VectorOperators.LSHR, half);
             IntVector w2 = IntVector.fromArray(IS, w, o2 + wb).lanewise(VectorOperators.LSHR, half);
@@ -322,15 +319,14 @@ final class DequantSimd {
         final int[] w = q.words;
         final int bits = q.bits, spw = q.slotsPerWord, slots = q.slots, groups = q.groups, spg = q.slotsPerGroup;
         final int mask = (1 << bits) - 1;
-        final int wpr = q.wordsPerRow;
-        final int o0 = r * wpr, o1 = o0 + wpr;
+        final int o0 = q.rowBase(r), o1 = q.rowBase(r + 1);
         final int g0 = r * groups, g1 = g0 + groups;
         final float[] sc = q.scales;
         FloatVector t0 = FloatVector.zero(FS), t1 = t0;
         int t = 0, g = 0, blk = 0, blkEnd = Math.min(spw, slots), gEnd = Math.min(spg, slots);
         while (t < slots) {
             int segEnd = Math.min(blkEnd, gEnd);
-            int wb = blk * SLOT;
+            int wb = blk * BLOCK;
             IntVector w0a = IntVector.fromArray(IS, w, o0 + wb), w0b = IntVector.fromArray(IS, w, o0 + wb + 8);
             IntVector w1a = IntVector.fromArray(IS, w, o1 + wb), w1b = IntVector.fromArray(IS, w, o1 + wb + 8);
             FloatVector a0 = FloatVector.zero(FS), b0 = a0, a1 = a0, b1 = a0;
@@ -373,8 +369,7 @@ final class DequantSimd {
         final int[] w = q.words;
         final int bits = q.bits, spw = q.slotsPerWord, slots = q.slots, groups = q.groups, spg = q.slotsPerGroup;
         final int mask = (1 << bits) - 1;
-        final int wpr = q.wordsPerRow;
-        final int o0 = r * wpr, o1 = o0 + wpr, o2 = o1 + wpr, o3 = o2 + wpr;
+        final int o0 = q.rowBase(r), o1 = q.rowBase(r + 1), o2 = q.rowBase(r + 2), o3 = q.rowBase(r + 3);
         final int g0 = r * groups, g1 = g0 + groups, g2 = g1 + groups, g3 = g2 + groups;
         FloatVector t0 = FloatVector.zero(FS), t1 = t0, t2 = t0, t3 = t0;
         float z0 = 0, z1 = 0, z2 = 0, z3 = 0;
@@ -398,7 +393,7 @@ final class DequantSimd {
                 }
                 if (++k == spw) {
                     k = 0;
-                    wb += SLOT;
+                    wb += BLOCK;
                 }
             }
             float s0 = q.scales[g0 + g], s1 = q.scales[g1 + g], s2 = q.scales[g2 + g], s3 = q.scales[g3 + g];
@@ -422,7 +417,7 @@ final class DequantSimd {
         final int[] w = q.words;
         final int bits = q.bits, spw = q.slotsPerWord, slots = q.slots, groups = q.groups, spg = q.slotsPerGroup;
         final int mask = (1 << bits) - 1;
-        final int o0 = r * q.wordsPerRow;
+        final int o0 = q.rowBase(r);
         final int g0 = r * groups;
         FloatVector t0 = FloatVector.zero(FS);
         float z0 = 0;
@@ -440,7 +435,7 @@ final class DequantSimd {
                 }
                 if (++k == spw) {
                     k = 0;
-                    wb += SLOT;
+                    wb += BLOCK;
                 }
             }
             float s0 = q.scales[g0 + g];
@@ -457,12 +452,12 @@ final class DequantSimd {
         final int t0 = c0 / SLOT, t1 = (c0 + kc + SLOT - 1) / SLOT;
         for (int i = 0; i < tr; i++) {
             int r = r0 + i;
-            int ow = r * q.wordsPerRow, og = r * q.groups, ob = i * ld - c0;
+            int ow = q.rowBase(r), og = r * q.groups, ob = i * ld - c0;
             for (int t = t0; t < t1; t++) {
                 int g = t / q.slotsPerGroup;
                 float s = q.scales[og + g];
                 float b = -s * q.zeros[og + g];
-                int wb = ow + (t / spw) * SLOT;
+                int wb = ow + (t / spw) * BLOCK;
                 int sh = (t % spw) * bits;
                 for (int h = 0; h < SLOT; h += L) {
                     IntVector c = IntVector.fromArray(IS, w, wb + h).lanewise(VectorOperators.LSHR, sh).lanewise(VectorOperators.AND, mask);

@@ -14,15 +14,23 @@ package casp.kernel;
  * by k * bits and a mask thus yields the codes of 16 consecutive columns; narrower vectors take the
  * block in 2 or 4 pieces, so the layout does not depend on the vector width. Groups (a multiple of 16
  * columns, or the whole row) therefore start on slot boundaries. Padding codes are zero.
+ *
+ * <p>Rows come in quads (the row count is padded to a multiple of 4 with zero codes): block b of
+ * the 4 rows of a quad lie next to each other, [quad][block][row in quad][16 words], so the mat-vec,
+ * which works on 4 rows at a time, reads one sequential stream instead of four far apart ones.
  */
 public final class QuantizedMatrix {
     /** Words per block = columns per slot. */
     static final int SLOT = 16;
+    /** Rows interleaved block by block. */
+    static final int QUAD = 4;
+    /** Words from one block of a row to its next block (the quad's other rows sit between). */
+    static final int BLOCK = QUAD * SLOT;
 
     final int rows, cols, bits, groupSize, groups;
     /** Slots per word (32 / bits, 10 for 3 bits), slots per row, words per row, slots per group. */
     final int slotsPerWord, slots, wordsPerRow, slotsPerGroup;
-    /** [rows, wordsPerRow] codes in the slot layout. */
+    /** [rows padded to a multiple of 4, wordsPerRow] codes in the slot layout, rows in quads. */
     final int[] words;
     /** [rows, groups]. */
     final float[] scales, zeros;
@@ -46,8 +54,9 @@ public final class QuantizedMatrix {
         int blocks = (slots + slotsPerWord - 1) / slotsPerWord;
         this.wordsPerRow = blocks * SLOT;
         this.slotsPerGroup = groups == 1 ? slots : groupSize / SLOT;
-        if ((long) rows * wordsPerRow > Integer.MAX_VALUE - 8) throw new IllegalArgumentException("matrix too large for one array");
-        this.words = new int[rows * wordsPerRow];
+        long paddedRows = (rows + QUAD - 1) / QUAD * (long) QUAD;
+        if (paddedRows * wordsPerRow > Integer.MAX_VALUE - 8) throw new IllegalArgumentException("matrix too large for one array");
+        this.words = new int[(int) paddedRows * wordsPerRow];
         this.scales = new float[rows * groups];
         this.zeros = new float[rows * groups];
         this.perm = perm;
@@ -103,7 +112,9 @@ public final class QuantizedMatrix {
         Parallel.forRange(tasks, t -> {
             for (int r = t; r < rows; r += tasks) {
                 java.util.SplittableRandom rnd = new java.util.SplittableRandom(seed * 0x9E3779B97F4A7C15L + r);
-                for (int i = r * wpr; i < (r + 1) * wpr; i++) q.words[i] = rnd.nextInt() & usedMask;
+                for (int b = 0, o = q.rowBase(r); b < wpr / SLOT; b++, o += BLOCK) {
+                    for (int i = o; i < o + SLOT; i++) q.words[i] = rnd.nextInt() & usedMask;
+                }
                 for (int j = cols; j < padTo; j++) { // padding codes must be zero
                     q.words[q.wordIndex(r, j)] &= ~(((1 << bits) - 1) << q.shift(j));
                 }
@@ -219,9 +230,9 @@ public final class QuantizedMatrix {
         return groups;
     }
 
-    /** Bytes of packed codes (what a mat-vec streams, besides scales and zeros). */
+    /** Bytes of packed codes (what a mat-vec streams, besides scales and zeros; row padding not counted). */
     public long packedBytes() {
-        return 4L * words.length;
+        return 4L * rows * wordsPerRow;
     }
 
     /** Bytes of the float scales and zero points. */
@@ -283,9 +294,14 @@ public final class QuantizedMatrix {
         DequantKernels.matmul(this, x, xOff, tokens, y, yOff);
     }
 
+    /** Index of word 0 of row r's block 0. */
+    int rowBase(int r) {
+        return (r / QUAD) * QUAD * wordsPerRow + (r % QUAD) * SLOT;
+    }
+
     int wordIndex(int r, int j) {
         int t = j / SLOT;
-        return r * wordsPerRow + (t / slotsPerWord) * SLOT + (j % SLOT);
+        return rowBase(r) + (t / slotsPerWord) * BLOCK + (j % SLOT);
     }
 
     int shift(int j) {
