@@ -4,13 +4,16 @@ import jdk.incubator.vector.DoubleVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
-/** Vector API versions of the {@link DecompUtil} row operations; loaded only if VectorGate.VECTOR. */
+/**
+ * Vector API versions of the {@link DecompUtil} row operations; loaded only if
+ * VectorSupport.enabled(), at the width it chose.
+ */
 final class DecompSimd {
     private DecompSimd() {}
 
-    private static final VectorSpecies<Double> DS = DoubleVector.SPECIES_PREFERRED;
+    private static final VectorSpecies<Double> DS = VectorProbe.doubleSpecies();
     private static final int DL = DS.length();
-    private static final boolean FMA = VectorGate.FMA;
+    private static final boolean FMA = VectorSupport.FMA;
 
     /** sum_i a[oa+i] * b[ob+i] for i in [0, n). */
     static double dot(double[] a, int oa, double[] b, int ob, int n) {

@@ -8,7 +8,7 @@ package casp.kernel;
 final class DecompUtil {
     private DecompUtil() {}
 
-    private static final boolean VECTOR = VectorGate.VECTOR;
+    private static final boolean VECTOR = VectorSupport.enabled();
 
     /** Unit roundoff of float64 (2^-52 / 2). */
     static final double EPS64 = Math.ulp(1.0);
