@@ -2,8 +2,9 @@ package casp.kernel;
 
 /**
  * Small float64 building blocks shared by the decompositions of this package (QR, eigen, SVD):
- * dot / axpy / scale / plane rotation on contiguous rows (vectorised in {@link DecompSimd}) and a
- * transpose. Factorisations live in their own kernels ({@link Cholesky}, {@link Triangular}).
+ * dot / axpy on contiguous rows (delegating to {@link Blas1}), the plane rotation of two rows
+ * (vectorised in {@link DecompSimd}) and a transpose. Factorisations live in their own kernels
+ * ({@link Cholesky}, {@link Triangular}).
  */
 final class DecompUtil {
     private DecompUtil() {}
@@ -13,30 +14,14 @@ final class DecompUtil {
     /** Unit roundoff of float64 (2^-52 / 2). */
     static final double EPS64 = Math.ulp(1.0);
 
-    /** sum_i a[oa+i] * b[ob+i] for i in [0, n). */
+    /** sum_i a[oa+i] * b[ob+i] for i in [0, n) (the shared {@link Blas1#dot}). */
     static double dot(double[] a, int oa, double[] b, int ob, int n) {
-        if (VECTOR) return DecompSimd.dot(a, oa, b, ob, n);
-        double s = 0;
-        for (int i = 0; i < n; i++) s += a[oa + i] * b[ob + i];
-        return s;
+        return Blas1.dot(n, a, oa, b, ob);
     }
 
-    /** y[oy+i] += alpha * x[ox+i] for i in [0, n). */
+    /** y[oy+i] += alpha * x[ox+i] for i in [0, n) (the shared {@link Blas1#axpy}). */
     static void axpy(double alpha, double[] x, int ox, double[] y, int oy, int n) {
-        if (VECTOR) {
-            DecompSimd.axpy(alpha, x, ox, y, oy, n);
-            return;
-        }
-        for (int i = 0; i < n; i++) y[oy + i] += alpha * x[ox + i];
-    }
-
-    /** x[ox+i] *= alpha for i in [0, n). */
-    static void scale(double alpha, double[] x, int ox, int n) {
-        if (VECTOR) {
-            DecompSimd.scale(alpha, x, ox, n);
-            return;
-        }
-        for (int i = 0; i < n; i++) x[ox + i] *= alpha;
+        Blas1.axpy(n, alpha, x, ox, y, oy);
     }
 
     /** Plane rotation of two rows: (x, y) <- (c x - s y, s x + c y), elementwise over n entries. */
