@@ -577,7 +577,7 @@ public final class KernelChecks {
     /** The normalised FWHT against the explicit Sylvester Hadamard matrix, with an offset. */
     public static void fwht() {
         SplittableRandom r = new SplittableRandom(12);
-        for (int n = 1; n <= 512; n *= 2) {
+        for (int n = 1; n <= 2048; n *= 2) {
             float[] x = randomF(r, n + 5);
             float[] orig = x.clone();
             Fwht.transform(x, 5, n);
