@@ -1,59 +1,17 @@
 package casp.kernel;
 
 import jdk.incubator.vector.DoubleVector;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
-/** Vector API versions of the {@link DecompUtil} row operations; loaded only if VectorGate.VECTOR. */
+/**
+ * Vector API plane rotation of {@link DecompUtil}; loaded only if
+ * VectorSupport.enabled(), at the width it chose.
+ */
 final class DecompSimd {
     private DecompSimd() {}
 
-    private static final VectorSpecies<Double> DS = DoubleVector.SPECIES_PREFERRED;
+    private static final VectorSpecies<Double> DS = VectorProbe.doubleSpecies();
     private static final int DL = DS.length();
-    private static final boolean FMA = VectorGate.FMA;
-
-    /** sum_i a[oa+i] * b[ob+i] for i in [0, n). */
-    static double dot(double[] a, int oa, double[] b, int ob, int n) {
-        int i = 0;
-        double s = 0;
-        if (n >= 2 * DL) {
-            DoubleVector acc0 = DoubleVector.zero(DS), acc1 = DoubleVector.zero(DS);
-            int up = n - 2 * DL;
-            for (; i <= up; i += 2 * DL) {
-                DoubleVector x0 = DoubleVector.fromArray(DS, a, oa + i), y0 = DoubleVector.fromArray(DS, b, ob + i);
-                acc0 = FMA ? x0.fma(y0, acc0) : x0.mul(y0).add(acc0);
-                DoubleVector x1 = DoubleVector.fromArray(DS, a, oa + i + DL), y1 = DoubleVector.fromArray(DS, b, ob + i + DL);
-                acc1 = FMA ? x1.fma(y1, acc1) : x1.mul(y1).add(acc1);
-            }
-            s = acc0.add(acc1).reduceLanes(VectorOperators.ADD);
-        }
-        for (; i < n; i++) s += a[oa + i] * b[ob + i];
-        return s;
-    }
-
-    /** y[oy+i] += alpha * x[ox+i] for i in [0, n). */
-    static void axpy(double alpha, double[] x, int ox, double[] y, int oy, int n) {
-        int i = 0;
-        if (n >= DL) {
-            DoubleVector va = DoubleVector.broadcast(DS, alpha);
-            int up = DS.loopBound(n);
-            for (; i < up; i += DL) {
-                DoubleVector xv = DoubleVector.fromArray(DS, x, ox + i), yv = DoubleVector.fromArray(DS, y, oy + i);
-                (FMA ? xv.fma(va, yv) : xv.mul(va).add(yv)).intoArray(y, oy + i);
-            }
-        }
-        for (; i < n; i++) y[oy + i] += alpha * x[ox + i];
-    }
-
-    /** x[ox+i] *= alpha for i in [0, n). */
-    static void scale(double alpha, double[] x, int ox, int n) {
-        int i = 0;
-        if (n >= DL) {
-            int up = DS.loopBound(n);
-            for (; i < up; i += DL) DoubleVector.fromArray(DS, x, ox + i).mul(alpha).intoArray(x, ox + i);
-        }
-        for (; i < n; i++) x[ox + i] *= alpha;
-    }
 
     /**
      * Plane rotation of two rows: (x, y) <- (c x - s y, s x + c y), elementwise over n entries.
@@ -75,5 +33,4 @@ final class DecompSimd {
             a[oy + i] = s * x + c * y;
         }
     }
-
 }

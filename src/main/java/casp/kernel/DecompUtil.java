@@ -2,41 +2,26 @@ package casp.kernel;
 
 /**
  * Small float64 building blocks shared by the decompositions of this package (QR, eigen, SVD):
- * dot / axpy / plane rotation on contiguous rows (vectorised in {@link DecompSimd}), and a small dense Cholesky and
- * triangular inverse used by CholeskyQR.
+ * dot / axpy on contiguous rows (delegating to {@link Blas1}), the plane rotation of two rows
+ * (vectorised in {@link DecompSimd}) and a transpose. Factorisations live in their own kernels
+ * ({@link Cholesky}, {@link Triangular}).
  */
 final class DecompUtil {
     private DecompUtil() {}
 
-    private static final boolean VECTOR = VectorGate.VECTOR;
+    private static final boolean VECTOR = VectorSupport.enabled();
 
     /** Unit roundoff of float64 (2^-52 / 2). */
     static final double EPS64 = Math.ulp(1.0);
 
-    /** sum_i a[oa+i] * b[ob+i] for i in [0, n). */
+    /** sum_i a[oa+i] * b[ob+i] for i in [0, n) (the shared {@link Blas1#dot}). */
     static double dot(double[] a, int oa, double[] b, int ob, int n) {
-        if (VECTOR) return DecompSimd.dot(a, oa, b, ob, n);
-        double s = 0;
-        for (int i = 0; i < n; i++) s += a[oa + i] * b[ob + i];
-        return s;
+        return Blas1.dot(n, a, oa, b, ob);
     }
 
-    /** y[oy+i] += alpha * x[ox+i] for i in [0, n). */
+    /** y[oy+i] += alpha * x[ox+i] for i in [0, n) (the shared {@link Blas1#axpy}). */
     static void axpy(double alpha, double[] x, int ox, double[] y, int oy, int n) {
-        if (VECTOR) {
-            DecompSimd.axpy(alpha, x, ox, y, oy, n);
-            return;
-        }
-        for (int i = 0; i < n; i++) y[oy + i] += alpha * x[ox + i];
-    }
-
-    /** x[ox+i] *= alpha for i in [0, n). */
-    static void scale(double alpha, double[] x, int ox, int n) {
-        if (VECTOR) {
-            DecompSimd.scale(alpha, x, ox, n);
-            return;
-        }
-        for (int i = 0; i < n; i++) x[ox + i] *= alpha;
+        Blas1.axpy(n, alpha, x, ox, y, oy);
     }
 
     /** Plane rotation of two rows: (x, y) <- (c x - s y, s x + c y), elementwise over n entries. */
@@ -50,49 +35,6 @@ final class DecompUtil {
             a[ox + i] = c * x - s * y;
             a[oy + i] = s * x + c * y;
         }
-    }
-
-    /**
-     * In-place lower Cholesky factor of the symmetric positive definite a [n, n] (row-major; only
-     * the lower triangle is read, the strict upper triangle is zeroed). Returns false (a partly
-     * overwritten) when a pivot is not positive, so callers can fall back instead of getting NaN.
-     * TODO: switch to the shared blocked casp.kernel Cholesky when it lands; n here is <= ~1000.
-     */
-    static boolean choleskyLower(double[] a, int n) {
-        for (int i = 0; i < n; i++) {
-            int ri = i * n;
-            for (int j = 0; j <= i; j++) {
-                int rj = j * n;
-                double s = a[ri + j] - dot(a, ri, a, rj, j);
-                if (i == j) {
-                    if (!(s > 0) || Double.isInfinite(s)) return false;
-                    a[ri + i] = Math.sqrt(s);
-                } else {
-                    a[ri + j] = s / a[rj + j];
-                }
-            }
-            for (int j = i + 1; j < n; j++) a[ri + j] = 0;
-        }
-        return true;
-    }
-
-    /**
-     * Inverse of a lower-triangular l [n, n] (row-major, non-zero diagonal), returned as a new
-     * lower-triangular array. Row i of X = L^-1 is (e_i - sum_{k<i} L[i,k] X[k,:]) / L[i,i].
-     * TODO: switch to the shared casp.kernel triangular inverse when it lands.
-     */
-    static double[] invertLower(double[] l, int n) {
-        double[] x = new double[n * n];
-        for (int i = 0; i < n; i++) {
-            int ri = i * n;
-            for (int k = 0; k < i; k++) {
-                double lik = l[ri + k];
-                if (lik != 0) axpy(-lik, x, k * n, x, ri, k + 1);
-            }
-            x[ri + i] += 1.0;
-            scale(1.0 / l[ri + i], x, ri, i + 1);
-        }
-        return x;
     }
 
     /** Transpose of a [rows, cols] row-major, as [cols, rows]. */

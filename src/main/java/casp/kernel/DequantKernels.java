@@ -15,8 +15,8 @@ final class DequantKernels {
     private DequantKernels() {}
 
     private static final int SLOT = QuantizedMatrix.SLOT;
-    /** Vector path (see {@link VectorGate}); -Dcasp.kernel.scalar=true forces the scalar one. */
-    static final boolean VECTOR = VectorGate.VECTOR;
+    /** Vector path (see {@link VectorSupport}); -Dcasp.kernel.scalar=true forces the scalar one. */
+    static final boolean VECTOR = VectorSupport.enabled();
 
     /** Below this many tokens, matmul runs the fused mat-vec per token. */
     static final int MATMUL_MIN_TOKENS = 8;

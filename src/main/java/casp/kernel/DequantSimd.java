@@ -6,7 +6,7 @@ import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * Vector API kernels of {@link DequantKernels}; loaded only if VectorGate.VECTOR.
+ * Vector API kernels of {@link DequantKernels}; loaded only if VectorSupport.enabled().
  *
  * <p>C2 in JDK 17 boxes a vector that is carried around two nested loops (and one merged from
  * two branches), which makes a kernel ~20 times slower. The kernels are shaped so that each
@@ -17,13 +17,13 @@ import jdk.incubator.vector.VectorSpecies;
 final class DequantSimd {
     private DequantSimd() {}
 
-    private static final VectorSpecies<Float> FS = FloatVector.SPECIES_PREFERRED;
-    private static final VectorSpecies<Integer> IS = IntVector.SPECIES_PREFERRED;
-    /** Lanes: 4, 8 or 16 (VectorGate checks). */
+    private static final VectorSpecies<Float> FS = VectorProbe.floatSpecies();
+    private static final VectorSpecies<Integer> IS = VectorProbe.intSpecies();
+    /** Lanes: 4, 8 or 16 (VectorSupport checks). */
     static final int L = FS.length();
     private static final int SLOT = QuantizedMatrix.SLOT;
     private static final int BLOCK = QuantizedMatrix.BLOCK;
-    private static final boolean FMA = VectorGate.FMA;
+    private static final boolean FMA = VectorSupport.FMA;
 
     /** a * b + c; small enough to be inlined, so no vector escapes. */
     private static FloatVector madd(FloatVector a, FloatVector b, FloatVector c) {

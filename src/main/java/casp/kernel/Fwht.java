@@ -11,7 +11,7 @@ package casp.kernel;
 public final class Fwht {
     private Fwht() {}
 
-    private static final boolean VECTOR = VectorGate.VECTOR;
+    private static final boolean VECTOR = VectorSupport.enabled();
 
     /** Transforms x[off, off + n) in place. n must be a power of two (1 is allowed). */
     public static void transform(float[] x, int off, int n) {

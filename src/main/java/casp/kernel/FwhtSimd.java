@@ -4,13 +4,13 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
-/** Vector API butterflies of {@link Fwht}; loaded only if VectorGate.VECTOR. */
+/** Vector API butterflies of {@link Fwht}; loaded only if VectorSupport.enabled(), at the width it chose. */
 final class FwhtSimd {
     private FwhtSimd() {}
 
-    private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    private static final VectorSpecies<Float> S = VectorProbe.floatSpecies();
     static final int L = S.length();
-    private static final boolean FMA = VectorGate.FMA;
+    private static final boolean FMA = VectorSupport.FMA;
     /** Lane permutation i -> i ^ h and the sign (+1 where bit h of the lane is clear) per in-vector stage. */
     private static final int[][] SWAP = new int[Integer.numberOfTrailingZeros(L)][L];
     private static final float[][] SIGN = new float[SWAP.length][L];

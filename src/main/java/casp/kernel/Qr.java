@@ -23,7 +23,7 @@ public final class Qr {
      */
     private static final double MAX_COND_CHOLQR = 1.0e3;
 
-    /** Column block for the triangular GEMM calls (halves the flops of Gram and Y L^-T). */
+    /** Column block of the triangular GEMM calls of Y L^-T (skips most of the zero upper triangle). */
     private static final int NB = 128;
 
     private static final AtomicLong FALLBACKS = new AtomicLong();
@@ -58,15 +58,17 @@ public final class Qr {
     /**
      * One CholeskyQR round: Y <- Y L^-T with L L^T = Y^T Y. Returns false, leaving y unchanged,
      * when the Cholesky factorisation fails or the panel is too ill-conditioned for float32.
+     * The Gram matrix is a float SYRK (lower triangle only); the factorisation and the inverse of
+     * L run in float64 through the shared {@link Cholesky} and triangular kernels.
      */
     static boolean choleskyQrStep(float[] y, int m, int n, float[] scratch) {
         float[] g = new float[n * n];
-        gramLower(y, m, n, g);
-        double[] l = new double[n * n];
+        Syrk.ssyrkLower(m, n, 1f, y, 0, n, 0f, g, 0, n);
+        double[] l = new double[n * n]; // strict upper triangle stays 0: X = L^-1 below must be lower triangular
         for (int i = 0; i < n; i++) {
             for (int j = 0; j <= i; j++) l[i * n + j] = g[i * n + j];
         }
-        if (!DecompUtil.choleskyLower(l, n)) return false;
+        if (Cholesky.factorLower(l, 0, n, n) != Cholesky.OK) return false;
         double dmin = Double.POSITIVE_INFINITY, dmax = 0;
         for (int i = 0; i < n; i++) {
             double v = l[i * n + i];
@@ -74,10 +76,11 @@ public final class Qr {
             dmax = Math.max(dmax, v);
         }
         // The diagonal of the Cholesky factor is that of R: its spread bounds cond(Y) from below.
+        // (An overflowed Gram matrix gives an infinite or NaN diagonal, which fails this test too.)
         if (!(dmax / dmin <= MAX_COND_CHOLQR)) return false;
-        double[] inv = DecompUtil.invertLower(l, n);
+        Triangular.invert(false, n, l, 0, n);
         float[] x = new float[n * n];
-        for (int i = 0; i < x.length; i++) x[i] = (float) inv[i];
+        for (int i = 0; i < x.length; i++) x[i] = (float) l[i];
         // Ynew[:, J] = Y[:, 0..j1) X[J, 0..j1)^T: X is lower triangular, so column block J needs j1 columns.
         for (int j0 = 0; j0 < n; j0 += NB) {
             int j1 = Math.min(n, j0 + NB);
@@ -85,18 +88,6 @@ public final class Qr {
         }
         System.arraycopy(scratch, 0, y, 0, m * n);
         return true;
-    }
-
-    /**
-     * Lower triangle (and diagonal) of the Gram matrix g = Y^T Y [n, n] of y [m, n], computed by
-     * block rows through the GEMM kernel so only about half of the products are formed.
-     * TODO: switch to the shared SYRK kernel when it lands.
-     */
-    static void gramLower(float[] y, int m, int n, float[] g) {
-        for (int i0 = 0; i0 < n; i0 += NB) {
-            int i1 = Math.min(n, i0 + NB);
-            Gemm.sgemm(true, false, i1 - i0, i1, m, 1f, y, i0, n, y, 0, n, 0f, g, i0 * n, n);
-        }
     }
 
     /** Householder thin Q of the float panel y [m, n], computed in float64; y is overwritten by Q. */

@@ -15,8 +15,9 @@ import java.util.SplittableRandom;
  *   <li>Small dense problem: the eigen-decomposition (float64) of B B^T = E diag(lambda) E^T gives
  *       B = E diag(sqrt(lambda)) (E^T B / sqrt(lambda)): S = sqrt(lambda), U = Y E, Vt = E^T B / S.
  * </ol>
- * Everything of size m or n is a GEMM call on whole panels ({@link Gemm#sgemm}); orthonormalisation
- * is CholeskyQR2 through the same GEMM ({@link Qr#orthonormalize}). The Gram route in step 4 loses
+ * Everything of size m or n is a GEMM or SYRK call on whole panels ({@link Gemm#sgemm},
+ * {@link Syrk#ssyrkLower}); orthonormalisation is CholeskyQR2 through the same kernels
+ * ({@link Qr#orthonormalize}). The Gram route in step 4 loses
  * relative accuracy on singular values below about 3e-4 * S[0] (float32 Gram); those directions
  * contribute less than 1e-7 of ||A||^2 to the approximation error.
  */
@@ -74,7 +75,7 @@ public final class RandomizedSvd {
         // z = B^T = A^T Y [n, l]; C = B B^T = z^T z [l, l].
         Gemm.sgemm(true, false, n, l, m, 1f, a, 0, n, y, 0, l, 0f, z, 0, l);
         float[] c = new float[l * l];
-        Qr.gramLower(z, n, l, c);
+        Syrk.ssyrkLower(n, l, 1f, z, 0, l, 0f, c, 0, l); // lower triangle only, all that is read below
         double[] cd = new double[l * l];
         for (int i = 0; i < l; i++) {
             for (int j = 0; j <= i; j++) cd[i * l + j] = c[i * l + j];

@@ -4,7 +4,11 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
 
-/** Touches the Vector API; loaded only after VectorSupport has checked that the module is there. */
+/**
+ * The only place that touches the Vector API on behalf of {@link VectorSupport}; loaded only after
+ * VectorSupport has checked that the module is there. The preferred shape is the same for every
+ * element type, so the preferred int species has as many lanes as the float one.
+ */
 final class VectorProbe {
     private VectorProbe() {}
 
@@ -12,13 +16,14 @@ final class VectorProbe {
         return FloatVector.SPECIES_PREFERRED.vectorBitSize();
     }
 
-    static int lanes(int bits) {
-        return bits < 64 ? 1 : VectorSpecies.of(float.class, VectorShape.forBitSize(bits)).length();
-    }
-
     /** Float species of the width VectorSupport chose; only call when VectorSupport.enabled(). */
     static VectorSpecies<Float> floatSpecies() {
         return VectorSpecies.of(float.class, VectorShape.forBitSize(VectorSupport.bits()));
+    }
+
+    /** Int species of the same width (as many lanes as the float one). */
+    static VectorSpecies<Integer> intSpecies() {
+        return VectorSpecies.of(int.class, VectorShape.forBitSize(VectorSupport.bits()));
     }
 
     /** Double species of the same width. */

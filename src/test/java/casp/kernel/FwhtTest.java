@@ -7,28 +7,10 @@ import org.junit.jupiter.api.Test;
 
 class FwhtTest {
 
-    /** Sylvester Hadamard entry: (-1)^popcount(i & j). */
-    static double hadamard(int i, int j) {
-        return Integer.bitCount(i & j) % 2 == 0 ? 1 : -1;
-    }
-
+    /** At the JVM's default width; VectorWidthTest runs the same check at the other widths. */
     @Test
     void matchesExplicitHadamardMatrix() {
-        for (int n = 1; n <= 2048; n *= 2) {
-            float[] x = QuantizedMatrixTest.randomVector(n + 5, n);
-            float[] orig = x.clone();
-            Fwht.transform(x, 5, n);
-            double norm = 1 / Math.sqrt(n);
-            for (int i = 0; i < n; i++) {
-                double s = 0, mag = 0;
-                for (int j = 0; j < n; j++) {
-                    s += hadamard(i, j) * orig[5 + j];
-                    mag += Math.abs(orig[5 + j]);
-                }
-                assertEquals(s * norm, x[5 + i], 1e-6 * mag * norm + 1e-7, "n=" + n + " i=" + i);
-            }
-            for (int i = 0; i < 5; i++) assertEquals(orig[i], x[i]); // outside the range untouched
-        }
+        KernelChecks.fwht();
     }
 
     @Test

@@ -6,7 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import java.util.Arrays;
 import org.junit.jupiter.api.Test;
 
-/** GEMM and GEMV at the JVM's default vector width; VectorWidthTest repeats them at every width. */
+/** GEMM and GEMV at the JVM's default vector width; VectorWidthTest repeats them at the other widths. */
 class GemmTest {
     @Test
     void sgemmFacadeMatchesNaive() {

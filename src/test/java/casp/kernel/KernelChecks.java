@@ -541,7 +541,61 @@ public final class KernelChecks {
         }
     }
 
+    // ---------------------------------------------------------------- decomposition row ops and FWHT
+
+    /** DecompUtil's dot / axpy / rotate (the Jacobi and Householder inner loops) against plain loops. */
+    public static void decompRowOps() {
+        SplittableRandom r = new SplittableRandom(11);
+        for (int n : new int[] {0, 1, 2, 3, 5, 7, 8, 9, 17, 33, 129, 1000}) {
+            double[] a = randomD(r, n + 3), b = randomD(r, n + 5);
+            double want = 0, abs = 0;
+            for (int i = 0; i < n; i++) {
+                want += a[3 + i] * b[5 + i];
+                abs += Math.abs(a[3 + i] * b[5 + i]);
+            }
+            double got = DecompUtil.dot(a, 3, b, 5, n);
+            check(Math.abs(got - want) <= (n + 2) * 2.3e-16 * abs, "dot n=" + n);
+            double[] y = b.clone();
+            DecompUtil.axpy(-0.75, a, 3, y, 5, n);
+            for (int i = 0; i < b.length; i++) {
+                double e = i >= 5 && i < 5 + n ? b[i] - 0.75 * a[i - 2] : b[i];
+                check(Math.abs(y[i] - e) <= 4.5e-16 * (Math.abs(b[i]) + 1), "axpy n=" + n + " at " + i);
+            }
+            // rows x = a[2..2+n), y = a[2+n+1..): rotate by an angle with c^2 + s^2 = 1
+            double[] rows = randomD(r, 2 * n + 4), rot = rows.clone();
+            double c = 0.6, sn = 0.8;
+            DecompUtil.rotate(rot, 2, 3 + n, n, c, sn);
+            for (int i = 0; i < rows.length; i++) {
+                double e = rows[i];
+                if (i >= 2 && i < 2 + n) e = c * rows[i] - sn * rows[i + n + 1];
+                else if (i >= 3 + n && i < 3 + 2 * n) e = sn * rows[i - n - 1] + c * rows[i];
+                check(Math.abs(rot[i] - e) <= 4.5e-16 * 2, "rotate n=" + n + " at " + i);
+            }
+        }
+    }
+
+    /** The normalised FWHT against the explicit Sylvester Hadamard matrix, with an offset. */
+    public static void fwht() {
+        SplittableRandom r = new SplittableRandom(12);
+        for (int n = 1; n <= 2048; n *= 2) {
+            float[] x = randomF(r, n + 5);
+            float[] orig = x.clone();
+            Fwht.transform(x, 5, n);
+            double norm = 1 / Math.sqrt(n);
+            for (int i = 0; i < n; i++) {
+                double s = 0, mag = 0;
+                for (int j = 0; j < n; j++) {
+                    s += (Integer.bitCount(i & j) % 2 == 0 ? 1 : -1) * orig[5 + j];
+                    mag += Math.abs(orig[5 + j]);
+                }
+                check(Math.abs(s * norm - x[5 + i]) <= 1e-6 * mag * norm + 1e-7, "fwht n=" + n + " at " + i);
+            }
+            for (int i = 0; i < 5; i++) check(x[i] == orig[i], "fwht wrote before its range");
+        }
+    }
+
     /** Names of all checks, in the order VectorWidthTest runs them. */
     public static final String[] ALL = {"sgemmFacade", "sgemmPacked", "dgemm", "triangleRestriction", "sgemv",
-            "syrk", "syrkPrecision", "cholesky", "choleskyFailure", "choleskyInverseUpper", "triangular"};
+            "syrk", "syrkPrecision", "cholesky", "choleskyFailure", "choleskyInverseUpper", "triangular", "decompRowOps",
+            "fwht"};
 }
