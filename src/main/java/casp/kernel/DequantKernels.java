@@ -64,7 +64,7 @@ final class DequantKernels {
     static String matvecKernel(QuantizedMatrix q) {
         if (!VECTOR) return "scalar";
         if (DequantSimd.usesSeg8(q)) {
-            return q.bits == 2 && DequantSimd.DENORMALS_FAST ? "simd-2bit-denormal" : "simd-segment8";
+            return DequantSimd.DENORMALS_FAST ? "simd-" + q.bits + "bit-denormal" : "simd-segment8";
         }
         return "simd-" + DequantSimd.L + "-lanes";
     }

@@ -88,10 +88,12 @@ final class DequantSimd {
 
     /** {@link #denormalX} whatever the CPU (tests compare the two 2-bit kernels everywhere). */
     static float[] denormalInput(QuantizedMatrix q, float[] xs, int xo) {
-        if (q.bits != 2 || !usesSeg8(q)) return null;
+        if (!usesSeg8(q)) return null;
+        // 2 bits: slot t sits at bits 2 (t mod 8) of its 16-bit half; 4 bits: at 4 (t mod 4).
+        int slotsPerHalf = 16 / q.bits;
         float[] xd = new float[q.slots * SLOT];
         for (int t = 0; t < q.slots; t++) {
-            float f = Math.scalb(1f, DENORMAL_EXP - 2 * (t % 8));
+            float f = Math.scalb(1f, DENORMAL_EXP - q.bits * (t % slotsPerHalf));
             int o = t * SLOT;
             for (int i = 0; i < SLOT; i++) {
                 float v = xs[xo + o + i];
@@ -105,8 +107,10 @@ final class DequantSimd {
     /** Rows [r0, r1) of y = W x with the kernel that fits the lane count and the layout. */
     static void rows(QuantizedMatrix q, int r0, int r1, float[] xs, int xo, float[] xp, float[] xd, float[] xg, float[] y, int yOff) {
         int r = r0;
-        if (xd != null) {
+        if (xd != null && q.bits == 2) {
             for (; r + 4 <= r1; r += 4) rows4Bits2Denormal(q, r, xd, xg, y, yOff);
+        } else if (xd != null) {
+            for (; r + 4 <= r1; r += 4) rows4Bits4Denormal(q, r, xd, xg, y, yOff);
         } else if (xp != null && q.bits == 2) {
             for (; r + 4 <= r1; r += 4) rows4Bits2Seg8(q, r, xp, xg, y, yOff);
         } else if (xp != null) {
@@ -280,6 +284,55 @@ final class DequantSimd {
             for (int u = 0; u < 8; u++) {
                 IntVector m = IntVector.broadcast(IS, 3 << (2 * u));
                 FloatVector xv = FloatVector.fromArray(FS, xd, xi + u * SLOT);
+                a0 = madd(w0.lanewise(VectorOperators.AND, m).reinterpretAsFloats(), xv, a0);
+                a1 = madd(w1.lanewise(VectorOperators.AND, m).reinterpretAsFloats(), xv, a1);
+                a2 = madd(w2.lanewise(VectorOperators.AND, m).reinterpretAsFloats(), xv, a2);
+                a3 = madd(w3.lanewise(VectorOperators.AND, m).reinterpretAsFloats(), xv, a3);
+            }
+            t0 = madd(a0, FloatVector.broadcast(FS, sc[g0 + g]), t0);
+            t1 = madd(a1, FloatVector.broadcast(FS, sc[g1 + g]), t1);
+            t2 = madd(a2, FloatVector.broadcast(FS, sc[g2 + g]), t2);
+            t3 = madd(a3, FloatVector.broadcast(FS, sc[g3 + g]), t3);
+        }
+        y[yOff + r] = t0.reduceLanes(VectorOperators.ADD) * DENORMAL_UNSCALE - zeroTerm(q, r, xg);
+        y[yOff + r + 1] = t1.reduceLanes(VectorOperators.ADD) * DENORMAL_UNSCALE - zeroTerm(q, r + 1, xg);
+        y[yOff + r + 2] = t2.reduceLanes(VectorOperators.ADD) * DENORMAL_UNSCALE - zeroTerm(q, r + 2, xg);
+        y[yOff + r + 3] = t3.reduceLanes(VectorOperators.ADD) * DENORMAL_UNSCALE - zeroTerm(q, r + 3, xg);
+    }
+
+    /**
+     * {@link #rows4Bits2Denormal} for 4-bit codes: a block is one 8-slot segment, slots 0-3 in the
+     * low 16 bits of the words and 4-7 in the high 16 (shifted down once); (w & 15 << 4u) read as
+     * float bits is the denormal code * 2^(4u - 149), against x pre-scaled by 2^(DENORMAL_EXP - 4u).
+     * Slots are summed in the same order as {@link #rows4Bits4Seg8}, so the results are identical.
+     */
+    static void rows4Bits4Denormal(QuantizedMatrix q, int r, float[] xd, float[] xg, float[] y, int yOff) {
+        final int[] w = q.words;
+        final int groups = q.groups, spg = q.slotsPerGroup;
+        final int o0 = q.rowBase(r), o1 = q.rowBase(r + 1), o2 = q.rowBase(r + 2), o3 = q.rowBase(r + 3);
+        final int g0 = r * groups, g1 = g0 + groups, g2 = g1 + groups, g3 = g2 + groups;
+        final float[] sc = q.scales;
+        FloatVector t0 = FloatVector.zero(FS), t1 = t0, t2 = t0, t3 = t0;
+        for (int t = 0; t < q.slots; t += 8) {
+            int g = t / spg, wb = t / 8 * BLOCK, xi = t * SLOT;
+            IntVector w0 = IntVector.fromArray(IS, w, o0 + wb), w1 = IntVector.fromArray(IS, w, o1 + wb);
+            IntVector w2 = IntVector.fromArray(IS, w, o2 + wb), w3 = IntVector.fromArray(IS, w, o3 + wb);
+            FloatVector a0 = FloatVector.zero(FS), a1 = a0, a2 = a0, a3 = a0;
+            for (int u = 0; u < 4; u++) { // slots 0-3: the low halves in place
+                IntVector m = IntVector.broadcast(IS, 15 << (4 * u));
+                FloatVector xv = FloatVector.fromArray(FS, xd, xi + u * SLOT);
+                a0 = madd(w0.lanewise(VectorOperators.AND, m).reinterpretAsFloats(), xv, a0);
+                a1 = madd(w1.lanewise(VectorOperators.AND, m).reinterpretAsFloats(), xv, a1);
+                a2 = madd(w2.lanewise(VectorOperators.AND, m).reinterpretAsFloats(), xv, a2);
+                a3 = madd(w3.lanewise(VectorOperators.AND, m).reinterpretAsFloats(), xv, a3);
+            }
+            w0 = w0.lanewise(VectorOperators.LSHR, 16);
+            w1 = w1.lanewise(VectorOperators.LSHR, 16);
+            w2 = w2.lanewise(VectorOperators.LSHR, 16);
+            w3 = w3.lanewise(VectorOperators.LSHR, 16);
+            for (int u = 0; u < 4; u++) { // slots 4-7: the high halves, shifted down
+                IntVector m = IntVector.broadcast(IS, 15 << (4 * u));
+                FloatVector xv = FloatVector.fromArray(FS, xd, xi + (4 + u) * SLOT);
                 a0 = madd(w0.lanewise(VectorOperators.AND, m).reinterpretAsFloats(), xv, a0);
                 a1 = madd(w1.lanewise(VectorOperators.AND, m).reinterpretAsFloats(), xv, a1);
                 a2 = madd(w2.lanewise(VectorOperators.AND, m).reinterpretAsFloats(), xv, a2);

@@ -112,45 +112,50 @@ class QuantizedMatrixTest {
     }
 
     /**
-     * The 2-bit kernel that reads codes as denormal floats does the same roundings as the
-     * converting one (every product is exact, only scaled by a power of two), so on inputs of
+     * The 2- and 4-bit kernels that read codes as denormal floats do the same roundings as the
+     * converting ones (every product is exact, only scaled by a power of two), so on inputs of
      * normal size the two agree bit for bit, and both agree with the dense product.
      */
     @Test
-    void denormalTwoBitKernelEqualsTheConvertingKernelBitForBit() {
+    void denormalKernelsEqualTheConvertingKernelsBitForBit() {
         Assumptions.assumeTrue(DequantKernels.VECTOR && DequantSimd.L == 16,
-                "the 8-slot 2-bit kernels need 16 float lanes (AVX-512); this JVM has " + DequantSimd.L);
-        for (int rows : new int[] {4, 7, 33}) {
-            for (int cols : new int[] {128, 256, 384, 1024, 1040}) {
-                for (int gs : new int[] {128, 256}) {
-                    Sample s = new Sample(rows, cols, 2, gs, rows * 7919L + cols + gs, null);
-                    if (!DequantSimd.usesSeg8(s.q)) continue; // 1040 columns: not whole segments, other kernel
-                    float[] x = randomVector(s.q.slots * QuantizedMatrix.SLOT, rows + cols);
-                    for (int j = cols; j < x.length; j++) x[j] = 0; // padding columns carry zero input
-                    float[] xg = new float[s.q.groups];
-                    for (int j = 0; j < cols; j++) xg[j / s.q.groupSize] += x[j];
-                    float[] xd = DequantSimd.denormalInput(s.q, x, 0);
-                    float[] xp = DequantSimd.prescaledX(s.q, x, 0);
-                    assertNotNull(xd, rows + "x" + cols);
-                    float[] yd = new float[rows], yc = new float[rows];
-                    DequantSimd.rows(s.q, 0, rows, x, 0, null, xd, xg, yd, 0);
-                    DequantSimd.rows(s.q, 0, rows, x, 0, xp, null, xg, yc, 0);
-                    for (int r = 0; r < rows; r++) {
-                        assertEquals(Float.floatToIntBits(yc[r]), Float.floatToIntBits(yd[r]),
-                                rows + "x" + cols + " g" + gs + " row " + r + ": " + yc[r] + " vs " + yd[r]);
+                "the 8-slot segment kernels need 16 float lanes (AVX-512); this JVM has " + DequantSimd.L);
+        int compared = 0;
+        for (int bits : new int[] {2, 4}) {
+            for (int rows : new int[] {4, 7, 33}) {
+                for (int cols : new int[] {128, 256, 384, 1024, 1040}) {
+                    for (int gs : new int[] {128, 256}) {
+                        Sample s = new Sample(rows, cols, bits, gs, rows * 7919L + cols + gs + bits, null);
+                        if (!DequantSimd.usesSeg8(s.q)) continue; // 1040 columns: not whole segments, other kernel
+                        float[] x = randomVector(s.q.slots * QuantizedMatrix.SLOT, rows + cols);
+                        for (int j = cols; j < x.length; j++) x[j] = 0; // padding columns carry zero input
+                        float[] xg = new float[s.q.groups];
+                        for (int j = 0; j < cols; j++) xg[j / s.q.groupSize] += x[j];
+                        float[] xd = DequantSimd.denormalInput(s.q, x, 0);
+                        float[] xp = DequantSimd.prescaledX(s.q, x, 0);
+                        assertNotNull(xd, rows + "x" + cols);
+                        float[] yd = new float[rows], yc = new float[rows];
+                        DequantSimd.rows(s.q, 0, rows, x, 0, null, xd, xg, yd, 0);
+                        DequantSimd.rows(s.q, 0, rows, x, 0, xp, null, xg, yc, 0);
+                        for (int r = 0; r < rows; r++) {
+                            assertEquals(Float.floatToIntBits(yc[r]), Float.floatToIntBits(yd[r]),
+                                    bits + "b " + rows + "x" + cols + " g" + gs + " row " + r + ": " + yc[r] + " vs " + yd[r]);
+                        }
+                        float[] w = s.q.dequantize();
+                        assertClose(denseMatvec(w, rows, cols, x, 0), yd, 0, w, cols, x, 0, "denormal " + rows + "x" + cols);
+                        compared++;
                     }
-                    float[] w = s.q.dequantize();
-                    assertClose(denseMatvec(w, rows, cols, x, 0), yd, 0, w, cols, x, 0, "denormal " + rows + "x" + cols);
                 }
             }
         }
+        assertEquals(48, compared, "shapes that take the segment kernels");
         Sample s = new Sample(4, 256, 2, 128, 5, null);
         float[] huge = randomVector(256, 6);
         huge[17] = 1e20f;
         assertNull(DequantSimd.denormalInput(s.q, huge, 0), "|x| = 1e20 must take the converting kernel");
         huge[17] = Float.NaN;
         assertNull(DequantSimd.denormalInput(s.q, huge, 0), "NaN input must take the converting kernel");
-        assertNull(DequantSimd.denormalInput(new Sample(4, 256, 4, 128, 5, null).q, huge, 0), "4-bit codes have no denormal kernel");
+        assertNull(DequantSimd.denormalInput(new Sample(4, 256, 3, 128, 5, null).q, randomVector(256, 6), 0), "3-bit codes have no denormal kernel");
     }
 
     /** The probe that enables the denormal kernel measures something finite and positive. */
