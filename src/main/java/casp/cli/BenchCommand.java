@@ -3,12 +3,7 @@ package casp.cli;
 import casp.io.BadInputException;
 import casp.kernel.Cholesky;
 import casp.kernel.Gemm;
-import casp.kernel.Parallel;
 import casp.kernel.Syrk;
-import casp.kernel.VectorSupport;
-import com.fasterxml.jackson.core.JsonProcessingException;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.SplittableRandom;
@@ -24,8 +19,9 @@ import picocli.CommandLine.Option;
  * computes it, so the two can be divided).
  *
  * <p>To add a kernel: write a nested (or separate) {@code @Command} class that takes
- * {@code @Mixin Timing timing}, builds its inputs, and calls {@link Timing#measure} and
- * {@link Timing#report}; then list it in {@code subcommands} below.
+ * {@code @Mixin BenchTiming.Options timing}, builds its inputs, and calls
+ * {@link BenchTiming.Options#measure} and {@link BenchTiming.Options#report}; then list it in
+ * {@code subcommands} below.
  */
 @Command(name = "bench", mixinStandardHelpOptions = true,
         description = "Time a kernel (median of several runs after warm-up).",
@@ -43,59 +39,6 @@ public final class BenchCommand implements Runnable {
     @Override
     public void run() {
         CommandLine.usage(this, System.out);
-    }
-
-    /** Options every benchmark shares, and the timing and reporting helpers. */
-    public static final class Timing {
-        @Option(names = "--json", description = "Print one JSON object instead of a line of text.")
-        boolean json;
-
-        @Option(names = "--runs", defaultValue = "7", description = "Timed runs (median reported; default ${DEFAULT-VALUE}).")
-        int runs;
-
-        @Option(names = "--warmup", defaultValue = "5", description = "Untimed warm-up runs (default ${DEFAULT-VALUE}).")
-        int warmup;
-
-        /** Runs body warmup times, then runs times; returns the median wall time in seconds. */
-        public double measure(Runnable body) {
-            if (runs < 1) throw new BadInputException("--runs must be at least 1, got " + runs);
-            if (warmup < 0) throw new BadInputException("--warmup must be 0 or more, got " + warmup);
-            for (int i = 0; i < warmup; i++) body.run();
-            double[] t = new double[runs];
-            for (int i = 0; i < runs; i++) {
-                long start = System.nanoTime();
-                body.run();
-                t[i] = (System.nanoTime() - start) / 1e9;
-            }
-            Arrays.sort(t);
-            return runs % 2 == 1 ? t[runs / 2] : (t[runs / 2 - 1] + t[runs / 2]) / 2;
-        }
-
-        /**
-         * Prints the result. sizes are the benchmark's size flags in order (e.g. "n" -> 2048);
-         * rateKey is "gflops" (or e.g. "gbytes_per_s") and rate its value.
-         */
-        public void report(String op, Map<String, Object> sizes, double seconds, String rateKey, double rate) {
-            Map<String, Object> out = new LinkedHashMap<>();
-            out.put("op", op);
-            out.putAll(sizes);
-            out.put("seconds", seconds);
-            out.put(rateKey, rate);
-            out.put("threads", Parallel.threads());
-            out.put("vector_bits", VectorSupport.bits());
-            if (json) {
-                try {
-                    System.out.println(new ObjectMapper().writeValueAsString(out));
-                } catch (JsonProcessingException e) {
-                    throw new IllegalStateException(e);
-                }
-            } else {
-                StringBuilder s = new StringBuilder(op);
-                sizes.forEach((k, v) -> s.append(' ').append(k).append('=').append(v));
-                System.out.printf("%s: %.4f s (median of %d after %d warm-up), %.2f %s [%s, %d threads]%n",
-                        s, seconds, runs, warmup, rate, rateKey, VectorSupport.describe(), Parallel.threads());
-            }
-        }
     }
 
     /** Checks a size flag: positive, and the arrays it implies fit in a Java array. */
@@ -120,7 +63,7 @@ public final class BenchCommand implements Runnable {
     @Command(name = "gemm", mixinStandardHelpOptions = true, description = "SGEMM C = A B (A [m,k], B [k,n]), 2mnk flops.")
     public static final class GemmBench implements Runnable {
         @Mixin
-        Timing timing;
+        BenchTiming.Options timing;
 
         @Option(names = "--n", defaultValue = "2048", description = "Columns of C (default ${DEFAULT-VALUE}); also m and k unless given.")
         int n;
@@ -160,7 +103,7 @@ public final class BenchCommand implements Runnable {
             description = "Hessian accumulation H += X^T X (X [tokens, dim] float32, H float64); rate = tokens*dim^2 flops, as numpy_ref.py counts it.")
     public static final class SyrkBench implements Runnable {
         @Mixin
-        Timing timing;
+        BenchTiming.Options timing;
 
         @Option(names = "--tokens", defaultValue = "8192", description = "Rows of X (default ${DEFAULT-VALUE}).")
         int tokens;
@@ -200,7 +143,7 @@ public final class BenchCommand implements Runnable {
             description = "Cholesky factorisation of an n x n SPD matrix (float64 unless --float); n^3/3 flops. Includes copying the input, as numpy's does.")
     public static final class CholBench implements Runnable {
         @Mixin
-        Timing timing;
+        BenchTiming.Options timing;
 
         @Option(names = "--n", defaultValue = "2048", description = "Order of the matrix (default ${DEFAULT-VALUE}).")
         int n;

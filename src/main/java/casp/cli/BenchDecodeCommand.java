@@ -15,7 +15,6 @@ import picocli.CommandLine.Option;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.SplittableRandom;
@@ -127,7 +126,7 @@ public final class BenchDecodeCommand implements Callable<Integer> {
             warmRuns++;
         }
         for (int run = 0; run < repeat; run++) runOnce(model, ids, p, d, cache, logits, prefill, decode, run);
-        return new Result(name, p, d, median(prefill), median(decode));
+        return new Result(name, p, d, BenchTiming.median(prefill), BenchTiming.median(decode));
     }
 
     /** One prefill of ids and d decoding steps; times go to prefill[run] and decode[run] when given. */
@@ -148,11 +147,5 @@ public final class BenchDecodeCommand implements Callable<Integer> {
             prefill[run] = (t1 - t0) / 1e9;
             decode[run] = (t2 - t1) / 1e9;
         }
-    }
-
-    private static double median(double[] a) {
-        double[] s = a.clone();
-        Arrays.sort(s);
-        return s.length % 2 == 1 ? s[s.length / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
     }
 }

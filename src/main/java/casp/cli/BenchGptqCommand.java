@@ -51,7 +51,7 @@ public final class BenchGptqCommand implements Callable<Integer> {
     long seed;
 
     @Mixin
-    BenchCommand.Timing timing;
+    BenchTiming.Options timing;
 
     @Override
     public Integer call() {

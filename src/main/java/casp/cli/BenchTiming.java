@@ -1,15 +1,21 @@
 package casp.cli;
 
 import casp.io.BadInputException;
+import casp.kernel.Parallel;
+import casp.kernel.VectorSupport;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.PrintStream;
 import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.Map;
+import picocli.CommandLine.Option;
 
 /**
  * Shared plumbing of the `casp bench ...` commands: timing (median of several runs after
- * warm-up) and output (one JSON object with --json, otherwise one readable line).
+ * warm-up) and output (one JSON object with --json, otherwise one readable line). Commands with
+ * the usual --json/--runs/--warmup flags take them as the {@link Options} mixin; the others
+ * declare their own flags and call {@link #measure} and {@link #print}.
  */
 public final class BenchTiming {
     private BenchTiming() {}
@@ -25,12 +31,17 @@ public final class BenchTiming {
 
         Stats(double[] seconds) {
             this.seconds = seconds;
-            double[] sorted = seconds.clone();
-            Arrays.sort(sorted);
-            int n = sorted.length;
-            this.median = n % 2 == 1 ? sorted[n / 2] : 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]);
-            this.best = sorted[0];
+            this.median = median(seconds);
+            this.best = Arrays.stream(seconds).min().orElseThrow();
         }
+    }
+
+    /** Median of a (not modified; the mean of the two middle values when the length is even). */
+    public static double median(double[] a) {
+        double[] s = a.clone();
+        Arrays.sort(s);
+        int n = s.length;
+        return n % 2 == 1 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
     }
 
     /** Runs op warmup times untimed, then runs times timed (runs >= 1). */
@@ -70,6 +81,50 @@ public final class BenchTiming {
     public static void print(PrintStream out, boolean json, Map<String, ?> fields) {
         if (json) printJson(out, fields);
         else printText(out, fields);
+    }
+
+    /**
+     * The flags most benchmarks share (--json, --runs, --warmup) as a picocli mixin, with the
+     * timing and the report that go with them.
+     */
+    public static final class Options {
+        @Option(names = "--json", description = "Print one JSON object instead of a line of text.")
+        boolean json;
+
+        @Option(names = "--runs", defaultValue = "7", description = "Timed runs (median reported; default ${DEFAULT-VALUE}).")
+        int runs;
+
+        @Option(names = "--warmup", defaultValue = "5", description = "Untimed warm-up runs (default ${DEFAULT-VALUE}).")
+        int warmup;
+
+        /** Runs body warmup times, then runs times; returns the median wall time in seconds. */
+        public double measure(Runnable body) {
+            if (runs < 1) throw new BadInputException("--runs must be at least 1, got " + runs);
+            if (warmup < 0) throw new BadInputException("--warmup must be 0 or more, got " + warmup);
+            return BenchTiming.measure(warmup, runs, body).median;
+        }
+
+        /**
+         * Prints the result. sizes are the benchmark's size flags in order (e.g. "n" -> 2048);
+         * rateKey is "gflops" (or e.g. "gbytes_per_s") and rate its value.
+         */
+        public void report(String op, Map<String, Object> sizes, double seconds, String rateKey, double rate) {
+            Map<String, Object> out = new LinkedHashMap<>();
+            out.put("op", op);
+            out.putAll(sizes);
+            out.put("seconds", seconds);
+            out.put(rateKey, rate);
+            out.put("threads", Parallel.threads());
+            out.put("vector_bits", VectorSupport.bits());
+            if (json) {
+                printJson(System.out, out);
+            } else {
+                StringBuilder s = new StringBuilder(op);
+                sizes.forEach((k, v) -> s.append(' ').append(k).append('=').append(v));
+                System.out.printf("%s: %.4f s (median of %d after %d warm-up), %.2f %s [%s, %d threads]%n",
+                        s, seconds, runs, warmup, rate, rateKey, VectorSupport.describe(), Parallel.threads());
+            }
+        }
     }
 
     /** Returns value, or throws BadInputException naming the flag when it is below min. */

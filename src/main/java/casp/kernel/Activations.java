@@ -3,7 +3,8 @@ package casp.kernel;
 /**
  * Element-wise nonlinearities of the forward pass: the SiLU-gated product of the Llama MLP,
  * softmax, and a float64 log-sum-exp for cross-entropy. Vector API when enabled, plain loops
- * otherwise (see {@link VectorSupport}).
+ * otherwise (see {@link VectorSupport}). SiLU and softmax use the deterministic {@link Exp}, so
+ * they give the same bits in every JIT tier, in vector loops and scalar tails, at every width.
  */
 public final class Activations {
     private Activations() {}
@@ -16,10 +17,12 @@ public final class Activations {
             ModelSimd.siluMul(gate, gOff, up, uOff, n);
             return;
         }
-        for (int i = 0; i < n; i++) {
-            float g = gate[gOff + i];
-            gate[gOff + i] = g / (1f + (float) Math.exp(-g)) * up[uOff + i];
-        }
+        for (int i = 0; i < n; i++) gate[gOff + i] = silu(gate[gOff + i]) * up[uOff + i];
+    }
+
+    /** silu(x) = x / (1 + e^-x), bit-identical to the lanes of the vector loop. */
+    public static float silu(float x) {
+        return x / (1f + Exp.exp(-x));
     }
 
     /** Softmax of x[off, off+n) in place (max-subtracted, float32 like Hugging Face's upcast softmax). */
@@ -32,7 +35,7 @@ public final class Activations {
         } else {
             sum = 0f;
             for (int i = 0; i < n; i++) {
-                float e = (float) Math.exp(x[off + i] - m);
+                float e = Exp.exp(x[off + i] - m);
                 x[off + i] = e;
                 sum += e;
             }

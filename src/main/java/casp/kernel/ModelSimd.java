@@ -6,7 +6,8 @@ import jdk.incubator.vector.VectorSpecies;
 
 /**
  * Vector API bodies of {@link VectorOps} and {@link Activations}; loaded only when
- * {@link VectorSupport#enabled()}, at the width it chose.
+ * {@link VectorSupport#enabled()}, at the width it chose. exp is {@link ExpSimd}'s, so SiLU and
+ * softmax give the scalar code's bits in every lane.
  */
 final class ModelSimd {
     private ModelSimd() {}
@@ -99,13 +100,10 @@ final class ModelSimd {
         int bound = S.loopBound(n);
         for (; i < bound; i += L) {
             FloatVector g = FloatVector.fromArray(S, gate, gOff + i);
-            FloatVector denom = g.neg().lanewise(VectorOperators.EXP).add(1f);
+            FloatVector denom = ExpSimd.exp(g.neg()).add(1f);
             g.div(denom).mul(FloatVector.fromArray(S, up, uOff + i)).intoArray(gate, gOff + i);
         }
-        for (; i < n; i++) {
-            float g = gate[gOff + i];
-            gate[gOff + i] = g / (1f + (float) Math.exp(-g)) * up[uOff + i];
-        }
+        for (; i < n; i++) gate[gOff + i] = Activations.silu(gate[gOff + i]) * up[uOff + i];
     }
 
     /** x[off+i] = exp(x[off+i] - m); returns the sum. */
@@ -116,14 +114,14 @@ final class ModelSimd {
         if (bound > 0) {
             FloatVector acc = FloatVector.zero(S);
             for (; i < bound; i += L) {
-                FloatVector e = FloatVector.fromArray(S, x, off + i).sub(m).lanewise(VectorOperators.EXP);
+                FloatVector e = ExpSimd.exp(FloatVector.fromArray(S, x, off + i).sub(m));
                 e.intoArray(x, off + i);
                 acc = acc.add(e);
             }
             sum = acc.reduceLanes(VectorOperators.ADD);
         }
         for (; i < n; i++) {
-            float e = (float) Math.exp(x[off + i] - m);
+            float e = Exp.exp(x[off + i] - m);
             x[off + i] = e;
             sum += e;
         }

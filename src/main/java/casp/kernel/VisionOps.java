@@ -7,42 +7,14 @@ package casp.kernel;
  * The Vector API bodies live in {@link VisionSimd} and run when {@link VectorSupport} enables
  * them; the loops here are the scalar paths.
  *
- * <p>exp is computed with plain multiply/fma arithmetic ({@link #exp(float)}), not with the Vector
- * API's EXP: that one is Math.exp while the code is interpreted and an SVML intrinsic once C2
- * compiles it, which differ in the last bit, so results would depend on JIT timing. Ours gives
- * the same bits in every JIT tier, and GELU / quick GELU give the same bits in the vector loops,
- * the scalar tails and the scalar paths, at every vector width.
+ * <p>exp is the deterministic {@link Exp#exp(float)} (not the Vector API's EXP, whose last bit
+ * depends on the JIT tier), so GELU, quick GELU and softmax give the same bits in every JIT tier,
+ * in the vector loops, the scalar tails and the scalar paths, at every vector width.
  */
 public final class VisionOps {
     private VisionOps() {}
 
     private static final boolean SIMD = VectorSupport.enabled();
-
-    // exp(x) = 2^n * e^r, n = round(x / ln 2), r = x - n ln 2 (Cody-Waite split of ln 2), e^r by its
-    // Taylor polynomial to degree 7 (truncation < 6e-9 relative on |r| <= ln2 / 2): within 2 ulp of e^x.
-    static final float LOG2E = 1.44269504088896341f;
-    static final float LN2_HI = 0.693145751953125f, LN2_LO = 1.428606765330187045e-06f;
-    static final float ROUND = 12582912f; // 1.5 * 2^23: adding it rounds to an integer
-    static final float MAX_X = 88.0f, MIN_X = -87.0f;
-    static final float E2 = 1f / 2, E3 = 1f / 6, E4 = 1f / 24, E5 = 1f / 120, E6 = 1f / 720, E7 = 1f / 5040;
-
-    /** e^x, within 2 ulp; inputs are clamped to [-87, 88] (so -inf gives ~1.6e-38, not 0). */
-    public static float exp(float x) {
-        float c = Math.min(Math.max(x, MIN_X), MAX_X);
-        float t = Math.fma(c, LOG2E, ROUND);
-        float n = t - ROUND;
-        float r = Math.fma(n, -LN2_HI, c);
-        r = Math.fma(n, -LN2_LO, r);
-        float p = Math.fma(E7, r, E6);
-        p = Math.fma(p, r, E5);
-        p = Math.fma(p, r, E4);
-        p = Math.fma(p, r, E3);
-        p = Math.fma(p, r, E2);
-        p = Math.fma(p, r, 1f);
-        p = Math.fma(p, r, 1f);
-        int bits = (Float.floatToRawIntBits(t) - Float.floatToRawIntBits(ROUND) + 127) << 23;
-        return p * Float.intBitsToFloat(bits);
-    }
 
     /**
      * LayerNorm of each of {@code rows} rows of length n: out = (x - mean) / sqrt(var + eps) * gamma + beta,
@@ -99,7 +71,7 @@ public final class VisionOps {
 
     /** Scalar quick_gelu, bit-identical to the vector loop. */
     public static float quickGelu(float v) {
-        return v / (exp(v * -1.702f) + 1f);
+        return v / (Exp.exp(v * -1.702f) + 1f);
     }
 
     // erf(z): for |z| < 1 the odd Maclaurin series to z^21 (truncation < 1.3e-8); beyond, erfc(|z|) by
@@ -145,7 +117,7 @@ public final class VisionOps {
         float t = 1f / (a * 0.5f + 1f);
         float p = R[9];
         for (int k = 8; k >= 0; k--) p = Math.fma(p, t, R[k]);
-        float r = 1f - t * exp(p - z2);
+        float r = 1f - t * Exp.exp(p - z2);
         return z < 0 ? -r : r;
     }
 
@@ -164,7 +136,7 @@ public final class VisionOps {
             for (int i = 0; i < len; i++) max = Math.max(max, x[o + i]);
             double sum = 0;
             for (int i = 0; i < len; i++) {
-                float e = exp(x[o + i] - max);
+                float e = Exp.exp(x[o + i] - max);
                 x[o + i] = e;
                 sum += e;
             }

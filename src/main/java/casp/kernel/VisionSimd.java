@@ -1,7 +1,6 @@
 package casp.kernel;
 
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -17,24 +16,6 @@ final class VisionSimd {
 
     static final VectorSpecies<Float> S = VectorProbe.floatSpecies();
     static final int L = S.length();
-
-    /** Lane-wise {@link VisionOps#exp(float)}. Small, so C2 inlines it into the loops below. */
-    static FloatVector exp(FloatVector x) {
-        FloatVector c = x.max(MIN_X).min(MAX_X);
-        FloatVector t = c.fma(LOG2E, ROUND);
-        FloatVector n = t.sub(ROUND);
-        FloatVector r = n.fma(FloatVector.broadcast(S, -LN2_HI), c);
-        r = n.fma(FloatVector.broadcast(S, -LN2_LO), r);
-        FloatVector p = FloatVector.broadcast(S, E7).fma(r, FloatVector.broadcast(S, E6));
-        p = p.fma(r, FloatVector.broadcast(S, E5));
-        p = p.fma(r, FloatVector.broadcast(S, E4));
-        p = p.fma(r, FloatVector.broadcast(S, E3));
-        p = p.fma(r, FloatVector.broadcast(S, E2));
-        p = p.fma(r, FloatVector.broadcast(S, 1f));
-        p = p.fma(r, FloatVector.broadcast(S, 1f));
-        IntVector bits = t.reinterpretAsInts().sub(Float.floatToRawIntBits(ROUND) - 127).lanewise(VectorOperators.LSHL, 23);
-        return p.mul(bits.reinterpretAsFloats());
-    }
 
     static void layerNorm(float[] x, int xOff, float[] out, int outOff, int rows, int n,
                           float[] gamma, float[] beta, float eps) {
@@ -89,7 +70,7 @@ final class VisionSimd {
         int i = 0;
         for (int bound = S.loopBound(n); i < bound; i += L) {
             FloatVector v = FloatVector.fromArray(S, x, off + i);
-            v.div(exp(v.mul(-1.702f)).add(one)).intoArray(x, off + i);
+            v.div(ExpSimd.exp(v.mul(-1.702f)).add(one)).intoArray(x, off + i);
         }
         for (; i < n; i++) x[off + i] = VisionOps.quickGelu(x[off + i]);
     }
@@ -110,7 +91,7 @@ final class VisionSimd {
             FloatVector t = one.div(a.mul(0.5f).add(one));
             FloatVector p = FloatVector.broadcast(S, R[9]);
             for (int k = 8; k >= 0; k--) p = p.fma(t, FloatVector.broadcast(S, R[k]));
-            FloatVector tailAbs = one.sub(t.mul(exp(p.sub(z2))));
+            FloatVector tailAbs = one.sub(t.mul(ExpSimd.exp(p.sub(z2))));
             FloatVector tail = tailAbs.blend(tailAbs.neg(), z.compare(VectorOperators.LT, 0f));
             FloatVector erf = tail.blend(series, a.compare(VectorOperators.LT, 1f));
             v.mul(half).mul(erf.add(one)).intoArray(x, off + i);
@@ -133,13 +114,13 @@ final class VisionSimd {
             FloatVector acc = FloatVector.zero(S);
             i = 0;
             for (int bound = S.loopBound(len); i < bound; i += L) {
-                FloatVector e = exp(FloatVector.fromArray(S, x, o + i).sub(mx));
+                FloatVector e = ExpSimd.exp(FloatVector.fromArray(S, x, o + i).sub(mx));
                 e.intoArray(x, o + i);
                 acc = acc.add(e);
             }
             double sum = acc.reduceLanes(VectorOperators.ADD);
             for (; i < len; i++) {
-                float e = VisionOps.exp(x[o + i] - max);
+                float e = Exp.exp(x[o + i] - max);
                 x[o + i] = e;
                 sum += e;
             }

@@ -19,8 +19,12 @@ public final class KernelChecks {
         return VectorSupport.bits();
     }
 
-    static void check(boolean ok, String what) {
-        if (!ok) throw new AssertionError(what + " (vector bits " + VectorSupport.bits() + ")");
+    /**
+     * Fails with the vector width in the message. Callers test first and only then build the
+     * message (if (!ok) fail(...)): building it for every element would cost more than the checks.
+     */
+    static void fail(String what) {
+        throw new AssertionError(what + " (vector bits " + VectorSupport.bits() + ")");
     }
 
     static float[] randomF(SplittableRandom r, int n) {
@@ -60,12 +64,12 @@ public final class KernelChecks {
         }
         float[] c0 = c.clone();
         impl.run(tA, tB, m, n, k, alpha, a, offA, lda, b, offB, ldb, beta, c, offC, ldc);
+        double[] opA = rowsOf(tA, m, k, a, offA, lda), opBt = rowsOf(!tB, n, k, b, offB, ldb);
         for (int i = 0; i < m; i++) {
             for (int j = 0; j < n; j++) {
                 double s = 0, abs = 0;
                 for (int p = 0; p < k; p++) {
-                    double av = tA ? a[offA + p * lda + i] : a[offA + i * lda + p];
-                    double bv = tB ? b[offB + j * ldb + p] : b[offB + p * ldb + j];
+                    double av = opA[i * k + p], bv = opBt[j * k + p];
                     s += av * bv;
                     abs += Math.abs(av * bv);
                 }
@@ -83,8 +87,29 @@ public final class KernelChecks {
         for (int q = 0; q < c.length; q++) {
             int rel = q - offC, i = Math.floorDiv(rel, ldc), j = Math.floorMod(rel, ldc);
             boolean inside = rel >= 0 && i < m && j < n;
-            if (!inside) check(Float.isNaN(c[q]), "sgemm wrote outside C at " + q + " (m=" + m + " n=" + n + ")");
+            if (!inside && !Float.isNaN(c[q])) fail("sgemm wrote outside C at " + q + " (m=" + m + " n=" + n + ")");
         }
+    }
+
+    /**
+     * The rows x cols matrix X[i][p] = (trans ? A[p][i] : A[i][p]) of A stored row-major at
+     * a[off + r * ld + c], as dense double rows: with it the naive references below read
+     * contiguous rows without a branch per product (same products, same order).
+     */
+    static double[] rowsOf(boolean trans, int rows, int cols, float[] a, int off, int ld) {
+        double[] x = new double[rows * cols];
+        for (int i = 0; i < rows; i++) {
+            for (int p = 0; p < cols; p++) x[i * cols + p] = trans ? a[off + p * ld + i] : a[off + i * ld + p];
+        }
+        return x;
+    }
+
+    static double[] rowsOf(boolean trans, int rows, int cols, double[] a, int off, int ld) {
+        double[] x = new double[rows * cols];
+        for (int i = 0; i < rows; i++) {
+            for (int p = 0; p < cols; p++) x[i * cols + p] = trans ? a[off + p * ld + i] : a[off + i * ld + p];
+        }
+        return x;
     }
 
     static void sgemmSweep(SgemmImpl impl, long seed) {
@@ -143,21 +168,22 @@ public final class KernelChecks {
         } else {
             Gemm.dgemm(tA, tB, m, n, k, alpha, a, 0, lda, b, 0, ldb, beta, c, 0, ldc);
         }
+        double[] opA = rowsOf(tA, m, k, a, 0, lda), opBt = rowsOf(!tB, n, k, b, 0, ldb);
         for (int i = 0; i < m; i++) {
             for (int j = 0; j < ldc; j++) {
                 if (j >= n) {
-                    check(Double.compare(c[i * ldc + j], c0[i * ldc + j]) == 0, "dgemm wrote into padding");
+                    if (!(Double.compare(c[i * ldc + j], c0[i * ldc + j]) == 0)) fail("dgemm wrote into padding");
                     continue;
                 }
                 double s = 0, abs = 0;
                 for (int p = 0; p < k; p++) {
-                    double v = (tA ? a[p * lda + i] : a[i * lda + p]) * (tB ? b[j * ldb + p] : b[p * ldb + j]);
+                    double v = opA[i * k + p] * opBt[j * k + p];
                     s += v;
                     abs += Math.abs(v);
                 }
                 double want = alpha * s + (beta == 0 ? 0 : beta * c0[i * ldc + j]);
-                check(Math.abs(c[i * ldc + j] - want) <= (k + 4) * 2.3e-16 * (Math.abs(alpha) * abs + 1) ,
-                        "dgemm tA=" + tA + " tB=" + tB + " " + m + "x" + n + "x" + k + " at " + i + "," + j);
+                if (!(Math.abs(c[i * ldc + j] - want) <= (k + 4) * 2.3e-16 * (Math.abs(alpha) * abs + 1)))
+                        fail("dgemm tA=" + tA + " tB=" + tB + " " + m + "x" + n + "x" + k + " at " + i + "," + j);
             }
         }
     }
@@ -180,11 +206,12 @@ public final class KernelChecks {
                 if (j <= i + diag) {
                     double s = 0;
                     for (int p = 0; p < k; p++) s += (double) a[i * k + p] * b[j * k + p];
-                    check(Math.abs(c[i * n + j] - s) <= 1e-5, "triangle sgemm value at " + i + "," + j);
-                    check(Math.abs(cd[i * n + j] - s) <= 1e-12, "triangle dgemm value at " + i + "," + j);
+                    if (!(Math.abs(c[i * n + j] - s) <= 1e-5)) fail("triangle sgemm value at " + i + "," + j);
+                    if (!(Math.abs(cd[i * n + j] - s) <= 1e-12)) fail("triangle dgemm value at " + i + "," + j);
                 } else {
-                    check(Float.isNaN(c[i * n + j]), "triangle sgemm wrote above the line at " + i + "," + j + " diag " + diag);
-                    check(Double.isNaN(cd[i * n + j]), "triangle dgemm wrote above the line at " + i + "," + j);
+                    if (!Float.isNaN(c[i * n + j]))
+                            fail("triangle sgemm wrote above the line at " + i + "," + j + " diag " + diag);
+                    if (!Double.isNaN(cd[i * n + j])) fail("triangle dgemm wrote above the line at " + i + "," + j);
                 }
             }
         }
@@ -209,7 +236,7 @@ public final class KernelChecks {
         Arrays.fill(y, beta == 0 ? Float.NaN : 0.25f);
         float[] y0 = y.clone();
         Gemm.sgemv(trans, m, n, alpha, a, 0, lda, x, 1, beta, y, 1);
-        check(Float.compare(y[0], y0[0]) == 0 && Float.compare(y[yl + 1], y0[yl + 1]) == 0, "sgemv wrote outside y");
+        if (!(Float.compare(y[0], y0[0]) == 0 && Float.compare(y[yl + 1], y0[yl + 1]) == 0)) fail("sgemv wrote outside y");
         for (int i = 0; i < yl; i++) {
             double s = 0, abs = 0;
             for (int p = 0; p < xl; p++) {
@@ -218,8 +245,8 @@ public final class KernelChecks {
                 abs += Math.abs(v);
             }
             double want = alpha * s + (beta == 0 ? 0 : beta * y0[1 + i]);
-            check(Math.abs(y[1 + i] - want) <= (xl + 4) * 1.2e-7 * (abs + 1),
-                    "sgemv trans=" + trans + " " + m + "x" + n + " y[" + i + "]=" + y[1 + i] + " want " + want);
+            if (!(Math.abs(y[1 + i] - want) <= (xl + 4) * 1.2e-7 * (abs + 1)))
+                    fail("sgemv trans=" + trans + " " + m + "x" + n + " y[" + i + "]=" + y[1 + i] + " want " + want);
         }
     }
 
@@ -248,11 +275,11 @@ public final class KernelChecks {
                     abs += Math.abs(v);
                 }
                 double got = h[2 + i * (d + 1) + j];
-                check(Math.abs(got - s) <= (Math.min(tokens, Syrk.TOKEN_BLOCK) + 4) * 1.2e-7 * abs + 1e-12,
-                        "syrk tokens=" + tokens + " d=" + d + " H[" + i + "," + j + "]=" + got + " want " + s);
+                if (!(Math.abs(got - s) <= (Math.min(tokens, Syrk.TOKEN_BLOCK) + 4) * 1.2e-7 * abs + 1e-12))
+                        fail("syrk tokens=" + tokens + " d=" + d + " H[" + i + "," + j + "]=" + got + " want " + s);
             }
             // padding column (index d of each row) untouched
-            for (int i = 0; i < d; i++) check(h[2 + i * (d + 1) + d] == h0[2 + i * (d + 1) + d], "syrk wrote into padding");
+            for (int i = 0; i < d; i++) if (!(h[2 + i * (d + 1) + d] == h0[2 + i * (d + 1) + d])) fail("syrk wrote into padding");
         }
         // Float SYRK on the lower triangle only
         for (int d : SIZES) {
@@ -263,12 +290,12 @@ public final class KernelChecks {
             Syrk.ssyrkLower(tokens, d, 2f, x, 0, d, 0f, c, 0, d);
             for (int i = 0; i < d; i++) for (int j = 0; j < d; j++) {
                 if (j > i) {
-                    check(Float.isNaN(c[i * d + j]), "ssyrkLower touched the upper triangle");
+                    if (!Float.isNaN(c[i * d + j])) fail("ssyrkLower touched the upper triangle");
                     continue;
                 }
                 double s = 0;
                 for (int t = 0; t < tokens; t++) s += 2.0 * x[t * d + i] * x[t * d + j];
-                check(Math.abs(c[i * d + j] - s) <= 1e-5 * (tokens + 1), "ssyrkLower value");
+                if (!(Math.abs(c[i * d + j] - s) <= 1e-5 * (tokens + 1))) fail("ssyrkLower value");
             }
         }
     }
@@ -285,11 +312,11 @@ public final class KernelChecks {
         double[] h = new double[d * d];
         for (int rep = 0; rep < 5; rep++) Syrk.accumulate(x, 0, d, tokens, d, h, 0, d);
         double n = 5.0 * tokens;
-        check(Math.abs(h[0] - n) <= 1e-9 * n, "H[0,0] over 1e6 tokens: " + h[0]);
+        if (!(Math.abs(h[0] - n) <= 1e-9 * n)) fail("H[0,0] over 1e6 tokens: " + h[0]);
         // float32 blocks of TOKEN_BLOCK tokens: ~1e-6 relative; one float32 running sum would be off by percents
         double want01 = n * (double) 0.1f;
-        check(Math.abs(h[1] - want01) <= 1e-5 * want01, "H[0,1] over 1e6 tokens: " + h[1] + " want " + want01);
-        check(Math.abs(h[2]) <= 1e-9 * n, "H[0,2] should cancel: " + h[2]);
+        if (!(Math.abs(h[1] - want01) <= 1e-5 * want01)) fail("H[0,1] over 1e6 tokens: " + h[1] + " want " + want01);
+        if (!(Math.abs(h[2]) <= 1e-9 * n)) fail("H[0,2] should cancel: " + h[2]);
     }
 
     // ---------------------------------------------------------------- Cholesky and triangular
@@ -317,21 +344,23 @@ public final class KernelChecks {
                 ad[i * lda + j] = v;
                 af[i * lda + j] = (float) v;
             }
-            check(Cholesky.factorLower(ad, 0, lda, n) == Cholesky.OK, "cholesky double failed on SPD n=" + n);
-            check(Cholesky.factorLower(af, 0, lda, n) == Cholesky.OK, "cholesky float failed on SPD n=" + n);
+            if (!(Cholesky.factorLower(ad, 0, lda, n) == Cholesky.OK)) fail("cholesky double failed on SPD n=" + n);
+            if (!(Cholesky.factorLower(af, 0, lda, n) == Cholesky.OK)) fail("cholesky float failed on SPD n=" + n);
             for (int i = 0; i < n; i++) for (int j = 0; j < lda; j++) {
                 if (j >= n) {
-                    check(ad[i * lda + j] == 7 && af[i * lda + j] == 7, "cholesky wrote into padding");
+                    if (!(ad[i * lda + j] == 7 && af[i * lda + j] == 7)) fail("cholesky wrote into padding");
                 } else if (j > i) {
-                    check(ad[i * lda + j] == 42 && af[i * lda + j] == 42, "cholesky touched the upper triangle");
+                    if (!(ad[i * lda + j] == 42 && af[i * lda + j] == 42)) fail("cholesky touched the upper triangle");
                 } else {
                     double sd = 0, sf = 0;
                     for (int p = 0; p <= j; p++) {
                         sd += ad[i * lda + p] * ad[j * lda + p];
                         sf += (double) af[i * lda + p] * af[j * lda + p];
                     }
-                    check(Math.abs(sd - a[i * n + j]) <= 1e-12 * (n + 1), "L L^T != A (double) n=" + n + " at " + i + "," + j);
-                    check(Math.abs(sf - a[i * n + j]) <= 2e-5 * (n + 1), "L L^T != A (float) n=" + n + " at " + i + "," + j);
+                    if (!(Math.abs(sd - a[i * n + j]) <= 1e-12 * (n + 1)))
+                            fail("L L^T != A (double) n=" + n + " at " + i + "," + j);
+                    if (!(Math.abs(sf - a[i * n + j]) <= 2e-5 * (n + 1)))
+                            fail("L L^T != A (float) n=" + n + " at " + i + "," + j);
                 }
             }
         }
@@ -347,8 +376,8 @@ public final class KernelChecks {
         double[] l = a.clone();
         float[] lf = new float[n * n];
         for (int i = 0; i < a.length; i++) lf[i] = (float) a[i];
-        check(Cholesky.factorLower(l, 0, n, n) == Cholesky.OK, "cholesky n=1000");
-        check(Cholesky.factorLower(lf, 0, n, n) == Cholesky.OK, "cholesky float n=1000");
+        if (!(Cholesky.factorLower(l, 0, n, n) == Cholesky.OK)) fail("cholesky n=1000");
+        if (!(Cholesky.factorLower(lf, 0, n, n) == Cholesky.OK)) fail("cholesky float n=1000");
         double[] v = randomD(r, n), w = new double[n], wf = new double[n];
         for (int i = 0; i < n; i++) for (int j = i; j < n; j++) {
             w[i] += l[j * n + i] * v[j];
@@ -361,8 +390,8 @@ public final class KernelChecks {
                 sf += lf[i * n + j] * wf[j];
             }
             for (int j = 0; j < n; j++) av += a[i * n + j] * v[j];
-            check(Math.abs(s - av) <= 1e-10 * n, "L L^T v != A v at " + i);
-            check(Math.abs(sf - av) <= 1e-3 * n, "float L L^T v != A v at " + i);
+            if (!(Math.abs(s - av) <= 1e-10 * n)) fail("L L^T v != A v at " + i);
+            if (!(Math.abs(sf - av) <= 1e-3 * n)) fail("float L L^T v != A v at " + i);
         }
     }
 
@@ -377,20 +406,20 @@ public final class KernelChecks {
                 for (int i = 0; i < a.length; i++) af[i] = (float) a[i];
                 int info = Cholesky.factorLower(a, 0, n, n);
                 int infoF = Cholesky.factorLower(af, 0, n, n);
-                check(info >= 0 && info <= bad, "indefinite double: info " + info + " bad " + bad + " n " + n);
-                check(infoF >= 0 && infoF <= bad, "indefinite float: info " + infoF);
-                for (double x : a) check(!Double.isNaN(x), "NaN after failed double Cholesky");
-                for (float x : af) check(!Float.isNaN(x), "NaN after failed float Cholesky");
+                if (!(info >= 0 && info <= bad)) fail("indefinite double: info " + info + " bad " + bad + " n " + n);
+                if (!(infoF >= 0 && infoF <= bad)) fail("indefinite float: info " + infoF);
+                for (double x : a) if (Double.isNaN(x)) fail("NaN after failed double Cholesky");
+                for (float x : af) if (Float.isNaN(x)) fail("NaN after failed float Cholesky");
                 double[] h = spd(r, n);
                 h[bad * n + bad] = -1 - n;
                 double[] u = new double[n * n];
                 int infoU = Cholesky.choleskyInverseUpper(h, 0, n, n, u, 0, n);
-                check(infoU >= 0 && infoU < n, "choleskyInverseUpper should fail: " + infoU);
-                for (double x : u) check(!Double.isNaN(x), "NaN after failed choleskyInverseUpper");
+                if (!(infoU >= 0 && infoU < n)) fail("choleskyInverseUpper should fail: " + infoU);
+                for (double x : u) if (Double.isNaN(x)) fail("NaN after failed choleskyInverseUpper");
             }
         }
         double[] z = {1, 0, 0, Double.NaN};
-        check(Cholesky.factorLower(z, 0, 2, 2) == 1, "NaN pivot reported");
+        if (!(Cholesky.factorLower(z, 0, 2, 2) == 1)) fail("NaN pivot reported");
     }
 
     /** choleskyInverseUpper against the torch recipe done naively: U = chol_upper(inverse(H)). */
@@ -410,15 +439,17 @@ public final class KernelChecks {
             double[] u = new double[n * ldu];
             Arrays.fill(u, Double.NaN);
             double[] hCopy = h.clone();
-            check(Cholesky.choleskyInverseUpper(h, 0, n, n, u, 0, ldu) == Cholesky.OK, "choleskyInverseUpper failed n=" + n);
-            check(Arrays.equals(h, hCopy), "choleskyInverseUpper modified H");
+            if (!(Cholesky.choleskyInverseUpper(h, 0, n, n, u, 0, ldu) == Cholesky.OK))
+                    fail("choleskyInverseUpper failed n=" + n);
+            if (!Arrays.equals(h, hCopy)) fail("choleskyInverseUpper modified H");
             float[] hf = new float[n * n], uf = new float[n * n];
             for (int i = 0; i < h.length; i++) hf[i] = (float) h[i];
-            check(Cholesky.choleskyInverseUpper(hf, 0, n, n, uf, 0, n) == Cholesky.OK, "float choleskyInverseUpper failed");
+            if (!(Cholesky.choleskyInverseUpper(hf, 0, n, n, uf, 0, n) == Cholesky.OK)) fail("float choleskyInverseUpper failed");
             for (int i = 0; i < n; i++) for (int j = 0; j < n; j++) {
                 double want = j >= i ? lo[j * n + i] : 0;
-                check(Math.abs(u[i * ldu + j] - want) <= 1e-10, "U[" + i + "," + j + "]=" + u[i * ldu + j] + " want " + want + " n=" + n);
-                check(Math.abs(uf[i * n + j] - want) <= 1e-5, "float U[" + i + "," + j + "]");
+                if (!(Math.abs(u[i * ldu + j] - want) <= 1e-10))
+                        fail("U[" + i + "," + j + "]=" + u[i * ldu + j] + " want " + want + " n=" + n);
+                if (!(Math.abs(uf[i * n + j] - want) <= 1e-5)) fail("float U[" + i + "," + j + "]");
             }
         }
     }
@@ -471,8 +502,10 @@ public final class KernelChecks {
                 Triangular.solveLeft(upper, trans, n, nrhs, t, 0, ldt, b, 0, ldb);
                 Triangular.solveLeft(upper, trans, n, nrhs, tf, 0, ldt, bf, 0, ldb);
                 for (int i = 0; i < n; i++) for (int j = 0; j < nrhs; j++) {
-                    check(Math.abs(b[i * ldb + j] - x[i * ldb + j]) <= 1e-10, "solveLeft upper=" + upper + " trans=" + trans + " n=" + n);
-                    check(Math.abs(bf[i * ldb + j] - x[i * ldb + j]) <= 1e-3, "float solveLeft upper=" + upper + " trans=" + trans + " n=" + n);
+                    if (!(Math.abs(b[i * ldb + j] - x[i * ldb + j]) <= 1e-10))
+                            fail("solveLeft upper=" + upper + " trans=" + trans + " n=" + n);
+                    if (!(Math.abs(bf[i * ldb + j] - x[i * ldb + j]) <= 1e-3))
+                            fail("float solveLeft upper=" + upper + " trans=" + trans + " n=" + n);
                 }
                 // right: X op(T) = B, X is [nrhs, n]
                 int ldx = n + 3;
@@ -483,8 +516,10 @@ public final class KernelChecks {
                 Triangular.solveRight(upper, trans, nrhs, n, t, 0, ldt, br, 0, ldx);
                 Triangular.solveRight(upper, trans, nrhs, n, tf, 0, ldt, brf, 0, ldx);
                 for (int i = 0; i < nrhs; i++) for (int j = 0; j < n; j++) {
-                    check(Math.abs(br[i * ldx + j] - xr[i * ldx + j]) <= 1e-10, "solveRight upper=" + upper + " trans=" + trans + " n=" + n);
-                    check(Math.abs(brf[i * ldx + j] - xr[i * ldx + j]) <= 1e-3, "float solveRight upper=" + upper + " trans=" + trans + " n=" + n);
+                    if (!(Math.abs(br[i * ldx + j] - xr[i * ldx + j]) <= 1e-10))
+                            fail("solveRight upper=" + upper + " trans=" + trans + " n=" + n);
+                    if (!(Math.abs(brf[i * ldx + j] - xr[i * ldx + j]) <= 1e-3))
+                            fail("float solveRight upper=" + upper + " trans=" + trans + " n=" + n);
                 }
             }
         }
@@ -508,12 +543,13 @@ public final class KernelChecks {
                     sf += t[i * ldt + p] * invf[p * ldt + j];
                 }
                 double want = i == j ? 1 : 0;
-                check(Math.abs(s - want) <= 1e-11, "invert upper=" + upper + " n=" + n + " at " + i + "," + j);
-                check(Math.abs(sf - want) <= 1e-4, "float invert upper=" + upper + " n=" + n + " at " + i + "," + j);
+                if (!(Math.abs(s - want) <= 1e-11)) fail("invert upper=" + upper + " n=" + n + " at " + i + "," + j);
+                if (!(Math.abs(sf - want) <= 1e-4)) fail("float invert upper=" + upper + " n=" + n + " at " + i + "," + j);
             }
             for (int i = 0; i < n; i++) for (int j = 0; j < n; j++) {
                 if (upper ? j < i : j > i) {
-                    check(Double.isNaN(inv[i * ldt + j]) && Float.isNaN(invf[i * ldt + j]), "invert touched the other triangle");
+                    if (!(Double.isNaN(inv[i * ldt + j]) && Float.isNaN(invf[i * ldt + j])))
+                            fail("invert touched the other triangle");
                 }
             }
         }
@@ -554,12 +590,12 @@ public final class KernelChecks {
                 abs += Math.abs(a[3 + i] * b[5 + i]);
             }
             double got = DecompUtil.dot(a, 3, b, 5, n);
-            check(Math.abs(got - want) <= (n + 2) * 2.3e-16 * abs, "dot n=" + n);
+            if (!(Math.abs(got - want) <= (n + 2) * 2.3e-16 * abs)) fail("dot n=" + n);
             double[] y = b.clone();
             DecompUtil.axpy(-0.75, a, 3, y, 5, n);
             for (int i = 0; i < b.length; i++) {
                 double e = i >= 5 && i < 5 + n ? b[i] - 0.75 * a[i - 2] : b[i];
-                check(Math.abs(y[i] - e) <= 4.5e-16 * (Math.abs(b[i]) + 1), "axpy n=" + n + " at " + i);
+                if (!(Math.abs(y[i] - e) <= 4.5e-16 * (Math.abs(b[i]) + 1))) fail("axpy n=" + n + " at " + i);
             }
             // rows x = a[2..2+n), y = a[2+n+1..): rotate by an angle with c^2 + s^2 = 1
             double[] rows = randomD(r, 2 * n + 4), rot = rows.clone();
@@ -569,7 +605,7 @@ public final class KernelChecks {
                 double e = rows[i];
                 if (i >= 2 && i < 2 + n) e = c * rows[i] - sn * rows[i + n + 1];
                 else if (i >= 3 + n && i < 3 + 2 * n) e = sn * rows[i - n - 1] + c * rows[i];
-                check(Math.abs(rot[i] - e) <= 4.5e-16 * 2, "rotate n=" + n + " at " + i);
+                if (!(Math.abs(rot[i] - e) <= 4.5e-16 * 2)) fail("rotate n=" + n + " at " + i);
             }
         }
     }
@@ -588,9 +624,9 @@ public final class KernelChecks {
                     s += (Integer.bitCount(i & j) % 2 == 0 ? 1 : -1) * orig[5 + j];
                     mag += Math.abs(orig[5 + j]);
                 }
-                check(Math.abs(s * norm - x[5 + i]) <= 1e-6 * mag * norm + 1e-7, "fwht n=" + n + " at " + i);
+                if (!(Math.abs(s * norm - x[5 + i]) <= 1e-6 * mag * norm + 1e-7)) fail("fwht n=" + n + " at " + i);
             }
-            for (int i = 0; i < 5; i++) check(x[i] == orig[i], "fwht wrote before its range");
+            for (int i = 0; i < 5; i++) if (!(x[i] == orig[i])) fail("fwht wrote before its range");
         }
     }
 

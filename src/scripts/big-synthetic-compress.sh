@@ -3,13 +3,18 @@
 # weights (hidden 2048, intermediate 5632, 8 layers, 16 heads, vocab 32000; BF16, ~1.1 GB on disk)
 # with GPTQ 2-bit, and print the report (time per block, peak heap, peak RSS).
 #
-#   scripts/big-synthetic-compress.sh [WORK_DIR]      (SAMPLES / SEQ_LEN override the calibration size)
+#   src/scripts/big-synthetic-compress.sh [WORK_DIR]      (SAMPLES / SEQ_LEN override the calibration size)
 #
 # The folder gets stories260K's tokenizer (512 ids, all inside the vocabulary) so that its
 # eval.txt can serve as calibration text.
 set -euo pipefail
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 shared="${CASP_SHARED:-$here/../shared}"
+if [ "${1:-}" = -h ] || [ "${1:-}" = --help ]; then
+  sed -n '2,/^set -euo pipefail/{/^#/s/^# \{0,1\}//p}' "${BASH_SOURCE[0]}"
+  echo "(repository: $here; shared assets: $shared)"
+  exit 0
+fi
 work="${1:-$(mktemp -d)}"
 SAMPLES="${SAMPLES:-32}"
 SEQ_LEN="${SEQ_LEN:-512}"

@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # Randomized SVD and dequantizing mat-vec against numpy/OpenBLAS, measured in the same run.
-# Usage: bench/decomp-vs-numpy.sh [repeats]   (from the repository root; needs ../shared)
+# Usage: src/scripts/decomp-vs-numpy.sh [repeats]   (from the repository root; needs ../shared)
 # Each repeat runs the Java benchmark and its numpy reference back to back, so both see the same
 # machine state; compare the medians over repeats. The machine should be otherwise idle.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 ref="${NUMPY_REF:-../shared/bench/numpy_ref.py}"
+if [ "${1:-}" = -h ] || [ "${1:-}" = --help ]; then
+  sed -n '2,/^set -euo pipefail/{/^#/s/^# \{0,1\}//p}' "${BASH_SOURCE[0]}"
+  echo "(repository: $(pwd); numpy reference: $ref)"
+  exit 0
+fi
 repeats="${1:-3}"
 ./casp --help >/dev/null 2>&1 || true # builds the jar if needed
 # Before the kernel branches merge, rsvd/matvec are top-level commands; after, `bench` subcommands.

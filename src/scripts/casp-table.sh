@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The CASP result tables (Markdown), each from the commands it shows:
 #
-#   scripts/casp-table.sh [stories] [factors] [lowrank] [llava] [tiny] [sparsity]    # default: all
-#   SEEDS="0 1 2" SAMPLES=64 SEQ_LEN=256 LLAVA_SAMPLES=64 scripts/casp-table.sh stories
+#   src/scripts/casp-table.sh [stories] [factors] [lowrank] [llava] [tiny] [sparsity]    # default: all
+#   SEEDS="0 1 2" SAMPLES=64 SEQ_LEN=256 LLAVA_SAMPLES=64 src/scripts/casp-table.sh stories
 #
 #   stories   stories260K (ctx 256 on its reference eval.txt, calibrated on random windows of the
 #             same file): plain GPTQ 2-bit vs CASP-GPTQ 2-bit at an equal budget, every allocation
@@ -18,8 +18,13 @@
 # Effective bits count everything stored for the decoder's linear layers: codes, fp16 scales,
 # zeros, and the low-rank factors at their own width.
 set -euo pipefail
-here="${CASP_REPO:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
+here="${CASP_REPO:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
 shared="${CASP_SHARED:-$here/../shared}"
+if [ "${1:-}" = -h ] || [ "${1:-}" = --help ]; then
+  sed -n '2,/^set -euo pipefail/{/^#/s/^# \{0,1\}//p}' "${BASH_SOURCE[0]}"
+  echo "(repository: $here; shared assets: $shared)"
+  exit 0
+fi
 SEEDS="${SEEDS:-0 1 2}"
 SAMPLES="${SAMPLES:-64}"
 SEQ_LEN="${SEQ_LEN:-256}"

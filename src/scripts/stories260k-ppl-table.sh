@@ -2,15 +2,20 @@
 # Perplexity of stories260K (ctx 256 on its reference eval.txt) in float32 and compressed with RTN
 # and GPTQ at 4, 3 and 2 bits, with the KL divergence to the float32 model; prints a Markdown table.
 #
-#   scripts/stories260k-ppl-table.sh            # default settings (below)
-#   SAMPLES=64 SEQ_LEN=256 EXTRA="--act-order" scripts/stories260k-ppl-table.sh
+#   src/scripts/stories260k-ppl-table.sh            # default settings (below)
+#   SAMPLES=64 SEQ_LEN=256 EXTRA="--act-order" src/scripts/stories260k-ppl-table.sh
 #
 # Calibration is the same eval.txt (random windows, seed 0): the model has no other text. Group
 # size is the default: 128 or the largest divisor of the input width below it, i.e. one group per
 # row for the width-64 inputs and groups of 86 for the width-172 input of down_proj.
 set -euo pipefail
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 shared="${CASP_SHARED:-$here/../shared}"
+if [ "${1:-}" = -h ] || [ "${1:-}" = --help ]; then
+  sed -n '2,/^set -euo pipefail/{/^#/s/^# \{0,1\}//p}' "${BASH_SOURCE[0]}"
+  echo "(repository: $here; shared assets: $shared)"
+  exit 0
+fi
 model="$shared/models/stories260K/model"
 text="$shared/models/stories260K/reference/eval.txt"
 SAMPLES="${SAMPLES:-128}"

@@ -3,10 +3,15 @@
 # Each round runs numpy then casp back to back, so both see the same machine load; the script
 # prints every pair and the median ratio per benchmark. OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are
 # unset for numpy only (they pin an older, slower OpenBLAS kernel on some machines).
-# Usage: bench/kernels-vs-numpy.sh [rounds] [benchmark ...]   benchmarks: gemm syrk chol
+# Usage: src/scripts/kernels-vs-numpy.sh [rounds] [benchmark ...]   benchmarks: gemm syrk chol
 set -euo pipefail
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 shared="${CASP_SHARED:-$here/../shared}"
+if [ "${1:-}" = -h ] || [ "${1:-}" = --help ]; then
+  sed -n '2,/^set -euo pipefail/{/^#/s/^# \{0,1\}//p}' "${BASH_SOURCE[0]}"
+  echo "(repository: $here; shared assets: $shared)"
+  exit 0
+fi
 rounds="${1:-5}"; shift || true
 benches=("$@"); [ ${#benches[@]} -gt 0 ] || benches=(gemm syrk chol)
 numpy() { env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python3 "$shared/bench/numpy_ref.py" "$@"; }
