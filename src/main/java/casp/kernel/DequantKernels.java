@@ -15,7 +15,7 @@ final class DequantKernels {
     private DequantKernels() {}
 
     private static final int SLOT = QuantizedMatrix.SLOT;
-    /** Vector path (see {@link VectorSupport}); -Dcasp.kernel.scalar=true forces the scalar one. */
+    /** Vector path (see {@link VectorSupport}); -Dcasp.vector.bits=0 forces the scalar one. */
     static final boolean VECTOR = VectorSupport.enabled();
 
     /** Below this many tokens, matmul runs the fused mat-vec per token. */

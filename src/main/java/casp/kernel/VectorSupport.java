@@ -34,9 +34,7 @@ import java.util.Locale;
  * <p>The system property {@code casp.vector.bits} (0, 128, 256 or 512) forces a width: 0 selects
  * the scalar paths, the others a species no wider than the preferred one (a request wider than the
  * hardware's is clamped, since an unsupported shape runs in slow Java fallback code). Tests use it
- * to cover every width on one machine. (The dequantizing products of {@link DequantKernels} use the
- * preferred species whatever the forced width; 0 still sends them to their scalar path.)
- * {@code -Dcasp.kernel.scalar=true} is an alias of
+ * to cover every width on one machine. {@code -Dcasp.kernel.scalar=true} is an alias of
  * {@code -Dcasp.vector.bits=0}, kept for scripts written against the decomposition kernels' former
  * switch.
  */
