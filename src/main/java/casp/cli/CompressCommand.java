@@ -37,8 +37,9 @@ public final class CompressCommand implements Callable<Integer> {
             description = "images of a LLaVA calibration JSON (default: images/ beside the JSON)")
     Path images;
 
-    @Option(names = "--method", required = true, paramLabel = "rtn|gptq|casp",
-            description = "quantizer; casp = low-rank Q/K + bit allocation + the --backend quantizer (ALGORITHMS.md 1, 3, 5)")
+    @Option(names = "--method", required = true, paramLabel = "rtn|gptq|quip|casp",
+            description = "quantizer; quip = QuIP# (E8P12 lattice codebook with incoherence processing and BlockLDLQ, "
+                    + "--bits 2, ALGORITHMS.md 7); casp = low-rank Q/K + bit allocation + the --backend quantizer (ALGORITHMS.md 1, 3, 5)")
     String method;
 
     // casp options (--method casp)

@@ -178,6 +178,21 @@ public final class E8p {
         return bestCode;
     }
 
+    /**
+     * One 8-column block of BlockLDLQ, for {@code rows} rows: row r's target
+     * t[tOff + r ldt, + 8) is coded (codes[cOff + r ldc]) and the error against the weight,
+     * w[wOff + r ldw + i] - codeword_i, written to err[eOff + r lde + i].
+     */
+    public static void quantizeRows(float[] t, int tOff, int ldt, float[] w, int wOff, int ldw, int rows,
+                                    short[] codes, int cOff, int ldc, float[] err, int eOff, int lde, Scratch s) {
+        float[] q = new float[DIM];
+        for (int r = 0; r < rows; r++) {
+            codes[cOff + r * ldc] = (short) encode(t, tOff + r * ldt, s, q, 0);
+            int wr = wOff + r * ldw, er = eOff + r * lde;
+            for (int i = 0; i < DIM; i++) err[er + i] = w[wr + i] - q[i];
+        }
+    }
+
     /** dot[p] = sum_i a_p[i] |z_i|, min[p] = min_i a_p[i] |z_i|. */
     private static void scorePatterns(Scratch s) {
         float[] dot = s.dot, min = s.min;
