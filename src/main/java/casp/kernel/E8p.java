@@ -56,6 +56,8 @@ public final class E8p {
     private static final float[] NORM2 = new float[PATTERNS];
     /** (sum_i a_p[i]) mod 2 as 0 or 1: with all signs positive, whether sum(s * a) is odd. */
     private static final float[] PARITY = new float[PATTERNS];
+    /** 1 - PARITY: whether the sum is odd when one sign is negative. */
+    private static final float[] NOT_PARITY = new float[PATTERNS];
 
     static {
         for (int p = 0; p < PATTERNS; p++) {
@@ -68,6 +70,7 @@ public final class E8p {
             }
             NORM2[p] = n2 * 0.25f;
             PARITY[p] = (sum / 2) & 1;
+            NOT_PARITY[p] = 1 - PARITY[p];
         }
     }
 
@@ -133,7 +136,7 @@ public final class E8p {
      */
     public static final class Scratch {
         final float[] dot = new float[PATTERNS], min = new float[PATTERNS];
-        final float[] z = new float[DIM], absZ = new float[DIM];
+        final float[] z = new float[DIM], absZ = new float[DIM], best = new float[1];
     }
 
     /**
@@ -155,18 +158,16 @@ public final class E8p {
                 zn += z * z;
                 if (z < 0) neg++;
             }
-            scorePatterns(s);
             // odd sum when PARITY[p] != neg mod 2: then the cheapest flip is added
-            float flipOdd = neg & 1;
-            float bestHere = Float.POSITIVE_INFINITY;
-            int bestP = 0;
-            for (int p = 0; p < PATTERNS; p++) {
-                float bad = Math.abs(PARITY[p] - flipOdd);
-                float d = NORM2[p] - 2 * s.dot[p] + 4 * bad * s.min[p];
-                if (d < bestHere) {
-                    bestHere = d;
-                    bestP = p;
-                }
+            float[] bad = (neg & 1) == 0 ? PARITY : NOT_PARITY;
+            int bestP;
+            float bestHere;
+            if (SIMD) {
+                bestP = E8pSimd.bestPattern(COL, NORM2, bad, s.absZ, s.best);
+                bestHere = s.best[0];
+            } else {
+                bestP = bestPatternScalar(s, bad);
+                bestHere = s.best[0];
             }
             float dist = zn + bestHere;
             if (dist < best) {
@@ -192,6 +193,25 @@ public final class E8p {
             for (int i = 0; i < DIM; i++) err[er + i] = w[wr + i] - q[i];
         }
     }
+
+    /** The scalar twin of E8pSimd.bestPattern: same arithmetic, same tie rule (least index). */
+    static int bestPatternScalar(Scratch s, float[] bad) {
+        scorePatterns(s);
+        float bestHere = Float.POSITIVE_INFINITY;
+        int bestP = 0;
+        for (int p = 0; p < PATTERNS; p++) {
+            float d = NORM2[p] - s.dot[p] * 2f + bad[p] * 4f * s.min[p];
+            if (d < bestHere) {
+                bestHere = d;
+                bestP = p;
+            }
+        }
+        s.best[0] = bestHere;
+        return bestP;
+    }
+
+    /** Whether {@link #encode} scans the patterns with the Vector API (else {@link #bestPatternScalar}). */
+    static final boolean SIMD = VectorSupport.enabled() && PATTERNS % (VectorSupport.bits() / 32) == 0;
 
     /** dot[p] = sum_i a_p[i] |z_i|, min[p] = min_i a_p[i] |z_i|. */
     private static void scorePatterns(Scratch s) {

@@ -103,19 +103,23 @@ class QuipTest {
             int rows = s[0], cols = s[1];
             float[] w = Layers.weights(rows, cols, 21);
             double[] h = Layers.hessian(cols, 3 * cols, 22);
-            QuipLayer q = new Quip(Quip.Options.defaults()).quantize(w, rows, cols, h);
-            QuipLayer plain = new Quip(Quip.Options.defaults().withFeedback(false)).quantize(w, rows, cols, h);
+            QuipLayer q = new Quip(Quip.Options.spec()).quantize(w, rows, cols, h);
+            QuipLayer plain = new Quip(Quip.Options.spec().withFeedback(false)).quantize(w, rows, cols, h);
+            QuipLayer searched = new Quip(Quip.Options.defaults()).quantize(w, rows, cols, h);
             double pq = ProxyError.relative(w, q.dequantize(), rows, cols, h);
+            double ps = ProxyError.relative(w, searched.dequantize(), rows, cols, h);
             double pp = ProxyError.relative(w, plain.dequantize(), rows, cols, h);
             double rtnG64 = ProxyError.relative(w, new Rtn(2, 64, false, false).quantize(w, rows, cols, null).dequantize(), rows, cols, h);
             double rtnCh = ProxyError.relative(w, new Rtn(2, -1, false, false).quantize(w, rows, cols, null).dequantize(), rows, cols, h);
             double gptq = ProxyError.relative(w, new Gptq(Gptq.Options.defaults(2).withGroupSize(64)).quantize(w, rows, cols, h).dequantize(),
                     rows, cols, h);
             String what = rows + "x" + cols + ": quip " + pq + ", no feedback " + pp + ", rtn g64 " + rtnG64 + ", rtn channel " + rtnCh
-                    + ", gptq g64 " + gptq;
+                    + ", gptq g64 " + gptq + ", scale searched " + ps + " (rms target " + searched.stats().get("rms_target") + ")";
             System.out.println("QuipTest " + what);
             assertTrue(pq < 0.8 * pp, what);
             assertTrue(pp < rtnCh && pq < rtnG64, what);
+            // the search tries 0.9 among others and keeps the least proxy error (same signs: same seed)
+            assertTrue(ps <= pq * (1 + 1e-4), what);
             assertTrue(q.effectiveBits() < 2.1, "effective bits " + q.effectiveBits());
         }
     }

@@ -124,6 +124,37 @@ class E8pTest {
         assertTrue(sameCode > targets * 9 / 10, sameCode + " of " + targets + " identical codes");
     }
 
+    /** The vector scan (when enabled) picks exactly the scalar scan's pattern and score. */
+    @Test
+    void vectorAndScalarScansAgree() {
+        Random rnd = new Random(5);
+        E8p.Scratch a = new E8p.Scratch(), b = new E8p.Scratch();
+        float[] y = new float[8];
+        for (int t = 0; t < 3000; t++) {
+            for (int i = 0; i < 8; i++) y[i] = (float) (rnd.nextGaussian() * (t % 2 == 0 ? 1 : 3));
+            int code = E8p.encode(y, 0, a, null, 0);
+            // recompute with the scalar scan for the winning shift
+            float shift = (code & 0x8000) != 0 ? -0.25f : 0.25f;
+            int neg = 0;
+            for (int i = 0; i < 8; i++) {
+                b.absZ[i] = Math.abs(y[i] - shift);
+                if (y[i] - shift < 0) neg++;
+            }
+            int p = E8p.bestPatternScalar(b, neg % 2 == 0 ? parity(false) : parity(true));
+            assertEquals(code & 0xff, p, "target " + t);
+        }
+    }
+
+    private static float[] parity(boolean flipped) {
+        float[] f = new float[E8p.PATTERNS];
+        for (int p = 0; p < E8p.PATTERNS; p++) {
+            int sum = 0;
+            for (int i = 0; i < 8; i++) sum += Math.round(E8p.pattern(p, i) * 2);
+            f[p] = ((sum / 2) & 1) ^ (flipped ? 1 : 0);
+        }
+        return f;
+    }
+
     @Test
     void decodeAgreesWithCodebookAndShiftBit() {
         float[] out = new float[8];
