@@ -8,11 +8,9 @@ import java.util.Arrays;
  *
  * <p>A holds 256 vectors of non-negative half-integers: the 227 distinct absolute-value patterns
  * of the D8-hat points ((Z + 1/2)^8 with even coordinate sum) of squared norm at most 10, in
- * lexicographic order, then 29 patterns of squared norm 12 (five 3/2 and three 1/2). Those 29 are
- * QuIP#'s list (quip-sharp lib/codebook/latticee8_padded12.py) except that its list holds
- * (1,3,3,3,1,1,3,3)/2 twice; we use (3,1,3,3,1,1,3,3)/2, the pattern its list evidently meant
- * (the only one missing from its "1/2 at coordinate 1 and at two of 4..7" run), so that all
- * 65536 codewords are distinct.
+ * lexicographic order, then 29 patterns of squared norm 12 (five 3/2 and three 1/2): QuIP#'s list
+ * (quip-sharp lib/codebook/latticee8_padded12.py, in its current form; an older version held
+ * (1,3,3,3,1,1,3,3)/2 twice, which made two codewords equal), so all 65536 codewords are distinct.
  *
  * <p>Every entry of a is odd/2, so flipping one sign changes sum(s * a) by an odd number: exactly
  * half of the sign vectors are admissible, and the sign of coordinate 7 follows from the others.
@@ -37,14 +35,14 @@ public final class E8p {
 
     /**
      * Positions (0-based) of the three 1/2 entries of the 29 norm-12 patterns; the other five are
-     * 3/2. QuIP#'s order, with its duplicate replaced (see the class comment).
+     * 3/2. QuIP#'s order.
      */
     private static final int[][] NORM12_HALVES = {
             {1, 2, 3}, {0, 2, 3}, {0, 1, 3}, {0, 1, 2},
             {3, 6, 7}, {3, 5, 7}, {3, 4, 7}, {3, 5, 6}, {3, 4, 6}, {3, 4, 5},
             {2, 6, 7}, {2, 5, 7}, {2, 4, 7}, {2, 5, 6}, {2, 4, 6}, {2, 4, 5},
-            {1, 6, 7}, {1, 5, 7}, {1, 4, 7}, {1, 5, 6}, {1, 4, 6}, {1, 4, 5},
-            {0, 6, 7}, {0, 5, 7}, {0, 4, 7}, {0, 5, 6}, {0, 4, 6}, {0, 4, 5},
+            {1, 6, 7}, {1, 5, 7}, {1, 4, 7}, {1, 5, 6}, {1, 4, 6},
+            {0, 4, 5}, {0, 6, 7}, {0, 5, 7}, {0, 4, 7}, {0, 5, 6}, {0, 4, 6}, {0, 1, 4},
             {2, 3, 7},
     };
 
