@@ -121,6 +121,16 @@ public final class E8p {
         out[off + 7] = sb7 * 0.5f + shift;
     }
 
+    /** The codebook built once, shared (read-only) by the decoding kernels. */
+    private static final class Table {
+        static final float[] ALL = codebook();
+    }
+
+    /** All codewords, [CODES][DIM] row-major, shared: never write to it. */
+    static float[] table() {
+        return Table.ALL;
+    }
+
     /** All 65536 codewords, [CODES][DIM] row-major (2 MiB; for brute-force checks and dequantization). */
     public static float[] codebook() {
         float[] all = new float[CODES * DIM];

@@ -2,6 +2,7 @@ package casp.kernel;
 
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -53,5 +54,24 @@ final class E8pSimd {
                 .reduceLanes(VectorOperators.MIN);
         best[0] = m;
         return (int) idx;
+    }
+
+    /** Eight lanes: one codeword per vector (null when the machine's vectors are narrower than 256 bits). */
+    static final VectorSpecies<Float> F8 = VectorSupport.bits() >= 256 ? VectorSpecies.of(float.class, VectorShape.S_256_BIT) : null;
+
+    /**
+     * y[yOff + r] = sum_j table[codes[r per + j]] . x[8 j, 8 j + 8) for rows r0 .. r1 (the codewords
+     * from the full table, 8 floats each).
+     */
+    static void decodeDot(float[] table, short[] codes, int per, float[] x, int r0, int r1, float[] y, int yOff) {
+        for (int r = r0; r < r1; r++) {
+            FloatVector acc = FloatVector.zero(F8);
+            int c = r * per;
+            for (int j = 0; j < per; j++) {
+                FloatVector w = FloatVector.fromArray(F8, table, (codes[c + j] & 0xffff) * E8p.DIM);
+                acc = w.fma(FloatVector.fromArray(F8, x, j * E8p.DIM), acc);
+            }
+            y[yOff + r] = acc.reduceLanes(VectorOperators.ADD);
+        }
     }
 }

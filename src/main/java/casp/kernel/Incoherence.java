@@ -90,6 +90,12 @@ public final class Incoherence {
         return hf;
     }
 
+    /** T_in, of length n. */
+    public Hadamard inputTransform() { return tIn; }
+
+    /** T_out, of length m. */
+    public Hadamard outputTransform() { return tOut; }
+
     /** x[off + i] *= signs[i] for i < signs.length. */
     public static void multiplySigns(float[] x, int off, byte[] signs) {
         for (int i = 0; i < signs.length; i++) if (signs[i] < 0) x[off + i] = -x[off + i];

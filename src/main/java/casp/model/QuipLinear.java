@@ -8,6 +8,7 @@ import casp.io.WeightStore;
 import casp.kernel.E8p;
 import casp.kernel.E8pMatrix;
 import casp.kernel.Hadamard;
+import casp.kernel.VectorOps;
 import casp.tensor.DType;
 import com.fasterxml.jackson.databind.JsonNode;
 
@@ -30,9 +31,10 @@ import java.util.Arrays;
  * out / in when those have a Hadamard transform. This is casp's own layout: QuIP#'s reference
  * stores fp16 signs and a different code order, and it has matrices (order 172) that we pad around.
  *
- * <p>At load the weight is materialised once as float32 (ALGORITHMS.md 7.4 allows it for
- * evaluation): forward passes are then dense GEMMs. TODO(QuIP# inference): run on the codes with
- * the Hadamard transforms at inference, keeping the weights at 2 bits in memory.
+ * <p>Forward passes run on the codes with the Hadamard transforms at inference (ALGORITHMS.md
+ * 7.4; {@link E8pMatrix#multiply}): the weight stays at 2 bits in memory and is never formed.
+ * {@link #weight()} materialises it for tests and tools. Not thread-safe (it owns scratch buffers,
+ * like the model).
  */
 public final class QuipLinear implements Linear {
     /** Tensor name suffixes (after the prefix and a dot). */
@@ -41,11 +43,15 @@ public final class QuipLinear implements Linear {
     public static final String METHOD = "quip#";
 
     private final E8pMatrix matrix;
-    private final DenseLinear dense;
+    private final float[] bias;
+    private final E8pMatrix.Scratch scratch = new E8pMatrix.Scratch();
 
+    /** The layer of a stored matrix, plus bias [out] (null for none). */
     public QuipLinear(E8pMatrix matrix, float[] bias) {
+        if (bias != null && bias.length != matrix.rows)
+            throw new IllegalArgumentException("bias has " + bias.length + " values, expected " + matrix.rows);
         this.matrix = matrix;
-        this.dense = new DenseLinear(matrix.cols, matrix.rows, matrix.dequantize(), bias);
+        this.bias = bias;
     }
 
     /** Where the tensors of {@link #read} come from (a model's weights, a checkpoint file). */
@@ -147,8 +153,11 @@ public final class QuipLinear implements Linear {
     /** The stored form. */
     public E8pMatrix matrix() { return matrix; }
 
-    /** The materialised weight [out, in]. */
-    public float[] weight() { return dense.weight(); }
+    /** The weight [out, in], materialised (a new array each call). */
+    public float[] weight() { return matrix.dequantize(); }
+
+    /** The bias [out], or null. */
+    public float[] bias() { return bias; }
 
     @Override public int in() { return matrix.cols; }
 
@@ -156,6 +165,7 @@ public final class QuipLinear implements Linear {
 
     @Override
     public void forward(float[] x, int xOff, float[] y, int yOff, int rows) {
-        dense.forward(x, xOff, y, yOff, rows);
+        matrix.multiply(x, xOff, rows, y, yOff, scratch);
+        if (bias != null) VectorOps.addRowToEach(bias, 0, y, yOff, rows, matrix.rows);
     }
 }
