@@ -109,7 +109,7 @@ public final class E8pMatrix {
     }
 
     private static float[] denseScratch(Scratch s, Hadamard h) {
-        if (s.dense.length < h.denseOrder()) s.dense = new float[h.denseOrder()];
+        if (s.dense.length < h.length()) s.dense = new float[h.length()];
         return s.dense;
     }
 

@@ -185,16 +185,16 @@ public final class Hadamard {
 
     /** x[off, off + n) <- T x. */
     public void apply(float[] x, int off) {
-        apply(x, off, false, k > 1 ? new float[k] : null);
+        apply(x, off, false, k > 1 ? new float[n] : null);
     }
 
     /** x[off, off + n) <- T^T x (= T^-1 x). */
     public void applyTranspose(float[] x, int off) {
-        apply(x, off, true, k > 1 ? new float[k] : null);
+        apply(x, off, true, k > 1 ? new float[n] : null);
     }
 
     /**
-     * x <- T x, or T^T x with transpose; scratch holds at least K floats (may be null when K = 1).
+     * x <- T x, or T^T x with transpose; scratch holds at least n floats (may be null when K = 1).
      * The butterflies over whole rows are left unnormalised and the dense factor carries 1/sqrt(K);
      * the 1/sqrt(p) of the fast part is applied by {@link Fwht} when K = 1, else at the end.
      */
@@ -204,12 +204,38 @@ public final class Hadamard {
             Fwht.transform(x, off, n);
             return;
         }
-        float[] d = transpose ? mt : m;
-        for (int a = 0; a < p; a++) {
-            int row = off + a * k;
-            System.arraycopy(x, row, scratch, 0, k);
-            Gemm.matVec(k, k, d, 0, k, scratch, 0, x, row);
+        dense(x, off, 1, transpose, scratch);
+        butterflies(x, off);
+    }
+
+    /** Applies T (or T^T) to each of the rows of a [rows, n] (row-major from off), in parallel. */
+    public void applyRows(float[] a, int off, int rows, boolean transpose) {
+        if (rows < 0 || off < 0 || off + (long) rows * n > a.length) throw new IllegalArgumentException("rows outside the array");
+        if (k == 1) {
+            Fwht.transformRows(a, off, rows, n);
+            return;
         }
+        dense(a, off, rows, transpose, new float[rows * n]);
+        if (p == 1) return;
+        int tasks = (int) Math.min(rows, Math.max(1, Math.min(Parallel.threads() * 4L, (long) rows * n / 16384)));
+        Parallel.forRange(tasks, t -> {
+            int r0 = (int) ((long) rows * t / tasks), r1 = (int) ((long) rows * (t + 1) / tasks);
+            for (int r = r0; r < r1; r++) butterflies(a, off + r * n);
+        });
+    }
+
+    /**
+     * The dense factor on every K-long piece of rows vectors of length n: viewed as a
+     * [rows p, K] matrix X, X <- X D^T (D = M_K / sqrt(K) or its transpose), one GEMM through tmp.
+     */
+    private void dense(float[] x, int off, int rows, boolean transpose, float[] tmp) {
+        Gemm.sgemm(false, true, rows * p, k, k, 1f, x, off, k, transpose ? mt : m, 0, k, 0f, tmp, 0, k);
+        System.arraycopy(tmp, 0, x, off, rows * n);
+    }
+
+    /** The Sylvester part: butterflies over whole K-long pieces of one vector, then 1/sqrt(p). */
+    private void butterflies(float[] x, int off) {
+        if (p == 1) return;
         for (int h = 1; h < p; h *= 2) {
             for (int i = 0; i < p; i += 2 * h) {
                 for (int a = i; a < i + h; a++) {
@@ -222,17 +248,6 @@ public final class Hadamard {
                 }
             }
         }
-        if (p > 1) VectorOps.scale(x, off, n, (float) (1 / Math.sqrt(p)));
-    }
-
-    /** Applies T (or T^T) to each of the rows of a [rows, n] (row-major from off), in parallel. */
-    public void applyRows(float[] a, int off, int rows, boolean transpose) {
-        if (rows < 0 || off < 0 || off + (long) rows * n > a.length) throw new IllegalArgumentException("rows outside the array");
-        int tasks = (int) Math.min(rows, Math.max(1, Math.min(Parallel.threads() * 4L, (long) rows * n * Math.max(1, k) / 65536)));
-        Parallel.forRange(tasks, t -> {
-            float[] s = k > 1 ? new float[k] : null;
-            int r0 = (int) ((long) rows * t / tasks), r1 = (int) ((long) rows * (t + 1) / tasks);
-            for (int r = r0; r < r1; r++) apply(a, off + r * n, transpose, s);
-        });
+        VectorOps.scale(x, off, n, (float) (1 / Math.sqrt(p)));
     }
 }
