@@ -61,8 +61,8 @@ public final class Quip implements Quantizer {
 
         /**
          * The scale searched per linear (rmsTarget 0), ridge 0.01, feedback on. On stories260K the
-         * search gave ppl 49.6 / 37.9 / 60.6 over sign seeds 0 / 1 / 2, the spec's fixed 0.9
-         * ({@link #spec()}) 59.7 / 53.6 / 97.1 (README, QuIP# section).
+         * search gave ppl 41.8 / 43.2 / 67.9 over sign seeds 0 / 1 / 2, the spec's fixed 0.9
+         * ({@link #spec()}) 57.9 / 64.6 / 85.3 (README, QuIP# section).
          */
         public static Options defaults() {
             return new Options(0, 0.01, true, 0);
