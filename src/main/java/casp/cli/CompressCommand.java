@@ -39,7 +39,7 @@ public final class CompressCommand implements Callable<Integer> {
 
     @Option(names = "--method", required = true, paramLabel = "rtn|gptq|quip|casp",
             description = "quantizer; quip = QuIP# (E8P12 lattice codebook with incoherence processing and BlockLDLQ, "
-                    + "--bits 2, ALGORITHMS.md 7); casp = low-rank Q/K + bit allocation + the --backend quantizer (ALGORITHMS.md 1, 3, 5)")
+                    + "--bits 2, or 3 / 4 with residual VQ, ALGORITHMS.md 7); casp = low-rank Q/K + bit allocation + the --backend quantizer (ALGORITHMS.md 1, 3, 5)")
     String method;
 
     // casp options (--method casp)

@@ -233,14 +233,15 @@ public final class CompressedModelWriter {
     }
 
     /**
-     * quantization_config of a QuIP# folder: quant_method "quip#", codebook "E8P12", bits 2,
+     * quantization_config of a QuIP# folder: quant_method "quip#", codebook "E8P12" (3 / 4 bits:
+     * "E8P12RVQ3B" / "E8P12RVQ4B", the names of QuIP#'s reference), bits,
      * the sign and transform conventions (see casp.model.QuipLinear), and the "casp" object
      * (version, method, backend "e8p12", per-linear bits, calibration) as for GPTQ.
      */
     static ObjectNode quipConfig(ModelFolder source, CompressionOptions opt, List<LinearResult> results) {
         ObjectNode q = new ObjectMapper().createObjectNode();
         q.put("quant_method", QuipLinear.METHOD);
-        q.put("codebook", "E8P12");
+        q.put("codebook", opt.bits() == 2 ? "E8P12" : opt.bits() == 3 ? "E8P12RVQ3B" : "E8P12RVQ4B");
         q.put("bits", opt.bits());
         q.put("incoherence", "random signs + Hadamard (Sylvester x Paley), inputs padded to a multiple of 8");
         q.put("true_sequential", opt.trueSequential());

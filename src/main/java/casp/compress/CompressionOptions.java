@@ -9,7 +9,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
  * The settings of a uniform scalar quantization run (one method and width for every linear) and
  * the {@link SequentialCompressor.QuantizerPlan} they give.
  *
- * @param method         "rtn", "gptq" or "quip" (QuIP# E8P12, 2 bits; "quip#" is accepted too)
+ * @param method         "rtn", "gptq" or "quip" (QuIP# E8P12 at 2 bits, residual VQ at 3 and 4; "quip#" is accepted too)
  * @param bits           2, 3, 4 or 8
  * @param groupSize      columns per group; {@link #AUTO_GROUP} for the default rule of
  *                       {@link #groupSizeFor}; -1 for one group per output channel
@@ -33,8 +33,8 @@ public record CompressionOptions(String method, int bits, int groupSize, boolean
     public CompressionOptions {
         if (!method.equals("rtn") && !method.equals("gptq") && !isQuip(method))
             throw new BadInputException("--method must be rtn, gptq or quip, got '" + method + "'");
-        if (isQuip(method) && bits != 2) // TODO(QuIP# RVQ): 3 and 4 bits as residual VQ (ALGORITHMS.md 7.3)
-            throw new BadInputException("--method quip supports --bits 2 only (E8P12; the 3/4-bit residual VQ is not implemented), got " + bits);
+        if (isQuip(method) && bits != 2 && bits != 3 && bits != 4)
+            throw new BadInputException("--method quip supports --bits 2, 3 or 4 (E8P12, plus residual VQ at 3 and 4), got " + bits);
         if (bits != 2 && bits != 3 && bits != 4 && bits != 8)
             throw new BadInputException("--bits must be 2, 3, 4 or 8, got " + bits);
         if (groupSize < -1) throw new BadInputException("--group-size must be positive, -1 (per channel) or omitted, got " + groupSize);
@@ -75,7 +75,7 @@ public record CompressionOptions(String method, int bits, int groupSize, boolean
 
     /** The quantizer for a linear with {@code width} inputs. */
     public Quantizer quantizer(int width) {
-        if (isQuip()) return new Quip(Quip.Options.defaults().withSeed(seed)); // no groups: one scale per linear
+        if (isQuip()) return new Quip(Quip.Options.defaults().withBits(bits).withSeed(seed)); // no groups: one scale per linear
         int g = groupSizeFor(groupSize, width);
         if (method.equals("rtn")) return new Rtn(bits, g, symmetric, false);
         Gptq.Options o = Gptq.Options.defaults(bits).withGroupSize(g).withActOrder(actOrder).withStaticGroups(true)

@@ -3,6 +3,7 @@ package casp.compress;
 import casp.kernel.Cholesky;
 import casp.kernel.E8p;
 import casp.kernel.E8pMatrix;
+import casp.kernel.E8pResidual;
 import casp.kernel.Gemm;
 import casp.kernel.Hadamard;
 import casp.kernel.Incoherence;
@@ -17,7 +18,8 @@ import java.util.Map;
 import java.util.SplittableRandom;
 
 /**
- * QuIP# without fine-tuning (Tseng et al. 2024; ALGORITHMS.md section 7), 2 bits per weight:
+ * QuIP# without fine-tuning (Tseng et al. 2024; ALGORITHMS.md section 7), 2 bits per weight, or 3
+ * and 4 with a residual stage on each block's error (E8P12 + E81B / E8P12, {@link E8pResidual}):
  * <ol>
  *   <li>Incoherence: random sign vectors s_in, s_out and orthogonal Hadamard transforms,
  *       W~ = T_out S_out W S_in T_in^T, H~ = T_in S_in H S_in T_in^T. Widths without a Hadamard
@@ -36,7 +38,7 @@ import java.util.SplittableRandom;
  * The signs come from a SplittableRandom seeded with the options' seed and W's contents, so a
  * rerun (or a resumed run) gives the same codes.
  *
- * <p>Not done: the 3 and 4-bit residual VQ variants, and the fine-tuning of the QuIP# paper.
+ * <p>Not done: the fine-tuning of the QuIP# paper.
  */
 public final class Quip implements Quantizer {
 
@@ -46,6 +48,7 @@ public final class Quip implements Quantizer {
     /**
      * Settings.
      *
+     * @param bits      2 (E8P12), 3 or 4 (E8P12 plus a residual stage, {@link E8pResidual})
      * @param rmsTarget the RMS of W~ / scale (QuIP#: 0.9 at 2 bits); 0 tries each of
      *                  {@link #SCALE_SEARCH} per linear and keeps the one of least proxy error
      * @param sigmaReg  ridge added to the normalised H~ (QuIP#: 0.01)
@@ -53,8 +56,9 @@ public final class Quip implements Quantizer {
      *                  (for comparisons)
      * @param seed      seed of the sign vectors
      */
-    public record Options(double rmsTarget, double sigmaReg, boolean feedback, long seed) {
+    public record Options(int bits, double rmsTarget, double sigmaReg, boolean feedback, long seed) {
         public Options {
+            E8pResidual.forBits(bits); // throws for other widths
             if (!(rmsTarget >= 0) || Double.isInfinite(rmsTarget)) throw new IllegalArgumentException("rms target must be >= 0 (0: search), got " + rmsTarget);
             if (!(sigmaReg > 0) || Double.isInfinite(sigmaReg)) throw new IllegalArgumentException("regularisation must be > 0, got " + sigmaReg);
         }
@@ -65,18 +69,19 @@ public final class Quip implements Quantizer {
          * ({@link #spec()}) 57.9 / 64.6 / 85.3 (README, QuIP# section).
          */
         public static Options defaults() {
-            return new Options(0, 0.01, true, 0);
+            return new Options(2, 0, 0.01, true, 0);
         }
 
         /** ALGORITHMS.md 7.1 as written: RMS of the scaled W~ 0.9, ridge 0.01. */
         public static Options spec() {
-            return new Options(0.9, 0.01, true, 0);
+            return new Options(2, 0.9, 0.01, true, 0);
         }
 
-        public Options withRmsTarget(double r) { return new Options(r, sigmaReg, feedback, seed); }
-        public Options withSigmaReg(double s) { return new Options(rmsTarget, s, feedback, seed); }
-        public Options withFeedback(boolean f) { return new Options(rmsTarget, sigmaReg, f, seed); }
-        public Options withSeed(long s) { return new Options(rmsTarget, sigmaReg, feedback, s); }
+        public Options withBits(int b) { return new Options(b, rmsTarget, sigmaReg, feedback, seed); }
+        public Options withRmsTarget(double r) { return new Options(bits, r, sigmaReg, feedback, seed); }
+        public Options withSigmaReg(double s) { return new Options(bits, rmsTarget, s, feedback, seed); }
+        public Options withFeedback(boolean f) { return new Options(bits, rmsTarget, sigmaReg, f, seed); }
+        public Options withSeed(long s) { return new Options(bits, rmsTarget, sigmaReg, feedback, s); }
     }
 
     /** Columns per lazy-update chunk (a multiple of 8). */
@@ -97,7 +102,7 @@ public final class Quip implements Quantizer {
     public String method() { return "quip#"; }
 
     @Override
-    public int bits() { return 2; }
+    public int bits() { return opt.bits(); }
 
     /**
      * Quantizes W [rows, cols] with H [cols, cols] (row-major, untouched). stats(): padded_rows,
@@ -139,7 +144,8 @@ public final class Quip implements Quantizer {
         // keeping the codes of least proxy error tr(E H~ E^T) (H~ without the ridge).
         double rms = Math.sqrt(QuantOps.dot(wt, 0, wt, 0, wt.length) / ((double) m * n));
         double[] targets = opt.rmsTarget() > 0 ? new double[]{opt.rmsTarget()} : SCALE_SEARCH;
-        short[] codes = null;
+        E8pResidual res = E8pResidual.forBits(opt.bits());
+        short[] codes = null, codes2 = null;
         float scale = 1, bestTarget = 0;
         double bestProxy = Double.POSITIVE_INFINITY;
         float[] ws = new float[wt.length], err = new float[m * n];
@@ -147,12 +153,13 @@ public final class Quip implements Quantizer {
             float sc = (float) (rms > 0 ? rms / target : 1);
             System.arraycopy(wt, 0, ws, 0, wt.length);
             VectorOps.scale(ws, 0, ws.length, 1 / sc);
-            short[] c = new short[m * (n / B)];
-            ldlq(ws, m, n, opt.feedback() ? l : null, c, err);
+            short[] c = new short[m * (n / B)], c2 = res == E8pResidual.NONE ? null : new short[c.length];
+            ldlq(ws, m, n, opt.feedback() ? l : null, c, err, res, c2);
             double proxy = targets.length == 1 ? 0 : ProxyError.trace(err, m, n, hf) * sc * sc;
             if (codes == null || proxy < bestProxy) {
                 bestProxy = proxy;
                 codes = c;
+                codes2 = c2;
                 scale = sc;
                 bestTarget = (float) target;
             }
@@ -167,7 +174,7 @@ public final class Quip implements Quantizer {
         stats.put("sigma_reg", sigma);
         stats.put("transform_seconds", (t1 - t0) / 1e9);
         stats.put("loop_seconds", (t2 - t1) / 1e9);
-        return new QuipLayer(new E8pMatrix(rows, cols, m, n, codes, sIn, sOut, scale), stats);
+        return new QuipLayer(new E8pMatrix(rows, cols, m, n, codes, sIn, sOut, scale, res, codes2), stats);
     }
 
     private static byte[] randomSigns(int n, SplittableRandom rnd) {
@@ -196,9 +203,9 @@ public final class Quip implements Quantizer {
 
     /**
      * BlockLDLQ of W [m, n] (row-major) with the block factor l (null: no feedback): codes
-     * [m, n / 8] and the errors E = W - Q [m, n].
+     * [m, n / 8] (and codes2 of the residual stage) and the errors E = W - Q [m, n].
      */
-    static void ldlq(float[] w, int m, int n, float[] l, short[] codes, float[] err) {
+    static void ldlq(float[] w, int m, int n, float[] l, short[] codes, float[] err, E8pResidual res, short[] codes2) {
         int per = n / B;
         float[] t = new float[m * Math.min(CHUNK, n)];
         for (int c1 = n; c1 > 0; ) {
@@ -212,7 +219,7 @@ public final class Quip implements Quantizer {
                 Parallel.forRange(tiles, ti -> {
                     int r0 = ti * ROW_TILE, rn = Math.min(ROW_TILE, m - r0);
                     E8p.quantizeRows(t, r0 * width + kk - c0, width, w, r0 * n + kk, n, rn,
-                            codes, r0 * per + kk / B, per, err, r0 * n + kk, n, new E8p.Scratch());
+                            codes, r0 * per + kk / B, per, err, r0 * n + kk, n, new E8p.Scratch(), res, codes2);
                 });
                 if (l != null && k0 > c0) // T[:, c0:k0] += E[:, k0:k0+8] L[k0:k0+8, c0:k0]
                     Gemm.sgemm(false, false, m, k0 - c0, B, 1f, err, k0, n, l, k0 * n + c0, n, 1f, t, 0, width);

@@ -2,6 +2,7 @@ package casp.compress;
 
 import casp.io.SafeTensorsWriter;
 import casp.kernel.E8pMatrix;
+import casp.kernel.E8pResidual;
 import casp.model.QuipLinear;
 import casp.tensor.DType;
 
@@ -32,8 +33,8 @@ public final class QuipLayer implements QuantizedLayer, StoredTensors {
     @Override public String method() { return QuipLinear.METHOD; }
     @Override public Map<String, Number> stats() { return stats; }
 
-    /** 2: E8P12 spends 16 bits on 8 weights. */
-    public int bits() { return 2; }
+    /** 2 (E8P12: 16 bits per 8 weights), 3 or 4 (plus a residual stage of 8 or 16 bits per 8 weights). */
+    public int bits() { return matrix.residual.bits; }
 
     @Override
     public float[] dequantize() {
@@ -58,6 +59,23 @@ public final class QuipLayer implements QuantizedLayer, StoredTensors {
         addBytes(w, p + QuipLinear.SU, QuipLinear.packSigns(m.signIn));
         addBytes(w, p + QuipLinear.SV, QuipLinear.packSigns(m.signOut));
         w.addFloats(p + QuipLinear.WSCALE, new long[]{1}, new float[]{m.scale});
+        if (m.codes2 == null) return;
+        long[] shape = {m.paddedRows, m.paddedCols / 8};
+        if (m.residual == E8pResidual.E81B) {
+            byte[] b = new byte[m.codes2.length];
+            for (int i = 0; i < b.length; i++) b[i] = (byte) m.codes2[i];
+            w.add(p + QuipLinear.QIDXS2, DType.U8, shape, out -> {
+                ByteBuffer bb = ByteBuffer.wrap(b);
+                while (bb.hasRemaining()) out.write(bb);
+            });
+        } else {
+            w.add(p + QuipLinear.QIDXS2, DType.I16, shape, out -> {
+                ByteBuffer b = ByteBuffer.allocate(m.codes2.length * 2).order(ByteOrder.LITTLE_ENDIAN);
+                b.asShortBuffer().put(m.codes2);
+                while (b.hasRemaining()) out.write(b);
+            });
+        }
+        w.addFloats(p + QuipLinear.RSCALE, new long[]{1}, new float[]{m.residual.scale});
     }
 
     private static void addBytes(SafeTensorsWriter w, String name, byte[] data) {
@@ -69,6 +87,8 @@ public final class QuipLayer implements QuantizedLayer, StoredTensors {
 
     @Override
     public long bytes() {
-        return 2L * matrix.codes.length + (matrix.paddedCols + 7) / 8 + (matrix.paddedRows + 7) / 8 + 4;
+        long b = 2L * matrix.codes.length + (matrix.paddedCols + 7) / 8 + (matrix.paddedRows + 7) / 8 + 4;
+        if (matrix.codes2 != null) b += (long) matrix.residual.codeBits / 8 * matrix.codes2.length + 4;
+        return b;
     }
 }

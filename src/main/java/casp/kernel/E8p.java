@@ -189,14 +189,23 @@ public final class E8p {
 
     /**
      * One 8-column block of BlockLDLQ, for {@code rows} rows: row r's target
-     * t[tOff + r ldt, + 8) is coded (codes[cOff + r ldc]) and the error against the weight,
-     * w[wOff + r ldw + i] - codeword_i, written to err[eOff + r lde + i].
+     * t[tOff + r ldt, + 8) is coded (codes[cOff + r ldc]; with a residual stage also
+     * codes2[cOff + r ldc]) and the error against the weight, w[wOff + r ldw + i] - q_i for the
+     * block's value q, written to err[eOff + r lde + i].
      */
     public static void quantizeRows(float[] t, int tOff, int ldt, float[] w, int wOff, int ldw, int rows,
-                                    short[] codes, int cOff, int ldc, float[] err, int eOff, int lde, Scratch s) {
-        float[] q = new float[DIM];
+                                    short[] codes, int cOff, int ldc, float[] err, int eOff, int lde, Scratch s,
+                                    E8pResidual residual, short[] codes2) {
+        float[] q = new float[DIM], res = new float[DIM], q2 = new float[DIM];
         for (int r = 0; r < rows; r++) {
-            codes[cOff + r * ldc] = (short) encode(t, tOff + r * ldt, s, q, 0);
+            int tr = tOff + r * ldt;
+            codes[cOff + r * ldc] = (short) encode(t, tr, s, q, 0);
+            if (residual != E8pResidual.NONE) {
+                float rs = residual.scale;
+                for (int i = 0; i < DIM; i++) res[i] = (t[tr + i] - q[i]) * rs;
+                codes2[cOff + r * ldc] = (short) residual.encode(res, 0, s, q2, 0);
+                for (int i = 0; i < DIM; i++) q[i] += q2[i] / rs;
+            }
             int wr = wOff + r * ldw, er = eOff + r * lde;
             for (int i = 0; i < DIM; i++) err[er + i] = w[wr + i] - q[i];
         }

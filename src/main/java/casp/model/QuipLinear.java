@@ -7,6 +7,7 @@ import casp.io.TensorInfo;
 import casp.io.WeightStore;
 import casp.kernel.E8p;
 import casp.kernel.E8pMatrix;
+import casp.kernel.E8pResidual;
 import casp.kernel.Hadamard;
 import casp.kernel.VectorOps;
 import casp.tensor.DType;
@@ -25,7 +26,10 @@ import java.util.Arrays;
  *   <li>{@code su}: U8 [cols' / 8], the input signs packed 8 per byte, least significant bit first,
  *       a set bit meaning -1;</li>
  *   <li>{@code sv}: U8 [ceil(rows' / 8)], the output signs likewise;</li>
- *   <li>{@code wscale}: F32 [1], the scale of the codewords.</li>
+ *   <li>{@code wscale}: F32 [1], the scale of the codewords;</li>
+ *   <li>at 3 and 4 bits also {@code qidxs2}, the residual stage's codes ({@link E8pResidual}):
+ *       U8 [rows', cols' / 8] of E81B (3 bits) or I16 of E8P12 (4 bits), and {@code rscale}: F32 [1],
+ *       the residual's scale (2.04 / 3.45).</li>
  * </ul>
  * rows' >= out and cols' >= in are the padded lengths (see {@link Hadamard#paddedSize}): equal to
  * out / in when those have a Hadamard transform. This is casp's own layout: QuIP#'s reference
@@ -38,7 +42,7 @@ import java.util.Arrays;
  */
 public final class QuipLinear implements Linear {
     /** Tensor name suffixes (after the prefix and a dot). */
-    public static final String QIDXS = "qidxs", SU = "su", SV = "sv", WSCALE = "wscale";
+    public static final String QIDXS = "qidxs", SU = "su", SV = "sv", WSCALE = "wscale", QIDXS2 = "qidxs2", RSCALE = "rscale";
     /** quantization_config.quant_method of a QuIP# folder. */
     public static final String METHOD = "quip#";
 
@@ -121,7 +125,24 @@ public final class QuipLinear implements Linear {
         if (si.dtype() != DType.F32 || !Arrays.equals(si.shape(), new long[]{1})) throw bad(where, sn, si, "F32 [1]");
         float scale = ByteBuffer.wrap(s.bytes(sn)).order(ByteOrder.LITTLE_ENDIAN).getFloat();
         if (!Float.isFinite(scale)) throw new BadInputException(where + ": tensor '" + sn + "' is " + scale);
-        return new E8pMatrix(out, in, rowsP, colsP, codes, su, sv, scale);
+        String q2 = prefix + "." + QIDXS2;
+        if (!s.has(q2)) return new E8pMatrix(out, in, rowsP, colsP, codes, su, sv, scale);
+        TensorInfo q2i = s.info(q2);
+        if (!Arrays.equals(q2i.shape(), shape) || q2i.dtype() != DType.U8 && q2i.dtype() != DType.I16)
+            throw bad(where, q2, q2i, "U8 or I16 " + Arrays.toString(shape));
+        E8pResidual res = q2i.dtype() == DType.U8 ? E8pResidual.E81B : E8pResidual.E8P;
+        byte[] b2 = s.bytes(q2);
+        short[] codes2 = new short[codes.length];
+        if (res == E8pResidual.E81B) for (int i = 0; i < codes2.length; i++) codes2[i] = (short) (b2[i] & 0xff);
+        else ByteBuffer.wrap(b2).order(ByteOrder.LITTLE_ENDIAN).asShortBuffer().get(codes2);
+        String rn = prefix + "." + RSCALE;
+        if (!s.has(rn)) throw new BadInputException(where + ": tensor '" + q2 + "' has no '" + rn + "' beside it");
+        TensorInfo ri = s.info(rn);
+        if (ri.dtype() != DType.F32 || !Arrays.equals(ri.shape(), new long[]{1})) throw bad(where, rn, ri, "F32 [1]");
+        float rs = ByteBuffer.wrap(s.bytes(rn)).order(ByteOrder.LITTLE_ENDIAN).getFloat();
+        if (rs != res.scale)
+            throw new BadInputException(where + ": tensor '" + rn + "' is " + rs + "; the " + res + " stage's scale is " + res.scale);
+        return new E8pMatrix(out, in, rowsP, colsP, codes, su, sv, scale, res, codes2);
     }
 
     private static byte[] signs(Source s, String where, String name, int n) {

@@ -4,6 +4,7 @@ import casp.io.SafeTensorsFile;
 import casp.io.SafeTensorsWriter;
 import casp.kernel.E8p;
 import casp.kernel.E8pMatrix;
+import casp.kernel.E8pResidual;
 import casp.kernel.Hadamard;
 import casp.kernel.Incoherence;
 import casp.model.QuipLinear;
@@ -124,6 +125,24 @@ class QuipTest {
         }
     }
 
+    /** Residual VQ: each extra bit lowers the proxy error a lot, and the bits are counted. */
+    @Test
+    void residualStagesAtThreeAndFourBits() {
+        int rows = 64, cols = 172;
+        float[] w = Layers.weights(rows, cols, 31);
+        double[] h = Layers.hessian(cols, 3 * cols, 32);
+        double last = Double.POSITIVE_INFINITY;
+        for (int bits = 2; bits <= 4; bits++) {
+            QuipLayer q = new Quip(Quip.Options.defaults().withBits(bits)).quantize(w, rows, cols, h);
+            assertEquals(bits, q.bits());
+            double p = ProxyError.relative(w, q.dequantize(), rows, cols, h);
+            assertTrue(p < last / 2.5, bits + " bits: proxy " + p + " vs " + last);
+            last = p;
+            double codeBits = bits == 2 ? 0 : bits == 3 ? 8 : 16;
+            assertEquals((64 * 22 * (16 + codeBits) + 64 + 176 + 32 + (bits == 2 ? 0 : 32)) / (64.0 * 172), q.effectiveBits(), 1e-12);
+        }
+    }
+
     @Test
     void effectiveBitsCountCodesSignsAndScale() {
         float[] w = Layers.weights(64, 172, 1);
@@ -147,10 +166,11 @@ class QuipTest {
     }
 
     /** Written tensors read back to the same codes, signs and scale, hence the identical weight. */
-    @Test
-    void saveLoadRoundTripGivesIdenticalWeights(@TempDir Path dir) throws Exception {
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(ints = {2, 3, 4})
+    void saveLoadRoundTripGivesIdenticalWeights(int bits, @TempDir Path dir) throws Exception {
         float[] w = Layers.weights(20, 172, 8);
-        QuipLayer q = new Quip(Quip.Options.defaults()).quantize(w, 20, 172, Layers.hessian(172, 300, 9));
+        QuipLayer q = new Quip(Quip.Options.defaults().withBits(bits)).quantize(w, 20, 172, Layers.hessian(172, 300, 9));
         SafeTensorsWriter st = new SafeTensorsWriter();
         q.write(st, "layer.mlp.down_proj");
         Path f = dir.resolve("q.safetensors");
@@ -162,13 +182,19 @@ class QuipTest {
         assertArrayEquals(q.matrix().signIn, back.signIn);
         assertArrayEquals(q.matrix().signOut, back.signOut);
         assertEquals(q.matrix().scale, back.scale);
+        assertEquals(q.matrix().residual, back.residual);
+        if (bits > 2) assertArrayEquals(q.matrix().codes2, back.codes2);
         assertArrayEquals(q.dequantize(), back.dequantize());
         assertArrayEquals(q.dequantize(), new QuipLinear(back, null).weight());
-        // the decoded codewords are E8P12 points times the scale
+        // the decoded blocks are (E8P12 point + residual point / its scale) times the scale
         float[] c = back.decodeScaled();
-        float[] cw = new float[8];
+        float[] cw = new float[8], c2 = new float[8];
         E8p.decode(back.codes[5] & 0xffff, cw, 0);
-        for (int i = 0; i < 8; i++) assertEquals(cw[i] * back.scale, c[5 * 8 + i], 0);
+        if (bits > 2) back.residual.decode(back.codes2[5] & 0xffff, c2, 0);
+        for (int i = 0; i < 8; i++) {
+            float v = bits > 2 ? cw[i] + c2[i] * (1 / back.residual.scale) : cw[i];
+            assertEquals(v * back.scale, c[5 * 8 + i], 1e-6f * Math.abs(back.scale) * 4);
+        }
     }
 
     private static long headerBytes(Path f) throws Exception {

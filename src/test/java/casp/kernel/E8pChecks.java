@@ -49,7 +49,10 @@ public final class E8pChecks {
             byte[] sIn = new byte[n], sOut = new byte[m];
             for (int i = 0; i < n; i++) sIn[i] = (byte) (r.nextBoolean() ? 1 : -1);
             for (int i = 0; i < m; i++) sOut[i] = (byte) (r.nextBoolean() ? 1 : -1);
-            E8pMatrix w = new E8pMatrix(rows, cols, m, n, codes, sIn, sOut, 0.03f);
+            E8pResidual res = E8pResidual.values()[Math.floorMod(rows + cols, 3)];
+            short[] codes2 = res == E8pResidual.NONE ? null : new short[codes.length];
+            for (int i = 0; codes2 != null && i < codes2.length; i++) codes2[i] = (short) r.nextInt(1 << res.codeBits);
+            E8pMatrix w = new E8pMatrix(rows, cols, m, n, codes, sIn, sOut, 0.03f, res, codes2);
             float[] wd = w.dequantize();
             E8pMatrix.Scratch s = new E8pMatrix.Scratch();
             for (int batch : new int[]{1, 5, 1}) {
@@ -64,7 +67,7 @@ public final class E8pChecks {
                             mag += Math.abs((double) wd[o * cols + i] * x[2 + b * cols + i]);
                         }
                         check(Math.abs(e - y[1 + b * rows + o]) <= 1e-5 * (mag + 1e-3),
-                                rows + "x" + cols + " batch " + batch + " row " + b + " out " + o + ": " + y[1 + b * rows + o] + " vs " + e);
+                                rows + "x" + cols + " " + res + " batch " + batch + " row " + b + " out " + o + ": " + y[1 + b * rows + o] + " vs " + e);
                     }
                 }
                 check(y[0] == 0, "wrote before yOff");

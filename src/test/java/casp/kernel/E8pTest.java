@@ -155,6 +155,48 @@ class E8pTest {
         return f;
     }
 
+    /** E81B: 256 distinct points of E8 (integer or half-integer coordinates, even sum), norms 0, 2 and 4. */
+    @Test
+    void residualCodebookIsE81b() {
+        float[] c = new float[8];
+        Set<String> seen = new HashSet<>();
+        int[] byNorm = new int[5];
+        for (int code = 0; code < 256; code++) {
+            E8pResidual.E81B.decode(code, c, 0);
+            StringBuilder sb = new StringBuilder();
+            double n2 = 0, sum = 0;
+            boolean half = Math.abs(c[0] * 2) % 2 == 1;
+            for (float v : c) {
+                assertEquals(half, Math.abs(v * 2) % 2 == 1, "mixed coordinates in " + code);
+                n2 += v * v;
+                sum += v;
+                sb.append(v).append(',');
+            }
+            assertTrue(seen.add(sb.toString()), "E81B codeword " + code + " repeats");
+            assertEquals(0, Math.floorMod(Math.round(sum), 2), "odd sum in " + code);
+            byNorm[(int) Math.round(n2)]++;
+        }
+        assertEquals(1, byNorm[0]);
+        assertEquals(240, byNorm[2]);
+        assertEquals(15, byNorm[4]);
+        // its nearest-codeword search is a brute force; check it returns a nearest one
+        Random rnd = new Random(2);
+        float[] r = new float[8], q = new float[8];
+        for (int t = 0; t < 200; t++) {
+            for (int i = 0; i < 8; i++) r[i] = (float) rnd.nextGaussian();
+            int got = E8pResidual.E81B.encode(r, 0, null, q, 0);
+            double dGot = 0, best = Double.POSITIVE_INFINITY;
+            for (int i = 0; i < 8; i++) dGot += (r[i] - q[i]) * (r[i] - q[i]);
+            for (int code = 0; code < 256; code++) {
+                E8pResidual.E81B.decode(code, c, 0);
+                double d = 0;
+                for (int i = 0; i < 8; i++) d += (r[i] - c[i]) * (r[i] - c[i]);
+                best = Math.min(best, d);
+            }
+            assertEquals(best, dGot, 1e-5, "target " + t + " code " + got);
+        }
+    }
+
     @Test
     void decodeAgreesWithCodebookAndShiftBit() {
         float[] out = new float[8];
