@@ -18,12 +18,12 @@ import java.util.Locale;
 import java.util.concurrent.Callable;
 
 /**
- * `casp compress`: sequential RTN / GPTQ quantization of a model's decoder linears, written as a
+ * `casp compress`: sequential RTN / GPTQ / QuIP# quantization of a model's decoder linears, written as a
  * GPTQ-format folder with casp-report.json (see casp.compress.CompressionRun).
  */
 @Command(name = "compress", mixinStandardHelpOptions = true,
-        description = "Quantize the decoder's linear layers (RTN or GPTQ) block by block on calibration data and "
-                + "write a compressed model folder (GPTQ v1 tensors, quantization_config, casp-report.json).")
+        description = "Quantize the decoder's linear layers (RTN, GPTQ or QuIP#) block by block on calibration data and "
+                + "write a compressed model folder (GPTQ v1 tensors or QuIP# codes, quantization_config, casp-report.json).")
 public final class CompressCommand implements Callable<Integer> {
     @Option(names = "--model", required = true, paramLabel = "DIR", description = "Hugging Face model folder")
     Path model;

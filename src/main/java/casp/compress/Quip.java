@@ -112,8 +112,8 @@ public final class Quip implements Quantizer {
 
     /**
      * Quantizes W [rows, cols] with H [cols, cols] (row-major, untouched). stats(): padded_rows,
-     * padded_cols, scale, sigma_reg (the ridge used; raised if the factorization failed),
-     * transform_seconds, loop_seconds.
+     * padded_cols, scale, rms_target (the one used), sigma_reg (the ridge used; raised if the
+     * factorization failed), transform_seconds, loop_seconds.
      */
     @Override
     public QuipLayer quantize(float[] w, int rows, int cols, double[] h) {

@@ -197,6 +197,52 @@ class QuipTest {
         }
     }
 
+    /** Wrong dtypes or shapes, a missing tensor, a residual without its scale: errors naming the tensor. */
+    @Test
+    void malformedTensorsAreBadInput(@TempDir Path dir) throws Exception {
+        float[] w = Layers.weights(16, 64, 8);
+        QuipLayer q = new Quip(Quip.Options.defaults().withBits(3)).quantize(w, 16, 64, Layers.hessian(64, 100, 9));
+        String p = "m.q_proj";
+        java.util.function.Function<java.util.function.Consumer<SafeTensorsWriter>, String> error = edit -> {
+            try {
+                SafeTensorsWriter st = new SafeTensorsWriter();
+                edit.accept(st);
+                Path f = dir.resolve("bad" + System.nanoTime() + ".safetensors");
+                st.write(f);
+                QuipLinear.read(QuipLinear.source(SafeTensorsFile.open(f)), f.toString(), p, 64, 16);
+                return null;
+            } catch (casp.io.BadInputException e) {
+                return e.getMessage();
+            } catch (java.io.IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+        };
+        byte[] codes = new byte[q.matrix().codes.length * 2];
+        String m = error.apply(st -> { // su as F32
+            st.add(p + ".qidxs", casp.tensor.DType.I16, new long[]{16, 8}, out -> out.write(java.nio.ByteBuffer.wrap(codes)));
+            st.addFloats(p + ".su", new long[]{8}, new float[8]);
+        });
+        assertTrue(m != null && m.contains("'m.q_proj.su'") && m.contains("U8"), m);
+        m = error.apply(st -> st.add(p + ".qidxs", casp.tensor.DType.I16, new long[]{8, 8},
+                out -> out.write(java.nio.ByteBuffer.wrap(new byte[128]))));
+        assertTrue(m != null && m.contains("'m.q_proj.qidxs'"), m);
+        m = error.apply(st -> { // no wscale
+            st.add(p + ".qidxs", casp.tensor.DType.I16, new long[]{16, 8}, out -> out.write(java.nio.ByteBuffer.wrap(codes)));
+            st.add(p + ".su", casp.tensor.DType.U8, new long[]{8}, out -> out.write(java.nio.ByteBuffer.wrap(new byte[8])));
+            st.add(p + ".sv", casp.tensor.DType.U8, new long[]{2}, out -> out.write(java.nio.ByteBuffer.wrap(new byte[2])));
+        });
+        assertTrue(m != null && m.contains("'m.q_proj.wscale'"), m);
+        m = error.apply(st -> { // residual codes without rscale
+            q.write(st, "tmp");
+            st.add(p + ".qidxs", casp.tensor.DType.I16, new long[]{16, 8}, out -> out.write(java.nio.ByteBuffer.wrap(codes)));
+            st.add(p + ".su", casp.tensor.DType.U8, new long[]{8}, out -> out.write(java.nio.ByteBuffer.wrap(new byte[8])));
+            st.add(p + ".sv", casp.tensor.DType.U8, new long[]{2}, out -> out.write(java.nio.ByteBuffer.wrap(new byte[2])));
+            st.addFloats(p + ".wscale", new long[]{1}, new float[]{0.1f});
+            st.add(p + ".qidxs2", casp.tensor.DType.U8, new long[]{16, 8}, out -> out.write(java.nio.ByteBuffer.wrap(new byte[128])));
+        });
+        assertTrue(m != null && m.contains("'m.q_proj.rscale'"), m);
+    }
+
     private static long headerBytes(Path f) throws Exception {
         try (var in = java.nio.file.Files.newInputStream(f)) {
             byte[] b = in.readNBytes(8);
