@@ -18,12 +18,12 @@ import java.util.Locale;
 import java.util.concurrent.Callable;
 
 /**
- * `casp compress`: sequential RTN / GPTQ quantization of a model's decoder linears, written as a
+ * `casp compress`: sequential RTN / GPTQ / QuIP# quantization of a model's decoder linears, written as a
  * GPTQ-format folder with casp-report.json (see casp.compress.CompressionRun).
  */
 @Command(name = "compress", mixinStandardHelpOptions = true,
-        description = "Quantize the decoder's linear layers (RTN or GPTQ) block by block on calibration data and "
-                + "write a compressed model folder (GPTQ v1 tensors, quantization_config, casp-report.json).")
+        description = "Quantize the decoder's linear layers (RTN, GPTQ or QuIP#) block by block on calibration data and "
+                + "write a compressed model folder (GPTQ v1 tensors or QuIP# codes, quantization_config, casp-report.json).")
 public final class CompressCommand implements Callable<Integer> {
     @Option(names = "--model", required = true, paramLabel = "DIR", description = "Hugging Face model folder")
     Path model;
@@ -37,8 +37,9 @@ public final class CompressCommand implements Callable<Integer> {
             description = "images of a LLaVA calibration JSON (default: images/ beside the JSON)")
     Path images;
 
-    @Option(names = "--method", required = true, paramLabel = "rtn|gptq|casp",
-            description = "quantizer; casp = low-rank Q/K + bit allocation + the --backend quantizer (ALGORITHMS.md 1, 3, 5)")
+    @Option(names = "--method", required = true, paramLabel = "rtn|gptq|quip|casp",
+            description = "quantizer; quip = QuIP# (E8P12 lattice codebook with incoherence processing and BlockLDLQ, "
+                    + "--bits 2, or 3 / 4 with residual VQ, ALGORITHMS.md 7); casp = low-rank Q/K + bit allocation + the --backend quantizer (ALGORITHMS.md 1, 3, 5)")
     String method;
 
     // casp options (--method casp)

@@ -8,6 +8,7 @@ import casp.io.SafeTensorsWriter;
 import casp.io.TensorInfo;
 import casp.kernel.Fp16;
 import casp.kernel.GptqPacking;
+import casp.model.QuipLinear;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
@@ -160,6 +161,10 @@ public final class Checkpoint {
                 r.lowRank().write(w, r.name() + ".u", r.name() + ".v");
                 continue;
             }
+            if (r.stored() != null) { // QuIP#
+                r.stored().write(w, r.name());
+                continue;
+            }
             GptqPacking.Tensors t = r.packed();
             String p = r.name() + ".";
             w.addInts(p + GptqFormat.QWEIGHT, new long[]{GptqPacking.words(t.in, t.bits), t.out}, t.qweight);
@@ -203,6 +208,12 @@ public final class Checkpoint {
             if (factors != null) { // casp
                 lin.add(new LinearResult(r.layer(), r.name(), r.rows(), r.cols(), r.method(), r.bits(), r.groupSize(),
                         r.effectiveBits(), r.proxyError(), r.seconds(), r.stats(), null, factors));
+                continue;
+            }
+            if (st.tensors().containsKey(r.name() + "." + QuipLinear.QIDXS)) { // QuIP#
+                QuipLayer q = new QuipLayer(QuipLinear.read(QuipLinear.source(st), f.toString(), r.name(), r.cols(), r.rows()), r.stats());
+                lin.add(new LinearResult(r.layer(), r.name(), r.rows(), r.cols(), r.method(), r.bits(), r.groupSize(),
+                        r.effectiveBits(), r.proxyError(), r.seconds(), r.stats(), null, null, q));
                 continue;
             }
             String p = r.name() + ".";

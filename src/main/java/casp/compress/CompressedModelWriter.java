@@ -8,6 +8,7 @@ import casp.io.WeightStore;
 import casp.kernel.Fp16;
 import casp.kernel.GptqPacking;
 import casp.model.LowRankLinear;
+import casp.model.QuipLinear;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -132,7 +133,7 @@ public final class CompressedModelWriter {
         // model.safetensors: quantized linears replaced, everything else copied.
         Map<String, LinearResult> byPrefix = new HashMap<>();
         for (LinearResult r : results) {
-            if (r.packed() == null && r.lowRank() == null)
+            if (r.packed() == null && r.lowRank() == null && r.stored() == null)
                 throw new IllegalArgumentException("layer " + r.layer() + " " + r.name() + " has no packed tensors");
             byPrefix.put(source.layer(r.layer(), r.name()), r);
         }
@@ -148,6 +149,11 @@ public final class CompressedModelWriter {
             if (r.lowRank() != null) { // casp: the projection is stored as its factors A (u) and B (v)
                 String prefix = name.substring(0, name.length() - ".weight".length());
                 r.lowRank().write(st, LowRankLinear.uPrefix(prefix), LowRankLinear.vPrefix(prefix));
+                replaced++;
+                continue;
+            }
+            if (r.stored() != null) { // QuIP#: codes, signs and scale
+                r.stored().write(st, name.substring(0, name.length() - ".weight".length()));
                 replaced++;
                 continue;
             }
@@ -183,6 +189,7 @@ public final class CompressedModelWriter {
      * most weights), and the calibration settings.
      */
     public static ObjectNode quantizationConfig(ModelFolder source, CompressionOptions opt, List<LinearResult> results) {
+        if (opt.isQuip()) return quipConfig(source, opt, results);
         ObjectNode q = new ObjectMapper().createObjectNode();
         Map<Integer, Long> bitsWeight = new LinkedHashMap<>(), groupWeight = new LinkedHashMap<>();
         for (LinearResult r : results) {
@@ -218,6 +225,32 @@ public final class CompressedModelWriter {
             bits.put(p, r.bits());
             groups.put(p, r.groupSize());
         }
+        ObjectNode cal = c.putObject("calibration");
+        cal.put("samples", opt.samples());
+        cal.put("seq_len", opt.seqLen());
+        cal.put("seed", opt.seed());
+        return q;
+    }
+
+    /**
+     * quantization_config of a QuIP# folder: quant_method "quip#", codebook "E8P12" (3 / 4 bits:
+     * "E8P12RVQ3B" / "E8P12RVQ4B", the names of QuIP#'s reference), bits,
+     * the sign and transform conventions (see casp.model.QuipLinear), and the "casp" object
+     * (version, method, backend "e8p12", per-linear bits, calibration) as for GPTQ.
+     */
+    static ObjectNode quipConfig(ModelFolder source, CompressionOptions opt, List<LinearResult> results) {
+        ObjectNode q = new ObjectMapper().createObjectNode();
+        q.put("quant_method", QuipLinear.METHOD);
+        q.put("codebook", opt.bits() == 2 ? "E8P12" : opt.bits() == 3 ? "E8P12RVQ3B" : "E8P12RVQ4B");
+        q.put("bits", opt.bits());
+        q.put("incoherence", "random signs + Hadamard (Sylvester x Paley), inputs padded to a multiple of 8");
+        q.put("true_sequential", opt.trueSequential());
+        ObjectNode c = q.putObject("casp");
+        c.put("version", FORMAT_VERSION);
+        c.put("method", opt.method());
+        c.put("backend", "e8p12");
+        ObjectNode bits = c.putObject("bits");
+        for (LinearResult r : results) bits.put(source.layer(r.layer(), r.name()), r.bits());
         ObjectNode cal = c.putObject("calibration");
         cal.put("samples", opt.samples());
         cal.put("seq_len", opt.seqLen());

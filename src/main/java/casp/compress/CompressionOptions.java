@@ -9,7 +9,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
  * The settings of a uniform scalar quantization run (one method and width for every linear) and
  * the {@link SequentialCompressor.QuantizerPlan} they give.
  *
- * @param method         "rtn" or "gptq"
+ * @param method         "rtn", "gptq" or "quip" (QuIP# E8P12 at 2 bits, residual VQ at 3 and 4; "quip#" is accepted too)
  * @param bits           2, 3, 4 or 8
  * @param groupSize      columns per group; {@link #AUTO_GROUP} for the default rule of
  *                       {@link #groupSizeFor}; -1 for one group per output channel
@@ -31,8 +31,10 @@ public record CompressionOptions(String method, int bits, int groupSize, boolean
     static final int MIN_DIVISOR_GROUP = 16;
 
     public CompressionOptions {
-        if (!method.equals("rtn") && !method.equals("gptq"))
-            throw new BadInputException("--method must be rtn or gptq, got '" + method + "'");
+        if (!method.equals("rtn") && !method.equals("gptq") && !isQuip(method))
+            throw new BadInputException("--method must be rtn, gptq or quip, got '" + method + "'");
+        if (isQuip(method) && bits != 2 && bits != 3 && bits != 4)
+            throw new BadInputException("--method quip supports --bits 2, 3 or 4 (E8P12, plus residual VQ at 3 and 4), got " + bits);
         if (bits != 2 && bits != 3 && bits != 4 && bits != 8)
             throw new BadInputException("--bits must be 2, 3, 4 or 8, got " + bits);
         if (groupSize < -1) throw new BadInputException("--group-size must be positive, -1 (per channel) or omitted, got " + groupSize);
@@ -57,6 +59,15 @@ public record CompressionOptions(String method, int bits, int groupSize, boolean
         return DEFAULT_GROUP;
     }
 
+    /** Whether the method is QuIP# ("quip" or "quip#"). */
+    public boolean isQuip() {
+        return isQuip(method);
+    }
+
+    static boolean isQuip(String method) {
+        return method.equals("quip") || method.equals("quip#");
+    }
+
     /** The quantizer of every linear of the model under these options. */
     public SequentialCompressor.QuantizerPlan plan(LlamaModel model) {
         return (layer, name) -> quantizer(model.layer(layer).linear(name).in());
@@ -64,6 +75,7 @@ public record CompressionOptions(String method, int bits, int groupSize, boolean
 
     /** The quantizer for a linear with {@code width} inputs. */
     public Quantizer quantizer(int width) {
+        if (isQuip()) return new Quip(Quip.Options.defaults().withBits(bits).withSeed(seed)); // no groups: one scale per linear
         int g = groupSizeFor(groupSize, width);
         if (method.equals("rtn")) return new Rtn(bits, g, symmetric, false);
         Gptq.Options o = Gptq.Options.defaults(bits).withGroupSize(g).withActOrder(actOrder).withStaticGroups(true)

@@ -127,7 +127,7 @@ public final class CompressionReport {
         for (BlockResult b : blocks) {
             for (LinearResult r : b.linears()) {
                 sb.append(String.format(Locale.ROOT, "%-5d %-18s %11s %4d %6s %9.3f %12.4e %8.2f%n", r.layer(), r.name(),
-                        r.rows() + "x" + r.cols(), r.bits(), r.groupSize() < 0 ? "row" : String.valueOf(r.groupSize()),
+                        r.rows() + "x" + r.cols(), r.bits(), r.stored() != null ? "-" : r.groupSize() < 0 ? "row" : String.valueOf(r.groupSize()),
                         r.effectiveBits(), r.proxyError(), r.seconds()));
             }
             sb.append(String.format(Locale.ROOT, "%-5d %-18s %11s %4s %6s %9s %12s %8.2f  (block; %.2f s running it)%n",

@@ -30,6 +30,12 @@ public final class ProxyError {
         return quadratic(dw, rows, cols, toFloat(h, cols));
     }
 
+    /** tr(D H D^T) for D [rows, cols] and a float H [cols, cols], both row-major. */
+    static double trace(float[] dw, int rows, int cols, float[] h) {
+        if (h.length != (long) cols * cols) throw new IllegalArgumentException("H must be " + cols + " x " + cols);
+        return quadratic(dw, rows, cols, h);
+    }
+
     private static float[] toFloat(double[] h, int cols) {
         if (h == null || h.length != (long) cols * cols) {
             throw new IllegalArgumentException("H must be " + cols + " x " + cols);

@@ -49,10 +49,18 @@ public final class SequentialCompressor {
      * @param seconds       quantization time (Hessian capture excluded)
      * @param packed        the GPTQ v1 tensors of the result (null for low-rank factors)
      * @param lowRank       casp: the factors when the linear became low-rank (bits is then B's width)
+     * @param stored        the tensors of a result in another format than GPTQ v1 (QuIP#), else null
      */
     public record LinearResult(int layer, String name, int rows, int cols, String method, int bits, int groupSize,
                                double effectiveBits, double proxyError, double seconds, Map<String, Number> stats,
-                               GptqPacking.Tensors packed, LowRankFactors lowRank) {
+                               GptqPacking.Tensors packed, LowRankFactors lowRank, StoredTensors stored) {
+        /** A GPTQ-format or low-rank result. */
+        public LinearResult(int layer, String name, int rows, int cols, String method, int bits, int groupSize,
+                            double effectiveBits, double proxyError, double seconds, Map<String, Number> stats,
+                            GptqPacking.Tensors packed, LowRankFactors lowRank) {
+            this(layer, name, rows, cols, method, bits, groupSize, effectiveBits, proxyError, seconds, stats, packed, lowRank, null);
+        }
+
         /** A scalar-grid result (no low-rank factors). */
         public LinearResult(int layer, String name, int rows, int cols, String method, int bits, int groupSize,
                             double effectiveBits, double proxyError, double seconds, Map<String, Number> stats,
@@ -203,6 +211,17 @@ public final class SequentialCompressor {
                 layer.setLinear(name, new LowRankLinear(fac.a(), fac.b(), dense.bias()));
                 LinearResult r = new LinearResult(layer.index(), name, rows, cols, lr.method(), lr.qb == null ? 32 : lr.qb.bits, -1,
                         lr.effectiveBits(), proxy, secs, lr.stats(), null, LowRankFactors.of(lr));
+                results.add(r);
+                l.linearDone(r);
+                continue;
+            }
+            if (ql instanceof StoredTensors stored) { // QuIP#: its own tensors; the model runs on the dequantized weight
+                float[] wq = ql.dequantize();
+                double proxy = ProxyError.relative(dense.weight(), wq, rows, cols, h);
+                double secs = (System.nanoTime() - t0) / 1e9;
+                layer.setLinear(name, new DenseLinear(cols, rows, wq, dense.bias()));
+                LinearResult r = new LinearResult(layer.index(), name, rows, cols, ql.method(), q.bits(), -1,
+                        ql.effectiveBits(), proxy, secs, ql.stats(), null, null, stored);
                 results.add(r);
                 l.linearDone(r);
                 continue;
