@@ -58,8 +58,8 @@ class HadamardTest {
             for (int i = 0; i < n; i++) {
                 double s = 0, st = 0;
                 for (int j = 0; j < n; j++) {
-                    double e = FwhtTest.hadamard(i / k, j / k) * m[(i % k) * k + j % k]; // (H_p (x) M_K)[i, j]
-                    double et = FwhtTest.hadamard(j / k, i / k) * m[(j % k) * k + i % k];
+                    double e = sylvester(i / k, j / k) * m[(i % k) * k + j % k]; // (H_p (x) M_K)[i, j]
+                    double et = sylvester(j / k, i / k) * m[(j % k) * k + i % k];
                     s += e * x[3 + j];
                     st += et * x[3 + j];
                 }
@@ -81,5 +81,10 @@ class HadamardTest {
         for (int r = 0; r < 37; r++) t.applyTranspose(expect, r * 176);
         t.applyRows(a, 0, 37, true);
         for (int i = 0; i < a.length; i++) assertEquals(expect[i], a[i], 0f);
+    }
+
+    /** Entry (i, j) of the unnormalised Sylvester Hadamard matrix: (-1)^popcount(i & j). */
+    static double sylvester(int i, int j) {
+        return Integer.bitCount(i & j) % 2 == 0 ? 1 : -1;
     }
 }
