@@ -36,6 +36,7 @@ import picocli.CommandLine.Option;
                 BenchDecodeCommand.class,
                 BenchGptqCommand.class,
                 BenchRsvdCommand.class,
+                BenchSvdCommand.class,
                 BenchMatvecCommand.class,
         })
 public final class BenchCommand implements Runnable {

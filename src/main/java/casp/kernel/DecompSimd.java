@@ -76,4 +76,47 @@ final class DecompSimd {
         }
     }
 
+
+    /**
+     * Rows [r0, r1) of y += A x for the symmetric A stored in its lower triangle (row r holds
+     * columns c0..r at a[r * lda + c]): y[r] += sum_{c0 <= c <= r} a[r, c] x[c] and, for the
+     * mirrored upper part, y[c] += a[r, c] x[r] for c0 <= c < r. One pass over each row does both.
+     */
+    static void symvLowerRows(double[] a, int lda, int c0, int r0, int r1, double[] x, double[] y) {
+        for (int r = r0; r < r1; r++) {
+            int ar = r * lda;
+            double xr = x[r];
+            int c = c0;
+            double s = 0;
+            int n = r - c0;
+            if (n >= 2 * DL) {
+                DoubleVector vxr = DoubleVector.broadcast(DS, xr);
+                DoubleVector acc0 = DoubleVector.zero(DS), acc1 = DoubleVector.zero(DS);
+                int up = c0 + n - 2 * DL;
+                for (; c <= up; c += 2 * DL) {
+                    DoubleVector a0 = DoubleVector.fromArray(DS, a, ar + c), a1 = DoubleVector.fromArray(DS, a, ar + c + DL);
+                    DoubleVector x0 = DoubleVector.fromArray(DS, x, c), x1 = DoubleVector.fromArray(DS, x, c + DL);
+                    DoubleVector y0 = DoubleVector.fromArray(DS, y, c), y1 = DoubleVector.fromArray(DS, y, c + DL);
+                    if (FMA) {
+                        acc0 = a0.fma(x0, acc0);
+                        acc1 = a1.fma(x1, acc1);
+                        a0.fma(vxr, y0).intoArray(y, c);
+                        a1.fma(vxr, y1).intoArray(y, c + DL);
+                    } else {
+                        acc0 = a0.mul(x0).add(acc0);
+                        acc1 = a1.mul(x1).add(acc1);
+                        a0.mul(vxr).add(y0).intoArray(y, c);
+                        a1.mul(vxr).add(y1).intoArray(y, c + DL);
+                    }
+                }
+                s = acc0.add(acc1).reduceLanes(VectorOperators.ADD);
+            }
+            for (; c < r; c++) {
+                double av = a[ar + c];
+                s += av * x[c];
+                y[c] += av * xr;
+            }
+            y[r] += s + a[ar + r] * xr;
+        }
+    }
 }

@@ -53,6 +53,28 @@ final class DecompUtil {
     }
 
     /**
+     * Rows [r0, r1) of y += A x, A symmetric and stored in its lower triangle from column c0 on
+     * (row r holds a[r * lda + c] for c0 <= c <= r): each row adds its dot product to y[r] and its
+     * mirrored upper part to y[c0..r). x and y are indexed like the columns.
+     */
+    static void symvLowerRows(double[] a, int lda, int c0, int r0, int r1, double[] x, double[] y) {
+        if (VECTOR) {
+            DecompSimd.symvLowerRows(a, lda, c0, r0, r1, x, y);
+            return;
+        }
+        for (int r = r0; r < r1; r++) {
+            int ar = r * lda;
+            double xr = x[r], s = 0;
+            for (int c = c0; c < r; c++) {
+                double av = a[ar + c];
+                s += av * x[c];
+                y[c] += av * xr;
+            }
+            y[r] += s + a[ar + r] * xr;
+        }
+    }
+
+    /**
      * In-place lower Cholesky factor of the symmetric positive definite a [n, n] (row-major; only
      * the lower triangle is read, the strict upper triangle is zeroed). Returns false (a partly
      * overwritten) when a pivot is not positive, so callers can fall back instead of getting NaN.
