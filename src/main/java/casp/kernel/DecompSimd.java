@@ -119,4 +119,34 @@ final class DecompSimd {
             y[r] += s + a[ar + r] * xr;
         }
     }
+
+    /**
+     * Terms of the secular equation: out[0] = sum w[i] / (d[row+i] - tau), out[1] = sum
+     * w[i] / (d[row+i] - tau)^2 over i in [from, to).
+     */
+    static void secularSums(double[] d, int row, double[] w, int from, int to, double tau, double[] out) {
+        int i = from;
+        double f = 0, df = 0;
+        if (to - from >= DL) {
+            DoubleVector vt = DoubleVector.broadcast(DS, tau);
+            DoubleVector fs = DoubleVector.zero(DS), dfs = DoubleVector.zero(DS);
+            int up = from + DS.loopBound(to - from);
+            for (; i < up; i += DL) {
+                DoubleVector r = DoubleVector.broadcast(DS, 1.0).div(DoubleVector.fromArray(DS, d, row + i).sub(vt));
+                DoubleVector q = DoubleVector.fromArray(DS, w, i).mul(r);
+                fs = fs.add(q);
+                dfs = FMA ? q.fma(r, dfs) : q.mul(r).add(dfs);
+            }
+            f = fs.reduceLanes(VectorOperators.ADD);
+            df = dfs.reduceLanes(VectorOperators.ADD);
+        }
+        for (; i < to; i++) {
+            double r = 1 / (d[row + i] - tau);
+            double q = w[i] * r;
+            f += q;
+            df += q * r;
+        }
+        out[0] = f;
+        out[1] = df;
+    }
 }

@@ -75,6 +75,26 @@ final class DecompUtil {
     }
 
     /**
+     * Terms of the secular equation 1 + sum w_i / (d_i - tau): out[0] = sum w[i] / (d[row+i] - tau)
+     * and out[1] = sum w[i] / (d[row+i] - tau)^2 (its derivative) over i in [from, to).
+     */
+    static void secularSums(double[] d, int row, double[] w, int from, int to, double tau, double[] out) {
+        if (VECTOR) {
+            DecompSimd.secularSums(d, row, w, from, to, tau, out);
+            return;
+        }
+        double f = 0, df = 0;
+        for (int i = from; i < to; i++) {
+            double r = 1 / (d[row + i] - tau);
+            double q = w[i] * r;
+            f += q;
+            df += q * r;
+        }
+        out[0] = f;
+        out[1] = df;
+    }
+
+    /**
      * In-place lower Cholesky factor of the symmetric positive definite a [n, n] (row-major; only
      * the lower triangle is read, the strict upper triangle is zeroed). Returns false (a partly
      * overwritten) when a pivot is not positive, so callers can fall back instead of getting NaN.

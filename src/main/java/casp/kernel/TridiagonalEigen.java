@@ -24,6 +24,9 @@ final class TridiagonalEigen {
 
     /** Problems up to this order are solved by QL directly. */
     static final int LEAF = 32;
+    /** From this order on the two halves are solved in parallel. */
+    static final int PARALLEL_MIN = 256;
+    static final boolean PAR = !Boolean.getBoolean("casp.nopar");
 
     private static final double EPS = DecompUtil.EPS64;
 
@@ -66,8 +69,17 @@ final class TridiagonalEigen {
         double rho = e[lo + n1 - 1];
         d[lo + n1 - 1] -= Math.abs(rho);
         d[lo + n1] -= Math.abs(rho);
-        solve(d, e, lo, n1, z, ldz);
-        solve(d, e, lo + n1, size - n1, z, ldz);
+        if (size >= PARALLEL_MIN && PAR) {
+            // The halves are independent (disjoint parts of d and z): one per thread. Calls made
+            // inside run inline, so only the top split is parallel, the merges below it are not.
+            Parallel.forRange(2, t -> {
+                if (t == 0) solve(d, e, lo, n1, z, ldz);
+                else solve(d, e, lo + n1, size - n1, z, ldz);
+            });
+        } else {
+            solve(d, e, lo, n1, z, ldz);
+            solve(d, e, lo + n1, size - n1, z, ldz);
+        }
         merge(d, lo, n1, size - n1, rho, z, ldz);
     }
 
@@ -193,11 +205,16 @@ final class TridiagonalEigen {
             // delta row j: d_i - lambda_j; then overwritten by the eigenvector j (normalised).
             double[] delta = new double[k * k];
             double[] lambda = new double[k];
+            long t0 = System.nanoTime();
             secularRoots(dk, wk, k, delta, lambda);
+            long t1 = System.nanoTime();
             double[] zh = recomputeZ(dk, zk, k, delta);
             vectors(zh, k, delta);
+            long t2 = System.nanoTime();
             for (int j = 0; j < k; j++) values[kept[j]] = lambda[j];
             multiply(z, off, ldz, n1, n, col, type, kept, delta, result);
+            long t3 = System.nanoTime();
+            if (SymmetricEigen.TRACE && n > 200) System.err.printf("TRACE merge n=%d k=%d roots %.4f vec %.4f gemm %.4f%n", n, k, (t1-t0)/1e9, (t2-t1)/1e9, (t3-t2)/1e9);
         }
         // Sort the merged eigenvalues ascending and write the block back.
         int[] order = ascending(values, n);
@@ -298,21 +315,13 @@ final class TridiagonalEigen {
         double dOrg = d[origin];
         for (int i = 0; i < k; i++) delta[row + i] = d[i] - dOrg;
         boolean last = j == k - 1;
+        double[] sums = new double[2];
         for (int iter = 0; iter < 200; iter++) {
             // psi: poles 0..j (left of the root), phi: poles j+1.. (right of it).
-            double psi = 0, dpsi = 0, phi = 0, dphi = 0;
-            for (int i = 0; i <= j; i++) {
-                double del = delta[row + i] - tau;
-                double q = w[i] / del;
-                psi += q;
-                dpsi += q / del;
-            }
-            for (int i = j + 1; i < k; i++) {
-                double del = delta[row + i] - tau;
-                double q = w[i] / del;
-                phi += q;
-                dphi += q / del;
-            }
+            DecompUtil.secularSums(delta, row, w, 0, j + 1, tau, sums);
+            double psi = sums[0], dpsi = sums[1];
+            DecompUtil.secularSums(delta, row, w, j + 1, k, tau, sums);
+            double phi = sums[0], dphi = sums[1];
             double f = 1 + psi + phi;
             double err = 8 * (phi - psi + 1) + 3 * Math.abs(tau) * (dpsi + dphi);
             if (Math.abs(f) <= EPS * err || !(f == f)) break;
