@@ -89,13 +89,10 @@ public final class DenseSvd {
         double[] as = new double[m * n];
         for (int i = 0; i < m * n; i++) as[i] = Math.scalb(a[i], shift);
 
-        long t0 = System.nanoTime();
         double[] g = new double[n * n];
         DgemmDriver.gemm(true, false, n, n, m, 1, as, 0, n, as, 0, n, 0, g, 0, n, 0);
-        long t1 = System.nanoTime();
         double[] z = new double[n * n];
         SymmetricEigen.ascending(g, n, z);
-        long t2 = System.nanoTime();
         g = null;
         // vt row p = eigenvector of the p-th largest eigenvalue.
         for (int i = 0; i < n; i++) {
@@ -106,10 +103,8 @@ public final class DenseSvd {
         double[] wt = new double[n * m];
         Gemm.dgemm(false, true, n, m, n, 1, vt, 0, n, as, 0, n, 0, wt, 0, m);
         as = null;
-        long t3 = System.nanoTime();
         double[] norm2 = new double[n];
         double zero2 = refine(wt, vt, m, n, norm2);
-        long t4 = System.nanoTime();
 
         Integer[] order = new Integer[n];
         for (int j = 0; j < n; j++) order[j] = j;
@@ -135,8 +130,6 @@ public final class DenseSvd {
         double[] u = new double[m * k];
         if (deficient) completeBasis(u, m, k, ut, zero);
         else u = DecompUtil.transpose(ut, k, m);
-        long t5 = System.nanoTime();
-        if (SymmetricEigen.TRACE) System.err.printf("TRACE svd gram %.3f eig %.3f w %.3f refine %.3f out %.3f%n", (t1-t0)/1e9, (t2-t1)/1e9, (t3-t2)/1e9, (t4-t3)/1e9, (t5-t4)/1e9);
         return new Result(m, n, k, u, s, vto);
     }
 
@@ -175,7 +168,6 @@ public final class DenseSvd {
             if (round == MAX_ROUNDS) throw new ArithmeticException("one-sided Jacobi refinement did not converge");
             pairs.sort();
             Arrays.fill(touched, false);
-            if (SymmetricEigen.TRACE) System.err.println("TRACE svd round " + round + " pairs " + pairs.size);
             // Stop when Jacobi's own dot products find nothing left to rotate (a GEMM dot product
             // can differ from them in the last bits, which must not make this loop spin).
             if (!rotatePairs(wt, vt, m, n, pairs, norm2, zero2, tol, touched)) break;

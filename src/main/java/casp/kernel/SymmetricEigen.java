@@ -40,7 +40,6 @@ public final class SymmetricEigen {
     static final int NB = 32;
     /** Reflectors per block of the back-transformation. */
     static final int QB = 64;
-    static final boolean TRACE = Boolean.getBoolean("casp.trace");
 
     /**
      * Eigen-decomposition of the symmetric a [n, n] (row-major; only the lower triangle is read).
@@ -78,15 +77,10 @@ public final class SymmetricEigen {
         for (int i = 0; i < n; i++) System.arraycopy(a, i * n, h, i * n, i + 1);
         double[] d = new double[n], e = new double[n], taus = new double[n];
         double[] vs = new double[n * n];
-        long t0 = System.nanoTime();
         tridiagonalize(h, n, d, e, vs, taus);
         h = null;
-        long t1 = System.nanoTime();
         double[] w = TridiagonalEigen.decompose(d, e, n, z);
-        long t2 = System.nanoTime();
         backTransform(vs, taus, n, z);
-        long t3 = System.nanoTime();
-        if (TRACE) System.err.printf("TRACE eig n=%d tri %.3f dc %.3f back %.3f%n", n, (t1 - t0) / 1e9, (t2 - t1) / 1e9, (t3 - t2) / 1e9);
         return w;
     }
 
@@ -104,7 +98,6 @@ public final class SymmetricEigen {
         double[] t1 = new double[NB], t2 = new double[NB];
         SymvWork sw = new SymvWork(n);
         for (int k = 0; k < n; k += NB) {
-            tCopy -= System.nanoTime();
             int kb = Math.min(NB, n - k), len = n - k;
             // Panel columns k..k+kb-1 (rows k..n-1) and the panel's V and W, all [len, kb].
             double[] p = new double[len * kb], v = new double[len * kb], w = new double[len * kb];
@@ -115,9 +108,7 @@ public final class SymmetricEigen {
                     p[r * kb + j] = gr >= gc ? h[gr * n + gc] : h[gc * n + gr];
                 }
             }
-            tCopy += System.nanoTime();
             for (int j = 0; j < kb; j++) {
-                long tc0 = System.nanoTime();
                 int i = k + j;
                 if (j > 0) {
                     // Column i of A - V W^T - W V^T over the panel's earlier columns.
@@ -128,7 +119,6 @@ public final class SymmetricEigen {
                     }
                 }
                 d[i] = p[j * kb + j];
-                tCol += System.nanoTime() - tc0;
                 if (i == n - 1) break;
                 // Reflector H x = beta e_1 for x = column i below the diagonal (LAPACK dlarfg).
                 double alpha = p[(j + 1) * kb + j];
@@ -155,10 +145,7 @@ public final class SymmetricEigen {
                     x[k + r] = vv;
                 }
                 // y = A22 x, A22 = h[i+1.., i+1..] as of the panel start.
-                long ts0 = System.nanoTime();
                 symv(h, n, i + 1, x, y, sw);
-                tSymv += System.nanoTime() - ts0;
-                long tq0 = System.nanoTime();
                 if (j > 0) {
                     // y -= V (W^T x) + W (V^T x) over the panel's earlier columns.
                     java.util.Arrays.fill(t1, 0, j, 0);
@@ -179,7 +166,6 @@ public final class SymmetricEigen {
                 double c = -0.5 * tau * DecompUtil.dot(y, i + 1, x, i + 1, m);
                 DecompUtil.axpy(c, x, i + 1, y, i + 1, m);
                 for (int r = j + 1; r < len; r++) w[r * kb + j] = y[k + r];
-                tCorr += System.nanoTime() - tq0;
             }
             int k2 = k + kb;
             if (k2 < n) {
@@ -193,18 +179,11 @@ public final class SymmetricEigen {
                     System.arraycopy(w, src, wv, dst, kb);
                     System.arraycopy(v, src, wv, dst + kb, kb);
                 }
-                long tg0 = System.nanoTime();
                 DgemmDriver.gemm(false, true, len2, len2, kk, -1, vw, 0, kk, wv, 0, kk, 1, h, k2 * n + k2, n, 0);
-                tGemm += System.nanoTime() - tg0;
             }
         }
         e[n - 1] = 0;
-        if (TRACE) System.err.printf("TRACE tri symv %.3f gemm %.3f copy %.3f col %.3f corr %.3f%n", tSymv / 1e9, tGemm / 1e9, tCopy / 1e9, tCol / 1e9, tCorr / 1e9);
-        tCopy = tCol = tCorr = 0;
-        tSymv = 0;
-        tGemm = 0;
     }
-    static long tSymv, tGemm, tCopy, tCol, tCorr;
 
     /** Per-thread partial results of {@link #symv}. */
     private static final class SymvWork {

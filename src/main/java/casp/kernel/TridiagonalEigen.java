@@ -26,7 +26,6 @@ final class TridiagonalEigen {
     static final int LEAF = 32;
     /** From this order on the two halves are solved in parallel. */
     static final int PARALLEL_MIN = 256;
-    static final boolean PAR = !Boolean.getBoolean("casp.nopar");
 
     private static final double EPS = DecompUtil.EPS64;
 
@@ -69,7 +68,7 @@ final class TridiagonalEigen {
         double rho = e[lo + n1 - 1];
         d[lo + n1 - 1] -= Math.abs(rho);
         d[lo + n1] -= Math.abs(rho);
-        if (size >= PARALLEL_MIN && PAR) {
+        if (size >= PARALLEL_MIN) {
             // The halves are independent (disjoint parts of d and z): one per thread. Calls made
             // inside run inline, so only the top split is parallel, the merges below it are not.
             Parallel.forRange(2, t -> {
@@ -205,16 +204,11 @@ final class TridiagonalEigen {
             // delta row j: d_i - lambda_j; then overwritten by the eigenvector j (normalised).
             double[] delta = new double[k * k];
             double[] lambda = new double[k];
-            long t0 = System.nanoTime();
             secularRoots(dk, wk, k, delta, lambda);
-            long t1 = System.nanoTime();
             double[] zh = recomputeZ(dk, zk, k, delta);
             vectors(zh, k, delta);
-            long t2 = System.nanoTime();
             for (int j = 0; j < k; j++) values[kept[j]] = lambda[j];
             multiply(z, off, ldz, n1, n, col, type, kept, delta, result);
-            long t3 = System.nanoTime();
-            if (SymmetricEigen.TRACE && n > 200) System.err.printf("TRACE merge n=%d k=%d roots %.4f vec %.4f gemm %.4f%n", n, k, (t1-t0)/1e9, (t2-t1)/1e9, (t3-t2)/1e9);
         }
         // Sort the merged eigenvalues ascending and write the block back.
         int[] order = ascending(values, n);
