@@ -3,7 +3,7 @@
 # gesdd on float32), measured back to back in one run so both see the same machine load.
 # Usage: bench/svd-vs-numpy.sh [rounds] [n]   (from anywhere; needs ../shared next to the repo)
 # Prints every pair and the median of casp seconds / numpy seconds (below 1: casp is faster).
-# numpy_ref reports the best of 2 runs after one warm-up; casp the median of 3 after 2 warm-ups.
+# numpy_ref reports the best of 2 runs after one warm-up; casp the median of 5 after 3 warm-ups.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 shared="${CASP_SHARED:-$here/../shared}"

@@ -25,10 +25,10 @@ public final class BenchSvdCommand implements Callable<Integer> {
     @Option(names = "--m", description = "Rows of A (default: n).")
     Integer m;
 
-    @Option(names = "--runs", defaultValue = "3", description = "Timed runs; the median is reported (default ${DEFAULT-VALUE}).")
+    @Option(names = "--runs", defaultValue = "5", description = "Timed runs; the median is reported (default ${DEFAULT-VALUE}).")
     int runs;
 
-    @Option(names = "--warmup", defaultValue = "2", description = "Untimed warm-up runs (default ${DEFAULT-VALUE}).")
+    @Option(names = "--warmup", defaultValue = "3", description = "Untimed warm-up runs: the JIT needs a few (default ${DEFAULT-VALUE}).")
     int warmup;
 
     @Option(names = "--seed", defaultValue = "0", description = "Seed of A (default ${DEFAULT-VALUE}).")
