@@ -32,6 +32,7 @@ import picocli.CommandLine.Option;
                 BenchDecodeCommand.class,
                 BenchGptqCommand.class,
                 BenchRsvdCommand.class,
+                BenchSvdCommand.class,
                 BenchMatvecCommand.class,
         })
 public final class BenchCommand implements Runnable {

@@ -1,7 +1,7 @@
 package casp.kernel;
 
 /**
- * Level-1 helpers (dot, axpy) in float and double, on the Vector API when it is enabled and in
+ * Level-1 helpers (dot, axpy, scal) in float and double, on the Vector API when it is enabled and in
  * plain loops otherwise. Used by the triangular and Cholesky kernels for their short inner loops.
  */
 public final class Blas1 {
@@ -23,6 +23,15 @@ public final class Blas1 {
         float s = 0;
         for (int i = 0; i < n; i++) s += x[ox + i] * y[oy + i];
         return s;
+    }
+
+    /** x[ox + i] *= alpha for i < n. */
+    public static void scal(int n, double alpha, double[] x, int ox) {
+        if (SIMD) {
+            Blas1Simd.scal(n, alpha, x, ox);
+            return;
+        }
+        for (int i = 0; i < n; i++) x[ox + i] *= alpha;
     }
 
     /** y[oy + i] += alpha * x[ox + i] for i < n. */

@@ -44,6 +44,15 @@ final class Blas1Simd {
         return s;
     }
 
+    static void scal(int n, double alpha, double[] x, int ox) {
+        int i = 0;
+        if (n >= DL) {
+            int up = D.loopBound(n);
+            for (; i < up; i += DL) DoubleVector.fromArray(D, x, ox + i).mul(alpha).intoArray(x, ox + i);
+        }
+        for (; i < n; i++) x[ox + i] *= alpha;
+    }
+
     static void axpy(int n, double alpha, double[] x, int ox, double[] y, int oy) {
         DoubleVector av = DoubleVector.broadcast(D, alpha);
         int i = 0;

@@ -37,6 +37,50 @@ final class DecompUtil {
         }
     }
 
+    /**
+     * Rows [r0, r1) of y += A x, A symmetric and stored in its lower triangle from column c0 on
+     * (row r holds a[r * lda + c] for c0 <= c <= r): each row adds its dot product to y[r] and its
+     * mirrored upper part to y[c0..r). x and y are indexed like the columns.
+     */
+    static void symvLowerRows(double[] a, int lda, int c0, int r0, int r1, double[] x, double[] y) {
+        if (VECTOR) {
+            DecompSimd.symvLowerRows(a, lda, c0, r0, r1, x, y);
+            return;
+        }
+        for (int r = r0; r < r1; r++) {
+            int ar = r * lda;
+            double xr = x[r], s = 0;
+            for (int c = c0; c < r; c++) {
+                double av = a[ar + c];
+                s += av * x[c];
+                y[c] += av * xr;
+            }
+            y[r] += s + a[ar + r] * xr;
+        }
+    }
+
+    /**
+     * Terms of the secular equation 1 + sum w_i / (d_i - tau): out[0] = sum w[i] / (d[row+i] - tau)
+     * and out[1] = sum w[i] / (d[row+i] - tau)^2 (its derivative) over i in [from, to).
+     */
+    static void secularSums(double[] d, int row, double[] w, int from, int to, double tau, double[] out) {
+        if (VECTOR) {
+            DecompSimd.secularSums(d, row, w, from, to, tau, out);
+            return;
+        }
+        double f = 0, df = 0;
+        for (int i = from; i < to; i++) {
+            double r = 1 / (d[row + i] - tau);
+            double q = w[i] * r;
+            f += q;
+            df += q * r;
+        }
+        out[0] = f;
+        out[1] = df;
+    }
+
+
+
     /** Transpose of a [rows, cols] row-major, as [cols, rows]. */
     static double[] transpose(double[] a, int rows, int cols) {
         double[] t = new double[rows * cols];

@@ -68,6 +68,58 @@ final class LinalgTestUtil {
         return e;
     }
 
+    /**
+     * Singular values of a [m, n], descending, by the plainest one-sided Jacobi (cyclic sweeps over
+     * all column pairs of A or A^T until every pair is orthogonal to 1e-15): an independent oracle.
+     */
+    static double[] jacobiSingularValues(double[] a, int m, int n) {
+        int rows = Math.max(m, n), cols = Math.min(m, n);
+        double[][] c = new double[cols][rows]; // columns of the tall orientation
+        for (int i = 0; i < m; i++) {
+            for (int j = 0; j < n; j++) {
+                if (m >= n) c[j][i] = a[i * n + j];
+                else c[i][j] = a[i * n + j];
+            }
+        }
+        for (int sweep = 0; sweep < 100; sweep++) {
+            boolean rotated = false;
+            for (int p = 0; p < cols; p++) {
+                for (int q = p + 1; q < cols; q++) {
+                    double alpha = 0, beta = 0, gamma = 0;
+                    for (int i = 0; i < rows; i++) {
+                        alpha += c[p][i] * c[p][i];
+                        beta += c[q][i] * c[q][i];
+                        gamma += c[p][i] * c[q][i];
+                    }
+                    if (Math.abs(gamma) <= 1e-15 * Math.sqrt(alpha * beta) || gamma == 0) continue;
+                    rotated = true;
+                    double zeta = (beta - alpha) / (2 * gamma);
+                    double t = Math.signum(zeta == 0 ? 1 : zeta) / (Math.abs(zeta) + Math.sqrt(1 + zeta * zeta));
+                    double cs = 1 / Math.sqrt(1 + t * t), sn = cs * t;
+                    for (int i = 0; i < rows; i++) {
+                        double x = c[p][i], y = c[q][i];
+                        c[p][i] = cs * x - sn * y;
+                        c[q][i] = sn * x + cs * y;
+                    }
+                }
+            }
+            if (!rotated) break;
+        }
+        double[] s = new double[cols];
+        for (int j = 0; j < cols; j++) {
+            double nn = 0;
+            for (int i = 0; i < rows; i++) nn += c[j][i] * c[j][i];
+            s[j] = Math.sqrt(nn);
+        }
+        java.util.Arrays.sort(s);
+        for (int i = 0; i < cols / 2; i++) {
+            double t = s[i];
+            s[i] = s[cols - 1 - i];
+            s[cols - 1 - i] = t;
+        }
+        return s;
+    }
+
     static double frobenius(double[] a) {
         double s = 0;
         for (double v : a) s += v * v;

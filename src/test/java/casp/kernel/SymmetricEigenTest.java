@@ -85,4 +85,31 @@ class SymmetricEigenTest {
         double[] a = {1, 0, Double.NaN, 1};
         assertThrows(IllegalArgumentException.class, () -> SymmetricEigen.decompose(a, 2));
     }
+
+    @Test
+    void clusteredSpectrumThroughSeveralMergeLevels() {
+        // Clusters and exact repeats deflate in the divide and conquer; negative values too.
+        int n = 260;
+        double[] s = new double[n];
+        for (int i = 0; i < n; i++) s[i] = i < 60 ? 4 : i < 120 ? -2 + 1e-10 * i : i < 200 ? 0 : Math.sin(i);
+        double[] q = LinalgTestUtil.randomOrthonormal(n, n, 13);
+        double[] qs = q.clone();
+        for (int i = 0; i < n; i++) for (int j = 0; j < n; j++) qs[i * n + j] *= s[j];
+        double[] a = LinalgTestUtil.mul(qs, false, q, true, n, n, n);
+        SymmetricEigen.Result r = SymmetricEigen.decompose(a, n);
+        check(a, n, r, "clustered n=260");
+        double[] sorted = s.clone();
+        java.util.Arrays.sort(sorted);
+        for (int i = 0; i < n; i++) assertEquals(sorted[n - 1 - i], r.values[i], 1e-12 * n);
+    }
+
+    @Test
+    void upperTriangleIsIgnored() {
+        int n = 70;
+        double[] a = randomSymmetric(n, 17);
+        double[] b = a.clone();
+        for (int i = 0; i < n; i++) for (int j = i + 1; j < n; j++) b[i * n + j] = 1e300;
+        SymmetricEigen.Result ra = SymmetricEigen.decompose(a, n), rb = SymmetricEigen.decompose(b, n);
+        for (int i = 0; i < n; i++) assertEquals(ra.values[i], rb.values[i], 0);
+    }
 }
