@@ -160,6 +160,10 @@ public final class Checkpoint {
                 r.lowRank().write(w, r.name() + ".u", r.name() + ".v");
                 continue;
             }
+            if (r.aqlm() != null) { // aqlm: NAME.codes / .codebooks / .scales
+                r.aqlm().tensors().write(w, r.name());
+                continue;
+            }
             GptqPacking.Tensors t = r.packed();
             String p = r.name() + ".";
             w.addInts(p + GptqFormat.QWEIGHT, new long[]{GptqPacking.words(t.in, t.bits), t.out}, t.qweight);
@@ -203,6 +207,13 @@ public final class Checkpoint {
             if (factors != null) { // casp
                 lin.add(new LinearResult(r.layer(), r.name(), r.rows(), r.cols(), r.method(), r.bits(), r.groupSize(),
                         r.effectiveBits(), r.proxyError(), r.seconds(), r.stats(), null, factors));
+                continue;
+            }
+            if (r.method().equals("aqlm")) {
+                AqlmWeight a = AqlmWeight.of(casp.io.AqlmTensors.read(st, r.name(), r.rows(), r.cols(),
+                        r.stats().get("num_codebooks").intValue(), r.stats().get("codebook_bits").intValue()), r.cols(), r.stats());
+                lin.add(new LinearResult(r.layer(), r.name(), r.rows(), r.cols(), r.method(), r.bits(), r.groupSize(),
+                        r.effectiveBits(), r.proxyError(), r.seconds(), r.stats(), null, null, a));
                 continue;
             }
             String p = r.name() + ".";

@@ -132,7 +132,7 @@ public final class CompressedModelWriter {
         // model.safetensors: quantized linears replaced, everything else copied.
         Map<String, LinearResult> byPrefix = new HashMap<>();
         for (LinearResult r : results) {
-            if (r.packed() == null && r.lowRank() == null)
+            if (r.packed() == null && r.lowRank() == null && r.aqlm() == null)
                 throw new IllegalArgumentException("layer " + r.layer() + " " + r.name() + " has no packed tensors");
             byPrefix.put(source.layer(r.layer(), r.name()), r);
         }
@@ -148,6 +148,11 @@ public final class CompressedModelWriter {
             if (r.lowRank() != null) { // casp: the projection is stored as its factors A (u) and B (v)
                 String prefix = name.substring(0, name.length() - ".weight".length());
                 r.lowRank().write(st, LowRankLinear.uPrefix(prefix), LowRankLinear.vPrefix(prefix));
+                replaced++;
+                continue;
+            }
+            if (r.aqlm() != null) { // aqlm: <prefix>.codes / .codebooks / .scales
+                r.aqlm().tensors().write(st, name.substring(0, name.length() - ".weight".length()));
                 replaced++;
                 continue;
             }
@@ -183,6 +188,7 @@ public final class CompressedModelWriter {
      * most weights), and the calibration settings.
      */
     public static ObjectNode quantizationConfig(ModelFolder source, CompressionOptions opt, List<LinearResult> results) {
+        if (opt.method().equals("aqlm")) return AqlmFormat.quantizationConfig(source, opt, results);
         ObjectNode q = new ObjectMapper().createObjectNode();
         Map<Integer, Long> bitsWeight = new LinkedHashMap<>(), groupWeight = new LinkedHashMap<>();
         for (LinearResult r : results) {

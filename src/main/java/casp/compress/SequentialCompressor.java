@@ -49,10 +49,18 @@ public final class SequentialCompressor {
      * @param seconds       quantization time (Hessian capture excluded)
      * @param packed        the GPTQ v1 tensors of the result (null for low-rank factors)
      * @param lowRank       casp: the factors when the linear became low-rank (bits is then B's width)
+     * @param aqlm          aqlm: the codes, codebooks and scales (packed and lowRank are then null)
      */
     public record LinearResult(int layer, String name, int rows, int cols, String method, int bits, int groupSize,
                                double effectiveBits, double proxyError, double seconds, Map<String, Number> stats,
-                               GptqPacking.Tensors packed, LowRankFactors lowRank) {
+                               GptqPacking.Tensors packed, LowRankFactors lowRank, AqlmWeight aqlm) {
+        /** A scalar-grid or low-rank result (not AQLM). */
+        public LinearResult(int layer, String name, int rows, int cols, String method, int bits, int groupSize,
+                            double effectiveBits, double proxyError, double seconds, Map<String, Number> stats,
+                            GptqPacking.Tensors packed, LowRankFactors lowRank) {
+            this(layer, name, rows, cols, method, bits, groupSize, effectiveBits, proxyError, seconds, stats, packed, lowRank, null);
+        }
+
         /** A scalar-grid result (no low-rank factors). */
         public LinearResult(int layer, String name, int rows, int cols, String method, int bits, int groupSize,
                             double effectiveBits, double proxyError, double seconds, Map<String, Number> stats,
@@ -207,8 +215,19 @@ public final class SequentialCompressor {
                 l.linearDone(r);
                 continue;
             }
+            if (ql instanceof AqlmWeight aw) { // aqlm: stored as codes, codebooks and scales
+                float[] wq = aw.dequantize();
+                double proxy = ProxyError.relative(dense.weight(), wq, rows, cols, h);
+                double secs = (System.nanoTime() - t0) / 1e9;
+                layer.setLinear(name, new DenseLinear(cols, rows, wq, dense.bias()));
+                LinearResult r = new LinearResult(layer.index(), name, rows, cols, aw.method(), aw.bits(), Aqlm.GROUP,
+                        aw.effectiveBits(), proxy, secs, aw.stats(), null, null, aw);
+                results.add(r);
+                l.linearDone(r);
+                continue;
+            }
             if (!(ql instanceof QuantizedWeight qw))
-                // TODO(QuIP#/AQLM issue): codebook results need their own tensors in the format.
+                // TODO(QuIP# issue): its codebook results need their own tensors in the format.
                 throw new UnsupportedOperationException(ql.method() + ": only scalar-grid (GPTQ format) results can be stored yet");
             float[] wq = qw.dequantize();
             double proxy = ProxyError.relative(dense.weight(), wq, rows, cols, h);

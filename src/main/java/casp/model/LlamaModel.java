@@ -64,7 +64,9 @@ public final class LlamaModel {
                     // pipeline (compressed models): GPTQ tensors <name>.qweight/... instead of <name>.weight
                     public Linear compressed(String prefix, int in, int out, float[] bias) {
                         Linear lowRank = LowRankLinear.load(folder, prefix, in, out, bias); // casp: q/k as factors
-                        return lowRank != null ? lowRank : QuantizedLinear.load(folder, prefix, in, out, bias);
+                        if (lowRank != null) return lowRank;
+                        Linear aqlm = AqlmLinear.load(folder, prefix, in, out, bias); // aqlm: codes + codebooks
+                        return aqlm != null ? aqlm : QuantizedLinear.load(folder, prefix, in, out, bias);
                     }
                 }, folder.dir().toString());
     }
