@@ -230,7 +230,7 @@ public final class CompressCommand implements Callable<Integer> {
             throw new BadInputException("--group-size, --act-order and --sym do not apply to --method aqlm (groups of 8 inputs, codebooks)");
         int m = codebooks != null ? codebooks : bits * 8 / codebookBits;
         if (codebooks == null && bits * 8 % codebookBits != 0)
-            throw new BadInputException("--bits " + bits + " is not a whole number of " + codebookBits + "-bit codebooks; give --codebooks");
+            throw new BadInputException("--bits " + bits + " is not a whole number of --codebook-bits " + codebookBits + " codebooks; give --codebooks");
         if (m * codebookBits != bits * 8)
             throw new BadInputException("--codebooks " + m + " x --codebook-bits " + codebookBits + " is " + (m * codebookBits / 8.0)
                     + " bits per weight, not --bits " + bits);
