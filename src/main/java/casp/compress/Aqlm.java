@@ -140,6 +140,7 @@ public final class Aqlm implements Quantizer {
         final int[] codes;     // [rows, groups, m]
         final double[] cb;     // [m, k, 8]
         final double[] scales; // [rows]
+        double[] gram = new double[0]; // the codebook system, reused between solves (128 MiB for 2x8)
 
         State(float[] wf, int rows, int cols, double[] hIn, int m, int k) {
             this.rows = rows;
@@ -363,8 +364,10 @@ public final class Aqlm implements Quantizer {
             AdditiveQuant.addRhsBlocks(b0, unk, grp, per, y, r * cp, st.scales[r]);
         }
         double[] old = Arrays.copyOfRange(st.cb, m0 * st.k * GROUP, m1 * st.k * GROUP);
+        if (st.gram.length < n * n) st.gram = new double[n * n];
+        double[] a = st.gram;
         for (double rel = RIDGE; ; rel *= 100) {
-            double[] a = new double[n * n];
+            Arrays.fill(a, 0, n * n, 0);
             for (int r = 0; r < st.rows; r++) {
                 double s = st.scales[r];
                 entries(st, r, m0, m1, unk, grp);
