@@ -211,7 +211,8 @@ public final class Checkpoint {
             }
             if (r.method().equals("aqlm")) {
                 AqlmWeight a = AqlmWeight.of(casp.io.AqlmTensors.read(st, r.name(), r.rows(), r.cols(),
-                        r.stats().get("num_codebooks").intValue(), r.stats().get("codebook_bits").intValue()), r.cols(), r.stats());
+                        r.stats().getOrDefault("num_codebooks", 0).intValue(), r.stats().getOrDefault("codebook_bits", 0).intValue()),
+                        r.cols(), r.stats());
                 lin.add(new LinearResult(r.layer(), r.name(), r.rows(), r.cols(), r.method(), r.bits(), r.groupSize(),
                         r.effectiveBits(), r.proxyError(), r.seconds(), r.stats(), null, null, a));
                 continue;
