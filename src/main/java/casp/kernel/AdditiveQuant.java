@@ -201,37 +201,87 @@ public final class AdditiveQuant {
         }
     }
 
+    /** Codebooks [m, k, 8] transposed to [m, 8, k]: the lookup table's loop then runs over contiguous codewords. */
+    public static float[] transposeCodebooks(float[] codebooks, int m, int k) {
+        float[] t = new float[codebooks.length];
+        for (int b = 0; b < m; b++)
+            for (int j = 0; j < k; j++)
+                for (int i = 0; i < DIM; i++) t[(b * DIM + i) * k + j] = codebooks[(b * k + j) * DIM + i];
+        return t;
+    }
+
+    /**
+     * Codes [rows, gm] (gm = groups * m) transposed to [gm, rows] as unsigned 16-bit values: the
+     * layout of the lookup mat-vec, which runs through one (group, codebook) table at a time.
+     */
+    public static char[] transposeCodes(int[] codes, int rows, int gm) {
+        char[] t = new char[codes.length];
+        for (int r = 0; r < rows; r++)
+            for (int j = 0; j < gm; j++) t[j * rows + r] = (char) codes[r * gm + j];
+        return t;
+    }
+
+    /** Below this many code lookups a mat-vec stays on the calling thread. */
+    private static final int PARALLEL_LOOKUPS = 1 << 18;
+
     /**
      * Mat-vec straight from the codes, without forming W: y[r] = scale[r] * sum_{g, m}
-     * lut[g, m, codes[r, g, m]] with lut[g, m, k] = C_m[k] . x[8g .. 8g + 8) (x zero beyond cols).
-     * Costs groups * m * k * 8 for the table plus rows * groups * m lookups: cheaper than the
-     * rows * cols of a dense mat-vec when rows is well above k.
+     * lut[g, m, codes[r, g, m]] with lut[g, m, j] = C_m[j] . x[8g .. 8g + 8) (x zero beyond cols).
+     * Costs groups * m * k * 8 for the tables plus rows * groups * m lookups: cheaper than the
+     * rows * cols of a dense mat-vec when rows is well above k. The lookups run table by table
+     * (one k-entry table stays in L1 while the codes stream), rows split over the pool when there
+     * are many.
      *
-     * @param lut scratch of at least groups * m * k floats
-     * @param xg  scratch of at least groups * 8 floats
+     * @param codesT     the codes as {@link #transposeCodes} gives them, [groups * m, rows]
+     * @param codebooksT the codebooks as {@link #transposeCodebooks} gives them, [m, 8, k]
+     * @param lut        scratch of at least groups * m * k floats
+     * @param xg         scratch of at least groups * 8 floats
      */
-    public static void matvec(int[] codes, int rows, int groups, int m, float[] codebooks, int k, float[] scales,
+    public static void matvec(char[] codesT, int rows, int groups, int m, float[] codebooksT, int k, float[] scales,
                               int cols, float[] x, int xOff, float[] y, int yOff, float[] lut, float[] xg) {
         java.util.Arrays.fill(xg, 0, groups * DIM, 0f);
         System.arraycopy(x, xOff, xg, 0, cols);
         for (int g = 0; g < groups; g++) {
-            int xo = g * DIM;
-            for (int b = 0; b < m; b++) {
-                int lo = (g * m + b) * k, cw = b * k * DIM;
-                for (int j = 0; j < k; j++) {
-                    int c = cw + j * DIM;
-                    float s = 0f;
-                    for (int i = 0; i < DIM; i++) s += codebooks[c + i] * xg[xo + i];
-                    lut[lo + j] = s;
-                }
-            }
+            for (int b = 0; b < m; b++) table(codebooksT, b * DIM * k, k, xg, g * DIM, lut, (g * m + b) * k);
         }
         int gm = groups * m;
-        for (int r = 0; r < rows; r++) {
-            int cb = r * gm;
-            float s = 0f;
-            for (int j = 0; j < gm; j++) s += lut[j * k + codes[cb + j]];
-            y[yOff + r] = scales[r] * s;
+        int tasks = (long) rows * gm >= PARALLEL_LOOKUPS ? Math.min(Parallel.threads() * 4, rows) : 1;
+        if (tasks == 1) {
+            lookupRows(codesT, rows, 0, rows, gm, k, lut, scales, y, yOff);
+            return;
         }
+        Parallel.forRange(tasks, t -> lookupRows(codesT, rows, (int) ((long) rows * t / tasks), (int) ((long) rows * (t + 1) / tasks),
+                gm, k, lut, scales, y, yOff));
+    }
+
+    /** lut[lo + j] = sum_i cT[c + i k + j] x[xo + i], one pass over the k codewords. */
+    private static void table(float[] cT, int c, int k, float[] x, int xo, float[] lut, int lo) {
+        float x0 = x[xo], x1 = x[xo + 1], x2 = x[xo + 2], x3 = x[xo + 3];
+        float x4 = x[xo + 4], x5 = x[xo + 5], x6 = x[xo + 6], x7 = x[xo + 7];
+        for (int j = 0; j < k; j++) {
+            int p = c + j;
+            lut[lo + j] = ((cT[p] * x0 + cT[p + k] * x1) + (cT[p + 2 * k] * x2 + cT[p + 3 * k] * x3))
+                    + ((cT[p + 4 * k] * x4 + cT[p + 5 * k] * x5) + (cT[p + 6 * k] * x6 + cT[p + 7 * k] * x7));
+        }
+    }
+
+    /** Rows [r0, r1) of the lookup mat-vec. */
+    private static void lookupRows(char[] codesT, int rows, int r0, int r1, int gm, int k, float[] lut, float[] scales,
+                                   float[] y, int yOff) {
+        java.util.Arrays.fill(y, yOff + r0, yOff + r1, 0f);
+        int j = 0;
+        for (; j + 4 <= gm; j += 4) { // four tables per pass: one load and store of y per four lookups
+            int b0 = j * k, b1 = b0 + k, b2 = b1 + k, b3 = b2 + k;
+            int c0 = j * rows, c1 = c0 + rows, c2 = c1 + rows, c3 = c2 + rows;
+            for (int r = r0; r < r1; r++) {
+                y[yOff + r] += (lut[b0 + codesT[c0 + r]] + lut[b1 + codesT[c1 + r]])
+                        + (lut[b2 + codesT[c2 + r]] + lut[b3 + codesT[c3 + r]]);
+            }
+        }
+        for (; j < gm; j++) {
+            int base = j * k, c = j * rows;
+            for (int r = r0; r < r1; r++) y[yOff + r] += lut[base + codesT[c + r]];
+        }
+        for (int r = r0; r < r1; r++) y[yOff + r] *= scales[r];
     }
 }

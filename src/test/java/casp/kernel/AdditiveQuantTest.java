@@ -51,7 +51,9 @@ class AdditiveQuantTest {
                 for (int i = 0; i < rows; i++) sd[i] = s[i];
                 AdditiveQuant.decode(c, rows, groups, m, cbd, k, sd, wd);
                 float[] y = new float[rows + 2];
-                AdditiveQuant.matvec(c, rows, groups, m, cb, k, s, cols, x, 3, y, 2, new float[groups * m * k], new float[groups * 8]);
+                AdditiveQuant.matvec(AdditiveQuant.transposeCodes(c, rows, groups * m), rows, groups, m,
+                        AdditiveQuant.transposeCodebooks(cb, m, k), k, s, cols, x, 3, y, 2,
+                        new float[groups * m * k], new float[groups * 8]);
                 for (int r = 0; r < rows; r++) {
                     double dot = 0, mag = 0;
                     for (int col = 0; col < cols; col++) {
@@ -64,6 +66,28 @@ class AdditiveQuantTest {
                     assertEquals(dot, y[2 + r], 1e-5 * (1 + mag), "cols " + cols + " row " + r);
                 }
             }
+        }
+    }
+
+    @Test
+    void lookupMatVecSplitOverThePoolMatchesTheDecodedWeight() {
+        // rows x groups x m = 2050 x 130 = 266500 lookups: above the threshold that splits rows over the pool.
+        Random rnd = new Random(5);
+        int rows = 2050, cols = 1037, groups = (cols + 7) / 8, m = 1, k = 64;
+        int[] c = codes(rows * groups * m, k, rnd);
+        float[] cb = floats(m * k * 8, rnd), s = floats(rows, rnd), x = floats(cols, rnd);
+        float[] w = new float[rows * cols];
+        AdditiveQuant.decode(c, rows, groups, m, cb, k, s, cols, w);
+        float[] y = new float[rows];
+        AdditiveQuant.matvec(AdditiveQuant.transposeCodes(c, rows, groups * m), rows, groups, m,
+                AdditiveQuant.transposeCodebooks(cb, m, k), k, s, cols, x, 0, y, 0, new float[groups * m * k], new float[groups * 8]);
+        for (int r = 0; r < rows; r++) {
+            double dot = 0, mag = 0;
+            for (int col = 0; col < cols; col++) {
+                dot += (double) w[r * cols + col] * x[col];
+                mag += Math.abs((double) w[r * cols + col] * x[col]);
+            }
+            assertEquals(dot, y[r], 1e-5 * (1 + mag), "row " + r);
         }
     }
 
