@@ -26,8 +26,9 @@ public final class AqlmLinear implements Linear {
     /** Rows per codeword above which the lookup-table mat-vec beats a dense one. */
     public static final int LUT_ROWS_PER_CODEWORD = 4;
 
-    private final int in, out;
-    private final AqlmTensors t;
+    private final int in, out, groups, m, k;
+    /** Codebooks [M, K, 8] and scales [out] (small); the codes are kept only in the lookup layout. */
+    private final float[] codebooks, scales;
     private final float[] bias;
     /** The decoded weight when the layer runs dense, else null. */
     private final DenseLinear dense;
@@ -45,7 +46,11 @@ public final class AqlmLinear implements Linear {
             throw new IllegalArgumentException("bias has " + bias.length + " values, expected " + t.rows());
         this.in = in;
         this.out = t.rows();
-        this.t = t;
+        this.groups = t.groups();
+        this.m = t.numCodebooks();
+        this.k = t.codebookSize();
+        this.codebooks = t.codebooks();
+        this.scales = t.scales();
         this.bias = bias;
         boolean useLut = mode == Mode.LOOKUP
                 || mode == Mode.AUTO && (long) out >= (long) LUT_ROWS_PER_CODEWORD * t.codebookSize();
@@ -107,15 +112,16 @@ public final class AqlmLinear implements Linear {
 
     @Override public int out() { return out; }
 
-    /** The stored tensors. */
-    public AqlmTensors tensors() { return t; }
-
     /** Whether forward passes use the lookup-table mat-vec (true) or a decoded float weight. */
     public boolean usesLookup() { return dense == null; }
 
     /** The weight this layer stands for, [out, in] row-major. */
     public float[] dequantize() {
-        return decode(t, in);
+        if (dense != null) return dense.weight().clone();
+        int gm = groups * m;
+        int[] codes = new int[out * gm];
+        for (int j = 0; j < gm; j++) for (int r = 0; r < out; r++) codes[r * gm + j] = codesT[j * out + r];
+        return decode(new AqlmTensors(out, groups, m, Integer.numberOfTrailingZeros(k), codes, codebooks, scales), in);
     }
 
     @Override
@@ -125,7 +131,7 @@ public final class AqlmLinear implements Linear {
             return;
         }
         for (int r = 0; r < rows; r++) {
-            AdditiveQuant.matvec(codesT, out, t.groups(), t.numCodebooks(), codebooksT, t.codebookSize(), t.scales(), in,
+            AdditiveQuant.matvec(codesT, out, groups, m, codebooksT, k, scales, in,
                     x, xOff + r * in, y, yOff + r * out, lut, xg);
         }
         if (bias != null) VectorOps.addRowToEach(bias, 0, y, yOff, rows, out);

@@ -38,6 +38,7 @@ class AqlmLinearTest {
             for (AqlmLinear.Mode mode : AqlmLinear.Mode.values()) {
                 AqlmLinear l = AqlmLinear.of(t, in, bias, mode);
                 assertEquals(mode == AqlmLinear.Mode.LOOKUP || mode == AqlmLinear.Mode.AUTO, l.usesLookup(), mode.toString());
+                org.junit.jupiter.api.Assertions.assertArrayEquals(w, l.dequantize(), 0f, mode.toString());
                 for (int n : new int[]{1, rows}) {
                     float[] y = new float[n * out + 2];
                     l.forward(x, 1, y, 2, n);
