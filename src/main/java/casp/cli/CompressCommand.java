@@ -18,12 +18,12 @@ import java.util.Locale;
 import java.util.concurrent.Callable;
 
 /**
- * `casp compress`: sequential RTN / GPTQ / QuIP# quantization of a model's decoder linears, written as a
- * GPTQ-format folder with casp-report.json (see casp.compress.CompressionRun).
+ * `casp compress`: sequential RTN / GPTQ / QuIP# / AQLM quantization of a model's decoder linears, written as a
+ * GPTQ-format (or QuIP#- or AQLM-format) folder with casp-report.json (see casp.compress.CompressionRun).
  */
 @Command(name = "compress", mixinStandardHelpOptions = true,
-        description = "Quantize the decoder's linear layers (RTN, GPTQ or QuIP#) block by block on calibration data and "
-                + "write a compressed model folder (GPTQ v1 tensors or QuIP# codes, quantization_config, casp-report.json).")
+        description = "Quantize the decoder's linear layers (RTN, GPTQ, QuIP# or AQLM) block by block on calibration data and "
+                + "write a compressed model folder (GPTQ v1 tensors, QuIP# codes or AQLM codebooks, quantization_config, casp-report.json).")
 public final class CompressCommand implements Callable<Integer> {
     @Option(names = "--model", required = true, paramLabel = "DIR", description = "Hugging Face model folder")
     Path model;
@@ -37,10 +37,37 @@ public final class CompressCommand implements Callable<Integer> {
             description = "images of a LLaVA calibration JSON (default: images/ beside the JSON)")
     Path images;
 
-    @Option(names = "--method", required = true, paramLabel = "rtn|gptq|quip|casp",
+    @Option(names = "--method", required = true, paramLabel = "rtn|gptq|quip|aqlm|casp",
             description = "quantizer; quip = QuIP# (E8P12 lattice codebook with incoherence processing and BlockLDLQ, "
-                    + "--bits 2, or 3 / 4 with residual VQ, ALGORITHMS.md 7); casp = low-rank Q/K + bit allocation + the --backend quantizer (ALGORITHMS.md 1, 3, 5)")
+                    + "--bits 2, or 3 / 4 with residual VQ, ALGORITHMS.md 7); aqlm = additive codebooks (ALGORITHMS.md 8); "
+                    + "casp = low-rank Q/K + bit allocation + the --backend quantizer (ALGORITHMS.md 1, 3, 5)")
     String method;
+
+    // aqlm options (--method aqlm)
+    @Option(names = "--codebook-bits", paramLabel = "B", defaultValue = "8",
+            description = "aqlm: bits per codebook index, 2^B codewords of 8 weights (default ${DEFAULT-VALUE}; at most "
+                    + casp.compress.Aqlm.MAX_CODEBOOK_BITS + ")")
+    int codebookBits;
+
+    @Option(names = "--codebooks", paramLabel = "M",
+            description = "aqlm: number of codebooks (default: --bits x 8 / --codebook-bits, e.g. 2 for 2 bits with 8-bit codebooks)")
+    Integer codebooks;
+
+    @Option(names = "--beam", paramLabel = "W", defaultValue = "4", description = "aqlm: beam width of the code search (default ${DEFAULT-VALUE})")
+    int beam;
+
+    @Option(names = "--aqlm-iters", paramLabel = "N", defaultValue = "6",
+            description = "aqlm: rounds of code search + codebook/scale solve (default ${DEFAULT-VALUE})")
+    int aqlmIters;
+
+    @Option(names = "--joint-limit", paramLabel = "N", defaultValue = "4096",
+            description = "aqlm: solve all codebooks in one least-squares system when codebooks x 2^B x 8 <= N, else one "
+                    + "codebook at a time (2x8 has 4096 unknowns; default ${DEFAULT-VALUE})")
+    int jointLimit;
+
+    @Option(names = "--kmeans-iters", paramLabel = "N", defaultValue = "10",
+            description = "aqlm: Lloyd iterations of the residual k-means initialisation (default ${DEFAULT-VALUE})")
+    int kmeansIters;
 
     // casp options (--method casp)
     @Option(names = "--backend", paramLabel = "gptq|rtn", defaultValue = "gptq", description = "casp: quantizer of the linears and factors (default ${DEFAULT-VALUE})")
@@ -85,7 +112,7 @@ public final class CompressCommand implements Callable<Integer> {
     @Option(names = "--lowrank-only", description = "casp: only replace q/k by low-rank factors; every other linear stays float32")
     boolean lowRankOnly;
 
-    @Option(names = "--bits", required = true, paramLabel = "B", description = "bits per weight: 2, 3, 4 or 8")
+    @Option(names = "--bits", required = true, paramLabel = "B", description = "bits per weight: 2, 3, 4 or 8 (aqlm: also 1; the codes' bits, codebooks and scales come on top)")
     int bits;
 
     @Option(names = "--group-size", paramLabel = "G",
@@ -145,7 +172,7 @@ public final class CompressCommand implements Callable<Integer> {
         boolean casp = method.equals("casp");
         CaspPlan.Options caspOptions = casp ? caspOptions() : null;
         CompressionOptions opt = new CompressionOptions(casp ? backend : method, bits, groupSize == null ? CompressionOptions.AUTO_GROUP : groupSize,
-                actOrder, sym, trueSequential, samples, len, seed, damp);
+                actOrder, sym, trueSequential, samples, len, seed, damp, method.equals("aqlm") ? aqlmOptions() : null);
         CompressionRun.Outcome o;
         Progress[] bar = new Progress[1];
         try {
@@ -192,6 +219,29 @@ public final class CompressCommand implements Callable<Integer> {
                     String.format(Locale.ROOT, "%.1f MiB", o.outputBytes() / 1048576.0));
         }
         return 0;
+    }
+
+    /** The AQLM settings from the flags; bad values are user errors naming the flag. */
+    private casp.compress.Aqlm.Options aqlmOptions() {
+        if (codebookBits < 1 || codebookBits > casp.compress.Aqlm.MAX_CODEBOOK_BITS)
+            throw new BadInputException("--codebook-bits must be 1.." + casp.compress.Aqlm.MAX_CODEBOOK_BITS + ", got " + codebookBits
+                    + (codebookBits == 16 ? " (1x16 codebooks are readable by the runtime but too costly for this CPU quantizer: "
+                    + "65536 codewords scored per group and a 524288-unknown codebook solve)" : ""));
+        if (groupSize != null || actOrder || sym)
+            throw new BadInputException("--group-size, --act-order and --sym do not apply to --method aqlm (groups of 8 inputs, codebooks)");
+        int m = codebooks != null ? codebooks : bits * 8 / codebookBits;
+        if (codebooks == null && bits * 8 % codebookBits != 0)
+            throw new BadInputException("--bits " + bits + " is not a whole number of --codebook-bits " + codebookBits + " codebooks; give --codebooks");
+        if (m * codebookBits != bits * 8)
+            throw new BadInputException("--codebooks " + m + " x --codebook-bits " + codebookBits + " is " + (m * codebookBits / 8.0)
+                    + " bits per weight, not --bits " + bits);
+        if (m < 1 || m > 16) throw new BadInputException("--codebooks must be 1..16, got " + m);
+        if (beam < 1 || beam > 64) throw new BadInputException("--beam must be 1..64, got " + beam);
+        if (aqlmIters < 0) throw new BadInputException("--aqlm-iters must be >= 0, got " + aqlmIters);
+        if (kmeansIters < 0) throw new BadInputException("--kmeans-iters must be >= 0, got " + kmeansIters);
+        if (jointLimit < 0) throw new BadInputException("--joint-limit must be >= 0, got " + jointLimit);
+        return casp.compress.Aqlm.Options.defaults(bits).withCodebooks(m, codebookBits).withBeamWidth(beam)
+                .withIterations(aqlmIters).withKmeansIterations(kmeansIters).withJointLimit(jointLimit).withSeed(seed);
     }
 
     /** The CASP settings from the flags; bad values are user errors naming the flag. */

@@ -165,6 +165,10 @@ public final class Checkpoint {
                 r.stored().write(w, r.name());
                 continue;
             }
+            if (r.aqlm() != null) { // aqlm: NAME.codes / .codebooks / .scales
+                r.aqlm().tensors().write(w, r.name());
+                continue;
+            }
             GptqPacking.Tensors t = r.packed();
             String p = r.name() + ".";
             w.addInts(p + GptqFormat.QWEIGHT, new long[]{GptqPacking.words(t.in, t.bits), t.out}, t.qweight);
@@ -213,7 +217,15 @@ public final class Checkpoint {
             if (st.tensors().containsKey(r.name() + "." + QuipLinear.QIDXS)) { // QuIP#
                 QuipLayer q = new QuipLayer(QuipLinear.read(QuipLinear.source(st), f.toString(), r.name(), r.cols(), r.rows()), r.stats());
                 lin.add(new LinearResult(r.layer(), r.name(), r.rows(), r.cols(), r.method(), r.bits(), r.groupSize(),
-                        r.effectiveBits(), r.proxyError(), r.seconds(), r.stats(), null, null, q));
+                        r.effectiveBits(), r.proxyError(), r.seconds(), r.stats(), null, null, q, null));
+                continue;
+            }
+            if (r.method().equals("aqlm")) {
+                AqlmWeight a = AqlmWeight.of(casp.io.AqlmTensors.read(st, r.name(), r.rows(), r.cols(),
+                        r.stats().getOrDefault("num_codebooks", 0).intValue(), r.stats().getOrDefault("codebook_bits", 0).intValue()),
+                        r.cols(), r.stats());
+                lin.add(new LinearResult(r.layer(), r.name(), r.rows(), r.cols(), r.method(), r.bits(), r.groupSize(),
+                        r.effectiveBits(), r.proxyError(), r.seconds(), r.stats(), null, null, null, a));
                 continue;
             }
             String p = r.name() + ".";

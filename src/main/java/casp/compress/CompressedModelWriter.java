@@ -133,7 +133,7 @@ public final class CompressedModelWriter {
         // model.safetensors: quantized linears replaced, everything else copied.
         Map<String, LinearResult> byPrefix = new HashMap<>();
         for (LinearResult r : results) {
-            if (r.packed() == null && r.lowRank() == null && r.stored() == null)
+            if (r.packed() == null && r.lowRank() == null && r.stored() == null && r.aqlm() == null)
                 throw new IllegalArgumentException("layer " + r.layer() + " " + r.name() + " has no packed tensors");
             byPrefix.put(source.layer(r.layer(), r.name()), r);
         }
@@ -154,6 +154,11 @@ public final class CompressedModelWriter {
             }
             if (r.stored() != null) { // QuIP#: codes, signs and scale
                 r.stored().write(st, name.substring(0, name.length() - ".weight".length()));
+                replaced++;
+                continue;
+            }
+            if (r.aqlm() != null) { // aqlm: <prefix>.codes / .codebooks / .scales
+                r.aqlm().tensors().write(st, name.substring(0, name.length() - ".weight".length()));
                 replaced++;
                 continue;
             }
@@ -190,6 +195,7 @@ public final class CompressedModelWriter {
      */
     public static ObjectNode quantizationConfig(ModelFolder source, CompressionOptions opt, List<LinearResult> results) {
         if (opt.isQuip()) return quipConfig(source, opt, results);
+        if (opt.method().equals("aqlm")) return AqlmFormat.quantizationConfig(source, opt, results);
         ObjectNode q = new ObjectMapper().createObjectNode();
         Map<Integer, Long> bitsWeight = new LinkedHashMap<>(), groupWeight = new LinkedHashMap<>();
         for (LinearResult r : results) {

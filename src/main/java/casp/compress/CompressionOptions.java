@@ -9,7 +9,8 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
  * The settings of a uniform scalar quantization run (one method and width for every linear) and
  * the {@link SequentialCompressor.QuantizerPlan} they give.
  *
- * @param method         "rtn", "gptq" or "quip" (QuIP# E8P12 at 2 bits, residual VQ at 3 and 4; "quip#" is accepted too)
+ * @param method         "rtn", "gptq", "quip" (QuIP# E8P12 at 2 bits, residual VQ at 3 and 4; "quip#" is accepted too)
+ *                       or "aqlm"
  * @param bits           2, 3, 4 or 8
  * @param groupSize      columns per group; {@link #AUTO_GROUP} for the default rule of
  *                       {@link #groupSizeFor}; -1 for one group per output channel
@@ -20,9 +21,11 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
  * @param seqLen         tokens per calibration sample
  * @param seed           calibration window seed
  * @param percDamp       GPTQ damping (fraction of mean diag H)
+ * @param aqlm           aqlm: the quantizer settings (null: {@link Aqlm.Options#defaults} at bits)
  */
 public record CompressionOptions(String method, int bits, int groupSize, boolean actOrder, boolean symmetric,
-                                 boolean trueSequential, int samples, int seqLen, long seed, double percDamp) {
+                                 boolean trueSequential, int samples, int seqLen, long seed, double percDamp,
+                                 Aqlm.Options aqlm) {
     /** groupSize value meaning "128, or the largest group <= 128 that divides the width". */
     public static final int AUTO_GROUP = 0;
     /** The preferred group size. */
@@ -30,13 +33,23 @@ public record CompressionOptions(String method, int bits, int groupSize, boolean
     /** Below this, a divisor of the width is not worth it and the default group with a short last group is used. */
     static final int MIN_DIVISOR_GROUP = 16;
 
+    /** Options of a scalar-grid method (no AQLM settings). */
+    public CompressionOptions(String method, int bits, int groupSize, boolean actOrder, boolean symmetric,
+                              boolean trueSequential, int samples, int seqLen, long seed, double percDamp) {
+        this(method, bits, groupSize, actOrder, symmetric, trueSequential, samples, seqLen, seed, percDamp, null);
+    }
+
     public CompressionOptions {
-        if (!method.equals("rtn") && !method.equals("gptq") && !isQuip(method))
-            throw new BadInputException("--method must be rtn, gptq or quip, got '" + method + "'");
+        if (!method.equals("rtn") && !method.equals("gptq") && !isQuip(method) && !method.equals("aqlm"))
+            throw new BadInputException("--method must be rtn, gptq, quip or aqlm, got '" + method + "'");
         if (isQuip(method) && bits != 2 && bits != 3 && bits != 4)
             throw new BadInputException("--method quip supports --bits 2, 3 or 4 (E8P12, plus residual VQ at 3 and 4), got " + bits);
-        if (bits != 2 && bits != 3 && bits != 4 && bits != 8)
-            throw new BadInputException("--bits must be 2, 3, 4 or 8, got " + bits);
+        if (aqlm != null && !method.equals("aqlm")) throw new IllegalArgumentException("AQLM settings for method " + method);
+        if (aqlm != null && aqlm.bits() != bits)
+            throw new BadInputException("--bits " + bits + " does not match " + aqlm.numCodebooks() + " codebooks of "
+                    + aqlm.codebookBits() + " bits (" + aqlm.bits() + " bits per weight)");
+        if (bits != 2 && bits != 3 && bits != 4 && bits != 8 && !(bits == 1 && method.equals("aqlm")))
+            throw new BadInputException("--bits must be 2, 3, 4 or 8 (aqlm: also 1), got " + bits);
         if (groupSize < -1) throw new BadInputException("--group-size must be positive, -1 (per channel) or omitted, got " + groupSize);
         if (samples < 1) throw new BadInputException("--samples must be >= 1, got " + samples);
         if (seqLen < 2) throw new BadInputException("--seq-len must be >= 2, got " + seqLen);
@@ -73,9 +86,15 @@ public record CompressionOptions(String method, int bits, int groupSize, boolean
         return (layer, name) -> quantizer(model.layer(layer).linear(name).in());
     }
 
+    /** aqlm: the quantizer settings (the defaults at bits when none were given). */
+    public Aqlm.Options aqlmOptions() {
+        return aqlm != null ? aqlm : Aqlm.Options.defaults(bits);
+    }
+
     /** The quantizer for a linear with {@code width} inputs. */
     public Quantizer quantizer(int width) {
         if (isQuip()) return new Quip(Quip.Options.defaults().withBits(bits).withSeed(seed)); // no groups: one scale per linear
+        if (method.equals("aqlm")) return new Aqlm(aqlmOptions());
         int g = groupSizeFor(groupSize, width);
         if (method.equals("rtn")) return new Rtn(bits, g, symmetric, false);
         Gptq.Options o = Gptq.Options.defaults(bits).withGroupSize(g).withActOrder(actOrder).withStaticGroups(true)
@@ -96,6 +115,18 @@ public record CompressionOptions(String method, int bits, int groupSize, boolean
         o.put("seq_len", seqLen);
         o.put("seed", seed);
         o.put("damp_percent", percDamp);
+        if (method.equals("aqlm")) {
+            Aqlm.Options a = aqlmOptions();
+            ObjectNode q = o.putObject("aqlm");
+            q.put("num_codebooks", a.numCodebooks());
+            q.put("codebook_bits", a.codebookBits());
+            q.put("beam_width", a.beamWidth());
+            q.put("iterations", a.iterations());
+            q.put("kmeans_iterations", a.kmeansIterations());
+            q.put("rel_tolerance", a.relTolerance());
+            q.put("joint_limit", a.jointLimit());
+            q.put("seed", a.seed());
+        }
         return o;
     }
 }

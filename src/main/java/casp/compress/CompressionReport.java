@@ -133,7 +133,7 @@ public final class CompressionReport {
             sb.append(String.format(Locale.ROOT, "%-5d %-18s %11s %4s %6s %9s %12s %8.2f  (block; %.2f s running it)%n",
                     b.layer(), "block total", "", "", "", "", "", b.seconds(), b.forwardSeconds()));
         }
-        sb.append(String.format(Locale.ROOT, "%d linear weights at %.4f effective bits (scales and zeros included); "
+        sb.append(String.format(Locale.ROOT, "%d linear weights at %.4f effective bits (scales, zeros and codebooks included); "
                         + "wall time %.1f s; peak heap %s, peak RSS %s; calibration activations %s%n",
                 weights(blocks), effectiveBits(blocks), wallSeconds, bytes(peakHeapBytes), bytes(peakRssBytes),
                 bytes(activationBytes)));

@@ -50,15 +50,16 @@ public final class SequentialCompressor {
      * @param packed        the GPTQ v1 tensors of the result (null for low-rank factors)
      * @param lowRank       casp: the factors when the linear became low-rank (bits is then B's width)
      * @param stored        the tensors of a result in another format than GPTQ v1 (QuIP#), else null
+     * @param aqlm          aqlm: the codes, codebooks and scales (packed, lowRank and stored are then null)
      */
     public record LinearResult(int layer, String name, int rows, int cols, String method, int bits, int groupSize,
                                double effectiveBits, double proxyError, double seconds, Map<String, Number> stats,
-                               GptqPacking.Tensors packed, LowRankFactors lowRank, StoredTensors stored) {
+                               GptqPacking.Tensors packed, LowRankFactors lowRank, StoredTensors stored, AqlmWeight aqlm) {
         /** A GPTQ-format or low-rank result. */
         public LinearResult(int layer, String name, int rows, int cols, String method, int bits, int groupSize,
                             double effectiveBits, double proxyError, double seconds, Map<String, Number> stats,
                             GptqPacking.Tensors packed, LowRankFactors lowRank) {
-            this(layer, name, rows, cols, method, bits, groupSize, effectiveBits, proxyError, seconds, stats, packed, lowRank, null);
+            this(layer, name, rows, cols, method, bits, groupSize, effectiveBits, proxyError, seconds, stats, packed, lowRank, null, null);
         }
 
         /** A scalar-grid result (no low-rank factors). */
@@ -221,13 +222,24 @@ public final class SequentialCompressor {
                 double secs = (System.nanoTime() - t0) / 1e9;
                 layer.setLinear(name, new DenseLinear(cols, rows, wq, dense.bias()));
                 LinearResult r = new LinearResult(layer.index(), name, rows, cols, ql.method(), q.bits(), -1,
-                        ql.effectiveBits(), proxy, secs, ql.stats(), null, null, stored);
+                        ql.effectiveBits(), proxy, secs, ql.stats(), null, null, stored, null);
+                results.add(r);
+                l.linearDone(r);
+                continue;
+            }
+            if (ql instanceof AqlmWeight aw) { // aqlm: stored as codes, codebooks and scales
+                float[] wq = aw.dequantize();
+                double proxy = ProxyError.relative(dense.weight(), wq, rows, cols, h);
+                double secs = (System.nanoTime() - t0) / 1e9;
+                layer.setLinear(name, new DenseLinear(cols, rows, wq, dense.bias()));
+                LinearResult r = new LinearResult(layer.index(), name, rows, cols, aw.method(), aw.bits(), Aqlm.GROUP,
+                        aw.effectiveBits(), proxy, secs, aw.stats(), null, null, null, aw);
                 results.add(r);
                 l.linearDone(r);
                 continue;
             }
             if (!(ql instanceof QuantizedWeight qw))
-                // TODO(QuIP#/AQLM issue): codebook results need their own tensors in the format.
+                // TODO(QuIP# issue): its codebook results need their own tensors in the format.
                 throw new UnsupportedOperationException(ql.method() + ": only scalar-grid (GPTQ format) results can be stored yet");
             float[] wq = qw.dequantize();
             double proxy = ProxyError.relative(dense.weight(), wq, rows, cols, h);

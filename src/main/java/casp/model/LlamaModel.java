@@ -66,7 +66,9 @@ public final class LlamaModel {
                         Linear lowRank = LowRankLinear.load(folder, prefix, in, out, bias); // casp: q/k as factors
                         if (lowRank != null) return lowRank;
                         Linear quip = QuipLinear.load(folder, prefix, in, out, bias); // QuIP# codes
-                        return quip != null ? quip : QuantizedLinear.load(folder, prefix, in, out, bias);
+                        if (quip != null) return quip;
+                        Linear aqlm = AqlmLinear.load(folder, prefix, in, out, bias); // aqlm: codes + codebooks
+                        return aqlm != null ? aqlm : QuantizedLinear.load(folder, prefix, in, out, bias);
                     }
                 }, folder.dir().toString());
     }
