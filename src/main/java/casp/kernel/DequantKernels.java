@@ -49,11 +49,13 @@ final class DequantKernels {
         final int xof = xo;
         final float[] xd = VECTOR ? DequantSimd.denormalX(q, xs, xo) : null;
         final float[] xp = VECTOR && xd == null && DequantSimd.usesSeg8(q) ? DequantSimd.prescaledX(q, xs, xo) : null;
+        final float[] xz = xd != null ? DequantSimd.segmentSums(q, xs, xo, DequantSimd.DENORMAL_SCALE)
+                : xp != null ? DequantSimd.segmentSums(q, xs, xo, 1f) : null;
         Parallel.forRange(tasks, t -> {
             int r0 = (int) ((long) quads * t / tasks) * 4;
             int r1 = Math.min(rows, (int) ((long) quads * (t + 1) / tasks) * 4);
             if (VECTOR) {
-                DequantSimd.rows(q, r0, r1, xsf, xof, xp, xd, xg, y, yOff);
+                DequantSimd.rows(q, r0, r1, xsf, xof, xp, xd, xz, xg, y, yOff);
             } else {
                 for (int r = r0; r < r1; r++) rowScalar(q, r, xsf, xof, xg, y, yOff);
             }

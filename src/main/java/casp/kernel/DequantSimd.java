@@ -58,6 +58,8 @@ final class DequantSimd {
     static final int DENORMAL_EXP = 88;
     /** 2^(149 - DENORMAL_EXP): undoes the scale of the denormal kernel's products. */
     private static final float DENORMAL_UNSCALE = Math.scalb(1f, 149 - DENORMAL_EXP);
+    /** 2^(DENORMAL_EXP - 149): the scale of the denormal kernel's products (and of its segment sums). */
+    static final float DENORMAL_SCALE = Math.scalb(1f, DENORMAL_EXP - 149);
     /**
      * |x| below this keeps x * 2^DENORMAL_EXP finite with room for the sums; larger inputs take the
      * converting kernel. (Products of |x| < 2^-65 lose precision as denormals, far below anything
@@ -104,17 +106,36 @@ final class DequantSimd {
         return xd;
     }
 
+    /**
+     * Per-lane sums of x over each 8-slot segment, times scale (a power of two, so exact):
+     * xz[16 s + l] = scale * sum_{u < 8} x[16 (8 s + u) + l]. The segment kernels subtract
+     * zero * xz from their per-segment accumulators, so the zero points cost one FMA per segment
+     * and row instead of a separate pass over the row's zeros (15-25% of a 2-bit mat-vec).
+     */
+    static float[] segmentSums(QuantizedMatrix q, float[] xs, int xo, float scale) {
+        float[] xz = new float[q.slots / 8 * SLOT];
+        for (int seg = 0; seg < q.slots / 8; seg++) {
+            for (int l = 0; l < SLOT; l++) {
+                float sum = 0;
+                for (int u = 0; u < 8; u++) sum += xs[xo + (8 * seg + u) * SLOT + l];
+                xz[seg * SLOT + l] = sum * scale;
+            }
+        }
+        return xz;
+    }
+
     /** Rows [r0, r1) of y = W x with the kernel that fits the lane count and the layout. */
-    static void rows(QuantizedMatrix q, int r0, int r1, float[] xs, int xo, float[] xp, float[] xd, float[] xg, float[] y, int yOff) {
+    static void rows(QuantizedMatrix q, int r0, int r1, float[] xs, int xo, float[] xp, float[] xd, float[] xz,
+                     float[] xg, float[] y, int yOff) {
         int r = r0;
         if (xd != null && q.bits == 2) {
-            for (; r + 4 <= r1; r += 4) rows4Bits2Denormal(q, r, xd, xg, y, yOff);
+            for (; r + 4 <= r1; r += 4) rows4Bits2Denormal(q, r, xd, xz, y, yOff);
         } else if (xd != null) {
-            for (; r + 4 <= r1; r += 4) rows4Bits4Denormal(q, r, xd, xg, y, yOff);
+            for (; r + 4 <= r1; r += 4) rows4Bits4Denormal(q, r, xd, xz, y, yOff);
         } else if (xp != null && q.bits == 2) {
-            for (; r + 4 <= r1; r += 4) rows4Bits2Seg8(q, r, xp, xg, y, yOff);
+            for (; r + 4 <= r1; r += 4) rows4Bits2Seg8(q, r, xp, xz, y, yOff);
         } else if (xp != null) {
-            for (; r + 4 <= r1; r += 4) rows4Bits4Seg8(q, r, xp, xg, y, yOff);
+            for (; r + 4 <= r1; r += 4) rows4Bits4Seg8(q, r, xp, xz, y, yOff);
         } else if (L == 16) {
             for (; r + 4 <= r1; r += 4) rows4Lanes16(q, r, xs, xo, xg, y, yOff);
         } else if (L == 8) {
@@ -183,12 +204,12 @@ final class DequantSimd {
      * A shift costs as much as the FMA on Zen 4, so this saves a fifth of the time. Slot 7 holds
      * the sign bit and is shifted down instead.
      */
-    static void rows4Bits4Seg8(QuantizedMatrix q, int r, float[] xp, float[] xg, float[] y, int yOff) {
+    static void rows4Bits4Seg8(QuantizedMatrix q, int r, float[] xp, float[] xz, float[] y, int yOff) {
         final int[] w = q.words;
         final int groups = q.groups, spg = q.slotsPerGroup;
         final int o0 = q.rowBase(r), o1 = q.rowBase(r + 1), o2 = q.rowBase(r + 2), o3 = q.rowBase(r + 3);
         final int g0 = r * groups, g1 = g0 + groups, g2 = g1 + groups, g3 = g2 + groups;
-        final float[] sc = q.scales;
+        final float[] sc = q.scales, zr = q.zeros;
         FloatVector t0 = FloatVector.zero(FS), t1 = t0, t2 = t0, t3 = t0;
         for (int t = 0; t < q.slots; t += 8) {
             int g = t / spg, wb = t / 8 * BLOCK, xi = t * SLOT;
@@ -210,15 +231,16 @@ final class DequantSimd {
             a1 = madd(codes(w1, 28, 15), xv, a1);
             a2 = madd(codes(w2, 28, 15), xv, a2);
             a3 = madd(codes(w3, 28, 15), xv, a3);
-            t0 = madd(a0, FloatVector.broadcast(FS, sc[g0 + g]), t0);
-            t1 = madd(a1, FloatVector.broadcast(FS, sc[g1 + g]), t1);
-            t2 = madd(a2, FloatVector.broadcast(FS, sc[g2 + g]), t2);
-            t3 = madd(a3, FloatVector.broadcast(FS, sc[g3 + g]), t3);
+            FloatVector zs = FloatVector.fromArray(FS, xz, t * 2); // this segment's x sums, lane by lane
+            t0 = madd(madd(FloatVector.broadcast(FS, -zr[g0 + g]), zs, a0), FloatVector.broadcast(FS, sc[g0 + g]), t0);
+            t1 = madd(madd(FloatVector.broadcast(FS, -zr[g1 + g]), zs, a1), FloatVector.broadcast(FS, sc[g1 + g]), t1);
+            t2 = madd(madd(FloatVector.broadcast(FS, -zr[g2 + g]), zs, a2), FloatVector.broadcast(FS, sc[g2 + g]), t2);
+            t3 = madd(madd(FloatVector.broadcast(FS, -zr[g3 + g]), zs, a3), FloatVector.broadcast(FS, sc[g3 + g]), t3);
         }
-        y[yOff + r] = t0.reduceLanes(VectorOperators.ADD) - zeroTerm(q, r, xg);
-        y[yOff + r + 1] = t1.reduceLanes(VectorOperators.ADD) - zeroTerm(q, r + 1, xg);
-        y[yOff + r + 2] = t2.reduceLanes(VectorOperators.ADD) - zeroTerm(q, r + 2, xg);
-        y[yOff + r + 3] = t3.reduceLanes(VectorOperators.ADD) - zeroTerm(q, r + 3, xg);
+        y[yOff + r] = t0.reduceLanes(VectorOperators.ADD);
+        y[yOff + r + 1] = t1.reduceLanes(VectorOperators.ADD);
+        y[yOff + r + 2] = t2.reduceLanes(VectorOperators.ADD);
+        y[yOff + r + 3] = t3.reduceLanes(VectorOperators.ADD);
     }
 
     /**
@@ -226,12 +248,12 @@ final class DequantSimd {
      * each 16-bit half of the words; one shift per segment brings its half down, then all 8 slots
      * are one AND with a constant mask ((w & 3 << 2u) = code * 2^(2u), x pre-scaled by 2^-(2u)).
      */
-    static void rows4Bits2Seg8(QuantizedMatrix q, int r, float[] xp, float[] xg, float[] y, int yOff) {
+    static void rows4Bits2Seg8(QuantizedMatrix q, int r, float[] xp, float[] xz, float[] y, int yOff) {
         final int[] w = q.words;
         final int groups = q.groups, spg = q.slotsPerGroup;
         final int o0 = q.rowBase(r), o1 = q.rowBase(r + 1), o2 = q.rowBase(r + 2), o3 = q.rowBase(r + 3);
         final int g0 = r * groups, g1 = g0 + groups, g2 = g1 + groups, g3 = g2 + groups;
-        final float[] sc = q.scales;
+        final float[] sc = q.scales, zr = q.zeros;
         FloatVector t0 = FloatVector.zero(FS), t1 = t0, t2 = t0, t3 = t0;
         for (int t = 0; t < q.slots; t += 8) {
             int g = t / spg, wb = t / 16 * BLOCK, half = (t & 8) << 1, xi = t * SLOT;
@@ -248,15 +270,16 @@ final class DequantSimd {
                 a2 = madd(masked(w2, m), xv, a2);
                 a3 = madd(masked(w3, m), xv, a3);
             }
-            t0 = madd(a0, FloatVector.broadcast(FS, sc[g0 + g]), t0);
-            t1 = madd(a1, FloatVector.broadcast(FS, sc[g1 + g]), t1);
-            t2 = madd(a2, FloatVector.broadcast(FS, sc[g2 + g]), t2);
-            t3 = madd(a3, FloatVector.broadcast(FS, sc[g3 + g]), t3);
+            FloatVector zs = FloatVector.fromArray(FS, xz, t * 2); // this segment's x sums, lane by lane
+            t0 = madd(madd(FloatVector.broadcast(FS, -zr[g0 + g]), zs, a0), FloatVector.broadcast(FS, sc[g0 + g]), t0);
+            t1 = madd(madd(FloatVector.broadcast(FS, -zr[g1 + g]), zs, a1), FloatVector.broadcast(FS, sc[g1 + g]), t1);
+            t2 = madd(madd(FloatVector.broadcast(FS, -zr[g2 + g]), zs, a2), FloatVector.broadcast(FS, sc[g2 + g]), t2);
+            t3 = madd(madd(FloatVector.broadcast(FS, -zr[g3 + g]), zs, a3), FloatVector.broadcast(FS, sc[g3 + g]), t3);
         }
-        y[yOff + r] = t0.reduceLanes(VectorOperators.ADD) - zeroTerm(q, r, xg);
-        y[yOff + r + 1] = t1.reduceLanes(VectorOperators.ADD) - zeroTerm(q, r + 1, xg);
-        y[yOff + r + 2] = t2.reduceLanes(VectorOperators.ADD) - zeroTerm(q, r + 2, xg);
-        y[yOff + r + 3] = t3.reduceLanes(VectorOperators.ADD) - zeroTerm(q, r + 3, xg);
+        y[yOff + r] = t0.reduceLanes(VectorOperators.ADD);
+        y[yOff + r + 1] = t1.reduceLanes(VectorOperators.ADD);
+        y[yOff + r + 2] = t2.reduceLanes(VectorOperators.ADD);
+        y[yOff + r + 3] = t3.reduceLanes(VectorOperators.ADD);
     }
 
     /**
@@ -267,12 +290,12 @@ final class DequantSimd {
      * The results are the same as the converting kernel's; only CPUs that take denormal operands at
      * full speed use it ({@link #DENORMALS_FAST}). Two vector operations per 16 codes instead of three.
      */
-    static void rows4Bits2Denormal(QuantizedMatrix q, int r, float[] xd, float[] xg, float[] y, int yOff) {
+    static void rows4Bits2Denormal(QuantizedMatrix q, int r, float[] xd, float[] xz, float[] y, int yOff) {
         final int[] w = q.words;
         final int groups = q.groups, spg = q.slotsPerGroup;
         final int o0 = q.rowBase(r), o1 = q.rowBase(r + 1), o2 = q.rowBase(r + 2), o3 = q.rowBase(r + 3);
         final int g0 = r * groups, g1 = g0 + groups, g2 = g1 + groups, g3 = g2 + groups;
-        final float[] sc = q.scales;
+        final float[] sc = q.scales, zr = q.zeros;
         FloatVector t0 = FloatVector.zero(FS), t1 = t0, t2 = t0, t3 = t0;
         for (int t = 0; t < q.slots; t += 8) {
             int g = t / spg, wb = t / 16 * BLOCK, half = (t & 8) << 1, xi = t * SLOT;
@@ -289,15 +312,16 @@ final class DequantSimd {
                 a2 = madd(w2.lanewise(VectorOperators.AND, m).reinterpretAsFloats(), xv, a2);
                 a3 = madd(w3.lanewise(VectorOperators.AND, m).reinterpretAsFloats(), xv, a3);
             }
-            t0 = madd(a0, FloatVector.broadcast(FS, sc[g0 + g]), t0);
-            t1 = madd(a1, FloatVector.broadcast(FS, sc[g1 + g]), t1);
-            t2 = madd(a2, FloatVector.broadcast(FS, sc[g2 + g]), t2);
-            t3 = madd(a3, FloatVector.broadcast(FS, sc[g3 + g]), t3);
+            FloatVector zs = FloatVector.fromArray(FS, xz, t * 2); // this segment's x sums, lane by lane
+            t0 = madd(madd(FloatVector.broadcast(FS, -zr[g0 + g]), zs, a0), FloatVector.broadcast(FS, sc[g0 + g]), t0);
+            t1 = madd(madd(FloatVector.broadcast(FS, -zr[g1 + g]), zs, a1), FloatVector.broadcast(FS, sc[g1 + g]), t1);
+            t2 = madd(madd(FloatVector.broadcast(FS, -zr[g2 + g]), zs, a2), FloatVector.broadcast(FS, sc[g2 + g]), t2);
+            t3 = madd(madd(FloatVector.broadcast(FS, -zr[g3 + g]), zs, a3), FloatVector.broadcast(FS, sc[g3 + g]), t3);
         }
-        y[yOff + r] = t0.reduceLanes(VectorOperators.ADD) * DENORMAL_UNSCALE - zeroTerm(q, r, xg);
-        y[yOff + r + 1] = t1.reduceLanes(VectorOperators.ADD) * DENORMAL_UNSCALE - zeroTerm(q, r + 1, xg);
-        y[yOff + r + 2] = t2.reduceLanes(VectorOperators.ADD) * DENORMAL_UNSCALE - zeroTerm(q, r + 2, xg);
-        y[yOff + r + 3] = t3.reduceLanes(VectorOperators.ADD) * DENORMAL_UNSCALE - zeroTerm(q, r + 3, xg);
+        y[yOff + r] = t0.reduceLanes(VectorOperators.ADD) * DENORMAL_UNSCALE;
+        y[yOff + r + 1] = t1.reduceLanes(VectorOperators.ADD) * DENORMAL_UNSCALE;
+        y[yOff + r + 2] = t2.reduceLanes(VectorOperators.ADD) * DENORMAL_UNSCALE;
+        y[yOff + r + 3] = t3.reduceLanes(VectorOperators.ADD) * DENORMAL_UNSCALE;
     }
 
     /**
@@ -306,12 +330,12 @@ final class DequantSimd {
      * float bits is the denormal code * 2^(4u - 149), against x pre-scaled by 2^(DENORMAL_EXP - 4u).
      * Slots are summed in the same order as {@link #rows4Bits4Seg8}, so the results are identical.
      */
-    static void rows4Bits4Denormal(QuantizedMatrix q, int r, float[] xd, float[] xg, float[] y, int yOff) {
+    static void rows4Bits4Denormal(QuantizedMatrix q, int r, float[] xd, float[] xz, float[] y, int yOff) {
         final int[] w = q.words;
         final int groups = q.groups, spg = q.slotsPerGroup;
         final int o0 = q.rowBase(r), o1 = q.rowBase(r + 1), o2 = q.rowBase(r + 2), o3 = q.rowBase(r + 3);
         final int g0 = r * groups, g1 = g0 + groups, g2 = g1 + groups, g3 = g2 + groups;
-        final float[] sc = q.scales;
+        final float[] sc = q.scales, zr = q.zeros;
         FloatVector t0 = FloatVector.zero(FS), t1 = t0, t2 = t0, t3 = t0;
         for (int t = 0; t < q.slots; t += 8) {
             int g = t / spg, wb = t / 8 * BLOCK, xi = t * SLOT;
@@ -338,15 +362,16 @@ final class DequantSimd {
                 a2 = madd(w2.lanewise(VectorOperators.AND, m).reinterpretAsFloats(), xv, a2);
                 a3 = madd(w3.lanewise(VectorOperators.AND, m).reinterpretAsFloats(), xv, a3);
             }
-            t0 = madd(a0, FloatVector.broadcast(FS, sc[g0 + g]), t0);
-            t1 = madd(a1, FloatVector.broadcast(FS, sc[g1 + g]), t1);
-            t2 = madd(a2, FloatVector.broadcast(FS, sc[g2 + g]), t2);
-            t3 = madd(a3, FloatVector.broadcast(FS, sc[g3 + g]), t3);
+            FloatVector zs = FloatVector.fromArray(FS, xz, t * 2); // this segment's x sums, lane by lane
+            t0 = madd(madd(FloatVector.broadcast(FS, -zr[g0 + g]), zs, a0), FloatVector.broadcast(FS, sc[g0 + g]), t0);
+            t1 = madd(madd(FloatVector.broadcast(FS, -zr[g1 + g]), zs, a1), FloatVector.broadcast(FS, sc[g1 + g]), t1);
+            t2 = madd(madd(FloatVector.broadcast(FS, -zr[g2 + g]), zs, a2), FloatVector.broadcast(FS, sc[g2 + g]), t2);
+            t3 = madd(madd(FloatVector.broadcast(FS, -zr[g3 + g]), zs, a3), FloatVector.broadcast(FS, sc[g3 + g]), t3);
         }
-        y[yOff + r] = t0.reduceLanes(VectorOperators.ADD) * DENORMAL_UNSCALE - zeroTerm(q, r, xg);
-        y[yOff + r + 1] = t1.reduceLanes(VectorOperators.ADD) * DENORMAL_UNSCALE - zeroTerm(q, r + 1, xg);
-        y[yOff + r + 2] = t2.reduceLanes(VectorOperators.ADD) * DENORMAL_UNSCALE - zeroTerm(q, r + 2, xg);
-        y[yOff + r + 3] = t3.reduceLanes(VectorOperators.ADD) * DENORMAL_UNSCALE - zeroTerm(q, r + 3, xg);
+        y[yOff + r] = t0.reduceLanes(VectorOperators.ADD) * DENORMAL_UNSCALE;
+        y[yOff + r + 1] = t1.reduceLanes(VectorOperators.ADD) * DENORMAL_UNSCALE;
+        y[yOff + r + 2] = t2.reduceLanes(VectorOperators.ADD) * DENORMAL_UNSCALE;
+        y[yOff + r + 3] = t3.reduceLanes(VectorOperators.ADD) * DENORMAL_UNSCALE;
     }
 
     /** sum_g scale[r, g] * zero[r, g] * X_g, vectorized over the groups (a scalar loop cost ~15% of a mat-vec). */

@@ -135,8 +135,8 @@ class QuantizedMatrixTest {
                         float[] xp = DequantSimd.prescaledX(s.q, x, 0);
                         assertNotNull(xd, rows + "x" + cols);
                         float[] yd = new float[rows], yc = new float[rows];
-                        DequantSimd.rows(s.q, 0, rows, x, 0, null, xd, xg, yd, 0);
-                        DequantSimd.rows(s.q, 0, rows, x, 0, xp, null, xg, yc, 0);
+                        DequantSimd.rows(s.q, 0, rows, x, 0, null, xd, DequantSimd.segmentSums(s.q, x, 0, DequantSimd.DENORMAL_SCALE), xg, yd, 0);
+                        DequantSimd.rows(s.q, 0, rows, x, 0, xp, null, DequantSimd.segmentSums(s.q, x, 0, 1f), xg, yc, 0);
                         for (int r = 0; r < rows; r++) {
                             assertEquals(Float.floatToIntBits(yc[r]), Float.floatToIntBits(yd[r]),
                                     bits + "b " + rows + "x" + cols + " g" + gs + " row " + r + ": " + yc[r] + " vs " + yd[r]);
