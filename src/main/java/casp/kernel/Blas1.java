@@ -25,6 +25,15 @@ public final class Blas1 {
         return s;
     }
 
+    /** y[oy + i] += (double) x[ox + i] for i < n: a float block folded into a float64 accumulator. */
+    public static void addWidened(int n, float[] x, int ox, double[] y, int oy) {
+        if (SIMD) {
+            Blas1Simd.addWidened(n, x, ox, y, oy);
+            return;
+        }
+        for (int i = 0; i < n; i++) y[oy + i] += x[ox + i];
+    }
+
     /** x[ox + i] *= alpha for i < n. */
     public static void scal(int n, double alpha, double[] x, int ox) {
         if (SIMD) {

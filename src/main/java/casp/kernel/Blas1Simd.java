@@ -3,6 +3,7 @@ package casp.kernel;
 import jdk.incubator.vector.DoubleVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
 
 /** Vector API dot and axpy used by the triangular kernels; loaded only when VectorSupport.enabled(). */
@@ -13,6 +14,8 @@ final class Blas1Simd {
     static final VectorSpecies<Double> D = VectorProbe.doubleSpecies();
     static final int FL = F.length();
     static final int DL = D.length();
+    /** Floats of half the width: as many lanes as D, for float-to-double widening. */
+    static final VectorSpecies<Float> F_HALF = VectorSpecies.of(float.class, VectorShape.forBitSize(D.vectorBitSize() / 2));
 
     static double dot(int n, double[] x, int ox, double[] y, int oy) {
         DoubleVector s0 = DoubleVector.zero(D), s1 = s0;
@@ -42,6 +45,15 @@ final class Blas1Simd {
         float s = s0.add(s1).reduceLanes(VectorOperators.ADD);
         for (; i < n; i++) s += x[ox + i] * y[oy + i];
         return s;
+    }
+
+    static void addWidened(int n, float[] x, int ox, double[] y, int oy) {
+        int i = 0;
+        for (; i + DL <= n; i += DL) {
+            DoubleVector xv = (DoubleVector) FloatVector.fromArray(F_HALF, x, ox + i).convertShape(VectorOperators.F2D, D, 0);
+            xv.add(DoubleVector.fromArray(D, y, oy + i)).intoArray(y, oy + i);
+        }
+        for (; i < n; i++) y[oy + i] += x[ox + i];
     }
 
     static void scal(int n, double alpha, double[] x, int ox) {

@@ -51,7 +51,7 @@ public final class Syrk {
             for (int i = i0; i < i1; i++) {
                 int hi = offH + (r0 + i) * ldh, pi = i * ldp;
                 int len = r0 + i + 1;
-                for (int j = 0; j < len; j++) h[hi + j] += panel[pi + j];
+                Blas1.addWidened(len, panel, pi, h, hi);
             }
         });
     }
