@@ -44,10 +44,21 @@ public final class BenchTiming {
         return n % 2 == 1 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
     }
 
-    /** Runs op warmup times untimed, then runs times timed (runs >= 1). */
+    /**
+     * Least wall time spent warming up when warmup > 0: C2 compiles a kernel only after thousands of
+     * loop iterations and several calls, so a fixed count of warm-up runs is too few for the
+     * larger kernels (SYRK 8192 x 1024 needs about ten 70 ms runs before it reaches full speed).
+     */
+    static final double MIN_WARMUP_SECONDS = 1.0;
+
+    /**
+     * Runs op warmup times untimed (and further until {@link #MIN_WARMUP_SECONDS} have passed, when
+     * warmup > 0), then runs times timed (runs >= 1).
+     */
     public static Stats measure(int warmup, int runs, Runnable op) {
         if (runs < 1) throw new IllegalArgumentException("runs must be >= 1");
-        for (int i = 0; i < warmup; i++) op.run();
+        long warmStart = System.nanoTime();
+        for (int i = 0; i < warmup || warmup > 0 && (System.nanoTime() - warmStart) * 1e-9 < MIN_WARMUP_SECONDS; i++) op.run();
         double[] t = new double[runs];
         for (int i = 0; i < runs; i++) {
             long start = System.nanoTime();
@@ -94,7 +105,7 @@ public final class BenchTiming {
         @Option(names = "--runs", defaultValue = "7", description = "Timed runs (median reported; default ${DEFAULT-VALUE}).")
         int runs;
 
-        @Option(names = "--warmup", defaultValue = "5", description = "Untimed warm-up runs (default ${DEFAULT-VALUE}).")
+        @Option(names = "--warmup", defaultValue = "5", description = "Untimed warm-up runs, continued until at least 1 s has passed when > 0 (default ${DEFAULT-VALUE}).")
         int warmup;
 
         /** Runs body warmup times, then runs times; returns the median wall time in seconds. */

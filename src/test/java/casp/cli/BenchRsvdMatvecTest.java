@@ -67,8 +67,15 @@ class BenchRsvdMatvecTest {
     @Test
     void timingMedianAndBest() {
         int[] calls = {0};
+        BenchTiming.Stats none = BenchTiming.measure(0, 5, () -> calls[0]++);
+        assertEquals(5, calls[0], "no warm-up when --warmup 0");
+        assertEquals(5, none.seconds.length);
+        calls[0] = 0;
+        long t0 = System.nanoTime();
         BenchTiming.Stats s = BenchTiming.measure(2, 5, () -> calls[0]++);
-        assertEquals(7, calls[0]);
+        // at least the 2 warm-up runs, and more until MIN_WARMUP_SECONDS have passed
+        assertTrue(calls[0] > 7, "warm-up continues for " + BenchTiming.MIN_WARMUP_SECONDS + " s: " + calls[0] + " calls");
+        assertTrue((System.nanoTime() - t0) * 1e-9 >= BenchTiming.MIN_WARMUP_SECONDS);
         assertEquals(5, s.seconds.length);
         assertTrue(s.best <= s.median);
         double[] sorted = s.seconds.clone();
