@@ -75,7 +75,7 @@ final class DequantKernels {
     static float zeroTerm(QuantizedMatrix q, int r, float[] xg) {
         float z = 0;
         int o = r * q.groups;
-        for (int g = 0; g < q.groups; g++) z += q.scales[o + g] * q.zeros[o + g] * xg[g];
+        for (int g = 0; g < q.groups; g++) z += q.scale(r, g) * q.zero(r, g) * xg[g];
         return z;
     }
 
@@ -89,9 +89,9 @@ final class DequantKernels {
             for (int j = j0; j < j1; j++) {
                 acc += ((q.words[q.wordIndex(r, j)] >>> q.shift(j)) & mask) * xs[xo + j];
             }
-            float s = q.scales[r * q.groups + g];
+            float s = q.scale(r, g);
             tot += s * acc;
-            zs += s * q.zeros[r * q.groups + g] * xg[g];
+            zs += s * q.zero(r, g) * xg[g];
         }
         y[yOff + r] = tot - zs;
     }
@@ -147,7 +147,7 @@ final class DequantKernels {
             int r = r0 + i, og = r * q.groups, ob = i * ld - c0;
             for (int j = c0; j < c0 + kc; j++) {
                 int g = j / q.groupSize;
-                buf[ob + j] = q.scales[og + g] * (((q.words[q.wordIndex(r, j)] >>> q.shift(j)) & mask) - q.zeros[og + g]);
+                buf[ob + j] = q.scale(r, g) * (((q.words[q.wordIndex(r, j)] >>> q.shift(j)) & mask) - q.zero(r, g));
             }
         }
     }

@@ -157,8 +157,6 @@ final class DequantSimd {
         final int bits = q.bits, spw = q.slotsPerWord, slots = q.slots, groups = q.groups, spg = q.slotsPerGroup;
         final int mask = (1 << bits) - 1;
         final int o0 = q.rowBase(r), o1 = q.rowBase(r + 1), o2 = q.rowBase(r + 2), o3 = q.rowBase(r + 3);
-        final int g0 = r * groups, g1 = g0 + groups, g2 = g1 + groups, g3 = g2 + groups;
-        final float[] sc = q.scales;
         FloatVector t0 = FloatVector.zero(FS), t1 = t0, t2 = t0, t3 = t0;
         int t = 0, g = 0, blk = 0, blkEnd = Math.min(spw, slots), gEnd = Math.min(spg, slots);
         while (t < slots) {
@@ -176,10 +174,10 @@ final class DequantSimd {
                 a2 = madd(codes(w2, sh, mask), xv, a2);
                 a3 = madd(codes(w3, sh, mask), xv, a3);
             }
-            t0 = madd(a0, FloatVector.broadcast(FS, sc[g0 + g]), t0);
-            t1 = madd(a1, FloatVector.broadcast(FS, sc[g1 + g]), t1);
-            t2 = madd(a2, FloatVector.broadcast(FS, sc[g2 + g]), t2);
-            t3 = madd(a3, FloatVector.broadcast(FS, sc[g3 + g]), t3);
+            t0 = madd(a0, FloatVector.broadcast(FS, q.scale(r, g)), t0);
+            t1 = madd(a1, FloatVector.broadcast(FS, q.scale(r + 1, g)), t1);
+            t2 = madd(a2, FloatVector.broadcast(FS, q.scale(r + 2, g)), t2);
+            t3 = madd(a3, FloatVector.broadcast(FS, q.scale(r + 3, g)), t3);
             if (t == blkEnd) {
                 blk++;
                 blkEnd = Math.min(blkEnd + spw, slots);
@@ -208,8 +206,8 @@ final class DequantSimd {
         final int[] w = q.words;
         final int groups = q.groups, spg = q.slotsPerGroup;
         final int o0 = q.rowBase(r), o1 = q.rowBase(r + 1), o2 = q.rowBase(r + 2), o3 = q.rowBase(r + 3);
-        final int g0 = r * groups, g1 = g0 + groups, g2 = g1 + groups, g3 = g2 + groups;
-        final float[] sc = q.scales, zr = q.zeros;
+        final float[] qs = q.side;
+        final int qo = q.sideIndex(r, 0);
         FloatVector t0 = FloatVector.zero(FS), t1 = t0, t2 = t0, t3 = t0;
         for (int t = 0; t < q.slots; t += 8) {
             int g = t / spg, wb = t / 8 * BLOCK, xi = t * SLOT;
@@ -232,10 +230,11 @@ final class DequantSimd {
             a2 = madd(codes(w2, 28, 15), xv, a2);
             a3 = madd(codes(w3, 28, 15), xv, a3);
             FloatVector zs = FloatVector.fromArray(FS, xz, t * 2); // this segment's x sums, lane by lane
-            t0 = madd(madd(FloatVector.broadcast(FS, -zr[g0 + g]), zs, a0), FloatVector.broadcast(FS, sc[g0 + g]), t0);
-            t1 = madd(madd(FloatVector.broadcast(FS, -zr[g1 + g]), zs, a1), FloatVector.broadcast(FS, sc[g1 + g]), t1);
-            t2 = madd(madd(FloatVector.broadcast(FS, -zr[g2 + g]), zs, a2), FloatVector.broadcast(FS, sc[g2 + g]), t2);
-            t3 = madd(madd(FloatVector.broadcast(FS, -zr[g3 + g]), zs, a3), FloatVector.broadcast(FS, sc[g3 + g]), t3);
+            int qg = qo + g * 8;
+            t0 = madd(madd(FloatVector.broadcast(FS, -qs[qg + 4]), zs, a0), FloatVector.broadcast(FS, qs[qg + 0]), t0);
+            t1 = madd(madd(FloatVector.broadcast(FS, -qs[qg + 5]), zs, a1), FloatVector.broadcast(FS, qs[qg + 1]), t1);
+            t2 = madd(madd(FloatVector.broadcast(FS, -qs[qg + 6]), zs, a2), FloatVector.broadcast(FS, qs[qg + 2]), t2);
+            t3 = madd(madd(FloatVector.broadcast(FS, -qs[qg + 7]), zs, a3), FloatVector.broadcast(FS, qs[qg + 3]), t3);
         }
         y[yOff + r] = t0.reduceLanes(VectorOperators.ADD);
         y[yOff + r + 1] = t1.reduceLanes(VectorOperators.ADD);
@@ -252,8 +251,8 @@ final class DequantSimd {
         final int[] w = q.words;
         final int groups = q.groups, spg = q.slotsPerGroup;
         final int o0 = q.rowBase(r), o1 = q.rowBase(r + 1), o2 = q.rowBase(r + 2), o3 = q.rowBase(r + 3);
-        final int g0 = r * groups, g1 = g0 + groups, g2 = g1 + groups, g3 = g2 + groups;
-        final float[] sc = q.scales, zr = q.zeros;
+        final float[] qs = q.side;
+        final int qo = q.sideIndex(r, 0);
         FloatVector t0 = FloatVector.zero(FS), t1 = t0, t2 = t0, t3 = t0;
         for (int t = 0; t < q.slots; t += 8) {
             int g = t / spg, wb = t / 16 * BLOCK, half = (t & 8) << 1, xi = t * SLOT;
@@ -271,10 +270,11 @@ final class DequantSimd {
                 a3 = madd(masked(w3, m), xv, a3);
             }
             FloatVector zs = FloatVector.fromArray(FS, xz, t * 2); // this segment's x sums, lane by lane
-            t0 = madd(madd(FloatVector.broadcast(FS, -zr[g0 + g]), zs, a0), FloatVector.broadcast(FS, sc[g0 + g]), t0);
-            t1 = madd(madd(FloatVector.broadcast(FS, -zr[g1 + g]), zs, a1), FloatVector.broadcast(FS, sc[g1 + g]), t1);
-            t2 = madd(madd(FloatVector.broadcast(FS, -zr[g2 + g]), zs, a2), FloatVector.broadcast(FS, sc[g2 + g]), t2);
-            t3 = madd(madd(FloatVector.broadcast(FS, -zr[g3 + g]), zs, a3), FloatVector.broadcast(FS, sc[g3 + g]), t3);
+            int qg = qo + g * 8;
+            t0 = madd(madd(FloatVector.broadcast(FS, -qs[qg + 4]), zs, a0), FloatVector.broadcast(FS, qs[qg + 0]), t0);
+            t1 = madd(madd(FloatVector.broadcast(FS, -qs[qg + 5]), zs, a1), FloatVector.broadcast(FS, qs[qg + 1]), t1);
+            t2 = madd(madd(FloatVector.broadcast(FS, -qs[qg + 6]), zs, a2), FloatVector.broadcast(FS, qs[qg + 2]), t2);
+            t3 = madd(madd(FloatVector.broadcast(FS, -qs[qg + 7]), zs, a3), FloatVector.broadcast(FS, qs[qg + 3]), t3);
         }
         y[yOff + r] = t0.reduceLanes(VectorOperators.ADD);
         y[yOff + r + 1] = t1.reduceLanes(VectorOperators.ADD);
@@ -294,8 +294,8 @@ final class DequantSimd {
         final int[] w = q.words;
         final int groups = q.groups, spg = q.slotsPerGroup;
         final int o0 = q.rowBase(r), o1 = q.rowBase(r + 1), o2 = q.rowBase(r + 2), o3 = q.rowBase(r + 3);
-        final int g0 = r * groups, g1 = g0 + groups, g2 = g1 + groups, g3 = g2 + groups;
-        final float[] sc = q.scales, zr = q.zeros;
+        final float[] qs = q.side;
+        final int qo = q.sideIndex(r, 0);
         FloatVector t0 = FloatVector.zero(FS), t1 = t0, t2 = t0, t3 = t0;
         for (int t = 0; t < q.slots; t += 8) {
             int g = t / spg, wb = t / 16 * BLOCK, half = (t & 8) << 1, xi = t * SLOT;
@@ -313,10 +313,11 @@ final class DequantSimd {
                 a3 = madd(w3.lanewise(VectorOperators.AND, m).reinterpretAsFloats(), xv, a3);
             }
             FloatVector zs = FloatVector.fromArray(FS, xz, t * 2); // this segment's x sums, lane by lane
-            t0 = madd(madd(FloatVector.broadcast(FS, -zr[g0 + g]), zs, a0), FloatVector.broadcast(FS, sc[g0 + g]), t0);
-            t1 = madd(madd(FloatVector.broadcast(FS, -zr[g1 + g]), zs, a1), FloatVector.broadcast(FS, sc[g1 + g]), t1);
-            t2 = madd(madd(FloatVector.broadcast(FS, -zr[g2 + g]), zs, a2), FloatVector.broadcast(FS, sc[g2 + g]), t2);
-            t3 = madd(madd(FloatVector.broadcast(FS, -zr[g3 + g]), zs, a3), FloatVector.broadcast(FS, sc[g3 + g]), t3);
+            int qg = qo + g * 8;
+            t0 = madd(madd(FloatVector.broadcast(FS, -qs[qg + 4]), zs, a0), FloatVector.broadcast(FS, qs[qg + 0]), t0);
+            t1 = madd(madd(FloatVector.broadcast(FS, -qs[qg + 5]), zs, a1), FloatVector.broadcast(FS, qs[qg + 1]), t1);
+            t2 = madd(madd(FloatVector.broadcast(FS, -qs[qg + 6]), zs, a2), FloatVector.broadcast(FS, qs[qg + 2]), t2);
+            t3 = madd(madd(FloatVector.broadcast(FS, -qs[qg + 7]), zs, a3), FloatVector.broadcast(FS, qs[qg + 3]), t3);
         }
         y[yOff + r] = t0.reduceLanes(VectorOperators.ADD) * DENORMAL_UNSCALE;
         y[yOff + r + 1] = t1.reduceLanes(VectorOperators.ADD) * DENORMAL_UNSCALE;
@@ -334,8 +335,8 @@ final class DequantSimd {
         final int[] w = q.words;
         final int groups = q.groups, spg = q.slotsPerGroup;
         final int o0 = q.rowBase(r), o1 = q.rowBase(r + 1), o2 = q.rowBase(r + 2), o3 = q.rowBase(r + 3);
-        final int g0 = r * groups, g1 = g0 + groups, g2 = g1 + groups, g3 = g2 + groups;
-        final float[] sc = q.scales, zr = q.zeros;
+        final float[] qs = q.side;
+        final int qo = q.sideIndex(r, 0);
         FloatVector t0 = FloatVector.zero(FS), t1 = t0, t2 = t0, t3 = t0;
         for (int t = 0; t < q.slots; t += 8) {
             int g = t / spg, wb = t / 8 * BLOCK, xi = t * SLOT;
@@ -363,10 +364,11 @@ final class DequantSimd {
                 a3 = madd(w3.lanewise(VectorOperators.AND, m).reinterpretAsFloats(), xv, a3);
             }
             FloatVector zs = FloatVector.fromArray(FS, xz, t * 2); // this segment's x sums, lane by lane
-            t0 = madd(madd(FloatVector.broadcast(FS, -zr[g0 + g]), zs, a0), FloatVector.broadcast(FS, sc[g0 + g]), t0);
-            t1 = madd(madd(FloatVector.broadcast(FS, -zr[g1 + g]), zs, a1), FloatVector.broadcast(FS, sc[g1 + g]), t1);
-            t2 = madd(madd(FloatVector.broadcast(FS, -zr[g2 + g]), zs, a2), FloatVector.broadcast(FS, sc[g2 + g]), t2);
-            t3 = madd(madd(FloatVector.broadcast(FS, -zr[g3 + g]), zs, a3), FloatVector.broadcast(FS, sc[g3 + g]), t3);
+            int qg = qo + g * 8;
+            t0 = madd(madd(FloatVector.broadcast(FS, -qs[qg + 4]), zs, a0), FloatVector.broadcast(FS, qs[qg + 0]), t0);
+            t1 = madd(madd(FloatVector.broadcast(FS, -qs[qg + 5]), zs, a1), FloatVector.broadcast(FS, qs[qg + 1]), t1);
+            t2 = madd(madd(FloatVector.broadcast(FS, -qs[qg + 6]), zs, a2), FloatVector.broadcast(FS, qs[qg + 2]), t2);
+            t3 = madd(madd(FloatVector.broadcast(FS, -qs[qg + 7]), zs, a3), FloatVector.broadcast(FS, qs[qg + 3]), t3);
         }
         y[yOff + r] = t0.reduceLanes(VectorOperators.ADD) * DENORMAL_UNSCALE;
         y[yOff + r + 1] = t1.reduceLanes(VectorOperators.ADD) * DENORMAL_UNSCALE;
@@ -374,22 +376,17 @@ final class DequantSimd {
         y[yOff + r + 3] = t3.reduceLanes(VectorOperators.ADD) * DENORMAL_UNSCALE;
     }
 
-    /** sum_g scale[r, g] * zero[r, g] * X_g, vectorized over the groups (a scalar loop cost ~15% of a mat-vec). */
+    /**
+     * sum_g scale[r, g] * zero[r, g] * X_g: the zero-point part of row r for the kernels that do not
+     * fold it into their group loop (the 8-slot segment kernels do).
+     */
     static float zeroTerm(QuantizedMatrix q, int r, float[] xg) {
-        final int groups = q.groups, o = r * groups;
-        final float[] sc = q.scales, z = q.zeros;
-        int g = 0;
-        float tail = 0;
-        if (groups >= L) {
-            FloatVector acc = FloatVector.zero(FS);
-            for (; g + L <= groups; g += L) {
-                FloatVector sz = FloatVector.fromArray(FS, sc, o + g).mul(FloatVector.fromArray(FS, z, o + g));
-                acc = madd(sz, FloatVector.fromArray(FS, xg, g), acc);
-            }
-            tail = acc.reduceLanes(VectorOperators.ADD);
+        final float[] side = q.side;
+        float z = 0;
+        for (int g = 0, o = q.sideIndex(r, 0); g < q.groups; g++, o += 2 * QuantizedMatrix.QUAD) {
+            z += side[o] * side[o + QuantizedMatrix.QUAD] * xg[g];
         }
-        for (; g < groups; g++) tail += sc[o + g] * z[o + g] * xg[g];
-        return tail;
+        return z;
     }
 
     /** 8 lanes (256-bit): as {@link #rows4Lanes16} with a block in two vectors per row, two rows at a time. */
@@ -398,8 +395,6 @@ final class DequantSimd {
         final int bits = q.bits, spw = q.slotsPerWord, slots = q.slots, groups = q.groups, spg = q.slotsPerGroup;
         final int mask = (1 << bits) - 1;
         final int o0 = q.rowBase(r), o1 = q.rowBase(r + 1);
-        final int g0 = r * groups, g1 = g0 + groups;
-        final float[] sc = q.scales;
         FloatVector t0 = FloatVector.zero(FS), t1 = t0;
         int t = 0, g = 0, blk = 0, blkEnd = Math.min(spw, slots), gEnd = Math.min(spg, slots);
         while (t < slots) {
@@ -416,8 +411,8 @@ final class DequantSimd {
                 a1 = madd(codes(w1a, sh, mask), xa, a1);
                 b1 = madd(codes(w1b, sh, mask), xb, b1);
             }
-            t0 = madd(a0.add(b0), FloatVector.broadcast(FS, sc[g0 + g]), t0);
-            t1 = madd(a1.add(b1), FloatVector.broadcast(FS, sc[g1 + g]), t1);
+            t0 = madd(a0.add(b0), FloatVector.broadcast(FS, q.scale(r, g)), t0);
+            t1 = madd(a1.add(b1), FloatVector.broadcast(FS, q.scale(r + 1, g)), t1);
             if (t == blkEnd) {
                 blk++;
                 blkEnd = Math.min(blkEnd + spw, slots);
@@ -448,7 +443,6 @@ final class DequantSimd {
         final int bits = q.bits, spw = q.slotsPerWord, slots = q.slots, groups = q.groups, spg = q.slotsPerGroup;
         final int mask = (1 << bits) - 1;
         final int o0 = q.rowBase(r), o1 = q.rowBase(r + 1), o2 = q.rowBase(r + 2), o3 = q.rowBase(r + 3);
-        final int g0 = r * groups, g1 = g0 + groups, g2 = g1 + groups, g3 = g2 + groups;
         FloatVector t0 = FloatVector.zero(FS), t1 = t0, t2 = t0, t3 = t0;
         float z0 = 0, z1 = 0, z2 = 0, z3 = 0;
         int t = 0, k = 0, wb = 0;
@@ -474,16 +468,16 @@ final class DequantSimd {
                     wb += BLOCK;
                 }
             }
-            float s0 = q.scales[g0 + g], s1 = q.scales[g1 + g], s2 = q.scales[g2 + g], s3 = q.scales[g3 + g];
+            float s0 = q.scale(r, g), s1 = q.scale(r + 1, g), s2 = q.scale(r + 2, g), s3 = q.scale(r + 3, g);
             t0 = madd(a0, FloatVector.broadcast(FS, s0), t0);
             t1 = madd(a1, FloatVector.broadcast(FS, s1), t1);
             t2 = madd(a2, FloatVector.broadcast(FS, s2), t2);
             t3 = madd(a3, FloatVector.broadcast(FS, s3), t3);
             float xgg = xg[g];
-            z0 += s0 * q.zeros[g0 + g] * xgg;
-            z1 += s1 * q.zeros[g1 + g] * xgg;
-            z2 += s2 * q.zeros[g2 + g] * xgg;
-            z3 += s3 * q.zeros[g3 + g] * xgg;
+            z0 += s0 * q.zero(r, g) * xgg;
+            z1 += s1 * q.zero(r + 1, g) * xgg;
+            z2 += s2 * q.zero(r + 2, g) * xgg;
+            z3 += s3 * q.zero(r + 3, g) * xgg;
         }
         y[yOff + r] = t0.reduceLanes(VectorOperators.ADD) - z0;
         y[yOff + r + 1] = t1.reduceLanes(VectorOperators.ADD) - z1;
@@ -496,7 +490,6 @@ final class DequantSimd {
         final int bits = q.bits, spw = q.slotsPerWord, slots = q.slots, groups = q.groups, spg = q.slotsPerGroup;
         final int mask = (1 << bits) - 1;
         final int o0 = q.rowBase(r);
-        final int g0 = r * groups;
         FloatVector t0 = FloatVector.zero(FS);
         float z0 = 0;
         int t = 0, k = 0, wb = 0;
@@ -516,9 +509,9 @@ final class DequantSimd {
                     wb += BLOCK;
                 }
             }
-            float s0 = q.scales[g0 + g];
+            float s0 = q.scale(r, g);
             t0 = madd(a0, FloatVector.broadcast(FS, s0), t0);
-            z0 += s0 * q.zeros[g0 + g] * xg[g];
+            z0 += s0 * q.zero(r, g) * xg[g];
         }
         y[yOff + r] = t0.reduceLanes(VectorOperators.ADD) - z0;
     }
@@ -533,8 +526,8 @@ final class DequantSimd {
             int ow = q.rowBase(r), og = r * q.groups, ob = i * ld - c0;
             for (int t = t0; t < t1; t++) {
                 int g = t / q.slotsPerGroup;
-                float s = q.scales[og + g];
-                float b = -s * q.zeros[og + g];
+                float s = q.scale(r, g);
+                float b = -s * q.zero(r, g);
                 int wb = ow + (t / spw) * BLOCK;
                 int sh = (t % spw) * bits;
                 for (int h = 0; h < SLOT; h += L) {

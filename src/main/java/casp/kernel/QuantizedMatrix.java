@@ -32,8 +32,12 @@ public final class QuantizedMatrix {
     final int slotsPerWord, slots, wordsPerRow, slotsPerGroup;
     /** [rows padded to a multiple of 4, wordsPerRow] codes in the slot layout, rows in quads. */
     final int[] words;
-    /** [rows, groups]. */
-    final float[] scales, zeros;
+    /**
+     * Scales and zero points, the 4 rows of a quad interleaved group by group:
+     * [quad][group][4 scales, 4 zeros] (see {@link #sideIndex}), so the 4-row kernels read one
+     * sequential stream of side information beside the codes instead of eight.
+     */
+    final float[] side;
     /** Stored column j holds input perm[j]; null for the identity. */
     final int[] perm;
 
@@ -57,8 +61,7 @@ public final class QuantizedMatrix {
         long paddedRows = (rows + QUAD - 1) / QUAD * (long) QUAD;
         if (paddedRows * wordsPerRow > Integer.MAX_VALUE - 8) throw new IllegalArgumentException("matrix too large for one array");
         this.words = new int[(int) paddedRows * wordsPerRow];
-        this.scales = new float[rows * groups];
-        this.zeros = new float[rows * groups];
+        this.side = new float[(int) (paddedRows / QUAD) * groups * 2 * QUAD];
         this.perm = perm;
     }
 
@@ -93,8 +96,9 @@ public final class QuantizedMatrix {
                 q.words[q.wordIndex(r, c)] |= v << q.shift(c);
             }
         }
-        System.arraycopy(scales, 0, q.scales, 0, rows * q.groups);
-        System.arraycopy(zeros, 0, q.zeros, 0, rows * q.groups);
+        for (int r = 0; r < rows; r++) {
+            for (int g = 0; g < q.groups; g++) q.setSide(r, g, scales[r * q.groups + g], zeros[r * q.groups + g]);
+        }
         return q;
     }
 
@@ -119,8 +123,8 @@ public final class QuantizedMatrix {
                     q.words[q.wordIndex(r, j)] &= ~(((1 << bits) - 1) << q.shift(j));
                 }
                 for (int g = 0; g < q.groups; g++) {
-                    q.scales[r * q.groups + g] = (float) (0.01 + 0.1 * rnd.nextDouble());
-                    q.zeros[r * q.groups + g] = 1 + rnd.nextInt(1 << bits);
+                    float sc = (float) (0.01 + 0.1 * rnd.nextDouble());
+                    q.setSide(r, g, sc, 1 + rnd.nextInt(1 << bits));
                 }
             }
         });
@@ -194,12 +198,12 @@ public final class QuantizedMatrix {
         short[] sc = new short[groups * rows];
         for (int r = 0; r < rows; r++) {
             for (int g = 0; g < groups; g++) {
-                float zf = zeros[r * groups + g];
+                float zf = zero(r, g);
                 if (zf != Math.rint(zf) || zf < 1 || zf > maxq + 1) {
                     throw new IllegalArgumentException("zero point " + zf + " at row " + r + ", group " + g + " cannot be stored in GPTQ v1");
                 }
                 z[g * rows + r] = (int) zf;
-                sc[g * rows + r] = Fp16.fromFloat(scales[r * groups + g]);
+                sc[g * rows + r] = Fp16.fromFloat(scale(r, g));
             }
         }
         int[] gIdx = new int[cols];
@@ -252,12 +256,12 @@ public final class QuantizedMatrix {
 
     /** Scale of row r, group g. */
     public float scale(int r, int g) {
-        return scales[r * groups + g];
+        return side[sideIndex(r, g)];
     }
 
     /** Zero point of row r, group g. */
     public float zero(int r, int g) {
-        return zeros[r * groups + g];
+        return side[sideIndex(r, g) + QUAD];
     }
 
     /** The dense W [rows, cols] in input order (for tests and small layers only). */
@@ -292,6 +296,17 @@ public final class QuantizedMatrix {
      */
     public void matmul(float[] x, int xOff, int tokens, float[] y, int yOff) {
         DequantKernels.matmul(this, x, xOff, tokens, y, yOff);
+    }
+
+    /** Index in {@link #side} of the scale of row r, group g; its zero point is QUAD further. */
+    int sideIndex(int r, int g) {
+        return ((r / QUAD) * groups + g) * 2 * QUAD + r % QUAD;
+    }
+
+    private void setSide(int r, int g, float scale, float zero) {
+        int o = sideIndex(r, g);
+        side[o] = scale;
+        side[o + QUAD] = zero;
     }
 
     /** Index of word 0 of row r's block 0. */
