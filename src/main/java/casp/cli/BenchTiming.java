@@ -108,11 +108,16 @@ public final class BenchTiming {
         @Option(names = "--warmup", defaultValue = "5", description = "Untimed warm-up runs, continued until at least 1 s has passed when > 0 (default ${DEFAULT-VALUE}).")
         int warmup;
 
+        /** Fastest timed run of the last {@link #measure}, reported as best_seconds. */
+        private double best = Double.NaN;
+
         /** Runs body warmup times, then runs times; returns the median wall time in seconds. */
         public double measure(Runnable body) {
             if (runs < 1) throw new BadInputException("--runs must be at least 1, got " + runs);
             if (warmup < 0) throw new BadInputException("--warmup must be 0 or more, got " + warmup);
-            return BenchTiming.measure(warmup, runs, body).median;
+            Stats st = BenchTiming.measure(warmup, runs, body);
+            best = st.best;
+            return st.median;
         }
 
         /**
@@ -124,6 +129,7 @@ public final class BenchTiming {
             out.put("op", op);
             out.putAll(sizes);
             out.put("seconds", seconds);
+            if (!Double.isNaN(best)) out.put("best_seconds", best);
             out.put(rateKey, rate);
             out.put("threads", Parallel.threads());
             out.put("vector_bits", VectorSupport.bits());
