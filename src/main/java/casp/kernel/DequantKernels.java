@@ -71,29 +71,32 @@ final class DequantKernels {
         return "simd-" + DequantSimd.L + "-lanes";
     }
 
-    /** sum_g scale[r, g] * zero[r, g] * X_g: the zero-point part of row r's product. */
+    /**
+     * sum_g scale[r, g] * zero[r, g] * X_g: the zero-point part of row r's product, for the kernels
+     * that do not fold it into their group loop (the 8-slot segment kernels do).
+     */
     static float zeroTerm(QuantizedMatrix q, int r, float[] xg) {
+        final float[] side = q.side;
         float z = 0;
-        int o = r * q.groups;
-        for (int g = 0; g < q.groups; g++) z += q.scale(r, g) * q.zero(r, g) * xg[g];
+        for (int g = 0, o = q.sideIndex(r, 0); g < q.groups; g++, o += 2 * QuantizedMatrix.QUAD) {
+            z += side[o] * side[o + QuantizedMatrix.QUAD] * xg[g];
+        }
         return z;
     }
 
     /** Scalar version of one row (no usable vectors); same arithmetic grouping as the vector path. */
     private static void rowScalar(QuantizedMatrix q, int r, float[] xs, int xo, float[] xg, float[] y, int yOff) {
         int mask = (1 << q.bits) - 1;
-        float tot = 0, zs = 0;
+        float tot = 0;
         for (int g = 0; g < q.groups; g++) {
             int j0 = g * q.groupSize, j1 = Math.min(q.cols, j0 + q.groupSize);
             float acc = 0;
             for (int j = j0; j < j1; j++) {
                 acc += ((q.words[q.wordIndex(r, j)] >>> q.shift(j)) & mask) * xs[xo + j];
             }
-            float s = q.scale(r, g);
-            tot += s * acc;
-            zs += s * q.zero(r, g) * xg[g];
+            tot += q.scale(r, g) * acc;
         }
-        y[yOff + r] = tot - zs;
+        y[yOff + r] = tot - zeroTerm(q, r, xg);
     }
 
     static void matmul(QuantizedMatrix q, float[] x, int xOff, int tokens, float[] y, int yOff) {

@@ -187,10 +187,10 @@ final class DequantSimd {
                 gEnd = Math.min(gEnd + spg, slots);
             }
         }
-        y[yOff + r] = t0.reduceLanes(VectorOperators.ADD) - zeroTerm(q, r, xg);
-        y[yOff + r + 1] = t1.reduceLanes(VectorOperators.ADD) - zeroTerm(q, r + 1, xg);
-        y[yOff + r + 2] = t2.reduceLanes(VectorOperators.ADD) - zeroTerm(q, r + 2, xg);
-        y[yOff + r + 3] = t3.reduceLanes(VectorOperators.ADD) - zeroTerm(q, r + 3, xg);
+        y[yOff + r] = t0.reduceLanes(VectorOperators.ADD) - DequantKernels.zeroTerm(q, r, xg);
+        y[yOff + r + 1] = t1.reduceLanes(VectorOperators.ADD) - DequantKernels.zeroTerm(q, r + 1, xg);
+        y[yOff + r + 2] = t2.reduceLanes(VectorOperators.ADD) - DequantKernels.zeroTerm(q, r + 2, xg);
+        y[yOff + r + 3] = t3.reduceLanes(VectorOperators.ADD) - DequantKernels.zeroTerm(q, r + 3, xg);
     }
 
     /**
@@ -289,6 +289,8 @@ final class DequantSimd {
      * exact before the FMA rounds it, and the row total is scaled back by a power of two at the end.
      * The results are the same as the converting kernel's; only CPUs that take denormal operands at
      * full speed use it ({@link #DENORMALS_FAST}). Two vector operations per 16 codes instead of three.
+     * It is a twin of the converting kernel rather than one kernel with a flag because C2 boxes a
+     * vector merged from two branches.
      */
     static void rows4Bits2Denormal(QuantizedMatrix q, int r, float[] xd, float[] xz, float[] y, int yOff) {
         final int[] w = q.words;
@@ -376,19 +378,6 @@ final class DequantSimd {
         y[yOff + r + 3] = t3.reduceLanes(VectorOperators.ADD) * DENORMAL_UNSCALE;
     }
 
-    /**
-     * sum_g scale[r, g] * zero[r, g] * X_g: the zero-point part of row r for the kernels that do not
-     * fold it into their group loop (the 8-slot segment kernels do).
-     */
-    static float zeroTerm(QuantizedMatrix q, int r, float[] xg) {
-        final float[] side = q.side;
-        float z = 0;
-        for (int g = 0, o = q.sideIndex(r, 0); g < q.groups; g++, o += 2 * QuantizedMatrix.QUAD) {
-            z += side[o] * side[o + QuantizedMatrix.QUAD] * xg[g];
-        }
-        return z;
-    }
-
     /** 8 lanes (256-bit): as {@link #rows4Lanes16} with a block in two vectors per row, two rows at a time. */
     static void rows2Lanes8(QuantizedMatrix q, int r, float[] xs, int xo, float[] xg, float[] y, int yOff) {
         final int[] w = q.words;
@@ -422,8 +411,8 @@ final class DequantSimd {
                 gEnd = Math.min(gEnd + spg, slots);
             }
         }
-        y[yOff + r] = t0.reduceLanes(VectorOperators.ADD) - zeroTerm(q, r, xg);
-        y[yOff + r + 1] = t1.reduceLanes(VectorOperators.ADD) - zeroTerm(q, r + 1, xg);
+        y[yOff + r] = t0.reduceLanes(VectorOperators.ADD) - DequantKernels.zeroTerm(q, r, xg);
+        y[yOff + r + 1] = t1.reduceLanes(VectorOperators.ADD) - DequantKernels.zeroTerm(q, r + 1, xg);
     }
 
     /** The lanes of words under the mask, as floats (code * 2^shift: exact below bit 31). */
