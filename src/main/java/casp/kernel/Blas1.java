@@ -1,7 +1,7 @@
 package casp.kernel;
 
 /**
- * Level-1 helpers (dot, axpy, scal) in float and double, on the Vector API when it is enabled and in
+ * Level-1 helpers (dot, sum, axpy, scal) in float and double, on the Vector API when it is enabled and in
  * plain loops otherwise. Used by the triangular and Cholesky kernels for their short inner loops.
  */
 public final class Blas1 {
@@ -22,6 +22,14 @@ public final class Blas1 {
         if (SIMD) return Blas1Simd.dot(n, x, ox, y, oy);
         float s = 0;
         for (int i = 0; i < n; i++) s += x[ox + i] * y[oy + i];
+        return s;
+    }
+
+    /** Sum of x[ox + i] for i < n (in a fixed order, so the same inputs always give the same sum). */
+    public static float sum(int n, float[] x, int ox) {
+        if (SIMD) return Blas1Simd.sum(n, x, ox);
+        float s = 0;
+        for (int i = 0; i < n; i++) s += x[ox + i];
         return s;
     }
 

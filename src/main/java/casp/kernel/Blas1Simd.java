@@ -47,6 +47,19 @@ final class Blas1Simd {
         return s;
     }
 
+    static float sum(int n, float[] x, int ox) {
+        FloatVector s0 = FloatVector.zero(F), s1 = s0;
+        int i = 0;
+        for (; i + 2 * FL <= n; i += 2 * FL) {
+            s0 = s0.add(FloatVector.fromArray(F, x, ox + i));
+            s1 = s1.add(FloatVector.fromArray(F, x, ox + i + FL));
+        }
+        for (; i + FL <= n; i += FL) s0 = s0.add(FloatVector.fromArray(F, x, ox + i));
+        float s = s0.add(s1).reduceLanes(VectorOperators.ADD);
+        for (; i < n; i++) s += x[ox + i];
+        return s;
+    }
+
     static void addWidened(int n, float[] x, int ox, double[] y, int oy) {
         int i = 0;
         for (; i + DL <= n; i += DL) {

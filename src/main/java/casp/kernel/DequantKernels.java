@@ -39,7 +39,7 @@ final class DequantKernels {
             xo = 0;
         }
         float[] xg = new float[q.groups];
-        for (int j = 0; j < q.cols; j++) xg[j / q.groupSize] += xs[xo + j];
+        for (int g = 0, j = 0; g < q.groups; g++, j += q.groupSize) xg[g] = Blas1.sum(Math.min(q.groupSize, q.cols - j), xs, xo + j);
 
         int rows = q.rows;
         long work = (long) rows * q.wordsPerRow;

@@ -44,12 +44,11 @@ final class DequantSimd {
      * so exact (unless |x| < 2^-100, far below anything that matters next to the other terms).
      */
     static float[] prescaledX(QuantizedMatrix q, float[] xs, int xo) {
+        float[] factor = new float[8];
+        for (int u = 0; u < 8; u++) factor[u] = q.bits == 4 && u == 7 ? 1f : Math.scalb(1f, -u * q.bits);
         float[] xp = new float[q.slots * SLOT];
-        for (int t = 0; t < q.slots; t++) {
-            int u = t % 8;
-            float f = q.bits == 4 && u == 7 ? 1f : Math.scalb(1f, -u * q.bits);
-            int o = t * SLOT;
-            for (int i = 0; i < SLOT; i++) xp[o + i] = xs[xo + o + i] * f;
+        for (int t = 0; t < q.slots; t++) { // usesSeg8: SLOT == L, one vector per slot
+            FloatVector.fromArray(FS, xs, xo + t * SLOT).mul(factor[t % 8]).intoArray(xp, t * SLOT);
         }
         return xp;
     }
@@ -93,17 +92,18 @@ final class DequantSimd {
         if (!usesSeg8(q)) return null;
         // 2 bits: slot t sits at bits 2 (t mod 8) of its 16-bit half; 4 bits: at 4 (t mod 4).
         int slotsPerHalf = 16 / q.bits;
+        float[] factor = new float[slotsPerHalf];
+        for (int u = 0; u < slotsPerHalf; u++) factor[u] = Math.scalb(1f, DENORMAL_EXP - q.bits * u);
         float[] xd = new float[q.slots * SLOT];
-        for (int t = 0; t < q.slots; t++) {
-            float f = Math.scalb(1f, DENORMAL_EXP - q.bits * (t % slotsPerHalf));
-            int o = t * SLOT;
-            for (int i = 0; i < SLOT; i++) {
-                float v = xs[xo + o + i];
-                if (!(Math.abs(v) < DENORMAL_MAX_X)) return null; // also NaN: the converting kernel propagates it
-                xd[o + i] = v * f;
-            }
+        // The largest |x| as raw bits: ordered like the magnitudes, and NaN above them all.
+        IntVector maxAbsBits = IntVector.zero(IS);
+        for (int t = 0; t < q.slots; t++) { // usesSeg8: SLOT == L, one vector per slot
+            FloatVector v = FloatVector.fromArray(FS, xs, xo + t * SLOT);
+            maxAbsBits = maxAbsBits.max(v.reinterpretAsInts().lanewise(VectorOperators.AND, 0x7fffffff));
+            v.mul(factor[t % slotsPerHalf]).intoArray(xd, t * SLOT);
         }
-        return xd;
+        // Too large (or NaN, which the converting kernel propagates): not this kernel.
+        return maxAbsBits.reduceLanes(VectorOperators.MAX) < Float.floatToRawIntBits(DENORMAL_MAX_X) ? xd : null;
     }
 
     /**
@@ -114,12 +114,11 @@ final class DequantSimd {
      */
     static float[] segmentSums(QuantizedMatrix q, float[] xs, int xo, float scale) {
         float[] xz = new float[q.slots / 8 * SLOT];
-        for (int seg = 0; seg < q.slots / 8; seg++) {
-            for (int l = 0; l < SLOT; l++) {
-                float sum = 0;
-                for (int u = 0; u < 8; u++) sum += xs[xo + (8 * seg + u) * SLOT + l];
-                xz[seg * SLOT + l] = sum * scale;
-            }
+        for (int seg = 0; seg < q.slots / 8; seg++) { // usesSeg8: SLOT == L
+            int o = xo + seg * 8 * SLOT;
+            FloatVector sum = FloatVector.fromArray(FS, xs, o);
+            for (int u = 1; u < 8; u++) sum = sum.add(FloatVector.fromArray(FS, xs, o + u * SLOT));
+            sum.mul(scale).intoArray(xz, seg * SLOT);
         }
         return xz;
     }

@@ -610,6 +610,24 @@ public final class KernelChecks {
         }
     }
 
+    /** Blas1.sum against a float64 sum, at awkward lengths and an offset; the same input always gives the same bits. */
+    public static void blas1Sum() {
+        SplittableRandom r = new SplittableRandom(13);
+        for (int n : new int[] {0, 1, 7, 15, 16, 17, 33, 129, 1000, 4099}) {
+            float[] x = randomF(r, n + 3);
+            double want = 0, abs = 0;
+            for (int i = 0; i < n; i++) {
+                want += x[3 + i];
+                abs += Math.abs(x[3 + i]);
+            }
+            float got = Blas1.sum(n, x, 3);
+            if (!(Math.abs(got - want) <= (n + 2) * 6e-8 * abs + 1e-30)) fail("sum n=" + n + ": " + got + " vs " + want);
+            if (Float.floatToRawIntBits(Blas1.sum(n, x.clone(), 3)) != Float.floatToRawIntBits(got)) fail("sum n=" + n + " not repeatable");
+        }
+        float[] nan = {1, 2, Float.NaN, 4};
+        if (!Float.isNaN(Blas1.sum(4, nan, 0))) fail("sum must propagate NaN");
+    }
+
     /** The normalised FWHT against the explicit Sylvester Hadamard matrix, with an offset. */
     public static void fwht() {
         SplittableRandom r = new SplittableRandom(12);
@@ -633,5 +651,5 @@ public final class KernelChecks {
     /** Names of all checks, in the order VectorWidthTest runs them. */
     public static final String[] ALL = {"sgemmFacade", "sgemmPacked", "dgemm", "triangleRestriction", "sgemv",
             "syrk", "syrkPrecision", "cholesky", "choleskyFailure", "choleskyInverseUpper", "triangular", "decompRowOps",
-            "fwht"};
+            "blas1Sum", "fwht"};
 }

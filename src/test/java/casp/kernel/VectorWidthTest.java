@@ -11,7 +11,7 @@ import org.junit.jupiter.params.provider.ValueSource;
 /**
  * Runs every check of {@link KernelChecks} at each vector width (scalar, 128, 256, 512 bits) in one
  * JVM, through {@link VectorWidths}. The JVM's own width is left out here: GemmTest, SyrkTest,
- * CholeskyTest, TriangularTest, DecompUtilTest and FwhtTest run every one of these checks at it.
+ * CholeskyTest, TriangularTest, DecompUtilTest, Blas1Test and FwhtTest run every one of these checks at it.
  */
 class VectorWidthTest {
     static Stream<Arguments> cases() {
