@@ -37,6 +37,11 @@ public final class BenchDecodeCommand implements Callable<Integer> {
             + "intermediate = 2.75x, head_dim 64, vocab 32000)")
     int hidden;
 
+    @Option(names = "--synthetic-bits", paramLabel = "B", defaultValue = "0",
+            description = "synthetic: 2, 3, 4 or 8 for decoder linears of random B-bit codes with a scale and zero point per "
+                    + "128 inputs (the compressed runtime; implies --synthetic), 0 for float32 weights (default ${DEFAULT-VALUE})")
+    int syntheticBits;
+
     @Option(names = "--layers", defaultValue = "8", description = "synthetic: decoder layers (default ${DEFAULT-VALUE})")
     int layers;
 
@@ -69,6 +74,9 @@ public final class BenchDecodeCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        if (syntheticBits != 0 && syntheticBits != 2 && syntheticBits != 3 && syntheticBits != 4 && syntheticBits != 8)
+            throw new BadInputException("--synthetic-bits must be 0, 2, 3, 4 or 8, got " + syntheticBits);
+        synthetic |= syntheticBits != 0;
         if (models.isEmpty() && !synthetic) throw new BadInputException("give --model DIR and/or --synthetic");
         if (promptTokens < 1) throw new BadInputException("--prompt-tokens must be >= 1, got " + promptTokens);
         if (decodeTokens < 1) throw new BadInputException("--decode-tokens must be >= 1, got " + decodeTokens);
@@ -82,8 +90,10 @@ public final class BenchDecodeCommand implements Callable<Integer> {
         if (synthetic) {
             ModelConfig.TextConfig c = SyntheticModel.config("llama", hidden, hidden * 11 / 4, layers, hidden / 64,
                     hidden / 64, 64, 32000, 4096, 10000.0, null, false);
-            results.add(bench("synthetic llama hidden " + hidden + ", " + layers + " layers, intermediate "
-                    + c.intermediateSize() + ", vocab 32000", SyntheticModel.create(c, 1)));
+            String name = "synthetic llama hidden " + hidden + ", " + layers + " layers, intermediate "
+                    + c.intermediateSize() + ", vocab 32000";
+            results.add(syntheticBits == 0 ? bench(name, SyntheticModel.create(c, 1))
+                    : bench(name + ", " + syntheticBits + "-bit g128 linears", SyntheticModel.createQuantized(c, 1, syntheticBits, 128)));
         }
         if (json) {
             ObjectMapper m = new ObjectMapper();

@@ -79,7 +79,24 @@ public final class LlamaModel {
      * are used, not copied.
      */
     public static LlamaModel fromTensors(ModelConfig.TextConfig c, Map<String, float[]> tensors) {
+        return fromTensors(c, tensors, (prefix, in, out, bias) -> null);
+    }
+
+    /**
+     * Supplies a decoder linear in place of its float weight: given the linear's prefix (e.g.
+     * "model.layers.0.mlp.up_proj"), its shape and bias, the layer, or null to use the float weight.
+     */
+    public interface LinearSource {
+        Linear linear(String prefix, int in, int out, float[] bias);
+    }
+
+    /**
+     * As {@link #fromTensors(ModelConfig.TextConfig, Map)}, with the decoder linears that linears
+     * supplies (their float weights may then be absent from tensors).
+     */
+    public static LlamaModel fromTensors(ModelConfig.TextConfig c, Map<String, float[]> tensors, LinearSource linears) {
         return build(c, "model.", c.tieWordEmbeddings() ? null : "lm_head.weight", new Tensors() {
+            public Linear compressed(String prefix, int in, int out, float[] bias) { return linears.linear(prefix, in, out, bias); }
             public boolean has(String name) { return tensors.containsKey(name); }
             public float[] floats(String name, long... shape) {
                 float[] a = tensors.get(name);

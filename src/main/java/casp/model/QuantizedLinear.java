@@ -43,6 +43,11 @@ public final class QuantizedLinear implements Linear {
         this.bias = bias;
     }
 
+    /** The layer y = W x + bias of an already packed W [out = rows, in = cols]; bias [out] or null. */
+    public static QuantizedLinear of(QuantizedMatrix w, float[] bias) {
+        return new QuantizedLinear(w.cols(), w.rows(), w.bits(), w, bias);
+    }
+
     /**
      * Builds the layer from GPTQ v1 tensors (see {@link GptqPacking}); bias [out] or null.
      * Throws IllegalArgumentException when the tensors are inconsistent.

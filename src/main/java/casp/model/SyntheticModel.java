@@ -2,6 +2,7 @@ package casp.model;
 
 import casp.io.ModelConfig;
 import casp.io.SafeTensorsWriter;
+import casp.kernel.QuantizedMatrix;
 import casp.tensor.DType;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -34,6 +35,11 @@ public final class SyntheticModel {
 
     /** Random tensors for config c (biases on q/k/v when c.attentionBias()), deterministic in seed. */
     public static Map<String, float[]> tensors(ModelConfig.TextConfig c, long seed) {
+        return tensors(c, seed, true);
+    }
+
+    /** tensors(c, seed), with or without the float weights of the decoder linears (the rest is the same). */
+    private static Map<String, float[]> tensors(ModelConfig.TextConfig c, long seed, boolean linears) {
         SplittableRandom r = new SplittableRandom(seed);
         int d = c.hiddenSize(), qd = c.qDim(), kvd = c.kvDim(), inter = c.intermediateSize(), vocab = c.vocabSize();
         Map<String, float[]> t = new LinkedHashMap<>();
@@ -41,19 +47,23 @@ public final class SyntheticModel {
         for (int i = 0; i < c.numLayers(); i++) {
             String p = "model.layers." + i + ".";
             t.put(p + "input_layernorm.weight", around(r, d, 1f, 0.2f));
-            t.put(p + "self_attn.q_proj.weight", uniform(r, (long) qd * d, fan(d)));
-            t.put(p + "self_attn.k_proj.weight", uniform(r, (long) kvd * d, fan(d)));
-            t.put(p + "self_attn.v_proj.weight", uniform(r, (long) kvd * d, fan(d)));
+            if (linears) {
+                t.put(p + "self_attn.q_proj.weight", uniform(r, (long) qd * d, fan(d)));
+                t.put(p + "self_attn.k_proj.weight", uniform(r, (long) kvd * d, fan(d)));
+                t.put(p + "self_attn.v_proj.weight", uniform(r, (long) kvd * d, fan(d)));
+            }
             if (c.attentionBias()) {
                 t.put(p + "self_attn.q_proj.bias", uniform(r, qd, 0.5f));
                 t.put(p + "self_attn.k_proj.bias", uniform(r, kvd, 0.5f));
                 t.put(p + "self_attn.v_proj.bias", uniform(r, kvd, 0.5f));
             }
-            t.put(p + "self_attn.o_proj.weight", uniform(r, (long) d * qd, fan(qd)));
+            if (linears) t.put(p + "self_attn.o_proj.weight", uniform(r, (long) d * qd, fan(qd)));
             t.put(p + "post_attention_layernorm.weight", around(r, d, 1f, 0.2f));
-            t.put(p + "mlp.gate_proj.weight", uniform(r, (long) inter * d, fan(d)));
-            t.put(p + "mlp.up_proj.weight", uniform(r, (long) inter * d, fan(d)));
-            t.put(p + "mlp.down_proj.weight", uniform(r, (long) d * inter, fan(inter)));
+            if (linears) {
+                t.put(p + "mlp.gate_proj.weight", uniform(r, (long) inter * d, fan(d)));
+                t.put(p + "mlp.up_proj.weight", uniform(r, (long) inter * d, fan(d)));
+                t.put(p + "mlp.down_proj.weight", uniform(r, (long) d * inter, fan(inter)));
+            }
         }
         t.put("model.norm.weight", around(r, d, 1f, 0.2f));
         if (!c.tieWordEmbeddings()) t.put("lm_head.weight", uniform(r, (long) vocab * d, fan(d)));
@@ -63,6 +73,18 @@ public final class SyntheticModel {
     /** A random in-memory model. */
     public static LlamaModel create(ModelConfig.TextConfig c, long seed) {
         return LlamaModel.fromTensors(c, tensors(c, seed));
+    }
+
+    /**
+     * A random in-memory model whose decoder linears are random bits-wide codes with a scale and
+     * zero point per group of groupSize inputs ({@link QuantizedMatrix#random}), as a GPTQ folder
+     * would load; embeddings, norms and the head stay float32. For throughput benchmarks of the
+     * compressed runtime: the weights are not a quantization of anything.
+     */
+    public static LlamaModel createQuantized(ModelConfig.TextConfig c, long seed, int bits, int groupSize) {
+        long[] n = {0};
+        return LlamaModel.fromTensors(c, tensors(c, seed, false), (prefix, in, out, bias) ->
+                QuantizedLinear.of(QuantizedMatrix.random(out, in, bits, groupSize, seed * 1000 + n[0]++), bias));
     }
 
     /**

@@ -25,6 +25,24 @@ class BenchDecodeCommandTest {
     }
 
     @Test
+    void benchesAQuantizedSyntheticModel() throws Exception {
+        CliRunner.Result r = CliRunner.run("bench", "decode", "--synthetic-bits", "2", "--hidden", "128", "--layers", "1",
+                "--prompt-tokens", "4", "--decode-tokens", "2", "--runs", "1", "--warmup", "0", "--warmup-seconds", "0", "--json");
+        assertEquals(0, r.exitCode(), r.err());
+        JsonNode res = new ObjectMapper().readTree(r.out()).get("results");
+        assertEquals(1, res.size());
+        assertTrue(res.get(0).get("model").asText().contains("2-bit"), r.out());
+        assertTrue(res.get(0).get("decode_tokens_per_s").asDouble() > 0);
+    }
+
+    @Test
+    void rejectsAnUnsupportedWidth() {
+        CliRunner.Result r = CliRunner.run("bench", "decode", "--synthetic-bits", "5");
+        assertEquals(2, r.exitCode());
+        assertTrue(r.err().contains("--synthetic-bits"), r.err());
+    }
+
+    @Test
     void needsAModel() {
         CliRunner.Result r = CliRunner.run("bench", "decode");
         assertEquals(2, r.exitCode());

@@ -262,6 +262,40 @@ class SyntheticModelTest {
         assertEquals(LLAMA_MHA_TIED.maxPositions() - prompt.length, g.generate(prompt, 1000, Sampler.greedy(), null, null).length);
     }
 
+    /**
+     * The quantized synthetic model (random packed linears) computes what the same model with the
+     * dequantized weights as float linears computes: the runtime's dequantizing mat-vec and mat-mat
+     * against the dense path, biases (qwen2) included.
+     */
+    @Test
+    void quantizedSyntheticModelMatchesItsDequantizedTwin() {
+        for (ModelConfig.TextConfig c : new ModelConfig.TextConfig[] {
+                SyntheticModel.config("llama", 32, 48, 2, 2, 1, 16, 40, 64, 10000.0, null, false),
+                SyntheticModel.config("qwen2", 32, 80, 2, 2, 2, 16, 37, 64, 10000.0, null, true)}) {
+            for (int bits : new int[] {2, 4}) {
+                LlamaModel q = SyntheticModel.createQuantized(c, 5, bits, 16);
+                LlamaModel dense = SyntheticModel.createQuantized(c, 5, bits, 16);
+                for (int l = 0; l < c.numLayers(); l++) {
+                    for (String name : DecoderLayer.LINEARS) {
+                        QuantizedLinear ql = (QuantizedLinear) dense.layer(l).linear(name);
+                        dense.layer(l).setLinear(name, new DenseLinear(ql.in(), ql.out(), ql.dequantize(), ql.bias()));
+                    }
+                }
+                for (int n : new int[] {3, 9}) { // 3 tokens take the fused mat-vec, 9 the tile + GEMM path
+                    int[] ids = randomIds(n, c.vocabSize(), 3);
+                    float[] a = q.forward(ids, null, true), b = dense.forward(ids, null, true);
+                    double m = 0, scale = 0;
+                    for (int i = 0; i < a.length; i++) {
+                        assertTrue(Float.isFinite(a[i]), c.modelType() + " " + bits + " bits: logit " + i);
+                        m = Math.max(m, Math.abs(a[i] - b[i]));
+                        scale = Math.max(scale, Math.abs(b[i]));
+                    }
+                    assertTrue(m <= 1e-4 * scale + 1e-5, c.modelType() + " " + bits + " bits, " + n + " tokens: max diff " + m + " of " + scale);
+                }
+            }
+        }
+    }
+
     static int indexOf(int[] a, int v) {
         for (int i = 0; i < a.length; i++) if (a[i] == v) return i;
         return -1;
