@@ -22,7 +22,9 @@ import java.util.concurrent.TimeUnit;
 /**
  * Prefill of 128 tokens, one decoding step at position 128, and one decoder layer on 128 rows,
  * on stories260K (found at ../shared/models/stories260K/model or -Dcasp.stories=DIR) and on a
- * random Llama-shaped model (hidden 1024, 8 layers, intermediate 2816, vocab 32000).
+ * random Llama-shaped model (hidden 1024, 8 layers, intermediate 2816, vocab 32000), with float32
+ * decoder linears (synthetic1024) or random 2-bit codes in groups of 128 (synthetic1024q2: the
+ * compressed runtime's dequantizing mat-vec and tile + GEMM paths).
  * Tokens/s: prefill = 128 / time; decode = 1 / time.
  */
 @State(Scope.Benchmark)
@@ -34,7 +36,7 @@ import java.util.concurrent.TimeUnit;
 public class DecoderBenchmark {
     static final int PROMPT = 128;
 
-    @Param({"stories260K", "synthetic1024"})
+    @Param({"stories260K", "synthetic1024", "synthetic1024q2"})
     String model;
 
     LlamaModel m;
@@ -50,7 +52,7 @@ public class DecoderBenchmark {
             m = LlamaModel.load(dir);
         } else {
             ModelConfig.TextConfig c = SyntheticModel.config("llama", 1024, 2816, 8, 16, 16, 64, 32000, 2048, 10000.0, null, false);
-            m = SyntheticModel.create(c, 1);
+            m = model.endsWith("q2") ? SyntheticModel.createQuantized(c, 1, 2, 128) : SyntheticModel.create(c, 1);
         }
         SplittableRandom r = new SplittableRandom(3);
         ids = new int[PROMPT];
