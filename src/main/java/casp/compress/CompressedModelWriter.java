@@ -239,7 +239,10 @@ public final class CompressedModelWriter {
      * quantization_config of a QuIP# folder: quant_method "quip#", codebook "E8P12" (3 / 4 bits:
      * "E8P12RVQ3B" / "E8P12RVQ4B", the names of QuIP#'s reference), bits,
      * the sign and transform conventions (see casp.model.QuipLinear), and the "casp" object
-     * (version, method, backend "e8p12", per-linear bits, calibration) as for GPTQ.
+     * (version, method, backend "e8p12", per-linear bits, calibration) as for GPTQ. For CASP
+     * (--backend quip) the top-level codebook and bits are the target's; each linear's width is in
+     * casp.bits (a reader takes the residual stage from the qidxs2 tensor), the factors' ranks and
+     * formats in casp.low_rank.
      */
     static ObjectNode quipConfig(ModelFolder source, CompressionOptions opt, List<LinearResult> results) {
         ObjectNode q = new ObjectMapper().createObjectNode();

@@ -17,7 +17,9 @@ import java.util.Map;
  *       an exact B this is the diagonal S_r, so GPTQ on A is round-to-nearest; a random orthogonal
  *       rotation of the rank dimension (A R, R^T B) makes H_A dense and lets GPTQ compensate.</li>
  * </ol>
- * A factor width of 0 keeps that factor dense (float32): the low-rank step alone.
+ * With the quip backend each factor at 2 to 4 bits is QuIP# codes instead ({@link #factorMethod});
+ * QuIP#'s own Hadamard transform of the input already makes a diagonal H_A dense, so its BlockLDLQ
+ * feedback is not idle on A. A factor width of 0 keeps that factor dense (float32): the low-rank step alone.
  * Implements {@link Quantizer} so the pipeline can use it for q_proj and k_proj like any backend;
  * it returns a {@link LowRankLayer}.
  */
