@@ -3,8 +3,12 @@
 # (Markdown). ppl on reference/eval.txt at ctx 256, KL to the float32 model, effective bits per
 # original linear weight (everything stored counted: codes, signs, scales, zeros, factors).
 #
-#   src/scripts/stories260k-casp-quip-table.sh
+#   src/scripts/stories260k-casp-quip-table.sh [stories] [llava]        # default: stories
 #   SEEDS="0" SAMPLES=128 SEQ_LEN=512 src/scripts/stories260k-casp-quip-table.sh
+#
+# llava: the same comparison on llava-stories (whose language model is stories260K), calibrated on
+# LLAVA_SAMPLES (64) conversations of data/calib with their images, evaluated on the 300 dev
+# captions (greedy captions stopped at '.', exact match; caption ppl; KL to float32), seeds SEEDS.
 #
 # Calibration: SAMPLES random windows x SEQ_LEN tokens of eval.txt (the model has no other text),
 # one run per seed in SEEDS. CASP: low-rank q/k at rho 0.25 with 3-bit factors, the savings
@@ -35,6 +39,40 @@ export CASP_QUIET=1
 field() { grep -o "\"$1\":[^,}]*" | head -1 | cut -d: -f2; }
 stats() { awk '{x[NR]=$1; s+=$1} END {m=s/NR; for(i=1;i<=NR;i++) v+=(x[i]-m)^2; printf "%.3f ± %.3f", m, (NR>1? sqrt(v/(NR-1)) : 0)}'; }
 
+LLAVA_SAMPLES="${LLAVA_SAMPLES:-64}"
+sections="${*:-stories}"
+
+llava() {
+  local dir="$shared/models/llava-stories"
+  local cfgs=("QuIP# 2-bit|--method quip" "CASP-QuIP# measured|--method casp --backend quip" "CASP-GPTQ measured|--method casp --backend gptq")
+  echo "llava-stories, dev captions (300); calibration $LLAVA_SAMPLES conversations of data/calib, seeds $SEEDS"
+  echo
+  echo "| seed | method | effective bits | accuracy | caption ppl | KL to fp32 |"
+  echo "|---|---|---|---|---|---|"
+  for seed in $SEEDS; do
+    for i in "${!cfgs[@]}"; do
+      IFS='|' read -r label flags <<<"${cfgs[$i]}"
+      out="$work/l$seed-$i"
+      # shellcheck disable=SC2086
+      c=$(casp compress --model "$dir/model" --calib "$dir/data/calib/calib.json" --bits 2 --samples "$LLAVA_SAMPLES" --seed "$seed" \
+          $flags --out "$out" --json)
+      e=$(casp eval vqa --model "$out" --data "$dir/data/dev/dev.json" --reference "$dir/model" --stop . --json)
+      b=$(echo "$c" | field effective_bits); a=$(echo "$e" | field accuracy); p=$(echo "$e" | field answer_ppl); k=$(echo "$e" | field kl)
+      printf "| %s | %s | %.4f | %.4f | %.3f | %.4f |\n" "$seed" "$label" "$b" "$a" "$p" "$k"
+      echo "$i|$b|$p|$k" >>"$work/lrows"
+      rm -rf "$out"
+    done
+  done
+  echo
+  echo "| method | effective bits | caption ppl (mean ± sd over seeds) | KL to fp32 |"
+  echo "|---|---|---|---|"
+  for i in "${!cfgs[@]}"; do
+    IFS='|' read -r label _ <<<"${cfgs[$i]}"
+    echo "| $label | $(grep "^$i|" "$work/lrows" | cut -d'|' -f2 | stats | sed 's/ ±.*//') | $(grep "^$i|" "$work/lrows" | cut -d'|' -f3 | stats) | $(grep "^$i|" "$work/lrows" | cut -d'|' -f4 | stats | sed 's/ ±.*//') |"
+  done
+}
+
+stories() {
 configs=("QuIP# 2-bit|--method quip"
   "CASP-QuIP# measured|--method casp --backend quip"
   "CASP-QuIP# uniform|--method casp --backend quip --allocation uniform"
@@ -67,4 +105,14 @@ for i in "${!configs[@]}"; do
   p=$(grep "^$i|" "$work/rows" | cut -d'|' -f3 | stats)
   k=$(grep "^$i|" "$work/rows" | cut -d'|' -f4 | stats)
   echo "| $label | ${b% ±*} | $p | ${k% ±*} |"
+done
+}
+
+for s in $sections; do
+  case "$s" in
+    stories) stories ;;
+    llava) llava ;;
+    *) echo "unknown section '$s' (stories, llava)" >&2; exit 2 ;;
+  esac
+  echo
 done
