@@ -70,7 +70,10 @@ public final class CompressCommand implements Callable<Integer> {
     int kmeansIters;
 
     // casp options (--method casp)
-    @Option(names = "--backend", paramLabel = "gptq|rtn", defaultValue = "gptq", description = "casp: quantizer of the linears and factors (default ${DEFAULT-VALUE})")
+    @Option(names = "--backend", paramLabel = "gptq|rtn|quip", defaultValue = "gptq",
+            description = "casp: quantizer of the linears and factors; quip = QuIP# at the allocated 2 / 3 / 4 bits, factors "
+                    + "included (a factor width QuIP# lacks, 8, keeps per-channel GPTQ), budget = --bits x weights "
+                    + "(default ${DEFAULT-VALUE})")
     String backend;
 
     @Option(names = "--rank-ratio", paramLabel = "R", defaultValue = "0.25",
@@ -246,7 +249,14 @@ public final class CompressCommand implements Callable<Integer> {
 
     /** The CASP settings from the flags; bad values are user errors naming the flag. */
     private CaspPlan.Options caspOptions() {
-        if (!backend.equals("gptq") && !backend.equals("rtn")) throw new BadInputException("--backend must be gptq or rtn, got '" + backend + "'");
+        if (backend.equals("aqlm"))
+            throw new BadInputException("--backend aqlm is not available with --method casp yet: the bit allocation has no exact AQLM "
+                    + "cost (codebooks shared per linear, widths as codebook counts) and the low-rank factors have no AQLM format; "
+                    + "use --backend gptq, rtn or quip, or --method aqlm alone");
+        if (!backend.equals("gptq") && !backend.equals("rtn") && !backend.equals("quip"))
+            throw new BadInputException("--backend must be gptq, rtn or quip, got '" + backend + "'");
+        if (backend.equals("quip") && (groupSize != null || actOrder || sym))
+            throw new BadInputException("--group-size, --act-order and --sym do not apply to --backend quip (E8P12 codes, one scale per linear)");
         if (bits != 2 && bits != 3) throw new BadInputException("--method casp supports --bits 2 or 3 (candidates {2,3} / {3,4}), got " + bits);
         if (!(rankRatio > 0 && rankRatio <= 1)) throw new BadInputException("--rank-ratio must be in (0, 1], got " + rankRatio);
         if (!(rankThreshold > 0 && rankThreshold < 1)) throw new BadInputException("--rank-threshold must be in (0, 1), got " + rankThreshold);

@@ -304,11 +304,22 @@ public final class BitAllocation {
      *                fixed width)
      */
     public static List<Unit> units(List<LinearInfo> linears, int[] widths, boolean perLayer) {
+        return units(linears, widths, perLayer, (l, bits) -> LowRankLayer.storageBits(l.rows(), l.cols(), bits, l.groupSize()));
+    }
+
+    /** The exact stored bits of a linear at a width under some quantizer (a scalar grid's, QuIP#'s). */
+    @FunctionalInterface
+    public interface Cost {
+        long bits(LinearInfo linear, int width);
+    }
+
+    /** {@link #units(List, int[], boolean)} with the linears' costs from {@code cost} (e.g. QuIP#'s codes, signs and scale). */
+    public static List<Unit> units(List<LinearInfo> linears, int[] widths, boolean perLayer, Cost cost0) {
         List<Unit> out = new ArrayList<>();
         if (!perLayer) {
             for (LinearInfo l : linears) {
                 long[] cost = new long[widths.length];
-                for (int c = 0; c < widths.length; c++) cost[c] = LowRankLayer.storageBits(l.rows(), l.cols(), widths[c], l.groupSize());
+                for (int c = 0; c < widths.length; c++) cost[c] = cost0.bits(l, widths[c]);
                 out.add(new Unit("layers." + l.layer() + "." + l.name(), l.layer(), (long) l.rows() * l.cols(), widths.clone(),
                         cost, l.distortion() == null ? null : l.distortion().clone()));
             }
@@ -326,7 +337,7 @@ public final class BitAllocation {
                 any = true;
                 params += (long) l.rows() * l.cols();
                 for (int c = 0; c < widths.length; c++) {
-                    cost[c] += LowRankLayer.storageBits(l.rows(), l.cols(), widths[c], l.groupSize());
+                    cost[c] += cost0.bits(l, widths[c]);
                     if (l.distortion() == null) known = false;
                     else dist[c] += l.distortion()[c];
                 }

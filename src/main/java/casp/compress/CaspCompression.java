@@ -98,18 +98,18 @@ public final class CaspCompression {
         return (layer, name) -> lowRankOnly && !plan.isLowRank(name) ? null : plan.quantizer(layer, name);
     }
 
-    /** Exact stored bits of the results (factors and scalar-grid weights, scales and zeros included). */
+    /**
+     * Exact stored bits of the results: factors, scalar-grid weights with their scales and zeros,
+     * QuIP# codes with their signs and scales.
+     */
     public static long storedBits(List<BlockResult> blocks) {
         long bits = 0;
         for (BlockResult b : blocks) {
             for (LinearResult r : b.linears()) {
-                if (r.lowRank() != null) {
-                    LowRankFactors f = r.lowRank();
-                    bits += f.a() == null ? 32L * f.rows() * f.rank() : LowRankLayer.storageBits(f.rows(), f.rank(), f.aBits(), -1);
-                    bits += f.b() == null ? 32L * f.rank() * f.cols() : LowRankLayer.storageBits(f.rank(), f.cols(), f.bBits(), -1);
-                } else {
-                    bits += LowRankLayer.storageBits(r.rows(), r.cols(), r.bits(), r.groupSize());
-                }
+                if (r.lowRank() != null) bits += r.lowRank().storageBits();
+                else if (r.stored() instanceof QuipLayer q) bits += q.storageBits();
+                else if (r.packed() != null) bits += LowRankLayer.storageBits(r.rows(), r.cols(), r.bits(), r.groupSize());
+                else throw new IllegalArgumentException("layer " + r.layer() + " " + r.name() + ": no exact bit count for method " + r.method());
             }
         }
         return bits;
@@ -131,7 +131,8 @@ public final class CaspCompression {
         ObjectNode c = (ObjectNode) quantizationConfig.get("casp");
         c.put("method", "casp");
         c.put("backend", backend.method());
-        c.put("tensor_format", "gptq-v1");
+        c.put("tensor_format", backend.isQuip() ? "quip#" : "gptq-v1");
+        c.put("budget_rule", budgetRule());
         CaspPlan.Options o = plan.options;
         c.put("rank_rule", o.rankRule().name().toLowerCase(Locale.ROOT));
         c.put("rank_ratio", o.rankRatio());
@@ -150,6 +151,7 @@ public final class CaspCompression {
         ObjectNode opts = r.putObject("options");
         opts.put("backend", o.backend());
         opts.put("bits", o.bits());
+        opts.put("budget_rule", budgetRule());
         opts.put("rank_rule", o.rankRule().name().toLowerCase(Locale.ROOT));
         opts.put("rank_ratio", o.rankRatio());
         if (o.rankRule() == CaspPlan.RankRule.THRESHOLD) opts.put("rank_threshold", o.rankThreshold());
@@ -177,6 +179,8 @@ public final class CaspCompression {
             x.put("layer", l);
             x.put("q_rank", plan.qRank[l]);
             x.put("k_rank", plan.kRank[l]);
+            x.put("factor_quantizer_b", o.factorBits() == 0 ? "float32" : LowRankQuantizer.factorMethod(o.backend(), o.factorBits()));
+            x.put("factor_quantizer_a", o.widthOfA() == 0 ? "float32" : LowRankQuantizer.factorMethod(o.backend(), o.widthOfA()));
             if (!Double.isNaN(plan.qLoss[l])) x.put("q_truncation_loss_probe", plan.qLoss[l]);
             if (!Double.isNaN(plan.kLoss[l])) x.put("k_truncation_loss_probe", plan.kLoss[l]);
         }
@@ -212,6 +216,15 @@ public final class CaspCompression {
         return r;
     }
 
+    /**
+     * How the budget was set: "plain gptq 2-bit" (what plain quantization at the target stores), or
+     * for QuIP# "2 bits x weights" (the target itself).
+     */
+    public String budgetRule() {
+        CaspPlan.Options o = plan.options;
+        return o.backend().equals("quip") ? o.bits() + " bits x weights" : "plain " + o.backend() + " " + o.bits() + "-bit";
+    }
+
     /** The human-readable summary printed after the compression table. */
     public String summary(List<BlockResult> blocks) {
         StringBuilder sb = new StringBuilder();
@@ -223,9 +236,13 @@ public final class CaspCompression {
                 o.factorBits(), o.widthOfA(), o.rotate() ? ", rotated" : ""));
         sb.append(String.format(Locale.ROOT, "casp: ranks q %s, k %s%n", java.util.Arrays.toString(plan.qRank), java.util.Arrays.toString(plan.kRank)));
         if (!lowRankOnly) {
-            sb.append(String.format(Locale.ROOT, "casp: stored %d bits = %.4f effective bits per original linear weight; budget (plain %s %d-bit) %d bits = %.4f%s%n",
-                    used, (double) used / plan.originalWeights, o.backend(), o.bits(), plan.budgetBits, plan.budgetEffectiveBits(),
+            sb.append(String.format(Locale.ROOT, "casp: stored %d bits = %.4f effective bits per original linear weight; budget (%s) %d bits = %.4f%s%n",
+                    used, (double) used / plan.originalWeights, budgetRule(), plan.budgetBits, plan.budgetEffectiveBits(),
                     used <= plan.budgetBits ? "" : "  EXCEEDED"));
+            if (o.backend().equals("quip") && (!LowRankQuantizer.factorMethod("quip", o.factorBits()).equals("quip#")
+                    || !LowRankQuantizer.factorMethod("quip", o.widthOfA()).equals("quip#")))
+                sb.append(String.format(Locale.ROOT, "casp: factors at widths QuIP# does not have (B %d / A %d bits) use per-channel GPTQ%n",
+                        o.factorBits(), o.widthOfA()));
             BitAllocation.Result a = plan.allocation;
             int wide = 0;
             StringBuilder list = new StringBuilder();

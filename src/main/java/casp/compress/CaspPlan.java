@@ -16,11 +16,15 @@ import java.util.Map;
  * (ALGORITHMS.md sections 1, 3, 5). {@link #quantizer} then serves as the compressor's
  * per-linear plan.
  *
- * <p>Equal budget: the budget is exactly the bits plain quantization with the same backend,
- * width and group rule would store for every linear (codes, fp16 scales, zeros). The low-rank
- * factors (at their own widths, per channel) are paid for first; the rest goes to the other
- * linears, each at the target width or wider where the allocation says so. The stored total is
- * therefore never above plain quantization's.
+ * <p>Equal budget: for the scalar-grid backends (gptq, rtn) the budget is exactly the bits plain
+ * quantization with the same backend, width and group rule would store for every linear (codes,
+ * fp16 scales, zeros). For QuIP# (backend quip) it is the target itself, bits x original linear
+ * weights: plain QuIP# stores a little more than that (the padding's codes, the sign vectors and
+ * scales), so CASP-QuIP# is held to a stricter budget than QuIP# alone and its effective bits never
+ * exceed the target. The low-rank factors (at their own widths, per channel; with quip as QuIP#
+ * codes at 2 to 4 bits) are paid for first; the rest goes to the other linears, each at the target
+ * width or wider where the allocation says so. Every cost is exact ({@link #linearCost},
+ * {@link LowRankQuantizer#factorStorageBits}), known before quantizing.
  */
 public final class CaspPlan {
 
@@ -42,7 +46,7 @@ public final class CaspPlan {
     /**
      * CASP settings.
      *
-     * @param backend       "gptq" or "rtn"
+     * @param backend       "gptq", "rtn" or "quip" (QuIP#)
      * @param bits          target width (2 or 3); the allocation's candidates are bits and bits + 1
      * @param rankRule      how ranks are chosen
      * @param rankRatio     rho of the ratio rule (and the budget rule's total)
@@ -59,7 +63,9 @@ public final class CaspPlan {
                           BitAllocation.Mode allocation, boolean perLinear, int factorBits, int aBits, boolean rotate,
                           boolean refitA, boolean lowRank) {
         public Options {
-            if (!backend.equals("gptq") && !backend.equals("rtn")) throw new IllegalArgumentException("backend must be gptq or rtn, got " + backend);
+            if (!backend.equals("gptq") && !backend.equals("rtn") && !backend.equals("quip"))
+                throw new IllegalArgumentException("backend must be gptq, rtn or quip, got " + backend);
+            if (backend.equals("quip") && bits + 1 > 4) throw new IllegalArgumentException("QuIP# has 2, 3 and 4 bits: target 2 or 3");
             if (bits != 2 && bits != 3) throw new IllegalArgumentException("CASP targets 2 or 3 bits (candidates {2,3} or {3,4}), got " + bits);
             if (!(rankRatio > 0 && rankRatio <= 1)) throw new IllegalArgumentException("rank ratio must be in (0, 1], got " + rankRatio);
             if (!(rankThreshold > 0 && rankThreshold < 1)) throw new IllegalArgumentException("rank threshold must be in (0, 1), got " + rankThreshold);
@@ -153,10 +159,11 @@ public final class CaspPlan {
         for (int l = 0; l < L; l++) {
             for (String name : DecoderLayer.LINEARS) {
                 Linear lin = model.layer(l).linear(name);
-                budget += LowRankLayer.storageBits(lin.out(), lin.in(), o.bits(), groups.groupSize(lin.in()));
+                budget += linearCost(o.backend(), lin.out(), lin.in(), o.bits(), groups.groupSize(lin.in()));
                 weights += (long) lin.out() * lin.in();
             }
         }
+        if (o.backend().equals("quip")) budget = (long) o.bits() * weights; // the target itself (see the class comment)
         if (o.lowRank()) {
             Linear q0 = model.layer(0).linear(DecoderLayer.Q), k0 = model.layer(0).linear(DecoderLayer.K);
             int rq = LowRankQK.rankForRatio(q0.out(), q0.in(), o.rankRatio()), rk = LowRankQK.rankForRatio(k0.out(), k0.in(), o.rankRatio());
@@ -203,7 +210,8 @@ public final class CaspPlan {
         int[] widths = {o.bits(), o.bits() + 1};
         if (m != null && !java.util.Arrays.equals(m.widths(), widths))
             throw new IllegalArgumentException("measurements are for widths " + java.util.Arrays.toString(m.widths()));
-        List<BitAllocation.Unit> units = BitAllocation.units(infos, widths, !o.perLinear());
+        List<BitAllocation.Unit> units = BitAllocation.units(infos, widths, !o.perLinear(),
+                (li, b) -> linearCost(o.backend(), li.rows(), li.cols(), b, li.groupSize()));
         if (budget - fixed < 0) throw new IllegalArgumentException("the low-rank factors alone (" + fixed + " bits) exceed the budget " + budget);
         BitAllocation.Result alloc = BitAllocation.solve(o.allocation(), units, budget - fixed);
         LowRankQuantizer.Options fo = new LowRankQuantizer.Options(1, 0, o.backend(), o.factorBits(), o.widthOfA(), -1, o.rotate(),
@@ -227,9 +235,26 @@ public final class CaspPlan {
         if (m == null || m.q() == null) throw new IllegalArgumentException("the " + rule + " rank rule needs the q/k SVDs of the probe");
     }
 
-    /** Exact bits of the factors of an [m, n] projection at rank r, per output channel. */
+    /**
+     * Exact bits of the factors of an [m, n] projection at rank r under the backend (per output
+     * channel grids, or QuIP# codes). Dense factors (width 0, only with --lowrank-only, where no
+     * budget is enforced) are charged as before: an fp16 scale and no codes per row.
+     */
     static long factorCost(int m, int n, int r, Options o) {
-        return LowRankLayer.storageBits(r, n, o.factorBits(), -1) + LowRankLayer.storageBits(m, r, o.widthOfA(), -1);
+        return cost(o, r, n, o.factorBits()) + cost(o, m, r, o.widthOfA());
+    }
+
+    private static long cost(Options o, int rows, int cols, int bits) {
+        return bits == 0 ? LowRankLayer.storageBits(rows, cols, 0, -1) : LowRankQuantizer.factorStorageBits(o.backend(), rows, cols, bits);
+    }
+
+    /**
+     * Exact stored bits of a (non-factor) linear [rows, cols] at a width under a backend: QuIP#'s
+     * codes, signs and scales ({@link Quip#storageBits}), or codes plus an fp16 scale and a zero per
+     * group and row.
+     */
+    public static long linearCost(String backend, int rows, int cols, int bits, int groupSize) {
+        return backend.equals("quip") ? Quip.storageBits(rows, cols, bits) : LowRankLayer.storageBits(rows, cols, bits, groupSize);
     }
 
     private static String key(int layer, String name) {
@@ -267,7 +292,7 @@ public final class CaspPlan {
         return (double) plannedBits() / originalWeights;
     }
 
-    /** budget / original weights: plain quantization's effective bits. */
+    /** budget / original weights: plain quantization's effective bits (quip: the target). */
     public double budgetEffectiveBits() {
         return (double) budgetBits / originalWeights;
     }

@@ -208,7 +208,7 @@ public final class Checkpoint {
         List<LinearResult> lin = new ArrayList<>();
         for (LinearResult r : meta.linears()) {
             LowRankFactors factors = LowRankFactors.read(st, r.name() + ".u", r.name() + ".v", r.rows(), r.cols(),
-                    r.stats().getOrDefault("a_bits", 0).intValue(), r.stats().getOrDefault("b_bits", 0).intValue());
+                    r.stats().getOrDefault("rank", 0).intValue(), r.stats().getOrDefault("a_bits", 0).intValue(), r.stats().getOrDefault("b_bits", 0).intValue());
             if (factors != null) { // casp
                 lin.add(new LinearResult(r.layer(), r.name(), r.rows(), r.cols(), r.method(), r.bits(), r.groupSize(),
                         r.effectiveBits(), r.proxyError(), r.seconds(), r.stats(), null, factors));

@@ -221,11 +221,8 @@ public final class CompressedModelWriter {
         for (LinearResult r : results) {
             String p = source.layer(r.layer(), r.name());
             if (r.lowRank() != null) { // casp: the widths of the factor tensors, and the rank
-                LowRankFactors f = r.lowRank();
                 if (lowRank == null) lowRank = c.putObject("low_rank");
-                lowRank.putObject(p).put("rank", f.rank()).put("a_bits", f.aBits()).put("b_bits", f.bBits());
-                if (f.a() != null) bits.put(LowRankLinear.uPrefix(p), f.aBits());
-                if (f.b() != null) bits.put(LowRankLinear.vPrefix(p), f.bBits());
+                lowRankEntry(lowRank, bits, p, r.lowRank());
                 continue;
             }
             bits.put(p, r.bits());
@@ -242,7 +239,10 @@ public final class CompressedModelWriter {
      * quantization_config of a QuIP# folder: quant_method "quip#", codebook "E8P12" (3 / 4 bits:
      * "E8P12RVQ3B" / "E8P12RVQ4B", the names of QuIP#'s reference), bits,
      * the sign and transform conventions (see casp.model.QuipLinear), and the "casp" object
-     * (version, method, backend "e8p12", per-linear bits, calibration) as for GPTQ.
+     * (version, method, backend "e8p12", per-linear bits, calibration) as for GPTQ. For CASP
+     * (--backend quip) the top-level codebook and bits are the target's; each linear's width is in
+     * casp.bits (a reader takes the residual stage from the qidxs2 tensor), the factors' ranks and
+     * formats in casp.low_rank.
      */
     static ObjectNode quipConfig(ModelFolder source, CompressionOptions opt, List<LinearResult> results) {
         ObjectNode q = new ObjectMapper().createObjectNode();
@@ -256,12 +256,33 @@ public final class CompressedModelWriter {
         c.put("method", opt.method());
         c.put("backend", "e8p12");
         ObjectNode bits = c.putObject("bits");
-        for (LinearResult r : results) bits.put(source.layer(r.layer(), r.name()), r.bits());
+        ObjectNode lowRank = null;
+        for (LinearResult r : results) {
+            String p = source.layer(r.layer(), r.name());
+            if (r.lowRank() != null) { // casp --backend quip: q/k as factors (QuIP# codes, or GPTQ at widths QuIP# lacks)
+                if (lowRank == null) lowRank = c.putObject("low_rank");
+                lowRankEntry(lowRank, bits, p, r.lowRank());
+                continue;
+            }
+            bits.put(p, r.bits());
+        }
         ObjectNode cal = c.putObject("calibration");
         cal.put("samples", opt.samples());
         cal.put("seq_len", opt.seqLen());
         cal.put("seed", opt.seed());
         return q;
+    }
+
+    /**
+     * casp's record of one low-rank projection: its rank (which QuIP#'s padded codes do not show; the
+     * loader reads it here), each factor's width and storage format ("gptq-v1", "quip#", "float32"),
+     * and the quantized factors' widths under their tensor prefixes in bits.
+     */
+    private static void lowRankEntry(ObjectNode lowRank, ObjectNode bits, String p, LowRankFactors f) {
+        lowRank.putObject(p).put("rank", f.rank()).put("a_bits", f.aBits()).put("b_bits", f.bBits())
+                .put("a_format", f.aFormat()).put("b_format", f.bFormat());
+        if (f.aBits() > 0) bits.put(LowRankLinear.uPrefix(p), f.aBits());
+        if (f.bBits() > 0) bits.put(LowRankLinear.vPrefix(p), f.bBits());
     }
 
     private static int mostCommon(Map<Integer, Long> weightByValue, int fallback) {

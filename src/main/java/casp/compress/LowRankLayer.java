@@ -9,22 +9,27 @@ import java.util.Map;
 /**
  * A projection W [rows, cols] stored as low-rank factors W' = A B (CASP's q/k): A [rows, rank]
  * (written as q_u_proj / k_u_proj) and B [rank, cols] (q_v_proj / k_v_proj), each either quantized
- * (a {@link QuantizedWeight}, GPTQ v1 tensors) or dense (float32; then the field is null).
+ * (a {@link QuantizedWeight}, GPTQ v1 tensors, or a {@link QuipLayer}, QuIP# codes) or dense
+ * (float32; then the field is null).
  */
 public final class LowRankLayer implements QuantizedLayer {
     private final int rows, cols, rank;
     private final String method;
-    /** Quantized factors, or null when that factor is dense. */
-    public final QuantizedWeight qa, qb;
+    /** Quantized factors ({@link QuantizedWeight} or {@link QuipLayer}), or null when that factor is dense. */
+    public final QuantizedLayer qa, qb;
     /** Dense factors (the values the quantized ones stand for when quantized). */
     private final float[] a, b;
     private final Map<String, Number> stats;
 
-    LowRankLayer(String method, int rows, int cols, int rank, float[] a, float[] b, QuantizedWeight qa, QuantizedWeight qb,
+    LowRankLayer(String method, int rows, int cols, int rank, float[] a, float[] b, QuantizedLayer qa, QuantizedLayer qb,
                  Map<String, Number> stats) {
         if (a.length != (long) rows * rank || b.length != (long) rank * cols) throw new IllegalArgumentException("factor shapes do not match");
-        if (qa != null && (qa.rows != rows || qa.cols != rank)) throw new IllegalArgumentException("quantized A has the wrong shape");
-        if (qb != null && (qb.rows != rank || qb.cols != cols)) throw new IllegalArgumentException("quantized B has the wrong shape");
+        if (qa != null && (qa.rows() != rows || qa.cols() != rank)) throw new IllegalArgumentException("quantized A has the wrong shape");
+        if (qb != null && (qb.rows() != rank || qb.cols() != cols)) throw new IllegalArgumentException("quantized B has the wrong shape");
+        for (QuantizedLayer q : new QuantizedLayer[]{qa, qb}) {
+            if (q != null && !(q instanceof QuantizedWeight) && !(q instanceof QuipLayer))
+                throw new IllegalArgumentException("factors are scalar-grid or QuIP# weights, not " + q.method());
+        }
         this.method = method;
         this.rows = rows;
         this.cols = cols;
@@ -40,6 +45,18 @@ public final class LowRankLayer implements QuantizedLayer {
     @Override public int cols() { return cols; }
     public int rank() { return rank; }
     @Override public String method() { return method; }
+
+    /** Width of factor A (0: dense). */
+    public int aBits() { return bitsOf(qa); }
+
+    /** Width of factor B (0: dense). */
+    public int bBits() { return bitsOf(qb); }
+
+    /** The nominal width of a factor: the grid's bits, QuIP#'s 2 / 3 / 4; 0 for a dense (null) factor. */
+    static int bitsOf(QuantizedLayer q) {
+        if (q == null) return 0;
+        return q instanceof QuipLayer p ? p.bits() : ((QuantizedWeight) q).bits;
+    }
     @Override public Map<String, Number> stats() { return stats; }
 
     /** Factor A [rows, rank] as used (dequantized when quantized); a new array. */
@@ -68,8 +85,9 @@ public final class LowRankLayer implements QuantizedLayer {
         return (double) storageBits() / ((long) rows * cols);
     }
 
-    private static long factorBits(QuantizedWeight q, long params) {
-        return q == null ? 32 * params : storageBits(q);
+    private static long factorBits(QuantizedLayer q, long params) {
+        if (q == null) return 32 * params;
+        return q instanceof QuipLayer p ? p.storageBits() : storageBits((QuantizedWeight) q);
     }
 
     /**

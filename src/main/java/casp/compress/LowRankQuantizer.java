@@ -17,7 +17,9 @@ import java.util.Map;
  *       an exact B this is the diagonal S_r, so GPTQ on A is round-to-nearest; a random orthogonal
  *       rotation of the rank dimension (A R, R^T B) makes H_A dense and lets GPTQ compensate.</li>
  * </ol>
- * A factor width of 0 keeps that factor dense (float32): the low-rank step alone.
+ * With the quip backend each factor at 2 to 4 bits is QuIP# codes instead ({@link #factorMethod});
+ * QuIP#'s own Hadamard transform of the input already makes a diagonal H_A dense, so its BlockLDLQ
+ * feedback is not idle on A. A factor width of 0 keeps that factor dense (float32): the low-rank step alone.
  * Implements {@link Quantizer} so the pipeline can use it for q_proj and k_proj like any backend;
  * it returns a {@link LowRankLayer}.
  */
@@ -27,7 +29,8 @@ public final class LowRankQuantizer implements Quantizer {
      * @param rank       fixed rank (> 0), or 0 to choose it per layer by {@code threshold}
      * @param threshold  with rank 0: the smallest rank whose relative whitened truncation loss is at
      *                   most this
-     * @param backend    "gptq" or "rtn": how the factors are quantized
+     * @param backend    "gptq", "rtn" or "quip" (QuIP# at 2, 3, 4 bits; a factor at another width, 8, keeps
+     *                   GPTQ: see {@link #factorMethod}): how the factors are quantized
      * @param bBits      bits of B (0: dense)
      * @param aBits      bits of A (0: dense)
      * @param groupSize  factor group size, -1 per output channel (the paper's)
@@ -41,7 +44,8 @@ public final class LowRankQuantizer implements Quantizer {
         public Options {
             if (rank < 0) throw new IllegalArgumentException("rank must be >= 0, got " + rank);
             if (rank == 0 && !(threshold > 0 && threshold < 1)) throw new IllegalArgumentException("rank 0 needs a threshold in (0, 1)");
-            if (!backend.equals("gptq") && !backend.equals("rtn")) throw new IllegalArgumentException("factor backend must be gptq or rtn, got " + backend);
+            if (!backend.equals("gptq") && !backend.equals("rtn") && !backend.equals("quip"))
+                throw new IllegalArgumentException("factor backend must be gptq, rtn or quip, got " + backend);
             for (int b : new int[]{aBits, bBits}) {
                 if (b != 0 && b != 2 && b != 3 && b != 4 && b != 8) throw new IllegalArgumentException("factor bits must be 0 (dense), 2, 3, 4 or 8, got " + b);
             }
@@ -83,10 +87,33 @@ public final class LowRankQuantizer implements Quantizer {
         return opt.bBits();
     }
 
+    /**
+     * The quantizer a factor of this width gets under a backend: "quip#" when the backend is quip and
+     * QuIP# has the width (2, 3, 4), else the scalar grid ("gptq" for the gptq and quip backends,
+     * "rtn" for rtn). So with --backend quip an 8-bit factor keeps GPTQ (QuIP# has no 8-bit codebook).
+     */
+    public static String factorMethod(String backend, int bits) {
+        if (backend.equals("quip")) return bits >= 2 && bits <= 4 ? "quip#" : "gptq";
+        return backend;
+    }
+
+    /**
+     * Exact bits a factor [rows, cols] stores at a width under a backend (known before quantizing):
+     * QuIP#'s {@link Quip#storageBits}, or per output channel codes + fp16 scale + zero; 32 bits per
+     * value at width 0 (dense). Assumes per-channel scalar grids (group size -1), as CASP uses.
+     */
+    public static long factorStorageBits(String backend, int rows, int cols, int bits) {
+        if (bits == 0) return 32L * rows * cols;
+        return factorMethod(backend, bits).equals("quip#") ? Quip.storageBits(rows, cols, bits)
+                : LowRankLayer.storageBits(rows, cols, bits, -1);
+    }
+
     private Quantizer factorQuantizer(int bits) {
-        return opt.backend().equals("gptq")
-                ? new Gptq(Gptq.Options.defaults(bits).withGroupSize(opt.groupSize()))
-                : new Rtn(bits, opt.groupSize(), false, false);
+        return switch (factorMethod(opt.backend(), bits)) {
+            case "quip#" -> new Quip(Quip.Options.defaults().withBits(bits).withSeed(opt.seed()));
+            case "gptq" -> new Gptq(Gptq.Options.defaults(bits).withGroupSize(opt.groupSize()));
+            default -> new Rtn(bits, opt.groupSize(), false, false);
+        };
     }
 
     /**
@@ -111,17 +138,17 @@ public final class LowRankQuantizer implements Quantizer {
         stats.put("truncation_loss", d.relativeLoss(r));
         stats.put("whitening_damping", d.whitening.relativeDamping);
         float[] a = f.a(), b = f.b();
-        QuantizedWeight qb = null, qa = null;
+        QuantizedLayer qb = null, qa = null;
         float[] bq = b;
         if (opt.bBits() > 0) {
-            qb = (QuantizedWeight) factorQuantizer(opt.bBits()).quantize(b, r, cols, h);
+            qb = factorQuantizer(opt.bBits()).quantize(b, r, cols, h);
             bq = qb.dequantize();
             stats.put("b_proxy_error", ProxyError.relative(b, bq, r, cols, h));
         }
         double[] ha = inputHessianOfA(bq, r, cols, h);
         if (opt.refitA() && opt.bBits() > 0) a = refit(w, rows, cols, bq, r, h, ha);
         if (opt.aBits() > 0) {
-            qa = (QuantizedWeight) factorQuantizer(opt.aBits()).quantize(a, rows, r, ha);
+            qa = factorQuantizer(opt.aBits()).quantize(a, rows, r, ha);
             stats.put("a_proxy_error", ProxyError.relative(a, qa.dequantize(), rows, r, ha));
         }
         LowRankLayer out = new LowRankLayer(method(), rows, cols, r, a, b, qa, qb, stats);

@@ -183,6 +183,21 @@ public final class Quip implements Quantizer {
         return new QuipLayer(new E8pMatrix(rows, cols, m, n, codes, sIn, sOut, scale, res, codes2), stats);
     }
 
+    /**
+     * Exact bits {@link #quantize} stores for a linear [rows, cols] at a width (2, 3 or 4), as
+     * {@link QuipLayer#storageBits()} counts them: the padded shape's 16-bit codes per 8 weights (plus
+     * the residual stage's codes at 3 and 4 bits), one bit per input and output sign, the float32
+     * scale (and the residual scale). Known before quantizing, so a bit allocation can use it.
+     */
+    public static long storageBits(int rows, int cols, int bits) {
+        E8pResidual res = E8pResidual.forBits(bits);
+        long m = Hadamard.paddedSize(rows, 1), n = Hadamard.paddedSize(cols, B);
+        long codes = m * (n / B);
+        long b = 16 * codes + m + n + 32;
+        if (res != E8pResidual.NONE) b += (long) res.codeBits * codes + 32;
+        return b;
+    }
+
     private static byte[] randomSigns(int n, SplittableRandom rnd) {
         byte[] s = new byte[n];
         for (int i = 0; i < n; i++) s[i] = (byte) (rnd.nextBoolean() ? 1 : -1);

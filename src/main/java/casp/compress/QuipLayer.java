@@ -41,6 +41,17 @@ public final class QuipLayer implements QuantizedLayer, StoredTensors {
         return matrix.dequantize();
     }
 
+    /**
+     * Exact stored bits: 16 per code (per 8 padded weights), the residual codes, one per sign, 32 per
+     * scale; equals {@link Quip#storageBits} of the shape and width.
+     */
+    public long storageBits() {
+        E8pMatrix m = matrix;
+        long b = 16L * m.codes.length + m.paddedRows + m.paddedCols + 32;
+        if (m.codes2 != null) b += (long) m.residual.codeBits * m.codes2.length + 32;
+        return b;
+    }
+
     /** Codes (16 bits per 8 padded weights), one bit per sign, the float32 scale: see {@link E8pMatrix#effectiveBits}. */
     @Override
     public double effectiveBits() {

@@ -210,7 +210,7 @@ public final class SequentialCompressor {
                 double proxy = ProxyError.relative(dense.weight(), lr.dequantize(), rows, cols, h);
                 double secs = (System.nanoTime() - t0) / 1e9;
                 layer.setLinear(name, new LowRankLinear(fac.a(), fac.b(), dense.bias()));
-                LinearResult r = new LinearResult(layer.index(), name, rows, cols, lr.method(), lr.qb == null ? 32 : lr.qb.bits, -1,
+                LinearResult r = new LinearResult(layer.index(), name, rows, cols, lr.method(), lr.qb == null ? 32 : lr.bBits(), -1,
                         lr.effectiveBits(), proxy, secs, lr.stats(), null, LowRankFactors.of(lr));
                 results.add(r);
                 l.linearDone(r);

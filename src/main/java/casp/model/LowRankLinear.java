@@ -72,21 +72,36 @@ public final class LowRankLinear implements Linear {
     /**
      * The low-rank layer stored under prefix's factor tensors in a compressed folder (prefix e.g.
      * "model.layers.0.self_attn.q_proj": factors ...q_u_proj and ...q_v_proj, each either GPTQ
-     * tensors (.qweight, ...) or a float .weight), or null when the folder has no factors for it.
+     * tensors (.qweight, ...), QuIP# codes (.qidxs, ..., see {@link QuipLinear}) or a float .weight),
+     * or null when the folder has no factors for it. The rank is A's input width; when A is QuIP#
+     * codes (whose width is padded) it comes from quantization_config.casp.low_rank[prefix].rank.
      */
     public static LowRankLinear load(ModelFolder folder, String prefix, int in, int out, float[] bias) {
         if (!prefix.endsWith("_proj")) return null;
         WeightStore w = folder.weights();
         String u = uPrefix(prefix), v = vPrefix(prefix);
-        boolean hasU = w.has(u + ".qweight") || w.has(u + ".weight"), hasV = w.has(v + ".qweight") || w.has(v + ".weight");
+        boolean hasU = hasFactor(w, u), hasV = hasFactor(w, v);
         if (!hasU && !hasV) return null;
         String where = folder.dir().toString();
         if (!hasU || !hasV) throw new BadInputException(where + ": low-rank " + prefix + " has only one of its factors " + u + ", " + v);
-        int rank = w.has(u + ".qweight") ? (int) w.info(u + ".g_idx").shape()[0] : (int) w.info(u + ".weight").shape()[1];
+        int rank;
+        if (w.has(u + ".qweight")) rank = (int) w.info(u + ".g_idx").shape()[0];
+        else if (w.has(u + ".weight")) rank = (int) w.info(u + ".weight").shape()[1];
+        else {
+            com.fasterxml.jackson.databind.JsonNode qc = folder.config().quantization();
+            com.fasterxml.jackson.databind.JsonNode r = qc == null ? null : qc.path("casp").path("low_rank").path(prefix).get("rank");
+            if (r == null || !r.canConvertToInt())
+                throw new BadInputException(where + ": factor " + u + " is QuIP# codes but quantization_config.casp.low_rank has no rank for " + prefix);
+            rank = r.asInt();
+        }
         if (rank < 1 || rank > Math.min(in, out))
             throw new BadInputException(where + ": factor " + u + " has rank " + rank + ", outside [1, " + Math.min(in, out) + "]");
         Linear a = factor(folder, u, rank, out), b = factor(folder, v, in, rank);
         return new LowRankLinear(a, b, bias);
+    }
+
+    private static boolean hasFactor(WeightStore w, String p) {
+        return w.has(p + ".qweight") || w.has(p + ".weight") || w.has(p + "." + QuipLinear.QIDXS);
     }
 
     private static Linear factor(ModelFolder folder, String p, int in, int out) {
@@ -94,6 +109,11 @@ public final class LowRankLinear implements Linear {
         if (w.has(p + ".qweight")) {
             Linear q = QuantizedLinear.load(folder, p, in, out, null);
             if (q == null) throw new IllegalStateException(p + ".qweight vanished");
+            return q;
+        }
+        if (w.has(p + "." + QuipLinear.QIDXS)) { // casp --backend quip
+            Linear q = QuipLinear.load(folder, p, in, out, null);
+            if (q == null) throw new IllegalStateException(p + ".qidxs vanished");
             return q;
         }
         TensorInfo t = w.info(p + ".weight");

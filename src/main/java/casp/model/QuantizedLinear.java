@@ -123,7 +123,9 @@ public final class QuantizedLinear implements Linear {
         if (qc == null)
             throw new BadInputException(where + ": tensor '" + qw + "' is quantized but config.json has no quantization_config");
         String method = qc.path("quant_method").asText("");
-        if (!method.equals("gptq"))
+        // casp folders may mix formats: with --backend quip, factors at widths QuIP# lacks are GPTQ tensors
+        boolean caspMixed = qc.path("casp").path("method").asText("").equals("casp");
+        if (!method.equals("gptq") && !caspMixed)
             throw new BadInputException(where + ": quantization_config.quant_method '" + method + "' is not supported (only gptq)");
         String fmt = qc.path("checkpoint_format").asText("gptq");
         if (!fmt.equals("gptq"))

@@ -98,7 +98,8 @@ public final class QuipLinear implements Linear {
         if (qc == null)
             throw new BadInputException(where + ": tensor '" + prefix + "." + QIDXS + "' is QuIP# codes but config.json has no quantization_config");
         String method = qc.path("quant_method").asText("");
-        if (!method.equals(METHOD) && !qc.path("casp").path("backend").asText("").equals(METHOD))
+        String backend = qc.path("casp").path("backend").asText("");
+        if (!method.equals(METHOD) && !backend.equals(METHOD) && !backend.equals("quip"))
             throw new BadInputException(where + ": tensor '" + prefix + "." + QIDXS + "' is QuIP# codes but quantization_config.quant_method is '"
                     + method + "'");
         return new QuipLinear(read(source(w), where, prefix, in, out), bias);

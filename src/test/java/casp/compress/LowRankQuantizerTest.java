@@ -31,8 +31,8 @@ class LowRankQuantizerTest {
     @Test
     void quantizedFactorsAreCountedExactly() {
         LowRankLayer l = run(LowRankQuantizer.Options.paper(R).withBits(3, 4));
-        assertEquals(3, l.qb.bits);
-        assertEquals(4, l.qa.bits);
+        assertEquals(3, l.bBits());
+        assertEquals(4, l.aBits());
         long want = (long) R * N * 3 + (long) R * (16 + 3) + (long) M * R * 4 + (long) M * (16 + 4);
         assertEquals(want, l.storageBits());
         assertEquals((double) want / (M * N), l.effectiveBits(), 1e-12);
