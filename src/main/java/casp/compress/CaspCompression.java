@@ -67,6 +67,13 @@ public final class CaspCompression {
         CaspPlan.GroupRule groups = in -> CompressionOptions.groupSizeFor(opt.groupSize(), in);
         List<AllocationProbe.Sample> samples = new ArrayList<>();
         for (Calibration.Sample s : calib.samples()) samples.add(new AllocationProbe.Sample(s.hidden(), s.tokens()));
+        if (o.aqlm() != null && !lowRankOnly && o.rankRule() == CaspPlan.RankRule.RATIO) {
+            try { // AQLM's codebooks may not fit the budget at all (small layers): say so before the slow measurement
+                CaspPlan.make(model, o.withAllocation(BitAllocation.Mode.UNIFORM), null, be, groups, LowRankQK.Options.defaults());
+            } catch (IllegalArgumentException e) {
+                throw new casp.io.BadInputException("casp: " + e.getMessage());
+            }
+        }
         boolean needDist = !lowRankOnly && (o.allocation() == BitAllocation.Mode.MEASURED || o.allocation() == BitAllocation.Mode.CLOSED_FORM);
         boolean needSvd = o.lowRank() && o.rankRule() != CaspPlan.RankRule.RATIO;
         AllocationProbe.Measurements m = null;

@@ -250,11 +250,11 @@ public final class CaspPlan {
             if (cheapest > budget)
                 throw new IllegalArgumentException(String.format(java.util.Locale.ROOT, "--backend aqlm with %d-bit codebooks: the cheapest "
                         + "plan (every linear at %d bits = %dx%d, factors %s) stores %d bits = %.4f bits per weight, above the budget (%s) of "
-                        + "%d bits = %.4f: the codebooks and per-row scales cost too much on layers this small; try a smaller "
-                        + "--codebook-bits%s", o.aqlm().codebookBits(), o.bits(), CaspAqlm.codebooks(o.bits(), o.aqlm().codebookBits()),
+                        + "%d bits = %.4f: the codebooks and per-row scales cost too much on layers this small%s%s", o.aqlm().codebookBits(), o.bits(), CaspAqlm.codebooks(o.bits(), o.aqlm().codebookBits()),
                         o.aqlm().codebookBits(), o.widthOfA() == o.factorBits() ? o.factorBits() + "-bit" : "B " + o.factorBits() + " / A "
                         + o.widthOfA() + "-bit", cheapest, (double) cheapest / weights, o.plainBudget() ? "plain aqlm" : o.bits() + " bits x weights",
-                        budget, (double) budget / weights, o.plainBudget() ? "" : " or --budget plain (the bits plain AQLM stores at the target)"));
+                        budget, (double) budget / weights, o.aqlm().codebookBits() > 2 ? "; try --codebook-bits 2 (the smallest codebooks)" : "",
+                        o.plainBudget() ? "" : "; --budget plain allows what plain AQLM stores at the target"));
         }
         if (budget - fixed < 0) throw new IllegalArgumentException("the low-rank factors alone (" + fixed + " bits) exceed the budget " + budget);
         BitAllocation.Result alloc = BitAllocation.solve(o.allocation(), units, budget - fixed);
