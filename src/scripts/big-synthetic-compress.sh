@@ -8,13 +8,7 @@
 # The folder gets stories260K's tokenizer (512 ids, all inside the vocabulary) so that its
 # eval.txt can serve as calibration text.
 set -euo pipefail
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-shared="${CASP_SHARED:-$here/../shared}"
-if [ "${1:-}" = -h ] || [ "${1:-}" = --help ]; then
-  sed -n '2,/^set -euo pipefail/{/^#/s/^# \{0,1\}//p}' "${BASH_SOURCE[0]}"
-  echo "(repository: $here; shared assets: $shared)"
-  exit 0
-fi
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh" "$@" # sets here, shared; answers -h
 work="${1:-$(mktemp -d)}"
 SAMPLES="${SAMPLES:-32}"
 SEQ_LEN="${SEQ_LEN:-512}"

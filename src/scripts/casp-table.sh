@@ -18,13 +18,7 @@
 # Effective bits count everything stored for the decoder's linear layers: codes, fp16 scales,
 # zeros, and the low-rank factors at their own width.
 set -euo pipefail
-here="${CASP_REPO:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
-shared="${CASP_SHARED:-$here/../shared}"
-if [ "${1:-}" = -h ] || [ "${1:-}" = --help ]; then
-  sed -n '2,/^set -euo pipefail/{/^#/s/^# \{0,1\}//p}' "${BASH_SOURCE[0]}"
-  echo "(repository: $here; shared assets: $shared)"
-  exit 0
-fi
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh" "$@" # sets here (or $CASP_REPO), shared; answers -h
 SEEDS="${SEEDS:-0 1 2}"
 SAMPLES="${SAMPLES:-64}"
 SEQ_LEN="${SEQ_LEN:-256}"

@@ -10,13 +10,7 @@
 # rsvd, svd: numpy seconds / casp seconds (>= 1: no slower); matvec: GB/s of packed 2-bit
 # weights / numpy's `membw 512` GB/s (>= 0.5).
 set -euo pipefail
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-shared="${CASP_SHARED:-$here/../shared}"
-if [ "${1:-}" = -h ] || [ "${1:-}" = --help ]; then
-  sed -n '2,/^set -euo pipefail/{/^#/s/^# \{0,1\}//p}' "${BASH_SOURCE[0]}"
-  echo "(repository: $here; shared assets: $shared)"
-  exit 0
-fi
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh" "$@" # sets here, shared; answers -h
 rounds="${1:-5}"; shift || true
 benches=("$@"); [ ${#benches[@]} -gt 0 ] || benches=(gemm syrk chol rsvd matvec)
 numpy() { env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python3 "$shared/bench/numpy_ref.py" "$@"; }

@@ -8,8 +8,7 @@
 #   src/scripts/stories260k-aqlm-table.sh
 #   CONFIGS="2x8:2:8" src/scripts/stories260k-aqlm-table.sh     # NAME:BITS:CODEBOOK_BITS[:extra flags]
 set -euo pipefail
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-shared="${CASP_SHARED:-$here/../shared}"
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh" "$@" # sets here, shared; answers -h
 model="$shared/models/stories260K/model"
 text="$shared/models/stories260K/reference/eval.txt"
 SAMPLES="${SAMPLES:-128}"

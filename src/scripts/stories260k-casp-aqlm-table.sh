@@ -15,13 +15,7 @@
 # eval.txt, one run per seed in SEEDS. AQLM at its defaults (beam 4, 6 rounds). Every java process runs
 # under nice -n 19 (a shared machine).
 set -euo pipefail
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-shared="${CASP_SHARED:-$here/../shared}"
-if [ "${1:-}" = -h ] || [ "${1:-}" = --help ]; then
-  sed -n '2,/^set -euo pipefail/{/^#/s/^# \{0,1\}//p}' "${BASH_SOURCE[0]}"
-  echo "(repository: $here; shared assets: $shared)"
-  exit 0
-fi
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh" "$@" # sets here, shared; answers -h
 model="$shared/models/stories260K/model"
 text="$shared/models/stories260K/reference/eval.txt"
 SEEDS="${SEEDS:-0 1 2}"

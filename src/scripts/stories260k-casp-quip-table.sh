@@ -16,13 +16,7 @@
 # 2 bits x weights (QuIP# alone stores 2.065), with --backend gptq it is plain GPTQ 2-bit's 2.264.
 # Every java process runs under nice -n 19 (a shared machine).
 set -euo pipefail
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-shared="${CASP_SHARED:-$here/../shared}"
-if [ "${1:-}" = -h ] || [ "${1:-}" = --help ]; then
-  sed -n '2,/^set -euo pipefail/{/^#/s/^# \{0,1\}//p}' "${BASH_SOURCE[0]}"
-  echo "(repository: $here; shared assets: $shared)"
-  exit 0
-fi
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh" "$@" # sets here, shared; answers -h
 model="$shared/models/stories260K/model"
 text="$shared/models/stories260K/reference/eval.txt"
 SEEDS="${SEEDS:-0 1 2}"

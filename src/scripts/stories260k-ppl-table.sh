@@ -9,13 +9,7 @@
 # size is the default: 128 or the largest divisor of the input width below it, i.e. one group per
 # row for the width-64 inputs and groups of 86 for the width-172 input of down_proj.
 set -euo pipefail
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-shared="${CASP_SHARED:-$here/../shared}"
-if [ "${1:-}" = -h ] || [ "${1:-}" = --help ]; then
-  sed -n '2,/^set -euo pipefail/{/^#/s/^# \{0,1\}//p}' "${BASH_SOURCE[0]}"
-  echo "(repository: $here; shared assets: $shared)"
-  exit 0
-fi
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh" "$@" # sets here, shared; answers -h
 model="$shared/models/stories260K/model"
 text="$shared/models/stories260K/reference/eval.txt"
 SAMPLES="${SAMPLES:-128}"

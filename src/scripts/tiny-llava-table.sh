@@ -5,13 +5,7 @@
 #
 #   src/scripts/tiny-llava-table.sh          (SAMPLES, LIMIT (dev samples, default all 500), EXTRA override)
 set -euo pipefail
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-shared="${CASP_SHARED:-$here/../shared}"
-if [ "${1:-}" = -h ] || [ "${1:-}" = --help ]; then
-  sed -n '2,/^set -euo pipefail/{/^#/s/^# \{0,1\}//p}' "${BASH_SOURCE[0]}"
-  echo "(repository: $here; shared assets: $shared)"
-  exit 0
-fi
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh" "$@" # sets here, shared; answers -h
 model="$shared/models/tiny-llava/model"
 calib="$shared/models/tiny-llava/data/calib/calib.json"
 dev="$shared/models/tiny-llava/data/dev/dev.json"

@@ -507,20 +507,26 @@ final class DequantSimd {
     /** Vector body of {@link DequantKernels#dequantizeTile}. */
     static void dequantizeTile(QuantizedMatrix q, int r0, int tr, int c0, int kc, float[] buf, int ld) {
         final int[] w = q.words;
-        final int bits = q.bits, spw = q.slotsPerWord, mask = (1 << bits) - 1;
+        final int bits = q.bits, spw = q.slotsPerWord, spg = q.slotsPerGroup, mask = (1 << bits) - 1;
         final int t0 = c0 / SLOT, t1 = (c0 + kc + SLOT - 1) / SLOT;
         for (int i = 0; i < tr; i++) {
             int r = r0 + i;
-            int ow = q.rowBase(r), og = r * q.groups, ob = i * ld - c0;
-            for (int t = t0; t < t1; t++) {
-                int g = t / q.slotsPerGroup;
+            int ow = q.rowBase(r), ob = i * ld - c0;
+            // Counters instead of a division per slot: group g ends at slot gEnd; slot t is field k of block blk.
+            int g = t0 / spg, gEnd = Math.min((g + 1) * spg, t1), blk = t0 / spw, k = t0 % spw;
+            for (int t = t0; t < t1; g++, gEnd = Math.min(gEnd + spg, t1)) {
                 float s = q.scale(r, g);
                 float b = -s * q.zero(r, g);
-                int wb = ow + (t / spw) * BLOCK;
-                int sh = (t % spw) * bits;
-                for (int h = 0; h < SLOT; h += L) {
-                    IntVector c = IntVector.fromArray(IS, w, wb + h).lanewise(VectorOperators.LSHR, sh).lanewise(VectorOperators.AND, mask);
-                    madd(c.convertShape(VectorOperators.I2F, FS, 0).reinterpretAsFloats(), FloatVector.broadcast(FS, s), FloatVector.broadcast(FS, b)).intoArray(buf, ob + t * SLOT + h);
+                for (; t < gEnd; t++) {
+                    int wb = ow + blk * BLOCK, sh = k * bits;
+                    for (int h = 0; h < SLOT; h += L) {
+                        IntVector c = IntVector.fromArray(IS, w, wb + h).lanewise(VectorOperators.LSHR, sh).lanewise(VectorOperators.AND, mask);
+                        madd(c.convertShape(VectorOperators.I2F, FS, 0).reinterpretAsFloats(), FloatVector.broadcast(FS, s), FloatVector.broadcast(FS, b)).intoArray(buf, ob + t * SLOT + h);
+                    }
+                    if (++k == spw) {
+                        k = 0;
+                        blk++;
+                    }
                 }
             }
         }

@@ -42,6 +42,19 @@ public final class DequantChecks {
                 compare(w, rows, cols, x, 0, tokens, y, 0, bits + "b matmul tokens=" + tokens);
             }
         }
+        // Past one 128 x 1024 tile: the second column tile starts inside a group (80, 48) and, at
+        // 3 bits (10 slots per word), inside a block; 131 rows leave a 3-row last tile.
+        for (int bits : new int[] {2, 3, 4, 8}) {
+            for (int gs : new int[] {80, 48}) {
+                int rows = 131, cols = 2096, tokens = 9;
+                QuantizedMatrix q = QuantizedMatrix.random(rows, cols, bits, gs, bits * 100L + gs);
+                float[] w = q.dequantize();
+                float[] x = vector(tokens * cols, gs);
+                float[] y = new float[tokens * rows];
+                q.matmul(x, 0, tokens, y, 0);
+                compare(w, rows, cols, x, 0, tokens, y, 0, bits + "b g" + gs + " matmul " + rows + "x" + cols);
+            }
+        }
     }
 
     /** y (tokens x rows from yOff) against the double product, tolerance a float sum of |w||x|. */

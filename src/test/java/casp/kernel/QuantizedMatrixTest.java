@@ -122,7 +122,7 @@ class QuantizedMatrixTest {
                 "the 8-slot segment kernels need 16 float lanes (AVX-512); this JVM has " + DequantSimd.L);
         int compared = 0;
         for (int bits : new int[] {2, 4}) {
-            for (int rows : new int[] {4, 7, 33}) {
+            for (int rows : new int[] {4, 7, 12, 33}) { // quads and tails
                 for (int cols : new int[] {128, 256, 384, 1024, 1040}) {
                     for (int gs : new int[] {128, 256}) {
                         Sample s = new Sample(rows, cols, bits, gs, rows * 7919L + cols + gs + bits, null);
@@ -148,7 +148,7 @@ class QuantizedMatrixTest {
                 }
             }
         }
-        assertEquals(48, compared, "shapes that take the segment kernels");
+        assertEquals(64, compared, "shapes that take the segment kernels");
         Sample s = new Sample(4, 256, 2, 128, 5, null);
         float[] huge = randomVector(256, 6);
         huge[17] = 1e20f;
