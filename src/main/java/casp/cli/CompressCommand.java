@@ -70,11 +70,20 @@ public final class CompressCommand implements Callable<Integer> {
     int kmeansIters;
 
     // casp options (--method casp)
-    @Option(names = "--backend", paramLabel = "gptq|rtn|quip", defaultValue = "gptq",
+    @Option(names = "--backend", paramLabel = "gptq|rtn|quip|aqlm", defaultValue = "gptq",
             description = "casp: quantizer of the linears and factors; quip = QuIP# at the allocated 2 / 3 / 4 bits, factors "
-                    + "included (a factor width QuIP# lacks, 8, keeps per-channel GPTQ), budget = --bits x weights "
-                    + "(default ${DEFAULT-VALUE})")
+                    + "included (a factor width QuIP# lacks, 8, keeps per-channel GPTQ), budget = --bits x weights; "
+                    + "aqlm = AQLM at the allocated width w as 8 w / --codebook-bits codebooks (candidates {2,3} bits: "
+                    + "2x8 / 3x8 at the default 8-bit codebooks, 8x2 / 12x2 at --codebook-bits 2, 4x4 / 6x4 at 4), codebooks and "
+                    + "scales counted; a factor is AQLM unless AQLM stores more than per-channel GPTQ there (small factors); "
+                    + "budget: see --budget. Default ${DEFAULT-VALUE}")
     String backend;
+
+    @Option(names = "--budget", paramLabel = "target|plain",
+            description = "casp --backend aqlm: target = --bits x weights (the default; refused with exit 2 when AQLM's codebooks "
+                    + "and scales cannot fit it, as on stories260K); plain = what plain AQLM at --bits with the same codebooks "
+                    + "stores (equal storage to --method aqlm)")
+    String budget;
 
     @Option(names = "--rank-ratio", paramLabel = "R", defaultValue = "0.25",
             description = "casp: fraction rho of q/k parameters kept, r = floor(m n rho / (m + n)) (default ${DEFAULT-VALUE})")
@@ -175,7 +184,8 @@ public final class CompressCommand implements Callable<Integer> {
         boolean casp = method.equals("casp");
         CaspPlan.Options caspOptions = casp ? caspOptions() : null;
         CompressionOptions opt = new CompressionOptions(casp ? backend : method, bits, groupSize == null ? CompressionOptions.AUTO_GROUP : groupSize,
-                actOrder, sym, trueSequential, samples, len, seed, damp, method.equals("aqlm") ? aqlmOptions() : null);
+                actOrder, sym, trueSequential, samples, len, seed, damp, method.equals("aqlm") ? aqlmOptions() : caspOptions == null ? null
+                : caspOptions.aqlm());
         CompressionRun.Outcome o;
         Progress[] bar = new Progress[1];
         try {
@@ -231,7 +241,8 @@ public final class CompressCommand implements Callable<Integer> {
                     + (codebookBits == 16 ? " (1x16 codebooks are readable by the runtime but too costly for this CPU quantizer: "
                     + "65536 codewords scored per group and a 524288-unknown codebook solve)" : ""));
         if (groupSize != null || actOrder || sym)
-            throw new BadInputException("--group-size, --act-order and --sym do not apply to --method aqlm (groups of 8 inputs, codebooks)");
+            throw new BadInputException("--group-size, --act-order and --sym do not apply to --method aqlm or --backend aqlm (groups of 8 "
+                    + "inputs, codebooks)");
         int m = codebooks != null ? codebooks : bits * 8 / codebookBits;
         if (codebooks == null && bits * 8 % codebookBits != 0)
             throw new BadInputException("--bits " + bits + " is not a whole number of --codebook-bits " + codebookBits + " codebooks; give --codebooks");
@@ -249,15 +260,27 @@ public final class CompressCommand implements Callable<Integer> {
 
     /** The CASP settings from the flags; bad values are user errors naming the flag. */
     private CaspPlan.Options caspOptions() {
-        if (backend.equals("aqlm"))
-            throw new BadInputException("--backend aqlm is not available with --method casp yet: the bit allocation has no exact AQLM "
-                    + "cost (codebooks shared per linear, widths as codebook counts) and the low-rank factors have no AQLM format; "
-                    + "use --backend gptq, rtn or quip, or --method aqlm alone");
-        if (!backend.equals("gptq") && !backend.equals("rtn") && !backend.equals("quip"))
-            throw new BadInputException("--backend must be gptq, rtn or quip, got '" + backend + "'");
+        if (!backend.equals("gptq") && !backend.equals("rtn") && !backend.equals("quip") && !backend.equals("aqlm"))
+            throw new BadInputException("--backend must be gptq, rtn, quip or aqlm, got '" + backend + "'");
         if (backend.equals("quip") && (groupSize != null || actOrder || sym))
             throw new BadInputException("--group-size, --act-order and --sym do not apply to --backend quip (E8P12 codes, one scale per linear)");
         if (bits != 2 && bits != 3) throw new BadInputException("--method casp supports --bits 2 or 3 (candidates {2,3} / {3,4}), got " + bits);
+        if (budget != null && !backend.equals("aqlm"))
+            throw new BadInputException("--budget applies to --backend aqlm only (gptq and rtn: plain quantization's bits; quip: the target)");
+        if (budget != null && !budget.equals("target") && !budget.equals("plain"))
+            throw new BadInputException("--budget must be target or plain, got '" + budget + "'");
+        casp.compress.Aqlm.Options aqlm = null;
+        if (backend.equals("aqlm")) {
+            if (codebooks != null)
+                throw new BadInputException("--codebooks does not apply to --backend aqlm: each linear's width sets its codebook count "
+                        + "(8 x bits / --codebook-bits)");
+            for (int w : new int[]{bits, bits + 1}) {
+                if (!casp.compress.CaspAqlm.available(w, codebookBits))
+                    throw new BadInputException("--codebook-bits " + codebookBits + " with --backend aqlm: the candidate width " + w
+                            + " is not a whole number of 1..16 codebooks (8 x " + w + " / " + codebookBits + "); use 2, 4 or 8");
+            }
+            aqlm = aqlmOptions();
+        }
         if (!(rankRatio > 0 && rankRatio <= 1)) throw new BadInputException("--rank-ratio must be in (0, 1], got " + rankRatio);
         if (!(rankThreshold > 0 && rankThreshold < 1)) throw new BadInputException("--rank-threshold must be in (0, 1), got " + rankThreshold);
         for (int b : new int[]{factorBits, aBits == null ? factorBits : aBits}) {
@@ -279,6 +302,6 @@ public final class CompressCommand implements Callable<Integer> {
         if (factorBits == 0 && !lowRankOnly)
             throw new BadInputException("--factor-bits 0 (float32 factors) is only for --lowrank-only: float factors do not fit a bit budget");
         return new CaspPlan.Options(backend, bits, rule, rankRatio, rankThreshold, mode, allocationUnit.equals("linear"), factorBits,
-                aBits == null ? 0 : aBits, rotate, refitA, true);
+                aBits == null ? 0 : aBits, rotate, refitA, true, aqlm, "plain".equals(budget));
     }
 }

@@ -19,6 +19,13 @@ import java.util.TreeSet;
  * linear_weights_not_to_quantize} (every ".weight" tensor left as it was, and the output head:
  * Hugging Face replaces every other nn.Linear by an AQLM layer), plus casp's own "casp" object
  * (version, method, backend, per-linear bits, calibration and quantizer settings).
+ *
+ * <p>CASP folders (--backend aqlm) differ: the linears have different widths, so different codebook
+ * counts at one codebook size (num_codebooks at the top is that of most weights; each linear's width
+ * is in casp.bits, and its count is width x 8 / nbits_per_codebook, which casp.model.AqlmLinear
+ * reads), and q/k are low-rank factors (casp.low_rank: rank and format per projection; a factor is
+ * AQLM codes or per-channel GPTQ tensors). Hugging Face's AQLM reader, which assumes one
+ * configuration, cannot load such a folder; casp can.
  */
 public final class AqlmFormat {
     private AqlmFormat() {}
@@ -33,12 +40,22 @@ public final class AqlmFormat {
         q.put("in_group_size", AqlmTensors.IN_GROUP);
         q.put("out_group_size", 1);
         Set<String> replaced = new HashSet<>();
+        java.util.Map<Integer, Long> byCount = new java.util.TreeMap<>();
+        boolean casp = false;
         for (LinearResult r : results) {
-            if (r.aqlm() == null) throw new IllegalArgumentException("layer " + r.layer() + " " + r.name() + " is not an AQLM result");
-            if (r.aqlm().numCodebooks != a.numCodebooks() || r.aqlm().codebookBits != a.codebookBits())
-                throw new IllegalArgumentException("layer " + r.layer() + " " + r.name() + " has another codebook configuration");
             replaced.add(source.layer(r.layer(), r.name()) + ".weight");
+            if (r.lowRank() != null) { // casp: q/k as factors
+                casp = true;
+                continue;
+            }
+            if (r.aqlm() == null) throw new IllegalArgumentException("layer " + r.layer() + " " + r.name() + " is not an AQLM result");
+            if (r.aqlm().codebookBits != a.codebookBits())
+                throw new IllegalArgumentException("layer " + r.layer() + " " + r.name() + " has another codebook size");
+            if (r.aqlm().numCodebooks != a.numCodebooks()) casp = true; // casp: widths allocated per linear
+            byCount.merge(r.aqlm().numCodebooks, (long) r.rows() * r.cols(), Long::sum);
         }
+        if (casp) q.put("num_codebooks", byCount.entrySet().stream().max(java.util.Map.Entry.comparingByValue())
+                .map(java.util.Map.Entry::getKey).orElse(a.numCodebooks()));
         Set<String> keep = new TreeSet<>();
         for (String name : source.weights().names()) if (name.endsWith(".weight") && !replaced.contains(name)) keep.add(name);
         keep.add(source.headTied() ? (source.textPrefix().equals("language_model.model.") ? "language_model.lm_head.weight" : "lm_head.weight")
@@ -52,7 +69,16 @@ public final class AqlmFormat {
         c.put("backend", "aqlm");
         c.put("tensor_format", "aqlm");
         ObjectNode bits = c.putObject("bits");
-        for (LinearResult r : results) bits.put(source.layer(r.layer(), r.name()), r.bits());
+        ObjectNode lowRank = null;
+        for (LinearResult r : results) {
+            String p = source.layer(r.layer(), r.name());
+            if (r.lowRank() != null) {
+                if (lowRank == null) lowRank = c.putObject("low_rank");
+                CompressedModelWriter.lowRankEntry(lowRank, bits, p, r.lowRank());
+                continue;
+            }
+            bits.put(p, r.bits());
+        }
         ObjectNode s = c.putObject("aqlm");
         s.put("beam_width", a.beamWidth());
         s.put("iterations", a.iterations());

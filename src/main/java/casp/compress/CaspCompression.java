@@ -47,8 +47,9 @@ public final class CaspCompression {
 
     /** The backend quantizer at a width, with the pipeline's group rule for the input width. */
     static Quantizer backendQuantizer(CompressionOptions opt, int bits, int inputWidth) {
+        Aqlm.Options a = opt.method().equals("aqlm") ? CaspAqlm.at(opt.aqlmOptions(), bits) : null; // M = 8 bits / B codebooks
         return new CompressionOptions(opt.method(), bits, opt.groupSize(), opt.actOrder(), opt.symmetric(), opt.trueSequential(),
-                opt.samples(), opt.seqLen(), opt.seed(), opt.percDamp()).quantizer(inputWidth);
+                opt.samples(), opt.seqLen(), opt.seed(), opt.percDamp(), a).quantizer(inputWidth);
     }
 
     /**
@@ -60,10 +61,19 @@ public final class CaspCompression {
     public static CaspCompression prepare(LlamaModel model, Calibration calib, CompressionOptions opt, CaspPlan.Options o,
                                           boolean lowRankOnly, PrintStream log) {
         if (o.bits() != opt.bits()) throw new IllegalArgumentException("CASP and backend widths differ");
+        if (o.backend().equals("aqlm") && (!opt.method().equals("aqlm") || !o.aqlm().equals(opt.aqlmOptions())))
+            throw new IllegalArgumentException("CASP and backend AQLM settings differ");
         CaspPlan.Backend be = (bits, in) -> backendQuantizer(opt, bits, in);
         CaspPlan.GroupRule groups = in -> CompressionOptions.groupSizeFor(opt.groupSize(), in);
         List<AllocationProbe.Sample> samples = new ArrayList<>();
         for (Calibration.Sample s : calib.samples()) samples.add(new AllocationProbe.Sample(s.hidden(), s.tokens()));
+        if (o.aqlm() != null && !lowRankOnly && o.rankRule() == CaspPlan.RankRule.RATIO) {
+            try { // AQLM's codebooks may not fit the budget at all (small layers): say so before the slow measurement
+                CaspPlan.make(model, o.withAllocation(BitAllocation.Mode.UNIFORM), null, be, groups, LowRankQK.Options.defaults());
+            } catch (IllegalArgumentException e) {
+                throw new casp.io.BadInputException("casp: " + e.getMessage());
+            }
+        }
         boolean needDist = !lowRankOnly && (o.allocation() == BitAllocation.Mode.MEASURED || o.allocation() == BitAllocation.Mode.CLOSED_FORM);
         boolean needSvd = o.lowRank() && o.rankRule() != CaspPlan.RankRule.RATIO;
         AllocationProbe.Measurements m = null;
@@ -82,7 +92,7 @@ public final class CaspCompression {
         }
         CaspPlan.Options eff = lowRankOnly
                 ? new CaspPlan.Options(o.backend(), o.bits(), o.rankRule(), o.rankRatio(), o.rankThreshold(), BitAllocation.Mode.UNIFORM,
-                o.perLinear(), o.factorBits(), o.aBits(), o.rotate(), o.refitA(), true)
+                o.perLinear(), o.factorBits(), o.aBits(), o.rotate(), o.refitA(), true, o.aqlm(), o.plainBudget())
                 : o;
         CaspPlan plan;
         try {
@@ -100,7 +110,7 @@ public final class CaspCompression {
 
     /**
      * Exact stored bits of the results: factors, scalar-grid weights with their scales and zeros,
-     * QuIP# codes with their signs and scales.
+     * QuIP# codes with their signs and scales, AQLM codes with their codebooks and scales.
      */
     public static long storedBits(List<BlockResult> blocks) {
         long bits = 0;
@@ -108,6 +118,7 @@ public final class CaspCompression {
             for (LinearResult r : b.linears()) {
                 if (r.lowRank() != null) bits += r.lowRank().storageBits();
                 else if (r.stored() instanceof QuipLayer q) bits += q.storageBits();
+                else if (r.aqlm() != null) bits += AqlmWeight.storageBits(r.rows(), r.cols(), r.aqlm().numCodebooks, r.aqlm().codebookBits);
                 else if (r.packed() != null) bits += LowRankLayer.storageBits(r.rows(), r.cols(), r.bits(), r.groupSize());
                 else throw new IllegalArgumentException("layer " + r.layer() + " " + r.name() + ": no exact bit count for method " + r.method());
             }
@@ -131,7 +142,8 @@ public final class CaspCompression {
         ObjectNode c = (ObjectNode) quantizationConfig.get("casp");
         c.put("method", "casp");
         c.put("backend", backend.method());
-        c.put("tensor_format", backend.isQuip() ? "quip#" : "gptq-v1");
+        c.put("tensor_format", backend.isQuip() ? "quip#" : backend.method().equals("aqlm") ? "aqlm" : "gptq-v1");
+        if (plan.options.aqlm() != null) c.put("codebook_bits", plan.options.aqlm().codebookBits());
         c.put("budget_rule", budgetRule());
         CaspPlan.Options o = plan.options;
         c.put("rank_rule", o.rankRule().name().toLowerCase(Locale.ROOT));
@@ -179,8 +191,10 @@ public final class CaspCompression {
             x.put("layer", l);
             x.put("q_rank", plan.qRank[l]);
             x.put("k_rank", plan.kRank[l]);
-            x.put("factor_quantizer_b", o.factorBits() == 0 ? "float32" : LowRankQuantizer.factorMethod(o.backend(), o.factorBits()));
-            x.put("factor_quantizer_a", o.widthOfA() == 0 ? "float32" : LowRankQuantizer.factorMethod(o.backend(), o.widthOfA()));
+            if (o.aqlm() == null) { // aqlm: by shape, per factor (q_a_format, ... below)
+                x.put("factor_quantizer_b", o.factorBits() == 0 ? "float32" : LowRankQuantizer.factorMethod(o.backend(), o.factorBits()));
+                x.put("factor_quantizer_a", o.widthOfA() == 0 ? "float32" : LowRankQuantizer.factorMethod(o.backend(), o.widthOfA()));
+            }
             if (!Double.isNaN(plan.qLoss[l])) x.put("q_truncation_loss_probe", plan.qLoss[l]);
             if (!Double.isNaN(plan.kLoss[l])) x.put("k_truncation_loss_probe", plan.kLoss[l]);
         }
@@ -191,6 +205,8 @@ public final class CaspCompression {
                 String k = lr.name().endsWith("q_proj") ? "q" : "k";
                 x.put(k + "_truncation_loss", lr.stats().getOrDefault("truncation_loss", Double.NaN).doubleValue());
                 x.put(k + "_proxy_error", lr.proxyError());
+                x.put(k + "_a_format", lr.lowRank().aFormat());
+                x.put(k + "_b_format", lr.lowRank().bFormat());
             }
         }
         if (measured != null) {
@@ -218,11 +234,14 @@ public final class CaspCompression {
 
     /**
      * How the budget was set: "plain gptq 2-bit" (what plain quantization at the target stores), or
-     * for QuIP# "2 bits x weights" (the target itself).
+     * for QuIP# and AQLM "2 bits x weights" (the target itself; AQLM with --budget plain: "plain aqlm
+     * 2-bit 2x8").
      */
     public String budgetRule() {
         CaspPlan.Options o = plan.options;
-        return o.backend().equals("quip") ? o.bits() + " bits x weights" : "plain " + o.backend() + " " + o.bits() + "-bit";
+        if (o.aqlm() != null && o.plainBudget())
+            return "plain aqlm " + o.bits() + "-bit " + CaspAqlm.codebooks(o.bits(), o.aqlm().codebookBits()) + "x" + o.aqlm().codebookBits();
+        return o.backend().equals("quip") || o.aqlm() != null ? o.bits() + " bits x weights" : "plain " + o.backend() + " " + o.bits() + "-bit";
     }
 
     /** The human-readable summary printed after the compression table. */
@@ -243,6 +262,21 @@ public final class CaspCompression {
                     || !LowRankQuantizer.factorMethod("quip", o.widthOfA()).equals("quip#")))
                 sb.append(String.format(Locale.ROOT, "casp: factors at widths QuIP# does not have (B %d / A %d bits) use per-channel GPTQ%n",
                         o.factorBits(), o.widthOfA()));
+            if (o.aqlm() != null) {
+                int gptq = 0, all = 0;
+                for (BlockResult b : blocks) {
+                    for (LinearResult r : b.linears()) {
+                        if (r.lowRank() == null) continue;
+                        all += 2;
+                        if (r.lowRank().aFormat().equals("gptq-v1")) gptq++;
+                        if (r.lowRank().bFormat().equals("gptq-v1")) gptq++;
+                    }
+                }
+                int b = o.aqlm().codebookBits();
+                sb.append(String.format(Locale.ROOT, "casp: aqlm widths %d -> %dx%d, %d -> %dx%d; %d of %d factors per-channel GPTQ (AQLM's "
+                                + "codebooks would cost more there, or the width is not whole %d-bit codebooks)%n", o.bits(),
+                        CaspAqlm.codebooks(o.bits(), b), b, o.bits() + 1, CaspAqlm.codebooks(o.bits() + 1, b), b, gptq, all, b));
+            }
             BitAllocation.Result a = plan.allocation;
             int wide = 0;
             StringBuilder list = new StringBuilder();
@@ -285,6 +319,7 @@ public final class CaspCompression {
         j.put("rotate", o.rotate());
         j.put("refit_a", o.refitA());
         j.put("low_rank_only", lowRankOnly);
+        if (o.plainBudget()) j.put("plain_budget", true);
         return j;
     }
 }

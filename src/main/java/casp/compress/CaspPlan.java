@@ -25,6 +25,12 @@ import java.util.Map;
  * codes at 2 to 4 bits) are paid for first; the rest goes to the other linears, each at the target
  * width or wider where the allocation says so. Every cost is exact ({@link #linearCost},
  * {@link LowRankQuantizer#factorStorageBits}), known before quantizing.
+ *
+ * <p>AQLM (backend aqlm, {@link CaspAqlm}): a width w is M = 8 w / B codebooks of B bits; the costs
+ * count codes, codebooks and per-row scales. The budget is the target itself (bits x weights), or
+ * with {@link Options#plainBudget} what plain AQLM at the target stores (AQLM's codebooks make that
+ * far more than the target on small models). When even the cheapest plan exceeds the budget the
+ * plan is refused ({@link IllegalArgumentException} naming the cheapest plan's bits).
  */
 public final class CaspPlan {
 
@@ -58,17 +64,42 @@ public final class CaspPlan {
      * @param rotate        random orthogonal rotation of the rank dimension
      * @param refitA        least-squares refit of A to the quantized B
      * @param lowRank       replace q/k by low-rank factors (false: allocation only)
+     * @param aqlm          backend aqlm: the quantizer settings (codebook bits, search); the number of
+     *                      codebooks follows each width ({@link CaspAqlm#at}); null for the other backends
+     * @param plainBudget   backend aqlm: budget = plain AQLM's stored bits at the target instead of the
+     *                      target x weights
      */
     public record Options(String backend, int bits, RankRule rankRule, double rankRatio, double rankThreshold,
                           BitAllocation.Mode allocation, boolean perLinear, int factorBits, int aBits, boolean rotate,
-                          boolean refitA, boolean lowRank) {
+                          boolean refitA, boolean lowRank, Aqlm.Options aqlm, boolean plainBudget) {
         public Options {
-            if (!backend.equals("gptq") && !backend.equals("rtn") && !backend.equals("quip"))
-                throw new IllegalArgumentException("backend must be gptq, rtn or quip, got " + backend);
+            if (!backend.equals("gptq") && !backend.equals("rtn") && !backend.equals("quip") && !backend.equals("aqlm"))
+                throw new IllegalArgumentException("backend must be gptq, rtn, quip or aqlm, got " + backend);
+            if (backend.equals("aqlm") != (aqlm != null)) throw new IllegalArgumentException("AQLM settings go with (only) the aqlm backend");
+            if (plainBudget && !backend.equals("aqlm")) throw new IllegalArgumentException("the plain-budget choice is for the aqlm backend");
+            if (aqlm != null) {
+                for (int w : new int[]{bits, bits + 1}) {
+                    if (!CaspAqlm.available(w, aqlm.codebookBits()))
+                        throw new IllegalArgumentException("with " + aqlm.codebookBits() + "-bit codebooks the width " + w + " needs "
+                                + (w * 8.0 / aqlm.codebookBits()) + " codebooks (a whole number up to 16)");
+                }
+            }
             if (backend.equals("quip") && bits + 1 > 4) throw new IllegalArgumentException("QuIP# has 2, 3 and 4 bits: target 2 or 3");
             if (bits != 2 && bits != 3) throw new IllegalArgumentException("CASP targets 2 or 3 bits (candidates {2,3} or {3,4}), got " + bits);
             if (!(rankRatio > 0 && rankRatio <= 1)) throw new IllegalArgumentException("rank ratio must be in (0, 1], got " + rankRatio);
             if (!(rankThreshold > 0 && rankThreshold < 1)) throw new IllegalArgumentException("rank threshold must be in (0, 1), got " + rankThreshold);
+        }
+
+        /** The settings of the scalar-grid and QuIP# backends (no AQLM settings, the backend's own budget rule). */
+        public Options(String backend, int bits, RankRule rankRule, double rankRatio, double rankThreshold, BitAllocation.Mode allocation,
+                       boolean perLinear, int factorBits, int aBits, boolean rotate, boolean refitA, boolean lowRank) {
+            this(backend, bits, rankRule, rankRatio, rankThreshold, allocation, perLinear, factorBits, aBits, rotate, refitA, lowRank, null, false);
+        }
+
+        /** The same settings with another allocation mode (e.g. uniform for the low-rank step alone). */
+        public Options withAllocation(BitAllocation.Mode mode) {
+            return new Options(backend, bits, rankRule, rankRatio, rankThreshold, mode, perLinear, factorBits, aBits, rotate, refitA, lowRank,
+                    aqlm, plainBudget);
         }
 
         public int widthOfA() {
@@ -159,11 +190,12 @@ public final class CaspPlan {
         for (int l = 0; l < L; l++) {
             for (String name : DecoderLayer.LINEARS) {
                 Linear lin = model.layer(l).linear(name);
-                budget += linearCost(o.backend(), lin.out(), lin.in(), o.bits(), groups.groupSize(lin.in()));
+                budget += linearCost(o, lin.out(), lin.in(), o.bits(), groups.groupSize(lin.in()));
                 weights += (long) lin.out() * lin.in();
             }
         }
-        if (o.backend().equals("quip")) budget = (long) o.bits() * weights; // the target itself (see the class comment)
+        if (o.backend().equals("quip") || o.backend().equals("aqlm") && !o.plainBudget())
+            budget = (long) o.bits() * weights; // the target itself (see the class comment)
         if (o.lowRank()) {
             Linear q0 = model.layer(0).linear(DecoderLayer.Q), k0 = model.layer(0).linear(DecoderLayer.K);
             int rq = LowRankQK.rankForRatio(q0.out(), q0.in(), o.rankRatio()), rk = LowRankQK.rankForRatio(k0.out(), k0.in(), o.rankRatio());
@@ -211,11 +243,23 @@ public final class CaspPlan {
         if (m != null && !java.util.Arrays.equals(m.widths(), widths))
             throw new IllegalArgumentException("measurements are for widths " + java.util.Arrays.toString(m.widths()));
         List<BitAllocation.Unit> units = BitAllocation.units(infos, widths, !o.perLinear(),
-                (li, b) -> linearCost(o.backend(), li.rows(), li.cols(), b, li.groupSize()));
+                (li, b) -> linearCost(o, li.rows(), li.cols(), b, li.groupSize()));
+        if (o.backend().equals("aqlm")) { // small layers: AQLM's codebooks and scales may not fit the target at all
+            long cheapest = fixed;
+            for (BitAllocation.Unit u : units) cheapest += u.costBits()[0];
+            if (cheapest > budget)
+                throw new IllegalArgumentException(String.format(java.util.Locale.ROOT, "--backend aqlm with %d-bit codebooks: the cheapest "
+                        + "plan (every linear at %d bits = %dx%d, factors %s) stores %d bits = %.4f bits per weight, above the budget (%s) of "
+                        + "%d bits = %.4f: the codebooks and per-row scales cost too much on layers this small%s%s", o.aqlm().codebookBits(), o.bits(), CaspAqlm.codebooks(o.bits(), o.aqlm().codebookBits()),
+                        o.aqlm().codebookBits(), o.widthOfA() == o.factorBits() ? o.factorBits() + "-bit" : "B " + o.factorBits() + " / A "
+                        + o.widthOfA() + "-bit", cheapest, (double) cheapest / weights, o.plainBudget() ? "plain aqlm" : o.bits() + " bits x weights",
+                        budget, (double) budget / weights, o.aqlm().codebookBits() > 2 ? "; try --codebook-bits 2 (the smallest codebooks)" : "",
+                        o.plainBudget() ? "" : "; --budget plain allows what plain AQLM stores at the target"));
+        }
         if (budget - fixed < 0) throw new IllegalArgumentException("the low-rank factors alone (" + fixed + " bits) exceed the budget " + budget);
         BitAllocation.Result alloc = BitAllocation.solve(o.allocation(), units, budget - fixed);
         LowRankQuantizer.Options fo = new LowRankQuantizer.Options(1, 0, o.backend(), o.factorBits(), o.widthOfA(), -1, o.rotate(),
-                o.refitA(), 1, svd);
+                o.refitA(), 1, svd, o.aqlm());
         CaspPlan plan = new CaspPlan(o, L, qr, kr, ql, kl, budget, fixed, weights, alloc, backend, groups, fo);
         for (int u = 0; u < units.size(); u++) {
             BitAllocation.Unit unit = units.get(u);
@@ -245,7 +289,15 @@ public final class CaspPlan {
     }
 
     private static long cost(Options o, int rows, int cols, int bits) {
-        return bits == 0 ? LowRankLayer.storageBits(rows, cols, 0, -1) : LowRankQuantizer.factorStorageBits(o.backend(), rows, cols, bits);
+        if (bits == 0) return LowRankLayer.storageBits(rows, cols, 0, -1);
+        if (o.aqlm() != null) return CaspAqlm.factorCost(rows, cols, bits, o.aqlm().codebookBits());
+        return LowRankQuantizer.factorStorageBits(o.backend(), rows, cols, bits);
+    }
+
+    /** {@link #linearCost(String, int, int, int, int)} under the options' backend (AQLM: at its codebook bits). */
+    public static long linearCost(Options o, int rows, int cols, int bits, int groupSize) {
+        if (o.aqlm() != null) return CaspAqlm.linearCost(rows, cols, bits, o.aqlm().codebookBits());
+        return linearCost(o.backend(), rows, cols, bits, groupSize);
     }
 
     /**
@@ -292,7 +344,7 @@ public final class CaspPlan {
         return (double) plannedBits() / originalWeights;
     }
 
-    /** budget / original weights: plain quantization's effective bits (quip: the target). */
+    /** budget / original weights: plain quantization's effective bits (quip, and aqlm unless plain: the target). */
     public double budgetEffectiveBits() {
         return (double) budgetBits / originalWeights;
     }

@@ -276,9 +276,9 @@ public final class CompressedModelWriter {
     /**
      * casp's record of one low-rank projection: its rank (which QuIP#'s padded codes do not show; the
      * loader reads it here), each factor's width and storage format ("gptq-v1", "quip#", "float32"),
-     * and the quantized factors' widths under their tensor prefixes in bits.
+     * and the quantized factors' widths under their tensor prefixes in bits. (Also used by {@link AqlmFormat}.)
      */
-    private static void lowRankEntry(ObjectNode lowRank, ObjectNode bits, String p, LowRankFactors f) {
+    static void lowRankEntry(ObjectNode lowRank, ObjectNode bits, String p, LowRankFactors f) {
         lowRank.putObject(p).put("rank", f.rank()).put("a_bits", f.aBits()).put("b_bits", f.bBits())
                 .put("a_format", f.aFormat()).put("b_format", f.bFormat());
         if (f.aBits() > 0) bits.put(LowRankLinear.uPrefix(p), f.aBits());

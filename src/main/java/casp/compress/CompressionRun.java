@@ -111,7 +111,14 @@ public final class CompressionRun {
                     : Calibration.fromTextFile(model, Tokenizer.load(req.model()), req.calib(), opt.samples(), opt.seqLen(), opt.seed());
             llava = null; // the vision tower is not needed any more
             long activationBytes = calib.bytes();
-            // Created only now, so that a user error above (a short text, a bad model) leaves no checkpoint.
+            SequentialCompressor.QuantizerPlan plan = opt.plan(model);
+            CaspCompression casp = null;
+            if (req.casp() != null) {
+                casp = CaspCompression.prepare(model, probeCalib, opt, req.casp(), req.lowRankOnly(), log);
+                probeCalib = null;
+                plan = casp.quantizerPlan();
+            }
+            // Created only now, so that a user error above (a short text, a bad model, a plan over the budget) leaves no checkpoint.
             if (cp == null && req.checkpoint()) cp = Checkpoint.create(cpDir, args);
 
             List<BlockResult> blocks = new ArrayList<>(cp == null ? List.of() : cp.blocks());
@@ -135,13 +142,6 @@ public final class CompressionRun {
                     l.blockDone(b, activations);
                 }
             };
-            SequentialCompressor.QuantizerPlan plan = opt.plan(model);
-            CaspCompression casp = null;
-            if (req.casp() != null) {
-                casp = CaspCompression.prepare(model, probeCalib, opt, req.casp(), req.lowRankOnly(), log);
-                probeCalib = null;
-                plan = casp.quantizerPlan();
-            }
             blocks.addAll(new SequentialCompressor(model, plan, opt.trueSequential()).run(calib, first, withCheckpoint));
             if (casp != null) casp.checkBudget(blocks);
 

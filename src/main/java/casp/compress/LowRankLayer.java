@@ -9,7 +9,8 @@ import java.util.Map;
 /**
  * A projection W [rows, cols] stored as low-rank factors W' = A B (CASP's q/k): A [rows, rank]
  * (written as q_u_proj / k_u_proj) and B [rank, cols] (q_v_proj / k_v_proj), each either quantized
- * (a {@link QuantizedWeight}, GPTQ v1 tensors, or a {@link QuipLayer}, QuIP# codes) or dense
+ * (a {@link QuantizedWeight}, GPTQ v1 tensors, a {@link QuipLayer}, QuIP# codes, or an
+ * {@link AqlmWeight}, AQLM codes and codebooks) or dense
  * (float32; then the field is null).
  */
 public final class LowRankLayer implements QuantizedLayer {
@@ -27,8 +28,8 @@ public final class LowRankLayer implements QuantizedLayer {
         if (qa != null && (qa.rows() != rows || qa.cols() != rank)) throw new IllegalArgumentException("quantized A has the wrong shape");
         if (qb != null && (qb.rows() != rank || qb.cols() != cols)) throw new IllegalArgumentException("quantized B has the wrong shape");
         for (QuantizedLayer q : new QuantizedLayer[]{qa, qb}) {
-            if (q != null && !(q instanceof QuantizedWeight) && !(q instanceof QuipLayer))
-                throw new IllegalArgumentException("factors are scalar-grid or QuIP# weights, not " + q.method());
+            if (q != null && !(q instanceof QuantizedWeight) && !(q instanceof QuipLayer) && !(q instanceof AqlmWeight))
+                throw new IllegalArgumentException("factors are scalar-grid, QuIP# or AQLM weights, not " + q.method());
         }
         this.method = method;
         this.rows = rows;
@@ -55,6 +56,7 @@ public final class LowRankLayer implements QuantizedLayer {
     /** The nominal width of a factor: the grid's bits, QuIP#'s 2 / 3 / 4; 0 for a dense (null) factor. */
     static int bitsOf(QuantizedLayer q) {
         if (q == null) return 0;
+        if (q instanceof AqlmWeight a) return a.bits();
         return q instanceof QuipLayer p ? p.bits() : ((QuantizedWeight) q).bits;
     }
     @Override public Map<String, Number> stats() { return stats; }
@@ -87,6 +89,7 @@ public final class LowRankLayer implements QuantizedLayer {
 
     private static long factorBits(QuantizedLayer q, long params) {
         if (q == null) return 32 * params;
+        if (q instanceof AqlmWeight a) return AqlmWeight.storageBits(a.rows, a.cols, a.numCodebooks, a.codebookBits);
         return q instanceof QuipLayer p ? p.storageBits() : storageBits((QuantizedWeight) q);
     }
 

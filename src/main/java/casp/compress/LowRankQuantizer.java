@@ -38,17 +38,27 @@ public final class LowRankQuantizer implements Quantizer {
      * @param refitA     least-squares refit of A to the quantized B
      * @param seed       seed of the rotation
      * @param svd        SVD settings
+     * @param aqlm       backend aqlm: the quantizer settings (codebook bits, search; the codebook count follows
+     *                   each factor's width), else null. A factor is AQLM or per-channel GPTQ by
+     *                   {@link CaspAqlm#factorMethod}
      */
     public record Options(int rank, double threshold, String backend, int bBits, int aBits, int groupSize, boolean rotate,
-                          boolean refitA, long seed, LowRankQK.Options svd) {
+                          boolean refitA, long seed, LowRankQK.Options svd, Aqlm.Options aqlm) {
         public Options {
+            if (backend.equals("aqlm") != (aqlm != null)) throw new IllegalArgumentException("AQLM settings go with (only) the aqlm backend");
             if (rank < 0) throw new IllegalArgumentException("rank must be >= 0, got " + rank);
             if (rank == 0 && !(threshold > 0 && threshold < 1)) throw new IllegalArgumentException("rank 0 needs a threshold in (0, 1)");
-            if (!backend.equals("gptq") && !backend.equals("rtn") && !backend.equals("quip"))
-                throw new IllegalArgumentException("factor backend must be gptq, rtn or quip, got " + backend);
+            if (!backend.equals("gptq") && !backend.equals("rtn") && !backend.equals("quip") && !backend.equals("aqlm"))
+                throw new IllegalArgumentException("factor backend must be gptq, rtn, quip or aqlm, got " + backend);
             for (int b : new int[]{aBits, bBits}) {
                 if (b != 0 && b != 2 && b != 3 && b != 4 && b != 8) throw new IllegalArgumentException("factor bits must be 0 (dense), 2, 3, 4 or 8, got " + b);
             }
+        }
+
+        /** Settings of a scalar-grid or QuIP# backend (no AQLM settings). */
+        public Options(int rank, double threshold, String backend, int bBits, int aBits, int groupSize, boolean rotate, boolean refitA,
+                       long seed, LowRankQK.Options svd) {
+            this(rank, threshold, backend, bBits, aBits, groupSize, rotate, refitA, seed, svd, null);
         }
 
         /** The paper's setting at a fixed rank: GPTQ, 3 bits per channel for both factors. */
@@ -56,14 +66,16 @@ public final class LowRankQuantizer implements Quantizer {
             return new Options(rank, 0, "gptq", 3, 3, -1, false, false, 1, LowRankQK.Options.defaults());
         }
 
-        public Options withRank(int r) { return new Options(r, threshold, backend, bBits, aBits, groupSize, rotate, refitA, seed, svd); }
-        public Options withThreshold(double t) { return new Options(0, t, backend, bBits, aBits, groupSize, rotate, refitA, seed, svd); }
-        public Options withBackend(String b) { return new Options(rank, threshold, b, bBits, aBits, groupSize, rotate, refitA, seed, svd); }
-        public Options withBits(int b, int a) { return new Options(rank, threshold, backend, b, a, groupSize, rotate, refitA, seed, svd); }
-        public Options withRotate(boolean r) { return new Options(rank, threshold, backend, bBits, aBits, groupSize, r, refitA, seed, svd); }
-        public Options withRefitA(boolean r) { return new Options(rank, threshold, backend, bBits, aBits, groupSize, rotate, r, seed, svd); }
-        public Options withSeed(long s) { return new Options(rank, threshold, backend, bBits, aBits, groupSize, rotate, refitA, s, svd); }
-        public Options withGroupSize(int g) { return new Options(rank, threshold, backend, bBits, aBits, g, rotate, refitA, seed, svd); }
+        public Options withRank(int r) { return new Options(r, threshold, backend, bBits, aBits, groupSize, rotate, refitA, seed, svd, aqlm); }
+        public Options withThreshold(double t) { return new Options(0, t, backend, bBits, aBits, groupSize, rotate, refitA, seed, svd, aqlm); }
+        public Options withBackend(String b) { return new Options(rank, threshold, b, bBits, aBits, groupSize, rotate, refitA, seed, svd, null); }
+        /** The aqlm backend with these quantizer settings. */
+        public Options withAqlm(Aqlm.Options a) { return new Options(rank, threshold, "aqlm", bBits, aBits, groupSize, rotate, refitA, seed, svd, a); }
+        public Options withBits(int b, int a) { return new Options(rank, threshold, backend, b, a, groupSize, rotate, refitA, seed, svd, aqlm); }
+        public Options withRotate(boolean r) { return new Options(rank, threshold, backend, bBits, aBits, groupSize, r, refitA, seed, svd, aqlm); }
+        public Options withRefitA(boolean r) { return new Options(rank, threshold, backend, bBits, aBits, groupSize, rotate, r, seed, svd, aqlm); }
+        public Options withSeed(long s) { return new Options(rank, threshold, backend, bBits, aBits, groupSize, rotate, refitA, s, svd, aqlm); }
+        public Options withGroupSize(int g) { return new Options(rank, threshold, backend, bBits, aBits, g, rotate, refitA, seed, svd, aqlm); }
     }
 
     private final Options opt;
@@ -108,7 +120,17 @@ public final class LowRankQuantizer implements Quantizer {
                 : LowRankLayer.storageBits(rows, cols, bits, -1);
     }
 
-    private Quantizer factorQuantizer(int bits) {
+    /**
+     * The quantizer of a factor [rows, cols] at a width: {@link #factorMethod(String, int)}, or with
+     * the aqlm backend AQLM at M = 8 bits / B codebooks when {@link CaspAqlm#factorMethod} says so
+     * (else per-channel GPTQ).
+     */
+    private Quantizer factorQuantizer(int bits, int rows, int cols) {
+        if (opt.aqlm() != null) {
+            return CaspAqlm.factorMethod(rows, cols, bits, opt.aqlm().codebookBits()).equals("aqlm")
+                    ? new Aqlm(CaspAqlm.at(opt.aqlm(), bits).withSeed(opt.aqlm().seed() * 31 + opt.seed()))
+                    : new Gptq(Gptq.Options.defaults(bits).withGroupSize(opt.groupSize()));
+        }
         return switch (factorMethod(opt.backend(), bits)) {
             case "quip#" -> new Quip(Quip.Options.defaults().withBits(bits).withSeed(opt.seed()));
             case "gptq" -> new Gptq(Gptq.Options.defaults(bits).withGroupSize(opt.groupSize()));
@@ -141,14 +163,14 @@ public final class LowRankQuantizer implements Quantizer {
         QuantizedLayer qb = null, qa = null;
         float[] bq = b;
         if (opt.bBits() > 0) {
-            qb = factorQuantizer(opt.bBits()).quantize(b, r, cols, h);
+            qb = factorQuantizer(opt.bBits(), r, cols).quantize(b, r, cols, h);
             bq = qb.dequantize();
             stats.put("b_proxy_error", ProxyError.relative(b, bq, r, cols, h));
         }
         double[] ha = inputHessianOfA(bq, r, cols, h);
         if (opt.refitA() && opt.bBits() > 0) a = refit(w, rows, cols, bq, r, h, ha);
         if (opt.aBits() > 0) {
-            qa = factorQuantizer(opt.aBits()).quantize(a, rows, r, ha);
+            qa = factorQuantizer(opt.aBits(), rows, r).quantize(a, rows, r, ha);
             stats.put("a_proxy_error", ProxyError.relative(a, qa.dequantize(), rows, r, ha));
         }
         LowRankLayer out = new LowRankLayer(method(), rows, cols, r, a, b, qa, qb, stats);

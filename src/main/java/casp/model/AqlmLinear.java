@@ -89,6 +89,8 @@ public final class AqlmLinear implements Linear {
      * folder, or null when there is no prefix.codes. quantization_config must say quant_method "aqlm"
      * with num_codebooks, nbits_per_codebook, in_group_size 8 and out_group_size 1; anything else,
      * or tensors that do not match, is a {@link BadInputException} naming the folder and tensor.
+     * In a CASP folder (quantization_config.casp: method "casp", backend "aqlm") the widths differ per
+     * linear: the codebook count is quantization_config.casp.bits[prefix] x 8 / nbits_per_codebook.
      */
     public static AqlmLinear load(ModelFolder folder, String prefix, int in, int out, float[] bias) {
         if (!AqlmTensors.present(folder.weights(), prefix)) return null;
@@ -104,6 +106,14 @@ public final class AqlmLinear implements Linear {
             throw new BadInputException(where + ": quantization_config has in_group_size " + inGroup + ", out_group_size " + outGroup
                     + "; supported is 8 and 1");
         int m = qc.path("num_codebooks").asInt(-1), b = qc.path("nbits_per_codebook").asInt(-1);
+        JsonNode casp = qc.path("casp");
+        if (casp.path("method").asText("").equals("casp") && casp.path("backend").asText("").equals("aqlm")) {
+            JsonNode w = casp.path("bits").get(prefix);
+            if (w == null || !w.canConvertToInt() || b < 1 || w.asInt() * AqlmTensors.IN_GROUP % b != 0)
+                throw new BadInputException(where + ": tensor '" + prefix + ".codes' has no width in quantization_config.casp.bits that is a "
+                        + "whole number of " + b + "-bit codebooks");
+            m = w.asInt() * AqlmTensors.IN_GROUP / b;
+        }
         AqlmTensors t = AqlmTensors.read(folder.weights(), prefix, out, in, m, b);
         return of(t, in, bias);
     }

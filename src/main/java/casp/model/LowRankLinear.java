@@ -72,9 +72,10 @@ public final class LowRankLinear implements Linear {
     /**
      * The low-rank layer stored under prefix's factor tensors in a compressed folder (prefix e.g.
      * "model.layers.0.self_attn.q_proj": factors ...q_u_proj and ...q_v_proj, each either GPTQ
-     * tensors (.qweight, ...), QuIP# codes (.qidxs, ..., see {@link QuipLinear}) or a float .weight),
-     * or null when the folder has no factors for it. The rank is A's input width; when A is QuIP#
-     * codes (whose width is padded) it comes from quantization_config.casp.low_rank[prefix].rank.
+     * tensors (.qweight, ...), QuIP# codes (.qidxs, ..., see {@link QuipLinear}), AQLM codes (.codes,
+     * ..., see {@link AqlmLinear}) or a float .weight), or null when the folder has no factors for it.
+     * The rank is A's input width; when A is QuIP# or AQLM codes (whose width is padded) it comes from
+     * quantization_config.casp.low_rank[prefix].rank.
      */
     public static LowRankLinear load(ModelFolder folder, String prefix, int in, int out, float[] bias) {
         if (!prefix.endsWith("_proj")) return null;
@@ -91,7 +92,8 @@ public final class LowRankLinear implements Linear {
             com.fasterxml.jackson.databind.JsonNode qc = folder.config().quantization();
             com.fasterxml.jackson.databind.JsonNode r = qc == null ? null : qc.path("casp").path("low_rank").path(prefix).get("rank");
             if (r == null || !r.canConvertToInt())
-                throw new BadInputException(where + ": factor " + u + " is QuIP# codes but quantization_config.casp.low_rank has no rank for " + prefix);
+                throw new BadInputException(where + ": factor " + u + " is QuIP# or AQLM codes but quantization_config.casp.low_rank has no rank for "
+                        + prefix);
             rank = r.asInt();
         }
         if (rank < 1 || rank > Math.min(in, out))
@@ -101,7 +103,7 @@ public final class LowRankLinear implements Linear {
     }
 
     private static boolean hasFactor(WeightStore w, String p) {
-        return w.has(p + ".qweight") || w.has(p + ".weight") || w.has(p + "." + QuipLinear.QIDXS);
+        return w.has(p + ".qweight") || w.has(p + ".weight") || w.has(p + "." + QuipLinear.QIDXS) || casp.io.AqlmTensors.present(w, p);
     }
 
     private static Linear factor(ModelFolder folder, String p, int in, int out) {
@@ -114,6 +116,11 @@ public final class LowRankLinear implements Linear {
         if (w.has(p + "." + QuipLinear.QIDXS)) { // casp --backend quip
             Linear q = QuipLinear.load(folder, p, in, out, null);
             if (q == null) throw new IllegalStateException(p + ".qidxs vanished");
+            return q;
+        }
+        if (casp.io.AqlmTensors.present(w, p)) { // casp --backend aqlm
+            Linear q = AqlmLinear.load(folder, p, in, out, null);
+            if (q == null) throw new IllegalStateException(p + ".codes vanished");
             return q;
         }
         TensorInfo t = w.info(p + ".weight");

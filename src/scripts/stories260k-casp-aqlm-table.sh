@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# stories260K at a 2-bit target: CASP with the AQLM backend against AQLM alone (Markdown). ppl on
+# reference/eval.txt at ctx 256, KL to the float32 model, effective bits per original linear weight
+# (everything stored counted: codes, codebooks, per-row scales, factors).
+#
+#   src/scripts/stories260k-casp-aqlm-table.sh
+#   SEEDS="0" SAMPLES=64 SEQ_LEN=256 CODEBOOK_BITS="2 4" src/scripts/stories260k-casp-aqlm-table.sh
+#
+# First the budget at the target itself (--budget target, the default): for each codebook size the
+# cheapest CASP-AQLM plan's bits, from the refusal message (no compression runs). Then, for each
+# codebook size in CODEBOOK_BITS, AQLM alone at 2 bits (M = 16 / B codebooks) against CASP-AQLM with
+# --budget plain (the bits that AQLM alone stores), low-rank q/k at rho 0.25 with 3-bit factors (per-
+# channel GPTQ on this model: AQLM codebooks would cost more), the savings allocated over single linears
+# ({2,3} bits, measured). Same calibration as the QuIP# table: SAMPLES random windows x SEQ_LEN tokens of
+# eval.txt, one run per seed in SEEDS. AQLM at its defaults (beam 4, 6 rounds). Every java process runs
+# under nice -n 19 (a shared machine).
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh" "$@" # sets here, shared; answers -h
+model="$shared/models/stories260K/model"
+text="$shared/models/stories260K/reference/eval.txt"
+SEEDS="${SEEDS:-0 1 2}"
+SAMPLES="${SAMPLES:-64}"
+SEQ_LEN="${SEQ_LEN:-256}"
+CODEBOOK_BITS="${CODEBOOK_BITS:-2 4}"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+nice -n 19 "$here/casp" --version >/dev/null
+cp "$here/target/casp.jar" "$work/casp.jar"
+casp() { nice -n 19 java --add-modules jdk.incubator.vector -XX:MaxRAMPercentage=75 -XX:+UseParallelGC -jar "$work/casp.jar" "$@" 2> >(grep -v "incubator modules" >&2); }
+export CASP_QUIET=1
+field() { grep -o "\"$1\":[^,}]*" | head -1 | cut -d: -f2; }
+stats() { awk '{x[NR]=$1; s+=$1} END {m=s/NR; for(i=1;i<=NR;i++) v+=(x[i]-m)^2; printf "%.3f ± %.3f", m, (NR>1? sqrt(v/(NR-1)) : 0)}'; }
+
+echo "stories260K, CASP-AQLM at --budget target (2 bits x weights): the cheapest plan"
+echo
+echo "| codebooks (2 / 3 bits) | cheapest plan, bits per weight | exit |"
+echo "|---|---|---|"
+for b in 2 4 8; do
+  set +e
+  msg=$(casp compress --model "$model" --calib "$text" --bits 2 --samples 2 --seq-len 64 --method casp --backend aqlm \
+      --codebook-bits "$b" --out "$work/t$b" 2>&1 >/dev/null)
+  rc=$?
+  set -e
+  cheapest=$(echo "$msg" | grep -o '= [0-9.]* bits per weight' | head -1 | cut -d' ' -f2)
+  printf "| %dx%d / %dx%d | %s | %d |\n" $((16 / b)) "$b" $((24 / b)) "$b" "${cheapest:-?}" "$rc"
+  rm -rf "$work/t$b"
+done
+echo
+
+configs=()
+for b in $CODEBOOK_BITS; do
+  configs+=("AQLM $((16 / b))x$b|--method aqlm --codebook-bits $b")
+  configs+=("CASP-AQLM $((16 / b))x$b, plain budget|--method casp --backend aqlm --codebook-bits $b --budget plain")
+done
+echo "stories260K, ppl on eval.txt at ctx 256; calibration $SAMPLES x $SEQ_LEN tokens of eval.txt, seeds $SEEDS"
+echo
+echo "| seed | method | effective bits | ppl | KL to fp32 | compress s |"
+echo "|---|---|---|---|---|---|"
+for seed in $SEEDS; do
+  for i in "${!configs[@]}"; do
+    IFS='|' read -r label flags <<<"${configs[$i]}"
+    out="$work/s$seed-$i"
+    # shellcheck disable=SC2086
+    c=$(casp compress --model "$model" --calib "$text" --bits 2 --samples "$SAMPLES" --seq-len "$SEQ_LEN" --seed "$seed" \
+        $flags --out "$out" --json)
+    e=$(casp eval ppl --model "$out" --text "$text" --ctx 256 --reference "$model" --json)
+    b=$(echo "$c" | field effective_bits); p=$(echo "$e" | field ppl); k=$(echo "$e" | field kl); s=$(echo "$c" | field seconds)
+    printf "| %s | %s | %.4f | %.3f | %.4f | %.1f |\n" "$seed" "$label" "$b" "$p" "$k" "$s"
+    echo "$i|$b|$p|$k" >>"$work/rows"
+    rm -rf "$out"
+  done
+done
+echo
+echo "| method | effective bits | ppl (mean ± sd over seeds) | KL to fp32 |"
+echo "|---|---|---|---|"
+for i in "${!configs[@]}"; do
+  IFS='|' read -r label _ <<<"${configs[$i]}"
+  b=$(grep "^$i|" "$work/rows" | cut -d'|' -f2 | stats)
+  p=$(grep "^$i|" "$work/rows" | cut -d'|' -f3 | stats)
+  k=$(grep "^$i|" "$work/rows" | cut -d'|' -f4 | stats)
+  echo "| $label | ${b% ±*} | $p | ${k% ±*} |"
+done
