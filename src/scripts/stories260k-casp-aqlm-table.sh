@@ -21,15 +21,8 @@ text="$shared/models/stories260K/reference/eval.txt"
 SEEDS="${SEEDS:-0 1 2}"
 SAMPLES="${SAMPLES:-64}"
 SEQ_LEN="${SEQ_LEN:-256}"
+source "$(dirname "${BASH_SOURCE[0]}")/seed-table.sh" # casp (private jar, nice 19), field, stats, seed_table
 CODEBOOK_BITS="${CODEBOOK_BITS:-2 4}"
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-nice -n 19 "$here/casp" --version >/dev/null
-cp "$here/target/casp.jar" "$work/casp.jar"
-casp() { nice -n 19 java --add-modules jdk.incubator.vector -XX:MaxRAMPercentage=75 -XX:+UseParallelGC -jar "$work/casp.jar" "$@" 2> >(grep -v "incubator modules" >&2); }
-export CASP_QUIET=1
-field() { grep -o "\"$1\":[^,}]*" | head -1 | cut -d: -f2; }
-stats() { awk '{x[NR]=$1; s+=$1} END {m=s/NR; for(i=1;i<=NR;i++) v+=(x[i]-m)^2; printf "%.3f ± %.3f", m, (NR>1? sqrt(v/(NR-1)) : 0)}'; }
 
 echo "stories260K, CASP-AQLM at --budget target (2 bits x weights): the cheapest plan"
 echo
@@ -54,29 +47,4 @@ for b in $CODEBOOK_BITS; do
 done
 echo "stories260K, ppl on eval.txt at ctx 256; calibration $SAMPLES x $SEQ_LEN tokens of eval.txt, seeds $SEEDS"
 echo
-echo "| seed | method | effective bits | ppl | KL to fp32 | compress s |"
-echo "|---|---|---|---|---|---|"
-for seed in $SEEDS; do
-  for i in "${!configs[@]}"; do
-    IFS='|' read -r label flags <<<"${configs[$i]}"
-    out="$work/s$seed-$i"
-    # shellcheck disable=SC2086
-    c=$(casp compress --model "$model" --calib "$text" --bits 2 --samples "$SAMPLES" --seq-len "$SEQ_LEN" --seed "$seed" \
-        $flags --out "$out" --json)
-    e=$(casp eval ppl --model "$out" --text "$text" --ctx 256 --reference "$model" --json)
-    b=$(echo "$c" | field effective_bits); p=$(echo "$e" | field ppl); k=$(echo "$e" | field kl); s=$(echo "$c" | field seconds)
-    printf "| %s | %s | %.4f | %.3f | %.4f | %.1f |\n" "$seed" "$label" "$b" "$p" "$k" "$s"
-    echo "$i|$b|$p|$k" >>"$work/rows"
-    rm -rf "$out"
-  done
-done
-echo
-echo "| method | effective bits | ppl (mean ± sd over seeds) | KL to fp32 |"
-echo "|---|---|---|---|"
-for i in "${!configs[@]}"; do
-  IFS='|' read -r label _ <<<"${configs[$i]}"
-  b=$(grep "^$i|" "$work/rows" | cut -d'|' -f2 | stats)
-  p=$(grep "^$i|" "$work/rows" | cut -d'|' -f3 | stats)
-  k=$(grep "^$i|" "$work/rows" | cut -d'|' -f4 | stats)
-  echo "| $label | ${b% ±*} | $p | ${k% ±*} |"
-done
+seed_table "$model" "$text" "${configs[@]}"
