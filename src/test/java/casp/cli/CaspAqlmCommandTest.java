@@ -41,17 +41,7 @@ class CaspAqlmCommandTest {
         assertTrue(eff <= budget && eff > 2.5, "effective bits per original weight " + eff);
         assertTrue(j.get("casp_budget").get("within_budget").asBoolean());
 
-        CliRunner.Result e = CliRunner.run("eval", "ppl", "--model", out.toString(), "--text", CaspCompressCommandTest.text(),
-                "--ctx", "256", "--reference", CaspCompressCommandTest.model(), "--json");
-        assertEquals(0, e.exitCode(), e.err());
-        JsonNode p = new ObjectMapper().readTree(e.out());
-        double ppl = p.get("ppl").asDouble(), kl = p.get("kl").asDouble();
-        assertTrue(Double.isFinite(ppl) && ppl > 3.06 && ppl < 256, "ppl " + ppl);
-        assertTrue(kl > 0.01 && Double.isFinite(kl), "kl " + kl);
-
-        CliRunner.Result g = CliRunner.run("generate", "--model", out.toString(), "--prompt", "Once upon a time", "--max-tokens", "8", "--json");
-        assertEquals(0, g.exitCode(), g.err());
-        assertEquals(8, new ObjectMapper().readTree(g.out()).get("ids").size(), g.out());
+        CaspCompressCommandTest.assertEvaluatesAndGenerates(out);
     }
 
     /** The default budget (the target) cannot hold stories260K's codebooks: exit 2 before any work, naming the cheapest plan. */

@@ -24,6 +24,23 @@ class CaspCompressCommandTest {
 
     static String text() { return TestData.file("models/stories260K/reference/eval.txt").toString(); }
 
+    /**
+     * A compressed stories260K folder runs: `eval ppl --reference` gives a finite perplexity worse
+     * than float32's 3.0552 but not random (< 256) and a positive KL, and `generate` emits 8 tokens.
+     */
+    static void assertEvaluatesAndGenerates(Path out) throws Exception {
+        CliRunner.Result e = CliRunner.run("eval", "ppl", "--model", out.toString(), "--text", text(),
+                "--ctx", "256", "--reference", model(), "--json");
+        assertEquals(0, e.exitCode(), e.err());
+        JsonNode p = new ObjectMapper().readTree(e.out());
+        double ppl = p.get("ppl").asDouble(), kl = p.get("kl").asDouble();
+        assertTrue(Double.isFinite(ppl) && ppl > 3.06 && ppl < 256, "ppl " + ppl);
+        assertTrue(kl > 0.01 && Double.isFinite(kl), "kl " + kl);
+        CliRunner.Result g = CliRunner.run("generate", "--model", out.toString(), "--prompt", "Once upon a time", "--max-tokens", "8", "--json");
+        assertEquals(0, g.exitCode(), g.err());
+        assertEquals(8, new ObjectMapper().readTree(g.out()).get("ids").size(), g.out());
+    }
+
     List<String> base(Path out) {
         return new ArrayList<>(List.of("compress", "--model", model(), "--calib", text(), "--method", "casp", "--bits", "2",
                 "--samples", "4", "--seq-len", "64", "--out", out.toString()));

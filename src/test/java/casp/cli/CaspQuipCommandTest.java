@@ -38,18 +38,7 @@ class CaspQuipCommandTest {
         assertEquals(2.0, j.get("casp_budget").get("budget_effective_bits").asDouble(), 1e-12);
         assertTrue(j.get("casp_budget").get("within_budget").asBoolean());
 
-        CliRunner.Result e = CliRunner.run("eval", "ppl", "--model", out.toString(), "--text", CaspCompressCommandTest.text(),
-                "--ctx", "256", "--reference", CaspCompressCommandTest.model(), "--json");
-        assertEquals(0, e.exitCode(), e.err());
-        JsonNode p = new ObjectMapper().readTree(e.out());
-        double ppl = p.get("ppl").asDouble(), kl = p.get("kl").asDouble();
-        assertTrue(Double.isFinite(ppl) && ppl > 3.06 && ppl < 256, "ppl " + ppl);
-        assertTrue(kl > 0.01 && Double.isFinite(kl), "kl " + kl);
-
-        CliRunner.Result g = CliRunner.run("generate", "--model", out.toString(), "--prompt", "Once upon a time", "--max-tokens", "8", "--json");
-        assertEquals(0, g.exitCode(), g.err());
-        JsonNode gj = new ObjectMapper().readTree(g.out());
-        assertEquals(8, gj.get("ids").size(), g.out());
+        CaspCompressCommandTest.assertEvaluatesAndGenerates(out);
 
         // The text summary names the budget rule.
         Path out2 = tmp.resolve("text");
