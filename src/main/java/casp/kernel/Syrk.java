@@ -16,6 +16,8 @@ public final class Syrk {
     public static final int TOKEN_BLOCK = 2048;
     /** Rows of H handled at once when d is large (bounds the float32 scratch to ROW_PANEL x d). */
     static final int ROW_PANEL = 1024;
+    /** The float32 panel of the calling thread (only its first rows x cols are used, after beta = 0 writes them). */
+    private static final ThreadLocal<float[]> PANEL = new ThreadLocal<>();
 
     /**
      * H += X^T X, X [tokens, d] row-major at x[offX + t * ldx + i], H [d, d] row-major double at
@@ -26,7 +28,7 @@ public final class Syrk {
         if (d <= 0) return;
         if (tokens > 0) {
             int ph = Math.min(d, ROW_PANEL);
-            float[] panel = new float[ph * d];
+            float[] panel = SgemmDriver.buffer(PANEL, ph * d); // reused: a fresh 4 MB array per call costs page faults and GC
             for (int t0 = 0; t0 < tokens; t0 += TOKEN_BLOCK) {
                 int tb = Math.min(TOKEN_BLOCK, tokens - t0);
                 int xOff = offX + t0 * ldx;
