@@ -22,6 +22,8 @@ final class DequantKernels {
     static final int MATMUL_MIN_TOKENS = 8;
     private static final int TILE_ROWS = 128;
     private static final int TILE_COLS = 1024;
+    /** Each thread's dequantized tile of the mat-mat. */
+    private static final ThreadLocal<float[]> TILE_BUF = new ThreadLocal<>();
 
     static void matvec(QuantizedMatrix q, float[] x, int xOff, float[] y, int yOff) {
         if (xOff < 0 || xOff + q.cols > x.length) throw new IllegalArgumentException("x is shorter than cols=" + q.cols);
@@ -123,7 +125,7 @@ final class DequantKernels {
         final int xof = xo;
         Parallel.forRange(tasks, task -> {
             int tc = Math.min(TILE_COLS, ((cols + SLOT - 1) / SLOT) * SLOT);
-            float[] buf = new float[TILE_ROWS * tc];
+            float[] buf = SgemmDriver.buffer(TILE_BUF, TILE_ROWS * tc); // reused: 512 KB per task and call otherwise
             for (int tile = task; tile < tiles; tile += tasks) {
                 int r0 = tile * TILE_ROWS, tr = Math.min(TILE_ROWS, rows - r0);
                 for (int c0 = 0; c0 < cols; c0 += tc) {
