@@ -68,17 +68,7 @@ public final class AqlmFormat {
         c.put("method", "aqlm");
         c.put("backend", "aqlm");
         c.put("tensor_format", "aqlm");
-        ObjectNode bits = c.putObject("bits");
-        ObjectNode lowRank = null;
-        for (LinearResult r : results) {
-            String p = source.layer(r.layer(), r.name());
-            if (r.lowRank() != null) {
-                if (lowRank == null) lowRank = c.putObject("low_rank");
-                CompressedModelWriter.lowRankEntry(lowRank, bits, p, r.lowRank());
-                continue;
-            }
-            bits.put(p, r.bits());
-        }
+        CompressedModelWriter.perLinear(c, source, results, false);
         ObjectNode s = c.putObject("aqlm");
         s.put("beam_width", a.beamWidth());
         s.put("iterations", a.iterations());
@@ -86,10 +76,7 @@ public final class AqlmFormat {
         s.put("rel_tolerance", a.relTolerance());
         s.put("joint_limit", a.jointLimit());
         s.put("seed", a.seed());
-        ObjectNode cal = c.putObject("calibration");
-        cal.put("samples", opt.samples());
-        cal.put("seq_len", opt.seqLen());
-        cal.put("seed", opt.seed());
+        CompressedModelWriter.calibration(c, opt);
         return q;
     }
 }

@@ -216,7 +216,17 @@ public final class CompressedModelWriter {
         c.put("version", FORMAT_VERSION);
         c.put("method", opt.method());
         c.put("backend", "gptq-v1");
-        ObjectNode bits = c.putObject("bits"), groups = c.putObject("group_size");
+        perLinear(c, source, results, true);
+        calibration(c, opt);
+        return q;
+    }
+
+    /**
+     * casp.bits (each linear's width, by tensor prefix), with group sizes casp.group_size (a scalar
+     * grid's), and casp.low_rank for the projections stored as factors ({@link #lowRankEntry}).
+     */
+    static void perLinear(ObjectNode c, ModelFolder source, List<LinearResult> results, boolean groupSizes) {
+        ObjectNode bits = c.putObject("bits"), groups = groupSizes ? c.putObject("group_size") : null;
         ObjectNode lowRank = null;
         for (LinearResult r : results) {
             String p = source.layer(r.layer(), r.name());
@@ -226,13 +236,16 @@ public final class CompressedModelWriter {
                 continue;
             }
             bits.put(p, r.bits());
-            groups.put(p, r.groupSize());
+            if (groups != null) groups.put(p, r.groupSize());
         }
+    }
+
+    /** casp.calibration: samples, seq_len and seed of the calibration set. */
+    static void calibration(ObjectNode c, CompressionOptions opt) {
         ObjectNode cal = c.putObject("calibration");
         cal.put("samples", opt.samples());
         cal.put("seq_len", opt.seqLen());
         cal.put("seed", opt.seed());
-        return q;
     }
 
     /**
@@ -255,21 +268,8 @@ public final class CompressedModelWriter {
         c.put("version", FORMAT_VERSION);
         c.put("method", opt.method());
         c.put("backend", "e8p12");
-        ObjectNode bits = c.putObject("bits");
-        ObjectNode lowRank = null;
-        for (LinearResult r : results) {
-            String p = source.layer(r.layer(), r.name());
-            if (r.lowRank() != null) { // casp --backend quip: q/k as factors (QuIP# codes, or GPTQ at widths QuIP# lacks)
-                if (lowRank == null) lowRank = c.putObject("low_rank");
-                lowRankEntry(lowRank, bits, p, r.lowRank());
-                continue;
-            }
-            bits.put(p, r.bits());
-        }
-        ObjectNode cal = c.putObject("calibration");
-        cal.put("samples", opt.samples());
-        cal.put("seq_len", opt.seqLen());
-        cal.put("seed", opt.seed());
+        perLinear(c, source, results, false); // --backend quip: q/k factors as QuIP# codes, or GPTQ at widths QuIP# lacks
+        calibration(c, opt);
         return q;
     }
 
