@@ -33,11 +33,6 @@ casp="casp"
 export CASP_QUIET=1
 sections="${*:-stories factors lowrank llava tiny sparsity}"
 
-# field NAME < one-line JSON: the value of a top-level number field
-field() { grep -o "\"$1\":[^,}]*" | head -1 | cut -d: -f2; }
-# stats: mean and sample standard deviation of the numbers on stdin, "mean ± sd"
-stats() { awk '{x[NR]=$1; s+=$1} END {m=s/NR; for(i=1;i<=NR;i++) v+=(x[i]-m)^2; printf "%.3f ± %.3f", m, (NR>1? sqrt(v/(NR-1)) : 0)}'; }
-
 stories() {
   local model="$shared/models/stories260K/model" text="$shared/models/stories260K/reference/eval.txt"
   echo "## stories260K: CASP-GPTQ 2-bit vs plain GPTQ 2-bit at an equal budget"

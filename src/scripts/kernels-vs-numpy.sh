@@ -15,7 +15,7 @@ rounds="${1:-5}"; shift || true
 benches=("$@"); [ ${#benches[@]} -gt 0 ] || benches=(gemm syrk chol rsvd matvec)
 numpy() { env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python3 "$shared/bench/numpy_ref.py" "$@"; }
 casp() { "$here/casp" bench "$@" --json 2>/dev/null; }
-field() { python3 -c 'import json,sys; d=json.loads(sys.stdin.read()); print(d.get("'"$1"'", d["seconds"]))'; }
+json_field() { python3 -c 'import json,sys; d=json.loads(sys.stdin.read()); print(d.get("'"$1"'", d["seconds"]))'; }
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 "$here/casp" --version >/dev/null 2>&1 || true # builds the jar first if the sources changed
 for b in "${benches[@]}"; do
@@ -33,7 +33,7 @@ for b in "${benches[@]}"; do
   for ((i = 1; i <= rounds; i++)); do
     load=$(cut -d' ' -f1 /proc/loadavg)
     nj=$(numpy "${np[@]}"); cjs=$(casp "${cj[@]}")
-    n=$(field "$nf" <<<"$nj"); c=$(field "$cf" <<<"$cjs")
+    n=$(json_field "$nf" <<<"$nj"); c=$(json_field "$cf" <<<"$cjs")
     # casp's best run, in the same unit: rates scale by seconds/best_seconds, times are best_seconds
     cb=$(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); f=sys.argv[2]; s=d["seconds"]; b=d.get("best_seconds", s); print(b if f=="seconds" else d[f]*s/b)' "$cjs" "$cf")
     if [ "$how" = rate ]; then r=$(python3 -c "print(f'{$c/$n:.3f}')"); rb=$(python3 -c "print(f'{$cb/$n:.3f}')")

@@ -1,17 +1,13 @@
 # Sourced, after common.sh, by the stories260K comparison scripts (stories260k-casp-quip-table.sh,
 # stories260k-casp-aqlm-table.sh): runs a private copy of the jar (editing the sources meanwhile
-# cannot change a table) under nice -n 19 as casp(), and provides field, stats and seed_table.
+# cannot change a table) under nice -n 19 as casp(), and provides seed_table (field and stats come
+# from common.sh).
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 nice -n 19 "$here/casp" --version >/dev/null
 cp "$here/target/casp.jar" "$work/casp.jar"
 casp() { nice -n 19 java --add-modules jdk.incubator.vector -XX:MaxRAMPercentage=75 -XX:+UseParallelGC -jar "$work/casp.jar" "$@" 2> >(grep -v "incubator modules" >&2); }
 export CASP_QUIET=1
-
-# field NAME: the value of "NAME" in the JSON object on stdin.
-field() { grep -o "\"$1\":[^,}]*" | head -1 | cut -d: -f2; }
-# stats: "mean ± sd" of the numbers on stdin, one per line.
-stats() { awk '{x[NR]=$1; s+=$1} END {m=s/NR; for(i=1;i<=NR;i++) v+=(x[i]-m)^2; printf "%.3f ± %.3f", m, (NR>1? sqrt(v/(NR-1)) : 0)}'; }
 
 # seed_table MODEL TEXT "LABEL|FLAGS"...: compresses MODEL at --bits 2 with each config's flags for
 # every seed in SEEDS (calibration SAMPLES x SEQ_LEN tokens of TEXT), evaluates ppl at ctx 256 with

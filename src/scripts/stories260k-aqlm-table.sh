@@ -19,8 +19,6 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 export CASP_QUIET=1
 
-field() { grep -o "\"$1\":[^,}]*" | head -1 | cut -d: -f2; }
-
 echo "stories260K, eval.txt, ctx 256; calibration: $SAMPLES windows x $SEQ_LEN tokens of eval.txt, seed 0"
 echo
 echo "| AQLM | nominal bits | effective bits (codes + codebooks + scales) | ppl | KL to fp32 | compress s |"

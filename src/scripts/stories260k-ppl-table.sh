@@ -20,9 +20,6 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 export CASP_QUIET=1
 
-# field NAME < one-line JSON: the value of the first number field called NAME (top-level fields come first)
-field() { grep -o "\"$1\":[^,}]*" | head -1 | cut -d: -f2; }
-
 echo "stories260K, eval.txt, ctx 256; calibration: $SAMPLES windows x $SEQ_LEN tokens of eval.txt, seed 0 ${EXTRA:+($EXTRA)}"
 echo
 echo "| model | bits/weight (incl. scales, zeros) | ppl | KL to fp32 | compress s |"

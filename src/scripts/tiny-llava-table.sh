@@ -16,8 +16,6 @@ casp="${CASP:-$here/casp}"  # CASP=... runs another launcher
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 export CASP_QUIET=1
-# field NAME < one-line JSON: the value of the first number field called NAME (top-level fields come first)
-field() { grep -o "\"$1\":[^,}]*" | head -1 | cut -d: -f2; }
 limit=()
 [ -n "$LIMIT" ] && limit=(--limit "$LIMIT")
 
