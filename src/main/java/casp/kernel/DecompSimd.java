@@ -81,10 +81,11 @@ final class DecompSimd {
     }
 
     /**
-     * Terms of the secular equation: out[0] = sum w[i] / (d[row+i] - tau), out[1] = sum
-     * w[i] / (d[row+i] - tau)^2 over i in [from, to).
+     * The vector part of {@link DecompUtil#secularSums}: out[0] = sum w[i] / (d[row+i] - tau),
+     * out[1] = sum w[i] / (d[row+i] - tau)^2 over i in [from, end); returns end, where the caller's
+     * scalar loop goes on.
      */
-    static void secularSums(double[] d, int row, double[] w, int from, int to, double tau, double[] out) {
+    static int secularSums(double[] d, int row, double[] w, int from, int to, double tau, double[] out) {
         int i = from;
         double f = 0, df = 0;
         if (to - from >= DL) {
@@ -100,13 +101,8 @@ final class DecompSimd {
             f = fs.reduceLanes(VectorOperators.ADD);
             df = dfs.reduceLanes(VectorOperators.ADD);
         }
-        for (; i < to; i++) {
-            double r = 1 / (d[row + i] - tau);
-            double q = w[i] * r;
-            f += q;
-            df += q * r;
-        }
         out[0] = f;
         out[1] = df;
+        return i;
     }
 }

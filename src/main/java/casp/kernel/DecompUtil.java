@@ -64,12 +64,14 @@ final class DecompUtil {
      * and out[1] = sum w[i] / (d[row+i] - tau)^2 (its derivative) over i in [from, to).
      */
     static void secularSums(double[] d, int row, double[] w, int from, int to, double tau, double[] out) {
-        if (VECTOR) {
-            DecompSimd.secularSums(d, row, w, from, to, tau, out);
-            return;
-        }
+        int i = from;
         double f = 0, df = 0;
-        for (int i = from; i < to; i++) {
+        if (VECTOR) { // whole vectors there, the tail here
+            i = DecompSimd.secularSums(d, row, w, from, to, tau, out);
+            f = out[0];
+            df = out[1];
+        }
+        for (; i < to; i++) {
             double r = 1 / (d[row + i] - tau);
             double q = w[i] * r;
             f += q;
@@ -78,8 +80,6 @@ final class DecompUtil {
         out[0] = f;
         out[1] = df;
     }
-
-
 
     /** Transpose of a [rows, cols] row-major, as [cols, rows]. */
     static double[] transpose(double[] a, int rows, int cols) {
