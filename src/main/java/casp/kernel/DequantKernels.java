@@ -9,7 +9,9 @@ package casp.kernel;
  * group. Four rows share each load of x. Rows are split over the shared pool.
  *
  * <p>Mat-mat: a tile of W (rows x up to 1024 columns) is dequantized into a per-thread buffer and
- * multiplied by the GEMM kernel.
+ * multiplied by the GEMM kernel (the row-lane layout writes the tile transposed).
+ *
+ * <p>2 and 4-bit matrices in the row-lane layout take {@link RowLaneSimd} instead.
  */
 final class DequantKernels {
     private DequantKernels() {}
@@ -17,6 +19,10 @@ final class DequantKernels {
     private static final int SLOT = QuantizedMatrix.SLOT;
     /** Vector path (see {@link VectorSupport}); -Dcasp.vector.bits=0 forces the scalar one. */
     static final boolean VECTOR = VectorSupport.enabled();
+    /** Whether the row-lane layout can be computed with here (16 float lanes). */
+    static final boolean ROW_LANES_USABLE = VECTOR && RowLaneSimd.usable();
+    /** Whether it is the fastest here (also fast denormals), so 2 and 4-bit matrices take it. */
+    static final boolean ROW_LANES_KERNEL = VECTOR && RowLaneSimd.preferred();
 
     /** Below this many tokens, matmul runs the fused mat-vec per token. */
     static final int MATMUL_MIN_TOKENS = 8;
@@ -40,24 +46,28 @@ final class DequantKernels {
             for (int j = 0; j < q.cols; j++) xs[j] = x[xOff + q.input(j)];
             xo = 0;
         }
-        float[] xg = new float[q.groups];
-        for (int g = 0, j = 0; g < q.groups; g++, j += q.groupSize) xg[g] = Blas1.sum(Math.min(q.groupSize, q.cols - j), xs, xo + j);
-
         int rows = q.rows;
         long work = (long) rows * q.wordsPerRow;
+        if (q.rowLanes) {
+            RowLaneSimd.Input in = RowLaneSimd.input(q, xs, xo);
+            int tiles = (rows + QuantizedMatrix.TILE - 1) / QuantizedMatrix.TILE;
+            int tasks = work < (1 << 15) ? 1 : (int) Math.min(tiles, Parallel.threads() * 8L);
+            Parallel.forRange(tasks, t -> RowLaneSimd.tiles(q, (int) ((long) tiles * t / tasks), (int) ((long) tiles * (t + 1) / tasks), in, y, yOff));
+            return;
+        }
+        float[] xg = new float[q.groups];
+        for (int g = 0, j = 0; g < q.groups; g++, j += q.groupSize) xg[g] = Blas1.sum(Math.min(q.groupSize, q.cols - j), xs, xo + j);
         int quads = (rows + 3) / 4;
         int tasks = work < (1 << 15) ? 1 : (int) Math.min(quads, Parallel.threads() * 8L);
         final float[] xsf = xs;
         final int xof = xo;
-        final float[] xd = VECTOR ? DequantSimd.denormalX(q, xs, xo) : null;
-        final float[] xp = VECTOR && xd == null && DequantSimd.usesSeg8(q) ? DequantSimd.prescaledX(q, xs, xo) : null;
-        final float[] xz = xd != null ? DequantSimd.segmentSums(q, xs, xo, DequantSimd.DENORMAL_SCALE)
-                : xp != null ? DequantSimd.segmentSums(q, xs, xo, 1f) : null;
+        final float[] xp = VECTOR && DequantSimd.usesSeg8(q) ? DequantSimd.prescaledX(q, xs, xo) : null;
+        final float[] xz = xp != null ? DequantSimd.segmentSums(q, xs, xo, 1f) : null;
         Parallel.forRange(tasks, t -> {
             int r0 = (int) ((long) quads * t / tasks) * 4;
             int r1 = Math.min(rows, (int) ((long) quads * (t + 1) / tasks) * 4);
             if (VECTOR) {
-                DequantSimd.rows(q, r0, r1, xsf, xof, xp, xd, xz, xg, y, yOff);
+                DequantSimd.rows(q, r0, r1, xsf, xof, xp, xz, xg, y, yOff);
             } else {
                 for (int r = r0; r < r1; r++) rowScalar(q, r, xsf, xof, xg, y, yOff);
             }
@@ -67,9 +77,8 @@ final class DequantKernels {
     /** Which mat-vec kernel q takes for inputs of ordinary size (benchmarks report it). */
     static String matvecKernel(QuantizedMatrix q) {
         if (!VECTOR) return "scalar";
-        if (DequantSimd.usesSeg8(q)) {
-            return DequantSimd.DENORMALS_FAST ? "simd-" + q.bits + "bit-denormal" : "simd-segment8";
-        }
+        if (q.rowLanes) return "simd-" + q.bits + "bit-row-lanes";
+        if (DequantSimd.usesSeg8(q)) return "simd-segment8";
         return "simd-" + DequantSimd.L + "-lanes";
     }
 
@@ -80,8 +89,8 @@ final class DequantKernels {
     static float zeroTerm(QuantizedMatrix q, int r, float[] xg) {
         final float[] side = q.side;
         float z = 0;
-        for (int g = 0, o = q.sideIndex(r, 0); g < q.groups; g++, o += 2 * QuantizedMatrix.QUAD) {
-            z += side[o] * side[o + QuantizedMatrix.QUAD] * xg[g];
+        for (int g = 0, o = q.sideIndex(r, 0), zo = q.zeroOffset; g < q.groups; g++, o += 2 * zo) {
+            z += side[o] * side[o + zo] * xg[g];
         }
         return z;
     }
@@ -130,9 +139,15 @@ final class DequantKernels {
                 int r0 = tile * TILE_ROWS, tr = Math.min(TILE_ROWS, rows - r0);
                 for (int c0 = 0; c0 < cols; c0 += tc) {
                     int kc = Math.min(tc, cols - c0);
-                    dequantizeTile(q, r0, tr, c0, kc, buf, tc);
-                    Gemm.sgemm(false, true, tokens, tr, kc, 1f, xsf, xof + c0, cols, buf, 0, tc,
-                            c0 == 0 ? 0f : 1f, y, yOff + r0, rows);
+                    if (q.rowLanes) { // W^T tile [kc, TILE_ROWS]: the layout yields 16 rows of one column per vector
+                        RowLaneSimd.dequantizeTileTransposed(q, r0, tr, c0, kc, buf, TILE_ROWS);
+                        Gemm.sgemm(false, false, tokens, tr, kc, 1f, xsf, xof + c0, cols, buf, 0, TILE_ROWS,
+                                c0 == 0 ? 0f : 1f, y, yOff + r0, rows);
+                    } else {
+                        dequantizeTile(q, r0, tr, c0, kc, buf, tc);
+                        Gemm.sgemm(false, true, tokens, tr, kc, 1f, xsf, xof + c0, cols, buf, 0, tc,
+                                c0 == 0 ? 0f : 1f, y, yOff + r0, rows);
+                    }
                 }
             }
         });
@@ -143,7 +158,7 @@ final class DequantKernels {
      * buf [tr, ld]; ld is a multiple of 16 >= kc so whole slots can be stored.
      */
     static void dequantizeTile(QuantizedMatrix q, int r0, int tr, int c0, int kc, float[] buf, int ld) {
-        if (VECTOR) {
+        if (VECTOR && !q.rowLanes) {
             DequantSimd.dequantizeTile(q, r0, tr, c0, kc, buf, ld);
             return;
         }

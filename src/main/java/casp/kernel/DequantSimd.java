@@ -53,59 +53,6 @@ final class DequantSimd {
         return xp;
     }
 
-    /** x of the denormal kernel is pre-scaled by 2^(DENORMAL_EXP - 2u); see {@link #rows4Bits2Denormal}. */
-    static final int DENORMAL_EXP = 88;
-    /** 2^(149 - DENORMAL_EXP): undoes the scale of the denormal kernel's products. */
-    private static final float DENORMAL_UNSCALE = Math.scalb(1f, 149 - DENORMAL_EXP);
-    /** 2^(DENORMAL_EXP - 149): the scale of the denormal kernel's products (and of its segment sums). */
-    static final float DENORMAL_SCALE = Math.scalb(1f, DENORMAL_EXP - 149);
-    /**
-     * |x| below this keeps x * 2^DENORMAL_EXP finite with room for the sums; larger inputs take the
-     * converting kernel. (Products of |x| < 2^-65 lose precision as denormals, far below anything
-     * that counts next to the rest of the row.)
-     */
-    private static final float DENORMAL_MAX_X = Math.scalb(1f, 127 - DENORMAL_EXP - 8);
-
-    /**
-     * Whether this CPU multiplies denormal operands at full speed, so that {@link #rows4Bits2Denormal}
-     * pays (AMD Zen does; many Intel cores take a ~100-cycle microcode assist per operation instead).
-     * -Dcasp.kernel.denormals=true|false overrides the start-up probe.
-     */
-    static final boolean DENORMALS_FAST = decideDenormals();
-
-    private static boolean decideDenormals() {
-        String forced = System.getProperty("casp.kernel.denormals");
-        if (forced != null) return Boolean.parseBoolean(forced);
-        return DenormalProbe.fast();
-    }
-
-    /**
-     * x for {@link #rows4Bits2Denormal}, or null when that kernel does not apply: 2-bit codes in
-     * 8-slot segments, a CPU with fast denormals, and max |x| below {@link #DENORMAL_MAX_X}.
-     */
-    static float[] denormalX(QuantizedMatrix q, float[] xs, int xo) {
-        return DENORMALS_FAST ? denormalInput(q, xs, xo) : null;
-    }
-
-    /** {@link #denormalX} whatever the CPU (tests compare the two 2-bit kernels everywhere). */
-    static float[] denormalInput(QuantizedMatrix q, float[] xs, int xo) {
-        if (!usesSeg8(q)) return null;
-        // 2 bits: slot t sits at bits 2 (t mod 8) of its 16-bit half; 4 bits: at 4 (t mod 4).
-        int slotsPerHalf = 16 / q.bits;
-        float[] factor = new float[slotsPerHalf];
-        for (int u = 0; u < slotsPerHalf; u++) factor[u] = Math.scalb(1f, DENORMAL_EXP - q.bits * u);
-        float[] xd = new float[q.slots * SLOT];
-        // The largest |x| as raw bits: ordered like the magnitudes, and NaN above them all.
-        IntVector maxAbsBits = IntVector.zero(IS);
-        for (int t = 0; t < q.slots; t++) { // usesSeg8: SLOT == L, one vector per slot
-            FloatVector v = FloatVector.fromArray(FS, xs, xo + t * SLOT);
-            maxAbsBits = maxAbsBits.max(v.reinterpretAsInts().lanewise(VectorOperators.AND, 0x7fffffff));
-            v.mul(factor[t % slotsPerHalf]).intoArray(xd, t * SLOT);
-        }
-        // Too large (or NaN, which the converting kernel propagates): not this kernel.
-        return maxAbsBits.reduceLanes(VectorOperators.MAX) < Float.floatToRawIntBits(DENORMAL_MAX_X) ? xd : null;
-    }
-
     /**
      * Per-lane sums of x over each 8-slot segment, times scale (a power of two, so exact):
      * xz[16 s + l] = scale * sum_{u < 8} x[16 (8 s + u) + l]. The segment kernels subtract
@@ -124,14 +71,10 @@ final class DequantSimd {
     }
 
     /** Rows [r0, r1) of y = W x with the kernel that fits the lane count and the layout. */
-    static void rows(QuantizedMatrix q, int r0, int r1, float[] xs, int xo, float[] xp, float[] xd, float[] xz,
+    static void rows(QuantizedMatrix q, int r0, int r1, float[] xs, int xo, float[] xp, float[] xz,
                      float[] xg, float[] y, int yOff) {
         int r = r0;
-        if (xd != null && q.bits == 2) {
-            for (; r + 4 <= r1; r += 4) rows4Bits2Denormal(q, r, xd, xz, y, yOff);
-        } else if (xd != null) {
-            for (; r + 4 <= r1; r += 4) rows4Bits4Denormal(q, r, xd, xz, y, yOff);
-        } else if (xp != null && q.bits == 2) {
+        if (xp != null && q.bits == 2) {
             for (; r + 4 <= r1; r += 4) rows4Bits2Seg8(q, r, xp, xz, y, yOff);
         } else if (xp != null) {
             for (; r + 4 <= r1; r += 4) rows4Bits4Seg8(q, r, xp, xz, y, yOff);
@@ -279,102 +222,6 @@ final class DequantSimd {
         y[yOff + r + 1] = t1.reduceLanes(VectorOperators.ADD);
         y[yOff + r + 2] = t2.reduceLanes(VectorOperators.ADD);
         y[yOff + r + 3] = t3.reduceLanes(VectorOperators.ADD);
-    }
-
-    /**
-     * As {@link #rows4Bits2Seg8} without the int-to-float conversion: (w & 3 << 2u), a value
-     * below 2^16, read as float bits is the denormal code * 2^(2u - 149), exact; x is pre-scaled by
-     * 2^(DENORMAL_EXP - 2u) ({@link #denormalX}), so every product is code * x * 2^(DENORMAL_EXP - 149),
-     * exact before the FMA rounds it, and the row total is scaled back by a power of two at the end.
-     * The results are the same as the converting kernel's; only CPUs that take denormal operands at
-     * full speed use it ({@link #DENORMALS_FAST}). Two vector operations per 16 codes instead of three.
-     * It is a twin of the converting kernel rather than one kernel with a flag because C2 boxes a
-     * vector merged from two branches.
-     */
-    static void rows4Bits2Denormal(QuantizedMatrix q, int r, float[] xd, float[] xz, float[] y, int yOff) {
-        final int[] w = q.words;
-        final int groups = q.groups, spg = q.slotsPerGroup;
-        final int o0 = q.rowBase(r), o1 = q.rowBase(r + 1), o2 = q.rowBase(r + 2), o3 = q.rowBase(r + 3);
-        final float[] qs = q.side;
-        final int qo = q.sideIndex(r, 0);
-        FloatVector t0 = FloatVector.zero(FS), t1 = t0, t2 = t0, t3 = t0;
-        for (int t = 0; t < q.slots; t += 8) {
-            int g = t / spg, wb = t / 16 * BLOCK, half = (t & 8) << 1, xi = t * SLOT;
-            IntVector w0 = IntVector.fromArray(IS, w, o0 + wb).lanewise(VectorOperators.LSHR, half);
-            IntVector w1 = IntVector.fromArray(IS, w, o1 + wb).lanewise(VectorOperators.LSHR, half);
-            IntVector w2 = IntVector.fromArray(IS, w, o2 + wb).lanewise(VectorOperators.LSHR, half);
-            IntVector w3 = IntVector.fromArray(IS, w, o3 + wb).lanewise(VectorOperators.LSHR, half);
-            FloatVector a0 = FloatVector.zero(FS), a1 = a0, a2 = a0, a3 = a0;
-            for (int u = 0; u < 8; u++) {
-                IntVector m = IntVector.broadcast(IS, 3 << (2 * u));
-                FloatVector xv = FloatVector.fromArray(FS, xd, xi + u * SLOT);
-                a0 = madd(w0.lanewise(VectorOperators.AND, m).reinterpretAsFloats(), xv, a0);
-                a1 = madd(w1.lanewise(VectorOperators.AND, m).reinterpretAsFloats(), xv, a1);
-                a2 = madd(w2.lanewise(VectorOperators.AND, m).reinterpretAsFloats(), xv, a2);
-                a3 = madd(w3.lanewise(VectorOperators.AND, m).reinterpretAsFloats(), xv, a3);
-            }
-            FloatVector zs = FloatVector.fromArray(FS, xz, t * 2); // this segment's x sums, lane by lane
-            int qg = qo + g * 8;
-            t0 = madd(madd(FloatVector.broadcast(FS, -qs[qg + 4]), zs, a0), FloatVector.broadcast(FS, qs[qg + 0]), t0);
-            t1 = madd(madd(FloatVector.broadcast(FS, -qs[qg + 5]), zs, a1), FloatVector.broadcast(FS, qs[qg + 1]), t1);
-            t2 = madd(madd(FloatVector.broadcast(FS, -qs[qg + 6]), zs, a2), FloatVector.broadcast(FS, qs[qg + 2]), t2);
-            t3 = madd(madd(FloatVector.broadcast(FS, -qs[qg + 7]), zs, a3), FloatVector.broadcast(FS, qs[qg + 3]), t3);
-        }
-        y[yOff + r] = t0.reduceLanes(VectorOperators.ADD) * DENORMAL_UNSCALE;
-        y[yOff + r + 1] = t1.reduceLanes(VectorOperators.ADD) * DENORMAL_UNSCALE;
-        y[yOff + r + 2] = t2.reduceLanes(VectorOperators.ADD) * DENORMAL_UNSCALE;
-        y[yOff + r + 3] = t3.reduceLanes(VectorOperators.ADD) * DENORMAL_UNSCALE;
-    }
-
-    /**
-     * {@link #rows4Bits2Denormal} for 4-bit codes: a block is one 8-slot segment, slots 0-3 in the
-     * low 16 bits of the words and 4-7 in the high 16 (shifted down once); (w & 15 << 4u) read as
-     * float bits is the denormal code * 2^(4u - 149), against x pre-scaled by 2^(DENORMAL_EXP - 4u).
-     * Slots are summed in the same order as {@link #rows4Bits4Seg8}, so the results are identical.
-     */
-    static void rows4Bits4Denormal(QuantizedMatrix q, int r, float[] xd, float[] xz, float[] y, int yOff) {
-        final int[] w = q.words;
-        final int groups = q.groups, spg = q.slotsPerGroup;
-        final int o0 = q.rowBase(r), o1 = q.rowBase(r + 1), o2 = q.rowBase(r + 2), o3 = q.rowBase(r + 3);
-        final float[] qs = q.side;
-        final int qo = q.sideIndex(r, 0);
-        FloatVector t0 = FloatVector.zero(FS), t1 = t0, t2 = t0, t3 = t0;
-        for (int t = 0; t < q.slots; t += 8) {
-            int g = t / spg, wb = t / 8 * BLOCK, xi = t * SLOT;
-            IntVector w0 = IntVector.fromArray(IS, w, o0 + wb), w1 = IntVector.fromArray(IS, w, o1 + wb);
-            IntVector w2 = IntVector.fromArray(IS, w, o2 + wb), w3 = IntVector.fromArray(IS, w, o3 + wb);
-            FloatVector a0 = FloatVector.zero(FS), a1 = a0, a2 = a0, a3 = a0;
-            for (int u = 0; u < 4; u++) { // slots 0-3: the low halves in place
-                IntVector m = IntVector.broadcast(IS, 15 << (4 * u));
-                FloatVector xv = FloatVector.fromArray(FS, xd, xi + u * SLOT);
-                a0 = madd(w0.lanewise(VectorOperators.AND, m).reinterpretAsFloats(), xv, a0);
-                a1 = madd(w1.lanewise(VectorOperators.AND, m).reinterpretAsFloats(), xv, a1);
-                a2 = madd(w2.lanewise(VectorOperators.AND, m).reinterpretAsFloats(), xv, a2);
-                a3 = madd(w3.lanewise(VectorOperators.AND, m).reinterpretAsFloats(), xv, a3);
-            }
-            w0 = w0.lanewise(VectorOperators.LSHR, 16);
-            w1 = w1.lanewise(VectorOperators.LSHR, 16);
-            w2 = w2.lanewise(VectorOperators.LSHR, 16);
-            w3 = w3.lanewise(VectorOperators.LSHR, 16);
-            for (int u = 0; u < 4; u++) { // slots 4-7: the high halves, shifted down
-                IntVector m = IntVector.broadcast(IS, 15 << (4 * u));
-                FloatVector xv = FloatVector.fromArray(FS, xd, xi + (4 + u) * SLOT);
-                a0 = madd(w0.lanewise(VectorOperators.AND, m).reinterpretAsFloats(), xv, a0);
-                a1 = madd(w1.lanewise(VectorOperators.AND, m).reinterpretAsFloats(), xv, a1);
-                a2 = madd(w2.lanewise(VectorOperators.AND, m).reinterpretAsFloats(), xv, a2);
-                a3 = madd(w3.lanewise(VectorOperators.AND, m).reinterpretAsFloats(), xv, a3);
-            }
-            FloatVector zs = FloatVector.fromArray(FS, xz, t * 2); // this segment's x sums, lane by lane
-            int qg = qo + g * 8;
-            t0 = madd(madd(FloatVector.broadcast(FS, -qs[qg + 4]), zs, a0), FloatVector.broadcast(FS, qs[qg + 0]), t0);
-            t1 = madd(madd(FloatVector.broadcast(FS, -qs[qg + 5]), zs, a1), FloatVector.broadcast(FS, qs[qg + 1]), t1);
-            t2 = madd(madd(FloatVector.broadcast(FS, -qs[qg + 6]), zs, a2), FloatVector.broadcast(FS, qs[qg + 2]), t2);
-            t3 = madd(madd(FloatVector.broadcast(FS, -qs[qg + 7]), zs, a3), FloatVector.broadcast(FS, qs[qg + 3]), t3);
-        }
-        y[yOff + r] = t0.reduceLanes(VectorOperators.ADD) * DENORMAL_UNSCALE;
-        y[yOff + r + 1] = t1.reduceLanes(VectorOperators.ADD) * DENORMAL_UNSCALE;
-        y[yOff + r + 2] = t2.reduceLanes(VectorOperators.ADD) * DENORMAL_UNSCALE;
-        y[yOff + r + 3] = t3.reduceLanes(VectorOperators.ADD) * DENORMAL_UNSCALE;
     }
 
     /** 8 lanes (256-bit): as {@link #rows4Lanes16} with a block in two vectors per row, two rows at a time. */

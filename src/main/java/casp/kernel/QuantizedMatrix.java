@@ -18,6 +18,14 @@ package casp.kernel;
  * <p>Rows come in quads (the row count is padded to a multiple of 4 with zero codes): block b of
  * the 4 rows of a quad lie next to each other, [quad][block][row in quad][16 words], so the mat-vec,
  * which works on 4 rows at a time, reads one sequential stream instead of four far apart ones.
+ *
+ * <p>Row-lane layout ({@link Layout#ROW_LANES}, 2 and 4 bits on CPUs with 16 float lanes and fast
+ * denormals): a word holds 32 / bits consecutive columns of one row, code of column j at bits
+ * [(j mod (32 / bits)) * bits, ...), and the 16 lanes of a vector are 16 consecutive rows. Rows come
+ * in tiles of 64 (padded with zero codes), columns in slots of 16; words are ordered
+ * [tile][slot][word of the slot (bits / 2)][16-row block of the tile][row in block], so the
+ * mat-vec of one tile streams its codes sequentially, broadcasts each x once for 64 rows and applies
+ * a group's scales as one vector per 16 rows. Scales and zeros are [tile][group][64 scales, 64 zeros].
  */
 public final class QuantizedMatrix {
     /** Words per block = columns per slot. */
@@ -26,23 +34,46 @@ public final class QuantizedMatrix {
     static final int QUAD = 4;
     /** Words from one block of a row to its next block (the quad's other rows sit between). */
     static final int BLOCK = QUAD * SLOT;
+    /** Row-lane layout: rows per tile, and rows per vector (one 16-row block). */
+    static final int TILE = 64, LANES = 16;
+
+    /** How the codes are laid out in {@link #words}; in memory only (files hold GPTQ tensors). */
+    enum Layout {
+        /** Slots of 16 columns, lanes = columns, rows in quads (every bit width, every vector width). */
+        SLOTS,
+        /** Lanes = rows, 64-row tiles (2 and 4 bits; the mat-vec kernel needs 16 lanes and fast denormals). */
+        ROW_LANES;
+
+        /** The layout the kernels of this JVM run fastest on for codes of the given width. */
+        static Layout preferred(int bits) {
+            return (bits == 2 || bits == 4) && DequantKernels.ROW_LANES_KERNEL ? ROW_LANES : SLOTS;
+        }
+    }
 
     final int rows, cols, bits, groupSize, groups;
     /** Slots per word (32 / bits, 10 for 3 bits), slots per row, words per row, slots per group. */
     final int slotsPerWord, slots, wordsPerRow, slotsPerGroup;
-    /** [rows padded to a multiple of 4, wordsPerRow] codes in the slot layout, rows in quads. */
+    final Layout layout;
+    /** True for {@link Layout#ROW_LANES}. */
+    final boolean rowLanes;
+    /** Codes: [rows padded to 4, wordsPerRow] in the slot layout, or 64-row tiles in the row-lane layout. */
     final int[] words;
     /**
-     * Scales and zero points, the 4 rows of a quad interleaved group by group:
-     * [quad][group][4 scales, 4 zeros] (see {@link #sideIndex}), so the 4-row kernels read one
-     * sequential stream of side information beside the codes instead of eight.
+     * Scales and zero points, the rows of a quad (tile) interleaved group by group:
+     * [quad][group][4 scales, 4 zeros] or [tile][group][64 scales, 64 zeros] (see {@link #sideIndex}),
+     * so the kernels read one sequential stream of side information beside the codes.
      */
     final float[] side;
+    /** Offset of a zero point from its scale in {@link #side} (QUAD or TILE; groups are 2 * zeroOffset apart). */
+    final int zeroOffset;
     /** Stored column j holds input perm[j]; null for the identity. */
     final int[] perm;
 
-    private QuantizedMatrix(int rows, int cols, int bits, int groupSize, int[] perm) {
+    private QuantizedMatrix(int rows, int cols, int bits, int groupSize, int[] perm, Layout layout) {
         GptqPacking.checkBits(bits);
+        if (layout == Layout.ROW_LANES && (bits != 2 && bits != 4 || !DequantKernels.ROW_LANES_USABLE)) {
+            throw new IllegalArgumentException("the row-lane layout needs 2 or 4-bit codes (got " + bits + ") and 16 float lanes");
+        }
         if (rows < 0 || cols <= 0) throw new IllegalArgumentException("bad shape rows=" + rows + " cols=" + cols);
         if (groupSize <= 0 || groupSize >= cols) groupSize = cols;
         else if (groupSize % SLOT != 0) {
@@ -55,13 +86,17 @@ public final class QuantizedMatrix {
         this.groups = (cols + groupSize - 1) / groupSize;
         this.slotsPerWord = 32 / bits;
         this.slots = (cols + SLOT - 1) / SLOT;
+        this.layout = layout;
+        this.rowLanes = layout == Layout.ROW_LANES;
         int blocks = (slots + slotsPerWord - 1) / slotsPerWord;
-        this.wordsPerRow = blocks * SLOT;
+        this.wordsPerRow = rowLanes ? slots * (bits / 2) : blocks * SLOT;
         this.slotsPerGroup = groups == 1 ? slots : groupSize / SLOT;
-        long paddedRows = (rows + QUAD - 1) / QUAD * (long) QUAD;
+        int rowUnit = rowLanes ? TILE : QUAD;
+        long paddedRows = (rows + rowUnit - 1) / rowUnit * (long) rowUnit;
         if (paddedRows * wordsPerRow > Integer.MAX_VALUE - 8) throw new IllegalArgumentException("matrix too large for one array");
         this.words = new int[(int) paddedRows * wordsPerRow];
-        this.side = new float[(int) (paddedRows / QUAD) * groups * 2 * QUAD];
+        this.side = new float[(int) (paddedRows / rowUnit) * groups * 2 * rowUnit];
+        this.zeroOffset = rowUnit;
         this.perm = perm;
     }
 
@@ -82,8 +117,14 @@ public final class QuantizedMatrix {
      */
     public static QuantizedMatrix fromCodes(int rows, int cols, int bits, int groupSize,
                                             int[] codes, float[] scales, float[] zeros, int[] perm) {
+        return fromCodes(rows, cols, bits, groupSize, codes, scales, zeros, perm, Layout.preferred(bits));
+    }
+
+    /** As {@link #fromCodes(int, int, int, int, int[], float[], float[], int[])} in a given layout (tests compare them). */
+    static QuantizedMatrix fromCodes(int rows, int cols, int bits, int groupSize,
+                                     int[] codes, float[] scales, float[] zeros, int[] perm, Layout layout) {
         if (perm != null) checkPermutation(perm, cols);
-        QuantizedMatrix q = new QuantizedMatrix(rows, cols, bits, groupSize, perm == null ? null : perm.clone());
+        QuantizedMatrix q = new QuantizedMatrix(rows, cols, bits, groupSize, perm == null ? null : perm.clone(), layout);
         if (codes.length < (long) rows * cols) throw new IllegalArgumentException("codes has " + codes.length + " entries, need " + (long) rows * cols);
         if (scales.length < (long) rows * q.groups || zeros.length < (long) rows * q.groups) {
             throw new IllegalArgumentException("scales and zeros need " + (long) rows * q.groups + " entries ([rows, groups])");
@@ -108,16 +149,25 @@ public final class QuantizedMatrix {
      * so it is cheap even for 16384 x 16384.
      */
     public static QuantizedMatrix random(int rows, int cols, int bits, int groupSize, long seed) {
-        QuantizedMatrix q = new QuantizedMatrix(rows, cols, bits, groupSize, null);
+        return random(rows, cols, bits, groupSize, seed, Layout.preferred(bits));
+    }
+
+    /** As {@link #random(int, int, int, int, long)} in a given layout (the codes differ by layout). */
+    static QuantizedMatrix random(int rows, int cols, int bits, int groupSize, long seed, Layout layout) {
+        QuantizedMatrix q = new QuantizedMatrix(rows, cols, bits, groupSize, null, layout);
         int wpr = q.wordsPerRow;
         int usedMask = bits == 3 ? 0x3FFFFFFF : -1; // 3 bits: 10 codes per word, top 2 bits unused
-        int padTo = (wpr / SLOT) * SLOT * q.slotsPerWord; // columns the words can hold
+        int padTo = q.rowLanes ? q.slots * SLOT : (wpr / SLOT) * SLOT * q.slotsPerWord; // columns the words can hold
         int tasks = Math.max(1, Math.min(rows, Parallel.threads() * 4));
         Parallel.forRange(tasks, t -> {
             for (int r = t; r < rows; r += tasks) {
                 java.util.SplittableRandom rnd = new java.util.SplittableRandom(seed * 0x9E3779B97F4A7C15L + r);
-                for (int b = 0, o = q.rowBase(r); b < wpr / SLOT; b++, o += BLOCK) {
-                    for (int i = o; i < o + SLOT; i++) q.words[i] = rnd.nextInt() & usedMask;
+                if (q.rowLanes) {
+                    for (int j = 0; j < cols; j += q.slotsPerWord) q.words[q.wordIndex(r, j)] = rnd.nextInt();
+                } else {
+                    for (int b = 0, o = q.rowBase(r); b < wpr / SLOT; b++, o += BLOCK) {
+                        for (int i = o; i < o + SLOT; i++) q.words[i] = rnd.nextInt() & usedMask;
+                    }
                 }
                 for (int j = cols; j < padTo; j++) { // padding codes must be zero
                     q.words[q.wordIndex(r, j)] &= ~(((1 << bits) - 1) << q.shift(j));
@@ -261,7 +311,7 @@ public final class QuantizedMatrix {
 
     /** Zero point of row r, group g. */
     public float zero(int r, int g) {
-        return side[sideIndex(r, g) + QUAD];
+        return side[sideIndex(r, g) + zeroOffset];
     }
 
     /** The dense W [rows, cols] in input order (for tests and small layers only). */
@@ -298,28 +348,39 @@ public final class QuantizedMatrix {
         DequantKernels.matmul(this, x, xOff, tokens, y, yOff);
     }
 
-    /** Index in {@link #side} of the scale of row r, group g; its zero point is QUAD further. */
+    /** Index in {@link #side} of the scale of row r, group g; its zero point is QUAD (TILE) further. */
     int sideIndex(int r, int g) {
+        if (rowLanes) return ((r / TILE) * groups + g) * 2 * TILE + r % TILE;
         return ((r / QUAD) * groups + g) * 2 * QUAD + r % QUAD;
     }
 
     private void setSide(int r, int g, float scale, float zero) {
         int o = sideIndex(r, g);
         side[o] = scale;
-        side[o + QUAD] = zero;
+        side[o + zeroOffset] = zero;
     }
 
-    /** Index of word 0 of row r's block 0. */
+    /** Slot layout: index of word 0 of row r's block 0. */
     int rowBase(int r) {
         return (r / QUAD) * QUAD * wordsPerRow + (r % QUAD) * SLOT;
     }
 
+    /** Row-lane layout: index of the first word of tile (r / 64), i.e. of its slot 0. */
+    int tileBase(int r) {
+        return (r / TILE) * TILE * wordsPerRow;
+    }
+
     int wordIndex(int r, int j) {
+        if (rowLanes) {
+            int wordInSlot = (j % SLOT) / slotsPerWord, rowInTile = r % TILE;
+            return tileBase(r) + ((j / SLOT * (bits / 2) + wordInSlot) * TILE) + rowInTile;
+        }
         int t = j / SLOT;
         return rowBase(r) + (t / slotsPerWord) * BLOCK + (j % SLOT);
     }
 
     int shift(int j) {
+        if (rowLanes) return (j % slotsPerWord) * bits;
         return (j / SLOT % slotsPerWord) * bits;
     }
 

@@ -2,8 +2,6 @@ package casp.kernel;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertNotNull;
-import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -21,6 +19,10 @@ class QuantizedMatrixTest {
         final QuantizedMatrix q;
 
         Sample(int rows, int cols, int bits, int groupSize, long seed, int[] perm) {
+            this(rows, cols, bits, groupSize, seed, perm, QuantizedMatrix.Layout.preferred(bits));
+        }
+
+        Sample(int rows, int cols, int bits, int groupSize, long seed, int[] perm, QuantizedMatrix.Layout layout) {
             SplittableRandom r = new SplittableRandom(seed);
             this.rows = rows;
             this.cols = cols;
@@ -34,7 +36,7 @@ class QuantizedMatrixTest {
                 scales[i] = (float) (0.01 + 0.1 * r.nextDouble());
                 zeros[i] = 1 + r.nextInt(1 << bits);
             }
-            q = QuantizedMatrix.fromCodes(rows, cols, bits, groupSize, codes, scales, zeros, perm);
+            q = QuantizedMatrix.fromCodes(rows, cols, bits, groupSize, codes, scales, zeros, perm, layout);
         }
 
         /** W[r, input(j)] from the explicit formula. */
@@ -112,50 +114,106 @@ class QuantizedMatrixTest {
     }
 
     /**
-     * The 2- and 4-bit kernels that read codes as denormal floats do the same roundings as the
-     * converting ones (every product is exact, only scaled by a power of two), so on inputs of
-     * normal size the two agree bit for bit, and both agree with the dense product.
+     * The row-lane layout (64-row tiles, lanes = rows, codes read as denormal floats) holds the same
+     * matrix as the slot layout and both products agree with the dense one, for tails of rows (not
+     * a multiple of 16 or 64), of columns (not whole slots) and groups of 16 columns up to the row.
      */
     @Test
-    void denormalKernelsEqualTheConvertingKernelsBitForBit() {
-        Assumptions.assumeTrue(DequantKernels.VECTOR && DequantSimd.L == 16,
-                "the 8-slot segment kernels need 16 float lanes (AVX-512); this JVM has " + DequantSimd.L);
-        int compared = 0;
+    void rowLaneLayoutHoldsTheSameMatrixAndProducts() {
+        Assumptions.assumeTrue(DequantKernels.ROW_LANES_USABLE,
+                "the row-lane kernels need 16 float lanes (AVX-512); this JVM has " + VectorSupport.bits() + "-bit vectors");
+        int shapes = 0;
         for (int bits : new int[] {2, 4}) {
-            for (int rows : new int[] {4, 7, 12, 33}) { // quads and tails
-                for (int cols : new int[] {128, 256, 384, 1024, 1040}) {
-                    for (int gs : new int[] {128, 256}) {
-                        Sample s = new Sample(rows, cols, bits, gs, rows * 7919L + cols + gs + bits, null);
-                        if (!DequantSimd.usesSeg8(s.q)) continue; // 1040 columns: not whole segments, other kernel
-                        float[] x = randomVector(s.q.slots * QuantizedMatrix.SLOT, rows + cols);
-                        for (int j = cols; j < x.length; j++) x[j] = 0; // padding columns carry zero input
-                        float[] xg = new float[s.q.groups];
-                        for (int j = 0; j < cols; j++) xg[j / s.q.groupSize] += x[j];
-                        float[] xd = DequantSimd.denormalInput(s.q, x, 0);
-                        float[] xp = DequantSimd.prescaledX(s.q, x, 0);
-                        assertNotNull(xd, rows + "x" + cols);
-                        float[] yd = new float[rows], yc = new float[rows];
-                        DequantSimd.rows(s.q, 0, rows, x, 0, null, xd, DequantSimd.segmentSums(s.q, x, 0, DequantSimd.DENORMAL_SCALE), xg, yd, 0);
-                        DequantSimd.rows(s.q, 0, rows, x, 0, xp, null, DequantSimd.segmentSums(s.q, x, 0, 1f), xg, yc, 0);
+            for (int rows : new int[] {1, 7, 16, 63, 64, 65, 130}) {
+                for (int cols : new int[] {16, 33, 128, 256, 1000, 1040}) {
+                    for (int gs : new int[] {0, 16, 128}) {
+                        long seed = rows * 7919L + cols * 31L + gs + bits;
+                        Sample lanes = new Sample(rows, cols, bits, gs, seed, null, QuantizedMatrix.Layout.ROW_LANES);
+                        Sample slots = new Sample(rows, cols, bits, gs, seed, null, QuantizedMatrix.Layout.SLOTS);
+                        String what = bits + "b " + rows + "x" + cols + " g" + gs;
+                        assertEquals("simd-" + bits + "bit-row-lanes", lanes.q.matvecKernel(), what);
                         for (int r = 0; r < rows; r++) {
-                            assertEquals(Float.floatToIntBits(yc[r]), Float.floatToIntBits(yd[r]),
-                                    bits + "b " + rows + "x" + cols + " g" + gs + " row " + r + ": " + yc[r] + " vs " + yd[r]);
+                            for (int j = 0; j < cols; j++) assertEquals(lanes.codes[r * cols + j], lanes.q.storedCode(r, j), what);
                         }
-                        float[] w = s.q.dequantize();
-                        assertClose(denseMatvec(w, rows, cols, x, 0), yd, 0, w, cols, x, 0, "denormal " + rows + "x" + cols);
-                        compared++;
+                        float[] w = lanes.q.dequantize();
+                        assertArrayEquals(slots.q.dequantize(), w, what);
+                        float[] x = randomVector(cols + 1, seed);
+                        float[] y = new float[rows + 1], ys = new float[rows + 1];
+                        lanes.q.matvec(x, 1, y, 1);
+                        slots.q.matvec(x, 1, ys, 1);
+                        double[] dense = denseMatvec(w, rows, cols, x, 1);
+                        assertClose(dense, y, 1, w, cols, x, 1, "row lanes " + what);
+                        assertClose(dense, ys, 1, w, cols, x, 1, "slots " + what);
+                        assertEquals(0f, y[0], "nothing written before yOff");
+                        shapes++;
                     }
                 }
             }
         }
-        assertEquals(64, compared, "shapes that take the segment kernels");
-        Sample s = new Sample(4, 256, 2, 128, 5, null);
-        float[] huge = randomVector(256, 6);
-        huge[17] = 1e20f;
-        assertNull(DequantSimd.denormalInput(s.q, huge, 0), "|x| = 1e20 must take the converting kernel");
-        huge[17] = Float.NaN;
-        assertNull(DequantSimd.denormalInput(s.q, huge, 0), "NaN input must take the converting kernel");
-        assertNull(DequantSimd.denormalInput(new Sample(4, 256, 3, 128, 5, null).q, randomVector(256, 6), 0), "3-bit codes have no denormal kernel");
+        assertEquals(252, shapes);
+    }
+
+    /** The mat-mat of the row-lane layout (a transposed tile into the GEMM) past one 128 x 1024 tile. */
+    @Test
+    void rowLaneMatmulEqualsDenseProduct() {
+        Assumptions.assumeTrue(DequantKernels.ROW_LANES_USABLE, "the row-lane kernels need 16 float lanes (AVX-512)");
+        for (int bits : new int[] {2, 4}) {
+            for (int[] shape : new int[][] {{7, 33}, {131, 2096}, {64, 128}}) {
+                int rows = shape[0], cols = shape[1], tokens = 9;
+                int[] perm = new int[cols];
+                for (int j = 0; j < cols; j++) perm[j] = cols - 1 - j;
+                Sample s = new Sample(rows, cols, bits, 16, rows + cols + bits, perm, QuantizedMatrix.Layout.ROW_LANES);
+                float[] w = s.q.dequantize();
+                assertArrayEquals(s.dense(perm), w);
+                float[] x = randomVector(tokens * cols + 1, tokens);
+                float[] y = new float[tokens * rows + 1];
+                s.q.matmul(x, 1, tokens, y, 1);
+                for (int t = 0; t < tokens; t++) {
+                    assertClose(denseMatvec(w, rows, cols, x, 1 + t * cols), y, 1 + t * rows, w, cols, x, 1 + t * cols,
+                            bits + "b matmul " + rows + "x" + cols + " token " + t);
+                }
+            }
+        }
+    }
+
+    /**
+     * The row-lane kernel pre-scales x by up to 2^88; inputs too large for that are scaled down by
+     * a power of two first, so they give the dense product too; NaN propagates to every row. The
+     * tolerance is that of the factored sum s (sum q x - z X) the kernels compute: a float sum of
+     * terms s (q + z) |x|, which cancel where a huge x meets a code equal to its zero point.
+     */
+    @Test
+    void rowLaneMatvecTakesInputsOfAnySize() {
+        Assumptions.assumeTrue(DequantKernels.ROW_LANES_USABLE, "the row-lane kernels need 16 float lanes (AVX-512)");
+        for (float big : new float[] {1e9f, 1e20f, 3e38f}) {
+            Sample s = new Sample(70, 256, 2, 128, 5, null, QuantizedMatrix.Layout.ROW_LANES);
+            float[] x = randomVector(256, 6);
+            x[17] = big;
+            x[200] = -big / 3;
+            float[] w = s.q.dequantize();
+            float[] y = new float[70];
+            s.q.matvec(x, 0, y, 0);
+            double[] dense = denseMatvec(w, 70, 256, x, 0);
+            for (int r = 0; r < 70; r++) {
+                if (Math.abs(dense[r]) > Float.MAX_VALUE) continue; // overflows float in any kernel
+                assertTrue(Float.isFinite(y[r]), "|x| = " + big + " row " + r + ": " + y[r]);
+            }
+            for (int r = 0; r < 70 && big < 1e30f; r++) {
+                double mag = 0;
+                for (int c = 0; c < 256; c++) {
+                    int g = r * 2 + c / 128;
+                    mag += s.scales[g] * (s.codes[r * 256 + c] + s.zeros[g]) * Math.abs((double) x[c]);
+                }
+                assertEquals(dense[r], y[r], 1e-5 * mag, "|x| = " + big + " row " + r);
+            }
+        }
+        Sample s = new Sample(20, 256, 4, 128, 5, null, QuantizedMatrix.Layout.ROW_LANES);
+        float[] x = randomVector(256, 6);
+        x[3] = Float.NaN;
+        float[] y = new float[20];
+        s.q.matvec(x, 0, y, 0);
+        for (int r = 0; r < 20; r++) assertTrue(Float.isNaN(y[r]), "NaN input, row " + r + ": " + y[r]);
+        assertThrows(IllegalArgumentException.class, () -> new Sample(4, 64, 3, 16, 1, null, QuantizedMatrix.Layout.ROW_LANES));
     }
 
     /** The probe that enables the denormal kernel measures something finite and positive. */

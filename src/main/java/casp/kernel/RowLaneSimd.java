@@ -1,0 +1,260 @@
+package casp.kernel;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * Vector API kernels of the row-lane layout ({@link QuantizedMatrix.Layout#ROW_LANES}): the 16 lanes
+ * of a vector are 16 rows, so x is broadcast one column at a time to the 64 rows of a tile, a
+ * group's scales are one vector per 16 rows, and no row needs a horizontal sum. Loaded only if
+ * VectorSupport.enabled().
+ *
+ * <p>Codes are read as denormal floats instead of being converted: (w & 3 << 2u), a value below
+ * 2^16, read as float bits is code * 2^(2u - 149) exactly; x is pre-scaled by 2^(DENORMAL_EXP - 2u)
+ * ({@link #input}), so every product is code * x * 2^(DENORMAL_EXP - 149), exact before the FMA
+ * rounds it, and the row totals are scaled back by a power of two at the end. Per 16 codes that is
+ * one AND and one FMA. Only CPUs that multiply denormal operands at full speed take this layout
+ * ({@link #DENORMALS_FAST}; AMD Zen does, many Intel cores take a microcode assist instead).
+ *
+ * <p>C2 in JDK 17 boxes a vector carried around two nested loops, so the per-slot accumulators start
+ * fresh in every slot and only the tile totals are carried by the slot loop (as in {@link DequantSimd}).
+ */
+final class RowLaneSimd {
+    private RowLaneSimd() {}
+
+    private static final VectorSpecies<Float> FS = VectorProbe.floatSpecies();
+    private static final VectorSpecies<Integer> IS = VectorProbe.intSpecies();
+    private static final int SLOT = QuantizedMatrix.SLOT, TILE = QuantizedMatrix.TILE, LANES = QuantizedMatrix.LANES;
+
+    /** x is pre-scaled by 2^(DENORMAL_EXP - bits * u); products carry 2^(DENORMAL_EXP - 149). */
+    static final int DENORMAL_EXP = 88;
+    /** 2^(149 - DENORMAL_EXP): undoes the scale of the products. */
+    private static final float DENORMAL_UNSCALE = Math.scalb(1f, 149 - DENORMAL_EXP);
+    /**
+     * max |x| below this keeps x * 2^DENORMAL_EXP finite with room for the sums; larger inputs are
+     * scaled down by a power of two first (exact), so only |x| far below the largest loses precision.
+     */
+    private static final float DENORMAL_MAX_X = Math.scalb(1f, 127 - DENORMAL_EXP - 8);
+
+    /**
+     * Whether this CPU multiplies denormal operands at full speed. -Dcasp.kernel.denormals=true|false
+     * overrides the start-up probe.
+     */
+    static final boolean DENORMALS_FAST = decideDenormals();
+
+    private static boolean decideDenormals() {
+        String forced = System.getProperty("casp.kernel.denormals");
+        if (forced != null) return Boolean.parseBoolean(forced);
+        return DenormalProbe.fast();
+    }
+
+    /** Whether the kernels can run here at all: 16 float lanes (AVX-512, which always has FMA). */
+    static boolean usable() {
+        return FS.length() == LANES && VectorSupport.FMA;
+    }
+
+    /** Whether they pay: 16 float lanes and fast denormals. */
+    static boolean preferred() {
+        return usable() && DENORMALS_FAST;
+    }
+
+    /**
+     * The kernel's view of x: stored column j pre-scaled by 2^(DENORMAL_EXP - k - bits * u), u the
+     * code's place in its 16-bit half word (j mod 8 for 2 bits, j mod 4 for 4), zero-padded to whole
+     * slots; group sums of x at the products' scale 2^(DENORMAL_EXP - 149 - k); and the power of two
+     * 2^k that x was scaled down by (k = 0 unless max |x| >= {@link #DENORMAL_MAX_X}).
+     */
+    record Input(float[] xq, float[] groupSums, int k) {}
+
+    static Input input(QuantizedMatrix q, float[] xs, int xo) {
+        int cols = q.cols, period = 16 / q.bits;
+        IntVector maxAbsBits = IntVector.zero(IS); // raw bits of |x|: ordered like the magnitudes, NaN above all
+        int j = 0;
+        for (; j + LANES <= cols; j += LANES) {
+            maxAbsBits = maxAbsBits.max(FloatVector.fromArray(FS, xs, xo + j).reinterpretAsInts().lanewise(VectorOperators.AND, 0x7fffffff));
+        }
+        int maxBits = maxAbsBits.reduceLanes(VectorOperators.MAX);
+        for (; j < cols; j++) maxBits = Math.max(maxBits, Float.floatToRawIntBits(xs[xo + j]) & 0x7fffffff);
+        float maxAbs = Float.intBitsToFloat(maxBits);
+        // Finite and too large: scale down (Inf and NaN propagate as they would in a float product).
+        int k = Float.isFinite(maxAbs) && maxAbs >= DENORMAL_MAX_X ? Math.getExponent(maxAbs) - Math.getExponent(DENORMAL_MAX_X) + 1 : 0;
+        float[] pattern = new float[LANES]; // factor of lane l; the period (8 or 4) divides 16
+        for (int l = 0; l < LANES; l++) pattern[l] = Math.scalb(1f, DENORMAL_EXP - k - q.bits * (l % period));
+        FloatVector pv = FloatVector.fromArray(FS, pattern, 0);
+        float[] xq = new float[q.slots * SLOT];
+        for (j = 0; j + LANES <= cols; j += LANES) FloatVector.fromArray(FS, xs, xo + j).mul(pv).intoArray(xq, j);
+        for (; j < cols; j++) xq[j] = xs[xo + j] * pattern[j % LANES];
+        float[] sums = new float[q.groups];
+        float sumScale = Math.scalb(1f, DENORMAL_EXP - 149 - k);
+        for (int g = 0, c = 0; g < q.groups; g++, c += q.groupSize) sums[g] = Blas1.sum(Math.min(q.groupSize, cols - c), xs, xo + c) * sumScale;
+        return new Input(xq, sums, k);
+    }
+
+    /** y[yOff + r] for the rows of tiles [tile0, tile1). */
+    static void tiles(QuantizedMatrix q, int tile0, int tile1, Input in, float[] y, int yOff) {
+        float[] out = new float[TILE];
+        for (int tile = tile0; tile < tile1; tile++) {
+            if (q.bits == 2) tile2Bits(q, tile, in, out);
+            else tile4Bits(q, tile, in, out);
+            int r0 = tile * TILE;
+            System.arraycopy(out, 0, y, yOff + r0, Math.min(TILE, q.rows - r0));
+        }
+    }
+
+    /**
+     * One tile of 2-bit codes: per slot (16 columns), the word of each row holds the 16 columns in
+     * its two 16-bit halves; all 8 codes of a half are one AND each with a constant mask. The four
+     * 16-row blocks are taken two at a time (each pair reads every x once more, from L1): with all
+     * four words and accumulators live at once C2 spills vectors, which cost ~20%.
+     */
+    private static void tile2Bits(QuantizedMatrix q, int tile, Input in, float[] out) {
+        final int[] w = q.words;
+        final float[] side = q.side, xq = in.xq;
+        final int slots = q.slots, spg = q.slotsPerGroup;
+        final int base = q.tileBase(tile * TILE), sideBase = q.sideIndex(tile * TILE, 0);
+        FloatVector t0 = FloatVector.zero(FS), t1 = t0, t2 = t0, t3 = t0;
+        for (int s = 0, so = sideBase, inGroup = 0; s < slots; s++) {
+            int wo = base + s * TILE, xo = s * SLOT;
+            FloatVector a0 = FloatVector.zero(FS), a1 = a0, a2 = a0, a3 = a0;
+            IntVector w0 = IntVector.fromArray(IS, w, wo), w1 = IntVector.fromArray(IS, w, wo + 16);
+            for (int u = 0; u < 8; u++) { // blocks 0-1, columns 0-7: the low halves in place
+                IntVector m = IntVector.broadcast(IS, 3 << (2 * u));
+                FloatVector xb = FloatVector.broadcast(FS, xq[xo + u]);
+                a0 = w0.lanewise(VectorOperators.AND, m).reinterpretAsFloats().fma(xb, a0);
+                a1 = w1.lanewise(VectorOperators.AND, m).reinterpretAsFloats().fma(xb, a1);
+            }
+            w0 = w0.lanewise(VectorOperators.LSHR, 16);
+            w1 = w1.lanewise(VectorOperators.LSHR, 16);
+            for (int u = 0; u < 8; u++) { // columns 8-15: the high halves, shifted down
+                IntVector m = IntVector.broadcast(IS, 3 << (2 * u));
+                FloatVector xb = FloatVector.broadcast(FS, xq[xo + 8 + u]);
+                a0 = w0.lanewise(VectorOperators.AND, m).reinterpretAsFloats().fma(xb, a0);
+                a1 = w1.lanewise(VectorOperators.AND, m).reinterpretAsFloats().fma(xb, a1);
+            }
+            IntVector w2 = IntVector.fromArray(IS, w, wo + 32), w3 = IntVector.fromArray(IS, w, wo + 48);
+            for (int u = 0; u < 8; u++) { // blocks 2-3, the same
+                IntVector m = IntVector.broadcast(IS, 3 << (2 * u));
+                FloatVector xb = FloatVector.broadcast(FS, xq[xo + u]);
+                a2 = w2.lanewise(VectorOperators.AND, m).reinterpretAsFloats().fma(xb, a2);
+                a3 = w3.lanewise(VectorOperators.AND, m).reinterpretAsFloats().fma(xb, a3);
+            }
+            w2 = w2.lanewise(VectorOperators.LSHR, 16);
+            w3 = w3.lanewise(VectorOperators.LSHR, 16);
+            for (int u = 0; u < 8; u++) {
+                IntVector m = IntVector.broadcast(IS, 3 << (2 * u));
+                FloatVector xb = FloatVector.broadcast(FS, xq[xo + 8 + u]);
+                a2 = w2.lanewise(VectorOperators.AND, m).reinterpretAsFloats().fma(xb, a2);
+                a3 = w3.lanewise(VectorOperators.AND, m).reinterpretAsFloats().fma(xb, a3);
+            }
+            t0 = a0.fma(FloatVector.fromArray(FS, side, so), t0);
+            t1 = a1.fma(FloatVector.fromArray(FS, side, so + 16), t1);
+            t2 = a2.fma(FloatVector.fromArray(FS, side, so + 32), t2);
+            t3 = a3.fma(FloatVector.fromArray(FS, side, so + 48), t3);
+            if (++inGroup == spg) {
+                inGroup = 0;
+                so += 2 * TILE;
+            }
+        }
+        t0.intoArray(out, 0); // handed over in memory: a vector passed to a method that is not inlined is boxed
+        t1.intoArray(out, 16);
+        t2.intoArray(out, 32);
+        t3.intoArray(out, 48);
+        finish(q, sideBase, in, out);
+    }
+
+    /**
+     * One tile of 4-bit codes: per slot, two words per row (columns 0-7 and 8-15), each with 4 codes
+     * in its low half and 4 in its high half; blocks two at a time as in {@link #tile2Bits}.
+     */
+    private static void tile4Bits(QuantizedMatrix q, int tile, Input in, float[] out) {
+        final int[] w = q.words;
+        final float[] side = q.side, xq = in.xq;
+        final int slots = q.slots, spg = q.slotsPerGroup;
+        final int base = q.tileBase(tile * TILE), sideBase = q.sideIndex(tile * TILE, 0);
+        FloatVector t0 = FloatVector.zero(FS), t1 = t0, t2 = t0, t3 = t0;
+        for (int s = 0, so = sideBase, inGroup = 0; s < slots; s++) {
+            int wo = base + s * 2 * TILE, xo = s * SLOT;
+            FloatVector a0 = FloatVector.zero(FS), a1 = a0, a2 = a0, a3 = a0;
+            for (int quarter = 0; quarter < 4; quarter++) { // word quarter / 2, its low (even) or high (odd) 16 bits
+                int o = wo + (quarter >> 1) * TILE, sh = (quarter & 1) << 4, xh = xo + 4 * quarter;
+                IntVector w0 = IntVector.fromArray(IS, w, o).lanewise(VectorOperators.LSHR, sh);
+                IntVector w1 = IntVector.fromArray(IS, w, o + 16).lanewise(VectorOperators.LSHR, sh);
+                for (int u = 0; u < 4; u++) {
+                    IntVector m = IntVector.broadcast(IS, 15 << (4 * u));
+                    FloatVector xb = FloatVector.broadcast(FS, xq[xh + u]);
+                    a0 = w0.lanewise(VectorOperators.AND, m).reinterpretAsFloats().fma(xb, a0);
+                    a1 = w1.lanewise(VectorOperators.AND, m).reinterpretAsFloats().fma(xb, a1);
+                }
+            }
+            for (int quarter = 0; quarter < 4; quarter++) {
+                int o = wo + (quarter >> 1) * TILE, sh = (quarter & 1) << 4, xh = xo + 4 * quarter;
+                IntVector w2 = IntVector.fromArray(IS, w, o + 32).lanewise(VectorOperators.LSHR, sh);
+                IntVector w3 = IntVector.fromArray(IS, w, o + 48).lanewise(VectorOperators.LSHR, sh);
+                for (int u = 0; u < 4; u++) {
+                    IntVector m = IntVector.broadcast(IS, 15 << (4 * u));
+                    FloatVector xb = FloatVector.broadcast(FS, xq[xh + u]);
+                    a2 = w2.lanewise(VectorOperators.AND, m).reinterpretAsFloats().fma(xb, a2);
+                    a3 = w3.lanewise(VectorOperators.AND, m).reinterpretAsFloats().fma(xb, a3);
+                }
+            }
+            t0 = a0.fma(FloatVector.fromArray(FS, side, so), t0);
+            t1 = a1.fma(FloatVector.fromArray(FS, side, so + 16), t1);
+            t2 = a2.fma(FloatVector.fromArray(FS, side, so + 32), t2);
+            t3 = a3.fma(FloatVector.fromArray(FS, side, so + 48), t3);
+            if (++inGroup == spg) {
+                inGroup = 0;
+                so += 2 * TILE;
+            }
+        }
+        t0.intoArray(out, 0);
+        t1.intoArray(out, 16);
+        t2.intoArray(out, 32);
+        t3.intoArray(out, 48);
+        finish(q, sideBase, in, out);
+    }
+
+    /**
+     * Subtracts the zero points (sum_g scale * zero * X_g, once per group rather than per code) from
+     * the tile's totals in out and scales them back.
+     */
+    private static void finish(QuantizedMatrix q, int sideBase, Input in, float[] out) {
+        final float[] side = q.side, sums = in.groupSums;
+        float back = Math.scalb(1f, in.k); // applied apart from DENORMAL_UNSCALE: their product may overflow a float
+        for (int b = 0; b < TILE; b += LANES) {
+            FloatVector zeroTerm = FloatVector.zero(FS);
+            for (int g = 0, so = sideBase + b; g < q.groups; g++, so += 2 * TILE) {
+                FloatVector sz = FloatVector.fromArray(FS, side, so).mul(FloatVector.fromArray(FS, side, so + TILE));
+                zeroTerm = sz.fma(FloatVector.broadcast(FS, sums[g]), zeroTerm);
+            }
+            FloatVector.fromArray(FS, out, b).sub(zeroTerm).mul(DENORMAL_UNSCALE).mul(back).intoArray(out, b);
+        }
+    }
+
+    /**
+     * W^T of rows [r0, r0 + tr) (r0 a multiple of 16) and stored columns [c0, c0 + kc) into
+     * buf [kc, ld]: buf[(j - c0) * ld + i] = W[r0 + i, j], one vector store per 16 rows and column.
+     * Whole 16-row blocks are written (padding rows of the last tile included), so ld must be at
+     * least tr rounded up to 16.
+     */
+    static void dequantizeTileTransposed(QuantizedMatrix q, int r0, int tr, int c0, int kc, float[] buf, int ld) {
+        final int[] w = q.words;
+        final float[] side = q.side;
+        final int bits = q.bits, mask = (1 << bits) - 1, gs = q.groupSize;
+        for (int i = 0; i < tr; i += LANES) {
+            int r = r0 + i;
+            for (int j = c0; j < c0 + kc; ) {
+                int g = j / gs, jEnd = Math.min(c0 + kc, (g + 1) * gs);
+                int so = q.sideIndex(r, g);
+                FloatVector sv = FloatVector.fromArray(FS, side, so);
+                FloatVector bv = sv.mul(FloatVector.fromArray(FS, side, so + TILE)).neg();
+                for (; j < jEnd; j++) {
+                    IntVector c = IntVector.fromArray(IS, w, q.wordIndex(r, j)).lanewise(VectorOperators.LSHR, q.shift(j))
+                            .lanewise(VectorOperators.AND, mask);
+                    ((FloatVector) c.convertShape(VectorOperators.I2F, FS, 0)).fma(sv, bv).intoArray(buf, (j - c0) * ld + i);
+                }
+            }
+        }
+    }
+}
