@@ -35,7 +35,7 @@ public final class BenchMatvecCommand implements Callable<Integer> {
     @Option(names = "--runs", defaultValue = "20", description = "Timed runs; the median is reported (default ${DEFAULT-VALUE}).")
     int runs;
 
-    @Option(names = "--warmup", defaultValue = "5", description = "Untimed warm-up runs, continued until at least 1 s has passed when > 0 (default ${DEFAULT-VALUE}).")
+    @Option(names = "--warmup", defaultValue = "5", description = "Untimed warm-up runs, continued until at least 2 s have passed when > 0 (default ${DEFAULT-VALUE}).")
     int warmup;
 
     @Option(names = "--json", description = "Print one JSON object.")

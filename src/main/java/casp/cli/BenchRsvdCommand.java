@@ -36,7 +36,7 @@ public final class BenchRsvdCommand implements Callable<Integer> {
     @Option(names = "--runs", defaultValue = "3", description = "Timed runs; the median is reported (default ${DEFAULT-VALUE}).")
     int runs;
 
-    @Option(names = "--warmup", defaultValue = "1", description = "Untimed warm-up runs, continued until at least 1 s has passed when > 0 (default ${DEFAULT-VALUE}).")
+    @Option(names = "--warmup", defaultValue = "1", description = "Untimed warm-up runs, continued until at least 2 s have passed when > 0 (default ${DEFAULT-VALUE}).")
     int warmup;
 
     @Option(names = "--seed", defaultValue = "0", description = "Seed of A and of the test matrices (default ${DEFAULT-VALUE}).")

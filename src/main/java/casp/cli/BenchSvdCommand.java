@@ -28,7 +28,7 @@ public final class BenchSvdCommand implements Callable<Integer> {
     @Option(names = "--runs", defaultValue = "5", description = "Timed runs; the median is reported (default ${DEFAULT-VALUE}).")
     int runs;
 
-    @Option(names = "--warmup", defaultValue = "3", description = "Untimed warm-up runs: the JIT needs a few; continued until at least 1 s has passed when > 0 (default ${DEFAULT-VALUE}).")
+    @Option(names = "--warmup", defaultValue = "3", description = "Untimed warm-up runs: the JIT needs a few; continued until at least 2 s have passed when > 0 (default ${DEFAULT-VALUE}).")
     int warmup;
 
     @Option(names = "--seed", defaultValue = "0", description = "Seed of A (default ${DEFAULT-VALUE}).")

@@ -5,7 +5,7 @@ package casp.kernel;
  * keeps IEEE denormals (no flush-to-zero), and CPUs differ: AMD Zen cores take denormal operands
  * in hardware at full speed, while many Intel cores run a microcode assist costing about a hundred
  * cycles per operation. The 2-bit mat-vec kernel that reads codes as denormals
- * ({@link DequantSimd#rows4Bits2Denormal}) is only worth it in the first case.
+ * ({@link RowLaneSimd}) is only worth it in the first case.
  *
  * <p>The probe times the same multiply-add chain over normal and over denormal operands, a few
  * rounds interleaved, and compares the best times: an assist shows up as a ratio of 10 or more,

@@ -328,7 +328,7 @@ public final class QuantizedMatrix {
 
     /**
      * The name of the mat-vec kernel this matrix takes on this machine for inputs of ordinary size
-     * (e.g. "simd-2bit-denormal", "simd-segment8", "scalar"); for benchmark reports.
+     * (e.g. "simd-2bit-row-lanes", "simd-segment8", "scalar"); for benchmark reports.
      */
     public String matvecKernel() {
         return DequantKernels.matvecKernel(this);

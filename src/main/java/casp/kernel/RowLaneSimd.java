@@ -11,12 +11,18 @@ import jdk.incubator.vector.VectorSpecies;
  * group's scales are one vector per 16 rows, and no row needs a horizontal sum. Loaded only if
  * VectorSupport.enabled().
  *
- * <p>Codes are read as denormal floats instead of being converted: (w & 3 << 2u), a value below
- * 2^16, read as float bits is code * 2^(2u - 149) exactly; x is pre-scaled by 2^(DENORMAL_EXP - 2u)
- * ({@link #input}), so every product is code * x * 2^(DENORMAL_EXP - 149), exact before the FMA
- * rounds it, and the row totals are scaled back by a power of two at the end. Per 16 codes that is
- * one AND and one FMA. Only CPUs that multiply denormal operands at full speed take this layout
- * ({@link #DENORMALS_FAST}; AMD Zen does, many Intel cores take a microcode assist instead).
+ * <p>Codes are read as denormal floats instead of being converted: a code c masked out at bit b of
+ * a word, read as float bits, is c * 2^(b - 149) exactly; x is pre-scaled by 2^(DENORMAL_EXP - b)
+ * ({@link #input}), so every product is c * x * 2^(DENORMAL_EXP - 149), exact before the FMA rounds
+ * it, and the row totals are scaled back by a power of two at the end. Only CPUs that multiply
+ * denormal operands at full speed take this layout ({@link #DENORMALS_FAST}; AMD Zen does, many
+ * Intel cores take a microcode assist instead).
+ *
+ * <p>Why the 2-bit kernel shifts every word by 2 per column (three vector operations per 16 codes)
+ * instead of masking each code in place (two, with 8 constant masks): C2 keeps the 8 masks and the
+ * hoisted x broadcasts in stack slots and reloads them, and the in-place kernel ran at 7.7-8.7 GB/s
+ * on 2 threads at 16384 x 16384 against 14.8 for the shifting one (bench medians, same machine and
+ * hour). The 4-bit kernel has 4 masks and is faster masking in place (21-22 against 10-15 GB/s).
  *
  * <p>C2 in JDK 17 boxes a vector carried around two nested loops, so the per-slot accumulators start
  * fresh in every slot and only the tile totals are carried by the slot loop (as in {@link DequantSimd}).
@@ -61,15 +67,15 @@ final class RowLaneSimd {
     }
 
     /**
-     * The kernel's view of x: stored column j pre-scaled by 2^(DENORMAL_EXP - k - bits * u), u the
-     * code's place in its 16-bit half word (j mod 8 for 2 bits, j mod 4 for 4), zero-padded to whole
-     * slots; group sums of x at the products' scale 2^(DENORMAL_EXP - 149 - k); and the power of two
+     * The kernel's view of x: stored column j pre-scaled by 2^(DENORMAL_EXP - k - b), b the bit at
+     * which the kernel finds its code (0 for 2 bits, which shifts each code down; 4 (j mod 4) for 4
+     * bits, which masks it in its 16-bit half word), zero-padded to whole slots; group sums of x at the products' scale 2^(DENORMAL_EXP - 149 - k); and the power of two
      * 2^k that x was scaled down by (k = 0 unless max |x| >= {@link #DENORMAL_MAX_X}).
      */
     record Input(float[] xq, float[] groupSums, int k) {}
 
     static Input input(QuantizedMatrix q, float[] xs, int xo) {
-        int cols = q.cols, period = 16 / q.bits;
+        int cols = q.cols;
         IntVector maxAbsBits = IntVector.zero(IS); // raw bits of |x|: ordered like the magnitudes, NaN above all
         int j = 0;
         for (; j + LANES <= cols; j += LANES) {
@@ -80,7 +86,9 @@ final class RowLaneSimd {
         float maxAbs = Float.intBitsToFloat(maxBits);
         // Finite and too large: scale down (Inf and NaN propagate as they would in a float product).
         int k = Float.isFinite(maxAbs) && maxAbs >= DENORMAL_MAX_X ? Math.getExponent(maxAbs) - Math.getExponent(DENORMAL_MAX_X) + 1 : 0;
-        float[] pattern = new float[LANES]; // factor of lane l; the period (8 or 4) divides 16
+        // 2 bits: every code is shifted to the bottom of its word; 4 bits: code u of a 16-bit half stays at bit 4u.
+        int period = q.bits == 2 ? 1 : 4;
+        float[] pattern = new float[LANES]; // factor of lane l; the period divides 16
         for (int l = 0; l < LANES; l++) pattern[l] = Math.scalb(1f, DENORMAL_EXP - k - q.bits * (l % period));
         FloatVector pv = FloatVector.fromArray(FS, pattern, 0);
         float[] xq = new float[q.slots * SLOT];
@@ -104,10 +112,9 @@ final class RowLaneSimd {
     }
 
     /**
-     * One tile of 2-bit codes: per slot (16 columns), the word of each row holds the 16 columns in
-     * its two 16-bit halves; all 8 codes of a half are one AND each with a constant mask. The four
-     * 16-row blocks are taken two at a time (each pair reads every x once more, from L1): with all
-     * four words and accumulators live at once C2 spills vectors, which cost ~20%.
+     * One tile of 2-bit codes: per slot (16 columns), the word of each row holds the 16 columns,
+     * column u at bits 2u; each column takes an AND with 3, an FMA against the broadcast x (shared
+     * by the four 16-row blocks) and a shift by 2 to bring the next code down.
      */
     private static void tile2Bits(QuantizedMatrix q, int tile, Input in, float[] out) {
         final int[] w = q.words;
@@ -117,36 +124,19 @@ final class RowLaneSimd {
         FloatVector t0 = FloatVector.zero(FS), t1 = t0, t2 = t0, t3 = t0;
         for (int s = 0, so = sideBase, inGroup = 0; s < slots; s++) {
             int wo = base + s * TILE, xo = s * SLOT;
-            FloatVector a0 = FloatVector.zero(FS), a1 = a0, a2 = a0, a3 = a0;
             IntVector w0 = IntVector.fromArray(IS, w, wo), w1 = IntVector.fromArray(IS, w, wo + 16);
-            for (int u = 0; u < 8; u++) { // blocks 0-1, columns 0-7: the low halves in place
-                IntVector m = IntVector.broadcast(IS, 3 << (2 * u));
-                FloatVector xb = FloatVector.broadcast(FS, xq[xo + u]);
-                a0 = w0.lanewise(VectorOperators.AND, m).reinterpretAsFloats().fma(xb, a0);
-                a1 = w1.lanewise(VectorOperators.AND, m).reinterpretAsFloats().fma(xb, a1);
-            }
-            w0 = w0.lanewise(VectorOperators.LSHR, 16);
-            w1 = w1.lanewise(VectorOperators.LSHR, 16);
-            for (int u = 0; u < 8; u++) { // columns 8-15: the high halves, shifted down
-                IntVector m = IntVector.broadcast(IS, 3 << (2 * u));
-                FloatVector xb = FloatVector.broadcast(FS, xq[xo + 8 + u]);
-                a0 = w0.lanewise(VectorOperators.AND, m).reinterpretAsFloats().fma(xb, a0);
-                a1 = w1.lanewise(VectorOperators.AND, m).reinterpretAsFloats().fma(xb, a1);
-            }
             IntVector w2 = IntVector.fromArray(IS, w, wo + 32), w3 = IntVector.fromArray(IS, w, wo + 48);
-            for (int u = 0; u < 8; u++) { // blocks 2-3, the same
-                IntVector m = IntVector.broadcast(IS, 3 << (2 * u));
+            FloatVector a0 = FloatVector.zero(FS), a1 = a0, a2 = a0, a3 = a0;
+            for (int u = 0; u < 16; u++) { // column u of the slot: its code at the bottom of each word, then shifted away
                 FloatVector xb = FloatVector.broadcast(FS, xq[xo + u]);
-                a2 = w2.lanewise(VectorOperators.AND, m).reinterpretAsFloats().fma(xb, a2);
-                a3 = w3.lanewise(VectorOperators.AND, m).reinterpretAsFloats().fma(xb, a3);
-            }
-            w2 = w2.lanewise(VectorOperators.LSHR, 16);
-            w3 = w3.lanewise(VectorOperators.LSHR, 16);
-            for (int u = 0; u < 8; u++) {
-                IntVector m = IntVector.broadcast(IS, 3 << (2 * u));
-                FloatVector xb = FloatVector.broadcast(FS, xq[xo + 8 + u]);
-                a2 = w2.lanewise(VectorOperators.AND, m).reinterpretAsFloats().fma(xb, a2);
-                a3 = w3.lanewise(VectorOperators.AND, m).reinterpretAsFloats().fma(xb, a3);
+                a0 = w0.lanewise(VectorOperators.AND, 3).reinterpretAsFloats().fma(xb, a0);
+                a1 = w1.lanewise(VectorOperators.AND, 3).reinterpretAsFloats().fma(xb, a1);
+                a2 = w2.lanewise(VectorOperators.AND, 3).reinterpretAsFloats().fma(xb, a2);
+                a3 = w3.lanewise(VectorOperators.AND, 3).reinterpretAsFloats().fma(xb, a3);
+                w0 = w0.lanewise(VectorOperators.LSHR, 2);
+                w1 = w1.lanewise(VectorOperators.LSHR, 2);
+                w2 = w2.lanewise(VectorOperators.LSHR, 2);
+                w3 = w3.lanewise(VectorOperators.LSHR, 2);
             }
             t0 = a0.fma(FloatVector.fromArray(FS, side, so), t0);
             t1 = a1.fma(FloatVector.fromArray(FS, side, so + 16), t1);
@@ -166,7 +156,7 @@ final class RowLaneSimd {
 
     /**
      * One tile of 4-bit codes: per slot, two words per row (columns 0-7 and 8-15), each with 4 codes
-     * in its low half and 4 in its high half; blocks two at a time as in {@link #tile2Bits}.
+     * in its low half and 4 in its high half.
      */
     private static void tile4Bits(QuantizedMatrix q, int tile, Input in, float[] out) {
         final int[] w = q.words;
@@ -181,20 +171,13 @@ final class RowLaneSimd {
                 int o = wo + (quarter >> 1) * TILE, sh = (quarter & 1) << 4, xh = xo + 4 * quarter;
                 IntVector w0 = IntVector.fromArray(IS, w, o).lanewise(VectorOperators.LSHR, sh);
                 IntVector w1 = IntVector.fromArray(IS, w, o + 16).lanewise(VectorOperators.LSHR, sh);
-                for (int u = 0; u < 4; u++) {
+                IntVector w2 = IntVector.fromArray(IS, w, o + 32).lanewise(VectorOperators.LSHR, sh);
+                IntVector w3 = IntVector.fromArray(IS, w, o + 48).lanewise(VectorOperators.LSHR, sh);
+                for (int u = 0; u < 4; u++) { // code u of the half in place: (w & 15 << 4u) is code * 2^(4u - 149)
                     IntVector m = IntVector.broadcast(IS, 15 << (4 * u));
                     FloatVector xb = FloatVector.broadcast(FS, xq[xh + u]);
                     a0 = w0.lanewise(VectorOperators.AND, m).reinterpretAsFloats().fma(xb, a0);
                     a1 = w1.lanewise(VectorOperators.AND, m).reinterpretAsFloats().fma(xb, a1);
-                }
-            }
-            for (int quarter = 0; quarter < 4; quarter++) {
-                int o = wo + (quarter >> 1) * TILE, sh = (quarter & 1) << 4, xh = xo + 4 * quarter;
-                IntVector w2 = IntVector.fromArray(IS, w, o + 32).lanewise(VectorOperators.LSHR, sh);
-                IntVector w3 = IntVector.fromArray(IS, w, o + 48).lanewise(VectorOperators.LSHR, sh);
-                for (int u = 0; u < 4; u++) {
-                    IntVector m = IntVector.broadcast(IS, 15 << (4 * u));
-                    FloatVector xb = FloatVector.broadcast(FS, xq[xh + u]);
                     a2 = w2.lanewise(VectorOperators.AND, m).reinterpretAsFloats().fma(xb, a2);
                     a3 = w3.lanewise(VectorOperators.AND, m).reinterpretAsFloats().fma(xb, a3);
                 }
