@@ -19,11 +19,13 @@ package casp.kernel;
  * the 4 rows of a quad lie next to each other, [quad][block][row in quad][16 words], so the mat-vec,
  * which works on 4 rows at a time, reads one sequential stream instead of four far apart ones.
  *
- * <p>Row-lane layout ({@link Layout#ROW_LANES}, 2 and 4 bits on CPUs with 16 float lanes and fast
- * denormals): a word holds 32 / bits consecutive columns of one row, code of column j at bits
- * [(j mod (32 / bits)) * bits, ...), and the 16 lanes of a vector are 16 consecutive rows. Rows come
- * in tiles of 64 (padded with zero codes), columns in slots of 16; words are ordered
- * [tile][slot][word of the slot (bits / 2)][16-row block of the tile][row in block], so the
+ * <p>Row-lane layout ({@link Layout#ROW_LANES}, 2, 3 and 4 bits on CPUs with 16 float lanes and
+ * fast denormals): a word holds 32 / bits consecutive columns of one row (10 at 3 bits, the top 2
+ * bits unused), code of column j at bits [(j mod (32 / bits)) * bits, ...), and the 16 lanes of a
+ * vector are 16 consecutive rows. Rows come in tiles of 64 (padded with zero codes). At 2 and 4
+ * bits columns come in slots of 16 and words are ordered [tile][slot][word of the slot (bits / 2)]
+ * [16-row block of the tile][row in block]; at 3 bits each group starts a new word (a group of 128
+ * is 13 words, its last one holding 8 codes and 2 zero pads), [tile][group][word][row]. So the
  * mat-vec of one tile streams its codes sequentially, broadcasts each x once for 64 rows and applies
  * a group's scales as one vector per 16 rows. Scales and zeros are [tile][group][64 scales, 64 zeros].
  */
@@ -41,18 +43,20 @@ public final class QuantizedMatrix {
     enum Layout {
         /** Slots of 16 columns, lanes = columns, rows in quads (every bit width, every vector width). */
         SLOTS,
-        /** Lanes = rows, 64-row tiles (2 and 4 bits; the mat-vec kernel needs 16 lanes and fast denormals). */
+        /** Lanes = rows, 64-row tiles (2, 3 and 4 bits; the mat-vec kernel needs 16 lanes and fast denormals). */
         ROW_LANES;
 
         /** The layout the kernels of this JVM run fastest on for codes of the given width. */
         static Layout preferred(int bits) {
-            return (bits == 2 || bits == 4) && DequantKernels.ROW_LANES_KERNEL ? ROW_LANES : SLOTS;
+            return bits <= 4 && DequantKernels.ROW_LANES_KERNEL ? ROW_LANES : SLOTS;
         }
     }
 
     final int rows, cols, bits, groupSize, groups;
     /** Slots per word (32 / bits, 10 for 3 bits), slots per row, words per row, slots per group. */
     final int slotsPerWord, slots, wordsPerRow, slotsPerGroup;
+    /** Row-lane layout at 3 bits: words per group (each group starts a word); 0 otherwise. */
+    final int wordsPerGroup;
     final Layout layout;
     /** True for {@link Layout#ROW_LANES}. */
     final boolean rowLanes;
@@ -71,8 +75,8 @@ public final class QuantizedMatrix {
 
     private QuantizedMatrix(int rows, int cols, int bits, int groupSize, int[] perm, Layout layout) {
         GptqPacking.checkBits(bits);
-        if (layout == Layout.ROW_LANES && (bits != 2 && bits != 4 || !DequantKernels.ROW_LANES_USABLE)) {
-            throw new IllegalArgumentException("the row-lane layout needs 2 or 4-bit codes (got " + bits + ") and 16 float lanes");
+        if (layout == Layout.ROW_LANES && (bits > 4 || !DequantKernels.ROW_LANES_USABLE)) {
+            throw new IllegalArgumentException("the row-lane layout needs 2, 3 or 4-bit codes (got " + bits + ") and 16 float lanes");
         }
         if (rows < 0 || cols <= 0) throw new IllegalArgumentException("bad shape rows=" + rows + " cols=" + cols);
         if (groupSize <= 0 || groupSize >= cols) groupSize = cols;
@@ -89,8 +93,15 @@ public final class QuantizedMatrix {
         this.layout = layout;
         this.rowLanes = layout == Layout.ROW_LANES;
         int blocks = (slots + slotsPerWord - 1) / slotsPerWord;
-        this.wordsPerRow = rowLanes ? slots * (bits / 2) : blocks * SLOT;
         this.slotsPerGroup = groups == 1 ? slots : groupSize / SLOT;
+        if (rowLanes && bits == 3) {
+            this.wordsPerGroup = (this.groupSize + slotsPerWord - 1) / slotsPerWord;
+            int lastGroupCols = cols - (groups - 1) * this.groupSize;
+            this.wordsPerRow = (groups - 1) * wordsPerGroup + (lastGroupCols + slotsPerWord - 1) / slotsPerWord;
+        } else {
+            this.wordsPerGroup = 0;
+            this.wordsPerRow = rowLanes ? slots * (bits / 2) : blocks * SLOT;
+        }
         int rowUnit = rowLanes ? TILE : QUAD;
         long paddedRows = (rows + rowUnit - 1) / rowUnit * (long) rowUnit;
         if (paddedRows * wordsPerRow > Integer.MAX_VALUE - 8) throw new IllegalArgumentException("matrix too large for one array");
@@ -157,12 +168,19 @@ public final class QuantizedMatrix {
         QuantizedMatrix q = new QuantizedMatrix(rows, cols, bits, groupSize, null, layout);
         int wpr = q.wordsPerRow;
         int usedMask = bits == 3 ? 0x3FFFFFFF : -1; // 3 bits: 10 codes per word, top 2 bits unused
-        int padTo = q.rowLanes ? q.slots * SLOT : (wpr / SLOT) * SLOT * q.slotsPerWord; // columns the words can hold
+        int padTo = q.rowLanes ? (bits == 3 ? cols : q.slots * SLOT) : (wpr / SLOT) * SLOT * q.slotsPerWord; // columns the words can hold
         int tasks = Math.max(1, Math.min(rows, Parallel.threads() * 4));
         Parallel.forRange(tasks, t -> {
             for (int r = t; r < rows; r += tasks) {
                 java.util.SplittableRandom rnd = new java.util.SplittableRandom(seed * 0x9E3779B97F4A7C15L + r);
-                if (q.rowLanes) {
+                if (q.rowLanes && bits == 3) { // every word, then the pads of each group's last word cleared
+                    for (int k = 0, o = q.tileBase(r) + r % TILE; k < wpr; k++, o += TILE) q.words[o] = rnd.nextInt() & usedMask;
+                    for (int g = 0; g < q.groups; g++) {
+                        int n = Math.min(q.groupSize, cols - g * q.groupSize), last = (n - 1) / q.slotsPerWord;
+                        int valid = n - last * q.slotsPerWord;
+                        q.words[q.tileBase(r) + (g * q.wordsPerGroup + last) * TILE + r % TILE] &= (1 << (bits * valid)) - 1;
+                    }
+                } else if (q.rowLanes) {
                     for (int j = 0; j < cols; j += q.slotsPerWord) q.words[q.wordIndex(r, j)] = rnd.nextInt();
                 } else {
                     for (int b = 0, o = q.rowBase(r); b < wpr / SLOT; b++, o += BLOCK) {
@@ -371,6 +389,10 @@ public final class QuantizedMatrix {
     }
 
     int wordIndex(int r, int j) {
+        if (rowLanes && bits == 3) {
+            int g = j / groupSize, c = j - g * groupSize;
+            return tileBase(r) + (g * wordsPerGroup + c / slotsPerWord) * TILE + r % TILE;
+        }
         if (rowLanes) {
             int wordInSlot = (j % SLOT) / slotsPerWord, rowInTile = r % TILE;
             return tileBase(r) + ((j / SLOT * (bits / 2) + wordInSlot) * TILE) + rowInTile;
@@ -380,6 +402,7 @@ public final class QuantizedMatrix {
     }
 
     int shift(int j) {
+        if (rowLanes && bits == 3) return (j % groupSize % slotsPerWord) * bits;
         if (rowLanes) return (j % slotsPerWord) * bits;
         return (j / SLOT % slotsPerWord) * bits;
     }

@@ -68,9 +68,11 @@ final class RowLaneSimd {
 
     /**
      * The kernel's view of x: stored column j pre-scaled by 2^(DENORMAL_EXP - k - b), b the bit at
-     * which the kernel finds its code (0 for 2 bits, which shifts each code down; 4 (j mod 4) for 4
-     * bits, which masks it in its 16-bit half word), zero-padded to whole slots; group sums of x at the products' scale 2^(DENORMAL_EXP - 149 - k); and the power of two
-     * 2^k that x was scaled down by (k = 0 unless max |x| >= {@link #DENORMAL_MAX_X}).
+     * which the kernel finds its code (0 for 2 and 3 bits, which shift each code down; 4 (j mod 4)
+     * for 4 bits, which masks it in its 16-bit half word), zero-padded to whole slots (at 3 bits,
+     * laid out like the words: group g from 10 * wordsPerGroup * g); group sums of x at the
+     * products' scale 2^(DENORMAL_EXP - 149 - k); and the power of two 2^k that x was scaled down by
+     * (k = 0 unless max |x| >= {@link #DENORMAL_MAX_X}).
      */
     record Input(float[] xq, float[] groupSums, int k) {}
 
@@ -86,14 +88,24 @@ final class RowLaneSimd {
         float maxAbs = Float.intBitsToFloat(maxBits);
         // Finite and too large: scale down (Inf and NaN propagate as they would in a float product).
         int k = Float.isFinite(maxAbs) && maxAbs >= DENORMAL_MAX_X ? Math.getExponent(maxAbs) - Math.getExponent(DENORMAL_MAX_X) + 1 : 0;
-        // 2 bits: every code is shifted to the bottom of its word; 4 bits: code u of a 16-bit half stays at bit 4u.
-        int period = q.bits == 2 ? 1 : 4;
+        // 2 and 3 bits: every code is shifted to the bottom of its word; 4 bits: code u of a 16-bit half stays at bit 4u.
+        int period = q.bits == 4 ? 4 : 1;
         float[] pattern = new float[LANES]; // factor of lane l; the period divides 16
         for (int l = 0; l < LANES; l++) pattern[l] = Math.scalb(1f, DENORMAL_EXP - k - q.bits * (l % period));
         FloatVector pv = FloatVector.fromArray(FS, pattern, 0);
-        float[] xq = new float[q.slots * SLOT];
-        for (j = 0; j + LANES <= cols; j += LANES) FloatVector.fromArray(FS, xs, xo + j).mul(pv).intoArray(xq, j);
-        for (; j < cols; j++) xq[j] = xs[xo + j] * pattern[j % LANES];
+        float[] xq;
+        if (q.bits == 3) { // each group starts a word of 10 codes: x of group g from 10 * wordsPerGroup * g, zero pads between
+            xq = new float[q.wordsPerRow * q.slotsPerWord];
+            float f = pattern[0];
+            for (int g = 0, c = 0; g < q.groups; g++, c += q.groupSize) {
+                int n = Math.min(q.groupSize, cols - c), to = g * q.wordsPerGroup * q.slotsPerWord;
+                for (int i = 0; i < n; i++) xq[to + i] = xs[xo + c + i] * f;
+            }
+        } else {
+            xq = new float[q.slots * SLOT];
+            for (j = 0; j + LANES <= cols; j += LANES) FloatVector.fromArray(FS, xs, xo + j).mul(pv).intoArray(xq, j);
+            for (; j < cols; j++) xq[j] = xs[xo + j] * pattern[j % LANES];
+        }
         float[] sums = new float[q.groups];
         float sumScale = Math.scalb(1f, DENORMAL_EXP - 149 - k);
         for (int g = 0, c = 0; g < q.groups; g++, c += q.groupSize) sums[g] = Blas1.sum(Math.min(q.groupSize, cols - c), xs, xo + c) * sumScale;
@@ -105,6 +117,7 @@ final class RowLaneSimd {
         float[] out = new float[TILE];
         for (int tile = tile0; tile < tile1; tile++) {
             if (q.bits == 2) tile2Bits(q, tile, in, out);
+            else if (q.bits == 3) tile3Bits(q, tile, in, out);
             else tile4Bits(q, tile, in, out);
             int r0 = tile * TILE;
             System.arraycopy(out, 0, y, yOff + r0, Math.min(TILE, q.rows - r0));
@@ -148,6 +161,50 @@ final class RowLaneSimd {
             }
         }
         t0.intoArray(out, 0); // handed over in memory: a vector passed to a method that is not inlined is boxed
+        t1.intoArray(out, 16);
+        t2.intoArray(out, 32);
+        t3.intoArray(out, 48);
+        finish(q, sideBase, in, out);
+    }
+
+    /**
+     * One tile of 3-bit codes: as {@link #tile2Bits} with 10 codes per word (AND 7, shift by 3);
+     * each group starts a new word, so every word belongs to one group (x has zero pads to match).
+     * A copy of the 2-bit kernel rather than one kernel with parameters: C2 unrolls the code loop
+     * completely only when its trip count and the mask and shift are constants.
+     */
+    private static void tile3Bits(QuantizedMatrix q, int tile, Input in, float[] out) {
+        final int[] w = q.words;
+        final float[] side = q.side, xq = in.xq;
+        final int words = q.wordsPerRow, wpg = q.wordsPerGroup;
+        final int base = q.tileBase(tile * TILE), sideBase = q.sideIndex(tile * TILE, 0);
+        FloatVector t0 = FloatVector.zero(FS), t1 = t0, t2 = t0, t3 = t0;
+        for (int s = 0, so = sideBase, inGroup = 0; s < words; s++) {
+            int wo = base + s * TILE, xo = s * 10;
+            IntVector w0 = IntVector.fromArray(IS, w, wo), w1 = IntVector.fromArray(IS, w, wo + 16);
+            IntVector w2 = IntVector.fromArray(IS, w, wo + 32), w3 = IntVector.fromArray(IS, w, wo + 48);
+            FloatVector a0 = FloatVector.zero(FS), a1 = a0, a2 = a0, a3 = a0;
+            for (int u = 0; u < 10; u++) {
+                FloatVector xb = FloatVector.broadcast(FS, xq[xo + u]);
+                a0 = w0.lanewise(VectorOperators.AND, 7).reinterpretAsFloats().fma(xb, a0);
+                a1 = w1.lanewise(VectorOperators.AND, 7).reinterpretAsFloats().fma(xb, a1);
+                a2 = w2.lanewise(VectorOperators.AND, 7).reinterpretAsFloats().fma(xb, a2);
+                a3 = w3.lanewise(VectorOperators.AND, 7).reinterpretAsFloats().fma(xb, a3);
+                w0 = w0.lanewise(VectorOperators.LSHR, 3);
+                w1 = w1.lanewise(VectorOperators.LSHR, 3);
+                w2 = w2.lanewise(VectorOperators.LSHR, 3);
+                w3 = w3.lanewise(VectorOperators.LSHR, 3);
+            }
+            t0 = a0.fma(FloatVector.fromArray(FS, side, so), t0);
+            t1 = a1.fma(FloatVector.fromArray(FS, side, so + 16), t1);
+            t2 = a2.fma(FloatVector.fromArray(FS, side, so + 32), t2);
+            t3 = a3.fma(FloatVector.fromArray(FS, side, so + 48), t3);
+            if (++inGroup == wpg) {
+                inGroup = 0;
+                so += 2 * TILE;
+            }
+        }
+        t0.intoArray(out, 0);
         t1.intoArray(out, 16);
         t2.intoArray(out, 32);
         t3.intoArray(out, 48);

@@ -123,7 +123,7 @@ class QuantizedMatrixTest {
         Assumptions.assumeTrue(DequantKernels.ROW_LANES_USABLE,
                 "the row-lane kernels need 16 float lanes (AVX-512); this JVM has " + VectorSupport.bits() + "-bit vectors");
         int shapes = 0;
-        for (int bits : new int[] {2, 4}) {
+        for (int bits : new int[] {2, 3, 4}) {
             for (int rows : new int[] {1, 7, 16, 63, 64, 65, 130}) {
                 for (int cols : new int[] {16, 33, 128, 256, 1000, 1040}) {
                     for (int gs : new int[] {0, 16, 128}) {
@@ -150,14 +150,14 @@ class QuantizedMatrixTest {
                 }
             }
         }
-        assertEquals(252, shapes);
+        assertEquals(378, shapes);
     }
 
     /** The mat-mat of the row-lane layout (a transposed tile into the GEMM) past one 128 x 1024 tile. */
     @Test
     void rowLaneMatmulEqualsDenseProduct() {
         Assumptions.assumeTrue(DequantKernels.ROW_LANES_USABLE, "the row-lane kernels need 16 float lanes (AVX-512)");
-        for (int bits : new int[] {2, 4}) {
+        for (int bits : new int[] {2, 3, 4}) {
             for (int[] shape : new int[][] {{7, 33}, {131, 2096}, {64, 128}}) {
                 int rows = shape[0], cols = shape[1], tokens = 9;
                 int[] perm = new int[cols];
@@ -198,14 +198,7 @@ class QuantizedMatrixTest {
                 if (Math.abs(dense[r]) > Float.MAX_VALUE) continue; // overflows float in any kernel
                 assertTrue(Float.isFinite(y[r]), "|x| = " + big + " row " + r + ": " + y[r]);
             }
-            for (int r = 0; r < 70 && big < 1e30f; r++) {
-                double mag = 0;
-                for (int c = 0; c < 256; c++) {
-                    int g = r * 2 + c / 128;
-                    mag += s.scales[g] * (s.codes[r * 256 + c] + s.zeros[g]) * Math.abs((double) x[c]);
-                }
-                assertEquals(dense[r], y[r], 1e-5 * mag, "|x| = " + big + " row " + r);
-            }
+            if (big < 1e30f) assertCloseFactored(s, x, dense, y, "|x| = " + big);
         }
         Sample s = new Sample(20, 256, 4, 128, 5, null, QuantizedMatrix.Layout.ROW_LANES);
         float[] x = randomVector(256, 6);
@@ -213,7 +206,25 @@ class QuantizedMatrixTest {
         float[] y = new float[20];
         s.q.matvec(x, 0, y, 0);
         for (int r = 0; r < 20; r++) assertTrue(Float.isNaN(y[r]), "NaN input, row " + r + ": " + y[r]);
-        assertThrows(IllegalArgumentException.class, () -> new Sample(4, 64, 3, 16, 1, null, QuantizedMatrix.Layout.ROW_LANES));
+        Sample three = new Sample(20, 300, 3, 128, 7, null, QuantizedMatrix.Layout.ROW_LANES);
+        float[] x3 = randomVector(300, 8);
+        x3[299] = 1e25f;
+        float[] w3 = three.q.dequantize(), y3 = new float[20];
+        three.q.matvec(x3, 0, y3, 0);
+        assertCloseFactored(three, x3, denseMatvec(w3, 20, 300, x3, 0), y3, "3 bits, |x| = 1e25 in the last, partial group");
+        assertThrows(IllegalArgumentException.class, () -> new Sample(4, 64, 8, 16, 1, null, QuantizedMatrix.Layout.ROW_LANES));
+    }
+
+    /** y against the dense product with the tolerance of the factored sum: 1e-5 sum_c s (q + z) |x_c| per row. */
+    private static void assertCloseFactored(Sample s, float[] x, double[] dense, float[] y, String what) {
+        for (int r = 0; r < s.rows; r++) {
+            double mag = 0;
+            for (int c = 0; c < s.cols; c++) {
+                int g = r * s.groups + c / s.groupSize;
+                mag += s.scales[g] * (s.codes[r * s.cols + c] + s.zeros[g]) * Math.abs((double) x[c]);
+            }
+            assertEquals(dense[r], y[r], 1e-5 * mag, what + " row " + r);
+        }
     }
 
     /** The probe that enables the denormal kernel measures something finite and positive. */
