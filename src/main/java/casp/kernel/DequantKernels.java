@@ -19,10 +19,13 @@ final class DequantKernels {
     private static final int SLOT = QuantizedMatrix.SLOT;
     /** Vector path (see {@link VectorSupport}); -Dcasp.vector.bits=0 forces the scalar one. */
     static final boolean VECTOR = VectorSupport.enabled();
-    /** Whether the row-lane layout can be computed with here (16 float lanes). */
+    /** Whether the row-lane layout runs here (the Vector API with FMA); 2, 3 and 4-bit matrices then take it. */
     static final boolean ROW_LANES_USABLE = VECTOR && RowLaneSimd.usable();
-    /** Whether it is the fastest here (also fast denormals), so 2 and 4-bit matrices take it. */
-    static final boolean ROW_LANES_KERNEL = VECTOR && RowLaneSimd.preferred();
+
+    /** Rows per vector of the row-lane kernels (16 where they do not run: the layout is then unused). */
+    static int rowLanes() {
+        return ROW_LANES_USABLE ? RowLaneSimd.L : 16;
+    }
 
     /** Below this many tokens, matmul runs the fused mat-vec per token. */
     static final int MATMUL_MIN_TOKENS = 8;
@@ -61,13 +64,11 @@ final class DequantKernels {
         int tasks = work < (1 << 15) ? 1 : (int) Math.min(quads, Parallel.threads() * 8L);
         final float[] xsf = xs;
         final int xof = xo;
-        final float[] xp = VECTOR && DequantSimd.usesSeg8(q) ? DequantSimd.prescaledX(q, xs, xo) : null;
-        final float[] xz = xp != null ? DequantSimd.segmentSums(q, xs, xo, 1f) : null;
         Parallel.forRange(tasks, t -> {
             int r0 = (int) ((long) quads * t / tasks) * 4;
             int r1 = Math.min(rows, (int) ((long) quads * (t + 1) / tasks) * 4);
             if (VECTOR) {
-                DequantSimd.rows(q, r0, r1, xsf, xof, xp, xz, xg, y, yOff);
+                DequantSimd.rows(q, r0, r1, xsf, xof, xg, y, yOff);
             } else {
                 for (int r = r0; r < r1; r++) rowScalar(q, r, xsf, xof, xg, y, yOff);
             }
@@ -77,14 +78,13 @@ final class DequantKernels {
     /** Which mat-vec kernel q takes for inputs of ordinary size (benchmarks report it). */
     static String matvecKernel(QuantizedMatrix q) {
         if (!VECTOR) return "scalar";
-        if (q.rowLanes) return "simd-" + q.bits + "bit-row-lanes";
-        if (DequantSimd.usesSeg8(q)) return "simd-segment8";
+        if (q.rowLanes) return "simd-" + q.bits + "bit-row-lanes" + (RowLaneSimd.DENORMALS_FAST ? "" : "-converting");
         return "simd-" + DequantSimd.L + "-lanes";
     }
 
     /**
      * sum_g scale[r, g] * zero[r, g] * X_g: the zero-point part of row r's product, for the kernels
-     * that do not fold it into their group loop (the 8-slot segment kernels do).
+     * of the slot layout.
      */
     static float zeroTerm(QuantizedMatrix q, int r, float[] xg) {
         final float[] side = q.side;

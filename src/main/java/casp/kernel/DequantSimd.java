@@ -6,7 +6,9 @@ import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * Vector API kernels of {@link DequantKernels}; loaded only if VectorSupport.enabled().
+ * Vector API kernels of {@link DequantKernels} for the slot layout (8-bit codes, and any width when a
+ * test asks for that layout; 2, 3 and 4 bits normally take {@link RowLaneSimd}); loaded only if
+ * VectorSupport.enabled().
  *
  * <p>C2 in JDK 17 boxes a vector that is carried around two nested loops (and one merged from
  * two branches), which makes a kernel ~20 times slower. The kernels are shaped so that each
@@ -30,55 +32,10 @@ final class DequantSimd {
         return FMA ? a.fma(b, c) : a.mul(b).add(c);
     }
 
-    /**
-     * Whether {@link #rows} takes an 8-slot segment kernel (16 lanes, 2 or 4 bits, groups and rows
-     * of a multiple of 128 columns), which reads x through {@link #prescaledX}.
-     */
-    static boolean usesSeg8(QuantizedMatrix q) {
-        return L == 16 && (q.bits == 2 || q.bits == 4) && q.slotsPerGroup % 8 == 0 && q.slots % 8 == 0;
-    }
-
-    /**
-     * x in stored order, slot t scaled by 2^-(u * bits), u = t mod 8 the slot's place in its
-     * segment (for 4 bits u = 7 stays unscaled: that slot is shifted down instead). Powers of two,
-     * so exact (unless |x| < 2^-100, far below anything that matters next to the other terms).
-     */
-    static float[] prescaledX(QuantizedMatrix q, float[] xs, int xo) {
-        float[] factor = new float[8];
-        for (int u = 0; u < 8; u++) factor[u] = q.bits == 4 && u == 7 ? 1f : Math.scalb(1f, -u * q.bits);
-        float[] xp = new float[q.slots * SLOT];
-        for (int t = 0; t < q.slots; t++) { // usesSeg8: SLOT == L, one vector per slot
-            FloatVector.fromArray(FS, xs, xo + t * SLOT).mul(factor[t % 8]).intoArray(xp, t * SLOT);
-        }
-        return xp;
-    }
-
-    /**
-     * Per-lane sums of x over each 8-slot segment, times scale (a power of two, so exact):
-     * xz[16 s + l] = scale * sum_{u < 8} x[16 (8 s + u) + l]. The segment kernels subtract
-     * zero * xz from their per-segment accumulators, so the zero points cost one FMA per segment
-     * and row instead of a separate pass over the row's zeros (15-25% of a 2-bit mat-vec).
-     */
-    static float[] segmentSums(QuantizedMatrix q, float[] xs, int xo, float scale) {
-        float[] xz = new float[q.slots / 8 * SLOT];
-        for (int seg = 0; seg < q.slots / 8; seg++) { // usesSeg8: SLOT == L
-            int o = xo + seg * 8 * SLOT;
-            FloatVector sum = FloatVector.fromArray(FS, xs, o);
-            for (int u = 1; u < 8; u++) sum = sum.add(FloatVector.fromArray(FS, xs, o + u * SLOT));
-            sum.mul(scale).intoArray(xz, seg * SLOT);
-        }
-        return xz;
-    }
-
     /** Rows [r0, r1) of y = W x with the kernel that fits the lane count and the layout. */
-    static void rows(QuantizedMatrix q, int r0, int r1, float[] xs, int xo, float[] xp, float[] xz,
-                     float[] xg, float[] y, int yOff) {
+    static void rows(QuantizedMatrix q, int r0, int r1, float[] xs, int xo, float[] xg, float[] y, int yOff) {
         int r = r0;
-        if (xp != null && q.bits == 2) {
-            for (; r + 4 <= r1; r += 4) rows4Bits2Seg8(q, r, xp, xz, y, yOff);
-        } else if (xp != null) {
-            for (; r + 4 <= r1; r += 4) rows4Bits4Seg8(q, r, xp, xz, y, yOff);
-        } else if (L == 16) {
+        if (L == 16) {
             for (; r + 4 <= r1; r += 4) rows4Lanes16(q, r, xs, xo, xg, y, yOff);
         } else if (L == 8) {
             for (; r + 2 <= r1; r += 2) rows2Lanes8(q, r, xs, xo, xg, y, yOff);
@@ -135,95 +92,6 @@ final class DequantSimd {
         y[yOff + r + 3] = t3.reduceLanes(VectorOperators.ADD) - DequantKernels.zeroTerm(q, r + 3, xg);
     }
 
-    /**
-     * The common case of {@link #rows4Lanes16} for 4-bit codes (groups of a multiple of 128
-     * columns, rows of a multiple of 128): every segment is exactly the 8 slots of one block, a
-     * constant trip count that C2 unrolls completely, so there is no short inner loop and no
-     * vector phi but the totals'. Slots 0-6 take the code in place with one AND: (w & 15 << 4u)
-     * is code * 2^(4u), exact as a float, against x pre-scaled by 2^-(4u) ({@link #prescaledX}).
-     * A shift costs as much as the FMA on Zen 4, so this saves a fifth of the time. Slot 7 holds
-     * the sign bit and is shifted down instead.
-     */
-    static void rows4Bits4Seg8(QuantizedMatrix q, int r, float[] xp, float[] xz, float[] y, int yOff) {
-        final int[] w = q.words;
-        final int groups = q.groups, spg = q.slotsPerGroup;
-        final int o0 = q.rowBase(r), o1 = q.rowBase(r + 1), o2 = q.rowBase(r + 2), o3 = q.rowBase(r + 3);
-        final float[] qs = q.side;
-        final int qo = q.sideIndex(r, 0);
-        FloatVector t0 = FloatVector.zero(FS), t1 = t0, t2 = t0, t3 = t0;
-        for (int t = 0; t < q.slots; t += 8) {
-            int g = t / spg, wb = t / 8 * BLOCK, xi = t * SLOT;
-            IntVector w0 = IntVector.fromArray(IS, w, o0 + wb);
-            IntVector w1 = IntVector.fromArray(IS, w, o1 + wb);
-            IntVector w2 = IntVector.fromArray(IS, w, o2 + wb);
-            IntVector w3 = IntVector.fromArray(IS, w, o3 + wb);
-            FloatVector a0 = FloatVector.zero(FS), a1 = a0, a2 = a0, a3 = a0;
-            for (int u = 0; u < 7; u++) {
-                IntVector m = IntVector.broadcast(IS, 15 << (4 * u));
-                FloatVector xv = FloatVector.fromArray(FS, xp, xi + u * SLOT);
-                a0 = madd(masked(w0, m), xv, a0);
-                a1 = madd(masked(w1, m), xv, a1);
-                a2 = madd(masked(w2, m), xv, a2);
-                a3 = madd(masked(w3, m), xv, a3);
-            }
-            FloatVector xv = FloatVector.fromArray(FS, xp, xi + 7 * SLOT);
-            a0 = madd(codes(w0, 28, 15), xv, a0);
-            a1 = madd(codes(w1, 28, 15), xv, a1);
-            a2 = madd(codes(w2, 28, 15), xv, a2);
-            a3 = madd(codes(w3, 28, 15), xv, a3);
-            FloatVector zs = FloatVector.fromArray(FS, xz, t * 2); // this segment's x sums, lane by lane
-            int qg = qo + g * 8;
-            t0 = madd(madd(FloatVector.broadcast(FS, -qs[qg + 4]), zs, a0), FloatVector.broadcast(FS, qs[qg + 0]), t0);
-            t1 = madd(madd(FloatVector.broadcast(FS, -qs[qg + 5]), zs, a1), FloatVector.broadcast(FS, qs[qg + 1]), t1);
-            t2 = madd(madd(FloatVector.broadcast(FS, -qs[qg + 6]), zs, a2), FloatVector.broadcast(FS, qs[qg + 2]), t2);
-            t3 = madd(madd(FloatVector.broadcast(FS, -qs[qg + 7]), zs, a3), FloatVector.broadcast(FS, qs[qg + 3]), t3);
-        }
-        y[yOff + r] = t0.reduceLanes(VectorOperators.ADD);
-        y[yOff + r + 1] = t1.reduceLanes(VectorOperators.ADD);
-        y[yOff + r + 2] = t2.reduceLanes(VectorOperators.ADD);
-        y[yOff + r + 3] = t3.reduceLanes(VectorOperators.ADD);
-    }
-
-    /**
-     * As {@link #rows4Bits4Seg8} for 2-bit codes: a block holds two segments of 8 slots, one in
-     * each 16-bit half of the words; one shift per segment brings its half down, then all 8 slots
-     * are one AND with a constant mask ((w & 3 << 2u) = code * 2^(2u), x pre-scaled by 2^-(2u)).
-     */
-    static void rows4Bits2Seg8(QuantizedMatrix q, int r, float[] xp, float[] xz, float[] y, int yOff) {
-        final int[] w = q.words;
-        final int groups = q.groups, spg = q.slotsPerGroup;
-        final int o0 = q.rowBase(r), o1 = q.rowBase(r + 1), o2 = q.rowBase(r + 2), o3 = q.rowBase(r + 3);
-        final float[] qs = q.side;
-        final int qo = q.sideIndex(r, 0);
-        FloatVector t0 = FloatVector.zero(FS), t1 = t0, t2 = t0, t3 = t0;
-        for (int t = 0; t < q.slots; t += 8) {
-            int g = t / spg, wb = t / 16 * BLOCK, half = (t & 8) << 1, xi = t * SLOT;
-            IntVector w0 = IntVector.fromArray(IS, w, o0 + wb).lanewise(VectorOperators.LSHR, half);
-            IntVector w1 = IntVector.fromArray(IS, w, o1 + wb).lanewise(VectorOperators.LSHR, half);
-            IntVector w2 = IntVector.fromArray(IS, w, o2 + wb).lanewise(VectorOperators.LSHR, half);
-            IntVector w3 = IntVector.fromArray(IS, w, o3 + wb).lanewise(VectorOperators.LSHR, half);
-            FloatVector a0 = FloatVector.zero(FS), a1 = a0, a2 = a0, a3 = a0;
-            for (int u = 0; u < 8; u++) {
-                IntVector m = IntVector.broadcast(IS, 3 << (2 * u));
-                FloatVector xv = FloatVector.fromArray(FS, xp, xi + u * SLOT);
-                a0 = madd(masked(w0, m), xv, a0);
-                a1 = madd(masked(w1, m), xv, a1);
-                a2 = madd(masked(w2, m), xv, a2);
-                a3 = madd(masked(w3, m), xv, a3);
-            }
-            FloatVector zs = FloatVector.fromArray(FS, xz, t * 2); // this segment's x sums, lane by lane
-            int qg = qo + g * 8;
-            t0 = madd(madd(FloatVector.broadcast(FS, -qs[qg + 4]), zs, a0), FloatVector.broadcast(FS, qs[qg + 0]), t0);
-            t1 = madd(madd(FloatVector.broadcast(FS, -qs[qg + 5]), zs, a1), FloatVector.broadcast(FS, qs[qg + 1]), t1);
-            t2 = madd(madd(FloatVector.broadcast(FS, -qs[qg + 6]), zs, a2), FloatVector.broadcast(FS, qs[qg + 2]), t2);
-            t3 = madd(madd(FloatVector.broadcast(FS, -qs[qg + 7]), zs, a3), FloatVector.broadcast(FS, qs[qg + 3]), t3);
-        }
-        y[yOff + r] = t0.reduceLanes(VectorOperators.ADD);
-        y[yOff + r + 1] = t1.reduceLanes(VectorOperators.ADD);
-        y[yOff + r + 2] = t2.reduceLanes(VectorOperators.ADD);
-        y[yOff + r + 3] = t3.reduceLanes(VectorOperators.ADD);
-    }
-
     /** 8 lanes (256-bit): as {@link #rows4Lanes16} with a block in two vectors per row, two rows at a time. */
     static void rows2Lanes8(QuantizedMatrix q, int r, float[] xs, int xo, float[] xg, float[] y, int yOff) {
         final int[] w = q.words;
@@ -259,11 +127,6 @@ final class DequantSimd {
         }
         y[yOff + r] = t0.reduceLanes(VectorOperators.ADD) - DequantKernels.zeroTerm(q, r, xg);
         y[yOff + r + 1] = t1.reduceLanes(VectorOperators.ADD) - DequantKernels.zeroTerm(q, r + 1, xg);
-    }
-
-    /** The lanes of words under the mask, as floats (code * 2^shift: exact below bit 31). */
-    private static FloatVector masked(IntVector words, IntVector mask) {
-        return (FloatVector) words.lanewise(VectorOperators.AND, mask).convertShape(VectorOperators.I2F, FS, 0);
     }
 
     /** The codes at bit offset sh of each lane's word, as floats. */

@@ -19,15 +19,16 @@ package casp.kernel;
  * the 4 rows of a quad lie next to each other, [quad][block][row in quad][16 words], so the mat-vec,
  * which works on 4 rows at a time, reads one sequential stream instead of four far apart ones.
  *
- * <p>Row-lane layout ({@link Layout#ROW_LANES}, 2, 3 and 4 bits on CPUs with 16 float lanes and
- * fast denormals): a word holds 32 / bits consecutive columns of one row (10 at 3 bits, the top 2
- * bits unused), code of column j at bits [(j mod (32 / bits)) * bits, ...), and the 16 lanes of a
- * vector are 16 consecutive rows. Rows come in tiles of 64 (padded with zero codes). At 2 and 4
- * bits columns come in slots of 16 and words are ordered [tile][slot][word of the slot (bits / 2)]
- * [16-row block of the tile][row in block]; at 3 bits each group starts a new word (a group of 128
- * is 13 words, its last one holding 8 codes and 2 zero pads), [tile][group][word][row]. So the
- * mat-vec of one tile streams its codes sequentially, broadcasts each x once for 64 rows and applies
- * a group's scales as one vector per 16 rows. Scales and zeros are [tile][group][64 scales, 64 zeros].
+ * <p>Row-lane layout ({@link Layout#ROW_LANES}, 2, 3 and 4 bits wherever the Vector API runs with
+ * FMA): a word holds 32 / bits consecutive columns of one row (10 at 3 bits, the top 2 bits
+ * unused), code of column j at bits [(j mod (32 / bits)) * bits, ...), and the L = {@link #LANES}
+ * lanes of a vector (16 at 512 bits, 8 at 256, 4 at 128; fixed per JVM) are L consecutive rows.
+ * Rows come in tiles of 4 L (padded with zero codes). At 2 and 4 bits columns come in slots of 16
+ * and words are ordered [tile][slot][word of the slot (bits / 2)][row in tile]; at 3 bits each
+ * group starts a new word (a group of 128 is 13 words, its last one holding 8 codes and 2 zero
+ * pads), [tile][group][word][row in tile]. So the mat-vec of one tile streams its codes
+ * sequentially, broadcasts each x once for the tile's rows and applies a group's scales as one
+ * vector per L rows. Scales and zeros are [tile][group][4 L scales, 4 L zeros].
  */
 public final class QuantizedMatrix {
     /** Words per block = columns per slot. */
@@ -36,19 +37,19 @@ public final class QuantizedMatrix {
     static final int QUAD = 4;
     /** Words from one block of a row to its next block (the quad's other rows sit between). */
     static final int BLOCK = QUAD * SLOT;
-    /** Row-lane layout: rows per tile, and rows per vector (one 16-row block). */
-    static final int TILE = 64, LANES = 16;
+    /** Row-lane layout: rows per vector (one block: 16 at 512 bits, 8 at 256, 4 at 128) and per tile (four blocks). */
+    static final int LANES = DequantKernels.rowLanes(), TILE = 4 * LANES;
 
     /** How the codes are laid out in {@link #words}; in memory only (files hold GPTQ tensors). */
     enum Layout {
         /** Slots of 16 columns, lanes = columns, rows in quads (every bit width, every vector width). */
         SLOTS,
-        /** Lanes = rows, 64-row tiles (2, 3 and 4 bits; the mat-vec kernel needs 16 lanes and fast denormals). */
+        /** Lanes = rows, tiles of four vectors of rows (2, 3 and 4 bits; needs the Vector API with FMA). */
         ROW_LANES;
 
         /** The layout the kernels of this JVM run fastest on for codes of the given width. */
         static Layout preferred(int bits) {
-            return bits <= 4 && DequantKernels.ROW_LANES_KERNEL ? ROW_LANES : SLOTS;
+            return bits <= 4 && DequantKernels.ROW_LANES_USABLE ? ROW_LANES : SLOTS;
         }
     }
 
@@ -76,7 +77,7 @@ public final class QuantizedMatrix {
     private QuantizedMatrix(int rows, int cols, int bits, int groupSize, int[] perm, Layout layout) {
         GptqPacking.checkBits(bits);
         if (layout == Layout.ROW_LANES && (bits > 4 || !DequantKernels.ROW_LANES_USABLE)) {
-            throw new IllegalArgumentException("the row-lane layout needs 2, 3 or 4-bit codes (got " + bits + ") and 16 float lanes");
+            throw new IllegalArgumentException("the row-lane layout needs 2, 3 or 4-bit codes (got " + bits + ") and the Vector API with FMA");
         }
         if (rows < 0 || cols <= 0) throw new IllegalArgumentException("bad shape rows=" + rows + " cols=" + cols);
         if (groupSize <= 0 || groupSize >= cols) groupSize = cols;

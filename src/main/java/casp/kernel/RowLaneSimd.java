@@ -6,17 +6,18 @@ import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * Vector API kernels of the row-lane layout ({@link QuantizedMatrix.Layout#ROW_LANES}): the 16 lanes
- * of a vector are 16 rows, so x is broadcast one column at a time to the 64 rows of a tile, a
- * group's scales are one vector per 16 rows, and no row needs a horizontal sum. Loaded only if
- * VectorSupport.enabled().
+ * Vector API kernels of the row-lane layout ({@link QuantizedMatrix.Layout#ROW_LANES}): the L lanes
+ * of a vector are L rows (16 at 512 bits, 8 at 256, 4 at 128), so x is broadcast one column at a
+ * time to the 4 L rows of a tile, a group's scales are one vector per L rows, and no row needs a
+ * horizontal sum. Loaded only if VectorSupport.enabled().
  *
- * <p>Codes are read as denormal floats instead of being converted: a code c masked out at bit b of
- * a word, read as float bits, is c * 2^(b - 149) exactly; x is pre-scaled by 2^(DENORMAL_EXP - b)
- * ({@link #input}), so every product is c * x * 2^(DENORMAL_EXP - 149), exact before the FMA rounds
- * it, and the row totals are scaled back by a power of two at the end. Only CPUs that multiply
- * denormal operands at full speed take this layout ({@link #DENORMALS_FAST}; AMD Zen does, many
- * Intel cores take a microcode assist instead).
+ * <p>On CPUs that multiply denormal operands at full speed ({@link #DENORMALS_FAST}; AMD Zen does,
+ * many Intel cores take a microcode assist instead) codes are read as denormal floats instead of
+ * being converted: a code c masked out at bit b of a word, read as float bits, is c * 2^(b - 149)
+ * exactly; x is pre-scaled by 2^(X_EXP - b) ({@link #input}), so every product is
+ * c * x * 2^(X_EXP - 149), exact before the FMA rounds it, and the row totals are scaled back by a
+ * power of two at the end. Elsewhere the masked code is converted to float (exact below 2^24) and
+ * x is pre-scaled by 2^-b: one more vector operation per L codes, the same sums.
  *
  * <p>Why the 2-bit kernel shifts every word by 2 per column (three vector operations per 16 codes)
  * instead of masking each code in place (two, with 8 constant masks): C2 keeps the 8 masks and the
@@ -32,21 +33,14 @@ final class RowLaneSimd {
 
     private static final VectorSpecies<Float> FS = VectorProbe.floatSpecies();
     private static final VectorSpecies<Integer> IS = VectorProbe.intSpecies();
-    private static final int SLOT = QuantizedMatrix.SLOT, TILE = QuantizedMatrix.TILE, LANES = QuantizedMatrix.LANES;
-
-    /** x is pre-scaled by 2^(DENORMAL_EXP - bits * u); products carry 2^(DENORMAL_EXP - 149). */
-    static final int DENORMAL_EXP = 88;
-    /** 2^(149 - DENORMAL_EXP): undoes the scale of the products. */
-    private static final float DENORMAL_UNSCALE = Math.scalb(1f, 149 - DENORMAL_EXP);
-    /**
-     * max |x| below this keeps x * 2^DENORMAL_EXP finite with room for the sums; larger inputs are
-     * scaled down by a power of two first (exact), so only |x| far below the largest loses precision.
-     */
-    private static final float DENORMAL_MAX_X = Math.scalb(1f, 127 - DENORMAL_EXP - 8);
+    private static final int SLOT = QuantizedMatrix.SLOT;
+    /** Rows per vector (16-row blocks at 512 bits, 8 at 256, 4 at 128) and per tile (four blocks). */
+    static final int L = FS.length(), TILE = 4 * L;
 
     /**
-     * Whether this CPU multiplies denormal operands at full speed. -Dcasp.kernel.denormals=true|false
-     * overrides the start-up probe.
+     * Whether this CPU multiplies denormal operands at full speed, so that codes are read as
+     * denormal floats; otherwise they are converted (one more vector operation per L codes).
+     * -Dcasp.kernel.denormals=true|false overrides the start-up probe.
      */
     static final boolean DENORMALS_FAST = decideDenormals();
 
@@ -56,23 +50,36 @@ final class RowLaneSimd {
         return DenormalProbe.fast();
     }
 
-    /** Whether the kernels can run here at all: 16 float lanes (AVX-512, which always has FMA). */
+    /** A code c at bit b reads as c * 2^(b + READ_EXP): reinterpreted as a denormal, or converted. */
+    private static final int READ_EXP = DENORMALS_FAST ? -149 : 0;
+    /** x is pre-scaled by 2^(X_EXP - b), so every product carries 2^(X_EXP + READ_EXP). */
+    static final int X_EXP = DENORMALS_FAST ? 88 : 0;
+    /** 2^-(X_EXP + READ_EXP): undoes the scale of the products. */
+    private static final float PRODUCT_UNSCALE = Math.scalb(1f, -(X_EXP + READ_EXP));
+    /**
+     * Denormal reads: max |x| below this keeps x * 2^X_EXP finite with room for the sums; larger
+     * inputs are scaled down by a power of two first (exact), so only |x| far below the largest loses
+     * precision. Converted reads pre-scale by at most 1 and need no limit.
+     */
+    private static final float MAX_X = DENORMALS_FAST ? Math.scalb(1f, 127 - X_EXP - 8) : Float.POSITIVE_INFINITY;
+
+    /** Whether the kernels can run here: vectors of 4 or more float lanes and FMA. */
     static boolean usable() {
-        return FS.length() == LANES && VectorSupport.FMA;
+        return L >= 4 && VectorSupport.FMA;
     }
 
-    /** Whether they pay: 16 float lanes and fast denormals. */
-    static boolean preferred() {
-        return usable() && DENORMALS_FAST;
+    /** The code masked out of words as a float: its bits reinterpreted (a denormal) or converted. */
+    private static FloatVector read(IntVector masked) {
+        return DENORMALS_FAST ? masked.reinterpretAsFloats() : (FloatVector) masked.convertShape(VectorOperators.I2F, FS, 0);
     }
 
     /**
-     * The kernel's view of x: stored column j pre-scaled by 2^(DENORMAL_EXP - k - b), b the bit at
+     * The kernel's view of x: stored column j pre-scaled by 2^(X_EXP - k - b), b the bit at
      * which the kernel finds its code (0 for 2 and 3 bits, which shift each code down; 4 (j mod 4)
      * for 4 bits, which masks it in its 16-bit half word), zero-padded to whole slots (at 3 bits,
      * laid out like the words: group g from 10 * wordsPerGroup * g); group sums of x at the
-     * products' scale 2^(DENORMAL_EXP - 149 - k); and the power of two 2^k that x was scaled down by
-     * (k = 0 unless max |x| >= {@link #DENORMAL_MAX_X}).
+     * products' scale 2^(X_EXP + READ_EXP - k); and the power of two 2^k that x was scaled down by
+     * (k = 0 unless max |x| >= {@link #MAX_X}).
      */
     record Input(float[] xq, float[] groupSums, int k) {}
 
@@ -80,18 +87,18 @@ final class RowLaneSimd {
         int cols = q.cols;
         IntVector maxAbsBits = IntVector.zero(IS); // raw bits of |x|: ordered like the magnitudes, NaN above all
         int j = 0;
-        for (; j + LANES <= cols; j += LANES) {
+        for (; j + L <= cols; j += L) {
             maxAbsBits = maxAbsBits.max(FloatVector.fromArray(FS, xs, xo + j).reinterpretAsInts().lanewise(VectorOperators.AND, 0x7fffffff));
         }
         int maxBits = maxAbsBits.reduceLanes(VectorOperators.MAX);
         for (; j < cols; j++) maxBits = Math.max(maxBits, Float.floatToRawIntBits(xs[xo + j]) & 0x7fffffff);
         float maxAbs = Float.intBitsToFloat(maxBits);
         // Finite and too large: scale down (Inf and NaN propagate as they would in a float product).
-        int k = Float.isFinite(maxAbs) && maxAbs >= DENORMAL_MAX_X ? Math.getExponent(maxAbs) - Math.getExponent(DENORMAL_MAX_X) + 1 : 0;
+        int k = Float.isFinite(maxAbs) && maxAbs >= MAX_X ? Math.getExponent(maxAbs) - Math.getExponent(MAX_X) + 1 : 0;
         // 2 and 3 bits: every code is shifted to the bottom of its word; 4 bits: code u of a 16-bit half stays at bit 4u.
         int period = q.bits == 4 ? 4 : 1;
-        float[] pattern = new float[LANES]; // factor of lane l; the period divides 16
-        for (int l = 0; l < LANES; l++) pattern[l] = Math.scalb(1f, DENORMAL_EXP - k - q.bits * (l % period));
+        float[] pattern = new float[L]; // factor of lane l; the period divides L
+        for (int l = 0; l < L; l++) pattern[l] = Math.scalb(1f, X_EXP - k - q.bits * (l % period));
         FloatVector pv = FloatVector.fromArray(FS, pattern, 0);
         float[] xq;
         if (q.bits == 3) { // each group starts a word of 10 codes: x of group g from 10 * wordsPerGroup * g, zero pads between
@@ -103,11 +110,11 @@ final class RowLaneSimd {
             }
         } else {
             xq = new float[q.slots * SLOT];
-            for (j = 0; j + LANES <= cols; j += LANES) FloatVector.fromArray(FS, xs, xo + j).mul(pv).intoArray(xq, j);
-            for (; j < cols; j++) xq[j] = xs[xo + j] * pattern[j % LANES];
+            for (j = 0; j + L <= cols; j += L) FloatVector.fromArray(FS, xs, xo + j).mul(pv).intoArray(xq, j);
+            for (; j < cols; j++) xq[j] = xs[xo + j] * pattern[j % L];
         }
         float[] sums = new float[q.groups];
-        float sumScale = Math.scalb(1f, DENORMAL_EXP - 149 - k);
+        float sumScale = Math.scalb(1f, X_EXP + READ_EXP - k);
         for (int g = 0, c = 0; g < q.groups; g++, c += q.groupSize) sums[g] = Blas1.sum(Math.min(q.groupSize, cols - c), xs, xo + c) * sumScale;
         return new Input(xq, sums, k);
     }
@@ -127,7 +134,7 @@ final class RowLaneSimd {
     /**
      * One tile of 2-bit codes: per slot (16 columns), the word of each row holds the 16 columns,
      * column u at bits 2u; each column takes an AND with 3, an FMA against the broadcast x (shared
-     * by the four 16-row blocks) and a shift by 2 to bring the next code down.
+     * by the tile's four L-row blocks) and a shift by 2 to bring the next code down.
      */
     private static void tile2Bits(QuantizedMatrix q, int tile, Input in, float[] out) {
         final int[] w = q.words;
@@ -137,33 +144,33 @@ final class RowLaneSimd {
         FloatVector t0 = FloatVector.zero(FS), t1 = t0, t2 = t0, t3 = t0;
         for (int s = 0, so = sideBase, inGroup = 0; s < slots; s++) {
             int wo = base + s * TILE, xo = s * SLOT;
-            IntVector w0 = IntVector.fromArray(IS, w, wo), w1 = IntVector.fromArray(IS, w, wo + 16);
-            IntVector w2 = IntVector.fromArray(IS, w, wo + 32), w3 = IntVector.fromArray(IS, w, wo + 48);
+            IntVector w0 = IntVector.fromArray(IS, w, wo), w1 = IntVector.fromArray(IS, w, wo + L);
+            IntVector w2 = IntVector.fromArray(IS, w, wo + 2 * L), w3 = IntVector.fromArray(IS, w, wo + 3 * L);
             FloatVector a0 = FloatVector.zero(FS), a1 = a0, a2 = a0, a3 = a0;
             for (int u = 0; u < 16; u++) { // column u of the slot: its code at the bottom of each word, then shifted away
                 FloatVector xb = FloatVector.broadcast(FS, xq[xo + u]);
-                a0 = w0.lanewise(VectorOperators.AND, 3).reinterpretAsFloats().fma(xb, a0);
-                a1 = w1.lanewise(VectorOperators.AND, 3).reinterpretAsFloats().fma(xb, a1);
-                a2 = w2.lanewise(VectorOperators.AND, 3).reinterpretAsFloats().fma(xb, a2);
-                a3 = w3.lanewise(VectorOperators.AND, 3).reinterpretAsFloats().fma(xb, a3);
+                a0 = read(w0.lanewise(VectorOperators.AND, 3)).fma(xb, a0);
+                a1 = read(w1.lanewise(VectorOperators.AND, 3)).fma(xb, a1);
+                a2 = read(w2.lanewise(VectorOperators.AND, 3)).fma(xb, a2);
+                a3 = read(w3.lanewise(VectorOperators.AND, 3)).fma(xb, a3);
                 w0 = w0.lanewise(VectorOperators.LSHR, 2);
                 w1 = w1.lanewise(VectorOperators.LSHR, 2);
                 w2 = w2.lanewise(VectorOperators.LSHR, 2);
                 w3 = w3.lanewise(VectorOperators.LSHR, 2);
             }
             t0 = a0.fma(FloatVector.fromArray(FS, side, so), t0);
-            t1 = a1.fma(FloatVector.fromArray(FS, side, so + 16), t1);
-            t2 = a2.fma(FloatVector.fromArray(FS, side, so + 32), t2);
-            t3 = a3.fma(FloatVector.fromArray(FS, side, so + 48), t3);
+            t1 = a1.fma(FloatVector.fromArray(FS, side, so + L), t1);
+            t2 = a2.fma(FloatVector.fromArray(FS, side, so + 2 * L), t2);
+            t3 = a3.fma(FloatVector.fromArray(FS, side, so + 3 * L), t3);
             if (++inGroup == spg) {
                 inGroup = 0;
                 so += 2 * TILE;
             }
         }
         t0.intoArray(out, 0); // handed over in memory: a vector passed to a method that is not inlined is boxed
-        t1.intoArray(out, 16);
-        t2.intoArray(out, 32);
-        t3.intoArray(out, 48);
+        t1.intoArray(out, L);
+        t2.intoArray(out, 2 * L);
+        t3.intoArray(out, 3 * L);
         finish(q, sideBase, in, out);
     }
 
@@ -181,33 +188,33 @@ final class RowLaneSimd {
         FloatVector t0 = FloatVector.zero(FS), t1 = t0, t2 = t0, t3 = t0;
         for (int s = 0, so = sideBase, inGroup = 0; s < words; s++) {
             int wo = base + s * TILE, xo = s * 10;
-            IntVector w0 = IntVector.fromArray(IS, w, wo), w1 = IntVector.fromArray(IS, w, wo + 16);
-            IntVector w2 = IntVector.fromArray(IS, w, wo + 32), w3 = IntVector.fromArray(IS, w, wo + 48);
+            IntVector w0 = IntVector.fromArray(IS, w, wo), w1 = IntVector.fromArray(IS, w, wo + L);
+            IntVector w2 = IntVector.fromArray(IS, w, wo + 2 * L), w3 = IntVector.fromArray(IS, w, wo + 3 * L);
             FloatVector a0 = FloatVector.zero(FS), a1 = a0, a2 = a0, a3 = a0;
             for (int u = 0; u < 10; u++) {
                 FloatVector xb = FloatVector.broadcast(FS, xq[xo + u]);
-                a0 = w0.lanewise(VectorOperators.AND, 7).reinterpretAsFloats().fma(xb, a0);
-                a1 = w1.lanewise(VectorOperators.AND, 7).reinterpretAsFloats().fma(xb, a1);
-                a2 = w2.lanewise(VectorOperators.AND, 7).reinterpretAsFloats().fma(xb, a2);
-                a3 = w3.lanewise(VectorOperators.AND, 7).reinterpretAsFloats().fma(xb, a3);
+                a0 = read(w0.lanewise(VectorOperators.AND, 7)).fma(xb, a0);
+                a1 = read(w1.lanewise(VectorOperators.AND, 7)).fma(xb, a1);
+                a2 = read(w2.lanewise(VectorOperators.AND, 7)).fma(xb, a2);
+                a3 = read(w3.lanewise(VectorOperators.AND, 7)).fma(xb, a3);
                 w0 = w0.lanewise(VectorOperators.LSHR, 3);
                 w1 = w1.lanewise(VectorOperators.LSHR, 3);
                 w2 = w2.lanewise(VectorOperators.LSHR, 3);
                 w3 = w3.lanewise(VectorOperators.LSHR, 3);
             }
             t0 = a0.fma(FloatVector.fromArray(FS, side, so), t0);
-            t1 = a1.fma(FloatVector.fromArray(FS, side, so + 16), t1);
-            t2 = a2.fma(FloatVector.fromArray(FS, side, so + 32), t2);
-            t3 = a3.fma(FloatVector.fromArray(FS, side, so + 48), t3);
+            t1 = a1.fma(FloatVector.fromArray(FS, side, so + L), t1);
+            t2 = a2.fma(FloatVector.fromArray(FS, side, so + 2 * L), t2);
+            t3 = a3.fma(FloatVector.fromArray(FS, side, so + 3 * L), t3);
             if (++inGroup == wpg) {
                 inGroup = 0;
                 so += 2 * TILE;
             }
         }
         t0.intoArray(out, 0);
-        t1.intoArray(out, 16);
-        t2.intoArray(out, 32);
-        t3.intoArray(out, 48);
+        t1.intoArray(out, L);
+        t2.intoArray(out, 2 * L);
+        t3.intoArray(out, 3 * L);
         finish(q, sideBase, in, out);
     }
 
@@ -227,31 +234,31 @@ final class RowLaneSimd {
             for (int quarter = 0; quarter < 4; quarter++) { // word quarter / 2, its low (even) or high (odd) 16 bits
                 int o = wo + (quarter >> 1) * TILE, sh = (quarter & 1) << 4, xh = xo + 4 * quarter;
                 IntVector w0 = IntVector.fromArray(IS, w, o).lanewise(VectorOperators.LSHR, sh);
-                IntVector w1 = IntVector.fromArray(IS, w, o + 16).lanewise(VectorOperators.LSHR, sh);
-                IntVector w2 = IntVector.fromArray(IS, w, o + 32).lanewise(VectorOperators.LSHR, sh);
-                IntVector w3 = IntVector.fromArray(IS, w, o + 48).lanewise(VectorOperators.LSHR, sh);
+                IntVector w1 = IntVector.fromArray(IS, w, o + L).lanewise(VectorOperators.LSHR, sh);
+                IntVector w2 = IntVector.fromArray(IS, w, o + 2 * L).lanewise(VectorOperators.LSHR, sh);
+                IntVector w3 = IntVector.fromArray(IS, w, o + 3 * L).lanewise(VectorOperators.LSHR, sh);
                 for (int u = 0; u < 4; u++) { // code u of the half in place: (w & 15 << 4u) is code * 2^(4u - 149)
                     IntVector m = IntVector.broadcast(IS, 15 << (4 * u));
                     FloatVector xb = FloatVector.broadcast(FS, xq[xh + u]);
-                    a0 = w0.lanewise(VectorOperators.AND, m).reinterpretAsFloats().fma(xb, a0);
-                    a1 = w1.lanewise(VectorOperators.AND, m).reinterpretAsFloats().fma(xb, a1);
-                    a2 = w2.lanewise(VectorOperators.AND, m).reinterpretAsFloats().fma(xb, a2);
-                    a3 = w3.lanewise(VectorOperators.AND, m).reinterpretAsFloats().fma(xb, a3);
+                    a0 = read(w0.lanewise(VectorOperators.AND, m)).fma(xb, a0);
+                    a1 = read(w1.lanewise(VectorOperators.AND, m)).fma(xb, a1);
+                    a2 = read(w2.lanewise(VectorOperators.AND, m)).fma(xb, a2);
+                    a3 = read(w3.lanewise(VectorOperators.AND, m)).fma(xb, a3);
                 }
             }
             t0 = a0.fma(FloatVector.fromArray(FS, side, so), t0);
-            t1 = a1.fma(FloatVector.fromArray(FS, side, so + 16), t1);
-            t2 = a2.fma(FloatVector.fromArray(FS, side, so + 32), t2);
-            t3 = a3.fma(FloatVector.fromArray(FS, side, so + 48), t3);
+            t1 = a1.fma(FloatVector.fromArray(FS, side, so + L), t1);
+            t2 = a2.fma(FloatVector.fromArray(FS, side, so + 2 * L), t2);
+            t3 = a3.fma(FloatVector.fromArray(FS, side, so + 3 * L), t3);
             if (++inGroup == spg) {
                 inGroup = 0;
                 so += 2 * TILE;
             }
         }
         t0.intoArray(out, 0);
-        t1.intoArray(out, 16);
-        t2.intoArray(out, 32);
-        t3.intoArray(out, 48);
+        t1.intoArray(out, L);
+        t2.intoArray(out, 2 * L);
+        t3.intoArray(out, 3 * L);
         finish(q, sideBase, in, out);
     }
 
@@ -261,28 +268,28 @@ final class RowLaneSimd {
      */
     private static void finish(QuantizedMatrix q, int sideBase, Input in, float[] out) {
         final float[] side = q.side, sums = in.groupSums;
-        float back = Math.scalb(1f, in.k); // applied apart from DENORMAL_UNSCALE: their product may overflow a float
-        for (int b = 0; b < TILE; b += LANES) {
+        float back = Math.scalb(1f, in.k); // applied apart from PRODUCT_UNSCALE: their product may overflow a float
+        for (int b = 0; b < TILE; b += L) {
             FloatVector zeroTerm = FloatVector.zero(FS);
             for (int g = 0, so = sideBase + b; g < q.groups; g++, so += 2 * TILE) {
                 FloatVector sz = FloatVector.fromArray(FS, side, so).mul(FloatVector.fromArray(FS, side, so + TILE));
                 zeroTerm = sz.fma(FloatVector.broadcast(FS, sums[g]), zeroTerm);
             }
-            FloatVector.fromArray(FS, out, b).sub(zeroTerm).mul(DENORMAL_UNSCALE).mul(back).intoArray(out, b);
+            FloatVector.fromArray(FS, out, b).sub(zeroTerm).mul(PRODUCT_UNSCALE).mul(back).intoArray(out, b);
         }
     }
 
     /**
-     * W^T of rows [r0, r0 + tr) (r0 a multiple of 16) and stored columns [c0, c0 + kc) into
-     * buf [kc, ld]: buf[(j - c0) * ld + i] = W[r0 + i, j], one vector store per 16 rows and column.
-     * Whole 16-row blocks are written (padding rows of the last tile included), so ld must be at
-     * least tr rounded up to 16.
+     * W^T of rows [r0, r0 + tr) (r0 a multiple of L) and stored columns [c0, c0 + kc) into
+     * buf [kc, ld]: buf[(j - c0) * ld + i] = W[r0 + i, j], one vector store per L rows and column.
+     * Whole L-row blocks are written (padding rows of the last tile included), so ld must be at
+     * least tr rounded up to L.
      */
     static void dequantizeTileTransposed(QuantizedMatrix q, int r0, int tr, int c0, int kc, float[] buf, int ld) {
         final int[] w = q.words;
         final float[] side = q.side;
         final int bits = q.bits, mask = (1 << bits) - 1, gs = q.groupSize;
-        for (int i = 0; i < tr; i += LANES) {
+        for (int i = 0; i < tr; i += L) {
             int r = r0 + i;
             for (int j = c0; j < c0 + kc; ) {
                 int g = j / gs, jEnd = Math.min(c0 + kc, (g + 1) * gs);

@@ -16,4 +16,15 @@ class DequantWidthTest {
     void checkAtWidth(int bits, String check) throws Throwable {
         VectorWidths.run(bits, "DequantChecks", check);
     }
+
+    /** The row-lane kernels with codes converted to float (CPUs with slow denormals), at the widest width. */
+    @ParameterizedTest(name = "{0} with converted codes")
+    @MethodSource("checks")
+    void checkWithConvertedCodes(String check) throws Throwable {
+        VectorWidths.runConverting("DequantChecks", check);
+    }
+
+    static Stream<String> checks() {
+        return Stream.of(DequantChecks.ALL);
+    }
 }

@@ -91,6 +91,48 @@ final class VectorWidths {
         }
     }
 
+    private static volatile ClassLoader converting;
+
+    /**
+     * A loader at the widest width whose row-lane kernels convert codes to float instead of reading
+     * them as denormals (-Dcasp.kernel.denormals=false while RowLaneSimd initialises), so that the
+     * variant other CPUs take is checked on this one too.
+     */
+    static synchronized ClassLoader convertingLoader() {
+        if (converting == null) {
+            ClassLoader loader = freshLoader(widestBits());
+            synchronized (VectorWidths.class) {
+                String saved = System.getProperty("casp.kernel.denormals");
+                System.setProperty("casp.kernel.denormals", "false");
+                try {
+                    Class.forName("casp.kernel.RowLaneSimd", true, loader);
+                } catch (ClassNotFoundException e) {
+                    throw new IllegalStateException(e);
+                } finally {
+                    if (saved == null) System.clearProperty("casp.kernel.denormals");
+                    else System.setProperty("casp.kernel.denormals", saved);
+                }
+            }
+            converting = loader;
+        }
+        return converting;
+    }
+
+    /** Runs {@code checkClass.check()} in {@link #convertingLoader}, after checking that its kernels do convert. */
+    static void runConverting(String checkClass, String check) throws Throwable {
+        ClassLoader loader = convertingLoader();
+        Class<?> rowLanes = Class.forName("casp.kernel.RowLaneSimd", true, loader);
+        java.lang.reflect.Field fast = rowLanes.getDeclaredField("DENORMALS_FAST");
+        fast.setAccessible(true); // another loader's class: another runtime package
+        assertEquals(false, fast.getBoolean(null), "denormal reads switched off");
+        Class<?> checks = Class.forName("casp.kernel." + checkClass, true, loader);
+        try {
+            checks.getMethod(check).invoke(null);
+        } catch (InvocationTargetException e) {
+            throw e.getCause();
+        }
+    }
+
     /** VectorSupport.bits() as seen by the classes of the loader. */
     static int initialisedBits(ClassLoader loader) {
         try {
