@@ -4,14 +4,13 @@ package casp.kernel;
  * Dequantizing products with a {@link QuantizedMatrix}, never forming the float matrix.
  *
  * <p>Mat-vec: with X_g = sum of x over group g, row r is
- * y_r = sum_g s_{r,g} (sum_{c in g} q_{r,c} x_c - z_{r,g} X_g), so the inner loop is only
- * unpack (shift, mask), int-to-float and one FMA per code; scales and zeros are applied once per
- * group. Four rows share each load of x. Rows are split over the shared pool.
+ * y_r = sum_g s_{r,g} (sum_{c in g} q_{r,c} x_c - z_{r,g} X_g), so the inner loop is only unpack
+ * and one FMA per code; scales and zeros are applied once per group. Wherever the Vector API runs
+ * (with FMA) matrices are in the row-lane layout and take {@link RowLaneSimd}; without it they are
+ * in the slot layout and take the scalar loop here. Rows are split over the shared pool.
  *
- * <p>Mat-mat: a tile of W (rows x up to 1024 columns) is dequantized into a per-thread buffer and
- * multiplied by the GEMM kernel (the row-lane layout writes the tile transposed).
- *
- * <p>2 and 4-bit matrices in the row-lane layout take {@link RowLaneSimd} instead.
+ * <p>Mat-mat: a tile of W (rows x up to 1024 columns) is dequantized into a per-thread buffer
+ * (transposed, in the row-lane layout) and multiplied by the GEMM kernel.
  */
 final class DequantKernels {
     private DequantKernels() {}
@@ -19,7 +18,7 @@ final class DequantKernels {
     private static final int SLOT = QuantizedMatrix.SLOT;
     /** Vector path (see {@link VectorSupport}); -Dcasp.vector.bits=0 forces the scalar one. */
     static final boolean VECTOR = VectorSupport.enabled();
-    /** Whether the row-lane layout runs here (the Vector API with FMA); 2, 3 and 4-bit matrices then take it. */
+    /** Whether the row-lane layout runs here (the Vector API with FMA); every matrix then takes it. */
     static final boolean ROW_LANES_USABLE = VECTOR && RowLaneSimd.usable();
 
     /** Rows per vector of the row-lane kernels (16 where they do not run: the layout is then unused). */
@@ -67,24 +66,19 @@ final class DequantKernels {
         Parallel.forRange(tasks, t -> {
             int r0 = (int) ((long) quads * t / tasks) * 4;
             int r1 = Math.min(rows, (int) ((long) quads * (t + 1) / tasks) * 4);
-            if (VECTOR) {
-                DequantSimd.rows(q, r0, r1, xsf, xof, xg, y, yOff);
-            } else {
-                for (int r = r0; r < r1; r++) rowScalar(q, r, xsf, xof, xg, y, yOff);
-            }
+            for (int r = r0; r < r1; r++) rowScalar(q, r, xsf, xof, xg, y, yOff);
         });
     }
 
     /** Which mat-vec kernel q takes for inputs of ordinary size (benchmarks report it). */
     static String matvecKernel(QuantizedMatrix q) {
-        if (!VECTOR) return "scalar";
         if (q.rowLanes) return "simd-" + q.bits + "bit-row-lanes" + (RowLaneSimd.DENORMALS_FAST ? "" : "-converting");
-        return "simd-" + DequantSimd.L + "-lanes";
+        return "scalar";
     }
 
     /**
-     * sum_g scale[r, g] * zero[r, g] * X_g: the zero-point part of row r's product, for the kernels
-     * of the slot layout.
+     * sum_g scale[r, g] * zero[r, g] * X_g: the zero-point part of row r's product, for the scalar
+     * kernel.
      */
     static float zeroTerm(QuantizedMatrix q, int r, float[] xg) {
         final float[] side = q.side;
@@ -158,10 +152,6 @@ final class DequantKernels {
      * buf [tr, ld]; ld is a multiple of 16 >= kc so whole slots can be stored.
      */
     static void dequantizeTile(QuantizedMatrix q, int r0, int tr, int c0, int kc, float[] buf, int ld) {
-        if (VECTOR && !q.rowLanes) {
-            DequantSimd.dequantizeTile(q, r0, tr, c0, kc, buf, ld);
-            return;
-        }
         final int mask = (1 << q.bits) - 1;
         for (int i = 0; i < tr; i++) {
             int r = r0 + i, og = r * q.groups, ob = i * ld - c0;

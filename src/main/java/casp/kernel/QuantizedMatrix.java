@@ -5,30 +5,27 @@ package casp.kernel;
  * zero point per (row, group of inputs), W[r, c] = scale[r, g(c)] * (code[r, c] - zero[r, g(c)]),
  * in a row-major layout made for the dequantizing kernels ({@link #matvec}, {@link #matmul}).
  *
- * <p>Layout. Inputs are stored in an order given by an optional permutation (GPTQ act-order
- * models: stored column j is input perm[j], so every group is a contiguous run of stored
- * columns). Each row's stored columns are cut into "slots" of 16 consecutive columns; a block of
- * 16 int32 words holds 32 / bits slots (10 for 3 bits, the top 2 bits of each word unused):
- * column 16 t + i (slot t, lane i) is at bits [k * bits, (k + 1) * bits) of word i of block
- * t / (32 / bits), with k = t mod (32 / bits). A 16-lane vector load of a block and one shift
- * by k * bits and a mask thus yields the codes of 16 consecutive columns; narrower vectors take the
- * block in 2 or 4 pieces, so the layout does not depend on the vector width. Groups (a multiple of 16
- * columns, or the whole row) therefore start on slot boundaries. Padding codes are zero.
+ * <p>Inputs are stored in an order given by an optional permutation (GPTQ act-order models: stored
+ * column j is input perm[j], so every group is a contiguous run of stored columns). Groups are a
+ * multiple of 16 columns or the whole row. Padding codes are zero. Two layouts (in memory only):
  *
- * <p>Rows come in quads (the row count is padded to a multiple of 4 with zero codes): block b of
- * the 4 rows of a quad lie next to each other, [quad][block][row in quad][16 words], so the mat-vec,
- * which works on 4 rows at a time, reads one sequential stream instead of four far apart ones.
+ * <p>Row-lane layout ({@link Layout#ROW_LANES}, wherever the Vector API runs with FMA): a word
+ * holds 32 / bits consecutive columns of one row (10 at 3 bits, the top 2 bits unused), code of
+ * column j at bits [(j mod (32 / bits)) * bits, ...), and the L = {@link #LANES} lanes of a vector
+ * (16 at 512 bits, 8 at 256, 4 at 128; fixed per JVM) are L consecutive rows. Rows come in tiles of
+ * 4 L (padded with zero codes). At 2, 4 and 8 bits columns come in slots of 16 and words are ordered
+ * [tile][slot][word of the slot (bits / 2)][row in tile]; at 3 bits each group starts a new word (a
+ * group of 128 is 13 words, its last one holding 8 codes and 2 zero pads), [tile][group][word][row
+ * in tile]. So the mat-vec of one tile streams its codes sequentially, broadcasts each x once for
+ * the tile's rows and applies a group's scales as one vector per L rows. Scales and zeros are
+ * [tile][group][4 L scales, 4 L zeros].
  *
- * <p>Row-lane layout ({@link Layout#ROW_LANES}, 2, 3 and 4 bits wherever the Vector API runs with
- * FMA): a word holds 32 / bits consecutive columns of one row (10 at 3 bits, the top 2 bits
- * unused), code of column j at bits [(j mod (32 / bits)) * bits, ...), and the L = {@link #LANES}
- * lanes of a vector (16 at 512 bits, 8 at 256, 4 at 128; fixed per JVM) are L consecutive rows.
- * Rows come in tiles of 4 L (padded with zero codes). At 2 and 4 bits columns come in slots of 16
- * and words are ordered [tile][slot][word of the slot (bits / 2)][row in tile]; at 3 bits each
- * group starts a new word (a group of 128 is 13 words, its last one holding 8 codes and 2 zero
- * pads), [tile][group][word][row in tile]. So the mat-vec of one tile streams its codes
- * sequentially, broadcasts each x once for the tile's rows and applies a group's scales as one
- * vector per L rows. Scales and zeros are [tile][group][4 L scales, 4 L zeros].
+ * <p>Slot layout ({@link Layout#SLOTS}, for scalar code, and for tests as an independent second
+ * addressing of the same matrix): each row's stored columns are cut into "slots" of 16 consecutive
+ * columns; a block of 16 int32 words holds 32 / bits slots: column 16 t + i (slot t, lane i) is at
+ * bits [k * bits, (k + 1) * bits) of word i of block t / (32 / bits), with k = t mod (32 / bits).
+ * Rows come in quads (padded with zero codes), block b of the 4 rows of a quad next to each other,
+ * [quad][block][row in quad][16 words]; scales and zeros [quad][group][4 scales, 4 zeros].
  */
 public final class QuantizedMatrix {
     /** Words per block = columns per slot. */
@@ -42,14 +39,14 @@ public final class QuantizedMatrix {
 
     /** How the codes are laid out in {@link #words}; in memory only (files hold GPTQ tensors). */
     enum Layout {
-        /** Slots of 16 columns, lanes = columns, rows in quads (every bit width, every vector width). */
+        /** Slots of 16 columns, rows in quads: the layout of the scalar kernels. */
         SLOTS,
-        /** Lanes = rows, tiles of four vectors of rows (2, 3 and 4 bits; needs the Vector API with FMA). */
+        /** Lanes = rows, tiles of four vectors of rows: the layout of the vector kernels (needs the Vector API with FMA). */
         ROW_LANES;
 
-        /** The layout the kernels of this JVM run fastest on for codes of the given width. */
+        /** The layout the kernels of this JVM run on. */
         static Layout preferred(int bits) {
-            return bits <= 4 && DequantKernels.ROW_LANES_USABLE ? ROW_LANES : SLOTS;
+            return DequantKernels.ROW_LANES_USABLE ? ROW_LANES : SLOTS;
         }
     }
 
@@ -76,8 +73,8 @@ public final class QuantizedMatrix {
 
     private QuantizedMatrix(int rows, int cols, int bits, int groupSize, int[] perm, Layout layout) {
         GptqPacking.checkBits(bits);
-        if (layout == Layout.ROW_LANES && (bits > 4 || !DequantKernels.ROW_LANES_USABLE)) {
-            throw new IllegalArgumentException("the row-lane layout needs 2, 3 or 4-bit codes (got " + bits + ") and the Vector API with FMA");
+        if (layout == Layout.ROW_LANES && !DequantKernels.ROW_LANES_USABLE) {
+            throw new IllegalArgumentException("the row-lane layout needs the Vector API with FMA");
         }
         if (rows < 0 || cols <= 0) throw new IllegalArgumentException("bad shape rows=" + rows + " cols=" + cols);
         if (groupSize <= 0 || groupSize >= cols) groupSize = cols;
@@ -347,7 +344,7 @@ public final class QuantizedMatrix {
 
     /**
      * The name of the mat-vec kernel this matrix takes on this machine for inputs of ordinary size
-     * (e.g. "simd-2bit-row-lanes", "simd-segment8", "scalar"); for benchmark reports.
+     * (e.g. "simd-2bit-row-lanes", "simd-4bit-row-lanes-converting", "scalar"); for benchmark reports.
      */
     public String matvecKernel() {
         return DequantKernels.matvecKernel(this);

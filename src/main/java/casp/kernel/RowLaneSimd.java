@@ -26,7 +26,7 @@ import jdk.incubator.vector.VectorSpecies;
  * hour). The 4-bit kernel has 4 masks and is faster masking in place (21-22 against 10-15 GB/s).
  *
  * <p>C2 in JDK 17 boxes a vector carried around two nested loops, so the per-slot accumulators start
- * fresh in every slot and only the tile totals are carried by the slot loop (as in {@link DequantSimd}).
+ * fresh in every slot and only the tile totals are carried by the slot loop.
  */
 final class RowLaneSimd {
     private RowLaneSimd() {}
@@ -75,7 +75,7 @@ final class RowLaneSimd {
 
     /**
      * The kernel's view of x: stored column j pre-scaled by 2^(X_EXP - k - b), b the bit at
-     * which the kernel finds its code (0 for 2 and 3 bits, which shift each code down; 4 (j mod 4)
+     * which the kernel finds its code (0 for 2, 3 and 8 bits, which shift each code down; 4 (j mod 4)
      * for 4 bits, which masks it in its 16-bit half word), zero-padded to whole slots (at 3 bits,
      * laid out like the words: group g from 10 * wordsPerGroup * g); group sums of x at the
      * products' scale 2^(X_EXP + READ_EXP - k); and the power of two 2^k that x was scaled down by
@@ -95,7 +95,7 @@ final class RowLaneSimd {
         float maxAbs = Float.intBitsToFloat(maxBits);
         // Finite and too large: scale down (Inf and NaN propagate as they would in a float product).
         int k = Float.isFinite(maxAbs) && maxAbs >= MAX_X ? Math.getExponent(maxAbs) - Math.getExponent(MAX_X) + 1 : 0;
-        // 2 and 3 bits: every code is shifted to the bottom of its word; 4 bits: code u of a 16-bit half stays at bit 4u.
+        // 2, 3 and 8 bits: every code is shifted to the bottom of its word; 4 bits: code u of a 16-bit half stays at bit 4u.
         int period = q.bits == 4 ? 4 : 1;
         float[] pattern = new float[L]; // factor of lane l; the period divides L
         for (int l = 0; l < L; l++) pattern[l] = Math.scalb(1f, X_EXP - k - q.bits * (l % period));
@@ -125,7 +125,8 @@ final class RowLaneSimd {
         for (int tile = tile0; tile < tile1; tile++) {
             if (q.bits == 2) tile2Bits(q, tile, in, out);
             else if (q.bits == 3) tile3Bits(q, tile, in, out);
-            else tile4Bits(q, tile, in, out);
+            else if (q.bits == 4) tile4Bits(q, tile, in, out);
+            else tile8Bits(q, tile, in, out);
             int r0 = tile * TILE;
             System.arraycopy(out, 0, y, yOff + r0, Math.min(TILE, q.rows - r0));
         }
@@ -245,6 +246,44 @@ final class RowLaneSimd {
                     a2 = read(w2.lanewise(VectorOperators.AND, m)).fma(xb, a2);
                     a3 = read(w3.lanewise(VectorOperators.AND, m)).fma(xb, a3);
                 }
+            }
+            t0 = a0.fma(FloatVector.fromArray(FS, side, so), t0);
+            t1 = a1.fma(FloatVector.fromArray(FS, side, so + L), t1);
+            t2 = a2.fma(FloatVector.fromArray(FS, side, so + 2 * L), t2);
+            t3 = a3.fma(FloatVector.fromArray(FS, side, so + 3 * L), t3);
+            if (++inGroup == spg) {
+                inGroup = 0;
+                so += 2 * TILE;
+            }
+        }
+        t0.intoArray(out, 0);
+        t1.intoArray(out, L);
+        t2.intoArray(out, 2 * L);
+        t3.intoArray(out, 3 * L);
+        finish(q, sideBase, in, out);
+    }
+
+    /**
+     * One tile of 8-bit codes: per slot, four words per row (4 codes each); each column reloads its
+     * word from L1 and shifts its byte down (load, shift, AND 255, FMA), so the slot is one loop
+     * over 16 columns like the other widths.
+     */
+    private static void tile8Bits(QuantizedMatrix q, int tile, Input in, float[] out) {
+        final int[] w = q.words;
+        final float[] side = q.side, xq = in.xq;
+        final int slots = q.slots, spg = q.slotsPerGroup;
+        final int base = q.tileBase(tile * TILE), sideBase = q.sideIndex(tile * TILE, 0);
+        FloatVector t0 = FloatVector.zero(FS), t1 = t0, t2 = t0, t3 = t0;
+        for (int s = 0, so = sideBase, inGroup = 0; s < slots; s++) {
+            int wo = base + s * 4 * TILE, xo = s * SLOT;
+            FloatVector a0 = FloatVector.zero(FS), a1 = a0, a2 = a0, a3 = a0;
+            for (int u = 0; u < 16; u++) {
+                int o = wo + (u >> 2) * TILE, sh = (u & 3) << 3;
+                FloatVector xb = FloatVector.broadcast(FS, xq[xo + u]);
+                a0 = read(IntVector.fromArray(IS, w, o).lanewise(VectorOperators.LSHR, sh).lanewise(VectorOperators.AND, 255)).fma(xb, a0);
+                a1 = read(IntVector.fromArray(IS, w, o + L).lanewise(VectorOperators.LSHR, sh).lanewise(VectorOperators.AND, 255)).fma(xb, a1);
+                a2 = read(IntVector.fromArray(IS, w, o + 2 * L).lanewise(VectorOperators.LSHR, sh).lanewise(VectorOperators.AND, 255)).fma(xb, a2);
+                a3 = read(IntVector.fromArray(IS, w, o + 3 * L).lanewise(VectorOperators.LSHR, sh).lanewise(VectorOperators.AND, 255)).fma(xb, a3);
             }
             t0 = a0.fma(FloatVector.fromArray(FS, side, so), t0);
             t1 = a1.fma(FloatVector.fromArray(FS, side, so + L), t1);

@@ -123,7 +123,7 @@ class QuantizedMatrixTest {
         Assumptions.assumeTrue(DequantKernels.ROW_LANES_USABLE,
                 "the row-lane kernels need the Vector API with FMA; this JVM has " + VectorSupport.bits() + "-bit vectors");
         int shapes = 0;
-        for (int bits : new int[] {2, 3, 4}) {
+        for (int bits : new int[] {2, 3, 4, 8}) {
             for (int rows : new int[] {1, 7, 16, 63, 64, 65, 130}) {
                 for (int cols : new int[] {16, 33, 128, 256, 1000, 1040}) {
                     for (int gs : new int[] {0, 16, 128}) {
@@ -150,14 +150,14 @@ class QuantizedMatrixTest {
                 }
             }
         }
-        assertEquals(378, shapes);
+        assertEquals(504, shapes);
     }
 
     /** The mat-mat of the row-lane layout (a transposed tile into the GEMM) past one 128 x 1024 tile. */
     @Test
     void rowLaneMatmulEqualsDenseProduct() {
         Assumptions.assumeTrue(DequantKernels.ROW_LANES_USABLE, "the row-lane kernels need the Vector API with FMA");
-        for (int bits : new int[] {2, 3, 4}) {
+        for (int bits : new int[] {2, 3, 4, 8}) {
             for (int[] shape : new int[][] {{7, 33}, {131, 2096}, {64, 128}}) {
                 int rows = shape[0], cols = shape[1], tokens = 9;
                 int[] perm = new int[cols];
@@ -212,7 +212,6 @@ class QuantizedMatrixTest {
         float[] w3 = three.q.dequantize(), y3 = new float[20];
         three.q.matvec(x3, 0, y3, 0);
         assertCloseFactored(three, x3, denseMatvec(w3, 20, 300, x3, 0), y3, "3 bits, |x| = 1e25 in the last, partial group");
-        assertThrows(IllegalArgumentException.class, () -> new Sample(4, 64, 8, 16, 1, null, QuantizedMatrix.Layout.ROW_LANES));
     }
 
     /** y against the dense product with the tolerance of the factored sum: 1e-5 sum_c s (q + z) |x_c| per row. */
