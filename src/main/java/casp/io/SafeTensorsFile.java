@@ -199,6 +199,17 @@ public final class SafeTensorsFile {
         });
     }
 
+    /** Reads the raw 16-bit values of an F16 or BF16 tensor (no conversion, half the memory of floats). */
+    public short[] readHalfs(String name) {
+        TensorInfo t = info(name);
+        if (t.dtype() != DType.F16 && t.dtype() != DType.BF16) {
+            throw new BadInputException(path + ": tensor '" + name + "' has dtype " + t.dtype() + ", expected F16 or BF16");
+        }
+        short[] out = new short[Math.toIntExact(t.numel())];
+        forEachChunk(t, (buf, first) -> buf.asShortBuffer().get(out, (int) first, buf.remaining() / 2));
+        return out;
+    }
+
     /** Reads an I32 tensor. */
     public int[] readInts(String name) {
         TensorInfo t = info(name);

@@ -99,6 +99,15 @@ public final class WeightStore {
         return floats(name);
     }
 
+    /** The raw 16-bit values of an F16 or BF16 tensor, checked against the expected shape. */
+    public short[] halfs(String name, long... expectedShape) {
+        TensorInfo t = info(name);
+        if (!java.util.Arrays.equals(t.shape(), expectedShape))
+            throw new BadInputException(t.name() + " in " + file(name).path() + " has shape " + java.util.Arrays.toString(t.shape())
+                    + ", expected " + java.util.Arrays.toString(expectedShape));
+        return file(name).readHalfs(name);
+    }
+
     public int[] ints(String name) {
         return file(name).readInts(name);
     }

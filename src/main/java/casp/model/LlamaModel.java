@@ -1,9 +1,11 @@
 package casp.model;
 
+
 import casp.io.BadInputException;
 import casp.io.ModelConfig;
 import casp.io.ModelFolder;
 import casp.io.WeightStore;
+import casp.kernel.HalfMatrix;
 import casp.kernel.VectorOps;
 
 import java.nio.file.Path;
@@ -61,6 +63,13 @@ public final class LlamaModel {
                 new Tensors() {
                     public boolean has(String name) { return w.has(name); }
                     public float[] floats(String name, long... shape) { return w.floats(name, shape); }
+                    // an F16 / BF16 head stays in 16 bits (null: widen it, e.g. F32 or an fp16 inf / NaN)
+                    public Linear head16(String name, int in, int out) {
+                        casp.tensor.DType t = w.info(name).dtype();
+                        if (t != casp.tensor.DType.F16 && t != casp.tensor.DType.BF16) return null;
+                        HalfMatrix m = HalfMatrix.of(out, in, w.halfs(name, out, in), t == casp.tensor.DType.BF16);
+                        return m == null ? null : new HalfLinear(m);
+                    }
                     // pipeline (compressed models): GPTQ tensors <name>.qweight/... instead of <name>.weight
                     public Linear compressed(String prefix, int in, int out, float[] bias) {
                         Linear lowRank = LowRankLinear.load(folder, prefix, in, out, bias); // casp: q/k as factors
@@ -117,6 +126,9 @@ public final class LlamaModel {
 
         /** pipeline: the compressed linear stored under prefix, or null when it is a float weight. */
         default Linear compressed(String prefix, int in, int out, float[] bias) { return null; }
+
+        /** The untied output head kept in 16 bits, or null to read it as floats. */
+        default Linear head16(String name, int in, int out) { return null; }
     }
 
     private static LlamaModel build(ModelConfig.TextConfig c, String prefix, String headName, Tensors w, String where) {
@@ -145,8 +157,9 @@ public final class LlamaModel {
                     w.floats(lp + "post_attention_layernorm.weight", d), lin, rope, ws));
         }
         float[] norm = w.floats(prefix + "norm.weight", d);
-        float[] head = headName == null ? embedding : w.floats(headName, vocab, d);
-        return new LlamaModel(c, embedding, layers, norm, new DenseLinear(d, vocab, head, null), headName == null, rope, ws);
+        Linear head = headName == null ? null : w.head16(headName, d, vocab);
+        if (head == null) head = new DenseLinear(d, vocab, headName == null ? embedding : w.floats(headName, vocab, d), null);
+        return new LlamaModel(c, embedding, layers, norm, head, headName == null, rope, ws);
     }
 
     public ModelConfig.TextConfig config() { return config; }
