@@ -49,6 +49,12 @@ public final class HalfMatrix {
         return cols;
     }
 
+    /** Row r widened into dst[off, off + cols) (an embedding lookup). */
+    public void row(int r, float[] dst, int off) {
+        if (r < 0 || r >= rows) throw new IllegalArgumentException("row " + r + " outside [0, " + rows + ")");
+        widen(r * cols, cols, dst, off);
+    }
+
     /** W[r, c] as a float. */
     public float get(int r, int c) {
         short h = w[r * cols + c];
@@ -94,19 +100,19 @@ public final class HalfMatrix {
             float[] buf = SgemmDriver.buffer(TILE_BUF, TILE_ROWS * cols);
             for (int tile = task; tile < tiles; tile += tasks) {
                 int r0 = tile * TILE_ROWS, tr = Math.min(TILE_ROWS, rows - r0);
-                widen(r0 * cols, tr * cols, buf);
+                widen(r0 * cols, tr * cols, buf, 0);
                 Gemm.sgemm(false, true, tokens, tr, cols, 1f, x, xOff, cols, buf, 0, cols, 0f, y, yOff + r0, rows);
             }
         });
     }
 
-    /** dst[0, n) = the floats of w[from, from + n). */
-    private void widen(int from, int n, float[] dst) {
+    /** dst[off, off + n) = the floats of w[from, from + n). */
+    private void widen(int from, int n, float[] dst, int off) {
         int i = 0;
-        if (SIMD) i = HalfSimd.widen(this, from, n, dst);
+        if (SIMD) i = HalfSimd.widen(this, from, n, dst, off);
         for (; i < n; i++) {
             short h = w[from + i];
-            dst[i] = bf16 ? Float.intBitsToFloat(h << 16) : Fp16.toFloat(h);
+            dst[off + i] = bf16 ? Float.intBitsToFloat(h << 16) : Fp16.toFloat(h);
         }
     }
 }

@@ -81,13 +81,13 @@ final class HalfSimd {
         y[yOff + r + 3] = a3.reduceLanes(VectorOperators.ADD) + m.rowScalar(r + 3, x, xOff, c, cols);
     }
 
-    /** dst[i] = the float of w[from + i] for i below the largest multiple of L <= n; returns that count. */
-    static int widen(HalfMatrix m, int from, int n, float[] dst) {
+    /** dst[off + i] = the float of w[from + i] for i below the largest multiple of L <= n; returns that count. */
+    static int widen(HalfMatrix m, int from, int n, float[] dst, int off) {
         int i = 0;
         if (m.bf16) {
-            for (; i + L <= n; i += L) bf16(m.w, from + i).intoArray(dst, i);
+            for (; i + L <= n; i += L) bf16(m.w, from + i).intoArray(dst, off + i);
         } else {
-            for (; i + L <= n; i += L) fp16(m.w, from + i).intoArray(dst, i);
+            for (; i + L <= n; i += L) fp16(m.w, from + i).intoArray(dst, off + i);
         }
         return i;
     }

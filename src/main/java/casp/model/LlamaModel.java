@@ -17,7 +17,8 @@ import java.util.Map;
 
 /**
  * A Llama-family causal language model (llama, mistral, qwen2; also the language model inside
- * a LLaVA folder) in float32: token embeddings, decoder layers, final RMSNorm and the output head.
+ * a LLaVA folder): token embeddings, decoder layers, final RMSNorm and the output head, in float32
+ * except token embeddings and output head stored as F16 / BF16, which stay in 16 bits.
  *
  * <p>The forward pass runs on input embeddings, so a caller (LLaVA) can splice image features
  * in before calling it. Typical use:
@@ -31,7 +32,9 @@ import java.util.Map;
  */
 public final class LlamaModel {
     private final ModelConfig.TextConfig config;
+    /** The token embeddings [vocab, hidden]: float32, or 16 bits as the file stores them (one of the two is null). */
     private final float[] embedding;
+    private final HalfMatrix embedding16;
     private final List<DecoderLayer> layers;
     private final float[] finalNorm;
     private Linear lmHead;
@@ -39,10 +42,11 @@ public final class LlamaModel {
     private final RotaryEmbedding rope;
     private final Workspace ws;
 
-    private LlamaModel(ModelConfig.TextConfig config, float[] embedding, List<DecoderLayer> layers, float[] finalNorm,
+    private LlamaModel(ModelConfig.TextConfig config, float[] embedding, HalfMatrix embedding16, List<DecoderLayer> layers, float[] finalNorm,
                        Linear lmHead, boolean tied, RotaryEmbedding rope, Workspace ws) {
         this.config = config;
         this.embedding = embedding;
+        this.embedding16 = embedding16;
         this.layers = Collections.unmodifiableList(layers);
         this.finalNorm = finalNorm;
         this.lmHead = lmHead;
@@ -63,12 +67,11 @@ public final class LlamaModel {
                 new Tensors() {
                     public boolean has(String name) { return w.has(name); }
                     public float[] floats(String name, long... shape) { return w.floats(name, shape); }
-                    // an F16 / BF16 head stays in 16 bits (null: widen it, e.g. F32 or an fp16 inf / NaN)
-                    public Linear head16(String name, int in, int out) {
+                    // F16 / BF16 embeddings and head stay in 16 bits (null: widen them, e.g. F32 or an fp16 inf / NaN)
+                    public HalfMatrix halfs(String name, int rows, int cols) {
                         casp.tensor.DType t = w.info(name).dtype();
                         if (t != casp.tensor.DType.F16 && t != casp.tensor.DType.BF16) return null;
-                        HalfMatrix m = HalfMatrix.of(out, in, w.halfs(name, out, in), t == casp.tensor.DType.BF16);
-                        return m == null ? null : new HalfLinear(m);
+                        return HalfMatrix.of(rows, cols, w.halfs(name, rows, cols), t == casp.tensor.DType.BF16);
                     }
                     // pipeline (compressed models): GPTQ tensors <name>.qweight/... instead of <name>.weight
                     public Linear compressed(String prefix, int in, int out, float[] bias) {
@@ -127,13 +130,14 @@ public final class LlamaModel {
         /** pipeline: the compressed linear stored under prefix, or null when it is a float weight. */
         default Linear compressed(String prefix, int in, int out, float[] bias) { return null; }
 
-        /** The untied output head kept in 16 bits, or null to read it as floats. */
-        default Linear head16(String name, int in, int out) { return null; }
+        /** The tensor [rows, cols] kept in 16 bits, or null to read it as floats. */
+        default HalfMatrix halfs(String name, int rows, int cols) { return null; }
     }
 
     private static LlamaModel build(ModelConfig.TextConfig c, String prefix, String headName, Tensors w, String where) {
         int d = c.hiddenSize(), qDim = c.qDim(), kvDim = c.kvDim(), inter = c.intermediateSize(), vocab = c.vocabSize();
-        float[] embedding = w.floats(prefix + "embed_tokens.weight", vocab, d);
+        HalfMatrix embedding16 = w.halfs(prefix + "embed_tokens.weight", vocab, d);
+        float[] embedding = embedding16 != null ? null : w.floats(prefix + "embed_tokens.weight", vocab, d);
         RotaryEmbedding rope = new RotaryEmbedding(c);
         Workspace ws = new Workspace(c);
         List<DecoderLayer> layers = new ArrayList<>(c.numLayers());
@@ -157,9 +161,10 @@ public final class LlamaModel {
                     w.floats(lp + "post_attention_layernorm.weight", d), lin, rope, ws));
         }
         float[] norm = w.floats(prefix + "norm.weight", d);
-        Linear head = headName == null ? null : w.head16(headName, d, vocab);
-        if (head == null) head = new DenseLinear(d, vocab, headName == null ? embedding : w.floats(headName, vocab, d), null);
-        return new LlamaModel(c, embedding, layers, norm, head, headName == null, rope, ws);
+        HalfMatrix head16 = headName == null ? embedding16 : w.halfs(headName, vocab, d);
+        Linear head = head16 != null ? new HalfLinear(head16)
+                : new DenseLinear(d, vocab, headName == null ? embedding : w.floats(headName, vocab, d), null);
+        return new LlamaModel(c, embedding, embedding16, layers, norm, head, headName == null, rope, ws);
     }
 
     public ModelConfig.TextConfig config() { return config; }
@@ -174,8 +179,6 @@ public final class LlamaModel {
 
     public List<DecoderLayer> layers() { return layers; }
 
-    /** The token embedding table, row-major [vocab, hidden] (shared, not a copy). */
-    public float[] embeddingTable() { return embedding; }
 
     /** The final RMSNorm weight. */
     public float[] finalNormWeight() { return finalNorm; }
@@ -219,7 +222,8 @@ public final class LlamaModel {
         if (id < 0 || id >= config.vocabSize())
             throw new BadInputException("token id " + id + " is outside the model's vocabulary [0, " + config.vocabSize() + ")");
         int d = config.hiddenSize();
-        System.arraycopy(embedding, id * d, out, outOff, d);
+        if (embedding16 != null) embedding16.row(id, out, outOff);
+        else System.arraycopy(embedding, id * d, out, outOff, d);
     }
 
     /**

@@ -12,63 +12,81 @@ import casp.tensor.DType;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Set;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * A folder whose untied output head is stored as F16 loads it as a {@link HalfLinear} (16 bits in
- * memory) and gives the logits of the float model with that head rounded to fp16.
+ * Folders whose token embeddings and output head are stored as F16 keep them in 16 bits (the head a
+ * {@link HalfLinear}) and give the logits of the same folder with those tensors stored as the
+ * fp16-rounded floats: an untied head (tiny-llava) and a tied one (stories260K).
  */
 class HalfLinearTest {
     @TempDir
     Path tmp;
 
     @Test
-    void f16HeadStaysIn16BitsAndGivesTheRoundedFloatLogits() throws IOException {
-        Path src = TestData.model("tiny-llava");
-        Path dir = tmp.resolve("tiny-llava-f16-head");
+    void untiedF16HeadAndEmbeddings() throws IOException {
+        compare(TestData.model("tiny-llava"));
+    }
+
+    @Test
+    void tiedF16Embeddings() throws IOException {
+        compare(TestData.model("stories260K"));
+    }
+
+    private void compare(Path src) throws IOException {
+        ModelFolder original = ModelFolder.open(src);
+        Set<String> names = new java.util.HashSet<>(java.util.List.of(original.textPrefix() + "embed_tokens.weight", original.lmHead())); // one name when tied
+        LlamaModel half = LlamaModel.load(ModelFolder.open(rewrite(src, names, true)));
+        LlamaModel rounded = LlamaModel.load(ModelFolder.open(rewrite(src, names, false)));
+        assertInstanceOf(HalfLinear.class, half.lmHead());
+        assertInstanceOf(DenseLinear.class, rounded.lmHead());
+
+        int[] ids = {1, 5, 17, 2, 40, 9, 3, 11, 8, 30};
+        float[] a = half.forward(ids, half.newCache(32), true); // all positions: the head's mat-mat
+        float[] b = rounded.forward(ids, rounded.newCache(32), true);
+        assertEquals(b.length, a.length);
+        for (int i = 0; i < a.length; i++) assertEquals(b[i], a[i], 1e-4f * (1 + Math.abs(b[i])), src + " logit " + i);
+        float[] one = new float[half.vocabSize()], oneRef = new float[half.vocabSize()];
+        half.decode(7, half.newCache(4), one); // one position: the head's mat-vec
+        rounded.decode(7, rounded.newCache(4), oneRef);
+        for (int i = 0; i < one.length; i++) assertEquals(oneRef[i], one[i], 1e-4f * (1 + Math.abs(oneRef[i])), src + " decoded logit " + i);
+    }
+
+    /** A copy of the folder with the named tensors as F16 (f16) or as F32 holding the fp16-rounded values. */
+    private Path rewrite(Path src, Set<String> names, boolean f16) throws IOException {
+        Path dir = tmp.resolve(src.getParent().getFileName() + (f16 ? "-f16" : "-rounded"));
         Files.createDirectories(dir);
         try (Stream<Path> files = Files.list(src)) {
             for (Path f : (Iterable<Path>) files::iterator) {
-                if (!f.getFileName().toString().endsWith(".safetensors")) Files.copy(f, dir.resolve(f.getFileName()));
-            }
-        }
-        ModelFolder original = ModelFolder.open(src);
-        String head = original.lmHead();
-        float[] rounded = null;
-        try (Stream<Path> files = Files.list(src)) {
-            for (Path f : (Iterable<Path>) files.filter(p -> p.toString().endsWith(".safetensors"))::iterator) {
+                if (!f.getFileName().toString().endsWith(".safetensors")) {
+                    Files.copy(f, dir.resolve(f.getFileName()));
+                    continue;
+                }
                 SafeTensorsFile in = SafeTensorsFile.open(f);
                 SafeTensorsWriter out = new SafeTensorsWriter();
                 for (String name : in.tensors().keySet()) {
-                    if (name.equals(head)) {
-                        float[] w = in.readFloats(name);
-                        out.addF16(name, in.info(name).shape(), w);
-                        rounded = w.clone();
-                        for (int i = 0; i < w.length; i++) rounded[i] = Fp16.toFloat(Fp16.fromFloat(w[i]));
-                    } else {
+                    if (!names.contains(name)) {
                         out.copy(in, name);
+                        continue;
+                    }
+                    float[] w = in.readFloats(name);
+                    if (f16) {
+                        out.addF16(name, in.info(name).shape(), w);
+                    } else {
+                        for (int i = 0; i < w.length; i++) w[i] = Fp16.toFloat(Fp16.fromFloat(w[i]));
+                        out.addFloats(name, in.info(name).shape(), w);
                     }
                 }
                 out.write(dir.resolve(f.getFileName()));
             }
         }
-        ModelFolder f16 = ModelFolder.open(dir);
-        assertEquals(DType.F16, f16.weights().info(head).dtype());
-        LlamaModel half = LlamaModel.load(f16);
-        assertInstanceOf(HalfLinear.class, half.lmHead());
-
-        LlamaModel reference = LlamaModel.load(original);
-        reference.setLmHead(new DenseLinear(reference.hiddenSize(), reference.vocabSize(), rounded, null));
-        int[] ids = {1, 5, 17, 2, 40, 9, 3, 11, 8, 30};
-        float[] a = half.forward(ids, half.newCache(32), true); // all positions: the head's mat-mat
-        float[] b = reference.forward(ids, reference.newCache(32), true);
-        assertEquals(b.length, a.length);
-        for (int i = 0; i < a.length; i++) assertEquals(b[i], a[i], 1e-4f * (1 + Math.abs(b[i])), "logit " + i);
-        float[] one = new float[half.vocabSize()], oneRef = new float[half.vocabSize()];
-        half.decode(7, half.newCache(4), one); // one position: the head's mat-vec
-        reference.decode(7, reference.newCache(4), oneRef);
-        for (int i = 0; i < one.length; i++) assertEquals(oneRef[i], one[i], 1e-4f * (1 + Math.abs(oneRef[i])), "decoded logit " + i);
+        if (f16) {
+            ModelFolder m = ModelFolder.open(dir);
+            for (String name : names) assertEquals(DType.F16, m.weights().info(name).dtype(), name);
+        }
+        return dir;
     }
 }
