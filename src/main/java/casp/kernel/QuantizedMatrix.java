@@ -45,7 +45,7 @@ public final class QuantizedMatrix {
         ROW_LANES;
 
         /** The layout the kernels of this JVM run on. */
-        static Layout preferred(int bits) {
+        static Layout preferred() {
             return DequantKernels.ROW_LANES_USABLE ? ROW_LANES : SLOTS;
         }
     }
@@ -126,7 +126,7 @@ public final class QuantizedMatrix {
      */
     public static QuantizedMatrix fromCodes(int rows, int cols, int bits, int groupSize,
                                             int[] codes, float[] scales, float[] zeros, int[] perm) {
-        return fromCodes(rows, cols, bits, groupSize, codes, scales, zeros, perm, Layout.preferred(bits));
+        return fromCodes(rows, cols, bits, groupSize, codes, scales, zeros, perm, Layout.preferred());
     }
 
     /** As {@link #fromCodes(int, int, int, int, int[], float[], float[], int[])} in a given layout (tests compare them). */
@@ -158,7 +158,7 @@ public final class QuantizedMatrix {
      * so it is cheap even for 16384 x 16384.
      */
     public static QuantizedMatrix random(int rows, int cols, int bits, int groupSize, long seed) {
-        return random(rows, cols, bits, groupSize, seed, Layout.preferred(bits));
+        return random(rows, cols, bits, groupSize, seed, Layout.preferred());
     }
 
     /** As {@link #random(int, int, int, int, long)} in a given layout (the codes differ by layout). */

@@ -19,7 +19,7 @@ class QuantizedMatrixTest {
         final QuantizedMatrix q;
 
         Sample(int rows, int cols, int bits, int groupSize, long seed, int[] perm) {
-            this(rows, cols, bits, groupSize, seed, perm, QuantizedMatrix.Layout.preferred(bits));
+            this(rows, cols, bits, groupSize, seed, perm, QuantizedMatrix.Layout.preferred());
         }
 
         Sample(int rows, int cols, int bits, int groupSize, long seed, int[] perm, QuantizedMatrix.Layout layout) {
