@@ -26,9 +26,9 @@ public final class ClipVisionModel {
     private final Layer[] layers;
 
     /** One pre-LN encoder layer's weights; linear weights are [out, in] as in torch. */
-    private record Layer(float[] ln1W, float[] ln1B, float[] qW, float[] qB, float[] kW, float[] kB,
-                         float[] vW, float[] vB, float[] oW, float[] oB, float[] ln2W, float[] ln2B,
-                         float[] fc1W, float[] fc1B, float[] fc2W, float[] fc2B) {}
+    /** One encoder layer; the linears in 16 bits when the file stores them so ({@link HalfLinear#load}). */
+    private record Layer(float[] ln1W, float[] ln1B, Linear q, Linear k, Linear v, Linear o,
+                         float[] ln2W, float[] ln2B, Linear fc1, Linear fc2) {}
 
     private ClipVisionModel(VisionConfig cfg, float[] patchWeight, float[] classEmbedding, float[] positions,
                             float[] preLnW, float[] preLnB, float[] postLnW, float[] postLnB, Layer[] layers) {
@@ -70,13 +70,13 @@ public final class ClipVisionModel {
             String l = prefix + "encoder.layers." + i + ".";
             layers[i] = new Layer(
                     w.floats(l + "layer_norm1.weight", h), w.floats(l + "layer_norm1.bias", h),
-                    w.floats(l + "self_attn.q_proj.weight", h, h), w.floats(l + "self_attn.q_proj.bias", h),
-                    w.floats(l + "self_attn.k_proj.weight", h, h), w.floats(l + "self_attn.k_proj.bias", h),
-                    w.floats(l + "self_attn.v_proj.weight", h, h), w.floats(l + "self_attn.v_proj.bias", h),
-                    w.floats(l + "self_attn.out_proj.weight", h, h), w.floats(l + "self_attn.out_proj.bias", h),
+                    HalfLinear.load(w, l + "self_attn.q_proj.weight", h, h, w.floats(l + "self_attn.q_proj.bias", h)),
+                    HalfLinear.load(w, l + "self_attn.k_proj.weight", h, h, w.floats(l + "self_attn.k_proj.bias", h)),
+                    HalfLinear.load(w, l + "self_attn.v_proj.weight", h, h, w.floats(l + "self_attn.v_proj.bias", h)),
+                    HalfLinear.load(w, l + "self_attn.out_proj.weight", h, h, w.floats(l + "self_attn.out_proj.bias", h)),
                     w.floats(l + "layer_norm2.weight", h), w.floats(l + "layer_norm2.bias", h),
-                    w.floats(l + "mlp.fc1.weight", inter, h), w.floats(l + "mlp.fc1.bias", inter),
-                    w.floats(l + "mlp.fc2.weight", h, inter), w.floats(l + "mlp.fc2.bias", h));
+                    HalfLinear.load(w, l + "mlp.fc1.weight", h, inter, w.floats(l + "mlp.fc1.bias", inter)),
+                    HalfLinear.load(w, l + "mlp.fc2.weight", inter, h, w.floats(l + "mlp.fc2.bias", h)));
         }
         // post_layernorm is only used by the pooled output; LLaVA never reads it, but load it when present.
         float[] postW = w.has(prefix + "post_layernorm.weight") ? w.floats(prefix + "post_layernorm.weight", h) : null;
@@ -176,17 +176,17 @@ public final class ClipVisionModel {
         float eps = cfg.layerNormEps();
         int t = tokens, h = hidden, inter = cfg.intermediateSize();
         VisionOps.layerNorm(x, 0, s.ln, 0, t, h, L.ln1W, L.ln1B, eps);
-        linear(s.ln, t, h, L.qW, L.qB, h, s.q);
-        linear(s.ln, t, h, L.kW, L.kB, h, s.k);
-        linear(s.ln, t, h, L.vW, L.vB, h, s.v);
+        L.q.forward(s.ln, 0, s.q, 0, t);
+        L.k.forward(s.ln, 0, s.k, 0, t);
+        L.v.forward(s.ln, 0, s.v, 0, t);
         attention(s.q, s.k, s.v, s.attn);
-        linear(s.attn, t, h, L.oW, L.oB, h, s.out);
+        L.o.forward(s.attn, 0, s.out, 0, t);
         VisionOps.add(x, 0, s.out, 0, t * h);
         VisionOps.layerNorm(x, 0, s.ln, 0, t, h, L.ln2W, L.ln2B, eps);
-        linear(s.ln, t, h, L.fc1W, L.fc1B, inter, s.mlp);
+        L.fc1.forward(s.ln, 0, s.mlp, 0, t);
         if (cfg.hiddenAct().equals("quick_gelu")) VisionOps.quickGelu(s.mlp, 0, t * inter);
         else VisionOps.gelu(s.mlp, 0, t * inter);
-        linear(s.mlp, t, inter, L.fc2W, L.fc2B, h, s.out);
+        L.fc2.forward(s.mlp, 0, s.out, 0, t);
         VisionOps.add(x, 0, s.out, 0, t * h);
     }
 

@@ -68,11 +68,7 @@ public final class LlamaModel {
                     public boolean has(String name) { return w.has(name); }
                     public float[] floats(String name, long... shape) { return w.floats(name, shape); }
                     // F16 / BF16 embeddings and head stay in 16 bits (null: widen them, e.g. F32 or an fp16 inf / NaN)
-                    public HalfMatrix halfs(String name, int rows, int cols) {
-                        casp.tensor.DType t = w.info(name).dtype();
-                        if (t != casp.tensor.DType.F16 && t != casp.tensor.DType.BF16) return null;
-                        return HalfMatrix.of(rows, cols, w.halfs(name, rows, cols), t == casp.tensor.DType.BF16);
-                    }
+                    public HalfMatrix halfs(String name, int rows, int cols) { return HalfLinear.matrix(w, name, rows, cols); }
                     // pipeline (compressed models): GPTQ tensors <name>.qweight/... instead of <name>.weight
                     public Linear compressed(String prefix, int in, int out, float[] bias) {
                         Linear lowRank = LowRankLinear.load(folder, prefix, in, out, bias); // casp: q/k as factors
@@ -162,7 +158,7 @@ public final class LlamaModel {
         }
         float[] norm = w.floats(prefix + "norm.weight", d);
         HalfMatrix head16 = headName == null ? embedding16 : w.halfs(headName, vocab, d);
-        Linear head = head16 != null ? new HalfLinear(head16)
+        Linear head = head16 != null ? new HalfLinear(head16, null)
                 : new DenseLinear(d, vocab, headName == null ? embedding : w.floats(headName, vocab, d), null);
         return new LlamaModel(c, embedding, embedding16, layers, norm, head, headName == null, rope, ws);
     }

@@ -36,6 +36,30 @@ class HalfLinearTest {
         compare(TestData.model("stories260K"));
     }
 
+    /** The vision tower's linears stored as F16 give the image features of the fp16-rounded F32 tower. */
+    @Test
+    void f16VisionTowerLinears() throws IOException {
+        Path src = TestData.model("tiny-llava");
+        ModelFolder original = ModelFolder.open(src);
+        Set<String> names = new java.util.HashSet<>();
+        for (String n : original.weights().names()) {
+            if (n.startsWith(original.visionPrefix() + "encoder.") && n.endsWith(".weight")
+                    && (n.contains("_proj.") || n.contains(".fc1.") || n.contains(".fc2."))) names.add(n);
+        }
+        assertEquals(6 * original.config().vision().numLayers(), names.size(), "q, k, v, out, fc1, fc2 per layer");
+        Path f16 = rewrite(src, names, true);
+        String fc1 = original.visionPrefix() + "encoder.layers.0.mlp.fc1.weight";
+        int h = original.config().vision().hiddenSize(), inter = original.config().vision().intermediateSize();
+        assertInstanceOf(HalfLinear.class, HalfLinear.load(ModelFolder.open(f16).weights(), fc1, h, inter, null));
+        assertInstanceOf(DenseLinear.class, HalfLinear.load(original.weights(), fc1, h, inter, null));
+        LlavaModel half = LlavaModel.load(f16);
+        LlavaModel rounded = LlavaModel.load(rewrite(src, names, false));
+        Path image = TestData.shared("models/tiny-llava/data/dev/images/img_000003.png");
+        float[] a = half.encodeImage(image), b = rounded.encodeImage(image);
+        assertEquals(b.length, a.length);
+        for (int i = 0; i < a.length; i++) assertEquals(b[i], a[i], 1e-4f * (1 + Math.abs(b[i])), "image feature " + i);
+    }
+
     private void compare(Path src) throws IOException {
         ModelFolder original = ModelFolder.open(src);
         Set<String> names = new java.util.HashSet<>(java.util.List.of(original.textPrefix() + "embed_tokens.weight", original.lmHead())); // one name when tied
