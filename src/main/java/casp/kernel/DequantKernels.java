@@ -36,15 +36,10 @@ final class DequantKernels {
     static void matvec(QuantizedMatrix q, float[] x, int xOff, float[] y, int yOff) {
         if (xOff < 0 || xOff + q.cols > x.length) throw new IllegalArgumentException("x is shorter than cols=" + q.cols);
         if (yOff < 0 || yOff + q.rows > y.length) throw new IllegalArgumentException("y is shorter than rows=" + q.rows);
-        int padded = q.slots * SLOT;
-        float[] xs;
-        int xo;
-        if (q.perm == null && padded == q.cols) {
-            xs = x;
-            xo = xOff;
-        } else {
-            // Stored order, zero-padded to whole slots (padding codes are 0 and so is x there).
-            xs = new float[padded];
+        float[] xs = x;
+        int xo = xOff;
+        if (q.perm != null) { // stored order (both kernels read only the first cols entries; RowLaneSimd pads its own copy)
+            xs = new float[q.cols];
             for (int j = 0; j < q.cols; j++) xs[j] = x[xOff + q.input(j)];
             xo = 0;
         }
@@ -133,7 +128,7 @@ final class DequantKernels {
                 int r0 = tile * TILE_ROWS, tr = Math.min(TILE_ROWS, rows - r0);
                 for (int c0 = 0; c0 < cols; c0 += tc) {
                     int kc = Math.min(tc, cols - c0);
-                    if (q.rowLanes) { // W^T tile [kc, TILE_ROWS]: the layout yields 16 rows of one column per vector
+                    if (q.rowLanes) { // W^T tile [kc, TILE_ROWS]: the layout yields L rows of one column per vector
                         RowLaneSimd.dequantizeTileTransposed(q, r0, tr, c0, kc, buf, TILE_ROWS);
                         Gemm.sgemm(false, false, tokens, tr, kc, 1f, xsf, xof + c0, cols, buf, 0, TILE_ROWS,
                                 c0 == 0 ? 0f : 1f, y, yOff + r0, rows);
@@ -154,7 +149,7 @@ final class DequantKernels {
     static void dequantizeTile(QuantizedMatrix q, int r0, int tr, int c0, int kc, float[] buf, int ld) {
         final int mask = (1 << q.bits) - 1;
         for (int i = 0; i < tr; i++) {
-            int r = r0 + i, og = r * q.groups, ob = i * ld - c0;
+            int r = r0 + i, ob = i * ld - c0;
             for (int j = c0; j < c0 + kc; j++) {
                 int g = j / q.groupSize;
                 buf[ob + j] = q.scale(r, g) * (((q.words[q.wordIndex(r, j)] >>> q.shift(j)) & mask) - q.zero(r, g));

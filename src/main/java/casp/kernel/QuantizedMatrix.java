@@ -55,14 +55,13 @@ public final class QuantizedMatrix {
     final int slotsPerWord, slots, wordsPerRow, slotsPerGroup;
     /** Row-lane layout at 3 bits: words per group (each group starts a word); 0 otherwise. */
     final int wordsPerGroup;
-    final Layout layout;
-    /** True for {@link Layout#ROW_LANES}. */
+    /** True for {@link Layout#ROW_LANES}, false for {@link Layout#SLOTS}. */
     final boolean rowLanes;
-    /** Codes: [rows padded to 4, wordsPerRow] in the slot layout, or 64-row tiles in the row-lane layout. */
+    /** Codes: [rows padded to 4, wordsPerRow] in the slot layout, or tiles of {@link #TILE} rows in the row-lane layout. */
     final int[] words;
     /**
      * Scales and zero points, the rows of a quad (tile) interleaved group by group:
-     * [quad][group][4 scales, 4 zeros] or [tile][group][64 scales, 64 zeros] (see {@link #sideIndex}),
+     * [quad][group][4 scales, 4 zeros] or [tile][group][TILE scales, TILE zeros] (see {@link #sideIndex}),
      * so the kernels read one sequential stream of side information beside the codes.
      */
     final float[] side;
@@ -88,7 +87,6 @@ public final class QuantizedMatrix {
         this.groups = (cols + groupSize - 1) / groupSize;
         this.slotsPerWord = 32 / bits;
         this.slots = (cols + SLOT - 1) / SLOT;
-        this.layout = layout;
         this.rowLanes = layout == Layout.ROW_LANES;
         int blocks = (slots + slotsPerWord - 1) / slotsPerWord;
         this.slotsPerGroup = groups == 1 ? slots : groupSize / SLOT;

@@ -25,8 +25,10 @@ public final class ClipVisionModel {
     private final float[] preLnW, preLnB, postLnW, postLnB;
     private final Layer[] layers;
 
-    /** One pre-LN encoder layer's weights; linear weights are [out, in] as in torch. */
-    /** One encoder layer; the linears in 16 bits when the file stores them so ({@link HalfLinear#load}). */
+    /**
+     * One pre-LN encoder layer's weights; linear weights are [out, in] as in torch, in 16 bits when the
+     * file stores them so ({@link HalfLinear#load}).
+     */
     private record Layer(float[] ln1W, float[] ln1B, Linear q, Linear k, Linear v, Linear o,
                          float[] ln2W, float[] ln2B, Linear fc1, Linear fc2) {}
 

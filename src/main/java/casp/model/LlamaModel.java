@@ -1,6 +1,5 @@
 package casp.model;
 
-
 import casp.io.BadInputException;
 import casp.io.ModelConfig;
 import casp.io.ModelFolder;
