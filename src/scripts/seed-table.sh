@@ -1,7 +1,13 @@
 # Sourced, after common.sh, by the stories260K comparison scripts (stories260k-casp-quip-table.sh,
-# stories260k-casp-aqlm-table.sh): runs a private copy of the jar (editing the sources meanwhile
-# cannot change a table) under nice -n 19 as casp(), and provides seed_table (field and stats come
-# from common.sh).
+# stories260k-casp-aqlm-table.sh): sets model and text (stories260K and its eval.txt) and the
+# defaults of SEEDS (0 1 2), SAMPLES (64) and SEQ_LEN (256); runs a private copy of the jar (editing
+# the sources meanwhile cannot change a table) under nice -n 19 as casp(), and provides seed_table
+# and mean_table (field and stats come from common.sh).
+model="$shared/models/stories260K/model"
+text="$shared/models/stories260K/reference/eval.txt"
+SEEDS="${SEEDS:-0 1 2}"
+SAMPLES="${SAMPLES:-64}"
+SEQ_LEN="${SEQ_LEN:-256}"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 nice -n 19 "$here/casp" --version >/dev/null
@@ -32,7 +38,15 @@ seed_table() {
     done
   done
   echo
-  echo "| method | effective bits | ppl (mean ± sd over seeds) | KL to fp32 |"
+  mean_table "$rows" ppl "${configs[@]}"
+}
+
+# mean_table ROWS METRIC "LABEL|FLAGS"...: from ROWS lines "config index|bits|metric|KL", one row per
+# config: mean effective bits, METRIC as mean ± sd over seeds, mean KL (Markdown).
+mean_table() {
+  local rows="$1" metric="$2"; shift 2
+  local configs=("$@") i label b p k
+  echo "| method | effective bits | $metric (mean ± sd over seeds) | KL to fp32 |"
   echo "|---|---|---|---|"
   for i in "${!configs[@]}"; do
     IFS='|' read -r label _ <<<"${configs[$i]}"

@@ -16,12 +16,7 @@
 # under nice -n 19 (a shared machine).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh" "$@" # sets here, shared; answers -h
-model="$shared/models/stories260K/model"
-text="$shared/models/stories260K/reference/eval.txt"
-SEEDS="${SEEDS:-0 1 2}"
-SAMPLES="${SAMPLES:-64}"
-SEQ_LEN="${SEQ_LEN:-256}"
-source "$(dirname "${BASH_SOURCE[0]}")/seed-table.sh" # casp (private jar, nice 19), field, stats, seed_table
+source "$(dirname "${BASH_SOURCE[0]}")/seed-table.sh" # model, text, SEEDS..., casp (private jar, nice 19), seed_table
 CODEBOOK_BITS="${CODEBOOK_BITS:-2 4}"
 
 echo "stories260K, CASP-AQLM at --budget target (2 bits x weights): the cheapest plan"

@@ -17,15 +17,7 @@
 # Every java process runs under nice -n 19 (a shared machine).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh" "$@" # sets here, shared; answers -h
-model="$shared/models/stories260K/model"
-text="$shared/models/stories260K/reference/eval.txt"
-SEEDS="${SEEDS:-0 1 2}"
-SAMPLES="${SAMPLES:-64}"
-SEQ_LEN="${SEQ_LEN:-256}"
-source "$(dirname "${BASH_SOURCE[0]}")/seed-table.sh" # casp (private jar, nice 19), field, stats, seed_table
-# Build once, then run a private copy of the jar: editing the sources meanwhile cannot change the table.
-
-
+source "$(dirname "${BASH_SOURCE[0]}")/seed-table.sh" # model, text, SEEDS..., casp (private jar, nice 19), seed_table, mean_table
 LLAVA_SAMPLES="${LLAVA_SAMPLES:-64}"
 sections="${*:-stories}"
 
@@ -51,12 +43,7 @@ llava() {
     done
   done
   echo
-  echo "| method | effective bits | caption ppl (mean ± sd over seeds) | KL to fp32 |"
-  echo "|---|---|---|---|"
-  for i in "${!cfgs[@]}"; do
-    IFS='|' read -r label _ <<<"${cfgs[$i]}"
-    echo "| $label | $(grep "^$i|" "$work/lrows" | cut -d'|' -f2 | stats | sed 's/ ±.*//') | $(grep "^$i|" "$work/lrows" | cut -d'|' -f3 | stats) | $(grep "^$i|" "$work/lrows" | cut -d'|' -f4 | stats | sed 's/ ±.*//') |"
-  done
+  mean_table "$work/lrows" "caption ppl" "${cfgs[@]}"
 }
 
 stories() {
