@@ -25,7 +25,6 @@ import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.*;
@@ -269,16 +268,10 @@ class CaspAqlmCompressionTest {
         int[] ids = Tokenizer.load(dir).encode("Once upon a time, there was a little girl named Lily. She loved to play");
         LlamaModel m = LlamaModel.load(source);
         Calibration calib = Calibration.fromTextFile(m, Tokenizer.load(dir), TestData.file("models/stories260K/reference/eval.txt"), 4, 64, 2);
-        CaspCompression c = CaspCompression.prepare(m, calib, AQLM2, casp(BitAllocation.Mode.PAPER, true), false, LOG);
-        List<BlockResult> blocks = new SequentialCompressor(m, c.quantizerPlan(), true).run(calib, null);
-        List<LinearResult> results = new ArrayList<>();
-        for (BlockResult b : blocks) results.addAll(b.linears());
-        c.checkBudget(blocks);
-        var qc = CompressedModelWriter.quantizationConfig(source, AQLM2, results);
-        c.annotate(qc);
-        Path out = tmp.resolve("c");
-        CompressedModelWriter.write(source, results, qc, new ObjectMapper().createObjectNode(), out, false);
-        LlamaModel loaded = LlamaModel.load(out);
+        CaspCompressionTest.Reloaded r = CaspCompressionTest.compressWriteAndLoad(source, m, calib, AQLM2,
+                casp(BitAllocation.Mode.PAPER, true), tmp.resolve("c"));
+        CaspCompression c = r.casp();
+        LlamaModel loaded = r.loaded();
         int wide = 0;
         for (int l = 0; l < 5; l++) {
             LowRankLinear q = assertInstanceOf(LowRankLinear.class, loaded.layer(l).linear(DecoderLayer.Q));

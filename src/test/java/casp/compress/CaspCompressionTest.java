@@ -85,6 +85,23 @@ class CaspCompressionTest {
         assertEquals(5, o.report().get("casp").get("block_influence").size());
     }
 
+    /** A CASP compression run in memory as the command runs it, its budget checked, and the folder it writes, loaded back. */
+    record Reloaded(CaspCompression casp, List<BlockResult> blocks, LlamaModel loaded) {}
+
+    /** Compresses m (loaded from source) with CASP under opt and o, writes the folder to out and loads it. */
+    static Reloaded compressWriteAndLoad(ModelFolder source, LlamaModel m, Calibration calib, CompressionOptions opt,
+                                         CaspPlan.Options o, Path out) throws Exception {
+        CaspCompression c = CaspCompression.prepare(m, calib, opt, o, false, LOG);
+        List<BlockResult> blocks = new SequentialCompressor(m, c.quantizerPlan(), true).run(calib, null);
+        List<LinearResult> results = new ArrayList<>();
+        for (BlockResult b : blocks) results.addAll(b.linears());
+        c.checkBudget(blocks);
+        var qc = CompressedModelWriter.quantizationConfig(source, opt, results);
+        c.annotate(qc);
+        CompressedModelWriter.write(source, results, qc, new ObjectMapper().createObjectNode(), out, false);
+        return new Reloaded(c, blocks, LlamaModel.load(out));
+    }
+
     @Test
     void reloadedFolderRunsTheFactorsWithTheSameLogits(@TempDir Path tmp) throws Exception {
         Path dir = TestData.model("stories260K");
@@ -93,16 +110,9 @@ class CaspCompressionTest {
         Calibration calib = Calibration.fromTextFile(m, Tokenizer.load(dir), TestData.file("models/stories260K/reference/eval.txt"), 6, 96, 2);
         CaspPlan.Options o = new CaspPlan.Options("gptq", 2, CaspPlan.RankRule.BUDGET, 0.25, 0.05, BitAllocation.Mode.PAPER, false,
                 3, 4, true, true, true);
-        CaspCompression c = CaspCompression.prepare(m, calib, GPTQ2, o, false, LOG);
-        List<LinearResult> results = new ArrayList<>();
-        List<BlockResult> blocks = new SequentialCompressor(m, c.quantizerPlan(), true).run(calib, null);
-        for (BlockResult b : blocks) results.addAll(b.linears());
-        c.checkBudget(blocks);
-        var qc = CompressedModelWriter.quantizationConfig(source, GPTQ2, results);
-        c.annotate(qc);
-        Path out = tmp.resolve("c");
-        CompressedModelWriter.write(source, results, qc, new ObjectMapper().createObjectNode(), out, false);
-        LlamaModel loaded = LlamaModel.load(out);
+        Reloaded r = compressWriteAndLoad(source, m, calib, GPTQ2, o, tmp.resolve("c"));
+        CaspCompression c = r.casp();
+        LlamaModel loaded = r.loaded();
         for (int l = 0; l < 5; l++) {
             LowRankLinear q = assertInstanceOf(LowRankLinear.class, loaded.layer(l).linear(DecoderLayer.Q));
             assertEquals(c.plan().qRank[l], q.rank());

@@ -20,7 +20,6 @@ import org.junit.jupiter.api.io.TempDir;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.*;
@@ -150,17 +149,11 @@ class CaspQuipCompressionTest {
             CompressionOptions opt = new CompressionOptions("quip", target, CompressionOptions.AUTO_GROUP, false, false, true, 6, 96, 5, 0.01);
             LlamaModel m = LlamaModel.load(source);
             Calibration calib = Calibration.fromTextFile(m, Tokenizer.load(dir), TestData.file("models/stories260K/reference/eval.txt"), 6, 96, 2);
-            CaspCompression c = CaspCompression.prepare(m, calib, opt, casp(target, 3, aBits), false, LOG);
-            List<BlockResult> blocks = new SequentialCompressor(m, c.quantizerPlan(), true).run(calib, null);
-            List<LinearResult> results = new ArrayList<>();
-            for (BlockResult b : blocks) results.addAll(b.linears());
-            c.checkBudget(blocks);
-            assertTrue(CaspCompression.storedBits(blocks) <= target * CompressionReport.weights(blocks));
-            var qc = CompressedModelWriter.quantizationConfig(source, opt, results);
-            c.annotate(qc);
-            Path out = tmp.resolve("c" + aBits);
-            CompressedModelWriter.write(source, results, qc, new ObjectMapper().createObjectNode(), out, false);
-            LlamaModel loaded = LlamaModel.load(out);
+            CaspCompressionTest.Reloaded r = CaspCompressionTest.compressWriteAndLoad(source, m, calib, opt, casp(target, 3, aBits),
+                    tmp.resolve("c" + aBits));
+            CaspCompression c = r.casp();
+            assertTrue(CaspCompression.storedBits(r.blocks()) <= target * CompressionReport.weights(r.blocks()));
+            LlamaModel loaded = r.loaded();
             for (int l = 0; l < 5; l++) {
                 LowRankLinear q = assertInstanceOf(LowRankLinear.class, loaded.layer(l).linear(DecoderLayer.Q));
                 assertEquals(c.plan().qRank[l], q.rank());
