@@ -1,7 +1,9 @@
 package casp.compress;
 
+import casp.quant.aqlm.Aqlm;
 import casp.compress.SequentialCompressor.LinearResult;
-import casp.io.AqlmTensors;
+import casp.quant.aqlm.AqlmTensors;
+import casp.quant.aqlm.AqlmWeight;
 import casp.io.ModelFolder;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
@@ -22,7 +24,7 @@ import java.util.TreeSet;
  *
  * <p>CASP folders (--backend aqlm) differ: the linears have different widths, so different codebook
  * counts at one codebook size (num_codebooks at the top is that of most weights; each linear's width
- * is in casp.bits, and its count is width x 8 / nbits_per_codebook, which casp.model.AqlmLinear
+ * is in casp.bits, and its count is width x 8 / nbits_per_codebook, which casp.quant.aqlm.AqlmLinear
  * reads), and q/k are low-rank factors (casp.low_rank: rank and format per projection; a factor is
  * AQLM codes or per-channel GPTQ tensors). Hugging Face's AQLM reader, which assumes one
  * configuration, cannot load such a folder; casp can.
@@ -48,11 +50,11 @@ public final class AqlmFormat {
                 casp = true;
                 continue;
             }
-            if (r.aqlm() == null) throw new IllegalArgumentException("layer " + r.layer() + " " + r.name() + " is not an AQLM result");
-            if (r.aqlm().codebookBits != a.codebookBits())
+            if (!(r.stored() instanceof AqlmWeight aw)) throw new IllegalArgumentException("layer " + r.layer() + " " + r.name() + " is not an AQLM result");
+            if (aw.codebookBits != a.codebookBits())
                 throw new IllegalArgumentException("layer " + r.layer() + " " + r.name() + " has another codebook size");
-            if (r.aqlm().numCodebooks != a.numCodebooks()) casp = true; // casp: widths allocated per linear
-            byCount.merge(r.aqlm().numCodebooks, (long) r.rows() * r.cols(), Long::sum);
+            if (aw.numCodebooks != a.numCodebooks()) casp = true; // casp: widths allocated per linear
+            byCount.merge(aw.numCodebooks, (long) r.rows() * r.cols(), Long::sum);
         }
         if (casp) q.put("num_codebooks", byCount.entrySet().stream().max(java.util.Map.Entry.comparingByValue())
                 .map(java.util.Map.Entry::getKey).orElse(a.numCodebooks()));

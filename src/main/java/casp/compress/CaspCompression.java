@@ -1,5 +1,10 @@
 package casp.compress;
 
+import casp.quant.Quantizer;
+import casp.quant.aqlm.Aqlm;
+import casp.quant.aqlm.AqlmWeight;
+import casp.quant.lowrank.LowRankLayer;
+import casp.quant.quip.QuipLayer;
 import casp.compress.SequentialCompressor.BlockResult;
 import casp.compress.SequentialCompressor.LinearResult;
 import casp.eval.Charts;
@@ -109,18 +114,13 @@ public final class CaspCompression {
     }
 
     /**
-     * Exact stored bits of the results: factors, scalar-grid weights with their scales and zeros,
-     * QuIP# codes with their signs and scales, AQLM codes with their codebooks and scales.
+     * Exact stored bits of the results, as each layer's format counts them ({@link casp.quant.CompressedLayer#storageBits}).
      */
     public static long storedBits(List<BlockResult> blocks) {
         long bits = 0;
         for (BlockResult b : blocks) {
             for (LinearResult r : b.linears()) {
-                if (r.lowRank() != null) bits += r.lowRank().storageBits();
-                else if (r.stored() instanceof QuipLayer q) bits += q.storageBits();
-                else if (r.aqlm() != null) bits += AqlmWeight.storageBits(r.rows(), r.cols(), r.aqlm().numCodebooks, r.aqlm().codebookBits);
-                else if (r.packed() != null) bits += LowRankLayer.storageBits(r.rows(), r.cols(), r.bits(), r.groupSize());
-                else throw new IllegalArgumentException("layer " + r.layer() + " " + r.name() + ": no exact bit count for method " + r.method());
+                bits += r.stored().storageBits();
             }
         }
         return bits;

@@ -1,5 +1,7 @@
 package casp.compress;
 
+import casp.quant.gptq.GptqFormat;
+import casp.quant.lowrank.LowRankLayer;
 import casp.compress.SequentialCompressor.LinearResult;
 import casp.io.BadInputException;
 import casp.io.ModelFolder;
@@ -7,8 +9,8 @@ import casp.io.SafeTensorsWriter;
 import casp.io.WeightStore;
 import casp.kernel.Fp16;
 import casp.kernel.GptqPacking;
-import casp.model.LowRankLinear;
-import casp.model.QuipLinear;
+import casp.quant.lowrank.LowRankLinear;
+import casp.quant.quip.QuipLinear;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -31,9 +33,9 @@ import java.util.stream.Stream;
  * Writes a compressed model as a Hugging Face-style folder (ALGORITHMS.md section 10):
  * <ul>
  *   <li>config.json: the source's, plus "quantization_config" ({@link #quantizationConfig});</li>
- *   <li>model.safetensors: for each quantized linear {@code <name>.qweight/.qzeros/.scales/.g_idx}
- *       in the GPTQ v1 layout ({@link GptqFormat}) in place of {@code <name>.weight} (its bias is
- *       kept); every other tensor copied byte for byte;</li>
+ *   <li>model.safetensors: for each compressed linear the tensors of its storage format
+ *       ({@link CompressedLayer#write}) in place of {@code <name>.weight} (its bias is kept); every
+ *       other tensor copied byte for byte;</li>
  *   <li>the tokenizer, preprocessor, generation and chat-template files, copied;</li>
  *   <li>casp-report.json.</li>
  * </ul>
@@ -133,41 +135,20 @@ public final class CompressedModelWriter {
         // model.safetensors: quantized linears replaced, everything else copied.
         Map<String, LinearResult> byPrefix = new HashMap<>();
         for (LinearResult r : results) {
-            if (r.packed() == null && r.lowRank() == null && r.stored() == null && r.aqlm() == null)
-                throw new IllegalArgumentException("layer " + r.layer() + " " + r.name() + " has no packed tensors");
+            if (r.stored() == null) throw new IllegalArgumentException("layer " + r.layer() + " " + r.name() + " has no stored form");
             byPrefix.put(source.layer(r.layer(), r.name()), r);
         }
         WeightStore w = source.weights();
         SafeTensorsWriter st = new SafeTensorsWriter().metadata("format", "pt");
         int replaced = 0;
         for (String name : w.names()) {
-            LinearResult r = name.endsWith(".weight") ? byPrefix.get(name.substring(0, name.length() - ".weight".length())) : null;
+            String prefix = name.endsWith(".weight") ? name.substring(0, name.length() - ".weight".length()) : null;
+            LinearResult r = prefix == null ? null : byPrefix.get(prefix);
             if (r == null) {
                 st.copy(w.file(name), name);
                 continue;
             }
-            if (r.lowRank() != null) { // casp: the projection is stored as its factors A (u) and B (v)
-                String prefix = name.substring(0, name.length() - ".weight".length());
-                r.lowRank().write(st, LowRankLinear.uPrefix(prefix), LowRankLinear.vPrefix(prefix));
-                replaced++;
-                continue;
-            }
-            if (r.stored() != null) { // QuIP#: codes, signs and scale
-                r.stored().write(st, name.substring(0, name.length() - ".weight".length()));
-                replaced++;
-                continue;
-            }
-            if (r.aqlm() != null) { // aqlm: <prefix>.codes / .codebooks / .scales
-                r.aqlm().tensors().write(st, name.substring(0, name.length() - ".weight".length()));
-                replaced++;
-                continue;
-            }
-            String p = name.substring(0, name.length() - ".weight".length()) + ".";
-            GptqPacking.Tensors t = r.packed();
-            st.addInts(p + GptqFormat.QWEIGHT, new long[]{GptqPacking.words(t.in, t.bits), t.out}, t.qweight);
-            st.addInts(p + GptqFormat.QZEROS, new long[]{t.groups(), GptqPacking.words(t.out, t.bits)}, t.qzeros);
-            st.addF16(p + GptqFormat.SCALES, new long[]{t.groups(), t.out}, Fp16.toFloats(t.scales));
-            st.addInts(p + GptqFormat.G_IDX, new long[]{t.in}, t.gIdx);
+            r.stored().write(st, prefix); // the compressed tensors in place of prefix.weight (its bias is kept)
             replaced++;
         }
         if (replaced != byPrefix.size())
@@ -251,7 +232,7 @@ public final class CompressedModelWriter {
     /**
      * quantization_config of a QuIP# folder: quant_method "quip#", codebook "E8P12" (3 / 4 bits:
      * "E8P12RVQ3B" / "E8P12RVQ4B", the names of QuIP#'s reference), bits,
-     * the sign and transform conventions (see casp.model.QuipLinear), and the "casp" object
+     * the sign and transform conventions (see casp.quant.quip.QuipLinear), and the "casp" object
      * (version, method, backend "e8p12", per-linear bits, calibration) as for GPTQ. For CASP
      * (--backend quip) the top-level codebook and bits are the target's; each linear's width is in
      * casp.bits (a reader takes the residual stage from the qidxs2 tensor), the factors' ranks and
@@ -278,7 +259,7 @@ public final class CompressedModelWriter {
      * loader reads it here), each factor's width and storage format ("gptq-v1", "quip#", "float32"),
      * and the quantized factors' widths under their tensor prefixes in bits. (Also used by {@link AqlmFormat}.)
      */
-    static void lowRankEntry(ObjectNode lowRank, ObjectNode bits, String p, LowRankFactors f) {
+    static void lowRankEntry(ObjectNode lowRank, ObjectNode bits, String p, LowRankLayer f) {
         lowRank.putObject(p).put("rank", f.rank()).put("a_bits", f.aBits()).put("b_bits", f.bBits())
                 .put("a_format", f.aFormat()).put("b_format", f.bFormat());
         if (f.aBits() > 0) bits.put(LowRankLinear.uPrefix(p), f.aBits());

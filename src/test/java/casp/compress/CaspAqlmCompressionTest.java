@@ -1,19 +1,26 @@
 package casp.compress;
 
+import casp.quant.Layers;
+import casp.quant.aqlm.Aqlm;
+import casp.quant.aqlm.AqlmWeight;
+import casp.quant.gptq.QuantizedWeight;
+import casp.quant.Formats;
+import casp.quant.gptq.GptqFormat;
+import casp.quant.lowrank.LowRankLayer;
 import casp.TestData;
 import casp.compress.SequentialCompressor.BlockResult;
 import casp.compress.SequentialCompressor.LinearResult;
-import casp.io.AqlmTensors;
+import casp.quant.aqlm.AqlmTensors;
 import casp.io.ModelFolder;
 import casp.io.SafeTensorsFile;
 import casp.io.SafeTensorsWriter;
 import casp.io.Tokenizer;
 import casp.io.WeightStore;
-import casp.model.AqlmLinear;
+import casp.quant.aqlm.AqlmLinear;
 import casp.model.DecoderLayer;
 import casp.model.LlamaModel;
-import casp.model.LowRankLinear;
-import casp.model.QuantizedLinear;
+import casp.quant.lowrank.LowRankLinear;
+import casp.quant.gptq.QuantizedLinear;
 import casp.model.SyntheticModel;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -77,7 +84,7 @@ class CaspAqlmCompressionTest {
         }
         // Factors: AQLM only where it stores no more than per-channel GPTQ; small factors keep GPTQ, exactly counted.
         assertEquals("gptq", CaspAqlm.factorMethod(64, 8, 3, 2));
-        assertEquals(LowRankLayer.storageBits(64, 8, 3, -1), CaspAqlm.factorCost(64, 8, 3, 2));
+        assertEquals(GptqFormat.storageBits(64, 8, 3, -1), CaspAqlm.factorCost(64, 8, 3, 2));
         assertEquals("gptq", CaspAqlm.factorMethod(64, 8, 3, 1), "24 one-bit codebooks: more than the quantizer's 16");
         // 2100 rows: 2 bits of codes each way; AQLM 16 per row (scale) + 4096 (codebooks) vs GPTQ 18 per row (scale + zero)
         assertEquals("aqlm", CaspAqlm.factorMethod(2100, 8, 2, 2));
@@ -93,24 +100,22 @@ class CaspAqlmCompressionTest {
         double[] h = Layers.hessian(cols, 3 * cols, 3);
         LowRankQuantizer.Options fo = new LowRankQuantizer.Options(rank, 0, "aqlm", 2, 2, -1, false, false, 1, LowRankQK.Options.defaults(), AQ);
         LowRankLayer l = new LowRankQuantizer(fo).quantize(w, rows, cols, h);
-        AqlmWeight a = assertInstanceOf(AqlmWeight.class, l.qa, "A [2100, 8] is cheaper as AQLM");
-        assertInstanceOf(QuantizedWeight.class, l.qb, "B [8, 64] is cheaper as per-channel GPTQ");
+        AqlmWeight a = assertInstanceOf(AqlmWeight.class, l.factorA(), "A [2100, 8] is cheaper as AQLM");
+        assertInstanceOf(QuantizedWeight.class, l.factorB(), "B [8, 64] is cheaper as per-channel GPTQ");
         assertEquals(8, a.numCodebooks);
         long want = CaspAqlm.factorCost(rows, rank, 2, 2) + CaspAqlm.factorCost(rank, cols, 2, 2);
         assertEquals(want, l.storageBits());
-        assertEquals(counted(a) + LowRankLayer.storageBits(rank, cols, 2, -1), want);
-        LowRankFactors f = LowRankFactors.of(l);
-        assertEquals("aqlm", f.aFormat());
-        assertEquals("gptq-v1", f.bFormat());
-        assertEquals(want, f.storageBits());
+        assertEquals(counted(a) + GptqFormat.storageBits(rank, cols, 2, -1), want);
+        assertEquals("aqlm", l.aFormat());
+        assertEquals("gptq-v1", l.bFormat());
 
         // Checkpoint form: written and read back bit for bit (M and B from the codebooks tensor).
         Path st = tmp.resolve("f.safetensors");
         SafeTensorsWriter sw = new SafeTensorsWriter();
-        f.write(sw, "x.u", "x.v");
+        l.write(sw, "x_proj");
         sw.write(st);
-        LowRankFactors back = LowRankFactors.read(SafeTensorsFile.open(st), "x.u", "x.v", rows, cols, rank, 2, 2);
-        assertArrayEquals(a.dequantize(), back.aqlmA().dequantize());
+        LowRankLayer back = (LowRankLayer) Formats.read(SafeTensorsFile.open(st), "x_proj", l.method(), rows, cols, l.bits(), l.stats());
+        assertArrayEquals(a.dequantize(), back.factorA().dequantize());
         assertEquals(want, back.storageBits());
 
         // Folder form: the loader reads the codebook count from casp.bits and the rank from casp.low_rank.
@@ -119,7 +124,7 @@ class CaspAqlmCompressionTest {
         String p = "model.layers.0.self_attn.q_proj";
         SafeTensorsWriter fw = new SafeTensorsWriter();
         fw.addFloats("model.embed_tokens.weight", new long[]{4, cols}, new float[4 * cols]);
-        f.write(fw, LowRankLinear.uPrefix(p), LowRankLinear.vPrefix(p));
+        l.write(fw, p);
         fw.write(dir.resolve("model.safetensors"));
         ObjectMapper json = new ObjectMapper();
         ObjectNode cfg = (ObjectNode) json.readTree(TestData.model("stories260K").resolve("config.json").toFile());
@@ -128,7 +133,7 @@ class CaspAqlmCompressionTest {
         ObjectNode c = qc.putObject("casp");
         c.put("method", "casp").put("backend", "aqlm");
         ObjectNode bits = c.putObject("bits");
-        CompressedModelWriter.lowRankEntry(c.putObject("low_rank"), bits, p, f);
+        CompressedModelWriter.lowRankEntry(c.putObject("low_rank"), bits, p, l);
         Files.write(dir.resolve("config.json"), json.writeValueAsBytes(cfg));
         LowRankLinear lr = LowRankLinear.load(ModelFolder.open(dir), p, cols, rows, null);
         assertEquals(rank, lr.rank());
@@ -213,7 +218,7 @@ class CaspAqlmCompressionTest {
                     assertEquals("gptq-v1", r.lowRank().bFormat());
                     recount += r.lowRank().storageBits();
                 } else {
-                    AqlmWeight a = r.aqlm();
+                    AqlmWeight a = (AqlmWeight) r.stored();
                     assertNotNull(a, r.name());
                     assertEquals(r.bits() * 4, a.numCodebooks, r.name());
                     recount += counted(a);

@@ -12,7 +12,7 @@ import casp.kernel.GptqPacking;
 import casp.model.DecoderLayer;
 import casp.model.DenseLinear;
 import casp.model.LlamaModel;
-import casp.model.QuantizedLinear;
+import casp.quant.gptq.QuantizedLinear;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;

@@ -1,5 +1,6 @@
 package casp.compress;
 
+import casp.quant.aqlm.Aqlm;
 import casp.TestData;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
