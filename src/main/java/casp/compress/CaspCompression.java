@@ -1,14 +1,12 @@
 package casp.compress;
 
-import casp.quant.Quantizer;
-import casp.quant.aqlm.Aqlm;
-import casp.quant.aqlm.AqlmWeight;
-import casp.quant.lowrank.LowRankLayer;
-import casp.quant.quip.QuipLayer;
 import casp.compress.SequentialCompressor.BlockResult;
 import casp.compress.SequentialCompressor.LinearResult;
 import casp.eval.Charts;
 import casp.model.LlamaModel;
+import casp.quant.QuantizationConfig;
+import casp.quant.Quantizer;
+import casp.quant.aqlm.Aqlm;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -137,22 +135,15 @@ public final class CaspCompression {
             throw new IllegalStateException("casp: stored " + used + " bits, above the budget of " + plan.budgetBits);
     }
 
-    /** The casp object of quantization_config: method, backend, ranks and allocation settings. */
-    public void annotate(ObjectNode quantizationConfig) {
-        ObjectNode c = (ObjectNode) quantizationConfig.get("casp");
-        c.put("method", "casp");
-        c.put("backend", backend.method());
-        c.put("tensor_format", backend.isQuip() ? "quip#" : backend.method().equals("aqlm") ? "aqlm" : "gptq-v1");
-        if (plan.options.aqlm() != null) c.put("codebook_bits", plan.options.aqlm().codebookBits());
-        c.put("budget_rule", budgetRule());
+    /** The config with its casp object describing CASP: method, backend, tensor format, rank and allocation settings. */
+    public QuantizationConfig annotate(QuantizationConfig config) {
         CaspPlan.Options o = plan.options;
-        c.put("rank_rule", o.rankRule().name().toLowerCase(Locale.ROOT));
-        c.put("rank_ratio", o.rankRatio());
-        c.put("allocation", lowRankOnly ? "none (low-rank only)" : o.allocation().cliName());
-        c.put("allocation_unit", o.perLinear() ? "linear" : "layer");
-        c.put("factor_bits", o.factorBits());
-        c.put("a_bits", o.widthOfA());
-        c.put("rotate", o.rotate());
+        QuantizationConfig.CaspSettings settings = new QuantizationConfig.CaspSettings(o.aqlm() != null ? o.aqlm().codebookBits() : null,
+                budgetRule(), o.rankRule().name().toLowerCase(Locale.ROOT), o.rankRatio(),
+                lowRankOnly ? "none (low-rank only)" : o.allocation().cliName(), o.perLinear() ? "linear" : "layer", o.factorBits(),
+                o.widthOfA(), o.rotate());
+        String tensorFormat = backend.isQuip() ? "quip#" : backend.method().equals("aqlm") ? "aqlm" : "gptq-v1";
+        return config.withCasp(config.casp().withBackend(backend.method()).withMethod("casp", tensorFormat, settings));
     }
 
     /** The casp section of casp-report.json: budget, plan, measurements, per-unit widths. */

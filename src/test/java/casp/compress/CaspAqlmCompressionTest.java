@@ -1,27 +1,28 @@
 package casp.compress;
 
-import casp.quant.Layers;
-import casp.quant.aqlm.Aqlm;
-import casp.quant.aqlm.AqlmWeight;
-import casp.quant.gptq.QuantizedWeight;
-import casp.quant.Formats;
-import casp.quant.gptq.GptqFormat;
-import casp.quant.lowrank.LowRankLayer;
 import casp.TestData;
 import casp.compress.SequentialCompressor.BlockResult;
 import casp.compress.SequentialCompressor.LinearResult;
-import casp.quant.aqlm.AqlmTensors;
 import casp.io.ModelFolder;
 import casp.io.SafeTensorsFile;
 import casp.io.SafeTensorsWriter;
 import casp.io.Tokenizer;
 import casp.io.WeightStore;
-import casp.quant.aqlm.AqlmLinear;
 import casp.model.DecoderLayer;
 import casp.model.LlamaModel;
-import casp.quant.lowrank.LowRankLinear;
-import casp.quant.gptq.QuantizedLinear;
 import casp.model.SyntheticModel;
+import casp.quant.Formats;
+import casp.quant.Layers;
+import casp.quant.QuantizationConfig;
+import casp.quant.aqlm.Aqlm;
+import casp.quant.aqlm.AqlmLinear;
+import casp.quant.aqlm.AqlmTensors;
+import casp.quant.aqlm.AqlmWeight;
+import casp.quant.gptq.GptqFormat;
+import casp.quant.gptq.QuantizedLinear;
+import casp.quant.gptq.QuantizedWeight;
+import casp.quant.lowrank.LowRankLayer;
+import casp.quant.lowrank.LowRankLinear;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -32,7 +33,9 @@ import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.*;
 
@@ -128,12 +131,12 @@ class CaspAqlmCompressionTest {
         fw.write(dir.resolve("model.safetensors"));
         ObjectMapper json = new ObjectMapper();
         ObjectNode cfg = (ObjectNode) json.readTree(TestData.model("stories260K").resolve("config.json").toFile());
-        ObjectNode qc = cfg.putObject("quantization_config");
-        qc.put("quant_method", "aqlm").put("nbits_per_codebook", 2).put("num_codebooks", 8).put("in_group_size", 8).put("out_group_size", 1);
-        ObjectNode c = qc.putObject("casp");
-        c.put("method", "casp").put("backend", "aqlm");
-        ObjectNode bits = c.putObject("bits");
-        CompressedModelWriter.lowRankEntry(c.putObject("low_rank"), bits, p, l);
+        Map<String, Integer> bits = new LinkedHashMap<>();
+        bits.put(LowRankLinear.uPrefix(p), l.aBits());
+        bits.put(LowRankLinear.vPrefix(p), l.bBits());
+        QuantizationConfig qc = new QuantizationConfig("aqlm", null, null, new QuantizationConfig.AqlmFields(2, 8, 8, 1, List.of()),
+                new QuantizationConfig.Casp(1, "casp", "aqlm", "aqlm", bits, null, Map.of(p, CompressedModelWriter.lowRankEntry(l)), null, null, null));
+        cfg.set("quantization_config", qc.toJson());
         Files.write(dir.resolve("config.json"), json.writeValueAsBytes(cfg));
         LowRankLinear lr = LowRankLinear.load(ModelFolder.open(dir), p, cols, rows, null);
         assertEquals(rank, lr.rank());
@@ -156,7 +159,8 @@ class CaspAqlmCompressionTest {
 
         // A width that is not whole codebooks in casp.bits is a user error naming the tensor.
         bits.put(LowRankLinear.uPrefix(p), 3);
-        qc.put("nbits_per_codebook", 16);
+        QuantizationConfig bad = qc.withAqlm(new QuantizationConfig.AqlmFields(16, 8, 8, 1, List.of())).withCasp(qc.casp().withBits(bits));
+        cfg.set("quantization_config", bad.toJson());
         Files.write(dir.resolve("config.json"), json.writeValueAsBytes(cfg));
         casp.io.BadInputException e = assertThrows(casp.io.BadInputException.class,
                 () -> LowRankLinear.load(ModelFolder.open(dir), p, cols, rows, null));

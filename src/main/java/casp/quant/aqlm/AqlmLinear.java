@@ -1,13 +1,13 @@
 package casp.quant.aqlm;
 
-import casp.model.DenseLinear;
-import casp.model.Linear;
-import casp.quant.aqlm.AqlmTensors;
 import casp.io.BadInputException;
 import casp.io.ModelFolder;
 import casp.kernel.AdditiveQuant;
 import casp.kernel.VectorOps;
-import com.fasterxml.jackson.databind.JsonNode;
+import casp.model.DenseLinear;
+import casp.model.Linear;
+import casp.quant.QuantizationConfig;
+import casp.quant.aqlm.AqlmTensors;
 
 /**
  * A linear layer stored in AQLM form ({@link AqlmTensors}: codes, codebooks, per-row scales), the
@@ -97,24 +97,23 @@ public final class AqlmLinear implements Linear {
     public static AqlmLinear load(ModelFolder folder, String prefix, int in, int out, float[] bias) {
         if (!AqlmTensors.present(folder.weights(), prefix)) return null;
         String where = folder.dir().toString();
-        JsonNode qc = folder.config().quantization();
+        QuantizationConfig qc = QuantizationConfig.of(folder);
         if (qc == null)
             throw new BadInputException(where + ": tensor '" + prefix + ".codes' is AQLM-quantized but config.json has no quantization_config");
-        String method = qc.path("quant_method").asText("");
+        String method = qc.quantMethod();
         if (!method.equals("aqlm"))
             throw new BadInputException(where + ": tensor '" + prefix + ".codes' needs quantization_config.quant_method \"aqlm\", got '" + method + "'");
-        int inGroup = qc.path("in_group_size").asInt(-1), outGroup = qc.path("out_group_size").asInt(-1);
-        if (inGroup != AqlmTensors.IN_GROUP || outGroup != 1)
-            throw new BadInputException(where + ": quantization_config has in_group_size " + inGroup + ", out_group_size " + outGroup
-                    + "; supported is 8 and 1");
-        int m = qc.path("num_codebooks").asInt(-1), b = qc.path("nbits_per_codebook").asInt(-1);
-        JsonNode casp = qc.path("casp");
-        if (casp.path("method").asText("").equals("casp") && casp.path("backend").asText("").equals("aqlm")) {
-            JsonNode w = casp.path("bits").get(prefix);
-            if (w == null || !w.canConvertToInt() || b < 1 || w.asInt() * AqlmTensors.IN_GROUP % b != 0)
+        QuantizationConfig.AqlmFields f = qc.aqlm();
+        if (f.inGroupSize() != AqlmTensors.IN_GROUP || f.outGroupSize() != 1)
+            throw new BadInputException(where + ": quantization_config has in_group_size " + f.inGroupSize() + ", out_group_size "
+                    + f.outGroupSize() + "; supported is 8 and 1");
+        int m = f.numCodebooks(), b = f.nbitsPerCodebook();
+        if (qc.isCasp() && qc.casp().backend().equals("aqlm")) {
+            Integer w = qc.casp().bitsOf(prefix);
+            if (w == null || b < 1 || w * AqlmTensors.IN_GROUP % b != 0)
                 throw new BadInputException(where + ": tensor '" + prefix + ".codes' has no width in quantization_config.casp.bits that is a "
                         + "whole number of " + b + "-bit codebooks");
-            m = w.asInt() * AqlmTensors.IN_GROUP / b;
+            m = w * AqlmTensors.IN_GROUP / b;
         }
         AqlmTensors t = AqlmTensors.read(folder.weights(), prefix, out, in, m, b);
         return of(t, in, bias);

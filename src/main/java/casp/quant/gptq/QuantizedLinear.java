@@ -1,6 +1,5 @@
 package casp.quant.gptq;
 
-import casp.model.Linear;
 import casp.io.BadInputException;
 import casp.io.ModelFolder;
 import casp.io.TensorInfo;
@@ -9,8 +8,9 @@ import casp.kernel.Fp16;
 import casp.kernel.GptqPacking;
 import casp.kernel.QuantizedMatrix;
 import casp.kernel.VectorOps;
+import casp.model.Linear;
+import casp.quant.QuantizationConfig;
 import casp.tensor.DType;
-import com.fasterxml.jackson.databind.JsonNode;
 
 import java.util.Arrays;
 
@@ -119,20 +119,18 @@ public final class QuantizedLinear implements Linear {
         WeightStore w = folder.weights();
         String qw = prefix + ".qweight";
         if (!w.has(qw)) return null;
-        JsonNode qc = folder.config().quantization();
+        QuantizationConfig qc = QuantizationConfig.of(folder);
         String where = folder.dir().toString();
         if (qc == null)
             throw new BadInputException(where + ": tensor '" + qw + "' is quantized but config.json has no quantization_config");
-        String method = qc.path("quant_method").asText("");
+        String method = qc.quantMethod();
         // casp folders may mix formats: with --backend quip, factors at widths QuIP# lacks are GPTQ tensors
-        boolean caspMixed = qc.path("casp").path("method").asText("").equals("casp");
-        if (!method.equals("gptq") && !caspMixed)
+        if (!method.equals("gptq") && !qc.isCasp())
             throw new BadInputException(where + ": quantization_config.quant_method '" + method + "' is not supported (only gptq)");
-        String fmt = qc.path("checkpoint_format").asText("gptq");
+        String fmt = qc.gptq() == null ? "gptq" : qc.gptq().checkpointFormat();
         if (!fmt.equals("gptq"))
             throw new BadInputException(where + ": quantization_config.checkpoint_format '" + fmt + "' is not supported (only gptq, i.e. v1)");
-        JsonNode perLinear = qc.path("casp").path("bits").get(prefix);
-        int bits = perLinear != null ? perLinear.asInt() : qc.path("bits").asInt(-1);
+        int bits = qc.bitsOf(prefix);
         if (bits != 2 && bits != 3 && bits != 4 && bits != 8)
             throw new BadInputException(where + ": quantization_config gives " + prefix + " " + bits + " bits; supported are 2, 3, 4, 8");
         int[] gIdx = ints(w, prefix + ".g_idx", in);

@@ -1,16 +1,17 @@
 package casp.quant.lowrank;
 
 import casp.io.BadInputException;
-import casp.model.DenseLinear;
-import casp.model.Linear;
-import casp.quant.Float32Format;
-import casp.quant.Formats;
-import casp.quant.StorageFormat;
-import casp.quant.gptq.GptqFormat;
 import casp.io.ModelFolder;
 import casp.io.WeightStore;
 import casp.kernel.QuantizedMatrix;
 import casp.kernel.VectorOps;
+import casp.model.DenseLinear;
+import casp.model.Linear;
+import casp.quant.Float32Format;
+import casp.quant.Formats;
+import casp.quant.QuantizationConfig;
+import casp.quant.StorageFormat;
+import casp.quant.gptq.GptqFormat;
 
 /**
  * A low-rank linear layer y = A (B x) (+ bias) with A [out, rank] and B [rank, in]: CASP's factored
@@ -94,12 +95,13 @@ public final class LowRankLinear implements Linear {
         if (fu == GptqFormat.INSTANCE) rank = (int) w.info(u + "." + GptqFormat.G_IDX).shape()[0];
         else if (fu == Float32Format.INSTANCE) rank = (int) w.info(u + ".weight").shape()[1];
         else {
-            com.fasterxml.jackson.databind.JsonNode qc = folder.config().quantization();
-            com.fasterxml.jackson.databind.JsonNode r = qc == null ? null : qc.path("casp").path("low_rank").path(prefix).get("rank");
-            if (r == null || !r.canConvertToInt())
+            QuantizationConfig qc = QuantizationConfig.of(folder);
+            QuantizationConfig.LowRankEntry e = qc == null || qc.casp() == null || qc.casp().lowRank() == null ? null
+                    : qc.casp().lowRank().get(prefix);
+            if (e == null || e.rank() == null)
                 throw new BadInputException(where + ": factor " + u + " is QuIP# or AQLM codes but quantization_config.casp.low_rank has no rank for "
                         + prefix);
-            rank = r.asInt();
+            rank = e.rank();
         }
         if (rank < 1 || rank > Math.min(in, out))
             throw new BadInputException(where + ": factor " + u + " has rank " + rank + ", outside [1, " + Math.min(in, out) + "]");

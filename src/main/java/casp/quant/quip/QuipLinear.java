@@ -1,6 +1,5 @@
 package casp.quant.quip;
 
-import casp.model.Linear;
 import casp.io.BadInputException;
 import casp.io.ModelFolder;
 import casp.io.SafeTensorsFile;
@@ -11,8 +10,9 @@ import casp.kernel.E8pMatrix;
 import casp.kernel.E8pResidual;
 import casp.kernel.Hadamard;
 import casp.kernel.VectorOps;
+import casp.model.Linear;
+import casp.quant.QuantizationConfig;
 import casp.tensor.DType;
-import com.fasterxml.jackson.databind.JsonNode;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -94,12 +94,12 @@ public final class QuipLinear implements Linear {
     public static QuipLinear load(ModelFolder folder, String prefix, int in, int out, float[] bias) {
         WeightStore w = folder.weights();
         if (!w.has(prefix + "." + QIDXS)) return null;
-        JsonNode qc = folder.config().quantization();
+        QuantizationConfig qc = QuantizationConfig.of(folder);
         String where = folder.dir().toString();
         if (qc == null)
             throw new BadInputException(where + ": tensor '" + prefix + "." + QIDXS + "' is QuIP# codes but config.json has no quantization_config");
-        String method = qc.path("quant_method").asText("");
-        String backend = qc.path("casp").path("backend").asText("");
+        String method = qc.quantMethod();
+        String backend = qc.casp() == null ? "" : qc.casp().backend();
         if (!method.equals(METHOD) && !backend.equals(METHOD) && !backend.equals("quip"))
             throw new BadInputException(where + ": tensor '" + prefix + "." + QIDXS + "' is QuIP# codes but quantization_config.quant_method is '"
                     + method + "'");
