@@ -150,29 +150,62 @@ public final class LlavaModel {
      * image's (video's) token count.
      */
     public int[] tokenize(String text, Media media) {
+        int h = language.hiddenSize();
+        return tokenize(text, media.images().stream().mapToInt(f -> f.length / h).toArray(),
+                media.videos().stream().mapToInt(f -> f.length / h).toArray());
+    }
+
+    /** Tokenizes rendered text, the k-th image (video) placeholder expanded to imageTokens[k] (videoTokens[k]) copies. */
+    public int[] tokenize(String text, int[] imageTokens, int[] videoTokens) {
         int[] ids = encodeText(text);
-        int h = language.hiddenSize(), img = 0, vid = 0, total = ids.length;
+        int img = 0, vid = 0, total = ids.length;
         for (int id : ids) {
             if (id == imageTokenId) {
-                if (img == media.images().size()) throw placeholderMismatch("image", media.images().size(), ids, imageTokenId);
-                total += media.images().get(img++).length / h - 1;
+                if (img == imageTokens.length) throw placeholderMismatch("image", imageTokens.length, ids, imageTokenId);
+                total += imageTokens[img++] - 1;
             } else if (id == videoTokenId) {
-                if (vid == media.videos().size()) throw placeholderMismatch("video", media.videos().size(), ids, videoTokenId);
-                total += media.videos().get(vid++).length / h - 1;
+                if (vid == videoTokens.length) throw placeholderMismatch("video", videoTokens.length, ids, videoTokenId);
+                total += videoTokens[vid++] - 1;
             }
         }
-        if (img != media.images().size()) throw placeholderMismatch("image", media.images().size(), ids, imageTokenId);
-        if (vid != media.videos().size()) throw placeholderMismatch("video", media.videos().size(), ids, videoTokenId);
+        if (img != imageTokens.length) throw placeholderMismatch("image", imageTokens.length, ids, imageTokenId);
+        if (vid != videoTokens.length) throw placeholderMismatch("video", videoTokens.length, ids, videoTokenId);
         int[] out = new int[total];
         int o = 0;
         img = 0;
         vid = 0;
         for (int id : ids) {
-            int copies = id == imageTokenId ? media.images().get(img++).length / h
-                    : id == videoTokenId ? media.videos().get(vid++).length / h : 1;
+            int copies = id == imageTokenId ? imageTokens[img++] : id == videoTokenId ? videoTokens[vid++] : 1;
             for (int k = 0; k < copies; k++) out[o++] = id;
         }
         return out;
+    }
+
+    /** Visual tokens an image file becomes (LLaVA-NeXT: by its size; the image is decoded, not encoded). */
+    public int imageTokens(Path image) {
+        if (next == null) return vision.tokensPerImage();
+        casp.io.ImagePreprocessor.RgbImage img = casp.io.ImagePreprocessor.decode(image);
+        return next.imageTokens(img.height(), img.width());
+    }
+
+    /** Visual tokens a video of the given number of frames becomes (frames <= 0: the default). */
+    public int videoTokens(int frames) {
+        if (!takesVideo()) throw new BadInputException(folder.dir() + ": a " + folder.config().modelType() + " model takes no video input");
+        return (frames > 0 ? frames : defaultFrames()) * next.tokensPerFrame();
+    }
+
+    /**
+     * Expanded prompt ids of messages with the placeholders expanded for the given image / video
+     * files (either may be null), without running the vision tower.
+     */
+    public int[] promptIds(List<ChatTemplate.Message> messages, boolean addGenerationPrompt, Path image, Path video) {
+        return tokenize(render(messages, addGenerationPrompt), image == null ? new int[0] : new int[]{imageTokens(image)},
+                video == null ? new int[0] : new int[]{videoTokens(0)});
+    }
+
+    /** True when id is an image or video placeholder position. */
+    public boolean isVisual(int id) {
+        return id == imageTokenId || id == videoTokenId;
     }
 
     private static BadInputException placeholderMismatch(String what, int given, int[] ids, int tokenId) {
