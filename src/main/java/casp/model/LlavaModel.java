@@ -347,6 +347,11 @@ public final class LlavaModel {
         return language.forwardEmbeddings(embed(ids, images), ids.length, null, allPositions);
     }
 
+    /** Logits of every position ([T, vocab]) or of the last one ([vocab]) for expanded ids and their media. */
+    public float[] forward(int[] ids, Media media, boolean allPositions) {
+        return language.forwardEmbeddings(embed(ids, media), ids.length, null, allPositions);
+    }
+
     /** Hooks variant of {@link #forward(int[], List, boolean)} (calibration captures layer inputs). */
     public float[] forward(int[] ids, List<float[]> images, boolean allPositions, ForwardHooks hooks) {
         return language.forwardEmbeddings(embed(ids, images), ids.length, null, allPositions, hooks);
