@@ -25,11 +25,11 @@ import java.util.SplittableRandom;
  * the llava-hf tensor names (language_model.model.*, vision_tower.*, image_newline) or the newer
  * ones (model.language_model.*, model.vision_tower.*, model.image_newline).
  */
-final class LlavaNextFixture {
-    static final int IMAGE_ID = 403, VIDEO_ID = 405, VOCAB = 448;
+public final class LlavaNextFixture {
+    static final int IMAGE_ID = 403, VIDEO_ID = 405, VOCAB = 406;
     static final int V_HIDDEN = 12, V_INTER = 24, V_LAYERS = 2, V_HEADS = 2, TILE = 20, PATCH = 4;
     static final int T_HIDDEN = 16, T_INTER = 24, T_LAYERS = 2, T_HEADS = 4, T_KV = 2, HEAD_DIM = 4;
-    static final int[][] PINPOINTS = {{20, 40}, {40, 20}, {40, 40}, {60, 20}, {20, 60}};
+    public static final int[][] PINPOINTS = {{20, 40}, {40, 20}, {40, 40}, {60, 20}, {20, 60}};
     static final int FRAMES = 4;
     static final double[] MEAN = {0.48145466, 0.4578275, 0.40821073}, STD = {0.26862954, 0.26130258, 0.27577711};
 
@@ -48,7 +48,7 @@ final class LlavaNextFixture {
     }
 
     /** Writes a folder; poolMode is spatial_pool_mode of the video model ("average" or "max"). */
-    static Path write(Path dir, boolean video, boolean newNames, String poolMode, long seed) throws IOException {
+    public static Path write(Path dir, boolean video, boolean newNames, String poolMode, long seed) throws IOException {
         Files.createDirectories(dir);
         SplittableRandom r = new SplittableRandom(seed);
         Map<String, float[]> t = new LinkedHashMap<>();
@@ -195,7 +195,7 @@ final class LlavaNextFixture {
     }
 
     /** A random RGB image of the given size written as PNG. */
-    static Path randomPng(Path file, int width, int height, long seed) throws IOException {
+    public static Path randomPng(Path file, int width, int height, long seed) throws IOException {
         SplittableRandom r = new SplittableRandom(seed);
         BufferedImage img = new BufferedImage(width, height, BufferedImage.TYPE_INT_RGB);
         for (int y = 0; y < height; y++) for (int x = 0; x < width; x++) img.setRGB(x, y, r.nextInt(1 << 24));
