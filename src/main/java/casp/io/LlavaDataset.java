@@ -73,7 +73,7 @@ public final class LlavaDataset {
                 };
                 List<ChatTemplate.Part> parts = new ArrayList<>();
                 if (t.value().contains(IMAGE_PLACEHOLDER)) parts.add(ChatTemplate.Part.image());
-                if (t.value().contains(VIDEO_PLACEHOLDER)) parts.add(new ChatTemplate.Part("video", null));
+                if (t.value().contains(VIDEO_PLACEHOLDER)) parts.add(ChatTemplate.Part.video());
                 parts.add(ChatTemplate.Part.text(stripPlaceholder(t.value())));
                 out.add(new ChatTemplate.Message(role, parts));
             }

@@ -233,7 +233,7 @@ public final class LlavaModel {
     public List<ChatTemplate.Message> userTurn(String question, boolean image, boolean video) {
         List<ChatTemplate.Part> parts = new java.util.ArrayList<>();
         if (image) parts.add(ChatTemplate.Part.image());
-        if (video) parts.add(new ChatTemplate.Part("video", null));
+        if (video) parts.add(ChatTemplate.Part.video());
         parts.add(ChatTemplate.Part.text(question));
         return List.of(new ChatTemplate.Message("user", parts));
     }

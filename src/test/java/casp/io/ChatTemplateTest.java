@@ -119,4 +119,11 @@ class ChatTemplateTest {
                 () -> t.render(List.of(new ChatTemplate.Message("user", List.of(ChatTemplate.Part.text("x")))), false));
         assertTrue(e.getMessage().contains("tokenizer_config.json"), e.getMessage());
     }
+
+    @Test
+    void fallbackRendersVideoAfterImages() {
+        var turn = List.of(new ChatTemplate.Message("user", List.of(ChatTemplate.Part.image(), ChatTemplate.Part.video(),
+                ChatTemplate.Part.text("What happens?"))));
+        assertEquals("USER: <image>\n<video>\nWhat happens? ASSISTANT:", ChatTemplate.llavaFallback().render(turn, true));
+    }
 }
