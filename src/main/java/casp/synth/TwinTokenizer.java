@@ -1,5 +1,6 @@
 package casp.synth;
 
+import casp.io.ChatTemplate;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
@@ -143,8 +144,7 @@ public final class TwinTokenizer {
     }
 
     /**
-     * tokenizer_config.json: special tokens, and for a LLaVA model a chat template that renders a
-     * user turn as "USER: <image>\n{text} " and answers as "ASSISTANT: {text}</s>", as LLaVA-1.5 does.
+     * tokenizer_config.json: special tokens, and for a LLaVA model LLaVA-1.5's chat template.
      */
     public static ObjectNode tokenizerConfig(Map<Integer, String> added, boolean llava, int maxLength) {
         ObjectNode c = JSON.createObjectNode();
@@ -168,16 +168,7 @@ public final class TwinTokenizer {
         c.put("model_max_length", maxLength);
         c.put("padding_side", "left");
         c.put("tokenizer_class", "LlamaTokenizerFast");
-        if (llava) {
-            c.put("chat_template", "{% for message in messages %}"
-                    + "{% if message['role'] == 'user' %}USER: "
-                    + "{% for part in message['content'] %}{% if part['type'] == 'image' %}<image>\n{% endif %}{% endfor %}"
-                    + "{% for part in message['content'] %}{% if part['type'] == 'text' %}{{ part['text'] }}{% endif %}{% endfor %} "
-                    + "{% else %}ASSISTANT: "
-                    + "{% for part in message['content'] %}{% if part['type'] == 'text' %}{{ part['text'] }}{% endif %}{% endfor %}</s>"
-                    + "{% endif %}{% endfor %}"
-                    + "{% if add_generation_prompt %}ASSISTANT:{% endif %}");
-        }
+        if (llava) c.put("chat_template", ChatTemplate.LLAVA_15_TEMPLATE);
         return c;
     }
 }
