@@ -48,6 +48,12 @@ class AnyResTest {
         // 150528 (s = 0.7) -> 48 x 48; 640/480 > 1:
         // new_h = int(round(480 * 48 / 640, 7)) = 36, padding 6 -> 36 x 48: 576 + 36 * 49 = 2340.
         assertEquals(2340, tokens(480, 640));
+        // 400x600 (coffee.png): 672x672 keeps all 240000 pixels (s = 1.12) -> 48 x 48; new_h =
+        // int(round(400 * 48 / 600, 7)) = 32, padding 8 -> 32 x 48: 576 + 32 * 49 = 2144.
+        assertEquals(2144, tokens(400, 600));
+        // 300x451 (chelsea.png): 336x672 and 672x672 keep all pixels, 336x672 wastes less -> 24 x 48;
+        // 451/300 < 2: new_w = int(round(451 * 24 / 300, 7)) = 36, padding 6 -> 24 x 36: 576 + 24 * 37 = 1464.
+        assertEquals(1464, tokens(300, 451));
         // 640x480 (tall): 48 x 36 after new_w = 36: 576 + 48 * 37 = 2352.
         assertEquals(2352, tokens(640, 480));
         // 720x1280 and 1080x1920 (16:9): 672x672 -> 48 x 48; new_h = int(round(720 * 48 / 1280, 7)) = 27,
