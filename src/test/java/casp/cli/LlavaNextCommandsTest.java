@@ -77,6 +77,18 @@ class LlavaNextCommandsTest {
     }
 
     @Test
+    void inspectShowsTheAnyresGridAndTokensPerFrame() throws Exception {
+        CliRunner.Result r = CliRunner.run("inspect", model.toString(), "--json");
+        assertEquals(0, r.exitCode(), r.err());
+        JsonNode v = JSON.readTree(r.out()).get("vision_tower");
+        assertEquals(25, v.get("image_tokens").asInt(), "per tile: 5 x 5 patches");
+        assertEquals(5, v.get("anyres_grid_pinpoints").size());
+        assertEquals(4, v.get("video_tokens_per_frame").asInt(), "5 x 5 pooled by 2 -> 2 x 2");
+        r = CliRunner.run("inspect", model.toString());
+        assertTrue(r.out().contains("25 image tokens per tile; anyres over 5 grid resolutions; 4 tokens per video frame"), r.out());
+    }
+
+    @Test
     void badVideoIsOneLineAndExitTwo() throws Exception {
         Path junk = Files.write(tmp.resolve("junk.mp4"), new byte[300]);
         for (String[] args : new String[][]{
