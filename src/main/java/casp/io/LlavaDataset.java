@@ -129,36 +129,34 @@ public final class LlavaDataset {
                 videoPlaceholders += count(value, VIDEO_PLACEHOLDER);
                 turns.add(new Turn(from, value));
             }
-            Path image = null;
-            if (r.hasNonNull("image")) {
-                if (!r.get("image").isTextual()) throw new BadInputException(where + ": \"image\" must be a file name");
-                String name = r.get("image").asText();
-                Path p = Path.of(name);
-                image = p.isAbsolute() || imagesDir == null ? p : imagesDir.resolve(name);
-                if (!Files.isRegularFile(image)) throw new BadInputException(where + ": image file " + image + " does not exist");
-                if (placeholders != 1)
-                    throw new BadInputException(where + ": has an image but " + placeholders
-                            + " \"<image>\" placeholders in its conversation (expected exactly one)");
-            } else if (placeholders != 0) {
-                throw new BadInputException(where + ": conversation mentions <image> but the record has no \"image\"");
-            }
-            Path video = null;
-            if (r.hasNonNull("video")) {
-                if (!r.get("video").isTextual())
-                    throw new BadInputException(where + ": \"video\" must be a file or folder name");
-                String name = r.get("video").asText();
-                Path p = Path.of(name);
-                video = p.isAbsolute() || imagesDir == null ? p : imagesDir.resolve(name);
-                if (!Files.exists(video)) throw new BadInputException(where + ": video " + video + " does not exist");
-                if (videoPlaceholders != 1)
-                    throw new BadInputException(where + ": has a video but " + videoPlaceholders
-                            + " \"<video>\" placeholders in its conversation (expected exactly one)");
-            } else if (videoPlaceholders != 0) {
-                throw new BadInputException(where + ": conversation mentions <video> but the record has no \"video\"");
-            }
+            Path image = media(r, "image", "a file name", placeholders, imagesDir, where);
+            Path video = media(r, "video", "a file or folder name", videoPlaceholders, imagesDir, where);
             out.add(new Sample(id, image, turns, r, video));
         }
         return out;
+    }
+
+    /**
+     * The record's media file for key ("image" or "video"), resolved against imagesDir, checked to
+     * exist and to be mentioned exactly once as {@code <key>} in the conversation; null when the
+     * record has none (and the conversation must not mention it).
+     */
+    private static Path media(JsonNode r, String key, String what, int placeholders, Path imagesDir, String where) {
+        if (!r.hasNonNull(key)) {
+            if (placeholders != 0)
+                throw new BadInputException(where + ": conversation mentions <" + key + "> but the record has no \"" + key + "\"");
+            return null;
+        }
+        if (!r.get(key).isTextual()) throw new BadInputException(where + ": \"" + key + "\" must be " + what);
+        String name = r.get(key).asText();
+        Path p = Path.of(name);
+        Path file = p.isAbsolute() || imagesDir == null ? p : imagesDir.resolve(name);
+        boolean exists = key.equals("image") ? Files.isRegularFile(file) : Files.exists(file);
+        if (!exists) throw new BadInputException(where + ": " + key + " file " + file + " does not exist");
+        if (placeholders != 1)
+            throw new BadInputException(where + ": has " + (key.equals("image") ? "an " : "a ") + key + " but " + placeholders + " \"<" + key
+                    + ">\" placeholders in its conversation (expected exactly one)");
+        return file;
     }
 
     private static int count(String s, String placeholder) {

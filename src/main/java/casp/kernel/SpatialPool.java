@@ -17,28 +17,18 @@ public final class SpatialPool {
 
     /** Average pooling of grid (offset off) into a new array. */
     public static float[] average(float[] grid, int off, int side, int channels, int stride) {
-        int p = pooledSide(side, stride);
-        float[] out = new float[p * p * channels];
-        float area = stride * stride;
-        for (int py = 0; py < p; py++) {
-            for (int px = 0; px < p; px++) {
-                int o = (py * p + px) * channels;
-                for (int dy = 0; dy < stride; dy++)
-                    for (int dx = 0; dx < stride; dx++) {
-                        int src = off + ((py * stride + dy) * side + px * stride + dx) * channels;
-                        for (int c = 0; c < channels; c++) out[o + c] += grid[src + c];
-                    }
-                for (int c = 0; c < channels; c++) out[o + c] /= area;
-            }
-        }
-        return out;
+        return pool(grid, off, side, channels, stride, false);
     }
 
     /** Max pooling of grid (offset off) into a new array; NaN propagates as in torch. */
     public static float[] max(float[] grid, int off, int side, int channels, int stride) {
+        return pool(grid, off, side, channels, stride, true);
+    }
+
+    private static float[] pool(float[] grid, int off, int side, int channels, int stride, boolean max) {
         int p = pooledSide(side, stride);
         float[] out = new float[p * p * channels];
-        java.util.Arrays.fill(out, Float.NEGATIVE_INFINITY);
+        if (max) java.util.Arrays.fill(out, Float.NEGATIVE_INFINITY);
         for (int py = 0; py < p; py++) {
             for (int px = 0; px < p; px++) {
                 int o = (py * p + px) * channels;
@@ -47,9 +37,11 @@ public final class SpatialPool {
                         int src = off + ((py * stride + dy) * side + px * stride + dx) * channels;
                         for (int c = 0; c < channels; c++) {
                             float v = grid[src + c];
-                            if (v > out[o + c] || Float.isNaN(v)) out[o + c] = v;
+                            if (!max) out[o + c] += v;
+                            else if (v > out[o + c] || Float.isNaN(v)) out[o + c] = v;
                         }
                     }
+                if (!max) for (int c = 0; c < channels; c++) out[o + c] /= stride * stride;
             }
         }
         return out;
