@@ -78,6 +78,7 @@ public class GenerateCommand implements Callable<Integer> {
         Tokenizer tokenizer = Tokenizer.load(folder.dir());
         LlamaModel model = LlamaModel.load(folder);
         if (frames < 0) throw new BadInputException("--frames must be positive, got " + frames);
+        if (frames > 0 && video == null) throw new BadInputException("--frames needs --video");
         if (image != null || video != null) {
             String flag = image != null ? "--image" : "--video";
             if (!folder.config().isLlava())

@@ -95,6 +95,7 @@ class LlavaNextCommandsTest {
                 {"generate", "--model", model.toString(), "--video", junk.toString(), "--prompt", "x"},
                 {"generate", "--model", model.toString(), "--video", tmp.resolve("nope.gif").toString(), "--prompt", "x"},
                 {"generate", "--model", model.toString(), "--video", tmp.resolve("data/media/clip0").toString(), "--frames", "-1"},
+                {"generate", "--model", model.toString(), "--image", tmp.resolve("data/media/wide.png").toString(), "--frames", "4"},
                 {"generate", "--model", LlavaNextFixture.write(tmp.resolve("img-only"), false, true, "average", 4).toString(),
                         "--video", tmp.resolve("data/media/clip0").toString()}}) {
             CliRunner.Result r = CliRunner.run(args);
