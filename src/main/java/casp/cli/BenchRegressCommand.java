@@ -42,7 +42,6 @@ public final class BenchRegressCommand implements Callable<Integer> {
             new Part("kernel\\.SvdBenchmark\\.svd$", "n=256"),
             new Part("kernel\\.RsvdBenchmark\\.rsvd$", "n=1024", "rank=128"),
             new Part("kernel\\.DequantMatvecBenchmark\\.", "bits=2", "size=4096"),
-            new Part("kernel\\.HalfMatvecBenchmark\\.", "type=bf16"),
             new Part("compress\\.QuantizerBenchmark\\.", "size=512"),
             new Part("compress\\.CalibrationBenchmark\\.", "size=1024"),
             new Part("model\\.LinearBenchmark\\.", "rows=1", "size=4096"),
@@ -61,7 +60,7 @@ public final class BenchRegressCommand implements Callable<Integer> {
     /** What JMH prints last when a regex matches no benchmark. */
     private static final String NO_MATCH = "No matching benchmarks";
 
-    static final List<String> QUICK_ITERATIONS = List.of("-wi", "3", "-w", "700ms", "-i", "4", "-r", "700ms", "-f", "1");
+    static final List<String> QUICK_ITERATIONS = List.of("-wi", "3", "-w", "500ms", "-i", "3", "-r", "400ms", "-f", "1");
     static final List<String> SMOKE_ITERATIONS = List.of("-wi", "0", "-i", "1", "-r", "100ms", "-f", "1");
 
     @Option(names = "--quick", description = "Run the quick suite (small sizes, short iterations: a few minutes) instead of the full one.")
@@ -97,6 +96,10 @@ public final class BenchRegressCommand implements Callable<Integer> {
     @Option(names = "--no-gate", description = "Print the table but exit 0 whatever it says (CI smoke runs).")
     boolean noGate;
 
+    @Option(names = "--spread", arity = "1..*", paramLabel = "RESULTS",
+            description = "Print the spread of each benchmark over these JMH JSON files (runs of unchanged code), normalised by each run's probe; runs nothing.")
+    List<Path> spreadOf;
+
     @Option(names = "--write-baseline", description = "Write this run's results as the baseline (refresh it after a deliberate change).")
     boolean writeBaseline;
 
@@ -105,6 +108,7 @@ public final class BenchRegressCommand implements Callable<Integer> {
         if (!(threshold >= 0) || Double.isInfinite(threshold)) throw new BadInputException("--threshold must be >= 0, got " + threshold);
         if (quick && smoke) throw new BadInputException("--quick and --smoke: choose one");
         String mode = smoke ? "smoke" : quick ? "quick" : "full";
+        if (spreadOf != null) return printSpread(mode);
         Path resultFile;
         String vectorLine;
         if (results != null) {
@@ -146,6 +150,19 @@ public final class BenchRegressCommand implements Callable<Integer> {
         System.out.printf(Locale.ROOT, "%d of %d benchmarks slower than %.0f%% beyond their 95%% intervals (or allocating)%s%n",
                 bad, report.rows().size(), threshold * 100, noGate ? " (not gating)" : "");
         return bad > 0 && !noGate ? 1 : 0;
+    }
+
+    private int printSpread(String mode) {
+        List<Map<String, JmhRegression.Score>> runs = new ArrayList<>();
+        for (Path p : spreadOf) {
+            if (!Files.isRegularFile(p)) throw new BadInputException("--spread " + p + ": no such file");
+            runs.add(JmhRegression.read(p));
+        }
+        Path base = baseline != null ? baseline : Path.of("jmh", "baselines", machineClass() + "-" + mode + ".json");
+        Map<String, JmhRegression.Score> reference = Files.isRegularFile(base) ? JmhRegression.read(base) : runs.get(0);
+        System.out.println("probe reference: " + (Files.isRegularFile(base) ? base : spreadOf.get(0)));
+        System.out.print(JmhRegression.spreadTable(JmhRegression.spread(reference, runs, !noNormalise)));
+        return 0;
     }
 
     /** Runs the parts of the suite, each a JMH invocation, and merges their JSON into out/MODE-results.json. */

@@ -222,6 +222,54 @@ final class JmhRegression {
         return String.format(Locale.ROOT, "%.3g", v);
     }
 
+    /** One benchmark's scores over several runs (each normalised by its own machine factor). */
+    record Spread(String key, String unit, int runs, double mean, double min, double max, double cv) {}
+
+    /**
+     * The spread of each benchmark over runs of unchanged code: mean, min, max and coefficient of
+     * variation of its scores, each run's scores normalised by that run's machine factor against
+     * reference (the baseline, or the first run) unless normalise is false.
+     */
+    static List<Spread> spread(Map<String, Score> reference, List<Map<String, Score>> runs, boolean normalise) {
+        Map<String, List<Double>> values = new LinkedHashMap<>();
+        Map<String, String> units = new LinkedHashMap<>();
+        for (Map<String, Score> run : runs) {
+            double f = normalise ? machineFactor(reference, run) : 1;
+            for (Score s : run.values()) {
+                double scale = s.key().contains(PROBE_CLASS) ? 1 : s.isTime() ? 1 / f : f;
+                values.computeIfAbsent(s.key(), k -> new ArrayList<>()).add(s.mean() * scale);
+                units.put(s.key(), s.unit());
+            }
+        }
+        List<Spread> out = new ArrayList<>();
+        values.forEach((key, xs) -> {
+            double mean = 0, min = Double.POSITIVE_INFINITY, max = Double.NEGATIVE_INFINITY;
+            for (double x : xs) {
+                mean += x;
+                min = Math.min(min, x);
+                max = Math.max(max, x);
+            }
+            mean /= xs.size();
+            double ss = 0;
+            for (double x : xs) ss += (x - mean) * (x - mean);
+            double cv = xs.size() > 1 ? Math.sqrt(ss / (xs.size() - 1)) / mean : 0;
+            out.add(new Spread(key, units.get(key), xs.size(), mean, min, max, cv));
+        });
+        return out;
+    }
+
+    static String spreadTable(List<Spread> rows) {
+        int w = "benchmark".length();
+        for (Spread r : rows) w = Math.max(w, r.key().length());
+        String head = "%-" + w + "s  %-6s %4s %10s %10s %10s %7s %8s%n";
+        StringBuilder sb = new StringBuilder(String.format(Locale.ROOT, head, "benchmark", "unit", "runs", "mean", "min", "max", "cv %", "max/min"));
+        for (Spread r : rows) {
+            sb.append(String.format(Locale.ROOT, head, r.key(), r.unit(), r.runs(), format(r.mean()), format(r.min()), format(r.max()),
+                    String.format(Locale.ROOT, "%.1f", 100 * r.cv()), String.format(Locale.ROOT, "%.3f", r.max() / r.min())));
+        }
+        return sb.toString();
+    }
+
     /** Concatenates JMH JSON result files (arrays) into one array file, as JMH would have written for one run. */
     static void merge(List<Path> parts, Path target) throws IOException {
         ObjectMapper json = new ObjectMapper();

@@ -163,4 +163,29 @@ class BenchRegressCommandTest {
         String c = BenchRegressCommand.machineClass();
         assertTrue(c.matches("[a-z0-9-]+-(0|128|256|512)bit"), c);
     }
+
+    @Test
+    void spreadNormalisesEachRunByItsOwnProbe() throws IOException {
+        Path base = baselineFile();
+        // Run 2 on a machine 2x slower: its gptq2 time 2x, the same after normalising.
+        Path r1 = write("r1.json",
+                entry(PROBE + "streamTriad", "", "ms/op", Double.NaN, 10, 10),
+                entry(PROBE + "scalarFma", "", "ms/op", Double.NaN, 5, 5),
+                entry("casp.model.LinearBenchmark.forward", "\"kind\": \"gptq2\"", "us/op", 16, 90, 90));
+        Path r2 = write("r2.json",
+                entry(PROBE + "streamTriad", "", "ms/op", Double.NaN, 20, 20),
+                entry(PROBE + "scalarFma", "", "ms/op", Double.NaN, 10, 10),
+                entry("casp.model.LinearBenchmark.forward", "\"kind\": \"gptq2\"", "us/op", 16, 220, 220));
+        List<JmhRegression.Spread> s = JmhRegression.spread(JmhRegression.read(base),
+                List.of(JmhRegression.read(r1), JmhRegression.read(r2)), true);
+        JmhRegression.Spread g = s.stream().filter(x -> x.key().contains("gptq2")).findFirst().orElseThrow();
+        assertEquals(2, g.runs());
+        assertEquals(90, g.min(), 1e-9);
+        assertEquals(110, g.max(), 1e-9);
+        assertEquals(100, g.mean(), 1e-9);
+        assertEquals(Math.sqrt(200) / 100, g.cv(), 1e-9);
+        CliRunner.Result r = CliRunner.run("bench", "regress", "--baseline", base.toString(), "--spread", r1.toString(), r2.toString());
+        assertEquals(0, r.exitCode(), r.err());
+        assertTrue(r.out().contains("model.LinearBenchmark.forward kind=gptq2"), r.out());
+    }
 }
