@@ -122,6 +122,7 @@ public final class BenchRegressCommand implements Callable<Integer> {
             Files.createDirectories(out);
             vectorLine = vectorWidth();
             System.out.println("vector width of the benchmark JVMs: " + vectorLine);
+            Files.writeString(out.resolve(mode + "-machine.txt"), vectorLine + System.lineSeparator());
             resultFile = run(mode);
         }
         Path base = baseline != null ? baseline : Path.of("jmh", "baselines", machineClass() + "-" + mode + ".json");

@@ -89,9 +89,13 @@ final class JmhRegression {
         return out;
     }
 
-    /** "casp.model.LinearBenchmark.forward" + {kind: gptq2, rows: 1} -> "model.LinearBenchmark.forward kind=gptq2 rows=1". */
+    /**
+     * "casp.model.LinearBenchmark.forward" + {kind: gptq2, rows: 1} -> "LinearBenchmark.forward kind=gptq2 rows=1":
+     * without the package, so a benchmark class that moves between packages keeps its baseline.
+     */
     static String key(String benchmark, JsonNode params) {
-        String name = benchmark.startsWith("casp.") ? benchmark.substring(5) : benchmark;
+        int method = benchmark.lastIndexOf('.');
+        String name = benchmark.substring(benchmark.lastIndexOf('.', method - 1) + 1);
         if (params == null || params.isEmpty()) return name;
         Map<String, String> sorted = new TreeMap<>();
         params.fields().forEachRemaining(e -> sorted.put(e.getKey(), e.getValue().asText()));

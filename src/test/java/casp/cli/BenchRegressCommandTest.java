@@ -52,10 +52,10 @@ class BenchRegressCommandTest {
     }
 
     @Test
-    void keysSortParametersAndDropThePackageRoot() throws IOException {
+    void keysSortParametersAndDropThePackage() throws IOException {
         Map<String, JmhRegression.Score> s = JmhRegression.read(baselineFile());
-        assertTrue(s.containsKey("model.LinearBenchmark.forward kind=gptq2 rows=1"), s.keySet().toString());
-        JmhRegression.Score fl = s.get("model.LinearBenchmark.forward kind=float32 rows=1");
+        assertTrue(s.containsKey("LinearBenchmark.forward kind=gptq2 rows=1"), s.keySet().toString());
+        JmhRegression.Score fl = s.get("LinearBenchmark.forward kind=float32 rows=1");
         assertEquals(400, fl.mean(), 1e-9);
         // sd of {400, 404, 396, 400} = sqrt(32 / 3); t(0.975, 3) = 3.182; n = 4
         assertEquals(3.182 * Math.sqrt(32.0 / 3) / 2, fl.halfWidth(), 1e-9);
@@ -84,11 +84,11 @@ class BenchRegressCommandTest {
         assertEquals(1.5, r.machineFactor(), 1e-9);
         Map<String, JmhRegression.Verdict> v = new java.util.HashMap<>();
         for (JmhRegression.Row row : r.rows()) v.put(row.key(), row.verdict());
-        assertEquals(JmhRegression.Verdict.SLOWER, v.get("model.LinearBenchmark.forward kind=gptq2 rows=1"));
-        assertEquals(JmhRegression.Verdict.OK, v.get("model.LinearBenchmark.forward kind=float32 rows=1"));
-        assertEquals(JmhRegression.Verdict.ALLOCATES, v.get("model.DecodeContextBenchmark.decodeStep context=1024"));
-        assertEquals(JmhRegression.Verdict.NEW, v.get("io.TokenizerBenchmark.encode tokenizer=b"));
-        assertEquals(JmhRegression.Verdict.MISSING, v.get("io.TokenizerBenchmark.encode tokenizer=a"));
+        assertEquals(JmhRegression.Verdict.SLOWER, v.get("LinearBenchmark.forward kind=gptq2 rows=1"));
+        assertEquals(JmhRegression.Verdict.OK, v.get("LinearBenchmark.forward kind=float32 rows=1"));
+        assertEquals(JmhRegression.Verdict.ALLOCATES, v.get("DecodeContextBenchmark.decodeStep context=1024"));
+        assertEquals(JmhRegression.Verdict.NEW, v.get("TokenizerBenchmark.encode tokenizer=b"));
+        assertEquals(JmhRegression.Verdict.MISSING, v.get("TokenizerBenchmark.encode tokenizer=a"));
         assertEquals(2, r.regressions());
         JmhRegression.Row gptq = r.rows().stream().filter(x -> x.key().contains("gptq2")).findFirst().orElseThrow();
         assertEquals(2.0, gptq.ratio(), 1e-9);
@@ -121,7 +121,7 @@ class BenchRegressCommandTest {
                 entry("casp.model.LinearBenchmark.forward", "\"kind\": \"gptq2\", \"rows\": \"1\"", "us/op", 16, 200, 202, 198, 200));
         CliRunner.Result r = CliRunner.run("bench", "regress", "--results", slow.toString(), "--baseline", base.toString());
         assertEquals(1, r.exitCode(), r.err());
-        assertTrue(r.out().contains("model.LinearBenchmark.forward kind=gptq2 rows=1"), r.out());
+        assertTrue(r.out().contains("LinearBenchmark.forward kind=gptq2 rows=1"), r.out());
         assertTrue(r.out().lines().anyMatch(l -> l.contains("gptq2") && l.endsWith("slower")), r.out());
 
         CliRunner.Result same = CliRunner.run("bench", "regress", "--results", base.toString(), "--baseline", base.toString());
@@ -186,6 +186,6 @@ class BenchRegressCommandTest {
         assertEquals(Math.sqrt(200) / 100, g.cv(), 1e-9);
         CliRunner.Result r = CliRunner.run("bench", "regress", "--baseline", base.toString(), "--spread", r1.toString(), r2.toString());
         assertEquals(0, r.exitCode(), r.err());
-        assertTrue(r.out().contains("model.LinearBenchmark.forward kind=gptq2"), r.out());
+        assertTrue(r.out().contains("LinearBenchmark.forward kind=gptq2"), r.out());
     }
 }
