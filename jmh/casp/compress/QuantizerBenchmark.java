@@ -1,6 +1,7 @@
 package casp.compress;
 
 import casp.kernel.RandomizedSvd;
+import casp.kernel.Syrk;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -54,15 +55,16 @@ public class QuantizerBenchmark {
     }
 
     /** H = (2/N) X^T X of tokens that share a few strong directions, as real activations do. */
-    static double[] hessian(int dim, int rows, long seed) {
+    public static double[] hessian(int dim, int rows, long seed) {
         float[] x = RandomizedSvd.gaussianMatrix(rows, dim, seed);
         float[] shared = RandomizedSvd.gaussianMatrix(8, dim, seed + 1);
         for (int t = 0; t < rows; t++) {
             for (int d = 0; d < dim; d++) x[t * dim + d] += 3f * shared[(t & 7) * dim + d];
         }
-        HessianAccumulator h = new HessianAccumulator(dim);
-        h.add(x, 0, rows);
-        return h.finish();
+        double[] h = new double[dim * dim];
+        Syrk.accumulate(x, 0, dim, rows, dim, h, 0, dim);
+        for (int i = 0; i < h.length; i++) h[i] *= 2.0 / rows;
+        return h;
     }
 
     @Benchmark
