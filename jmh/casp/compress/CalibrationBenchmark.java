@@ -1,6 +1,7 @@
 package casp.compress;
 
 import casp.kernel.RandomizedSvd;
+import casp.quant.aqlm.QuantizerBenchmark;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;

@@ -1,7 +1,11 @@
-package casp.compress;
+package casp.quant.aqlm;
 
 import casp.kernel.RandomizedSvd;
 import casp.kernel.Syrk;
+import casp.quant.gptq.Gptq;
+import casp.quant.gptq.QuantizedWeight;
+import casp.quant.quip.Quip;
+import casp.quant.quip.QuipLayer;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -20,7 +24,8 @@ import org.openjdk.jmh.annotations.Warmup;
  * calibration tokens: GPTQ (groups of 128), QuIP# (incoherence, E8P12 search and BlockLDLQ, with
  * its scale search), and the two steps of one AQLM round (2x8 codebooks, beam 4) from a state
  * after k-means initialisation: the beam search over codes and the codebook solve. Each call starts
- * from the same codes, so calls cost the same.
+ * from the same codes, so calls cost the same. The class sits in AQLM's package to reach those two
+ * steps of its quantizer.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)

@@ -1,10 +1,17 @@
-package casp.model;
+package casp.quant;
 
-import casp.io.AqlmTensors;
 import casp.kernel.E8pMatrix;
 import casp.kernel.HalfMatrix;
 import casp.kernel.QuantizedMatrix;
 import casp.kernel.RandomizedSvd;
+import casp.model.DenseLinear;
+import casp.model.HalfLinear;
+import casp.model.Linear;
+import casp.quant.aqlm.AqlmLinear;
+import casp.quant.aqlm.AqlmTensors;
+import casp.quant.gptq.QuantizedLinear;
+import casp.quant.lowrank.LowRankLinear;
+import casp.quant.quip.QuipLinear;
 import casp.tensor.DType;
 import java.util.Arrays;
 import java.util.SplittableRandom;
