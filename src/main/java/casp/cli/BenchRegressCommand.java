@@ -188,7 +188,10 @@ public final class BenchRegressCommand implements Callable<Integer> {
             long logStart = Files.exists(log) ? Files.size(log) : 0;
             Process proc = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile())).start();
             int rc = proc.waitFor();
-            if (include != null && !Files.exists(json) && Files.readString(log).substring((int) logStart).contains(NO_MATCH)) continue; // --include left none here
+            if (include != null && logSince(log, logStart).contains(NO_MATCH)) { // --include left none in this part
+                Files.deleteIfExists(json);
+                continue;
+            }
             if (rc != 0 || !Files.exists(json)) throw new BadInputException("JMH failed (exit " + rc + ") on " + p.regex() + ": see " + log);
             jsons.add(json);
         }
@@ -196,6 +199,13 @@ public final class BenchRegressCommand implements Callable<Integer> {
         JmhRegression.merge(jsons, merged);
         for (Path j : jsons) Files.deleteIfExists(j);
         return merged;
+    }
+
+    /** The text appended to log after byte offset start. */
+    private static String logSince(Path log, long start) throws IOException {
+        byte[] all = Files.readAllBytes(log);
+        int from = (int) Math.min(start, all.length);
+        return new String(all, from, all.length - from, java.nio.charset.StandardCharsets.UTF_8);
     }
 
     /** What the benchmark forks' JVM chooses, asked of a JVM started with the same flags. */
