@@ -103,8 +103,8 @@ table() {
   fi
   echo "| seed | backend | method | rank rule | effective bits | ppl | KL to fp32 |"
   echo "|---|---|---|---|---|---|---|"
-  for seed in $SEEDS; do
-    for be in $BACKENDS; do
+  for be in $BACKENDS; do
+    for seed in $SEEDS; do
       # shellcheck disable=SC2046
       r=$(run "$which" "$seed" "$work/out" $(alone_flags "$be"))
       IFS='|' read -r b p k <<<"$r"
