@@ -2,8 +2,8 @@ package casp.model;
 
 import casp.TestData;
 import casp.compress.AllocationProbe;
-import casp.compress.LowRankQK;
 import casp.io.ModelFolder;
+import casp.quant.lowrank.LowRankQK;
 import org.junit.jupiter.api.Test;
 
 import java.util.List;
