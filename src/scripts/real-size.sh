@@ -60,15 +60,29 @@ fi
 
 # tok/s of llama-bench (pp = prefill of P tokens, tg = decode of N tokens) and casp bench decode
 P="${PROMPT_TOKENS:-64}"; N="${DECODE_TOKENS:-16}"
-bench_pair() { # name casp-folder gguf
+bench_pair() { # name casp-folder gguf: llama-bench then casp bench decode, back to back
   local name="$1" folder="$2" gguf="$3"
   echo "-- $name"
   load
   heavy "$build/bin/llama-bench" -m "$gguf" -t 2 -p "$P" -n "$N" -r 2 -o json > "$work/lb.json" 2>/dev/null
-  python3 -c "import json,sys; [print('  llama.cpp %-5s %s: %.2f tok/s' % ('pp%d' % r['n_prompt'] if r['n_prompt'] else 'tg%d' % r['n_gen'], r['type_k'] and r['model_type'], r['avg_ts'])) for r in json.load(open(sys.argv[1]))]" "$work/lb.json"
-  heavy "${casp[@]}" bench decode --model "$folder" --prompt-tokens "$P" --decode-tokens "$N" --runs 2 --warmup 1 --warmup-seconds 0 --json > "$work/cb.json"
-  python3 -c "import json,sys; [print('  casp      pp%d: %.2f tok/s   tg%d: %.2f tok/s' % (r['prompt_tokens'], r['prefill_tokens_per_s'], r['decode_tokens'], r['decode_tokens_per_s'])) for r in json.load(open(sys.argv[1]))['results']]" "$work/cb.json"
+  heavy "${casp[@]}" bench decode --model "$folder" --prompt-tokens "$P" --decode-tokens "$N" --runs 2 --warmup 1 \
+      --warmup-seconds 0 --json > "$work/cb.json"
   load
+  local cb lb
+  cb=$(python3 "$here/llamacpp/weights_per_token.py" "$folder")
+  lb=$(PYTHONPATH="$src/gguf-py" python3 "$here/llamacpp/weights_per_token.py" "$gguf")
+  python3 - "$work/lb.json" "$work/cb.json" "$lb" "$cb" <<'PY'
+import json, sys
+lb, cb = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))["results"][0]
+lb_bytes, cb_bytes = int(sys.argv[3]), int(sys.argv[4])
+pp = next(r["avg_ts"] for r in lb if r["n_prompt"] > 0)
+tg = next(r["avg_ts"] for r in lb if r["n_gen"] > 0)
+cpp, ctg = cb["prefill_tokens_per_s"], cb["decode_tokens_per_s"]
+print("  prefill %d tok: llama.cpp %.2f tok/s, casp %.2f tok/s, casp/llama.cpp %.2f" % (cb["prompt_tokens"], pp, cpp, cpp / pp))
+print("  decode  %d tok: llama.cpp %.3f tok/s, casp %.3f tok/s, casp/llama.cpp %.2f" % (cb["decode_tokens"], tg, ctg, ctg / tg))
+print("  weights read per token: llama.cpp %.3f GB (%.1f GB/s), casp %.3f GB (%.1f GB/s)"
+      % (lb_bytes / 1e9, lb_bytes * tg / 1e9, cb_bytes / 1e9, cb_bytes * ctg / 1e9))
+PY
 }
 
 if has bench; then

@@ -15,7 +15,13 @@ import struct
 import sys
 
 import numpy as np
-import gguf
+
+try:
+    import sentencepiece  # noqa: F401
+except ImportError:  # gguf-py imports it for vocabularies not used here
+    import types
+    sys.modules["sentencepiece"] = types.SimpleNamespace(SentencePieceProcessor=None)
+import gguf  # noqa: E402
 
 
 def tensors_of(model_dir):
