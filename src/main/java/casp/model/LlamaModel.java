@@ -37,7 +37,7 @@ public final class LlamaModel {
     private final HalfMatrix embedding16;
     private final List<DecoderLayer> layers;
     private final float[] finalNorm;
-    private Linear lmHead;
+    private final Linear lmHead;
     private final boolean tied;
     private final RotaryEmbedding rope;
     private final Workspace ws;
@@ -69,14 +69,9 @@ public final class LlamaModel {
                     public float[] floats(String name, long... shape) { return w.floats(name, shape); }
                     // F16 / BF16 embeddings, head and decoder linears stay in 16 bits (null: widen them, e.g. F32 or an fp16 inf / NaN)
                     public HalfMatrix halfs(String name, int rows, int cols) { return HalfLinear.matrix(w, name, rows, cols); }
-                    // pipeline (compressed models): GPTQ tensors <name>.qweight/... instead of <name>.weight
+                    // compressed folders: a format's tensors (<name>.qweight, ...) instead of <name>.weight
                     public Linear compressed(String prefix, int in, int out, float[] bias) {
-                        Linear lowRank = LowRankLinear.load(folder, prefix, in, out, bias); // casp: q/k as factors
-                        if (lowRank != null) return lowRank;
-                        Linear quip = QuipLinear.load(folder, prefix, in, out, bias); // QuIP# codes
-                        if (quip != null) return quip;
-                        Linear aqlm = AqlmLinear.load(folder, prefix, in, out, bias); // aqlm: codes + codebooks
-                        return aqlm != null ? aqlm : QuantizedLinear.load(folder, prefix, in, out, bias);
+                        return CompressedLinearReader.installed().read(folder, prefix, in, out, bias);
                     }
                 }, folder.dir().toString());
     }
@@ -123,7 +118,7 @@ public final class LlamaModel {
 
         float[] floats(String name, long... shape);
 
-        /** pipeline: the compressed linear stored under prefix, or null when it is a float weight. */
+        /** The compressed linear stored under prefix, or null when it is a float weight. */
         default Linear compressed(String prefix, int in, int out, float[] bias) { return null; }
 
         /** The tensor [rows, cols] kept in 16 bits, or null to read it as floats. */
@@ -150,7 +145,7 @@ public final class LlamaModel {
                     throw new BadInputException(where + ": config has q/k/v biases (" + c.modelType()
                             + ") but tensor '" + bn + "' is missing");
                 float[] bias = w.has(bn) ? w.floats(bn, out) : null;
-                Linear compressed = w.compressed(lp + name, in, out, bias); // pipeline: compressed folders
+                Linear compressed = w.compressed(lp + name, in, out, bias);
                 HalfMatrix half = compressed != null ? null : w.halfs(wn, out, in);
                 lin.put(name, compressed != null ? compressed : half != null ? new HalfLinear(half, bias)
                         : new DenseLinear(in, out, w.floats(wn, out, in), bias));
@@ -178,18 +173,8 @@ public final class LlamaModel {
     public List<DecoderLayer> layers() { return layers; }
 
 
-    /** The final RMSNorm weight. */
-    public float[] finalNormWeight() { return finalNorm; }
-
     /** The output head [vocab, hidden]. */
     public Linear lmHead() { return lmHead; }
-
-    /** Replaces the output head with one of the same shape. */
-    public void setLmHead(Linear head) {
-        if (head.in() != config.hiddenSize() || head.out() != config.vocabSize())
-            throw new IllegalArgumentException("lm_head must be [" + config.vocabSize() + ", " + config.hiddenSize() + "]");
-        lmHead = head;
-    }
 
     /** True when the output head shares the embedding table. */
     public boolean headTied() { return tied; }

@@ -10,8 +10,9 @@ import casp.io.WeightStore;
 import casp.model.DecoderLayer;
 import casp.model.DenseLinear;
 import casp.model.LlamaModel;
-import casp.model.LowRankLinear;
-import casp.model.QuantizedLinear;
+import casp.quant.QuantizationConfig;
+import casp.quant.gptq.QuantizedLinear;
+import casp.quant.lowrank.LowRankLinear;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.junit.jupiter.api.Test;
@@ -19,7 +20,6 @@ import org.junit.jupiter.api.io.TempDir;
 
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -77,8 +77,6 @@ class CaspCompressionTest {
         assertEquals(8, qc.get("casp").get("low_rank").get("model.layers.0.self_attn.q_proj").get("rank").asInt());
         assertEquals(5, qc.get("casp").get("low_rank").get("model.layers.3.self_attn.k_proj").get("rank").asInt());
         assertEquals(3, qc.get("casp").get("bits").get("model.layers.0.self_attn.q_u_proj").asInt());
-        byte[] png = Files.readAllBytes(out.resolve(CaspCompression.CHART));
-        assertEquals('P', png[1]);
         JsonNode units = o.report().get("casp").get("units");
         assertEquals(25, units.size()); // v, o, gate, up, down x 5 layers
         assertTrue(units.get(0).get("distortion").get(0).asDouble() > units.get(0).get("distortion").get(1).asDouble());
@@ -96,8 +94,7 @@ class CaspCompressionTest {
         List<LinearResult> results = new ArrayList<>();
         for (BlockResult b : blocks) results.addAll(b.linears());
         c.checkBudget(blocks);
-        var qc = CompressedModelWriter.quantizationConfig(source, opt, results);
-        c.annotate(qc);
+        QuantizationConfig qc = c.annotate(CompressedModelWriter.quantizationConfig(source, opt, results));
         CompressedModelWriter.write(source, results, qc, new ObjectMapper().createObjectNode(), out, false);
         return new Reloaded(c, blocks, LlamaModel.load(out));
     }

@@ -4,11 +4,15 @@ import casp.TestData;
 import casp.eval.Perplexity;
 import casp.io.ModelConfig;
 import casp.io.Tokenizer;
+import casp.kernel.HessianAccumulator;
 import casp.model.DecoderLayer;
 import casp.model.DenseLinear;
 import casp.model.ForwardHooks;
 import casp.model.LlamaModel;
 import casp.model.SyntheticModel;
+import casp.quant.CompressedLayer;
+import casp.quant.Quantizer;
+import casp.quant.gptq.Rtn;
 import org.junit.jupiter.api.Test;
 
 import java.nio.file.Files;
@@ -34,7 +38,8 @@ class SequentialCompressorTest {
             return new Quantizer() {
                 public String method() { return "rtn"; }
                 public int bits() { return 3; }
-                public QuantizedLayer quantize(float[] w, int rows, int cols, double[] hess) {
+                public long storageBits(int rows, int cols) { return rtn.storageBits(rows, cols); }
+                public CompressedLayer quantize(float[] w, int rows, int cols, double[] hess) {
                     h.put(layer + "/" + name, hess.clone());
                     return rtn.quantize(w, rows, cols, hess);
                 }
