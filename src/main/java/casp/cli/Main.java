@@ -15,6 +15,7 @@ import picocli.CommandLine.Command;
                 CompressCommand.class,
                 SparsityCommand.class,
                 DemoCommand.class,
+                VerifyCommand.class,
         })
 public final class Main implements Runnable {
 
@@ -38,6 +39,11 @@ public final class Main implements Runnable {
             while (t != null && !(t instanceof BadInputException)) t = t.getCause();
             if (t != null) {
                 commandLine.getErr().println("casp: error: " + t.getMessage());
+                return EXIT_BAD_INPUT;
+            }
+            String environment = FailureMessages.environment(ex);
+            if (environment != null) { // a full disk, a read-only folder, too small a heap: one line, not a stack trace
+                commandLine.getErr().println("casp: error: " + environment);
                 return EXIT_BAD_INPUT;
             }
             throw ex;

@@ -77,8 +77,8 @@ public final class LlavaDataset {
     }
 
     /**
-     * Reads a LLaVA conversation file; images are resolved against imagesDir (a record's image
-     * may also be an absolute path). The image files are checked to exist, not decoded.
+     * Reads a LLaVA conversation file; images are resolved inside imagesDir (the JSON's folder when
+     * null) and may not leave it ({@link ImagePaths}). The image files are checked to exist, not decoded.
      */
     public static List<Sample> load(Path json, Path imagesDir) {
         if (!Files.isRegularFile(json)) throw new BadInputException(json + ": no such data file");
@@ -118,10 +118,8 @@ public final class LlavaDataset {
             Path image = null;
             if (r.hasNonNull("image")) {
                 if (!r.get("image").isTextual()) throw new BadInputException(where + ": \"image\" must be a file name");
-                String name = r.get("image").asText();
-                Path p = Path.of(name);
-                image = p.isAbsolute() || imagesDir == null ? p : imagesDir.resolve(name);
-                if (!Files.isRegularFile(image)) throw new BadInputException(where + ": image file " + image + " does not exist");
+                image = ImagePaths.confined(imagesDir != null ? imagesDir : json.toAbsolutePath().getParent(),
+                        r.get("image").asText(), where);
                 if (placeholders != 1)
                     throw new BadInputException(where + ": has an image but " + placeholders
                             + " \"<image>\" placeholders in its conversation (expected exactly one)");

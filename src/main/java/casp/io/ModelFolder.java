@@ -49,7 +49,27 @@ public final class ModelFolder {
             if (vision == null) throw new BadInputException(dir + ": llava model without vision tower tensors (vision_tower.vision_model.*)");
             if (projector == null) throw new BadInputException(dir + ": llava model without projector tensors (multi_modal_projector.linear_1.*)");
         }
+        layerCount(config, w, text + "layers.", config.text().numLayers(), "num_hidden_layers");
+        if (vision != null) layerCount(config, w, vision + "encoder.layers.", config.vision().numLayers(), "vision_config.num_hidden_layers");
         return new ModelFolder(dir, config, w, text, head, vision, projector);
+    }
+
+    /** The weights must hold exactly the layers the config counts: fewer fail later by name, more would be silently dropped. */
+    private static void layerCount(ModelConfig config, WeightStore w, String prefix, int layers, String field) {
+        int highest = -1;
+        for (String name : w.names()) {
+            if (!name.startsWith(prefix)) continue;
+            int end = name.indexOf('.', prefix.length());
+            if (end < 0) continue;
+            try {
+                highest = Math.max(highest, Integer.parseInt(name.substring(prefix.length(), end)));
+            } catch (NumberFormatException ignored) {
+                // not a numbered layer
+            }
+        }
+        if (highest >= layers)
+            throw new BadInputException(config.file() + ": \"" + field + "\" is " + layers + " but the weights hold layer "
+                    + highest + " (" + prefix + highest + ".*)");
     }
 
     private static String firstPrefix(WeightStore w, String suffix, String... prefixes) {
