@@ -90,7 +90,7 @@ public final class SparsityCommand implements Callable<Integer> {
     boolean force;
 
     /** The files --out receives. */
-    static final List<String> OUTPUTS = List.of("sparsity.txt", "sparsity.json", "sparsity.png");
+    static final List<String> OUTPUTS = List.of("sparsity.json", "sparsity.txt", "sparsity.png");
 
     @Override
     public Integer call() throws Exception {

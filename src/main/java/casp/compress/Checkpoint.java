@@ -101,6 +101,7 @@ public final class Checkpoint {
             c.blocks.add(c.readBlock(meta));
         }
         c.activationsFile = root.path("activations").isNull() ? null : root.path("activations").asText(null);
+        if (c.activationsFile != null) c.digests.verify(dir.resolve(c.activationsFile));
         return c;
     }
 
@@ -142,7 +143,7 @@ public final class Checkpoint {
      */
     public Calibration activations(int hidden) {
         if (activationsFile == null) return null;
-        Path f = digests.verify(dir.resolve(activationsFile));
+        Path f = dir.resolve(activationsFile); // verified by open
         SafeTensorsFile st = SafeTensorsFile.open(f);
         List<Calibration.Sample> samples = new ArrayList<>();
         for (int j = 0; ; j++) {

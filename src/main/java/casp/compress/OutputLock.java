@@ -14,17 +14,27 @@ import java.nio.file.StandardOpenOption;
  * An exclusive lock on an output folder, held for a whole run, so that two runs writing the same
  * --out (or its checkpoint) refuse each other instead of interleaving their files. The lock is an
  * OS file lock on {@code .NAME.lock} beside the folder: it vanishes with the process, so a run
- * killed with kill -9 never leaves a stale lock behind.
+ * killed with kill -9 never leaves a stale lock behind (only the empty file, which the next run
+ * reuses; a normal end or Ctrl-C removes it).
  */
 public final class OutputLock implements AutoCloseable {
     private final Path file;
     private final FileChannel channel;
     private final FileLock lock;
+    private final Thread removeOnExit;
 
     private OutputLock(Path file, FileChannel channel, FileLock lock) {
         this.file = file;
         this.channel = channel;
         this.lock = lock;
+        this.removeOnExit = new Thread(() -> {
+            try {
+                Files.deleteIfExists(file);
+            } catch (IOException ignored) {
+                // best effort while the JVM stops
+            }
+        }, "casp-remove-output-lock");
+        Runtime.getRuntime().addShutdownHook(removeOnExit);
     }
 
     /** The lock file of an output folder. */
@@ -72,6 +82,11 @@ public final class OutputLock implements AutoCloseable {
 
     @Override
     public void close() throws IOException {
+        try {
+            Runtime.getRuntime().removeShutdownHook(removeOnExit);
+        } catch (IllegalStateException shuttingDown) {
+            // the hook removes the file
+        }
         try {
             Files.deleteIfExists(file);
         } finally {
