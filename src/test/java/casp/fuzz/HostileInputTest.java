@@ -138,6 +138,25 @@ class HostileInputTest {
         assertRefused(run("verify", q.toString()), scales);
     }
 
+    @Test
+    void verifyPassesAnUntouchedFolderAndListsEveryChange() throws Exception {
+        Path q = compressedStories(tmp.resolve("q"));
+        CliRunner.Result ok = run("verify", q.toString());
+        assertEquals(0, ok.exitCode(), ok.err());
+        assertTrue(ok.out().contains("match casp-report.json"), ok.out());
+        Hostile.putFloat(q.resolve("model.safetensors"), "model.norm.weight", 0, 1.25f);
+        Files.writeString(q.resolve("tokenizer_config.json"), "{}");
+        Files.delete(q.resolve("generation_config.json"));
+        CliRunner.Result bad = run("verify", q.toString(), "--json");
+        assertEquals(2, bad.exitCode());
+        var problems = Hostile.JSON.readTree(bad.out()).get("problems");
+        assertEquals(3, problems.size(), bad.out());
+        assertTrue(problems.toString().contains("model.norm.weight") && problems.toString().contains("tokenizer_config.json")
+                && problems.toString().contains("generation_config.json"), bad.out());
+        assertRefused(run("verify", tmp.resolve("model-none").toString()), "model-none");
+        assertRefused(run("verify", stories().toString()), "casp-report.json");
+    }
+
     // 4. Calibration sizes over the machine's memory are refused before any work.
     @ParameterizedTest
     @ValueSource(strings = {"2000000000", "2147483647", "300000000"})
