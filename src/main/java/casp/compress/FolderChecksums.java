@@ -24,7 +24,7 @@ import java.util.TreeMap;
 
 /**
  * The SHA-256 list of a compressed folder, kept in casp-report.json under "sha256": each
- * safetensors tensor's data bytes by file and tensor name, and every other file written before
+ * safetensors tensor's dtype, shape and data bytes by file and tensor name, and every other file written before
  * the report (config.json, tokenizer files). safetensors has no checksum of its own; `casp verify`
  * recomputes this list and names the first tensor or file that differs.
  */
@@ -127,6 +127,8 @@ public final class FolderChecksums {
         Map<String, String> out = new TreeMap<>();
         for (TensorInfo t : st.tensors().values()) {
             MessageDigest md = Sha256.digest();
+            // dtype and shape first: a header that reinterprets unchanged bytes is a change too
+            md.update((t.dtype() + " " + java.util.Arrays.toString(t.shape()) + "\n").getBytes(java.nio.charset.StandardCharsets.UTF_8));
             st.copyTo(t, new WritableByteChannel() {
                 @Override public int write(ByteBuffer src) {
                     int n = src.remaining();

@@ -62,6 +62,8 @@ final class ConfigChecks {
         positive(file, p + "head_dim", t.headDim());
         positive(file, p + "vocab_size", t.vocabSize());
         positive(file, p + "max_position_embeddings", t.maxPositions());
+        if (t.headDim() % 2 != 0)
+            throw new BadInputException(file + ": \"" + p + "head_dim\" must be even (rotary embeddings rotate pairs), got " + t.headDim());
         if (!(t.rmsNormEps() > 0 && t.rmsNormEps() < 1))
             throw new BadInputException(file + ": \"" + p + "rms_norm_eps\" must be in (0, 1), got " + t.rmsNormEps());
         if (!(t.ropeTheta() > 0) || Double.isInfinite(t.ropeTheta()))
