@@ -343,7 +343,7 @@ class HostileInputTest {
         w.write(f);
         var st = casp.io.SafeTensorsFile.open(f);
         assertFalse((byte) code >= -k / 2 && (byte) code < k, "an out-of-range example");
-        BadInputException e = assertThrows(BadInputException.class, () -> casp.io.AqlmTensors.read(st, "l", 2, 8, 2, 4));
+        BadInputException e = assertThrows(BadInputException.class, () -> casp.quant.aqlm.AqlmTensors.read(st, "l", 2, 8, 2, 4));
         assertTrue(e.getMessage().contains("l.codes") && e.getMessage().contains("codebook"), e.getMessage());
     }
 
