@@ -1,15 +1,17 @@
 package casp.compress;
 
-import casp.quant.ProxyError;
-import casp.quant.CompressedLayer;
-import casp.quant.Quantizer;
 import casp.kernel.QuantOps;
-import casp.kernel.Syrk;
 import casp.model.DecoderLayer;
 import casp.model.DenseLinear;
 import casp.model.ForwardHooks;
+import casp.model.HalfLinear;
+import casp.model.InputCapture;
 import casp.model.Linear;
 import casp.model.LlamaModel;
+import casp.quant.CompressedLayer;
+import casp.quant.ProxyError;
+import casp.quant.Quantizer;
+import casp.quant.lowrank.LowRankQK;
 
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -25,7 +27,10 @@ import java.util.function.IntFunction;
  *       1 - cos(h_in, h_out) of the residual stream (ShortGPT);</li>
  *   <li>each allocatable linear's distortion at each candidate width: the relative proxy error
  *       tr(dW H dW^T) / tr(W H W^T) of the backend's result, times its layer's BI;</li>
- *   <li>the whitened SVDs of W_q and W_k ({@link LowRankQK}), for the per-layer rank rules.</li>
+ *   <li>the whitened SVDs of W_q and W_k ({@link LowRankQK}), for the per-layer rank rules;</li>
+ *   <li>optionally each layer's attention sparsity per head, the fraction of causal entries of
+ *       S = softmax(Q K^T / sqrt(d) + mask) below tau (ALGORITHMS.md section 4), for the sparsity
+ *       rank rule.</li>
  * </ul>
  * Layer by layer: the samples (copied, not modified) are run through one layer at a time with
  * hooks that accumulate its four input Hessians; the layer's outputs become the next layer's
@@ -47,10 +52,18 @@ public final class AllocationProbe {
      * @param proxyError  per layer, linear name -> relative proxy error at each width (unweighted)
      * @param q           whitened SVD of each layer's W_q (null when not asked for)
      * @param k           likewise W_k
+     * @param sparsity    attention sparsity [layer][head] at tau (null when not asked for)
      */
     public record Measurements(int[] widths, double[] influence, List<Map<String, double[]>> distortion,
                                List<Map<String, double[]>> proxyError, LowRankQK.Decomposition[] q,
-                               LowRankQK.Decomposition[] k, double seconds) {}
+                               LowRankQK.Decomposition[] k, double[][] sparsity, double seconds) {
+        /** Layer l's attention sparsity, the mean over its heads. */
+        public double layerSparsity(int l) {
+            double s = 0;
+            for (double h : sparsity[l]) s += h;
+            return s / sparsity[l].length;
+        }
+    }
 
     /** Progress callback after each layer. */
     public interface Listener {
@@ -69,11 +82,23 @@ public final class AllocationProbe {
     public static Measurements measure(LlamaModel model, List<Sample> samples, List<String> linears, int[] widths,
                                        IntFunction<IntFunction<Quantizer>> quantizer, int qkMaxRank, LowRankQK.Options svd,
                                        Listener listener) {
+        return measure(model, samples, linears, widths, quantizer, qkMaxRank, svd, 0, listener);
+    }
+
+    /**
+     * {@link #measure(LlamaModel, List, List, int[], IntFunction, int, LowRankQK.Options, Listener)}
+     * that also counts attention sparsity at tau per layer and head when tau > 0 (pooled over the
+     * causal entries of every sample's maps).
+     */
+    public static Measurements measure(LlamaModel model, List<Sample> samples, List<String> linears, int[] widths,
+                                       IntFunction<IntFunction<Quantizer>> quantizer, int qkMaxRank, LowRankQK.Options svd,
+                                       double tau, Listener listener) {
         long t0 = System.nanoTime();
         int L = model.numLayers(), d = model.hiddenSize();
         double[] bi = new double[L];
         List<Map<String, double[]>> dist = new ArrayList<>(), proxy = new ArrayList<>();
         LowRankQK.Decomposition[] qd = new LowRankQK.Decomposition[L], kd = new LowRankQK.Decomposition[L];
+        double[][] sparsity = tau > 0 ? new double[L][] : null;
         List<float[]> hidden = new ArrayList<>(samples.size());
         for (Sample s : samples) {
             if (s.hidden().length != (long) s.tokens() * d) throw new IllegalArgumentException("sample rows are not " + d + " wide");
@@ -81,16 +106,30 @@ public final class AllocationProbe {
         }
         for (int l = 0; l < L; l++) {
             DecoderLayer layer = model.layer(l);
-            Map<List<String>, double[]> g = new LinkedHashMap<>();
-            for (List<String> group : List.of(DecoderLayer.QKV, DecoderLayer.O_IN, DecoderLayer.GATE_UP, DecoderLayer.DOWN_IN)) {
-                int n = layer.linear(group.get(0)).in();
-                g.put(group, new double[n * n]);
-            }
+            InputCapture g = new InputCapture();
+            for (List<String> group : List.of(DecoderLayer.QKV, DecoderLayer.O_IN, DecoderLayer.GATE_UP, DecoderLayer.DOWN_IN))
+                g.capture(l, group, layer.linear(group.get(0)).in());
             final int li = l;
+            int heads = model.config().numHeads();
+            long[] below = new long[heads], entries = new long[heads];
             ForwardHooks hooks = new ForwardHooks() {
                 @Override
                 public void linearInput(int layerIndex, List<String> names, float[] x, int rows, int cols) {
-                    if (layerIndex == li) Syrk.accumulate(x, 0, cols, rows, cols, g.get(names), 0, cols);
+                    g.linearInput(layerIndex, names, x, rows, cols);
+                }
+
+                @Override
+                public boolean wantsAttention(int layerIndex) {
+                    return tau > 0 && layerIndex == li;
+                }
+
+                @Override
+                public void attentionProbs(int layerIndex, int head, float[] probs, int rows, int keys, int startPos) {
+                    for (int t = 0; t < rows; t++) {
+                        int causal = startPos + t + 1;
+                        for (int j = 0; j < causal; j++) if (probs[t * keys + j] < tau) below[head]++;
+                        entries[head] += causal;
+                    }
                 }
             };
             double cosSum = 0;
@@ -108,10 +147,14 @@ public final class AllocationProbe {
                 tokens += T;
             }
             bi[l] = 1 - cosSum / tokens;
+            if (sparsity != null) {
+                sparsity[l] = new double[heads];
+                for (int h = 0; h < heads; h++) sparsity[l][h] = entries[h] == 0 ? 0 : (double) below[h] / entries[h];
+            }
             Map<String, double[]> dl = new LinkedHashMap<>(), pl = new LinkedHashMap<>();
             for (String name : linears) {
                 DenseLinear w = dense(layer.linear(name), l, name);
-                double[] h = g.get(groupOf(name));
+                double[] h = g.get(l, groupOf(name)).sum();
                 double[] pe = new double[widths.length], de = new double[widths.length];
                 for (int c = 0; c < widths.length; c++) {
                     CompressedLayer q = quantizer.apply(widths[c]).apply(w.in()).quantize(w.weight(), w.out(), w.in(), h);
@@ -124,7 +167,7 @@ public final class AllocationProbe {
             dist.add(dl);
             proxy.add(pl);
             if (qkMaxRank > 0) {
-                double[] h = g.get(DecoderLayer.QKV);
+                double[] h = g.get(l, DecoderLayer.QKV).sum();
                 LowRankQK.Whitening wh = LowRankQK.Whitening.of(h, d);
                 DenseLinear wq = dense(layer.linear(DecoderLayer.Q), l, DecoderLayer.Q), wk = dense(layer.linear(DecoderLayer.K), l, DecoderLayer.K);
                 qd[l] = LowRankQK.decompose(wq.weight(), wq.out(), wq.in(), wh, qkMaxRank, svd);
@@ -132,7 +175,7 @@ public final class AllocationProbe {
             }
             if (listener != null) listener.layerDone(l + 1, L);
         }
-        return new Measurements(widths.clone(), bi, dist, proxy, qkMaxRank > 0 ? qd : null, qkMaxRank > 0 ? kd : null,
+        return new Measurements(widths.clone(), bi, dist, proxy, qkMaxRank > 0 ? qd : null, qkMaxRank > 0 ? kd : null, sparsity,
                 (System.nanoTime() - t0) / 1e9);
     }
 
@@ -145,7 +188,8 @@ public final class AllocationProbe {
     }
 
     private static DenseLinear dense(Linear l, int layer, String name) {
-        if (l instanceof DenseLinear d) return d;
+        DenseLinear d = HalfLinear.dense(l);
+        if (d != null) return d;
         throw new IllegalArgumentException("layer " + layer + " " + name + " is not a float32 linear");
     }
 }

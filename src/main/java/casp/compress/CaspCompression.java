@@ -2,18 +2,16 @@ package casp.compress;
 
 import casp.compress.SequentialCompressor.BlockResult;
 import casp.compress.SequentialCompressor.LinearResult;
-import casp.eval.Charts;
 import casp.model.LlamaModel;
 import casp.quant.QuantizationConfig;
 import casp.quant.Quantizer;
 import casp.quant.aqlm.Aqlm;
+import casp.quant.lowrank.LowRankQK;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 
-import java.io.IOException;
 import java.io.PrintStream;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -28,8 +26,8 @@ import java.util.Locale;
  * quantization_config and a chart.
  */
 public final class CaspCompression {
-    /** The bit-allocation chart written into the output folder. */
-    public static final String CHART = "casp-bit-allocation.png";
+    /** Attention entries below this count as sparse for the sparsity rank rule (ALGORITHMS.md section 4's default). */
+    static final double SPARSITY_TAU = 0.01;
 
     private final CaspPlan plan;
     private final AllocationProbe.Measurements measured;
@@ -89,9 +87,11 @@ public final class CaspCompression {
                     maxRank = Math.min(maxRank, 4 * LowRankQK.rankForRatio(q.out(), q.in(), o.rankRatio()));
             }
             log.println("casp: measuring the uncompressed model (" + (needDist ? "distortion at " + o.bits() + " and " + (o.bits() + 1)
-                    + " bits, block influence" : "") + (needDist && needSvd ? ", " : "") + (needSvd ? "q/k spectra" : "") + ") ...");
+                    + " bits, block influence" : "") + (needDist && needSvd ? ", " : "") + (needSvd ? "q/k spectra" : "")
+                    + (o.rankRule() == CaspPlan.RankRule.SPARSITY ? ", attention sparsity" : "") + ") ...");
             m = AllocationProbe.measure(model, samples, needDist ? CaspPlan.allocatable(o.lowRank()) : List.of(),
-                    new int[]{o.bits(), o.bits() + 1}, bits -> in -> be.quantizer(bits, in), maxRank, LowRankQK.Options.defaults(), null);
+                    new int[]{o.bits(), o.bits() + 1}, bits -> in -> be.quantizer(bits, in), maxRank, LowRankQK.Options.defaults(),
+                    o.rankRule() == CaspPlan.RankRule.SPARSITY ? SPARSITY_TAU : 0, null);
         }
         CaspPlan.Options eff = lowRankOnly
                 ? new CaspPlan.Options(o.backend(), o.bits(), o.rankRule(), o.rankRatio(), o.rankThreshold(), BitAllocation.Mode.UNIFORM,
@@ -203,6 +203,13 @@ public final class CaspCompression {
         if (measured != null) {
             ArrayNode bi = r.putArray("block_influence");
             for (double v : measured.influence()) bi.add(v);
+            if (measured.sparsity() != null) {
+                ArrayNode sp = r.putArray("attention_sparsity");
+                for (double[] heads : measured.sparsity()) {
+                    ArrayNode h = sp.addArray();
+                    for (double v : heads) h.add(v);
+                }
+            }
         }
         ArrayNode units = r.putArray("units");
         BitAllocation.Result a = plan.allocation;
@@ -232,6 +239,7 @@ public final class CaspCompression {
         CaspPlan.Options o = plan.options;
         if (o.aqlm() != null && o.plainBudget())
             return "plain aqlm " + o.bits() + "-bit " + CaspAqlm.codebooks(o.bits(), o.aqlm().codebookBits()) + "x" + o.aqlm().codebookBits();
+        if (o.backend().equals("quip") && o.plainBudget()) return "plain quip " + o.bits() + "-bit";
         return o.backend().equals("quip") || o.aqlm() != null ? o.bits() + " bits x weights" : "plain " + o.backend() + " " + o.bits() + "-bit";
     }
 
@@ -284,17 +292,6 @@ public final class CaspCompression {
         return sb.toString();
     }
 
-    /** Bars of the effective bits per linear (factors included) by layer, as a PNG. */
-    public static void chart(List<BlockResult> blocks, String title, Path png) throws IOException {
-        List<Charts.BitsRow> rows = new ArrayList<>();
-        for (BlockResult b : blocks) {
-            for (LinearResult r : b.linears()) {
-                String name = r.name().substring(r.name().indexOf('.') + 1);
-                rows.add(new Charts.BitsRow(r.layer(), name + (r.lowRank() != null ? " (low-rank)" : ""), r.effectiveBits()));
-            }
-        }
-        Charts.bitAllocation(rows, title, png);
-    }
 
     /** The options as JSON (the checkpoint's argument check). */
     public static ObjectNode optionsJson(CaspPlan.Options o, boolean lowRankOnly) {

@@ -16,25 +16,34 @@ public final class ImagePaths {
 
     /** The image file `name` inside folder; where names the record in messages. */
     public static Path confined(Path folder, String name, String where) {
+        return confined(folder, name, "image", false, where);
+    }
+
+    /**
+     * The file (or, with folderAllowed, folder) `name` inside folder; key is the record's field
+     * ("image", "video") and where names the record in messages.
+     */
+    public static Path confined(Path folder, String name, String key, boolean folderAllowed, String where) {
         Path rel;
         try {
             rel = Path.of(name);
         } catch (InvalidPathException e) {
-            throw new BadInputException(where + ": \"image\" is not a valid file name: " + e.getReason());
+            throw new BadInputException(where + ": \"" + key + "\" is not a valid file name: " + e.getReason());
         }
         if (name.isEmpty() || rel.isAbsolute() || rel.getRoot() != null)
-            throw new BadInputException(where + ": \"image\" must be a file name inside the images folder " + folder + ", got \"" + name + "\"");
+            throw new BadInputException(where + ": \"" + key + "\" must be a name inside the images folder " + folder + ", got \"" + name + "\"");
         Path base = folder.toAbsolutePath().normalize();
         Path image = base.resolve(rel).normalize();
         if (!image.startsWith(base) || image.equals(base))
-            throw new BadInputException(where + ": \"image\" \"" + name + "\" leaves the images folder " + folder);
-        if (!Files.isRegularFile(image)) throw new BadInputException(where + ": image file " + image + " does not exist");
+            throw new BadInputException(where + ": \"" + key + "\" \"" + name + "\" leaves the images folder " + folder);
+        if (!(folderAllowed ? Files.exists(image) : Files.isRegularFile(image)))
+            throw new BadInputException(where + ": " + key + " file " + image + " does not exist");
         try {
             // A link inside the folder may still point outside it.
             if (!image.toRealPath().startsWith(base.toRealPath()))
-                throw new BadInputException(where + ": \"image\" \"" + name + "\" is a link that leaves the images folder " + folder);
+                throw new BadInputException(where + ": \"" + key + "\" \"" + name + "\" is a link that leaves the images folder " + folder);
         } catch (IOException e) {
-            throw new BadInputException(where + ": cannot read image file " + image + ": " + e.getMessage());
+            throw new BadInputException(where + ": cannot read " + key + " file " + image + ": " + e.getMessage());
         }
         return image;
     }

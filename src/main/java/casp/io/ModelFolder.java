@@ -32,8 +32,10 @@ public final class ModelFolder {
 
     public static ModelFolder open(Path dir) {
         if (!Files.isDirectory(dir)) throw new BadInputException(dir + ": no such model folder");
-        ModelConfig config = ModelConfig.load(dir);
+        if (!Files.isRegularFile(dir.resolve("config.json"))) throw new BadInputException(dir + ": not a model folder (no config.json)");
+        // The weight files first: the config's sizes are checked against them, so a damaged file must be named as such.
         WeightStore w = WeightStore.open(dir);
+        ModelConfig config = ModelConfig.load(dir);
         String text = firstPrefix(w, "embed_tokens.weight", "model.", "language_model.model.", "model.language_model.");
         if (text == null)
             throw new BadInputException(dir + ": cannot find the token embeddings (model.embed_tokens.weight, "

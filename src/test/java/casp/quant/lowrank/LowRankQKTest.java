@@ -1,4 +1,4 @@
-package casp.compress;
+package casp.quant.lowrank;
 
 import casp.kernel.DenseSvd;
 import org.junit.jupiter.api.Test;
@@ -11,10 +11,10 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-class LowRankQKTest {
+public class LowRankQKTest {
 
     /** Calibration inputs with correlated, unevenly scaled features: X = Z diag(d) M, [tokens, n]. */
-    static float[] inputs(int tokens, int n, long seed) {
+    public static float[] inputs(int tokens, int n, long seed) {
         Random r = new Random(seed);
         double[] mix = new double[n * n];
         for (int i = 0; i < mix.length; i++) mix[i] = r.nextGaussian() / Math.sqrt(n);
@@ -32,7 +32,7 @@ class LowRankQKTest {
         return x;
     }
 
-    static float[] weight(int m, int n, long seed) {
+    public static float[] weight(int m, int n, long seed) {
         Random r = new Random(seed);
         float[] w = new float[m * n];
         // A decaying spectrum plus noise, like a trained projection.
@@ -48,7 +48,7 @@ class LowRankQKTest {
     }
 
     /** G = X^T X, naive float64. */
-    static double[] gram(float[] x, int tokens, int n) {
+    public static double[] gram(float[] x, int tokens, int n) {
         double[] g = new double[n * n];
         for (int t = 0; t < tokens; t++) {
             for (int i = 0; i < n; i++) {
@@ -60,7 +60,7 @@ class LowRankQKTest {
     }
 
     /** ||(W - W') X^T||_F^2, naive float64 over the tokens. */
-    static double measured(float[] w, float[] wp, int m, int n, float[] x, int tokens) {
+    public static double measured(float[] w, float[] wp, int m, int n, float[] x, int tokens) {
         double e = 0;
         for (int t = 0; t < tokens; t++) {
             for (int i = 0; i < m; i++) {
@@ -206,7 +206,7 @@ class LowRankQKTest {
 
     @Test
     void budgetSplitMatchesBruteForce() {
-        Random rnd = new Random(17);
+        Random rnd = new Random(17), weightRnd = new Random(71);
         for (int trial = 0; trial < 20; trial++) {
             int layers = 2 + rnd.nextInt(3), m = 6 + rnd.nextInt(4), n = 8;
             List<LowRankQK.Decomposition> ds = new ArrayList<>();
@@ -218,24 +218,30 @@ class LowRankQKTest {
                 ds.add(LowRankQK.decompose(w, m, n, gram(x, tokens, n), m, LowRankQK.Options.defaults()));
             }
             int total = layers + rnd.nextInt(layers * (m - 1));
-            int[] got = LowRankQK.splitRankBudget(ds, total, 1);
-            int sum = 0;
-            double loss = 0;
-            for (int l = 0; l < layers; l++) {
-                sum += got[l];
-                loss += ds.get(l).truncationLoss(got[l]);
+            double[] ones = new double[layers], weights = new double[layers];
+            java.util.Arrays.fill(ones, 1);
+            for (int l = 0; l < layers; l++) weights[l] = trial % 5 == 0 && l == 0 ? 0 : weightRnd.nextDouble() * 3; // a zero weight too
+            for (double[] wt : new double[][]{null, weights}) {
+                int[] got = wt == null ? LowRankQK.splitRankBudget(ds, total, 1) : LowRankQK.splitRankBudget(ds, total, 1, wt);
+                double[] w = wt == null ? ones : wt;
+                int sum = 0;
+                double loss = 0;
+                for (int l = 0; l < layers; l++) {
+                    sum += got[l];
+                    loss += w[l] * ds.get(l).truncationLoss(got[l]);
+                }
+                assertEquals(total, sum);
+                double best = brute(ds, w, 0, total, 1);
+                assertEquals(best, loss, 1e-9 * Math.max(best, 1e-30), "trial " + trial);
             }
-            assertEquals(total, sum);
-            double best = brute(ds, 0, total, 1);
-            assertEquals(best, loss, 1e-9 * Math.max(best, 1e-30), "trial " + trial);
         }
     }
 
-    private static double brute(List<LowRankQK.Decomposition> ds, int l, int left, int min) {
+    private static double brute(List<LowRankQK.Decomposition> ds, double[] weight, int l, int left, int min) {
         if (l == ds.size()) return left == 0 ? 0 : Double.POSITIVE_INFINITY;
         double best = Double.POSITIVE_INFINITY;
         for (int r = min; r <= Math.min(left, ds.get(l).knownRanks()); r++) {
-            best = Math.min(best, ds.get(l).truncationLoss(r) + brute(ds, l + 1, left - r, min));
+            best = Math.min(best, weight[l] * ds.get(l).truncationLoss(r) + brute(ds, weight, l + 1, left - r, min));
         }
         return best;
     }
