@@ -26,6 +26,8 @@ import java.util.Locale;
  * quantization_config and a chart.
  */
 public final class CaspCompression {
+    /** Attention entries below this count as sparse for the sparsity rank rule (ALGORITHMS.md section 4's default). */
+    static final double SPARSITY_TAU = 0.01;
 
     private final CaspPlan plan;
     private final AllocationProbe.Measurements measured;
@@ -85,9 +87,11 @@ public final class CaspCompression {
                     maxRank = Math.min(maxRank, 4 * LowRankQK.rankForRatio(q.out(), q.in(), o.rankRatio()));
             }
             log.println("casp: measuring the uncompressed model (" + (needDist ? "distortion at " + o.bits() + " and " + (o.bits() + 1)
-                    + " bits, block influence" : "") + (needDist && needSvd ? ", " : "") + (needSvd ? "q/k spectra" : "") + ") ...");
+                    + " bits, block influence" : "") + (needDist && needSvd ? ", " : "") + (needSvd ? "q/k spectra" : "")
+                    + (o.rankRule() == CaspPlan.RankRule.SPARSITY ? ", attention sparsity" : "") + ") ...");
             m = AllocationProbe.measure(model, samples, needDist ? CaspPlan.allocatable(o.lowRank()) : List.of(),
-                    new int[]{o.bits(), o.bits() + 1}, bits -> in -> be.quantizer(bits, in), maxRank, LowRankQK.Options.defaults(), null);
+                    new int[]{o.bits(), o.bits() + 1}, bits -> in -> be.quantizer(bits, in), maxRank, LowRankQK.Options.defaults(),
+                    o.rankRule() == CaspPlan.RankRule.SPARSITY ? SPARSITY_TAU : 0, null);
         }
         CaspPlan.Options eff = lowRankOnly
                 ? new CaspPlan.Options(o.backend(), o.bits(), o.rankRule(), o.rankRatio(), o.rankThreshold(), BitAllocation.Mode.UNIFORM,
@@ -199,6 +203,13 @@ public final class CaspCompression {
         if (measured != null) {
             ArrayNode bi = r.putArray("block_influence");
             for (double v : measured.influence()) bi.add(v);
+            if (measured.sparsity() != null) {
+                ArrayNode sp = r.putArray("attention_sparsity");
+                for (double[] heads : measured.sparsity()) {
+                    ArrayNode h = sp.addArray();
+                    for (double v : heads) h.add(v);
+                }
+            }
         }
         ArrayNode units = r.putArray("units");
         BitAllocation.Result a = plan.allocation;
@@ -228,6 +239,7 @@ public final class CaspCompression {
         CaspPlan.Options o = plan.options;
         if (o.aqlm() != null && o.plainBudget())
             return "plain aqlm " + o.bits() + "-bit " + CaspAqlm.codebooks(o.bits(), o.aqlm().codebookBits()) + "x" + o.aqlm().codebookBits();
+        if (o.backend().equals("quip") && o.plainBudget()) return "plain quip " + o.bits() + "-bit";
         return o.backend().equals("quip") || o.aqlm() != null ? o.bits() + " bits x weights" : "plain " + o.backend() + " " + o.bits() + "-bit";
     }
 
