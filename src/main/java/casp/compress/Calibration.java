@@ -95,9 +95,9 @@ public final class Calibration {
      * cut to 256 tokens, 576 image tokens each): {@code count} records of a LLaVA conversation file
      * chosen at random (seeded, without replacement; all of them when count >= the file's size;
      * kept in file order), each rendered whole (question and answer) with the model's chat
-     * template, tokenized with the image placeholder expanded, cut to its image tokens plus at
-     * most {@code maxTextTokens} text tokens, and embedded with the image's projected features
-     * merged in: the input the decoder sees when the model runs.
+     * template, tokenized with the image / video placeholders expanded, cut to its visual tokens
+     * plus at most {@code maxTextTokens} text tokens, and embedded with the projected image and
+     * video features merged in: the input the decoder sees when the model runs.
      */
     public static Calibration fromLlava(LlavaModel model, Path json, Path imagesDir, int count, int maxTextTokens, long seed) {
         List<LlavaDataset.Sample> data = LlavaDataset.load(json, imagesDir);
@@ -109,18 +109,18 @@ public final class Calibration {
         List<Sample> samples = new ArrayList<>(pick.length);
         for (int i : pick) {
             LlavaDataset.Sample s = data.get(i);
-            int[] ids = model.promptIds(s.messages(true), false);
+            LlavaModel.Media media = model.encode(s.image(), s.video(), 0);
+            int[] ids = model.promptIds(s.messages(true), false, media);
             int imagePositions = 0;
-            for (int id : ids) if (id == model.imageTokenId()) imagePositions++;
+            for (int id : ids) if (id == model.imageTokenId() || id == model.videoTokenId()) imagePositions++;
             int len = Math.min(ids.length, imagePositions + maxTextTokens);
             int kept = 0;
-            for (int t = 0; t < len; t++) if (ids[t] == model.imageTokenId()) kept++;
-            if (kept != imagePositions) len = ids.length; // never cut an image apart (text this long is unusual)
+            for (int t = 0; t < len; t++) if (ids[t] == model.imageTokenId() || ids[t] == model.videoTokenId()) kept++;
+            if (kept != imagePositions) len = ids.length; // never cut an image or video apart (text this long is unusual)
             if (len > maxPos)
                 throw new BadInputException(json + ": sample " + s.id() + " has " + len + " tokens, more than the model's " + maxPos + " positions");
             ids = Arrays.copyOf(ids, len);
-            List<float[]> images = s.image() == null ? List.of() : List.of(model.encodeImage(s.image()));
-            samples.add(new Sample(model.embed(ids, images), len));
+            samples.add(new Sample(model.embed(ids, media), len));
         }
         return new Calibration(model.language().hiddenSize(), samples);
     }

@@ -55,7 +55,8 @@ public final class CompressedModelWriter {
     /** Files of a model folder carried into the output unchanged (besides config.json and the weights). */
     static final Set<String> COPIED_FILES = Set.of("tokenizer.json", "tokenizer_config.json", "tokenizer.model",
             "special_tokens_map.json", "added_tokens.json", "generation_config.json", "preprocessor_config.json",
-            "processor_config.json", "chat_template.json", "chat_template.jinja", "vocab.json", "merges.txt");
+            "processor_config.json", "video_preprocessor_config.json", "chat_template.json", "chat_template.jinja", "vocab.json",
+            "merges.txt");
 
     /** The casp.* format version of the quantization_config written here. */
     public static final int FORMAT_VERSION = 1;

@@ -43,6 +43,10 @@ public final class ImagePreprocessor {
 
     private static final ObjectMapper JSON = new ObjectMapper();
 
+    private static final java.util.Set<String> SUPPORTED_TYPES = java.util.Set.of("CLIPImageProcessor", "CLIPImageProcessorFast",
+            "LlavaNextImageProcessor", "LlavaNextImageProcessorFast", "LlavaNextVideoImageProcessor", "LlavaNextVideoProcessor",
+            "LlavaNextVideoVideoProcessor");
+
     private final int shortestEdge;
     private final int cropHeight, cropWidth;
     private final boolean doResize, doCenterCrop, doRescale, doNormalize;
@@ -94,9 +98,11 @@ public final class ImagePreprocessor {
             throw new BadInputException(configFile + ": not valid JSON: " + e.getMessage());
         }
         if (n == null || !n.isObject()) throw new BadInputException(configFile + ": not a JSON object");
-        String type = n.path("image_processor_type").asText("CLIPImageProcessor");
-        if (!type.equals("CLIPImageProcessor") && !type.equals("CLIPImageProcessorFast"))
-            throw new BadInputException(configFile + ": unsupported image_processor_type '" + type + "' (supported: CLIPImageProcessor)");
+        String type = n.path("image_processor_type").asText(n.path("video_processor_type").asText("CLIPImageProcessor"));
+        // LLaVA-NeXT's processors run CLIP's steps on every tile / frame (the anyres tiling is AnyRes).
+        if (!SUPPORTED_TYPES.contains(type))
+            throw new BadInputException(configFile + ": unsupported image_processor_type '" + type + "' (supported: "
+                    + String.join(", ", new java.util.TreeSet<>(SUPPORTED_TYPES)) + ")");
         JsonNode size = n.get("size");
         int shortest;
         if (size == null) shortest = 224;
@@ -134,6 +140,12 @@ public final class ImagePreprocessor {
         else throw new BadInputException(file + ": \"" + key + "\" must be a number or a list of 3 numbers");
         return r;
     }
+
+    /** Target length of the shorter side when resizing. */
+    public int shortestEdge() { return shortestEdge; }
+
+    /** The PIL resampling filter ({@link #NEAREST}, {@link #BILINEAR} or {@link #BICUBIC}). */
+    public int resample() { return resample; }
 
     /** Output height in pixels. */
     public int height() { return cropHeight; }
