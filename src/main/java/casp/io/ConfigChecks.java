@@ -69,10 +69,10 @@ final class ConfigChecks {
         if (!(t.ropeTheta() > 0) || Double.isInfinite(t.ropeTheta()))
             throw new BadInputException(file + ": \"" + p + "rope_theta\" must be a positive number, got " + t.ropeTheta());
         ModelConfig.RopeScaling rs = t.ropeScaling();
-        if (rs != null && (!(rs.factor() > 0) || Double.isInfinite(rs.factor()) || !(rs.lowFreqFactor() > 0)
-                || !(rs.highFreqFactor() > rs.lowFreqFactor()) || Double.isInfinite(rs.highFreqFactor()) || rs.originalMaxPositions() < 1))
-            throw new BadInputException(file + ": \"" + p + "rope_scaling\" needs factor > 0, 0 < low_freq_factor < high_freq_factor "
-                    + "and original_max_position_embeddings >= 1");
+        if (rs != null && (!(rs.factor() > 0) || Double.isInfinite(rs.factor()) || "llama3".equals(rs.type()) && (!(rs.lowFreqFactor() > 0)
+                || !(rs.highFreqFactor() > rs.lowFreqFactor()) || Double.isInfinite(rs.highFreqFactor()) || rs.originalMaxPositions() < 1)))
+            throw new BadInputException(file + ": \"" + p + "rope_scaling\" needs factor > 0 (llama3: also 0 < low_freq_factor < high_freq_factor "
+                    + "and original_max_position_embeddings >= 1)");
         fits(file, limit, p + "vocab_size x hidden_size", t.vocabSize(), t.hiddenSize());
         fits(file, limit, p + "num_attention_heads x head_dim x hidden_size", t.numHeads(), t.headDim(), t.hiddenSize());
         fits(file, limit, p + "intermediate_size x hidden_size", t.intermediateSize(), t.hiddenSize());

@@ -32,10 +32,16 @@ public final class ModelFolder {
 
     public static ModelFolder open(Path dir) {
         if (!Files.isDirectory(dir)) throw new BadInputException(dir + ": no such model folder");
-        if (!Files.isRegularFile(dir.resolve("config.json"))) throw new BadInputException(dir + ": not a model folder (no config.json)");
-        // The weight files first: the config's sizes are checked against them, so a damaged file must be named as such.
+        ModelConfig config;
+        try {
+            config = ModelConfig.load(dir);
+        } catch (BadInputException configError) {
+            // The config's sizes are checked against the weight files: a damaged weights file is named as such.
+            if (Files.exists(dir.resolve("model.safetensors")) || Files.exists(dir.resolve("model.safetensors.index.json")))
+                WeightStore.open(dir);
+            throw configError;
+        }
         WeightStore w = WeightStore.open(dir);
-        ModelConfig config = ModelConfig.load(dir);
         String text = firstPrefix(w, "embed_tokens.weight", "model.", "language_model.model.", "model.language_model.");
         if (text == null)
             throw new BadInputException(dir + ": cannot find the token embeddings (model.embed_tokens.weight, "
