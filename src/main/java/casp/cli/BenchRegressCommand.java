@@ -176,7 +176,7 @@ public final class BenchRegressCommand implements Callable<Integer> {
         List<Path> jsons = new ArrayList<>();
         for (int i = 0; i < parts.size(); i++) {
             Part p = parts.get(i);
-            String regex = include == null || p == PROBE ? p.regex() : "(?=.*" + include + ").*" + p.regex();
+            String regex = include == null || p == PROBE ? p.regex() : "(?=.*(?:" + include + ")).*" + p.regex();
             Path json = out.resolve(mode + "-part" + i + ".json");
             Files.deleteIfExists(json);
             List<String> cmd = new ArrayList<>(List.of(javaBinary(), "--add-modules", "jdk.incubator.vector", "-jar", jar.toString(), regex,
