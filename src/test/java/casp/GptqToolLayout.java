@@ -72,14 +72,19 @@ public final class GptqToolLayout {
         return q;
     }
 
-    /** Unpacks [rows][m] words along the first dimension into n values per column. */
+    /**
+     * Unpacks [rows][m] words along the first dimension into n values per column. A last block
+     * cut short (n not a multiple of the values per word or, at 3 bits, of 32: casp's streams padded
+     * to whole words) reads its missing words as zeros.
+     */
     public static int[][] unpackRows(long[] q, int n, int m, int bits, int p) {
-        int[][] v = new int[n][m];
+        int rows = q.length / m;
         int maskq = (1 << bits) - 1;
         if (bits == 3) {
+            int[][] v = new int[(n + 31) / 32 * 32][m];
             for (int col = 0; col < m; col++) {
-                for (int blk = 0; blk < n / 32; blk++) {
-                    long w0 = q[(3 * blk) * m + col], w1 = q[(3 * blk + 1) * m + col], w2 = q[(3 * blk + 2) * m + col];
+                for (int blk = 0; blk < (n + 31) / 32; blk++) {
+                    long w0 = word(q, 3 * blk, rows, m, col), w1 = word(q, 3 * blk + 1, rows, m, col), w2 = word(q, 3 * blk + 2, rows, m, col);
                     int base = 32 * blk;
                     for (int j = 0; j < 10; j++) v[base + j][col] = (int) (w0 >>> (3 * j)) & 7;
                     v[base + 10][col] = (int) ((w0 >>> 30) & 3 | (w1 << 2) & 4);
@@ -88,12 +93,17 @@ public final class GptqToolLayout {
                     for (int j = 0; j < 10; j++) v[base + 22 + j][col] = (int) (w2 >>> (3 * j + 2)) & 7;
                 }
             }
-            return v;
+            return java.util.Arrays.copyOf(v, n);
         }
+        int[][] v = new int[n][m];
         int per = p / bits;
         for (int i = 0; i < n; i++)
-            for (int col = 0; col < m; col++) v[i][col] = (int) (q[(i / per) * m + col] >>> (bits * (i % per))) & maskq;
+            for (int col = 0; col < m; col++) v[i][col] = (int) (word(q, i / per, rows, m, col) >>> (bits * (i % per))) & maskq;
         return v;
+    }
+
+    private static long word(long[] q, int row, int rows, int m, int col) {
+        return row < rows ? q[row * m + col] : 0;
     }
 
     /** Unpacks [g][words] along the second dimension into m values per row. */

@@ -2,6 +2,7 @@ package casp.compress;
 
 import casp.compress.SequentialCompressor.LinearResult;
 import casp.io.BadInputException;
+import casp.io.CaspOnlyFolder;
 import casp.io.ModelFolder;
 import casp.io.SafeTensorsWriter;
 import casp.io.WeightStore;
@@ -30,10 +31,13 @@ import java.util.stream.Stream;
 /**
  * Writes a compressed model as a Hugging Face-style folder (ALGORITHMS.md section 10):
  * <ul>
- *   <li>config.json: the source's, plus "quantization_config" ({@link #quantizationConfig});</li>
- *   <li>model.safetensors: for each quantized linear {@code <name>.qweight/.qzeros/.scales/.g_idx}
- *       in the GPTQ v1 layout ({@link GptqFormat}) in place of {@code <name>.weight} (its bias is
- *       kept); every other tensor copied byte for byte;</li>
+ *   <li>config.json: the source's, plus "quantization_config" ({@link #quantizationConfig}); for
+ *       a folder other loaders would misread (see {@link #caspOnly}) a model_type and architecture
+ *       of casp's own ({@link CaspOnlyFolder}), so they refuse it;</li>
+ *   <li>model.safetensors (or shards of at most 4 GiB with model.safetensors.index.json): for each
+ *       quantized linear {@code <name>.qweight/.qzeros/.scales/.g_idx} in the GPTQ v1 layout
+ *       ({@link GptqFormat}) in place of {@code <name>.weight} (its bias is kept); every other
+ *       tensor copied byte for byte;</li>
  *   <li>the tokenizer, preprocessor, generation and chat-template files, copied;</li>
  *   <li>casp-report.json.</li>
  * </ul>
@@ -78,7 +82,7 @@ public final class CompressedModelWriter {
      * @param report   casp-report.json's content
      * @param out      the target folder
      * @param force    replace an existing target
-     * @return bytes of model.safetensors
+     * @return bytes of the weights files
      */
     public static long write(ModelFolder source, List<LinearResult> results, ObjectNode qconfig, JsonNode report,
                              Path out, boolean force) throws IOException {
@@ -128,6 +132,7 @@ public final class CompressedModelWriter {
         // config.json: the original plus quantization_config.
         ObjectNode config = (ObjectNode) source.config().raw().deepCopy();
         config.set("quantization_config", qconfig);
+        if (caspOnly(results)) CaspOnlyFolder.mark(config); // other loaders would misread it: make them refuse it
         Files.write(dir.resolve("config.json"), json.writerWithDefaultPrettyPrinter().writeValueAsBytes(config));
 
         // model.safetensors: quantized linears replaced, everything else copied.
@@ -172,8 +177,8 @@ public final class CompressedModelWriter {
         }
         if (replaced != byPrefix.size())
             throw new IllegalStateException("only " + replaced + " of " + byPrefix.size() + " quantized linears have a weight in " + source.dir());
-        Path weights = dir.resolve("model.safetensors");
-        st.write(weights);
+        long bytes = 0;
+        for (Path f : st.writeSharded(dir, SHARD_BYTES)) bytes += Files.size(f);
 
         // Tokenizer, preprocessor, generation and chat files.
         try (DirectoryStream<Path> ds = Files.newDirectoryStream(source.dir())) {
@@ -183,13 +188,31 @@ public final class CompressedModelWriter {
             }
         }
         Files.write(dir.resolve("casp-report.json"), json.writerWithDefaultPrettyPrinter().writeValueAsBytes(report));
-        return Files.size(weights);
+        return bytes;
+    }
+
+    /** Largest weights file written; larger models go into shards with an index (4 GiB, under Hugging Face's 5 GB default). */
+    static final long SHARD_BYTES = 4L << 30;
+
+    /**
+     * Whether a standard loader would misread the folder: CASP's factor pairs, casp's QuIP# layout,
+     * AQLM linears with different codebook counts (Hugging Face's AQLM reader takes one count).
+     */
+    static boolean caspOnly(List<LinearResult> results) {
+        java.util.Set<Integer> counts = new java.util.HashSet<>();
+        for (LinearResult r : results) {
+            if (r.lowRank() != null || r.stored() != null) return true;
+            if (r.aqlm() != null) counts.add(r.aqlm().numCodebooks);
+        }
+        return counts.size() > 1;
     }
 
     /**
      * quantization_config for the results: the AutoGPTQ fields (quant_method "gptq", bits, group_size,
-     * desc_act, sym, static_groups, true_sequential, damp_percent, checkpoint_format "gptq" = v1) so
-     * GPTQ readers recognise the tensors, and a "casp" object: version, method (rtn|gptq), backend,
+     * desc_act (true only when some g_idx is not in input order), sym, static_groups, true_sequential,
+     * damp_percent, checkpoint_format "gptq" = v1) so GPTQ readers recognise the tensors, GPTQModel's
+     * "dynamic" giving every linear whose width or group size differs from the top-level ones (so
+     * GPTQModel and transformers size each module's tensors right), and a "casp" object: version, method (rtn|gptq), backend,
      * per-linear bits and group sizes by tensor prefix (the top-level bits / group_size are those of
      * most weights), and the calibration settings.
      */
@@ -203,10 +226,13 @@ public final class CompressedModelWriter {
             bitsWeight.merge(r.bits(), r.weights(), Long::sum);
             groupWeight.merge(r.groupSize(), r.weights(), Long::sum);
         }
+        int bits = mostCommon(bitsWeight, opt.bits()), groupSize = mostCommon(groupWeight, -1);
         q.put("quant_method", "gptq");
-        q.put("bits", mostCommon(bitsWeight, opt.bits()));
-        q.put("group_size", mostCommon(groupWeight, -1));
-        q.put("desc_act", opt.actOrder());
+        q.put("bits", bits);
+        q.put("group_size", groupSize);
+        q.put("desc_act", GptqFormat.anyActOrder(results)); // act-order with static groups keeps g_idx sequential
+        ObjectNode dynamic = GptqFormat.dynamic(source, results, bits, groupSize);
+        if (dynamic.size() > 0) q.set("dynamic", dynamic);
         q.put("sym", opt.symmetric());
         q.put("static_groups", true);
         q.put("true_sequential", opt.trueSequential());

@@ -1,7 +1,13 @@
 package casp.compress;
 
+import casp.compress.SequentialCompressor.LinearResult;
+import casp.io.ModelFolder;
 import casp.kernel.Fp16;
 import casp.kernel.GptqPacking;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+
+import java.util.List;
 
 /**
  * Converts a {@link QuantizedWeight} to the AutoGPTQ "gptq" (v1) tensors of the compressed-model
@@ -41,5 +47,31 @@ public final class GptqFormat {
     /** Bytes the four tensors take in a file. */
     public static long bytes(GptqPacking.Tensors t) {
         return 4L * t.qweight.length + 4L * t.qzeros.length + 2L * t.scales.length + 4L * t.gIdx.length;
+    }
+
+    /** Whether any packed linear's g_idx is not the sequential one (act-order without static groups). */
+    static boolean anyActOrder(List<LinearResult> results) {
+        for (LinearResult r : results) {
+            if (r.packed() == null) continue;
+            int[] g = r.packed().gIdx;
+            int size = r.packed().groups() == 0 ? 0 : (g.length + r.packed().groups() - 1) / r.packed().groups();
+            for (int c = 0; c < g.length; c++) if (size > 0 && g[c] != c / size) return true;
+        }
+        return false;
+    }
+
+    /**
+     * GPTQModel's per-module overrides for the packed linears whose width or group size differs
+     * from the top-level ones: "+:^" + the escaped module name + "$" -> {"bits", "group_size"}.
+     */
+    static ObjectNode dynamic(ModelFolder source,
+            List<LinearResult> results, int bits, int groupSize) {
+        ObjectNode d = new ObjectMapper().createObjectNode();
+        for (LinearResult r : results) {
+            if (r.packed() == null || r.bits() == bits && r.groupSize() == groupSize) continue;
+            String name = source.layer(r.layer(), r.name());
+            d.putObject("+:^" + name.replace(".", "\\.") + "$").put("bits", r.bits()).put("group_size", r.groupSize());
+        }
+        return d;
     }
 }
