@@ -127,6 +127,21 @@ class AqlmToolFoldersTest {
     }
 
     @Test
+    void exportAsAqlmKeepsTheCodesAndTheLogits() throws IOException {
+        Path dir = write("aqlm-2x8-src", 2, 8, 8, 4, new LinkedHashMap<>());
+        Path out = tmp.resolve("aqlm-2x8-exported");
+        casp.compress.Exporter.Result r = casp.compress.Exporter.export(dir, out, casp.compress.Exporter.Format.AQLM, 0, false);
+        assertEquals(0, r.lowRank());
+        assertEquals(r.inputBytes(), r.outputBytes(), "nothing to convert: the same tensors");
+        com.fasterxml.jackson.databind.JsonNode qc = new ObjectMapper().readTree(out.resolve("config.json").toFile()).get("quantization_config");
+        assertEquals("aqlm", qc.get("quant_method").asText());
+        assertEquals(2, qc.get("num_codebooks").asInt());
+        assertEquals(8, qc.get("nbits_per_codebook").asInt());
+        int[] ids = SyntheticModelTest.randomIds(9, C.vocabSize(), 4);
+        assertArrayEquals(LlamaModel.load(dir).forward(ids, null, true), LlamaModel.load(out).forward(ids, null, true), 0f);
+    }
+
+    @Test
     void twoCodebooksOf8Bits() throws IOException {
         check("aqlm-2x8", 2, 8, 8, 2);
     }
