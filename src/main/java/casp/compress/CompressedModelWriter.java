@@ -311,7 +311,7 @@ public final class CompressedModelWriter {
         if (f.bBits() > 0) bits.put(LowRankLinear.vPrefix(p), f.bBits());
     }
 
-    private static int mostCommon(Map<Integer, Long> weightByValue, int fallback) {
+    static int mostCommon(Map<Integer, Long> weightByValue, int fallback) {
         return weightByValue.entrySet().stream().max(Map.Entry.comparingByValue()).map(Map.Entry::getKey).orElse(fallback);
     }
 

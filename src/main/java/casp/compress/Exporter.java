@@ -154,7 +154,7 @@ public final class Exporter {
                 bitsWeight.merge(e.getValue().bits(), (long) s[0] * s[1], Long::sum);
                 groupWeight.merge(e.getValue().groupSize(), (long) s[0] * s[1], Long::sum);
             }
-            int bits = mostCommon(bitsWeight), group = mostCommon(groupWeight);
+            int bits = CompressedModelWriter.mostCommon(bitsWeight, 0), group = CompressedModelWriter.mostCommon(groupWeight, -1);
             q.put("quant_method", "gptq");
             q.put("bits", bits);
             q.put("group_size", group);
@@ -209,10 +209,6 @@ public final class Exporter {
         st.addInts(p + "." + GptqFormat.QZEROS, new long[]{t.groups(), GptqPacking.words(t.out, t.bits)}, t.qzeros);
         st.addF16(p + "." + GptqFormat.SCALES, new long[]{t.groups(), t.out}, Fp16.toFloats(t.scales));
         st.addInts(p + "." + GptqFormat.G_IDX, new long[]{t.in}, t.gIdx);
-    }
-
-    private static int mostCommon(Map<Integer, Long> weightByValue) {
-        return weightByValue.entrySet().stream().max(Map.Entry.comparingByValue()).map(Map.Entry::getKey).orElseThrow();
     }
 
     /** The folder under a temporary name beside out, renamed when complete. */

@@ -127,5 +127,8 @@ class ExportTest {
         assertThrows(BadInputException.class, () -> Exporter.export(casp, tmp.resolve("x"), Exporter.Format.AQLM, 0, false));
         assertThrows(BadInputException.class, () -> Exporter.export(casp, tmp.resolve("y"), Exporter.Format.GPTQ, 5, false));
         assertFalse(Files.exists(tmp.resolve("x")) || Files.exists(tmp.resolve("y")), "nothing written");
+        assertEquals(Main.EXIT_BAD_INPUT, Main.execute("export", tmp.resolve("missing").toString(), "--format", "gptq", "--out",
+                tmp.resolve("z").toString()));
+        assertEquals(Main.EXIT_BAD_INPUT, Main.execute("export", casp.toString(), "--format", "exl2", "--out", tmp.resolve("z").toString()));
     }
 }
