@@ -8,6 +8,7 @@ import casp.io.ModelFolder;
 import casp.io.Tokenizer;
 import casp.model.LlamaModel;
 import casp.model.LlavaModel;
+import casp.quant.QuantizationConfig;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 
@@ -159,10 +160,10 @@ public final class CompressionRun {
             long peakRss = PeakMemory.peakRssBytes();
             ObjectNode report = CompressionReport.build(req.model().toString(), calJson, opt.toJson(), blocks, seconds,
                     mem.peakHeapBytes(), peakRss, activationBytes, first);
-            ObjectNode qconfig = CompressedModelWriter.quantizationConfig(folder, opt, all);
+            QuantizationConfig qconfig = CompressedModelWriter.quantizationConfig(folder, opt, all);
             if (casp != null) {
                 report.set("casp", casp.report(blocks));
-                casp.annotate(qconfig);
+                qconfig = casp.annotate(qconfig);
             }
             long bytes = CompressedModelWriter.write(folder, all, qconfig, report, out, req.force());
             if (casp != null) CaspCompression.chart(blocks, "CASP bit allocation: " + Charts.modelName(req.model()),

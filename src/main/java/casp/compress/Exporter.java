@@ -1,6 +1,5 @@
 package casp.compress;
 
-import casp.io.AqlmTensors;
 import casp.io.BadInputException;
 import casp.io.CaspOnlyFolder;
 import casp.io.GptqConfig;
@@ -8,11 +7,13 @@ import casp.io.ModelConfig;
 import casp.io.ModelFolder;
 import casp.io.SafeTensorsWriter;
 import casp.io.WeightStore;
-import casp.kernel.Fp16;
-import casp.kernel.GptqPacking;
 import casp.model.DecoderLayer;
-import casp.model.LowRankLinear;
-import casp.model.QuipLinear;
+import casp.quant.aqlm.AqlmTensors;
+import casp.quant.gptq.GptqFormat;
+import casp.quant.gptq.QuantizedWeight;
+import casp.quant.gptq.Rtn;
+import casp.quant.lowrank.LowRankLinear;
+import casp.quant.quip.QuipLinear;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
@@ -118,7 +119,7 @@ public final class Exporter {
                 long before = st.dataBytes();
                 if (qkBits > 0) {
                     QuantizedWeight q = new Rtn(qkBits, RTN_GROUP, false, false).quantize(weight, s[1], s[0], null);
-                    addGptq(st, owner, GptqFormat.pack(q));
+                    GptqFormat.write(st, owner, GptqFormat.pack(q));
                     gptqModules.put(owner, new GptqConfig.Module(qkBits, RTN_GROUP));
                 } else {
                     st.addF16(owner + ".weight", new long[]{s[1], s[0]}, weight);
@@ -202,13 +203,6 @@ public final class Exporter {
         float[] w = new float[out * in];
         for (int c = 0; c < in; c++) for (int r = 0; r < out; r++) w[r * in + c] = cols[c * out + r];
         return w;
-    }
-
-    private static void addGptq(SafeTensorsWriter st, String p, GptqPacking.Tensors t) {
-        st.addInts(p + "." + GptqFormat.QWEIGHT, new long[]{GptqPacking.words(t.in, t.bits), t.out}, t.qweight);
-        st.addInts(p + "." + GptqFormat.QZEROS, new long[]{t.groups(), GptqPacking.words(t.out, t.bits)}, t.qzeros);
-        st.addF16(p + "." + GptqFormat.SCALES, new long[]{t.groups(), t.out}, Fp16.toFloats(t.scales));
-        st.addInts(p + "." + GptqFormat.G_IDX, new long[]{t.in}, t.gIdx);
     }
 
     /** The folder under a temporary name beside out, renamed when complete. */

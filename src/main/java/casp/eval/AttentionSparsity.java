@@ -7,7 +7,7 @@ import casp.model.DenseLinear;
 import casp.model.ForwardHooks;
 import casp.model.Linear;
 import casp.model.LlamaModel;
-import casp.model.LowRankLinear;
+import casp.quant.lowrank.LowRankLinear;
 
 import java.util.ArrayList;
 import java.util.List;
