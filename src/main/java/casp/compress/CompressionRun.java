@@ -2,7 +2,6 @@ package casp.compress;
 
 import casp.compress.SequentialCompressor.BlockResult;
 import casp.compress.SequentialCompressor.LinearResult;
-import casp.eval.Charts;
 import casp.io.BadInputException;
 import casp.io.ModelFolder;
 import casp.io.Tokenizer;
@@ -53,12 +52,68 @@ public final class CompressionRun {
                           long outputBytes, long activationBytes, long peakHeapBytes, long peakRssBytes,
                           int resumedFromBlock) {}
 
+    /** The checked inputs of a run: the output path, the source folder, the calibration kind and images. */
+    private record Inputs(Path out, ModelFolder folder, boolean llavaCalib, Path images) {}
+
     /**
      * Runs the request. listener (may be null) sees every block and linear; log gets one-line notes
      * (resuming, checkpoint removed). User errors are {@link BadInputException}s.
      */
     public static Outcome run(Request req, SequentialCompressor.Listener listener, PrintStream log) throws IOException {
         long t0 = System.nanoTime();
+        Inputs in = checkInputs(req);
+        CompressionOptions opt = req.options();
+        ObjectNode args = arguments(req, in.images());
+        Path cpDir = Checkpoint.dirFor(in.out());
+        Checkpoint cp = resumeOrClear(req, cpDir, args, log);
+
+        try (PeakMemory mem = PeakMemory.start()) {
+            // Only the language model is compressed; a LLaVA model's vision tower and projector are
+            // used to build the calibration inputs and are copied unchanged.
+            LlavaModel llava = in.llavaCalib() ? LlavaModel.load(in.folder()) : null;
+            LlamaModel model = llava != null ? llava.language() : LlamaModel.load(in.folder());
+            int first = cp == null ? 0 : cp.completedBlocks();
+            if (first > model.numLayers())
+                throw new BadInputException(cpDir + ": checkpoint has " + first + " blocks, the model " + model.numLayers());
+            Calibration calib = first > 0 ? cp.activations(model.hiddenSize()) : calibration(req, in, llava, model);
+            long activationBytes = calib.bytes();
+            SequentialCompressor.QuantizerPlan plan = opt.plan(model);
+            CaspCompression casp = null;
+            if (req.casp() != null) {
+                // The plan is measured on the uncompressed model's calibration inputs: rebuilt when resuming.
+                Calibration probe = first == 0 ? calib : calibration(req, in, llava, model);
+                casp = CaspCompression.prepare(model, probe, opt, req.casp(), req.lowRankOnly(), log);
+                plan = casp.quantizerPlan();
+            }
+            llava = null; // the vision tower is not needed any more
+            // Created only now, so that a user error above (a short text, a bad model, a plan over the budget) leaves no checkpoint.
+            if (cp == null && req.checkpoint()) cp = Checkpoint.create(cpDir, args);
+
+            List<BlockResult> blocks = new ArrayList<>(cp == null ? List.of() : cp.blocks());
+            blocks.addAll(compressBlocks(model, plan, opt, calib, first, cp, mem, listener));
+            if (casp != null) casp.checkBudget(blocks);
+
+            mem.sample();
+            double seconds = (System.nanoTime() - t0) / 1e9;
+            long peakRss = PeakMemory.peakRssBytes();
+            ObjectNode report = CompressionReport.build(req.model().toString(), calibrationJson(req, in, calib, activationBytes),
+                    opt.toJson(), blocks, seconds, mem.peakHeapBytes(), peakRss, activationBytes, first);
+            List<LinearResult> all = new ArrayList<>();
+            for (BlockResult b : blocks) all.addAll(b.linears());
+            QuantizationConfig qconfig = CompressedModelWriter.quantizationConfig(in.folder(), opt, all);
+            if (casp != null) {
+                report.set("casp", casp.report(blocks));
+                qconfig = casp.annotate(qconfig);
+            }
+            long bytes = CompressedModelWriter.write(in.folder(), all, qconfig, report, in.out(), req.force());
+            if (cp != null) cp.delete();
+            return new Outcome(in.out(), CompressionReport.effectiveBits(blocks), seconds, blocks, report, bytes, activationBytes,
+                    mem.peakHeapBytes(), peakRss, first);
+        }
+    }
+
+    /** Refuses an existing output (before any work), a missing calibration file, a compressed model, misplaced --images. */
+    private static Inputs checkInputs(Request req) {
         Path out = req.out().toAbsolutePath().normalize();
         CompressedModelWriter.checkTarget(out, req.force());
         if (!Files.isRegularFile(req.calib())) throw new BadInputException("--calib " + req.calib() + ": no such file");
@@ -69,109 +124,85 @@ public final class CompressionRun {
         Path images = !llavaCalib ? null : req.images() != null ? req.images() : defaultImages(req.calib());
         if (folder.config().quantization() != null)
             throw new BadInputException(req.model() + ": config.json has a quantization_config: the model is compressed already");
-        CompressionOptions opt = req.options();
+        return new Inputs(out, folder, llavaCalib, images);
+    }
 
+    /** The arguments a checkpoint records (a resumed run must match them). */
+    private static ObjectNode arguments(Request req, Path images) throws IOException {
         ObjectNode args = new ObjectMapper().createObjectNode();
         args.put("model", req.model().toAbsolutePath().normalize().toString());
         args.put("calib", req.calib().toAbsolutePath().normalize().toString());
         args.put("calib_sha256", sha256(req.calib()));
         if (images != null) args.put("images", images.toAbsolutePath().normalize().toString());
-        args.set("options", opt.toJson());
+        args.set("options", req.options().toJson());
         if (req.casp() != null) args.set("casp", CaspCompression.optionsJson(req.casp(), req.lowRankOnly()));
+        return args;
+    }
 
-        Path cpDir = Checkpoint.dirFor(out);
-        Checkpoint cp = null;
-        if (Checkpoint.exists(cpDir)) {
-            if (req.resume()) {
-                cp = Checkpoint.open(cpDir, args);
-                log.println("casp: resuming from " + cpDir + " after " + cp.completedBlocks() + " completed block(s)");
-            } else if (!req.force()) {
-                throw new BadInputException(cpDir + " holds the checkpoint of an interrupted run: pass --resume to continue it, "
-                        + "or --force (or delete it) to start over");
-            } else {
-                CompressedModelWriter.deleteTree(cpDir); // --force: start over
-            }
-        } else if (req.resume()) {
-            log.println("casp: no checkpoint at " + cpDir + "; starting from the first block");
+    /**
+     * The checkpoint to resume (--resume), or null: without --resume an existing checkpoint is
+     * refused, or removed with --force.
+     */
+    private static Checkpoint resumeOrClear(Request req, Path cpDir, ObjectNode args, PrintStream log) throws IOException {
+        if (!Checkpoint.exists(cpDir)) {
+            if (req.resume()) log.println("casp: no checkpoint at " + cpDir + "; starting from the first block");
+            return null;
         }
+        if (req.resume()) {
+            Checkpoint cp = Checkpoint.open(cpDir, args);
+            log.println("casp: resuming from " + cpDir + " after " + cp.completedBlocks() + " completed block(s)");
+            return cp;
+        }
+        if (!req.force())
+            throw new BadInputException(cpDir + " holds the checkpoint of an interrupted run: pass --resume to continue it, "
+                    + "or --force (or delete it) to start over");
+        CompressedModelWriter.deleteTree(cpDir);
+        return null;
+    }
 
-        try (PeakMemory mem = PeakMemory.start()) {
-            // Only the language model is compressed; a LLaVA model's vision tower and projector are
-            // used to build the calibration inputs and are copied unchanged.
-            LlavaModel llava = llavaCalib ? LlavaModel.load(folder) : null;
-            LlamaModel model = llava != null ? llava.language() : LlamaModel.load(folder);
-            int first = cp == null ? 0 : cp.completedBlocks();
-            if (first > model.numLayers())
-                throw new BadInputException(cpDir + ": checkpoint has " + first + " blocks, the model " + model.numLayers());
-            Calibration calib = first > 0 ? cp.activations(model.hiddenSize())
-                    : llava != null ? Calibration.fromLlava(llava, req.calib(), images, opt.samples(), opt.seqLen(), opt.seed())
-                    : Calibration.fromTextFile(model, Tokenizer.load(req.model()), req.calib(), opt.samples(), opt.seqLen(), opt.seed());
-            // casp: the plan is measured on the uncompressed model's calibration inputs: rebuilt when resuming.
-            Calibration probeCalib = req.casp() == null || first == 0 ? calib
-                    : llava != null ? Calibration.fromLlava(llava, req.calib(), images, opt.samples(), opt.seqLen(), opt.seed())
-                    : Calibration.fromTextFile(model, Tokenizer.load(req.model()), req.calib(), opt.samples(), opt.seqLen(), opt.seed());
-            llava = null; // the vision tower is not needed any more
-            long activationBytes = calib.bytes();
-            SequentialCompressor.QuantizerPlan plan = opt.plan(model);
-            CaspCompression casp = null;
-            if (req.casp() != null) {
-                casp = CaspCompression.prepare(model, probeCalib, opt, req.casp(), req.lowRankOnly(), log);
-                probeCalib = null;
-                plan = casp.quantizerPlan();
-            }
-            // Created only now, so that a user error above (a short text, a bad model, a plan over the budget) leaves no checkpoint.
-            if (cp == null && req.checkpoint()) cp = Checkpoint.create(cpDir, args);
+    /** The calibration inputs of the first block: LLaVA conversations with images, or windows of a text. */
+    private static Calibration calibration(Request req, Inputs in, LlavaModel llava, LlamaModel model) {
+        CompressionOptions opt = req.options();
+        return llava != null ? Calibration.fromLlava(llava, req.calib(), in.images(), opt.samples(), opt.seqLen(), opt.seed())
+                : Calibration.fromTextFile(model, Tokenizer.load(req.model()), req.calib(), opt.samples(), opt.seqLen(), opt.seed());
+    }
 
-            List<BlockResult> blocks = new ArrayList<>(cp == null ? List.of() : cp.blocks());
-            final Checkpoint checkpoint = cp;
-            SequentialCompressor.Listener l = listener == null ? new SequentialCompressor.Listener() {} : listener;
-            SequentialCompressor.Listener withCheckpoint = new SequentialCompressor.Listener() {
-                @Override public void blockStarted(int layer, int layers) { l.blockStarted(layer, layers); }
+    /** Compresses blocks first.. with a checkpoint after each block but the last. */
+    private static List<BlockResult> compressBlocks(LlamaModel model, SequentialCompressor.QuantizerPlan plan, CompressionOptions opt,
+                                                    Calibration calib, int first, Checkpoint checkpoint, PeakMemory mem,
+                                                    SequentialCompressor.Listener listener) {
+        SequentialCompressor.Listener l = listener == null ? new SequentialCompressor.Listener() {} : listener;
+        SequentialCompressor.Listener withCheckpoint = new SequentialCompressor.Listener() {
+            @Override public void blockStarted(int layer, int layers) { l.blockStarted(layer, layers); }
 
-                @Override public void linearDone(LinearResult r) { l.linearDone(r); }
+            @Override public void linearDone(LinearResult r) { l.linearDone(r); }
 
-                @Override
-                public void blockDone(BlockResult b, Calibration activations) {
-                    mem.sample();
-                    if (checkpoint != null && b.layer() < model.numLayers() - 1) {
-                        try {
-                            checkpoint.saveBlock(b, activations);
-                        } catch (IOException e) {
-                            throw new java.io.UncheckedIOException("cannot write the checkpoint in " + checkpoint.dir(), e);
-                        }
+            @Override
+            public void blockDone(BlockResult b, Calibration activations) {
+                mem.sample();
+                if (checkpoint != null && b.layer() < model.numLayers() - 1) {
+                    try {
+                        checkpoint.saveBlock(b, activations);
+                    } catch (IOException e) {
+                        throw new java.io.UncheckedIOException("cannot write the checkpoint in " + checkpoint.dir(), e);
                     }
-                    l.blockDone(b, activations);
                 }
-            };
-            blocks.addAll(new SequentialCompressor(model, plan, opt.trueSequential()).run(calib, first, withCheckpoint));
-            if (casp != null) casp.checkBudget(blocks);
-
-            List<LinearResult> all = new ArrayList<>();
-            for (BlockResult b : blocks) all.addAll(b.linears());
-            ObjectNode calJson = new ObjectMapper().createObjectNode();
-            calJson.put("file", req.calib().toString());
-            calJson.put("kind", llavaCalib ? "llava" : "text");
-            if (images != null) calJson.put("images", images.toString());
-            calJson.put("samples", calib.size());
-            calJson.put("tokens", calib.tokens());
-            calJson.put("activation_bytes", activationBytes);
-            mem.sample();
-            double seconds = (System.nanoTime() - t0) / 1e9;
-            long peakRss = PeakMemory.peakRssBytes();
-            ObjectNode report = CompressionReport.build(req.model().toString(), calJson, opt.toJson(), blocks, seconds,
-                    mem.peakHeapBytes(), peakRss, activationBytes, first);
-            QuantizationConfig qconfig = CompressedModelWriter.quantizationConfig(folder, opt, all);
-            if (casp != null) {
-                report.set("casp", casp.report(blocks));
-                qconfig = casp.annotate(qconfig);
+                l.blockDone(b, activations);
             }
-            long bytes = CompressedModelWriter.write(folder, all, qconfig, report, out, req.force());
-            if (casp != null) CaspCompression.chart(blocks, "CASP bit allocation: " + Charts.modelName(req.model()),
-                    out.resolve(CaspCompression.CHART));
-            if (cp != null) cp.delete();
-            return new Outcome(out, CompressionReport.effectiveBits(blocks), seconds, blocks, report, bytes, activationBytes,
-                    mem.peakHeapBytes(), peakRss, first);
-        }
+        };
+        return new SequentialCompressor(model, plan, opt.trueSequential()).run(calib, first, withCheckpoint);
+    }
+
+    /** The report's calibration entry. */
+    private static ObjectNode calibrationJson(Request req, Inputs in, Calibration calib, long activationBytes) {
+        ObjectNode c = new ObjectMapper().createObjectNode();
+        c.put("file", req.calib().toString());
+        c.put("kind", in.llavaCalib() ? "llava" : "text");
+        if (in.images() != null) c.put("images", in.images().toString());
+        c.put("samples", calib.size());
+        c.put("tokens", calib.tokens());
+        c.put("activation_bytes", activationBytes);
+        return c;
     }
 
     /** A LLaVA model calibrated with a conversation file (*.json); any other file is plain text. */

@@ -3,6 +3,7 @@ package casp.compress;
 import casp.model.DecoderLayer;
 import casp.model.DenseLinear;
 import casp.model.ForwardHooks;
+import casp.model.InputCapture;
 import casp.model.Linear;
 import casp.model.LlamaModel;
 import casp.quant.CompressedLayer;
@@ -13,7 +14,6 @@ import casp.quant.lowrank.LowRankLinear;
 
 import java.util.ArrayList;
 import java.util.Collections;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -137,15 +137,15 @@ public final class SequentialCompressor {
         if (trueSequential) {
             for (List<String> group : GROUPS) {
                 long f0 = System.nanoTime();
-                Map<List<String>, HessianAccumulator> h = capture(layer, calib, List.of(group), group);
+                InputCapture h = capture(layer, calib, List.of(group), group);
                 forwardNanos += System.nanoTime() - f0;
-                compressGroup(layer, group, h.get(group).finish(), results, l);
+                compressGroup(layer, group, h.get(layer.index(), group).finish(), results, l);
             }
         } else {
             long f0 = System.nanoTime();
-            Map<List<String>, HessianAccumulator> h = capture(layer, calib, GROUPS, GROUPS.get(GROUPS.size() - 1));
+            InputCapture h = capture(layer, calib, GROUPS, GROUPS.get(GROUPS.size() - 1));
             forwardNanos += System.nanoTime() - f0;
-            for (List<String> group : GROUPS) compressGroup(layer, group, h.remove(group).finish(), results, l);
+            for (List<String> group : GROUPS) compressGroup(layer, group, h.get(layer.index(), group).finish(), results, l);
         }
         // The compressed block's outputs become the next block's inputs.
         long f0 = System.nanoTime();
@@ -155,43 +155,21 @@ public final class SequentialCompressor {
                 forwardNanos / 1e9);
     }
 
-    /** Thrown by the capture hook to cut a forward pass short once the last wanted input was seen. */
-    private static final class StopForward extends RuntimeException {
-        StopForward() { super(null, null, false, false); }
-    }
-
-    private static final StopForward STOP = new StopForward();
-
     /**
      * Runs the block on a copy of every sample and accumulates the Hessians of the given input
      * groups; the pass stops after the input of {@code last}.
      */
-    private Map<List<String>, HessianAccumulator> capture(DecoderLayer layer, Calibration calib, List<List<String>> groups,
-                                                         List<String> last) {
-        Map<List<String>, HessianAccumulator> acc = new LinkedHashMap<>();
-        for (List<String> g : groups) acc.put(g, new HessianAccumulator(layer.linear(g.get(0)).in()));
-        int idx = layer.index();
-        ForwardHooks hooks = new ForwardHooks() {
-            @Override
-            public void linearInput(int li, List<String> names, float[] x, int rows, int cols) {
-                if (li != idx) return;
-                HessianAccumulator a = acc.get(names);
-                if (a != null) a.add(x, 0, rows);
-                if (names.equals(last)) throw STOP;
-            }
-        };
-        int maxLen = 0;
-        for (Calibration.Sample s : calib.samples()) maxLen = Math.max(maxLen, s.hidden().length);
-        float[] scratch = new float[maxLen];
-        for (Calibration.Sample s : calib.samples()) {
-            System.arraycopy(s.hidden(), 0, scratch, 0, s.hidden().length);
-            try {
-                layer.forward(scratch, s.tokens(), 0, null, hooks);
-            } catch (StopForward expected) {
-                // the rest of the block is not needed for these statistics
-            }
+    private static InputCapture capture(DecoderLayer layer, Calibration calib, List<List<String>> groups, List<String> last) {
+        InputCapture c = new InputCapture().stopAfter(layer.index(), last);
+        for (List<String> g : groups) c.capture(layer.index(), g, layer.linear(g.get(0)).in());
+        List<float[]> hidden = new ArrayList<>(calib.size());
+        int[] tokens = new int[calib.size()];
+        for (int i = 0; i < calib.size(); i++) {
+            hidden.add(calib.sample(i).hidden());
+            tokens[i] = calib.sample(i).tokens();
         }
-        return acc;
+        c.run(layer, hidden, tokens);
+        return c;
     }
 
     private void compressGroup(DecoderLayer layer, List<String> group, double[] h, List<LinearResult> results, Listener l) {
