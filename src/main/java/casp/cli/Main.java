@@ -17,6 +17,7 @@ import picocli.CommandLine.Command;
                 DemoCommand.class,
                 SynthCommand.class,
                 VerifyCommand.class,
+                ExportCommand.class,
         })
 public final class Main implements Runnable {
 

@@ -64,7 +64,7 @@ public record ModelConfig(Path file, String modelType, TextConfig text, VisionCo
             throw new BadInputException(file + ": not valid JSON: " + e.getMessage());
         }
         if (root == null || !root.isObject()) throw new BadInputException(file + ": not a JSON object");
-        String type = root.path("model_type").asText("");
+        String type = CaspOnlyFolder.readAs(root.path("model_type").asText("")); // casp_llama: a casp-only folder
         ConfigChecks.checkIntegers(file, root, LLAVA_TYPES.contains(type));
         JsonNode quant = root.get("quantization_config");
         if (LLAVA_TYPES.contains(type)) {

@@ -47,7 +47,9 @@ public final class ModelFolder {
             throw new BadInputException(dir + ": cannot find the token embeddings (model.embed_tokens.weight, "
                     + "language_model.model.embed_tokens.weight or model.language_model.embed_tokens.weight)");
         String head = null;
-        for (String h : new String[]{"lm_head.weight", "language_model.lm_head.weight"}) if (w.has(h)) head = h;
+        for (String h : new String[]{"lm_head", "language_model.lm_head"}) {
+            if (w.has(h + ".weight") || w.has(h + ".qweight")) head = h + ".weight"; // .qweight: a GPTQ-quantized head
+        }
         if (head == null && !config.text().tieWordEmbeddings())
             throw new BadInputException(dir + ": no lm_head.weight and tie_word_embeddings is false");
         String vision = null, projector = null;
@@ -99,7 +101,10 @@ public final class ModelFolder {
         return textPrefix + "layers." + index + "." + suffix;
     }
 
-    /** The output head tensor, or the embedding when the head is tied. */
+    /**
+     * The output head tensor, or the embedding when the head is tied. A quantized head is named
+     * as its .weight too, which the folder does not hold: its tensors are NAME.qweight, ...
+     */
     public String lmHead() { return lmHead != null ? lmHead : textPrefix + "embed_tokens.weight"; }
 
     /** True when the output head shares the embedding matrix. */
