@@ -57,11 +57,12 @@ final class RowLaneSimd {
     /** 2^-(X_EXP + READ_EXP): undoes the scale of the products. */
     private static final float PRODUCT_UNSCALE = Math.scalb(1f, -(X_EXP + READ_EXP));
     /**
-     * Denormal reads: max |x| below this keeps x * 2^X_EXP finite with room for the sums; larger
-     * inputs are scaled down by a power of two first (exact), so only |x| far below the largest loses
-     * precision. Converted reads pre-scale by at most 1 and need no limit.
+     * Largest |x| taken as it is; larger inputs are scaled down by a power of two first (exact), so
+     * only |x| far below the largest loses precision. Denormal reads: x * 2^X_EXP must stay finite,
+     * with 8 bits of room. Converted reads: a product is code * x with codes up to 2^8, and a row
+     * sums up to 2^20 of them, so |x| stays below 2^(127 - 8 - 20).
      */
-    private static final float MAX_X = DENORMALS_FAST ? Math.scalb(1f, 127 - X_EXP - 8) : Float.POSITIVE_INFINITY;
+    private static final float MAX_X = Math.scalb(1f, DENORMALS_FAST ? 127 - X_EXP - 8 : 127 - 8 - 20);
 
     /** Whether the kernels can run here: vectors of 4 or more float lanes and FMA. */
     static boolean usable() {
