@@ -74,6 +74,8 @@ public class GenerateCommand implements Callable<Integer> {
         if (maxTokens < 0) throw new BadInputException("--max-tokens must be >= 0, got " + maxTokens);
         if (!(temperature >= 0) || Float.isInfinite(temperature))
             throw new BadInputException("--temperature must be a finite number >= 0, got " + temperature);
+        long loadStart = System.nanoTime();
+        double loadSeconds = -1;
         ModelFolder folder = ModelFolder.open(modelDir);
         Tokenizer tokenizer = Tokenizer.load(folder.dir());
         LlamaModel model = LlamaModel.load(folder);
@@ -88,8 +90,10 @@ public class GenerateCommand implements Callable<Integer> {
             if (video != null && !llava.takesVideo())
                 throw new BadInputException("--video needs a llava_next_video model; " + modelDir + " is '"
                         + folder.config().modelType() + "'");
+            loadSeconds = (System.nanoTime() - loadStart) / 1e9;
             media = llava.encode(image, video, frames);
         }
+        if (loadSeconds < 0) loadSeconds = (System.nanoTime() - loadStart) / 1e9;
         int[] promptIds = llava != null ? llava.promptIds(llava.userTurn(prompt, image != null, video != null), true, media)
                 : tokenizer.encode(prompt, true);
         if (promptIds.length == 0)
@@ -131,6 +135,7 @@ public class GenerateCommand implements Callable<Integer> {
             o.put("text", text.toString());
             o.put("prefill_tokens_per_s", s.prefillTokensPerSecond());
             o.put("decode_tokens_per_s", s.decodeSteps() > 0 ? s.decodeTokensPerSecond() : 0);
+            o.put("load_seconds", loadSeconds);
             if (llava != null) {
                 o.put("visual_tokens", visualTokens(promptIds));
                 o.put("vision_tower_s", llava.towerSeconds());
@@ -141,8 +146,8 @@ public class GenerateCommand implements Callable<Integer> {
         } else {
             out.println(tail);
             if (!Progress.quiet())
-                System.err.printf(Locale.ROOT, "[%d prompt tokens, prefill %.1f tok/s; %d new tokens, decode %.1f tok/s]%n",
-                        s.promptTokens(), s.prefillTokensPerSecond(), ids.length,
+                System.err.printf(Locale.ROOT, "[load %.1f s; %d prompt tokens, prefill %.1f tok/s; %d new tokens, decode %.1f tok/s]%n",
+                        loadSeconds, s.promptTokens(), s.prefillTokensPerSecond(), ids.length,
                         s.decodeSteps() > 0 ? s.decodeTokensPerSecond() : 0.0);
             if (llava != null && !Progress.quiet())
                 System.err.printf(Locale.ROOT, "[%d visual tokens; vision tower %.2f s, projector %.2f s, language model %.2f s "

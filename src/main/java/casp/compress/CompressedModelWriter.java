@@ -42,7 +42,7 @@ import java.util.stream.Stream;
  *       ({@link CompressedLayer#write}) in place of {@code <name>.weight} (its bias is kept); every
  *       other tensor copied byte for byte;</li>
  *   <li>the tokenizer, preprocessor, generation and chat-template files, copied;</li>
- *   <li>casp-report.json.</li>
+ *   <li>casp-report.json, with the SHA-256 of every tensor and file ({@link FolderChecksums}).</li>
  * </ul>
  * The folder is built under a temporary name next to the target ({@code .NAME.tmp-PID}) and
  * renamed when complete; on an error the temporary folder is removed, and a shutdown hook removes
@@ -169,6 +169,7 @@ public final class CompressedModelWriter {
                     Files.copy(f, dir.resolve(f.getFileName()));
             }
         }
+        FolderChecksums.addTo(report, dir); // for `casp verify`
         Files.write(dir.resolve("casp-report.json"), json.writerWithDefaultPrettyPrinter().writeValueAsBytes(report));
         return Files.size(weights);
     }

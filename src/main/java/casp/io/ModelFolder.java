@@ -32,7 +32,15 @@ public final class ModelFolder {
 
     public static ModelFolder open(Path dir) {
         if (!Files.isDirectory(dir)) throw new BadInputException(dir + ": no such model folder");
-        ModelConfig config = ModelConfig.load(dir);
+        ModelConfig config;
+        try {
+            config = ModelConfig.load(dir);
+        } catch (BadInputException configError) {
+            // The config's sizes are checked against the weight files: a damaged weights file is named as such.
+            if (Files.exists(dir.resolve("model.safetensors")) || Files.exists(dir.resolve("model.safetensors.index.json")))
+                WeightStore.open(dir);
+            throw configError;
+        }
         WeightStore w = WeightStore.open(dir);
         String text = firstPrefix(w, "embed_tokens.weight", "model.", "language_model.model.", "model.language_model.");
         if (text == null)
@@ -49,7 +57,27 @@ public final class ModelFolder {
             if (vision == null) throw new BadInputException(dir + ": llava model without vision tower tensors (vision_tower.vision_model.*)");
             if (projector == null) throw new BadInputException(dir + ": llava model without projector tensors (multi_modal_projector.linear_1.*)");
         }
+        layerCount(config, w, text + "layers.", config.text().numLayers(), "num_hidden_layers");
+        if (vision != null) layerCount(config, w, vision + "encoder.layers.", config.vision().numLayers(), "vision_config.num_hidden_layers");
         return new ModelFolder(dir, config, w, text, head, vision, projector);
+    }
+
+    /** The weights must hold exactly the layers the config counts: fewer fail later by name, more would be silently dropped. */
+    private static void layerCount(ModelConfig config, WeightStore w, String prefix, int layers, String field) {
+        int highest = -1;
+        for (String name : w.names()) {
+            if (!name.startsWith(prefix)) continue;
+            int end = name.indexOf('.', prefix.length());
+            if (end < 0) continue;
+            try {
+                highest = Math.max(highest, Integer.parseInt(name.substring(prefix.length(), end)));
+            } catch (NumberFormatException ignored) {
+                // not a numbered layer
+            }
+        }
+        if (highest >= layers)
+            throw new BadInputException(config.file() + ": \"" + field + "\" is " + layers + " but the weights hold layer "
+                    + highest + " (" + prefix + highest + ".*)");
     }
 
     private static String firstPrefix(WeightStore w, String suffix, String... prefixes) {

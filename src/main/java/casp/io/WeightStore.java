@@ -44,7 +44,10 @@ public final class WeightStore {
                 SafeTensorsFile shard = shards.get(shardName);
                 if (shard == null) {
                     Path p = dir.resolve(shardName).normalize();
-                    if (!p.startsWith(dir.normalize()) || !Files.isRegularFile(p))
+                    if (!p.startsWith(dir.normalize()) || Path.of(shardName).isAbsolute())
+                        throw new BadInputException(index + ": shard '" + shardName + "' (holding tensor '" + e.getKey()
+                                + "') is outside the model folder; shards must be files of the folder");
+                    if (!Files.isRegularFile(p))
                         throw new BadInputException(index + ": shard '" + shardName + "' (holding tensor '" + e.getKey() + "') is missing");
                     shard = SafeTensorsFile.open(p);
                     shards.put(shardName, shard);

@@ -115,6 +115,10 @@ public record AqlmTensors(int rows, int groups, int numCodebooks, int codebookBi
         int[] codes = new int[rows * groups * numCodebooks];
         for (int i = 0; i < codes.length; i++) {
             int s = ct == DType.I8 ? b.get(i) : b.getShort(2 * i);
+            // signed (AQLM's storage, [-k/2, k/2)) or unsigned [0, k): anything else indexes past the codebook
+            if (s < -k / 2 || s >= k)
+                throw new BadInputException(fc.path() + ": tensor '" + ci.name() + "' holds code " + s + " at element " + i
+                        + ", outside the " + k + "-entry codebook");
             codes[i] = Math.floorMod(s, k); // AQLM's unpack_int_data
         }
         float[] codebooks = fb.readFloats(bi.name());
