@@ -38,6 +38,7 @@ class PackageGraphTest {
             Map.entry("casp.tensor", 1),
             Map.entry("casp.io", 2),
             Map.entry("casp.model", 3),
+            Map.entry("casp.synth", 3),
             Map.entry("casp.quant", 4),
             Map.entry("casp.quant.gptq", 5),
             Map.entry("casp.quant.quip", 5),
