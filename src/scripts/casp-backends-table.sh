@@ -4,6 +4,8 @@
 #
 #   src/scripts/casp-backends-table.sh [stories] [llava]                     # default: both
 #   SEEDS="0 1 2" BACKENDS="gptq quip aqlm" RULES="ratio budget threshold sparsity" src/scripts/casp-backends-table.sh stories
+#   src/scripts/casp-backends-table.sh summary OUT.md...   # the summary again, from the per-seed rows of earlier
+#                                                            # outputs of one model (e.g. runs split by BACKENDS)
 #
 # stories  stories260K: calibration on SAMPLES (64) random windows x SEQ_LEN (256) tokens of the first
 #          110 lines of reference/eval.txt, perplexity (ctx 256) and KL to the float32 model on the
@@ -25,9 +27,7 @@
 # seed; "vs alone" is the change of the mean perplexity. Every java process runs under nice -n 19.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh" "$@" # sets here, shared; answers -h; field, stats
-SEEDS="${SEEDS:-0 1 2}"
-SAMPLES="${SAMPLES:-64}"
-SEQ_LEN="${SEQ_LEN:-256}"
+source "$(dirname "${BASH_SOURCE[0]}")/seed-table.sh" # work, SEEDS, SAMPLES, SEQ_LEN, model (stories260K), casp (private jar, nice 19)
 LLAVA_SAMPLES="${LLAVA_SAMPLES:-64}"
 BACKENDS="${BACKENDS:-gptq quip aqlm}"
 RULES="${RULES:-ratio budget threshold sparsity}"
@@ -35,13 +35,14 @@ RANK_THRESHOLD="${RANK_THRESHOLD:-0.01}"
 CASP_GPTQ_FLAGS="${CASP_GPTQ_FLAGS:-}"
 CASP_QUIP_FLAGS="${CASP_QUIP_FLAGS:-}"
 CASP_AQLM_FLAGS="${CASP_AQLM_FLAGS:-}"
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-nice -n 19 "$here/casp" --version >/dev/null
-cp "$here/target/casp.jar" "$work/casp.jar" # editing the sources meanwhile cannot change a table
-casp() { nice -n 19 java --add-modules jdk.incubator.vector -XX:MaxRAMPercentage=75 -XX:+UseParallelGC -jar "$work/casp.jar" "$@" 2> >(grep -v "incubator modules" >&2); }
-export CASP_QUIET=1
-stories_model="$shared/models/stories260K/model"
+summary_only=$([ "${1:-}" = summary ] && echo 1 || echo 0)
+if [ "$summary_only" = 1 ]; then # rows "| seed | backend | alone/casp | rule | bits | ppl | KL |" -> "backend|alone or rule|seed|bits|ppl|KL"
+  shift
+  cat "$@" | awk -F'|' 'NF == 9 && $2 ~ /^ [0-9]+ $/ { for (i = 2; i <= 8; i++) gsub(/ /, "", $i); print $3 "|" ($4 == "alone" ? "alone" : $5) "|" $2 "|" $6 "|" $7 "|" $8 }' >"$work/rows"
+  BACKENDS=$(cut -d'|' -f1 "$work/rows" | awk '!seen[$0]++' | tr '\n' ' ')
+  RULES=$(cut -d'|' -f2 "$work/rows" | grep -v '^alone$' | awk '!seen[$0]++' | tr '\n' ' ')
+fi
+stories_model="$model"
 head -n 110 "$shared/models/stories260K/reference/eval.txt" >"$work/calib.txt"
 tail -n +111 "$shared/models/stories260K/reference/eval.txt" >"$work/heldout.txt"
 llava_dir="$shared/models/llava-stories"
@@ -145,6 +146,10 @@ summary() {
   echo
 }
 
+if [ "$summary_only" = 1 ]; then
+  summary "$work/rows"
+  exit 0
+fi
 for s in ${*:-stories llava}; do
   case "$s" in
     stories|llava) table "$s" ;;

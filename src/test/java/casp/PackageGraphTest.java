@@ -22,7 +22,8 @@ import static org.junit.jupiter.api.Assertions.fail;
 /**
  * The package graph of src/main/java, derived from the sources (imports and fully qualified
  * names): no package may use one of a higher layer (DESIGN.md's order: kernel, tensor and io,
- * model, the quantization formats, compress, eval, report, cli), and there are no cycles. The graph
+ * model and synth (random shape twins), the quantization formats, compress, eval, report, cli), and
+ * there are no cycles. The graph
  * is also written in docs/design.md between the package-graph markers; this test fails when that
  * copy is stale, and {@code -Dcasp.recordGraph=true} rewrites it.
  */

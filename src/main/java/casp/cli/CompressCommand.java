@@ -178,6 +178,8 @@ public final class CompressCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        if (!java.util.List.of("rtn", "gptq", "quip", "aqlm", "casp").contains(method))
+            throw new BadInputException("--method must be rtn, gptq, quip, aqlm or casp, got '" + method + "'");
         casp.io.ModelFolder folder = casp.io.ModelFolder.open(model);
         int maxPos = folder.config().text().maxPositions();
         boolean llava = Files.isRegularFile(calib) && CompressionRun.isLlavaCalibration(folder, calib);

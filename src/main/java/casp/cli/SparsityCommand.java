@@ -86,8 +86,15 @@ public final class SparsityCommand implements Callable<Integer> {
     @Option(names = "--out", paramLabel = "DIR", description = "write sparsity.json, sparsity.txt and sparsity.png here")
     Path out;
 
+    @Option(names = "--force", description = "replace sparsity.json, sparsity.txt and sparsity.png already in --out")
+    boolean force;
+
+    /** The files --out receives. */
+    static final List<String> OUTPUTS = List.of("sparsity.json", "sparsity.txt", "sparsity.png");
+
     @Override
     public Integer call() throws Exception {
+        if (out != null) checkOut();
         if (samples < 1) throw new BadInputException("--samples must be >= 1, got " + samples);
         if (seqLen < 2) throw new BadInputException("--seq-len must be >= 2, got " + seqLen);
         if (!(tau > 0 && tau < 1)) throw new BadInputException("--tau must be in (0, 1), got " + tau);
@@ -144,6 +151,16 @@ public final class SparsityCommand implements Callable<Integer> {
             if (!json) System.out.println("wrote " + out.resolve("sparsity.txt") + ", sparsity.json, sparsity.png");
         }
         return 0;
+    }
+
+    /** Refuses to overwrite earlier results without --force, and an unwritable --out, before the analysis. */
+    private void checkOut() {
+        if (Files.exists(out) && !Files.isDirectory(out)) throw new BadInputException("--out " + out + " exists and is not a folder");
+        for (String f : OUTPUTS) {
+            if (!force && Files.exists(out.resolve(f)))
+                throw new BadInputException("--out " + out + " already holds " + f + "; pass --force to replace it");
+        }
+        casp.compress.OutputTarget.checkWritable("--out", out.resolve(OUTPUTS.get(0)));
     }
 
     /** The first n non-overlapping windows of seqLen tokens of the file (encoded once, with BOS). */

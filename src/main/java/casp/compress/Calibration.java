@@ -75,6 +75,8 @@ public final class Calibration {
         String text;
         try {
             text = Files.readString(file, StandardCharsets.UTF_8);
+        } catch (java.nio.charset.CharacterCodingException e) {
+            throw new BadInputException(file + ": calibration text is not UTF-8 text (a binary file?)");
         } catch (IOException e) {
             throw new BadInputException(file + ": cannot read calibration text: " + e.getMessage());
         }

@@ -90,8 +90,8 @@ public final class LlavaDataset {
     }
 
     /**
-     * Reads a LLaVA conversation file; images are resolved against imagesDir (a record's image
-     * may also be an absolute path). The image files are checked to exist, not decoded.
+     * Reads a LLaVA conversation file; images are resolved inside imagesDir (the JSON's folder when
+     * null) and may not leave it ({@link ImagePaths}). The image files are checked to exist, not decoded.
      */
     public static List<Sample> load(Path json, Path imagesDir) {
         if (!Files.isRegularFile(json)) throw new BadInputException(json + ": no such data file");
@@ -129,8 +129,8 @@ public final class LlavaDataset {
                 videoPlaceholders += count(value, VIDEO_PLACEHOLDER);
                 turns.add(new Turn(from, value));
             }
-            Path image = media(r, "image", "a file name", placeholders, imagesDir, where);
-            Path video = media(r, "video", "a file or folder name", videoPlaceholders, imagesDir, where);
+            Path image = media(r, "image", "a file name", placeholders, json, imagesDir, where);
+            Path video = media(r, "video", "a file or folder name", videoPlaceholders, json, imagesDir, where);
             out.add(new Sample(id, image, turns, r, video));
         }
         return out;
@@ -141,18 +141,15 @@ public final class LlavaDataset {
      * exist and to be mentioned exactly once as {@code <key>} in the conversation; null when the
      * record has none (and the conversation must not mention it).
      */
-    private static Path media(JsonNode r, String key, String what, int placeholders, Path imagesDir, String where) {
+    private static Path media(JsonNode r, String key, String what, int placeholders, Path json, Path imagesDir, String where) {
         if (!r.hasNonNull(key)) {
             if (placeholders != 0)
                 throw new BadInputException(where + ": conversation mentions <" + key + "> but the record has no \"" + key + "\"");
             return null;
         }
         if (!r.get(key).isTextual()) throw new BadInputException(where + ": \"" + key + "\" must be " + what);
-        String name = r.get(key).asText();
-        Path p = Path.of(name);
-        Path file = p.isAbsolute() || imagesDir == null ? p : imagesDir.resolve(name);
-        boolean exists = key.equals("image") ? Files.isRegularFile(file) : Files.exists(file);
-        if (!exists) throw new BadInputException(where + ": " + key + " file " + file + " does not exist");
+        Path file = ImagePaths.confined(imagesDir != null ? imagesDir : json.toAbsolutePath().getParent(), r.get(key).asText(),
+                key, !key.equals("image"), where);
         if (placeholders != 1)
             throw new BadInputException(where + ": has " + (key.equals("image") ? "an " : "a ") + key + " but " + placeholders + " \"<" + key
                     + ">\" placeholders in its conversation (expected exactly one)");

@@ -64,7 +64,8 @@ public record ModelConfig(Path file, String modelType, TextConfig text, VisionCo
             throw new BadInputException(file + ": not valid JSON: " + e.getMessage());
         }
         if (root == null || !root.isObject()) throw new BadInputException(file + ": not a JSON object");
-        String type = root.path("model_type").asText("");
+        String type = CaspOnlyFolder.readAs(root.path("model_type").asText("")); // casp_llama: a casp-only folder
+        ConfigChecks.checkIntegers(file, root, LLAVA_TYPES.contains(type));
         JsonNode quant = root.get("quantization_config");
         if (LLAVA_TYPES.contains(type)) {
             JsonNode tc = root.get("text_config"), vc = root.get("vision_config");
@@ -88,11 +89,16 @@ public record ModelConfig(Path file, String modelType, TextConfig text, VisionCo
                     root.path("image_seq_length").asInt(vision.numPatches()));
             if (!ls.featureSelectStrategy().equals("default") && !ls.featureSelectStrategy().equals("full"))
                 throw new BadInputException(file + ": unsupported vision_feature_select_strategy '" + ls.featureSelectStrategy() + "'");
-            return new ModelConfig(file, type, text, vision, ls, quant, root);
+            return checked(new ModelConfig(file, type, text, vision, ls, quant, root));
         }
         if (!TEXT_TYPES.contains(type))
             throw new BadInputException(file + ": unsupported model_type '" + type + "' (supported: llama, mistral, qwen2, llava, llava_next, llava_next_video)");
-        return new ModelConfig(file, type, parseText(file, root, type, root), null, null, quant, root);
+        return checked(new ModelConfig(file, type, parseText(file, root, type, root), null, null, quant, root));
+    }
+
+    private static ModelConfig checked(ModelConfig c) {
+        ConfigChecks.checkValues(c.file(), c);
+        return c;
     }
 
     private static int req(Path file, JsonNode n, String key) {
