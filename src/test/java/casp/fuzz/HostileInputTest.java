@@ -186,10 +186,11 @@ class HostileInputTest {
         Path ro = Files.createDirectory(tmp.resolve("ro"));
         assertTrue(ro.toFile().setWritable(false, false));
         try {
-            org.junit.jupiter.api.Assumptions.assumeFalse(Files.isWritable(ro), "running as root: permissions are not enforced");
+            // root ignores directory permissions; /proc/self refuses new files even to root
+            Path parent = Files.isWritable(ro) && Files.isDirectory(Path.of("/proc/self")) ? Path.of("/proc/self") : ro;
             assertRefused(run("compress", "--model", stories().toString(), "--calib", text().toString(), "--method", "gptq",
-                    "--bits", "4", "--samples", "2", "--seq-len", "32", "--checkpoint", "false", "--out", ro.resolve("q").toString()),
-                    "ro");
+                    "--bits", "4", "--samples", "2", "--seq-len", "32", "--checkpoint", "false", "--out", parent.resolve("q").toString()),
+                    parent.toString());
         } finally {
             ro.toFile().setWritable(true, false);
         }
