@@ -66,18 +66,34 @@ public final class AllocationProbe {
     public static Measurements measure(LlamaModel model, List<Sample> samples, List<String> linears, int[] widths,
                                        IntFunction<IntFunction<Quantizer>> quantizer, int qkMaxRank, LowRankQK.Options svd,
                                        Listener listener) {
+        int d = model.hiddenSize();
+        try (ActivationStore hidden = new ActivationStore(d, ActivationStore.Settings.inMemory())) {
+            for (Sample s : samples) {
+                if (s.hidden().length != (long) s.tokens() * d) throw new IllegalArgumentException("sample rows are not " + d + " wide");
+                hidden.add(s.hidden().clone(), s.tokens());
+            }
+            return measure(model, hidden, null, linears, widths, quantizer, qkMaxRank, svd, listener);
+        }
+    }
+
+    /**
+     * As {@link #measure(LlamaModel, List, List, int[], IntFunction, int, LowRankQK.Options, Listener)}
+     * on a working copy of the samples (overwritten: it ends holding the last layer's outputs), with
+     * each layer's weights read before it is measured and dropped after when weights is not null.
+     */
+    public static Measurements measure(LlamaModel model, ActivationStore hidden, BlockWeights weights, List<String> linears,
+                                       int[] widths, IntFunction<IntFunction<Quantizer>> quantizer, int qkMaxRank,
+                                       LowRankQK.Options svd, Listener listener) {
         long t0 = System.nanoTime();
         int L = model.numLayers(), d = model.hiddenSize();
+        if (hidden.hidden() != d) throw new IllegalArgumentException("sample rows are not " + d + " wide");
         double[] bi = new double[L];
         List<Map<String, double[]>> dist = new ArrayList<>(), proxy = new ArrayList<>();
         LowRankQK.Decomposition[] qd = new LowRankQK.Decomposition[L], kd = new LowRankQK.Decomposition[L];
-        List<float[]> hidden = new ArrayList<>(samples.size());
-        for (Sample s : samples) {
-            if (s.hidden().length != (long) s.tokens() * d) throw new IllegalArgumentException("sample rows are not " + d + " wide");
-            hidden.add(s.hidden().clone());
-        }
+        float[] scratch = new float[hidden.maxLength()], in = new float[hidden.maxLength()];
         for (int l = 0; l < L; l++) {
             DecoderLayer layer = model.layer(l);
+            if (weights != null) weights.load(layer);
             Map<List<String>, double[]> g = new LinkedHashMap<>();
             for (List<String> group : List.of(DecoderLayer.QKV, DecoderLayer.O_IN, DecoderLayer.GATE_UP, DecoderLayer.DOWN_IN)) {
                 int n = layer.linear(group.get(0)).in();
@@ -92,11 +108,12 @@ public final class AllocationProbe {
             };
             double cosSum = 0;
             long tokens = 0;
-            for (int i = 0; i < samples.size(); i++) {
-                float[] x = hidden.get(i);
-                int T = samples.get(i).tokens();
-                float[] in = x.clone();
+            for (int i = 0; i < hidden.size(); i++) {
+                float[] x = hidden.load(i, scratch);
+                int T = hidden.tokens(i);
+                System.arraycopy(x, 0, in, 0, T * d);
                 layer.forward(x, T, 0, null, hooks);
+                hidden.write(i, x);
                 for (int t = 0; t < T; t++) {
                     double dot = QuantOps.dot(in, t * d, x, t * d, d);
                     double na = QuantOps.dot(in, t * d, in, t * d, d), nb = QuantOps.dot(x, t * d, x, t * d, d);
@@ -127,6 +144,7 @@ public final class AllocationProbe {
                 qd[l] = LowRankQK.decompose(wq.weight(), wq.out(), wq.in(), wh, qkMaxRank, svd);
                 kd[l] = LowRankQK.decompose(wk.weight(), wk.out(), wk.in(), wh, qkMaxRank, svd);
             }
+            if (weights != null) weights.release(layer);
             if (listener != null) listener.layerDone(l + 1, L);
         }
         return new Measurements(widths.clone(), bi, dist, proxy, qkMaxRank > 0 ? qd : null, qkMaxRank > 0 ? kd : null,

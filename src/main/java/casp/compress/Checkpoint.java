@@ -28,7 +28,7 @@ import java.util.List;
  * <ul>
  *   <li>block-I.safetensors: the packed GPTQ tensors of block I's linears (NAME.qweight, ...);</li>
  *   <li>activations-K.safetensors: the inputs of block K (the first block not done) for every
- *       calibration sample, "sample.J" F32 [tokens, hidden];</li>
+ *       calibration sample, "sample.J" F32 or BF16 (as the run keeps them) [tokens, hidden];</li>
  *   <li>state.json: the run's arguments (a resumed run must match them), the blocks done with
  *       their report entries, and which activations file is current.</li>
  * </ul>
@@ -135,20 +135,25 @@ public final class Checkpoint {
      * when no block is done yet.
      */
     public Calibration activations(int hidden) {
+        return activations(hidden, ActivationStore.Settings.inMemory());
+    }
+
+    /** {@link #activations(int)} into a store with the given settings. */
+    public Calibration activations(int hidden, ActivationStore.Settings storage) {
         if (activationsFile == null) return null;
         Path f = dir.resolve(activationsFile);
         SafeTensorsFile st = SafeTensorsFile.open(f);
-        List<Calibration.Sample> samples = new ArrayList<>();
+        ActivationStore store = new ActivationStore(hidden, storage);
         for (int j = 0; ; j++) {
             String name = "sample." + j;
             if (!st.tensors().containsKey(name)) break;
             TensorInfo t = st.info(name);
             if (t.shape().length != 2 || t.shape()[1] != hidden)
                 throw new BadInputException(f + ": tensor '" + name + "' does not have " + hidden + " columns");
-            samples.add(new Calibration.Sample(st.readFloats(name), (int) t.shape()[0]));
+            store.add(st.readFloats(name), (int) t.shape()[0]);
         }
-        if (samples.isEmpty()) throw new BadInputException(f + ": no activations in the checkpoint");
-        return new Calibration(hidden, samples);
+        if (store.size() == 0) throw new BadInputException(f + ": no activations in the checkpoint");
+        return new Calibration(store);
     }
 
     /** Records a finished block: its tensors, the next block's inputs, then the state. */
@@ -181,9 +186,10 @@ public final class Checkpoint {
         String prev = activationsFile;
         String next = "activations-" + (block.layer() + 1) + ".safetensors";
         SafeTensorsWriter a = new SafeTensorsWriter();
-        for (int j = 0; j < nextInputs.size(); j++) {
-            Calibration.Sample s = nextInputs.sample(j);
-            a.addFloats("sample." + j, new long[]{s.tokens(), nextInputs.hidden()}, s.hidden());
+        ActivationStore store = nextInputs.store();
+        for (int j = 0; j < store.size(); j++) { // at the store's element type, streamed sample by sample
+            final int sample = j;
+            a.add("sample." + j, store.dtype(), new long[]{store.tokens(j), store.hidden()}, out -> store.writeRaw(sample, out));
         }
         a.write(dir.resolve(next));
 
@@ -236,7 +242,7 @@ public final class Checkpoint {
             lin.add(new LinearResult(r.layer(), r.name(), r.rows(), r.cols(), r.method(), r.bits(), r.groupSize(),
                     r.effectiveBits(), r.proxyError(), r.seconds(), r.stats(), t));
         }
-        return new BlockResult(meta.layer(), lin, meta.seconds(), meta.forwardSeconds());
+        return new BlockResult(meta.layer(), lin, meta.seconds(), meta.forwardSeconds(), meta.hessianSeconds());
     }
 
     private void writeState() throws IOException {

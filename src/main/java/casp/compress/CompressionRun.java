@@ -6,8 +6,11 @@ import casp.eval.Charts;
 import casp.io.BadInputException;
 import casp.io.ModelFolder;
 import casp.io.Tokenizer;
+import casp.io.ChatTemplate;
 import casp.model.LlamaModel;
+import casp.model.LlavaImageEncoder;
 import casp.model.LlavaModel;
+import casp.tensor.DType;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 
@@ -26,6 +29,12 @@ import java.util.List;
  * One `casp compress` run end to end: check the target, load the model, build the calibration
  * set (or resume from a checkpoint), compress block by block with a checkpoint after each block,
  * write the compressed folder atomically with its report, remove the checkpoint.
+ *
+ * <p>Memory stays bounded: the decoder's weights are read one block at a time
+ * ({@link BlockWeights}); the calibration activations are float32 or bfloat16 and spill to a
+ * scratch folder beside the output ({@code .NAME.activations-PID}, removed at the end) beyond the
+ * {@link MemoryBudget}. A run may stop after some blocks ({@link Limits#maxBlocks}), leaving its
+ * checkpoint and report in OUT.partial, and be continued with resume.
  */
 public final class CompressionRun {
     private CompressionRun() {}
@@ -39,18 +48,48 @@ public final class CompressionRun {
      * @param lowRankOnly casp: compress only q/k (to low-rank factors), keep the rest float32
      */
     public record Request(Path model, Path calib, Path images, CompressionOptions options, Path out, boolean force,
-                          boolean resume, boolean checkpoint, CaspPlan.Options casp, boolean lowRankOnly) {
+                          boolean resume, boolean checkpoint, CaspPlan.Options casp, boolean lowRankOnly, Limits limits) {
         /** A plain (non-CASP) request. */
         public Request(Path model, Path calib, Path images, CompressionOptions options, Path out, boolean force,
                        boolean resume, boolean checkpoint) {
             this(model, calib, images, options, out, force, resume, checkpoint, null, false);
         }
+
+        /** A request with the default limits. */
+        public Request(Path model, Path calib, Path images, CompressionOptions options, Path out, boolean force,
+                       boolean resume, boolean checkpoint, CaspPlan.Options casp, boolean lowRankOnly) {
+            this(model, calib, images, options, out, force, resume, checkpoint, casp, lowRankOnly, Limits.defaults());
+        }
+    }
+
+    /**
+     * Resource limits.
+     *
+     * @param activationDtype F32 or BF16 calibration activations
+     * @param maxMemoryBytes  the run's memory limit (0: max heap / physical memory, see {@link MemoryBudget})
+     * @param maxBlocks       stop after this many blocks of this run, with a checkpoint (0: run to the end)
+     */
+    public record Limits(DType activationDtype, long maxMemoryBytes, int maxBlocks) {
+        public Limits {
+            if (activationDtype != DType.F32 && activationDtype != DType.BF16)
+                throw new BadInputException("--activation-dtype must be f32 or bf16, got " + activationDtype);
+            if (maxMemoryBytes < 0) throw new BadInputException("--max-memory must be positive, got " + maxMemoryBytes);
+            if (maxBlocks < 0) throw new BadInputException("--max-blocks must be >= 1, got " + maxBlocks);
+        }
+
+        public static Limits defaults() {
+            return new Limits(DType.F32, 0, 0);
+        }
     }
 
     /** What was done. */
+    /**
+     * What was done. When the run stopped at --max-blocks, complete is false, out is the checkpoint
+     * folder (holding casp-report.json) and outputBytes is 0.
+     */
     public record Outcome(Path out, double effectiveBits, double seconds, List<BlockResult> blocks, ObjectNode report,
                           long outputBytes, long activationBytes, long peakHeapBytes, long peakRssBytes,
-                          int resumedFromBlock) {}
+                          int resumedFromBlock, boolean complete, long spilledBytes) {}
 
     /**
      * Runs the request. listener (may be null) sees every block and linear; log gets one-line notes
@@ -77,6 +116,7 @@ public final class CompressionRun {
         if (images != null) args.put("images", images.toAbsolutePath().normalize().toString());
         args.set("options", opt.toJson());
         if (req.casp() != null) args.set("casp", CaspCompression.optionsJson(req.casp(), req.lowRankOnly()));
+        args.put("activation_dtype", req.limits().activationDtype().safetensorsName());
 
         Path cpDir = Checkpoint.dirFor(out);
         Checkpoint cp = null;
@@ -94,44 +134,73 @@ public final class CompressionRun {
             log.println("casp: no checkpoint at " + cpDir + "; starting from the first block");
         }
 
+        Limits limits = req.limits();
+        Path scratch = out.resolveSibling("." + out.getFileName() + ".activations-" + ProcessHandle.current().pid());
+        Calibration calib = null;
         try (PeakMemory mem = PeakMemory.start()) {
             // Only the language model is compressed; a LLaVA model's vision tower and projector are
-            // used to build the calibration inputs and are copied unchanged.
-            LlavaModel llava = llavaCalib ? LlavaModel.load(folder) : null;
-            LlamaModel model = llava != null ? llava.language() : LlamaModel.load(folder);
+            // used to build the calibration inputs and are copied unchanged. The decoder's weights
+            // are read block by block.
+            BlockWeights.Loaded loaded = BlockWeights.loadModel(folder);
+            LlamaModel model = loaded.model();
+            BlockWeights weights = loaded.weights();
+            LlavaModel llava = llavaCalib ? new LlavaModel(folder, model, LlavaImageEncoder.load(folder), Tokenizer.load(folder.dir()),
+                    ChatTemplate.load(folder.dir())) : null;
             int first = cp == null ? 0 : cp.completedBlocks();
             if (first > model.numLayers())
                 throw new BadInputException(cpDir + ": checkpoint has " + first + " blocks, the model " + model.numLayers());
-            Calibration calib = first > 0 ? cp.activations(model.hiddenSize())
-                    : llava != null ? Calibration.fromLlava(llava, req.calib(), images, opt.samples(), opt.seqLen(), opt.seed())
-                    : Calibration.fromTextFile(model, Tokenizer.load(req.model()), req.calib(), opt.samples(), opt.seqLen(), opt.seed());
+            int end = limits.maxBlocks() == 0 ? model.numLayers() : Math.min(model.numLayers(), first + limits.maxBlocks());
+
+            long limit = MemoryBudget.limit(limits.maxMemoryBytes());
+            int maxTokens = llava != null ? opt.seqLen() + llava.vision().tokensPerImage() : opt.seqLen(); // one image per conversation
+            long budget = MemoryBudget.activationBudget(limit, MemoryBudget.residentHeap(),
+                    MemoryBudget.blockWorkingSet(model.config(), maxTokens));
+            ActivationStore.Settings storage = new ActivationStore.Settings(limits.activationDtype(), budget, scratch.resolve("calibration.bin"));
+            CompressionCost cost = new CompressionCost(model.numLayers());
+
+            long c0 = System.nanoTime();
+            calib = first > 0 ? cp.activations(model.hiddenSize(), storage) : calibration(req, model, llava, images, storage);
+            cost.calibration((System.nanoTime() - c0) / 1e9, calib.visionSeconds(), calib.images());
             // casp: the plan is measured on the uncompressed model's calibration inputs: rebuilt when resuming.
-            Calibration probeCalib = req.casp() == null || first == 0 ? calib
-                    : llava != null ? Calibration.fromLlava(llava, req.calib(), images, opt.samples(), opt.seqLen(), opt.seed())
-                    : Calibration.fromTextFile(model, Tokenizer.load(req.model()), req.calib(), opt.samples(), opt.seqLen(), opt.seed());
+            Calibration probeCalib = req.casp() == null || first == 0 ? calib : calibration(req, model, llava, images,
+                    storage.withSpillFile(scratch.resolve("probe-inputs.bin")));
             llava = null; // the vision tower is not needed any more
             long activationBytes = calib.bytes();
             SequentialCompressor.QuantizerPlan plan = opt.plan(model);
             CaspCompression casp = null;
             if (req.casp() != null) {
-                casp = CaspCompression.prepare(model, probeCalib, opt, req.casp(), req.lowRankOnly(), log);
+                casp = CaspCompression.prepare(model, probeCalib, opt, req.casp(), req.lowRankOnly(), log, weights,
+                        scratch.resolve("measurement.bin"));
+                cost.measurement(casp.measureSeconds());
+                if (probeCalib != calib) probeCalib.close();
                 probeCalib = null;
                 plan = casp.quantizerPlan();
             }
             // Created only now, so that a user error above (a short text, a bad model, a plan over the budget) leaves no checkpoint.
-            if (cp == null && req.checkpoint()) cp = Checkpoint.create(cpDir, args);
+            if (cp == null && (req.checkpoint() || end < model.numLayers())) cp = Checkpoint.create(cpDir, args);
 
             List<BlockResult> blocks = new ArrayList<>(cp == null ? List.of() : cp.blocks());
             final Checkpoint checkpoint = cp;
+            final int endBlock = end;
             SequentialCompressor.Listener l = listener == null ? new SequentialCompressor.Listener() {} : listener;
+            double[] blockStart = new double[2]; // load seconds, CPU seconds at the start of the block
             SequentialCompressor.Listener withCheckpoint = new SequentialCompressor.Listener() {
-                @Override public void blockStarted(int layer, int layers) { l.blockStarted(layer, layers); }
+                @Override
+                public void blockStarted(int layer, int layers) {
+                    l.blockStarted(layer, layers);
+                    blockStart[1] = CompressionCost.processCpuSeconds();
+                    double before = weights.loadSeconds();
+                    weights.load(model.layer(layer));
+                    blockStart[0] = weights.loadSeconds() - before;
+                }
 
                 @Override public void linearDone(LinearResult r) { l.linearDone(r); }
 
                 @Override
                 public void blockDone(BlockResult b, Calibration activations) {
                     mem.sample();
+                    weights.release(model.layer(b.layer()));
+                    long k0 = System.nanoTime();
                     if (checkpoint != null && b.layer() < model.numLayers() - 1) {
                         try {
                             checkpoint.saveBlock(b, activations);
@@ -139,11 +208,17 @@ public final class CompressionRun {
                             throw new java.io.UncheckedIOException("cannot write the checkpoint in " + checkpoint.dir(), e);
                         }
                     }
+                    double checkpointSeconds = (System.nanoTime() - k0) / 1e9;
+                    cost.block(b.layer(), new CompressionCost.BlockExtra(blockStart[0], checkpointSeconds,
+                            CompressionCost.processCpuSeconds() - blockStart[1]));
+                    blocks.add(b);
+                    log.println(cost.progressLine(b, blocks));
                     l.blockDone(b, activations);
                 }
             };
-            blocks.addAll(new SequentialCompressor(model, plan, opt.trueSequential()).run(calib, first, withCheckpoint));
-            if (casp != null) casp.checkBudget(blocks);
+            new SequentialCompressor(model, plan, opt.trueSequential()).run(calib, first, endBlock, withCheckpoint);
+            boolean complete = endBlock == model.numLayers();
+            if (casp != null && complete) casp.checkBudget(blocks);
 
             List<LinearResult> all = new ArrayList<>();
             for (BlockResult b : blocks) all.addAll(b.linears());
@@ -154,11 +229,25 @@ public final class CompressionRun {
             calJson.put("samples", calib.size());
             calJson.put("tokens", calib.tokens());
             calJson.put("activation_bytes", activationBytes);
+            calJson.put("activation_dtype", limits.activationDtype().safetensorsName());
+            calJson.put("activation_memory_budget_bytes", budget);
+            calJson.put("activation_spilled_bytes", calib.store().spilledBytes());
+            calJson.put("memory_limit_bytes", limit);
             mem.sample();
             double seconds = (System.nanoTime() - t0) / 1e9;
             long peakRss = PeakMemory.peakRssBytes();
             ObjectNode report = CompressionReport.build(req.model().toString(), calJson, opt.toJson(), blocks, seconds,
                     mem.peakHeapBytes(), peakRss, activationBytes, first);
+            report.set("cost", cost.json(blocks, peakRss, mem.peakHeapBytes()));
+            long spilled = calib.store().spilledBytes();
+            if (!complete) { // --max-blocks: the checkpoint holds the blocks done; the report goes beside it
+                report.put("stopped_after_block", endBlock - 1);
+                Path r = cpDir.resolve("casp-report.json");
+                Files.write(r, new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsBytes(report));
+                log.println("casp: stopped after block " + endBlock + " of " + model.numLayers() + " (--max-blocks); continue with --resume");
+                return new Outcome(cpDir, CompressionReport.effectiveBits(blocks), seconds, blocks, report, 0, activationBytes,
+                        mem.peakHeapBytes(), peakRss, first, false, spilled);
+            }
             ObjectNode qconfig = CompressedModelWriter.quantizationConfig(folder, opt, all);
             if (casp != null) {
                 report.set("casp", casp.report(blocks));
@@ -169,8 +258,18 @@ public final class CompressionRun {
                     out.resolve(CaspCompression.CHART));
             if (cp != null) cp.delete();
             return new Outcome(out, CompressionReport.effectiveBits(blocks), seconds, blocks, report, bytes, activationBytes,
-                    mem.peakHeapBytes(), peakRss, first);
+                    mem.peakHeapBytes(), peakRss, first, true, spilled);
+        } finally {
+            if (calib != null) calib.close();
+            CompressedModelWriter.deleteTree(scratch);
         }
+    }
+
+    /** The calibration inputs of the first block (the vision tower runs here for a LLaVA model). */
+    private static Calibration calibration(Request req, LlamaModel model, LlavaModel llava, Path images, ActivationStore.Settings storage) {
+        CompressionOptions opt = req.options();
+        return llava != null ? Calibration.fromLlava(llava, req.calib(), images, opt.samples(), opt.seqLen(), opt.seed(), storage)
+                : Calibration.fromTextFile(model, Tokenizer.load(req.model()), req.calib(), opt.samples(), opt.seqLen(), opt.seed(), storage);
     }
 
     /** A LLaVA model calibrated with a conversation file (*.json); any other file is plain text. */
