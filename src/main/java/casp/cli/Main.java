@@ -15,6 +15,7 @@ import picocli.CommandLine.Command;
                 CompressCommand.class,
                 SparsityCommand.class,
                 DemoCommand.class,
+                SynthCommand.class,
         })
 public final class Main implements Runnable {
 

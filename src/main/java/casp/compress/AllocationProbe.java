@@ -5,6 +5,7 @@ import casp.kernel.Syrk;
 import casp.model.DecoderLayer;
 import casp.model.DenseLinear;
 import casp.model.ForwardHooks;
+import casp.model.HalfLinear;
 import casp.model.Linear;
 import casp.model.LlamaModel;
 
@@ -160,7 +161,8 @@ public final class AllocationProbe {
     }
 
     private static DenseLinear dense(Linear l, int layer, String name) {
-        if (l instanceof DenseLinear d) return d;
+        DenseLinear d = HalfLinear.dense(l);
+        if (d != null) return d;
         throw new IllegalArgumentException("layer " + layer + " " + name + " is not a float32 linear");
     }
 }

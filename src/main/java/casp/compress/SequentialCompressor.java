@@ -4,6 +4,7 @@ import casp.kernel.GptqPacking;
 import casp.model.DecoderLayer;
 import casp.model.DenseLinear;
 import casp.model.ForwardHooks;
+import casp.model.HalfLinear;
 import casp.model.Linear;
 import casp.model.LlamaModel;
 import casp.model.LowRankLinear;
@@ -220,8 +221,8 @@ public final class SequentialCompressor {
 
     private void compressGroup(DecoderLayer layer, List<String> group, double[] h, List<LinearResult> results, Listener l) {
         for (String name : group) {
-            Linear lin = layer.linear(name);
-            if (!(lin instanceof DenseLinear dense))
+            DenseLinear dense = HalfLinear.dense(layer.linear(name)); // 16-bit weights are widened here, one linear at a time
+            if (dense == null)
                 throw new IllegalStateException("layer " + layer.index() + " " + name + " is not a float linear (already compressed?)");
             int rows = dense.out(), cols = dense.in();
             Quantizer q = plan.quantizer(layer.index(), name);

@@ -55,6 +55,13 @@ public final class HalfMatrix {
         widen(r * cols, cols, dst, off);
     }
 
+    /** The whole matrix widened to a new float32 array [rows * cols] (for code that needs float weights, e.g. a quantizer). */
+    public float[] toFloats() {
+        float[] out = new float[Math.multiplyExact(rows, cols)];
+        widen(0, out.length, out, 0);
+        return out;
+    }
+
     /** W[r, c] as a float. */
     public float get(int r, int c) {
         short h = w[r * cols + c];

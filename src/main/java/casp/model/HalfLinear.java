@@ -7,8 +7,8 @@ import casp.tensor.DType;
 
 /**
  * A linear layer whose weight [out, in] stays in the 16 bits (fp16 or bf16) the model file stores,
- * with an optional float bias: the output head, and the vision tower's linears, of a Hugging Face
- * checkpoint, which would otherwise be widened to float32 (twice the memory, and for the head twice
+ * with an optional float bias: the decoder linears, output head, projector and vision tower of a
+ * Hugging Face checkpoint, which would otherwise be widened to float32 (twice the memory, and twice
  * the bytes read per decoded token).
  */
 public final class HalfLinear implements Linear {
@@ -37,6 +37,16 @@ public final class HalfLinear implements Linear {
     public static Linear load(WeightStore w, String name, int in, int out, float[] bias) {
         HalfMatrix m = matrix(w, name, out, in);
         return m != null ? new HalfLinear(m, bias) : new DenseLinear(in, out, w.floats(name, out, in), bias);
+    }
+
+    /** The same layer in float32 (the exact values: every 16-bit value is a float). */
+    public DenseLinear widen() {
+        return new DenseLinear(weight.cols(), weight.rows(), weight.toFloats(), bias);
+    }
+
+    /** l as a float32 layer: itself if dense, widened if 16-bit, else null. */
+    public static DenseLinear dense(Linear l) {
+        return l instanceof DenseLinear d ? d : l instanceof HalfLinear h ? h.widen() : null;
     }
 
     @Override public int in() { return weight.cols(); }

@@ -16,8 +16,9 @@ import java.util.Map;
 
 /**
  * A Llama-family causal language model (llama, mistral, qwen2; also the language model inside
- * a LLaVA folder): token embeddings, decoder layers, final RMSNorm and the output head, in float32
- * except token embeddings and output head stored as F16 / BF16, which stay in 16 bits.
+ * a LLaVA folder): token embeddings, decoder layers, final RMSNorm and the output head. Weights
+ * stored as F16 / BF16 (embeddings, head, decoder linears) stay in those 16 bits, widened inside
+ * the kernels; F32 weights and norms are float32.
  *
  * <p>The forward pass runs on input embeddings, so a caller (LLaVA) can splice image features
  * in before calling it. Typical use:
@@ -54,7 +55,7 @@ public final class LlamaModel {
         this.ws = ws;
     }
 
-    /** Loads the language model of a Hugging Face folder (F32, F16 or BF16 weights, converted to float32). */
+    /** Loads the language model of a Hugging Face folder (F32, F16 or BF16 weights; 16-bit ones stay 16-bit). */
     public static LlamaModel load(Path dir) {
         return load(ModelFolder.open(dir));
     }
@@ -75,7 +76,7 @@ public final class LlamaModel {
                 new Tensors() {
                     public boolean has(String name) { return w.has(name); }
                     public float[] floats(String name, long... shape) { return w.floats(name, shape); }
-                    // F16 / BF16 embeddings and head stay in 16 bits (null: widen them, e.g. F32 or an fp16 inf / NaN)
+                    // F16 / BF16 embeddings, head and decoder linears stay in 16 bits (null: widen them, e.g. F32 or an fp16 inf / NaN)
                     public HalfMatrix halfs(String name, int rows, int cols) { return HalfLinear.matrix(w, name, rows, cols); }
                     // pipeline (compressed models): GPTQ tensors <name>.qweight/... instead of <name>.weight
                     public Linear compressed(String prefix, int in, int out, float[] bias) {
@@ -161,7 +162,9 @@ public final class LlamaModel {
                             + ") but tensor '" + bn + "' is missing");
                 float[] bias = w.has(bn) ? w.floats(bn, out) : null;
                 Linear compressed = w.compressed(lp + name, in, out, bias); // pipeline: compressed folders
-                lin.put(name, compressed != null ? compressed : new DenseLinear(in, out, w.floats(wn, out, in), bias));
+                HalfMatrix half = compressed != null ? null : w.halfs(wn, out, in);
+                lin.put(name, compressed != null ? compressed : half != null ? new HalfLinear(half, bias)
+                        : new DenseLinear(in, out, w.floats(wn, out, in), bias));
             }
             layers.add(new DecoderLayer(i, c, w.floats(lp + "input_layernorm.weight", d),
                     w.floats(lp + "post_attention_layernorm.weight", d), lin, rope, ws));

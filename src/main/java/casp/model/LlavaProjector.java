@@ -7,21 +7,15 @@ import casp.kernel.VisionOps;
 /**
  * LLaVA's multi-modal projector: linear_2(act(linear_1(features))), mapping vision features
  * [rows, visionHidden] to language-model embeddings [rows, textHidden]. act is exact GELU
- * ("gelu", erf) or "quick_gelu".
+ * ("gelu", erf) or "quick_gelu". F16 / BF16 weights stay in 16 bits.
  */
 public final class LlavaProjector {
-    private final float[] w1, b1, w2, b2;
-    private final int in, mid, out;
+    private final Linear linear1, linear2;
     private final boolean quick;
 
-    private LlavaProjector(float[] w1, float[] b1, float[] w2, float[] b2, int in, int mid, int out, boolean quick) {
-        this.w1 = w1;
-        this.b1 = b1;
-        this.w2 = w2;
-        this.b2 = b2;
-        this.in = in;
-        this.mid = mid;
-        this.out = out;
+    private LlavaProjector(Linear linear1, Linear linear2, boolean quick) {
+        this.linear1 = linear1;
+        this.linear2 = linear2;
         this.quick = quick;
     }
 
@@ -34,29 +28,26 @@ public final class LlavaProjector {
             throw new BadInputException(prefix + "linear_1.weight has shape " + java.util.Arrays.toString(s1)
                     + ", expected [*, " + visionHidden + "] (vision hidden size)");
         int mid = (int) s1[0];
-        float[] w1 = w.floats(prefix + "linear_1.weight", mid, visionHidden);
-        float[] w2 = w.floats(prefix + "linear_2.weight", textHidden, mid);
-        float[] b1 = null, b2 = null;
-        if (bias) {
-            b1 = w.floats(prefix + "linear_1.bias", mid);
-            b2 = w.floats(prefix + "linear_2.bias", textHidden);
-        }
-        return new LlavaProjector(w1, b1, w2, b2, visionHidden, mid, textHidden, act.equals("quick_gelu"));
+        float[] b1 = bias ? w.floats(prefix + "linear_1.bias", mid) : null;
+        float[] b2 = bias ? w.floats(prefix + "linear_2.bias", textHidden) : null;
+        return new LlavaProjector(HalfLinear.load(w, prefix + "linear_1.weight", visionHidden, mid, b1),
+                HalfLinear.load(w, prefix + "linear_2.weight", mid, textHidden, b2), act.equals("quick_gelu"));
     }
 
-    public int inputSize() { return in; }
+    public int inputSize() { return linear1.in(); }
 
-    public int outputSize() { return out; }
+    public int outputSize() { return linear2.out(); }
 
     /** Projects rows x in features [rows, inputSize()] to [rows, outputSize()]. */
     public float[] forward(float[] x, int rows) {
-        if (x.length < rows * in) throw new IllegalArgumentException("projector input too short");
+        if (x.length < rows * linear1.in()) throw new IllegalArgumentException("projector input too short");
+        int mid = linear1.out();
         float[] h = new float[rows * mid];
-        ClipVisionModel.linear(x, rows, in, w1, b1, mid, h);
+        linear1.forward(x, 0, h, 0, rows);
         if (quick) VisionOps.quickGelu(h, 0, rows * mid);
         else VisionOps.gelu(h, 0, rows * mid);
-        float[] y = new float[rows * out];
-        ClipVisionModel.linear(h, rows, mid, w2, b2, out, y);
+        float[] y = new float[rows * linear2.out()];
+        linear2.forward(h, 0, y, 0, rows);
         return y;
     }
 }
