@@ -45,10 +45,12 @@ public final class AllocationProbe {
      * @param proxyError  per layer, linear name -> relative proxy error at each width (unweighted)
      * @param q           whitened SVD of each layer's W_q (null when not asked for)
      * @param k           likewise W_k
+     * @param seconds        wall time of the measurement
+     * @param forwardSeconds the part spent running the layers on the samples (Hessians included)
      */
     public record Measurements(int[] widths, double[] influence, List<Map<String, double[]>> distortion,
                                List<Map<String, double[]>> proxyError, LowRankQK.Decomposition[] q,
-                               LowRankQK.Decomposition[] k, double seconds) {}
+                               LowRankQK.Decomposition[] k, double seconds, double forwardSeconds) {}
 
     /** Progress callback after each layer. */
     public interface Listener {
@@ -92,6 +94,7 @@ public final class AllocationProbe {
         List<Map<String, double[]>> dist = new ArrayList<>(), proxy = new ArrayList<>();
         LowRankQK.Decomposition[] qd = new LowRankQK.Decomposition[L], kd = new LowRankQK.Decomposition[L];
         float[] scratch = new float[hidden.maxLength()], in = new float[hidden.maxLength()];
+        long forwardNanos = 0;
         for (int l = 0; l < L; l++) {
             DecoderLayer layer = model.layer(l);
             if (weights != null) weights.load(layer);
@@ -109,6 +112,7 @@ public final class AllocationProbe {
             };
             double cosSum = 0;
             long tokens = 0;
+            long f0 = System.nanoTime();
             for (int i = 0; i < hidden.size(); i++) {
                 float[] x = hidden.load(i, scratch);
                 int T = hidden.tokens(i);
@@ -122,6 +126,7 @@ public final class AllocationProbe {
                 }
                 tokens += T;
             }
+            forwardNanos += System.nanoTime() - f0;
             bi[l] = 1 - cosSum / tokens;
             Map<String, double[]> dl = new LinkedHashMap<>(), pl = new LinkedHashMap<>();
             for (String name : linears) {
@@ -149,7 +154,7 @@ public final class AllocationProbe {
             if (listener != null) listener.layerDone(l + 1, L);
         }
         return new Measurements(widths.clone(), bi, dist, proxy, qkMaxRank > 0 ? qd : null, qkMaxRank > 0 ? kd : null,
-                (System.nanoTime() - t0) / 1e9);
+                (System.nanoTime() - t0) / 1e9, forwardNanos / 1e9);
     }
 
     /** The input group a linear belongs to. */

@@ -50,6 +50,11 @@ public final class CaspCompression {
         return measured == null ? 0 : measured.seconds();
     }
 
+    /** The part of {@link #measureSeconds()} spent running the layers on the samples. */
+    public double measureForwardSeconds() {
+        return measured == null ? 0 : measured.forwardSeconds();
+    }
+
     /** The backend quantizer at a width, with the pipeline's group rule for the input width. */
     static Quantizer backendQuantizer(CompressionOptions opt, int bits, int inputWidth) {
         Aqlm.Options a = opt.method().equals("aqlm") ? CaspAqlm.at(opt.aqlmOptions(), bits) : null; // M = 8 bits / B codebooks

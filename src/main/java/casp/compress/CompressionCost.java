@@ -30,7 +30,7 @@ public final class CompressionCost {
     public record BlockExtra(double loadSeconds, double checkpointSeconds, double cpuSeconds) {}
 
     private final int layers;
-    private double calibrationSeconds, visionSeconds, measureSeconds;
+    private double calibrationSeconds, visionSeconds, measureSeconds, measureForwardSeconds;
     private int images;
     private final Map<Integer, BlockExtra> extras = new TreeMap<>();
 
@@ -45,9 +45,10 @@ public final class CompressionCost {
         this.images = images;
     }
 
-    /** CASP's measurement of the uncompressed model took seconds (all layers). */
-    public void measurement(double seconds) {
+    /** CASP's measurement of the uncompressed model took seconds (all layers), forwardSeconds of it running the layers. */
+    public void measurement(double seconds, double forwardSeconds) {
         this.measureSeconds = seconds;
+        this.measureForwardSeconds = forwardSeconds;
     }
 
     /** Records the extra times of a block compressed in this run. */
@@ -116,7 +117,10 @@ public final class CompressionCost {
         once.put("vision_tower_seconds", visionSeconds);
         once.put("vision_tower_images", images);
         once.put("casp_measurement_seconds", measureSeconds);
-        if (measureSeconds > 0) once.put("casp_measurement_seconds_per_layer", measureSeconds / layers);
+        if (measureSeconds > 0) {
+            once.put("casp_measurement_seconds_per_layer", measureSeconds / layers);
+            once.put("casp_measurement_forward_seconds_per_layer", measureForwardSeconds / layers);
+        }
         ArrayNode per = o.putArray("blocks");
         Map<String, Double> sums = new LinkedHashMap<>();
         int counted = 0;

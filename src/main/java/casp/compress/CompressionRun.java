@@ -171,7 +171,7 @@ public final class CompressionRun {
             if (req.casp() != null) {
                 casp = CaspCompression.prepare(model, probeCalib, opt, req.casp(), req.lowRankOnly(), log, weights,
                         scratch.resolve("measurement.bin"));
-                cost.measurement(casp.measureSeconds());
+                cost.measurement(casp.measureSeconds(), casp.measureForwardSeconds());
                 if (probeCalib != calib) probeCalib.close();
                 probeCalib = null;
                 plan = casp.quantizerPlan();
