@@ -50,6 +50,11 @@ public final class CaspCompression {
         return measured == null ? 0 : measured.seconds();
     }
 
+    /** The measurements of the uncompressed model the plan rests on (null when it needed none). */
+    public AllocationProbe.Measurements measurements() {
+        return measured;
+    }
+
     /** The part of {@link #measureSeconds()} spent running the layers on the samples. */
     public double measureForwardSeconds() {
         return measured == null ? 0 : measured.forwardSeconds();
@@ -70,16 +75,19 @@ public final class CaspCompression {
      */
     public static CaspCompression prepare(LlamaModel model, Calibration calib, CompressionOptions opt, CaspPlan.Options o,
                                           boolean lowRankOnly, PrintStream log) {
-        return prepare(model, calib, opt, o, lowRankOnly, log, null, null);
+        return prepare(model, calib, opt, o, lowRankOnly, log, null, null, null);
     }
 
     /**
      * As {@link #prepare(LlamaModel, Calibration, CompressionOptions, CaspPlan.Options, boolean, PrintStream)}
      * on a model whose blocks weights reads one at a time (null: all in memory); the measurement's
-     * working copy of the samples may spill to probeSpill (null: kept in memory).
+     * working copy of the samples may spill to probeSpill (null: kept in memory). saved (may be
+     * null) are the measurements of an earlier part of the same run (a checkpoint's): they are used
+     * instead of measuring again, and calib may then be null.
      */
     public static CaspCompression prepare(LlamaModel model, Calibration calib, CompressionOptions opt, CaspPlan.Options o,
-                                          boolean lowRankOnly, PrintStream log, BlockWeights weights, Path probeSpill) {
+                                          boolean lowRankOnly, PrintStream log, BlockWeights weights, Path probeSpill,
+                                          AllocationProbe.Measurements saved) {
         if (o.bits() != opt.bits()) throw new IllegalArgumentException("CASP and backend widths differ");
         if (o.backend().equals("aqlm") && (!opt.method().equals("aqlm") || !o.aqlm().equals(opt.aqlmOptions())))
             throw new IllegalArgumentException("CASP and backend AQLM settings differ");
@@ -95,7 +103,9 @@ public final class CaspCompression {
         boolean needDist = !lowRankOnly && (o.allocation() == BitAllocation.Mode.MEASURED || o.allocation() == BitAllocation.Mode.CLOSED_FORM);
         boolean needSvd = o.lowRank() && o.rankRule() != CaspPlan.RankRule.RATIO;
         AllocationProbe.Measurements m = null;
-        if (needDist || needSvd) {
+        if ((needDist || needSvd) && saved != null && !(needSvd && saved.q() == null)) {
+            m = saved;
+        } else if (needDist || needSvd) {
             int maxRank = 0;
             if (needSvd) {
                 var q = model.layer(0).linear(casp.model.DecoderLayer.Q);

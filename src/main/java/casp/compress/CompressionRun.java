@@ -161,8 +161,10 @@ public final class CompressionRun {
             long c0 = System.nanoTime();
             calib = first > 0 ? cp.activations(model.hiddenSize(), storage) : calibration(req, model, llava, images, storage);
             cost.calibration((System.nanoTime() - c0) / 1e9, calib.visionSeconds(), calib.images());
-            // casp: the plan is measured on the uncompressed model's calibration inputs: rebuilt when resuming.
-            Calibration probeCalib = req.casp() == null || first == 0 ? calib : calibration(req, model, llava, images,
+            // casp: the plan rests on measurements of the uncompressed model: kept in the checkpoint,
+            // or (when the checkpoint could not keep them) measured again on rebuilt calibration inputs.
+            AllocationProbe.Measurements saved = cp == null ? null : MeasurementsFile.read(cp.dir());
+            Calibration probeCalib = req.casp() == null || first == 0 || saved != null ? calib : calibration(req, model, llava, images,
                     storage.withSpillFile(scratch.resolve("probe-inputs.bin")));
             llava = null; // the vision tower is not needed any more
             long activationBytes = calib.bytes();
@@ -170,14 +172,17 @@ public final class CompressionRun {
             CaspCompression casp = null;
             if (req.casp() != null) {
                 casp = CaspCompression.prepare(model, probeCalib, opt, req.casp(), req.lowRankOnly(), log, weights,
-                        scratch.resolve("measurement.bin"));
+                        scratch.resolve("measurement.bin"), saved);
                 cost.measurement(casp.measureSeconds(), casp.measureForwardSeconds());
                 if (probeCalib != calib) probeCalib.close();
                 probeCalib = null;
                 plan = casp.quantizerPlan();
             }
             // Created only now, so that a user error above (a short text, a bad model, a plan over the budget) leaves no checkpoint.
-            if (cp == null && (req.checkpoint() || end < model.numLayers())) cp = Checkpoint.create(cpDir, args);
+            if (cp == null && (req.checkpoint() || end < model.numLayers())) {
+                cp = Checkpoint.create(cpDir, args);
+                if (casp != null && MeasurementsFile.keepable(casp.measurements())) MeasurementsFile.write(cp.dir(), casp.measurements());
+            }
 
             List<BlockResult> blocks = new ArrayList<>(cp == null ? List.of() : cp.blocks());
             final Checkpoint checkpoint = cp;

@@ -113,6 +113,23 @@ class BoundedCompressionTest {
     }
 
     @Test
+    void caspSplitRunKeepsItsMeasurementsAndGivesTheSameModel(@TempDir Path tmp) throws Exception {
+        CompressionOptions o = new CompressionOptions("gptq", 2, CompressionOptions.AUTO_GROUP, false, false, true, 3, 24, 7, 0.01);
+        java.util.function.BiFunction<Path, CompressionRun.Limits, CompressionRun.Request> casp = (out, limits) -> new CompressionRun.Request(
+                twin, LlavaCompressionTest.calib(), null, o, out, false, limits.maxBlocks() == 0, true, CaspPlan.Options.defaults(), false, limits);
+        CompressionRun.run(casp.apply(tmp.resolve("warm"), CompressionRun.Limits.defaults()), null, LOG);
+        Path one = tmp.resolve("one"), split = tmp.resolve("split");
+        CompressionRun.Outcome whole = CompressionRun.run(casp.apply(one, CompressionRun.Limits.defaults()), null, LOG);
+        assertTrue(whole.report().get("cost").get("once").get("casp_measurement_seconds").asDouble() > 0);
+        CompressionRun.run(casp.apply(split, limits(DType.F32, 0, 1)), null, LOG);
+        assertTrue(Files.isRegularFile(Checkpoint.dirFor(split).resolve(MeasurementsFile.NAME)));
+        ByteArrayOutputStream log = new ByteArrayOutputStream();
+        CompressionRun.run(casp.apply(split, CompressionRun.Limits.defaults()), null, new PrintStream(log));
+        assertFalse(log.toString().contains("measuring"), "the resumed part plans from the kept measurements: " + log);
+        assertSameTensors(one, split);
+    }
+
+    @Test
     void spilledActivationsGiveTheSameModelAsInMemory(@TempDir Path tmp) throws Exception {
         CompressionRun.run(request(tmp.resolve("warm"), false, CompressionRun.Limits.defaults()), null, LOG);
         Path mem = tmp.resolve("mem"), spill = tmp.resolve("spill");
