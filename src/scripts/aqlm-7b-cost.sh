@@ -14,6 +14,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh" "$@" # sets here, shared; answ
 work="${1:-$(mktemp -d)}"
 ROWS="${ROWS:-32 64}"
 TOKENS="${TOKENS:-2048}"
+lock="${CASP_LOCK:-/tmp/casp-heavy.lock}" # CASP_LOCK=none: the caller holds the lock already
+locked() { if [ "$lock" = none ]; then "$@"; else flock "$lock" "$@"; fi; }
 mkdir -p "$work"
 "$here/casp" --version >/dev/null
 cp "$here/target/casp.jar" "$work/aqlm-cost.jar"
@@ -39,7 +41,7 @@ var r = q.quantize(w, rows, cols, h);
 System.out.println("slice " + rows + " " + cols + " " + (System.nanoTime() - t0) / 1e9);
 /exit
 JSH
-    flock /tmp/casp-heavy.lock jshell -R--add-modules -Rjdk.incubator.vector -R-Xmx6g --add-modules jdk.incubator.vector \
+    locked jshell -R--add-modules -Rjdk.incubator.vector -R-Xmx6g --add-modules jdk.incubator.vector \
       --class-path "$work/aqlm-cost.jar" "$work/aqlm.jsh" 2>/dev/null | grep '^slice' | tee -a "$results"
   done
 done

@@ -27,7 +27,8 @@ SAMPLES="${SAMPLES:-128}"
 MAX_BLOCKS="${MAX_BLOCKS:-2}"
 BACKENDS="${BACKENDS:-gptq quip aqlm}"
 HEAP="${HEAP:-10g}"
-lock=/tmp/casp-heavy.lock
+lock="${CASP_LOCK:-/tmp/casp-heavy.lock}" # CASP_LOCK=none: the caller holds the lock already
+locked() { if [ "$lock" = none ]; then "$@"; else flock "$lock" "$@"; fi; }
 mkdir -p "$work"
 "$here/casp" --version >/dev/null # builds the jar if needed
 cp "$here/target/casp.jar" "$work/casp.jar" # a fixed copy: later source edits do not rebuild it mid-run
@@ -35,7 +36,7 @@ casp() { java --add-modules jdk.incubator.vector -Xmx"$HEAP" -XX:+UseParallelGC 
 
 twin="$work/llava-1.5-7b-L$LAYERS"
 if [ ! -f "$twin/config.json" ]; then
-  flock "$lock" java --add-modules jdk.incubator.vector -Xmx"$HEAP" -jar "$work/casp.jar" synth --like llava-1.5-7b \
+  locked java --add-modules jdk.incubator.vector -Xmx"$HEAP" -jar "$work/casp.jar" synth --like llava-1.5-7b \
     --out "$twin" $([ "$LAYERS" = 32 ] || echo "--layers $LAYERS") >&2
 fi
 du -sh "$twin"
@@ -66,7 +67,7 @@ echo "load before: $(uptime)"
 for backend in $BACKENDS; do
   out="$work/out-$backend"
   rm -rf "$out" "$out.partial"
-  flock "$lock" /usr/bin/time -v java --add-modules jdk.incubator.vector -Xmx"$HEAP" -XX:+UseParallelGC -jar "$work/casp.jar" \
+  locked /usr/bin/time -v java --add-modules jdk.incubator.vector -Xmx"$HEAP" -XX:+UseParallelGC -jar "$work/casp.jar" \
     compress --model "$twin" --calib "$calib/calib.json" --method casp --backend "$backend" --bits 2 --samples "$SAMPLES" \
     --max-blocks "$MAX_BLOCKS" --out "$out" --json > "$work/$backend.json" 2> "$work/$backend.log" || { tail -5 "$work/$backend.log"; continue; }
   echo "== casp --backend $backend, $SAMPLES samples, $MAX_BLOCKS blocks of the $LAYERS-layer twin; load after: $(uptime)"
