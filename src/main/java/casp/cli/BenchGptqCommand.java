@@ -1,8 +1,8 @@
 package casp.cli;
 
-import casp.compress.Gptq;
-import casp.compress.ProxyError;
-import casp.compress.QuantizedWeight;
+import casp.quant.gptq.Gptq;
+import casp.quant.ProxyError;
+import casp.quant.gptq.QuantizedWeight;
 import casp.io.BadInputException;
 import casp.kernel.Parallel;
 import casp.kernel.Syrk;

@@ -46,7 +46,7 @@ public final class CompressCommand implements Callable<Integer> {
     // aqlm options (--method aqlm)
     @Option(names = "--codebook-bits", paramLabel = "B", defaultValue = "8",
             description = "aqlm: bits per codebook index, 2^B codewords of 8 weights (default ${DEFAULT-VALUE}; at most "
-                    + casp.compress.Aqlm.MAX_CODEBOOK_BITS + ")")
+                    + casp.quant.aqlm.Aqlm.MAX_CODEBOOK_BITS + ")")
     int codebookBits;
 
     @Option(names = "--codebooks", paramLabel = "M",
@@ -273,9 +273,9 @@ public final class CompressCommand implements Callable<Integer> {
     }
 
     /** The AQLM settings from the flags; bad values are user errors naming the flag. */
-    private casp.compress.Aqlm.Options aqlmOptions() {
-        if (codebookBits < 1 || codebookBits > casp.compress.Aqlm.MAX_CODEBOOK_BITS)
-            throw new BadInputException("--codebook-bits must be 1.." + casp.compress.Aqlm.MAX_CODEBOOK_BITS + ", got " + codebookBits
+    private casp.quant.aqlm.Aqlm.Options aqlmOptions() {
+        if (codebookBits < 1 || codebookBits > casp.quant.aqlm.Aqlm.MAX_CODEBOOK_BITS)
+            throw new BadInputException("--codebook-bits must be 1.." + casp.quant.aqlm.Aqlm.MAX_CODEBOOK_BITS + ", got " + codebookBits
                     + (codebookBits == 16 ? " (1x16 codebooks are readable by the runtime but too costly for this CPU quantizer: "
                     + "65536 codewords scored per group and a 524288-unknown codebook solve)" : ""));
         if (groupSize != null || actOrder || sym)
@@ -292,7 +292,7 @@ public final class CompressCommand implements Callable<Integer> {
         if (aqlmIters < 0) throw new BadInputException("--aqlm-iters must be >= 0, got " + aqlmIters);
         if (kmeansIters < 0) throw new BadInputException("--kmeans-iters must be >= 0, got " + kmeansIters);
         if (jointLimit < 0) throw new BadInputException("--joint-limit must be >= 0, got " + jointLimit);
-        return casp.compress.Aqlm.Options.defaults(bits).withCodebooks(m, codebookBits).withBeamWidth(beam)
+        return casp.quant.aqlm.Aqlm.Options.defaults(bits).withCodebooks(m, codebookBits).withBeamWidth(beam)
                 .withIterations(aqlmIters).withKmeansIterations(kmeansIters).withJointLimit(jointLimit).withSeed(seed);
     }
 
@@ -307,7 +307,7 @@ public final class CompressCommand implements Callable<Integer> {
             throw new BadInputException("--budget applies to --backend aqlm only (gptq and rtn: plain quantization's bits; quip: the target)");
         if (budget != null && !budget.equals("target") && !budget.equals("plain"))
             throw new BadInputException("--budget must be target or plain, got '" + budget + "'");
-        casp.compress.Aqlm.Options aqlm = null;
+        casp.quant.aqlm.Aqlm.Options aqlm = null;
         if (backend.equals("aqlm")) {
             if (codebooks != null)
                 throw new BadInputException("--codebooks does not apply to --backend aqlm: each linear's width sets its codebook count "

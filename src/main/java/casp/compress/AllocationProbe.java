@@ -1,5 +1,8 @@
 package casp.compress;
 
+import casp.quant.ProxyError;
+import casp.quant.CompressedLayer;
+import casp.quant.Quantizer;
 import casp.kernel.QuantOps;
 import casp.kernel.Syrk;
 import casp.model.DecoderLayer;
@@ -134,7 +137,7 @@ public final class AllocationProbe {
                 double[] h = g.get(groupOf(name));
                 double[] pe = new double[widths.length], de = new double[widths.length];
                 for (int c = 0; c < widths.length; c++) {
-                    QuantizedLayer q = quantizer.apply(widths[c]).apply(w.in()).quantize(w.weight(), w.out(), w.in(), h);
+                    CompressedLayer q = quantizer.apply(widths[c]).apply(w.in()).quantize(w.weight(), w.out(), w.in(), h);
                     pe[c] = ProxyError.relative(w.weight(), q.dequantize(), w.out(), w.in(), h);
                     de[c] = bi[l] * pe[c];
                 }

@@ -1,5 +1,7 @@
 package casp.compress;
 
+import casp.quant.gptq.GptqFormat;
+import casp.quant.lowrank.LowRankLayer;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
@@ -304,7 +306,7 @@ public final class BitAllocation {
      *                fixed width)
      */
     public static List<Unit> units(List<LinearInfo> linears, int[] widths, boolean perLayer) {
-        return units(linears, widths, perLayer, (l, bits) -> LowRankLayer.storageBits(l.rows(), l.cols(), bits, l.groupSize()));
+        return units(linears, widths, perLayer, (l, bits) -> GptqFormat.storageBits(l.rows(), l.cols(), bits, l.groupSize()));
     }
 
     /** The exact stored bits of a linear at a width under some quantizer (a scalar grid's, QuIP#'s). */

@@ -1,5 +1,9 @@
 package casp.compress;
 
+import casp.quant.gptq.GptqFormat;
+import casp.quant.aqlm.Aqlm;
+import casp.quant.aqlm.AqlmWeight;
+import casp.quant.lowrank.LowRankLayer;
 /**
  * The rules of CASP's AQLM backend (`--method casp --backend aqlm`): how a nominal width becomes an
  * AQLM codebook configuration, what it stores, and when a low-rank factor keeps per-channel GPTQ.
@@ -44,13 +48,13 @@ public final class CaspAqlm {
     /** How a factor [rows, cols] at a width is stored: "aqlm" or "gptq" (see the class comment). */
     public static String factorMethod(int rows, int cols, int bits, int codebookBits) {
         if (!available(bits, codebookBits)) return "gptq";
-        return linearCost(rows, cols, bits, codebookBits) <= LowRankLayer.storageBits(rows, cols, bits, -1) ? "aqlm" : "gptq";
+        return linearCost(rows, cols, bits, codebookBits) <= GptqFormat.storageBits(rows, cols, bits, -1) ? "aqlm" : "gptq";
     }
 
     /** Exact bits of a factor [rows, cols] at a width (0: dense float32) under {@link #factorMethod}. */
     public static long factorCost(int rows, int cols, int bits, int codebookBits) {
         if (bits == 0) return 32L * rows * cols;
         return factorMethod(rows, cols, bits, codebookBits).equals("aqlm") ? linearCost(rows, cols, bits, codebookBits)
-                : LowRankLayer.storageBits(rows, cols, bits, -1);
+                : GptqFormat.storageBits(rows, cols, bits, -1);
     }
 }

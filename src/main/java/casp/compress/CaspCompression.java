@@ -4,6 +4,9 @@ import casp.compress.SequentialCompressor.BlockResult;
 import casp.compress.SequentialCompressor.LinearResult;
 import casp.eval.Charts;
 import casp.model.LlamaModel;
+import casp.quant.QuantizationConfig;
+import casp.quant.Quantizer;
+import casp.quant.aqlm.Aqlm;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -139,18 +142,13 @@ public final class CaspCompression {
     }
 
     /**
-     * Exact stored bits of the results: factors, scalar-grid weights with their scales and zeros,
-     * QuIP# codes with their signs and scales, AQLM codes with their codebooks and scales.
+     * Exact stored bits of the results, as each layer's format counts them ({@link casp.quant.CompressedLayer#storageBits}).
      */
     public static long storedBits(List<BlockResult> blocks) {
         long bits = 0;
         for (BlockResult b : blocks) {
             for (LinearResult r : b.linears()) {
-                if (r.lowRank() != null) bits += r.lowRank().storageBits();
-                else if (r.stored() instanceof QuipLayer q) bits += q.storageBits();
-                else if (r.aqlm() != null) bits += AqlmWeight.storageBits(r.rows(), r.cols(), r.aqlm().numCodebooks, r.aqlm().codebookBits);
-                else if (r.packed() != null) bits += LowRankLayer.storageBits(r.rows(), r.cols(), r.bits(), r.groupSize());
-                else throw new IllegalArgumentException("layer " + r.layer() + " " + r.name() + ": no exact bit count for method " + r.method());
+                bits += r.stored().storageBits();
             }
         }
         return bits;
@@ -167,22 +165,15 @@ public final class CaspCompression {
             throw new IllegalStateException("casp: stored " + used + " bits, above the budget of " + plan.budgetBits);
     }
 
-    /** The casp object of quantization_config: method, backend, ranks and allocation settings. */
-    public void annotate(ObjectNode quantizationConfig) {
-        ObjectNode c = (ObjectNode) quantizationConfig.get("casp");
-        c.put("method", "casp");
-        c.put("backend", backend.method());
-        c.put("tensor_format", backend.isQuip() ? "quip#" : backend.method().equals("aqlm") ? "aqlm" : "gptq-v1");
-        if (plan.options.aqlm() != null) c.put("codebook_bits", plan.options.aqlm().codebookBits());
-        c.put("budget_rule", budgetRule());
+    /** The config with its casp object describing CASP: method, backend, tensor format, rank and allocation settings. */
+    public QuantizationConfig annotate(QuantizationConfig config) {
         CaspPlan.Options o = plan.options;
-        c.put("rank_rule", o.rankRule().name().toLowerCase(Locale.ROOT));
-        c.put("rank_ratio", o.rankRatio());
-        c.put("allocation", lowRankOnly ? "none (low-rank only)" : o.allocation().cliName());
-        c.put("allocation_unit", o.perLinear() ? "linear" : "layer");
-        c.put("factor_bits", o.factorBits());
-        c.put("a_bits", o.widthOfA());
-        c.put("rotate", o.rotate());
+        QuantizationConfig.CaspSettings settings = new QuantizationConfig.CaspSettings(o.aqlm() != null ? o.aqlm().codebookBits() : null,
+                budgetRule(), o.rankRule().name().toLowerCase(Locale.ROOT), o.rankRatio(),
+                lowRankOnly ? "none (low-rank only)" : o.allocation().cliName(), o.perLinear() ? "linear" : "layer", o.factorBits(),
+                o.widthOfA(), o.rotate());
+        String tensorFormat = backend.isQuip() ? "quip#" : backend.method().equals("aqlm") ? "aqlm" : "gptq-v1";
+        return config.withCasp(config.casp().withBackend(backend.method()).withMethod("casp", tensorFormat, settings));
     }
 
     /** The casp section of casp-report.json: budget, plan, measurements, per-unit widths. */

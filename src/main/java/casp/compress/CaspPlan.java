@@ -1,5 +1,10 @@
 package casp.compress;
 
+import casp.quant.gptq.GptqFormat;
+import casp.quant.Quantizer;
+import casp.quant.aqlm.Aqlm;
+import casp.quant.lowrank.LowRankLayer;
+import casp.quant.quip.Quip;
 import casp.model.DecoderLayer;
 import casp.model.Linear;
 import casp.model.LlamaModel;
@@ -289,7 +294,7 @@ public final class CaspPlan {
     }
 
     private static long cost(Options o, int rows, int cols, int bits) {
-        if (bits == 0) return LowRankLayer.storageBits(rows, cols, 0, -1);
+        if (bits == 0) return GptqFormat.storageBits(rows, cols, 0, -1);
         if (o.aqlm() != null) return CaspAqlm.factorCost(rows, cols, bits, o.aqlm().codebookBits());
         return LowRankQuantizer.factorStorageBits(o.backend(), rows, cols, bits);
     }
@@ -306,7 +311,7 @@ public final class CaspPlan {
      * group and row.
      */
     public static long linearCost(String backend, int rows, int cols, int bits, int groupSize) {
-        return backend.equals("quip") ? Quip.storageBits(rows, cols, bits) : LowRankLayer.storageBits(rows, cols, bits, groupSize);
+        return backend.equals("quip") ? Quip.storageBits(rows, cols, bits) : GptqFormat.storageBits(rows, cols, bits, groupSize);
     }
 
     private static String key(int layer, String name) {

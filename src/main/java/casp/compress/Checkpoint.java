@@ -1,14 +1,13 @@
 package casp.compress;
 
 import casp.compress.SequentialCompressor.BlockResult;
+import casp.quant.CompressedLayer;
+import casp.quant.Formats;
 import casp.compress.SequentialCompressor.LinearResult;
 import casp.io.BadInputException;
 import casp.io.SafeTensorsFile;
 import casp.io.SafeTensorsWriter;
 import casp.io.TensorInfo;
-import casp.kernel.Fp16;
-import casp.kernel.GptqPacking;
-import casp.model.QuipLinear;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
@@ -26,7 +25,8 @@ import java.util.List;
  * it stopped and produce the same result. It lives in a folder next to the output,
  * {@code OUT.partial}:
  * <ul>
- *   <li>block-I.safetensors: the packed GPTQ tensors of block I's linears (NAME.qweight, ...);</li>
+ *   <li>block-I.safetensors: the stored tensors of block I's linears, each under its name
+ *       (e.g. self_attn.q_proj.qweight; see {@link CompressedLayer#write});</li>
  *   <li>activations-K.safetensors: the inputs of block K (the first block not done) for every
  *       calibration sample, "sample.J" F32 or BF16 (as the run keeps them) [tokens, hidden];</li>
  *   <li>state.json: the run's arguments (a resumed run must match them), the blocks done with
@@ -161,26 +161,7 @@ public final class Checkpoint {
         if (block.layer() != blocks.size())
             throw new IllegalStateException("block " + block.layer() + " saved after " + blocks.size() + " blocks");
         SafeTensorsWriter w = new SafeTensorsWriter();
-        for (LinearResult r : block.linears()) {
-            if (r.lowRank() != null) { // casp: factors under NAME.u / NAME.v
-                r.lowRank().write(w, r.name() + ".u", r.name() + ".v");
-                continue;
-            }
-            if (r.stored() != null) { // QuIP#
-                r.stored().write(w, r.name());
-                continue;
-            }
-            if (r.aqlm() != null) { // aqlm: NAME.codes / .codebooks / .scales
-                r.aqlm().tensors().write(w, r.name());
-                continue;
-            }
-            GptqPacking.Tensors t = r.packed();
-            String p = r.name() + ".";
-            w.addInts(p + GptqFormat.QWEIGHT, new long[]{GptqPacking.words(t.in, t.bits), t.out}, t.qweight);
-            w.addInts(p + GptqFormat.QZEROS, new long[]{t.groups(), GptqPacking.words(t.out, t.bits)}, t.qzeros);
-            w.addF16(p + GptqFormat.SCALES, new long[]{t.groups(), t.out}, Fp16.toFloats(t.scales));
-            w.addInts(p + GptqFormat.G_IDX, new long[]{t.in}, t.gIdx);
-        }
+        for (LinearResult r : block.linears()) r.stored().write(w, r.name());
         w.write(dir.resolve(blockFile(block.layer())));
 
         String prev = activationsFile;
@@ -213,34 +194,9 @@ public final class Checkpoint {
         SafeTensorsFile st = SafeTensorsFile.open(f);
         List<LinearResult> lin = new ArrayList<>();
         for (LinearResult r : meta.linears()) {
-            LowRankFactors factors = LowRankFactors.read(st, r.name() + ".u", r.name() + ".v", r.rows(), r.cols(),
-                    r.stats().getOrDefault("rank", 0).intValue(), r.stats().getOrDefault("a_bits", 0).intValue(), r.stats().getOrDefault("b_bits", 0).intValue());
-            if (factors != null) { // casp
-                lin.add(new LinearResult(r.layer(), r.name(), r.rows(), r.cols(), r.method(), r.bits(), r.groupSize(),
-                        r.effectiveBits(), r.proxyError(), r.seconds(), r.stats(), null, factors));
-                continue;
-            }
-            if (st.tensors().containsKey(r.name() + "." + QuipLinear.QIDXS)) { // QuIP#
-                QuipLayer q = new QuipLayer(QuipLinear.read(QuipLinear.source(st), f.toString(), r.name(), r.cols(), r.rows()), r.stats());
-                lin.add(new LinearResult(r.layer(), r.name(), r.rows(), r.cols(), r.method(), r.bits(), r.groupSize(),
-                        r.effectiveBits(), r.proxyError(), r.seconds(), r.stats(), null, null, q, null));
-                continue;
-            }
-            if (r.method().equals("aqlm")) {
-                AqlmWeight a = AqlmWeight.of(casp.io.AqlmTensors.read(st, r.name(), r.rows(), r.cols(),
-                        r.stats().getOrDefault("num_codebooks", 0).intValue(), r.stats().getOrDefault("codebook_bits", 0).intValue()),
-                        r.cols(), r.stats());
-                lin.add(new LinearResult(r.layer(), r.name(), r.rows(), r.cols(), r.method(), r.bits(), r.groupSize(),
-                        r.effectiveBits(), r.proxyError(), r.seconds(), r.stats(), null, null, null, a));
-                continue;
-            }
-            String p = r.name() + ".";
-            int in = r.cols(), out = r.rows();
-            short[] scales = Fp16.fromFloats(st.readFloats(p + GptqFormat.SCALES));
-            GptqPacking.Tensors t = new GptqPacking.Tensors(in, out, r.bits(), st.readInts(p + GptqFormat.QWEIGHT),
-                    st.readInts(p + GptqFormat.QZEROS), scales, st.readInts(p + GptqFormat.G_IDX));
-            lin.add(new LinearResult(r.layer(), r.name(), r.rows(), r.cols(), r.method(), r.bits(), r.groupSize(),
-                    r.effectiveBits(), r.proxyError(), r.seconds(), r.stats(), t));
+            CompressedLayer stored = Formats.read(st, r.name(), r.method(), r.rows(), r.cols(), r.bits(), r.stats());
+            if (stored == null) throw new BadInputException(f + ": no tensors for " + r.name() + " of block " + meta.layer());
+            lin.add(r.withStored(stored));
         }
         return new BlockResult(meta.layer(), lin, meta.seconds(), meta.forwardSeconds(), meta.hessianSeconds());
     }

@@ -5,10 +5,13 @@ import casp.io.BadInputException;
 import casp.io.ModelFolder;
 import casp.io.SafeTensorsWriter;
 import casp.io.WeightStore;
-import casp.kernel.Fp16;
-import casp.kernel.GptqPacking;
-import casp.model.LowRankLinear;
-import casp.model.QuipLinear;
+import casp.quant.QuantizationConfig;
+import casp.quant.aqlm.Aqlm;
+import casp.quant.aqlm.AqlmTensors;
+import casp.quant.aqlm.AqlmWeight;
+import casp.quant.lowrank.LowRankLayer;
+import casp.quant.lowrank.LowRankLinear;
+import casp.quant.quip.QuipLinear;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -19,21 +22,25 @@ import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.TreeMap;
+import java.util.TreeSet;
 import java.util.stream.Stream;
 
 /**
  * Writes a compressed model as a Hugging Face-style folder (ALGORITHMS.md section 10):
  * <ul>
  *   <li>config.json: the source's, plus "quantization_config" ({@link #quantizationConfig});</li>
- *   <li>model.safetensors: for each quantized linear {@code <name>.qweight/.qzeros/.scales/.g_idx}
- *       in the GPTQ v1 layout ({@link GptqFormat}) in place of {@code <name>.weight} (its bias is
- *       kept); every other tensor copied byte for byte;</li>
+ *   <li>model.safetensors: for each compressed linear the tensors of its storage format
+ *       ({@link CompressedLayer#write}) in place of {@code <name>.weight} (its bias is kept); every
+ *       other tensor copied byte for byte;</li>
  *   <li>the tokenizer, preprocessor, generation and chat-template files, copied;</li>
  *   <li>casp-report.json.</li>
  * </ul>
@@ -80,12 +87,12 @@ public final class CompressedModelWriter {
      * @param force    replace an existing target
      * @return bytes of model.safetensors
      */
-    public static long write(ModelFolder source, List<LinearResult> results, ObjectNode qconfig, JsonNode report,
+    public static long write(ModelFolder source, List<LinearResult> results, QuantizationConfig qconfig, JsonNode report,
                              Path out, boolean force) throws IOException {
         return write(source, results, qconfig, report, out, force, null);
     }
 
-    static long write(ModelFolder source, List<LinearResult> results, ObjectNode qconfig, JsonNode report,
+    static long write(ModelFolder source, List<LinearResult> results, QuantizationConfig qconfig, JsonNode report,
                       Path out, boolean force, Hook hook) throws IOException {
         out = out.toAbsolutePath().normalize();
         checkTarget(out, force);
@@ -122,52 +129,31 @@ public final class CompressedModelWriter {
         }
     }
 
-    private static long writeInto(Path dir, ModelFolder source, List<LinearResult> results, ObjectNode qconfig,
+    private static long writeInto(Path dir, ModelFolder source, List<LinearResult> results, QuantizationConfig qconfig,
                                   JsonNode report) throws IOException {
         ObjectMapper json = new ObjectMapper();
         // config.json: the original plus quantization_config.
         ObjectNode config = (ObjectNode) source.config().raw().deepCopy();
-        config.set("quantization_config", qconfig);
+        config.set("quantization_config", qconfig.toJson());
         Files.write(dir.resolve("config.json"), json.writerWithDefaultPrettyPrinter().writeValueAsBytes(config));
 
         // model.safetensors: quantized linears replaced, everything else copied.
         Map<String, LinearResult> byPrefix = new HashMap<>();
         for (LinearResult r : results) {
-            if (r.packed() == null && r.lowRank() == null && r.stored() == null && r.aqlm() == null)
-                throw new IllegalArgumentException("layer " + r.layer() + " " + r.name() + " has no packed tensors");
+            if (r.stored() == null) throw new IllegalArgumentException("layer " + r.layer() + " " + r.name() + " has no stored form");
             byPrefix.put(source.layer(r.layer(), r.name()), r);
         }
         WeightStore w = source.weights();
         SafeTensorsWriter st = new SafeTensorsWriter().metadata("format", "pt");
         int replaced = 0;
         for (String name : w.names()) {
-            LinearResult r = name.endsWith(".weight") ? byPrefix.get(name.substring(0, name.length() - ".weight".length())) : null;
+            String prefix = name.endsWith(".weight") ? name.substring(0, name.length() - ".weight".length()) : null;
+            LinearResult r = prefix == null ? null : byPrefix.get(prefix);
             if (r == null) {
                 st.copy(w.file(name), name);
                 continue;
             }
-            if (r.lowRank() != null) { // casp: the projection is stored as its factors A (u) and B (v)
-                String prefix = name.substring(0, name.length() - ".weight".length());
-                r.lowRank().write(st, LowRankLinear.uPrefix(prefix), LowRankLinear.vPrefix(prefix));
-                replaced++;
-                continue;
-            }
-            if (r.stored() != null) { // QuIP#: codes, signs and scale
-                r.stored().write(st, name.substring(0, name.length() - ".weight".length()));
-                replaced++;
-                continue;
-            }
-            if (r.aqlm() != null) { // aqlm: <prefix>.codes / .codebooks / .scales
-                r.aqlm().tensors().write(st, name.substring(0, name.length() - ".weight".length()));
-                replaced++;
-                continue;
-            }
-            String p = name.substring(0, name.length() - ".weight".length()) + ".";
-            GptqPacking.Tensors t = r.packed();
-            st.addInts(p + GptqFormat.QWEIGHT, new long[]{GptqPacking.words(t.in, t.bits), t.out}, t.qweight);
-            st.addInts(p + GptqFormat.QZEROS, new long[]{t.groups(), GptqPacking.words(t.out, t.bits)}, t.qzeros);
-            st.addF16(p + GptqFormat.SCALES, new long[]{t.groups(), t.out}, Fp16.toFloats(t.scales));
-            st.addInts(p + GptqFormat.G_IDX, new long[]{t.in}, t.gIdx);
+            r.stored().write(st, prefix); // the compressed tensors in place of prefix.weight (its bias is kept)
             replaced++;
         }
         if (replaced != byPrefix.size())
@@ -187,104 +173,121 @@ public final class CompressedModelWriter {
     }
 
     /**
-     * quantization_config for the results: the AutoGPTQ fields (quant_method "gptq", bits, group_size,
-     * desc_act, sym, static_groups, true_sequential, damp_percent, checkpoint_format "gptq" = v1) so
-     * GPTQ readers recognise the tensors, and a "casp" object: version, method (rtn|gptq), backend,
-     * per-linear bits and group sizes by tensor prefix (the top-level bits / group_size are those of
-     * most weights), and the calibration settings.
+     * quantization_config for the results, in the form readers of the method expect, plus casp's
+     * own "casp" object (version, method, backend, per-linear widths by tensor prefix, low-rank
+     * factors, calibration settings):
+     * <ul>
+     *   <li>rtn / gptq: AutoGPTQ's fields (quant_method "gptq", bits, group_size, desc_act, sym,
+     *       static_groups, true_sequential, damp_percent, checkpoint_format "gptq" = v1); the top-level
+     *       bits and group_size are those of most weights, each linear's in casp.bits / casp.group_size;</li>
+     *   <li>quip: quant_method "quip#", codebook "E8P12" (3 / 4 bits: "E8P12RVQ3B" / "E8P12RVQ4B",
+     *       the names of QuIP#'s reference), bits, the sign and transform conventions
+     *       (casp.quant.quip.QuipLinear); a reader takes each linear's residual stage from its qidxs2;</li>
+     *   <li>aqlm: {@link #aqlmConfig}.</li>
+     * </ul>
      */
-    public static ObjectNode quantizationConfig(ModelFolder source, CompressionOptions opt, List<LinearResult> results) {
-        if (opt.isQuip()) return quipConfig(source, opt, results);
-        if (opt.method().equals("aqlm")) return AqlmFormat.quantizationConfig(source, opt, results);
-        ObjectNode q = new ObjectMapper().createObjectNode();
+    public static QuantizationConfig quantizationConfig(ModelFolder source, CompressionOptions opt, List<LinearResult> results) {
+        if (opt.method().equals("aqlm")) return aqlmConfig(source, opt, results);
+        QuantizationConfig.Calibration cal = new QuantizationConfig.Calibration(opt.samples(), opt.seqLen(), opt.seed());
+        Map<String, Integer> bits = new LinkedHashMap<>();
+        if (opt.isQuip()) {
+            Map<String, QuantizationConfig.LowRankEntry> lowRank = lowRankEntries(source, results, bits, null);
+            QuantizationConfig.QuipFields q = new QuantizationConfig.QuipFields(
+                    opt.bits() == 2 ? "E8P12" : opt.bits() == 3 ? "E8P12RVQ3B" : "E8P12RVQ4B", opt.bits(),
+                    "random signs + Hadamard (Sylvester x Paley), inputs padded to a multiple of 8", opt.trueSequential());
+            return new QuantizationConfig(QuipLinear.METHOD, null, q, null, new QuantizationConfig.Casp(FORMAT_VERSION, opt.method(),
+                    "e8p12", null, bits, null, lowRank, null, cal, null));
+        }
         Map<Integer, Long> bitsWeight = new LinkedHashMap<>(), groupWeight = new LinkedHashMap<>();
         for (LinearResult r : results) {
-            if (r.lowRank() != null) continue; // casp factors are listed on their own below
+            if (r.lowRank() != null) continue; // casp factors are listed on their own
             bitsWeight.merge(r.bits(), r.weights(), Long::sum);
             groupWeight.merge(r.groupSize(), r.weights(), Long::sum);
         }
-        q.put("quant_method", "gptq");
-        q.put("bits", mostCommon(bitsWeight, opt.bits()));
-        q.put("group_size", mostCommon(groupWeight, -1));
-        q.put("desc_act", opt.actOrder());
-        q.put("sym", opt.symmetric());
-        q.put("static_groups", true);
-        q.put("true_sequential", opt.trueSequential());
-        q.put("damp_percent", opt.percDamp());
-        q.put("checkpoint_format", "gptq");
-        ObjectNode c = q.putObject("casp");
-        c.put("version", FORMAT_VERSION);
-        c.put("method", opt.method());
-        c.put("backend", "gptq-v1");
-        perLinear(c, source, results, true);
-        calibration(c, opt);
-        return q;
+        Map<String, Integer> groups = new LinkedHashMap<>();
+        Map<String, QuantizationConfig.LowRankEntry> lowRank = lowRankEntries(source, results, bits, groups);
+        QuantizationConfig.GptqFields g = new QuantizationConfig.GptqFields(mostCommon(bitsWeight, opt.bits()), mostCommon(groupWeight, -1),
+                opt.actOrder(), opt.symmetric(), true, opt.trueSequential(), opt.percDamp(), "gptq");
+        return new QuantizationConfig("gptq", g, null, null, new QuantizationConfig.Casp(FORMAT_VERSION, opt.method(), "gptq-v1", null,
+                bits, groups, lowRank, null, cal, null));
     }
 
     /**
-     * casp.bits (each linear's width, by tensor prefix), with group sizes casp.group_size (a scalar
-     * grid's), and casp.low_rank for the projections stored as factors ({@link #lowRankEntry}).
+     * Each linear's width into bits (a scalar grid's group size into groups), by tensor prefix;
+     * returns the low-rank projections (rank, factor widths and formats; their quantized factors'
+     * widths go into bits under the factor prefixes), or null when there are none.
      */
-    static void perLinear(ObjectNode c, ModelFolder source, List<LinearResult> results, boolean groupSizes) {
-        ObjectNode bits = c.putObject("bits"), groups = groupSizes ? c.putObject("group_size") : null;
-        ObjectNode lowRank = null;
+    static Map<String, QuantizationConfig.LowRankEntry> lowRankEntries(ModelFolder source, List<LinearResult> results,
+                                                                     Map<String, Integer> bits, Map<String, Integer> groups) {
+        Map<String, QuantizationConfig.LowRankEntry> lowRank = null;
         for (LinearResult r : results) {
             String p = source.layer(r.layer(), r.name());
-            if (r.lowRank() != null) { // casp: the widths of the factor tensors, and the rank
-                if (lowRank == null) lowRank = c.putObject("low_rank");
-                lowRankEntry(lowRank, bits, p, r.lowRank());
+            LowRankLayer f = r.lowRank();
+            if (f != null) {
+                if (lowRank == null) lowRank = new LinkedHashMap<>();
+                lowRank.put(p, lowRankEntry(f));
+                if (f.aBits() > 0) bits.put(LowRankLinear.uPrefix(p), f.aBits());
+                if (f.bBits() > 0) bits.put(LowRankLinear.vPrefix(p), f.bBits());
                 continue;
             }
             bits.put(p, r.bits());
             if (groups != null) groups.put(p, r.groupSize());
         }
+        return lowRank;
     }
 
-    /** casp.calibration: samples, seq_len and seed of the calibration set. */
-    static void calibration(ObjectNode c, CompressionOptions opt) {
-        ObjectNode cal = c.putObject("calibration");
-        cal.put("samples", opt.samples());
-        cal.put("seq_len", opt.seqLen());
-        cal.put("seed", opt.seed());
-    }
-
-    /**
-     * quantization_config of a QuIP# folder: quant_method "quip#", codebook "E8P12" (3 / 4 bits:
-     * "E8P12RVQ3B" / "E8P12RVQ4B", the names of QuIP#'s reference), bits,
-     * the sign and transform conventions (see casp.model.QuipLinear), and the "casp" object
-     * (version, method, backend "e8p12", per-linear bits, calibration) as for GPTQ. For CASP
-     * (--backend quip) the top-level codebook and bits are the target's; each linear's width is in
-     * casp.bits (a reader takes the residual stage from the qidxs2 tensor), the factors' ranks and
-     * formats in casp.low_rank.
-     */
-    static ObjectNode quipConfig(ModelFolder source, CompressionOptions opt, List<LinearResult> results) {
-        ObjectNode q = new ObjectMapper().createObjectNode();
-        q.put("quant_method", QuipLinear.METHOD);
-        q.put("codebook", opt.bits() == 2 ? "E8P12" : opt.bits() == 3 ? "E8P12RVQ3B" : "E8P12RVQ4B");
-        q.put("bits", opt.bits());
-        q.put("incoherence", "random signs + Hadamard (Sylvester x Paley), inputs padded to a multiple of 8");
-        q.put("true_sequential", opt.trueSequential());
-        ObjectNode c = q.putObject("casp");
-        c.put("version", FORMAT_VERSION);
-        c.put("method", opt.method());
-        c.put("backend", "e8p12");
-        perLinear(c, source, results, false); // --backend quip: q/k factors as QuIP# codes, or GPTQ at widths QuIP# lacks
-        calibration(c, opt);
-        return q;
+    /** casp's record of one low-rank projection. */
+    static QuantizationConfig.LowRankEntry lowRankEntry(LowRankLayer f) {
+        return new QuantizationConfig.LowRankEntry(f.rank(), f.aBits(), f.bBits(), f.aFormat(), f.bFormat());
     }
 
     /**
-     * casp's record of one low-rank projection: its rank (which QuIP#'s padded codes do not show; the
-     * loader reads it here), each factor's width and storage format ("gptq-v1", "quip#", "float32"),
-     * and the quantized factors' widths under their tensor prefixes in bits. (Also used by {@link AqlmFormat}.)
+     * quantization_config of an AQLM folder (tensors: casp.quant.aqlm.AqlmTensors), in Hugging
+     * Face's "aqlm" form so AQLM-aware readers recognise it: nbits_per_codebook, num_codebooks,
+     * in_group_size 8, out_group_size 1, linear_weights_not_to_quantize (every ".weight" tensor left
+     * as it was, and the output head: Hugging Face replaces every other nn.Linear by an AQLM layer),
+     * plus casp's object with the quantizer's search settings.
+     *
+     * <p>CASP folders (--backend aqlm) differ: the linears have different widths, so different codebook
+     * counts at one codebook size (num_codebooks at the top is that of most weights; each linear's width
+     * is in casp.bits, and its count is width x 8 / nbits_per_codebook, which the AQLM loader reads), and
+     * q/k are low-rank factors (casp.low_rank; a factor is AQLM codes or per-channel GPTQ tensors).
+     * Hugging Face's AQLM reader, which assumes one configuration, cannot load such a folder; casp can.
      */
-    static void lowRankEntry(ObjectNode lowRank, ObjectNode bits, String p, LowRankFactors f) {
-        lowRank.putObject(p).put("rank", f.rank()).put("a_bits", f.aBits()).put("b_bits", f.bBits())
-                .put("a_format", f.aFormat()).put("b_format", f.bFormat());
-        if (f.aBits() > 0) bits.put(LowRankLinear.uPrefix(p), f.aBits());
-        if (f.bBits() > 0) bits.put(LowRankLinear.vPrefix(p), f.bBits());
+    static QuantizationConfig aqlmConfig(ModelFolder source, CompressionOptions opt, List<LinearResult> results) {
+        Aqlm.Options a = opt.aqlmOptions();
+        Set<String> replaced = new HashSet<>();
+        Map<Integer, Long> byCount = new TreeMap<>();
+        boolean casp = false;
+        for (LinearResult r : results) {
+            replaced.add(source.layer(r.layer(), r.name()) + ".weight");
+            if (r.lowRank() != null) { // casp: q/k as factors
+                casp = true;
+                continue;
+            }
+            if (!(r.stored() instanceof AqlmWeight aw))
+                throw new IllegalArgumentException("layer " + r.layer() + " " + r.name() + " is not an AQLM result");
+            if (aw.codebookBits != a.codebookBits())
+                throw new IllegalArgumentException("layer " + r.layer() + " " + r.name() + " has another codebook size");
+            if (aw.numCodebooks != a.numCodebooks()) casp = true; // casp: widths allocated per linear
+            byCount.merge(aw.numCodebooks, (long) r.rows() * r.cols(), Long::sum);
+        }
+        int numCodebooks = casp ? mostCommon(byCount, a.numCodebooks()) : a.numCodebooks();
+        Set<String> keep = new TreeSet<>();
+        for (String name : source.weights().names()) if (name.endsWith(".weight") && !replaced.contains(name)) keep.add(name);
+        keep.add(source.headTied() ? (source.textPrefix().equals("language_model.model.") ? "language_model.lm_head.weight" : "lm_head.weight")
+                : source.lmHead());
+        QuantizationConfig.AqlmFields f = new QuantizationConfig.AqlmFields(a.codebookBits(), numCodebooks, AqlmTensors.IN_GROUP, 1,
+                new ArrayList<>(keep));
+        Map<String, Integer> bits = new LinkedHashMap<>();
+        Map<String, QuantizationConfig.LowRankEntry> lowRank = lowRankEntries(source, results, bits, null);
+        QuantizationConfig.AqlmSearch search = new QuantizationConfig.AqlmSearch(a.beamWidth(), a.iterations(), a.kmeansIterations(),
+                a.relTolerance(), a.jointLimit(), a.seed());
+        return new QuantizationConfig("aqlm", null, null, f, new QuantizationConfig.Casp(FORMAT_VERSION, "aqlm", "aqlm", "aqlm", bits, null,
+                lowRank, search, new QuantizationConfig.Calibration(opt.samples(), opt.seqLen(), opt.seed()), null));
     }
 
+    /** The value with the most weights (the first such when tied). */
     private static int mostCommon(Map<Integer, Long> weightByValue, int fallback) {
         return weightByValue.entrySet().stream().max(Map.Entry.comparingByValue()).map(Map.Entry::getKey).orElse(fallback);
     }

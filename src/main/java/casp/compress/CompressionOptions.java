@@ -1,5 +1,10 @@
 package casp.compress;
 
+import casp.quant.Quantizer;
+import casp.quant.aqlm.Aqlm;
+import casp.quant.gptq.Gptq;
+import casp.quant.gptq.Rtn;
+import casp.quant.quip.Quip;
 import casp.io.BadInputException;
 import casp.model.LlamaModel;
 import com.fasterxml.jackson.databind.ObjectMapper;

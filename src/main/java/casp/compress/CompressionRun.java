@@ -10,6 +10,7 @@ import casp.io.ChatTemplate;
 import casp.model.LlamaModel;
 import casp.model.LlavaImageEncoder;
 import casp.model.LlavaModel;
+import casp.quant.QuantizationConfig;
 import casp.tensor.DType;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -253,10 +254,10 @@ public final class CompressionRun {
                 return new Outcome(cpDir, CompressionReport.effectiveBits(blocks), seconds, blocks, report, 0, activationBytes,
                         mem.peakHeapBytes(), peakRss, first, false, spilled);
             }
-            ObjectNode qconfig = CompressedModelWriter.quantizationConfig(folder, opt, all);
+            QuantizationConfig qconfig = CompressedModelWriter.quantizationConfig(folder, opt, all);
             if (casp != null) {
                 report.set("casp", casp.report(blocks));
-                casp.annotate(qconfig);
+                qconfig = casp.annotate(qconfig);
             }
             long bytes = CompressedModelWriter.write(folder, all, qconfig, report, out, req.force());
             if (casp != null) CaspCompression.chart(blocks, "CASP bit allocation: " + Charts.modelName(req.model()),

@@ -1,5 +1,15 @@
 package casp.compress;
 
+import casp.quant.gptq.GptqFormat;
+import casp.quant.ProxyError;
+import casp.quant.CompressedLayer;
+import casp.quant.Float32Format;
+import casp.quant.Quantizer;
+import casp.quant.aqlm.Aqlm;
+import casp.quant.gptq.Gptq;
+import casp.quant.gptq.Rtn;
+import casp.quant.lowrank.LowRankLayer;
+import casp.quant.quip.Quip;
 import casp.kernel.Gemm;
 import casp.kernel.Triangular;
 
@@ -100,6 +110,21 @@ public final class LowRankQuantizer implements Quantizer {
     }
 
     /**
+     * Exact bits of both factors of a [rows, cols] projection at the fixed rank (min(rank, rows,
+     * cols)); a rank chosen from the data (the threshold rule) has no cost before quantizing.
+     */
+    @Override
+    public long storageBits(int rows, int cols) {
+        if (opt.rank() <= 0) throw new IllegalStateException("the rank is chosen from the data: no storage cost before quantizing");
+        int r = Math.min(opt.rank(), Math.min(rows, cols));
+        return factorBits(opt.aBits(), rows, r) + factorBits(opt.bBits(), r, cols);
+    }
+
+    private long factorBits(int bits, int rows, int cols) {
+        return bits == 0 ? 32L * rows * cols : factorQuantizer(bits, rows, cols).storageBits(rows, cols);
+    }
+
+    /**
      * The quantizer a factor of this width gets under a backend: "quip#" when the backend is quip and
      * QuIP# has the width (2, 3, 4), else the scalar grid ("gptq" for the gptq and quip backends,
      * "rtn" for rtn). So with --backend quip an 8-bit factor keeps GPTQ (QuIP# has no 8-bit codebook).
@@ -117,7 +142,7 @@ public final class LowRankQuantizer implements Quantizer {
     public static long factorStorageBits(String backend, int rows, int cols, int bits) {
         if (bits == 0) return 32L * rows * cols;
         return factorMethod(backend, bits).equals("quip#") ? Quip.storageBits(rows, cols, bits)
-                : LowRankLayer.storageBits(rows, cols, bits, -1);
+                : GptqFormat.storageBits(rows, cols, bits, -1);
     }
 
     /**
@@ -160,7 +185,7 @@ public final class LowRankQuantizer implements Quantizer {
         stats.put("truncation_loss", d.relativeLoss(r));
         stats.put("whitening_damping", d.whitening.relativeDamping);
         float[] a = f.a(), b = f.b();
-        QuantizedLayer qb = null, qa = null;
+        CompressedLayer qb = null, qa = null;
         float[] bq = b;
         if (opt.bBits() > 0) {
             qb = factorQuantizer(opt.bBits(), r, cols).quantize(b, r, cols, h);
@@ -173,9 +198,11 @@ public final class LowRankQuantizer implements Quantizer {
             qa = factorQuantizer(opt.aBits(), rows, r).quantize(a, rows, r, ha);
             stats.put("a_proxy_error", ProxyError.relative(a, qa.dequantize(), rows, r, ha));
         }
-        LowRankLayer out = new LowRankLayer(method(), rows, cols, r, a, b, qa, qb, stats);
+        CompressedLayer fa = qa != null ? qa : new Float32Format.Float32Layer(rows, r, a);
+        CompressedLayer fb = qb != null ? qb : new Float32Format.Float32Layer(r, cols, b);
+        LowRankLayer out = new LowRankLayer(method(), rows, cols, r, fa, fb, stats);
         stats.put("proxy_error", ProxyError.relative(w, out.dequantize(), rows, cols, h));
-        return new LowRankLayer(method(), rows, cols, r, a, b, qa, qb, stats);
+        return new LowRankLayer(method(), rows, cols, r, fa, fb, stats);
     }
 
     /** H_A = Bq H Bq^T [r, r] in float64. */

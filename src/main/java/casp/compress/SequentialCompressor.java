@@ -1,13 +1,16 @@
 package casp.compress;
 
-import casp.kernel.GptqPacking;
 import casp.model.DecoderLayer;
 import casp.model.DenseLinear;
 import casp.model.ForwardHooks;
 import casp.model.HalfLinear;
 import casp.model.Linear;
 import casp.model.LlamaModel;
-import casp.model.LowRankLinear;
+import casp.quant.CompressedLayer;
+import casp.quant.ProxyError;
+import casp.quant.Quantizer;
+import casp.quant.lowrank.LowRankLayer;
+import casp.quant.lowrank.LowRankLinear;
 
 import java.util.ArrayList;
 import java.util.Collections;
@@ -31,7 +34,7 @@ import java.util.Map;
  * uncompressed block.
  *
  * <p>During compression a quantized linear is a {@link DenseLinear} of its dequantized weight
- * (fast GEMMs); the packed GPTQ tensors are kept in each {@link LinearResult} for writing. The
+ * (fast GEMMs); its stored form is kept in each {@link LinearResult} for writing. The
  * model is modified in place. Not thread-safe.
  */
 public final class SequentialCompressor {
@@ -45,32 +48,28 @@ public final class SequentialCompressor {
     /**
      * What happened to one linear layer.
      *
+     * @param bits          nominal width ({@link CompressedLayer#bits()}; a low-rank projection: factor B's)
+     * @param groupSize     columns per group of a scalar grid, -1 otherwise
      * @param effectiveBits stored bits per weight including scales and zeros
      * @param proxyError    tr(dW H dW^T) / tr(W H W^T)
      * @param seconds       quantization time (Hessian capture excluded)
-     * @param packed        the GPTQ v1 tensors of the result (null for low-rank factors)
-     * @param lowRank       casp: the factors when the linear became low-rank (bits is then B's width)
-     * @param stored        the tensors of a result in another format than GPTQ v1 (QuIP#), else null
-     * @param aqlm          aqlm: the codes, codebooks and scales (packed, lowRank and stored are then null)
+     * @param stored        the compressed layer as it is written (null only in a report read back
+     *                      without its tensors)
      */
     public record LinearResult(int layer, String name, int rows, int cols, String method, int bits, int groupSize,
                                double effectiveBits, double proxyError, double seconds, Map<String, Number> stats,
-                               GptqPacking.Tensors packed, LowRankFactors lowRank, StoredTensors stored, AqlmWeight aqlm) {
-        /** A GPTQ-format or low-rank result. */
-        public LinearResult(int layer, String name, int rows, int cols, String method, int bits, int groupSize,
-                            double effectiveBits, double proxyError, double seconds, Map<String, Number> stats,
-                            GptqPacking.Tensors packed, LowRankFactors lowRank) {
-            this(layer, name, rows, cols, method, bits, groupSize, effectiveBits, proxyError, seconds, stats, packed, lowRank, null, null);
-        }
-
-        /** A scalar-grid result (no low-rank factors). */
-        public LinearResult(int layer, String name, int rows, int cols, String method, int bits, int groupSize,
-                            double effectiveBits, double proxyError, double seconds, Map<String, Number> stats,
-                            GptqPacking.Tensors packed) {
-            this(layer, name, rows, cols, method, bits, groupSize, effectiveBits, proxyError, seconds, stats, packed, null);
-        }
-
+                               CompressedLayer stored) {
         public long weights() { return (long) rows * cols; }
+
+        /** The same result with its stored layer. */
+        public LinearResult withStored(CompressedLayer layer) {
+            return new LinearResult(this.layer, name, rows, cols, method, bits, groupSize, effectiveBits, proxyError, seconds, stats, layer);
+        }
+
+        /** casp: the factors when the projection became low-rank, else null. */
+        public LowRankLayer lowRank() {
+            return stored instanceof LowRankLayer l ? l : null;
+        }
     }
 
     /**
@@ -228,50 +227,20 @@ public final class SequentialCompressor {
             Quantizer q = plan.quantizer(layer.index(), name);
             if (q == null) continue; // casp --lowrank-only: this linear stays float
             long t0 = System.nanoTime();
-            QuantizedLayer ql = q.quantize(dense.weight(), rows, cols, h);
-            if (ql instanceof LowRankLayer lr) { // casp: W_q / W_k as factors A B
-                LowRankLinear fac = LowRankLinear.dense(rows, lr.rank(), cols, lr.a(), lr.b());
-                double proxy = ProxyError.relative(dense.weight(), lr.dequantize(), rows, cols, h);
-                double secs = (System.nanoTime() - t0) / 1e9;
-                layer.setLinear(name, new LowRankLinear(fac.a(), fac.b(), dense.bias()));
-                LinearResult r = new LinearResult(layer.index(), name, rows, cols, lr.method(), lr.qb == null ? 32 : lr.bBits(), -1,
-                        lr.effectiveBits(), proxy, secs, lr.stats(), null, LowRankFactors.of(lr));
-                results.add(r);
-                l.linearDone(r);
-                continue;
-            }
-            if (ql instanceof StoredTensors stored) { // QuIP#: its own tensors; the model runs on the dequantized weight
-                float[] wq = ql.dequantize();
-                double proxy = ProxyError.relative(dense.weight(), wq, rows, cols, h);
-                double secs = (System.nanoTime() - t0) / 1e9;
-                layer.setLinear(name, new DenseLinear(cols, rows, wq, dense.bias()));
-                LinearResult r = new LinearResult(layer.index(), name, rows, cols, ql.method(), q.bits(), -1,
-                        ql.effectiveBits(), proxy, secs, ql.stats(), null, null, stored, null);
-                results.add(r);
-                l.linearDone(r);
-                continue;
-            }
-            if (ql instanceof AqlmWeight aw) { // aqlm: stored as codes, codebooks and scales
-                float[] wq = aw.dequantize();
-                double proxy = ProxyError.relative(dense.weight(), wq, rows, cols, h);
-                double secs = (System.nanoTime() - t0) / 1e9;
-                layer.setLinear(name, new DenseLinear(cols, rows, wq, dense.bias()));
-                LinearResult r = new LinearResult(layer.index(), name, rows, cols, aw.method(), aw.bits(), Aqlm.GROUP,
-                        aw.effectiveBits(), proxy, secs, aw.stats(), null, null, null, aw);
-                results.add(r);
-                l.linearDone(r);
-                continue;
-            }
-            if (!(ql instanceof QuantizedWeight qw))
-                // TODO(QuIP# issue): its codebook results need their own tensors in the format.
-                throw new UnsupportedOperationException(ql.method() + ": only scalar-grid (GPTQ format) results can be stored yet");
-            float[] wq = qw.dequantize();
+            CompressedLayer ql = q.quantize(dense.weight(), rows, cols, h);
+            float[] wq = ql.dequantize();
             double proxy = ProxyError.relative(dense.weight(), wq, rows, cols, h);
-            GptqPacking.Tensors packed = GptqFormat.pack(qw);
             double secs = (System.nanoTime() - t0) / 1e9;
-            layer.setLinear(name, new DenseLinear(cols, rows, wq, dense.bias()));
-            LinearResult r = new LinearResult(layer.index(), name, rows, cols, qw.method(), qw.bits, qw.groupSize,
-                    qw.effectiveBits(), proxy, secs, qw.stats(), packed);
+            // The rest of the block runs on the weight the stored form stands for: low-rank factors as
+            // two GEMMs, any other format as its dequantized float weight (fast GEMMs).
+            if (ql instanceof LowRankLayer lr) {
+                LowRankLinear factors = LowRankLinear.dense(rows, lr.rank(), cols, lr.a(), lr.b());
+                layer.setLinear(name, new LowRankLinear(factors.a(), factors.b(), dense.bias()));
+            } else {
+                layer.setLinear(name, new DenseLinear(cols, rows, wq, dense.bias()));
+            }
+            LinearResult r = new LinearResult(layer.index(), name, rows, cols, ql.method(), ql.bits(), ql.groupSize(),
+                    ql.effectiveBits(), proxy, secs, ql.stats(), ql);
             results.add(r);
             l.linearDone(r);
         }

@@ -8,7 +8,7 @@ import casp.model.ForwardHooks;
 import casp.model.HalfLinear;
 import casp.model.Linear;
 import casp.model.LlamaModel;
-import casp.model.LowRankLinear;
+import casp.quant.lowrank.LowRankLinear;
 
 import java.util.ArrayList;
 import java.util.List;

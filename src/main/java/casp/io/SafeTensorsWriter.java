@@ -90,7 +90,7 @@ public final class SafeTensorsWriter {
         if (n != length) throw new IllegalArgumentException(name + ": shape has " + n + " elements, data " + length);
     }
 
-    static void writeAll(WritableByteChannel out, ByteBuffer b) throws IOException {
+    public static void writeAll(WritableByteChannel out, ByteBuffer b) throws IOException {
         while (b.hasRemaining()) out.write(b);
     }
 

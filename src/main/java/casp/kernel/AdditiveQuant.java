@@ -95,7 +95,7 @@ public final class AdditiveQuant {
      *
      * <p>With norms = |c_j|^2 and alpha = 1 the score is |x - c_j|^2 - |x|^2 for a = x: the
      * nearest-codeword search of k-means. With norms = c_j^T H8 c_j it is the change of a quadratic
-     * objective when a group's codeword is replaced (see casp.compress.Aqlm).
+     * objective when a group's codeword is replaced (see casp.quant.aqlm.Aqlm).
      */
     public static int scores(double[] cb, int off, int count, double[] norms, int nOff, double alpha,
                              double[] a, int aOff, double[] out, int outOff) {

@@ -78,16 +78,11 @@ public final class LlamaModel {
                     public float[] floats(String name, long... shape) { return w.floats(name, shape); }
                     // F16 / BF16 embeddings, head and decoder linears stay in 16 bits (null: widen them, e.g. F32 or an fp16 inf / NaN)
                     public HalfMatrix halfs(String name, int rows, int cols) { return HalfLinear.matrix(w, name, rows, cols); }
-                    // pipeline (compressed models): GPTQ tensors <name>.qweight/... instead of <name>.weight
+                    // compressed folders: a format's tensors (<name>.qweight, ...) instead of <name>.weight
                     public Linear compressed(String prefix, int in, int out, float[] bias) {
                         Linear supplied = decoderLinears.linear(prefix, in, out, bias);
                         if (supplied != null) return supplied;
-                        Linear lowRank = LowRankLinear.load(folder, prefix, in, out, bias); // casp: q/k as factors
-                        if (lowRank != null) return lowRank;
-                        Linear quip = QuipLinear.load(folder, prefix, in, out, bias); // QuIP# codes
-                        if (quip != null) return quip;
-                        Linear aqlm = AqlmLinear.load(folder, prefix, in, out, bias); // aqlm: codes + codebooks
-                        return aqlm != null ? aqlm : QuantizedLinear.load(folder, prefix, in, out, bias);
+                        return CompressedLinearReader.installed().read(folder, prefix, in, out, bias);
                     }
                 }, folder.dir().toString());
     }

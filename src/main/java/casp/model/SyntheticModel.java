@@ -1,5 +1,6 @@
 package casp.model;
 
+import casp.quant.gptq.QuantizedLinear;
 import casp.io.ModelConfig;
 import casp.io.SafeTensorsWriter;
 import casp.kernel.QuantizedMatrix;

@@ -1,11 +1,13 @@
 package casp.compress;
 
+import casp.quant.aqlm.Aqlm;
+import casp.quant.aqlm.AqlmWeight;
 import casp.TestData;
 import casp.eval.Perplexity;
 import casp.io.ModelFolder;
 import casp.io.SafeTensorsFile;
 import casp.io.Tokenizer;
-import casp.model.AqlmLinear;
+import casp.quant.aqlm.AqlmLinear;
 import casp.model.DecoderLayer;
 import casp.model.LlamaModel;
 import com.fasterxml.jackson.databind.JsonNode;
@@ -85,7 +87,7 @@ class AqlmCompressionTest {
             for (SequentialCompressor.LinearResult r : b.linears()) {
                 assertEquals("aqlm", r.method());
                 AqlmLinear l = (AqlmLinear) m.layer(r.layer()).linear(r.name());
-                assertArrayEquals(r.aqlm().dequantize(), l.dequantize(), 0f, r.layer() + " " + r.name());
+                assertArrayEquals(r.stored().dequantize(), l.dequantize(), 0f, r.layer() + " " + r.name());
                 assertEquals(AqlmWeight.storageBits(r.rows(), r.cols(), 4, 4), Math.round(r.effectiveBits() * r.weights()));
                 bits += r.effectiveBits() * r.weights();
                 weights += r.weights();

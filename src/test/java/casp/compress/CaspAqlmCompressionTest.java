@@ -3,18 +3,26 @@ package casp.compress;
 import casp.TestData;
 import casp.compress.SequentialCompressor.BlockResult;
 import casp.compress.SequentialCompressor.LinearResult;
-import casp.io.AqlmTensors;
 import casp.io.ModelFolder;
 import casp.io.SafeTensorsFile;
 import casp.io.SafeTensorsWriter;
 import casp.io.Tokenizer;
 import casp.io.WeightStore;
-import casp.model.AqlmLinear;
 import casp.model.DecoderLayer;
 import casp.model.LlamaModel;
-import casp.model.LowRankLinear;
-import casp.model.QuantizedLinear;
 import casp.model.SyntheticModel;
+import casp.quant.Formats;
+import casp.quant.Layers;
+import casp.quant.QuantizationConfig;
+import casp.quant.aqlm.Aqlm;
+import casp.quant.aqlm.AqlmLinear;
+import casp.quant.aqlm.AqlmTensors;
+import casp.quant.aqlm.AqlmWeight;
+import casp.quant.gptq.GptqFormat;
+import casp.quant.gptq.QuantizedLinear;
+import casp.quant.gptq.QuantizedWeight;
+import casp.quant.lowrank.LowRankLayer;
+import casp.quant.lowrank.LowRankLinear;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -25,7 +33,9 @@ import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.*;
 
@@ -77,7 +87,7 @@ class CaspAqlmCompressionTest {
         }
         // Factors: AQLM only where it stores no more than per-channel GPTQ; small factors keep GPTQ, exactly counted.
         assertEquals("gptq", CaspAqlm.factorMethod(64, 8, 3, 2));
-        assertEquals(LowRankLayer.storageBits(64, 8, 3, -1), CaspAqlm.factorCost(64, 8, 3, 2));
+        assertEquals(GptqFormat.storageBits(64, 8, 3, -1), CaspAqlm.factorCost(64, 8, 3, 2));
         assertEquals("gptq", CaspAqlm.factorMethod(64, 8, 3, 1), "24 one-bit codebooks: more than the quantizer's 16");
         // 2100 rows: 2 bits of codes each way; AQLM 16 per row (scale) + 4096 (codebooks) vs GPTQ 18 per row (scale + zero)
         assertEquals("aqlm", CaspAqlm.factorMethod(2100, 8, 2, 2));
@@ -93,24 +103,22 @@ class CaspAqlmCompressionTest {
         double[] h = Layers.hessian(cols, 3 * cols, 3);
         LowRankQuantizer.Options fo = new LowRankQuantizer.Options(rank, 0, "aqlm", 2, 2, -1, false, false, 1, LowRankQK.Options.defaults(), AQ);
         LowRankLayer l = new LowRankQuantizer(fo).quantize(w, rows, cols, h);
-        AqlmWeight a = assertInstanceOf(AqlmWeight.class, l.qa, "A [2100, 8] is cheaper as AQLM");
-        assertInstanceOf(QuantizedWeight.class, l.qb, "B [8, 64] is cheaper as per-channel GPTQ");
+        AqlmWeight a = assertInstanceOf(AqlmWeight.class, l.factorA(), "A [2100, 8] is cheaper as AQLM");
+        assertInstanceOf(QuantizedWeight.class, l.factorB(), "B [8, 64] is cheaper as per-channel GPTQ");
         assertEquals(8, a.numCodebooks);
         long want = CaspAqlm.factorCost(rows, rank, 2, 2) + CaspAqlm.factorCost(rank, cols, 2, 2);
         assertEquals(want, l.storageBits());
-        assertEquals(counted(a) + LowRankLayer.storageBits(rank, cols, 2, -1), want);
-        LowRankFactors f = LowRankFactors.of(l);
-        assertEquals("aqlm", f.aFormat());
-        assertEquals("gptq-v1", f.bFormat());
-        assertEquals(want, f.storageBits());
+        assertEquals(counted(a) + GptqFormat.storageBits(rank, cols, 2, -1), want);
+        assertEquals("aqlm", l.aFormat());
+        assertEquals("gptq-v1", l.bFormat());
 
         // Checkpoint form: written and read back bit for bit (M and B from the codebooks tensor).
         Path st = tmp.resolve("f.safetensors");
         SafeTensorsWriter sw = new SafeTensorsWriter();
-        f.write(sw, "x.u", "x.v");
+        l.write(sw, "x_proj");
         sw.write(st);
-        LowRankFactors back = LowRankFactors.read(SafeTensorsFile.open(st), "x.u", "x.v", rows, cols, rank, 2, 2);
-        assertArrayEquals(a.dequantize(), back.aqlmA().dequantize());
+        LowRankLayer back = (LowRankLayer) Formats.read(SafeTensorsFile.open(st), "x_proj", l.method(), rows, cols, l.bits(), l.stats());
+        assertArrayEquals(a.dequantize(), back.factorA().dequantize());
         assertEquals(want, back.storageBits());
 
         // Folder form: the loader reads the codebook count from casp.bits and the rank from casp.low_rank.
@@ -119,16 +127,16 @@ class CaspAqlmCompressionTest {
         String p = "model.layers.0.self_attn.q_proj";
         SafeTensorsWriter fw = new SafeTensorsWriter();
         fw.addFloats("model.embed_tokens.weight", new long[]{4, cols}, new float[4 * cols]);
-        f.write(fw, LowRankLinear.uPrefix(p), LowRankLinear.vPrefix(p));
+        l.write(fw, p);
         fw.write(dir.resolve("model.safetensors"));
         ObjectMapper json = new ObjectMapper();
         ObjectNode cfg = (ObjectNode) json.readTree(TestData.model("stories260K").resolve("config.json").toFile());
-        ObjectNode qc = cfg.putObject("quantization_config");
-        qc.put("quant_method", "aqlm").put("nbits_per_codebook", 2).put("num_codebooks", 8).put("in_group_size", 8).put("out_group_size", 1);
-        ObjectNode c = qc.putObject("casp");
-        c.put("method", "casp").put("backend", "aqlm");
-        ObjectNode bits = c.putObject("bits");
-        CompressedModelWriter.lowRankEntry(c.putObject("low_rank"), bits, p, f);
+        Map<String, Integer> bits = new LinkedHashMap<>();
+        bits.put(LowRankLinear.uPrefix(p), l.aBits());
+        bits.put(LowRankLinear.vPrefix(p), l.bBits());
+        QuantizationConfig qc = new QuantizationConfig("aqlm", null, null, new QuantizationConfig.AqlmFields(2, 8, 8, 1, List.of()),
+                new QuantizationConfig.Casp(1, "casp", "aqlm", "aqlm", bits, null, Map.of(p, CompressedModelWriter.lowRankEntry(l)), null, null, null));
+        cfg.set("quantization_config", qc.toJson());
         Files.write(dir.resolve("config.json"), json.writeValueAsBytes(cfg));
         LowRankLinear lr = LowRankLinear.load(ModelFolder.open(dir), p, cols, rows, null);
         assertEquals(rank, lr.rank());
@@ -151,7 +159,8 @@ class CaspAqlmCompressionTest {
 
         // A width that is not whole codebooks in casp.bits is a user error naming the tensor.
         bits.put(LowRankLinear.uPrefix(p), 3);
-        qc.put("nbits_per_codebook", 16);
+        QuantizationConfig bad = qc.withAqlm(new QuantizationConfig.AqlmFields(16, 8, 8, 1, List.of())).withCasp(qc.casp().withBits(bits));
+        cfg.set("quantization_config", bad.toJson());
         Files.write(dir.resolve("config.json"), json.writeValueAsBytes(cfg));
         casp.io.BadInputException e = assertThrows(casp.io.BadInputException.class,
                 () -> LowRankLinear.load(ModelFolder.open(dir), p, cols, rows, null));
@@ -213,7 +222,7 @@ class CaspAqlmCompressionTest {
                     assertEquals("gptq-v1", r.lowRank().bFormat());
                     recount += r.lowRank().storageBits();
                 } else {
-                    AqlmWeight a = r.aqlm();
+                    AqlmWeight a = (AqlmWeight) r.stored();
                     assertNotNull(a, r.name());
                     assertEquals(r.bits() * 4, a.numCodebooks, r.name());
                     recount += counted(a);

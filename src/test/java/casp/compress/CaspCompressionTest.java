@@ -10,8 +10,9 @@ import casp.io.WeightStore;
 import casp.model.DecoderLayer;
 import casp.model.DenseLinear;
 import casp.model.LlamaModel;
-import casp.model.LowRankLinear;
-import casp.model.QuantizedLinear;
+import casp.quant.QuantizationConfig;
+import casp.quant.gptq.QuantizedLinear;
+import casp.quant.lowrank.LowRankLinear;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.junit.jupiter.api.Test;
@@ -96,8 +97,7 @@ class CaspCompressionTest {
         List<LinearResult> results = new ArrayList<>();
         for (BlockResult b : blocks) results.addAll(b.linears());
         c.checkBudget(blocks);
-        var qc = CompressedModelWriter.quantizationConfig(source, opt, results);
-        c.annotate(qc);
+        QuantizationConfig qc = c.annotate(CompressedModelWriter.quantizationConfig(source, opt, results));
         CompressedModelWriter.write(source, results, qc, new ObjectMapper().createObjectNode(), out, false);
         return new Reloaded(c, blocks, LlamaModel.load(out));
     }

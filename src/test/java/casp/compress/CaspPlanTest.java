@@ -1,5 +1,9 @@
 package casp.compress;
 
+import casp.quant.gptq.GptqFormat;
+import casp.quant.Quantizer;
+import casp.quant.gptq.Gptq;
+import casp.quant.lowrank.LowRankLayer;
 import casp.TestData;
 import casp.io.Tokenizer;
 import casp.model.DecoderLayer;
@@ -58,7 +62,7 @@ class CaspPlanTest {
         // Plain 2-bit GPTQ on stories260K: per channel on the 64-wide inputs, groups of 86 on down_proj.
         long plain = 0;
         for (DecoderLayer l : model.layers())
-            for (String n : DecoderLayer.LINEARS) plain += LowRankLayer.storageBits(l.linear(n).out(), l.linear(n).in(), 2, GROUPS.groupSize(l.linear(n).in()));
+            for (String n : DecoderLayer.LINEARS) plain += GptqFormat.storageBits(l.linear(n).out(), l.linear(n).in(), 2, GROUPS.groupSize(l.linear(n).in()));
         for (BitAllocation.Mode mode : BitAllocation.Mode.values()) {
             for (boolean perLinear : new boolean[]{false, true}) {
                 for (CaspPlan.RankRule rule : CaspPlan.RankRule.values()) {

@@ -1,5 +1,8 @@
 package casp.compress;
 
+import casp.quant.Layers;
+import casp.quant.quip.Quip;
+import casp.quant.quip.QuipLayer;
 import casp.TestData;
 import casp.compress.SequentialCompressor.BlockResult;
 import casp.compress.SequentialCompressor.LinearResult;
@@ -9,9 +12,9 @@ import casp.io.Tokenizer;
 import casp.io.WeightStore;
 import casp.model.DecoderLayer;
 import casp.model.LlamaModel;
-import casp.model.LowRankLinear;
-import casp.model.QuantizedLinear;
-import casp.model.QuipLinear;
+import casp.quant.lowrank.LowRankLinear;
+import casp.quant.gptq.QuantizedLinear;
+import casp.quant.quip.QuipLinear;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.junit.jupiter.api.Test;
@@ -84,7 +87,7 @@ class CaspQuipCompressionTest {
                 if (r.lowRank() != null) {
                     assertEquals("quip#", r.lowRank().aFormat());
                     assertEquals("quip#", r.lowRank().bFormat());
-                    recount += r.lowRank().quipA().storageBits() + r.lowRank().quipB().storageBits();
+                    recount += r.lowRank().factorA().storageBits() + r.lowRank().factorB().storageBits();
                 } else {
                     QuipLayer q = assertInstanceOf(QuipLayer.class, r.stored(), r.name());
                     assertEquals(r.bits(), q.bits());

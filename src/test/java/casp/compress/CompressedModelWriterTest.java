@@ -12,7 +12,8 @@ import casp.kernel.GptqPacking;
 import casp.model.DecoderLayer;
 import casp.model.DenseLinear;
 import casp.model.LlamaModel;
-import casp.model.QuantizedLinear;
+import casp.quant.QuantizationConfig;
+import casp.quant.gptq.QuantizedLinear;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -157,7 +158,7 @@ class CompressedModelWriterTest {
             assertTrue(Files.exists(t.resolve("model.safetensors")), "the hook runs with the folder written");
             throw new IOException("injected failure");
         };
-        ObjectNode qc = CompressedModelWriter.quantizationConfig(source, options, results);
+        QuantizationConfig qc = CompressedModelWriter.quantizationConfig(source, options, results);
         IOException e = assertThrows(IOException.class,
                 () -> CompressedModelWriter.write(source, results, qc, report(), out, false, crash));
         assertEquals("injected failure", e.getMessage());

@@ -6,7 +6,7 @@ import casp.eval.VqaEvaluator;
 import casp.io.LlavaDataset;
 import casp.io.SafeTensorsFile;
 import casp.model.LlavaModel;
-import casp.model.QuantizedLinear;
+import casp.quant.gptq.QuantizedLinear;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 

@@ -6,7 +6,7 @@ import casp.io.SafeTensorsFile;
 import casp.io.Tokenizer;
 import casp.model.DecoderLayer;
 import casp.model.LlamaModel;
-import casp.model.QuipLinear;
+import casp.quant.quip.QuipLinear;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.junit.jupiter.api.Test;

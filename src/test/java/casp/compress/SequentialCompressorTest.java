@@ -1,5 +1,8 @@
 package casp.compress;
 
+import casp.quant.CompressedLayer;
+import casp.quant.Quantizer;
+import casp.quant.gptq.Rtn;
 import casp.TestData;
 import casp.eval.Perplexity;
 import casp.io.ModelConfig;
@@ -34,7 +37,8 @@ class SequentialCompressorTest {
             return new Quantizer() {
                 public String method() { return "rtn"; }
                 public int bits() { return 3; }
-                public QuantizedLayer quantize(float[] w, int rows, int cols, double[] hess) {
+                public long storageBits(int rows, int cols) { return rtn.storageBits(rows, cols); }
+                public CompressedLayer quantize(float[] w, int rows, int cols, double[] hess) {
                     h.put(layer + "/" + name, hess.clone());
                     return rtn.quantize(w, rows, cols, hess);
                 }

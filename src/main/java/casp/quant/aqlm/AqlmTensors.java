@@ -1,0 +1,132 @@
+package casp.quant.aqlm;
+
+import casp.io.BadInputException;
+import casp.io.SafeTensorsFile;
+import casp.io.SafeTensorsWriter;
+import casp.io.TensorInfo;
+import casp.io.WeightStore;
+import casp.tensor.DType;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.Arrays;
+
+/**
+ * The stored form of one AQLM linear layer (ALGORITHMS.md sections 8 and 10), in the layout of the
+ * AQLM inference library and Hugging Face's "aqlm" quantization method (in_group_size 8,
+ * out_group_size 1):
+ * <ul>
+ *   <li>{@code <prefix>.codes}: I8 when nbits_per_codebook <= 8, else I16; [out, groups, M]. A code
+ *       c >= 2^(B-1) is stored as c - 2^B (AQLM's pack_int_data) and read back modulo 2^B;</li>
+ *   <li>{@code <prefix>.codebooks}: F16 [M, 2^B, 1, 8];</li>
+ *   <li>{@code <prefix>.scales}: F16 [out, 1, 1, 1].</li>
+ * </ul>
+ * groups = ceil(in / 8). AQLM itself requires in to be a multiple of 8; casp also stores layers
+ * whose width is not (stories260K's down_proj has 172 inputs): the last group's extra
+ * coordinates stand for inputs that do not exist and are dropped when decoding. A reader that
+ * infers in = 8 * groups from the codes sees 176 there.
+ *
+ * @param codes     [rows, groups, numCodebooks], each in [0, 2^codebookBits)
+ * @param codebooks [numCodebooks, 2^codebookBits, 8]; fp16 values
+ * @param scales    [rows]; fp16 values
+ */
+public record AqlmTensors(int rows, int groups, int numCodebooks, int codebookBits, int[] codes, float[] codebooks,
+                          float[] scales) {
+    /** Tensor name suffixes (after the prefix and a dot). */
+    public static final String CODES = "codes", CODEBOOKS = "codebooks", SCALES = "scales";
+    public static final int IN_GROUP = 8;
+
+    public AqlmTensors {
+        if (numCodebooks < 1 || codebookBits < 1 || codebookBits > 16)
+            throw new IllegalArgumentException("need >= 1 codebook of 1..16 bits, got " + numCodebooks + "x" + codebookBits);
+        if (codes.length != (long) rows * groups * numCodebooks || codebooks.length != (long) numCodebooks * (1 << codebookBits) * IN_GROUP
+                || scales.length != rows)
+            throw new IllegalArgumentException("inconsistent AQLM arrays for " + rows + " rows, " + groups + " groups, "
+                    + numCodebooks + "x" + codebookBits);
+    }
+
+    /** Entries per codebook, 2^codebookBits. */
+    public int codebookSize() {
+        return 1 << codebookBits;
+    }
+
+    /** The integer type of the codes tensor: I8 up to 8 bits per codebook, I16 above. */
+    public static DType codeType(int codebookBits) {
+        return codebookBits <= 8 ? DType.I8 : DType.I16;
+    }
+
+    /** Adds the three tensors under prefix to w (codebooks and scales as F16: they hold fp16 values). */
+    public void write(SafeTensorsWriter w, String prefix) {
+        DType ct = codeType(codebookBits);
+        int k = codebookSize();
+        int[] c = codes;
+        w.add(prefix + "." + CODES, ct, new long[]{rows, groups, numCodebooks}, out -> {
+            ByteBuffer b = ByteBuffer.allocate(c.length * ct.bytes()).order(ByteOrder.LITTLE_ENDIAN);
+            for (int v : c) {
+                int s = v >= k / 2 ? v - k : v; // AQLM's signed storage
+                if (ct == DType.I8) b.put((byte) s);
+                else b.putShort((short) s);
+            }
+            b.flip();
+            SafeTensorsWriter.writeAll(out, b);
+        });
+        w.addF16(prefix + "." + CODEBOOKS, new long[]{numCodebooks, k, 1, IN_GROUP}, codebooks);
+        w.addF16(prefix + "." + SCALES, new long[]{rows, 1, 1, 1}, scales);
+    }
+
+    /** Whether a store holds an AQLM layer under prefix (its codes tensor). */
+    public static boolean present(WeightStore w, String prefix) {
+        return w.has(prefix + "." + CODES);
+    }
+
+    /**
+     * Reads the layer under prefix from a model folder's tensors, checking every shape and dtype
+     * against rows (out features), in (in features) and the codebook configuration; a mismatch
+     * is a {@link BadInputException} naming the tensor.
+     */
+    public static AqlmTensors read(WeightStore w, String prefix, int rows, int in, int numCodebooks, int codebookBits) {
+        return read(w.file(prefix + "." + CODES), w.file(prefix + "." + CODEBOOKS), w.file(prefix + "." + SCALES),
+                prefix, rows, in, numCodebooks, codebookBits);
+    }
+
+    /** {@link #read(WeightStore, String, int, int, int, int)} from one safetensors file (a checkpoint). */
+    public static AqlmTensors read(SafeTensorsFile f, String prefix, int rows, int in, int numCodebooks, int codebookBits) {
+        return read(f, f, f, prefix, rows, in, numCodebooks, codebookBits);
+    }
+
+    private static AqlmTensors read(SafeTensorsFile fc, SafeTensorsFile fb, SafeTensorsFile fs, String prefix, int rows, int in,
+                                    int numCodebooks, int codebookBits) {
+        if (numCodebooks < 1 || codebookBits < 1 || codebookBits > 16)
+            throw new BadInputException(fc.path() + ": AQLM layer '" + prefix + "' with " + numCodebooks + " codebooks of "
+                    + codebookBits + " bits: supported are >= 1 codebooks of 1..16 bits");
+        int groups = (in + IN_GROUP - 1) / IN_GROUP, k = 1 << codebookBits;
+        TensorInfo ci = fc.info(prefix + "." + CODES);
+        DType ct = codeType(codebookBits);
+        check(fc, ci, ct, new long[]{rows, groups, numCodebooks});
+        TensorInfo bi = fb.info(prefix + "." + CODEBOOKS);
+        if (!bi.dtype().isFloatingPoint()) check(fb, bi, DType.F16, new long[]{numCodebooks, k, 1, IN_GROUP});
+        check(fb, bi, bi.dtype(), new long[]{numCodebooks, k, 1, IN_GROUP});
+        TensorInfo si = fs.info(prefix + "." + SCALES);
+        if (!si.dtype().isFloatingPoint()) check(fs, si, DType.F16, new long[]{rows, 1, 1, 1});
+        check(fs, si, si.dtype(), new long[]{rows, 1, 1, 1});
+
+        byte[] raw = fc.readBytes(ci.name());
+        ByteBuffer b = ByteBuffer.wrap(raw).order(ByteOrder.LITTLE_ENDIAN);
+        int[] codes = new int[rows * groups * numCodebooks];
+        for (int i = 0; i < codes.length; i++) {
+            int s = ct == DType.I8 ? b.get(i) : b.getShort(2 * i);
+            codes[i] = Math.floorMod(s, k); // AQLM's unpack_int_data
+        }
+        float[] codebooks = fb.readFloats(bi.name());
+        float[] scales = fs.readFloats(si.name());
+        for (float v : codebooks) if (!Float.isFinite(v)) throw new BadInputException(fb.path() + ": tensor '" + bi.name() + "' has a non-finite value");
+        for (float v : scales) if (!Float.isFinite(v)) throw new BadInputException(fs.path() + ": tensor '" + si.name() + "' has a non-finite value");
+        return new AqlmTensors(rows, groups, numCodebooks, codebookBits, codes, codebooks, scales);
+    }
+
+    private static void check(SafeTensorsFile f, TensorInfo t, DType type, long[] shape) {
+        if (t.dtype() != type || !Arrays.equals(t.shape(), shape))
+            throw new BadInputException(f.path() + ": tensor '" + t.name() + "' is " + t.dtype() + " " + Arrays.toString(t.shape())
+                    + ", expected " + type + " " + Arrays.toString(shape));
+    }
+}

@@ -1,0 +1,201 @@
+package casp.quant.gptq;
+
+import casp.io.BadInputException;
+import casp.io.ModelFolder;
+import casp.io.TensorInfo;
+import casp.io.WeightStore;
+import casp.kernel.Fp16;
+import casp.kernel.GptqPacking;
+import casp.kernel.QuantizedMatrix;
+import casp.kernel.VectorOps;
+import casp.model.Linear;
+import casp.quant.QuantizationConfig;
+import casp.tensor.DType;
+
+import java.util.Arrays;
+
+/**
+ * A linear layer whose weight is stored as 2, 3, 4 or 8-bit GPTQ codes: the runtime form of a
+ * compressed model. Forward passes go through {@link QuantizedMatrix}'s dequantizing kernels, so
+ * the float weight is never formed.
+ *
+ * <p>Groups whose size is not a multiple of 16 (the kernel's slot width; e.g. 86, the largest
+ * group dividing stories260K's intermediate width 172) are stored padded: each group is given
+ * ceil(size / 16) * 16 stored columns, the extra ones with code 0 reading extra inputs that are
+ * always zero. The input rows are then copied into a zero-padded buffer before the kernel runs;
+ * layers with regular groups read their input in place.
+ */
+public final class QuantizedLinear implements Linear {
+    private final int in, out, bits;
+    private final QuantizedMatrix matrix;
+    /** Input width the matrix expects: in, or more when groups are padded. */
+    private final int paddedIn;
+    private final float[] bias;
+    private float[] padded = new float[0];
+
+    private QuantizedLinear(int in, int out, int bits, QuantizedMatrix matrix, float[] bias) {
+        if (bias != null && bias.length != out)
+            throw new IllegalArgumentException("bias has " + bias.length + " values, expected " + out);
+        this.in = in;
+        this.out = out;
+        this.bits = bits;
+        this.matrix = matrix;
+        this.paddedIn = matrix.cols();
+        this.bias = bias;
+    }
+
+    /** The layer y = W x + bias of an already packed W [out = rows, in = cols]; bias [out] or null. */
+    public static QuantizedLinear of(QuantizedMatrix w, float[] bias) {
+        return new QuantizedLinear(w.cols(), w.rows(), w.bits(), w, bias);
+    }
+
+    /**
+     * Builds the layer from GPTQ v1 tensors (see {@link GptqPacking}); bias [out] or null.
+     * Throws IllegalArgumentException when the tensors are inconsistent.
+     */
+    public static QuantizedLinear fromGptq(GptqPacking.Tensors t, float[] bias) {
+        int in = t.in, out = t.out;
+        if (t.gIdx.length != in) throw new IllegalArgumentException("g_idx has " + t.gIdx.length + " entries, in=" + in);
+        int groups = 0;
+        for (int g : t.gIdx) {
+            if (g < 0) throw new IllegalArgumentException("negative g_idx entry " + g);
+            groups = Math.max(groups, g + 1);
+        }
+        int[] count = new int[groups];
+        for (int g : t.gIdx) count[g]++;
+        if (groups == 1 || count[0] % 16 == 0) {
+            QuantizedMatrix m = QuantizedMatrix.fromGptq(t.qweight, t.qzeros, t.scales, t.gIdx, in, out, t.bits, count[0]);
+            return new QuantizedLinear(in, out, t.bits, m, bias);
+        }
+        return new QuantizedLinear(in, out, t.bits, padded(t, groups, count), bias);
+    }
+
+    /** The padded layout described in the class comment. */
+    private static QuantizedMatrix padded(GptqPacking.Tensors t, int groups, int[] count) {
+        int in = t.in, out = t.out;
+        int size = 0;
+        for (int c : count) {
+            if (c == 0) throw new IllegalArgumentException("g_idx leaves a group empty");
+            size = Math.max(size, c);
+        }
+        int p = (size + 15) / 16 * 16;
+        int cols = Math.multiplyExact(groups, p);
+        // perm[stored column] = input; group g's members, in input order, then padding inputs in, in+1, ...
+        int[] perm = new int[cols];
+        int[] fill = new int[groups];
+        for (int c = 0; c < in; c++) {
+            int g = t.gIdx[c];
+            perm[g * p + fill[g]++] = c;
+        }
+        int pad = in;
+        for (int g = 0; g < groups; g++) for (int o = fill[g]; o < p; o++) perm[g * p + o] = pad++;
+        int[] codes = GptqPacking.unpackQweight(t.qweight, in, out, t.bits);
+        int[] stored = new int[Math.multiplyExact(out, cols)];
+        for (int r = 0; r < out; r++) {
+            for (int j = 0; j < cols; j++) {
+                int c = perm[j];
+                if (c < in) stored[r * cols + j] = codes[r * in + c];
+            }
+        }
+        int[] z = GptqPacking.unpackQzeros(t.qzeros, groups, out, t.bits);
+        float[] sc = new float[out * groups], ze = new float[out * groups];
+        for (int g = 0; g < groups; g++) {
+            for (int r = 0; r < out; r++) {
+                sc[r * groups + g] = Fp16.toFloat(t.scales[g * out + r]);
+                ze[r * groups + g] = z[g * out + r];
+            }
+        }
+        return QuantizedMatrix.fromCodes(out, cols, t.bits, p, stored, sc, ze, perm);
+    }
+
+    /**
+     * The quantized linear stored under {@code prefix} (e.g. "model.layers.0.self_attn.q_proj") in a
+     * compressed folder: tensors prefix.qweight, .qzeros, .scales, .g_idx. Returns null when the
+     * folder has no prefix.qweight (the layer is a plain float weight). The width comes from the
+     * per-linear map quantization_config.casp.bits, else quantization_config.bits. Inconsistent
+     * shapes or dtypes are a {@link BadInputException} naming the tensor.
+     */
+    public static QuantizedLinear load(ModelFolder folder, String prefix, int in, int out, float[] bias) {
+        WeightStore w = folder.weights();
+        String qw = prefix + ".qweight";
+        if (!w.has(qw)) return null;
+        QuantizationConfig qc = QuantizationConfig.of(folder);
+        String where = folder.dir().toString();
+        if (qc == null)
+            throw new BadInputException(where + ": tensor '" + qw + "' is quantized but config.json has no quantization_config");
+        String method = qc.quantMethod();
+        // casp folders may mix formats: with --backend quip, factors at widths QuIP# lacks are GPTQ tensors
+        if (!method.equals("gptq") && !qc.isCasp())
+            throw new BadInputException(where + ": quantization_config.quant_method '" + method + "' is not supported (only gptq)");
+        String fmt = qc.gptq() == null ? "gptq" : qc.gptq().checkpointFormat();
+        if (!fmt.equals("gptq"))
+            throw new BadInputException(where + ": quantization_config.checkpoint_format '" + fmt + "' is not supported (only gptq, i.e. v1)");
+        int bits = qc.bitsOf(prefix);
+        if (bits != 2 && bits != 3 && bits != 4 && bits != 8)
+            throw new BadInputException(where + ": quantization_config gives " + prefix + " " + bits + " bits; supported are 2, 3, 4, 8");
+        int[] gIdx = ints(w, prefix + ".g_idx", in);
+        int groups = 0;
+        for (int c = 0; c < in; c++) {
+            if (gIdx[c] < 0 || gIdx[c] >= in)
+                throw new BadInputException(where + ": tensor '" + prefix + ".g_idx' has entry " + gIdx[c] + " at " + c);
+            groups = Math.max(groups, gIdx[c] + 1);
+        }
+        int[] qweight = ints(w, qw, (long) GptqPacking.words(in, bits), out);
+        int[] qzeros = ints(w, prefix + ".qzeros", groups, GptqPacking.words(out, bits));
+        TensorInfo si = w.info(prefix + ".scales");
+        if (si.dtype() != DType.F16 || !Arrays.equals(si.shape(), new long[]{groups, out}))
+            throw new BadInputException(where + ": tensor '" + si.name() + "' is " + si.dtype() + " " + Arrays.toString(si.shape())
+                    + ", expected F16 [" + groups + ", " + out + "]");
+        short[] scales = Fp16.fromFloats(w.floats(si.name())); // exact: the values are fp16
+        try {
+            return fromGptq(new GptqPacking.Tensors(in, out, bits, qweight, qzeros, scales, gIdx), bias);
+        } catch (IllegalArgumentException e) {
+            throw new BadInputException(where + ": quantized linear '" + prefix + "': " + e.getMessage(), e);
+        }
+    }
+
+    private static int[] ints(WeightStore w, String name, long... shape) {
+        TensorInfo t = w.info(name);
+        if (t.dtype() != DType.I32 || !Arrays.equals(t.shape(), shape))
+            throw new BadInputException(w.dir() + ": tensor '" + name + "' is " + t.dtype() + " " + Arrays.toString(t.shape())
+                    + ", expected I32 " + Arrays.toString(shape));
+        return w.ints(name);
+    }
+
+    @Override public int in() { return in; }
+
+    @Override public int out() { return out; }
+
+    public int bits() { return bits; }
+
+    /** The packed matrix the kernels run on (its cols may exceed in: see the class comment). */
+    public QuantizedMatrix matrix() { return matrix; }
+
+    /** The bias [out], or null. */
+    public float[] bias() { return bias; }
+
+    /** The weight this layer stands for, [out, in] row-major (for tests and small layers). */
+    public float[] dequantize() {
+        float[] wp = matrix.dequantize();
+        if (paddedIn == in) return wp;
+        float[] w = new float[out * in];
+        for (int r = 0; r < out; r++) System.arraycopy(wp, r * paddedIn, w, r * in, in);
+        return w;
+    }
+
+    @Override
+    public void forward(float[] x, int xOff, float[] y, int yOff, int rows) {
+        float[] src = x;
+        int off = xOff;
+        if (paddedIn != in) {
+            int n = Math.multiplyExact(rows, paddedIn);
+            if (padded.length < n) padded = new float[n]; // the padding columns stay zero
+            for (int r = 0; r < rows; r++) System.arraycopy(x, xOff + r * in, padded, r * paddedIn, in);
+            src = padded;
+            off = 0;
+        }
+        if (rows == 1) matrix.matvec(src, off, y, yOff);
+        else matrix.matmul(src, off, rows, y, yOff);
+        if (bias != null) VectorOps.addRowToEach(bias, 0, y, yOff, rows, out);
+    }
+}
