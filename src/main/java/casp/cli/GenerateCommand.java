@@ -55,6 +55,8 @@ public class GenerateCommand implements Callable<Integer> {
 
     /** Set when --image is given: the LLaVA runtime that builds the prompt and splices the image in. */
     private casp.model.LlavaModel llava;
+    /** Seconds the vision tower and projector took on --image. */
+    private double imageSeconds;
 
     /** The prompt as the language model sees it: T rows of input embeddings. */
     protected record Prompt(float[] embeddings, int length) {}
@@ -64,6 +66,7 @@ public class GenerateCommand implements Callable<Integer> {
         if (maxTokens < 0) throw new BadInputException("--max-tokens must be >= 0, got " + maxTokens);
         if (!(temperature >= 0) || Float.isInfinite(temperature))
             throw new BadInputException("--temperature must be a finite number >= 0, got " + temperature);
+        long loadStart = System.nanoTime();
         ModelFolder folder = ModelFolder.open(modelDir);
         Tokenizer tokenizer = Tokenizer.load(folder.dir());
         LlamaModel model = LlamaModel.load(folder);
@@ -73,6 +76,7 @@ public class GenerateCommand implements Callable<Integer> {
             llava = new casp.model.LlavaModel(folder, model, casp.model.LlavaImageEncoder.load(folder), tokenizer,
                     casp.io.ChatTemplate.load(folder.dir()));
         }
+        double loadSeconds = (System.nanoTime() - loadStart) / 1e9;
         int[] promptIds = llava != null ? llava.promptIds(llava.userTurn(prompt), true) : tokenizer.encode(prompt, true);
         if (promptIds.length == 0)
             throw new BadInputException("--prompt is empty and the tokenizer of " + modelDir + " adds no BOS: nothing to start from");
@@ -113,11 +117,14 @@ public class GenerateCommand implements Callable<Integer> {
             o.put("text", text.toString());
             o.put("prefill_tokens_per_s", s.prefillTokensPerSecond());
             o.put("decode_tokens_per_s", s.decodeSteps() > 0 ? s.decodeTokensPerSecond() : 0);
+            o.put("load_seconds", loadSeconds);
+            if (image != null) o.put("image_seconds", imageSeconds);
             out.println(m.writeValueAsString(o));
         } else {
             out.println(tail);
             if (!Progress.quiet())
-                System.err.printf(Locale.ROOT, "[%d prompt tokens, prefill %.1f tok/s; %d new tokens, decode %.1f tok/s]%n",
+                System.err.printf(Locale.ROOT, "[load %.1f s;%s %d prompt tokens, prefill %.1f tok/s; %d new tokens, decode %.1f tok/s]%n",
+                        loadSeconds, image != null ? String.format(Locale.ROOT, " image %.1f s;", imageSeconds) : "",
                         s.promptTokens(), s.prefillTokensPerSecond(), ids.length,
                         s.decodeSteps() > 0 ? s.decodeTokensPerSecond() : 0.0);
         }
@@ -129,7 +136,12 @@ public class GenerateCommand implements Callable<Integer> {
      * promptIds; a multimodal variant replaces image-token positions with image features here.
      */
     protected Prompt promptEmbeddings(ModelFolder folder, LlamaModel model, Tokenizer tokenizer, int[] promptIds) {
-        if (llava != null) return new Prompt(llava.embed(promptIds, java.util.List.of(llava.encodeImage(image))), promptIds.length);
+        if (llava != null) {
+            long t0 = System.nanoTime();
+            float[] features = llava.encodeImage(image);
+            imageSeconds = (System.nanoTime() - t0) / 1e9;
+            return new Prompt(llava.embed(promptIds, java.util.List.of(features)), promptIds.length);
+        }
         return new Prompt(model.embed(promptIds), promptIds.length);
     }
 

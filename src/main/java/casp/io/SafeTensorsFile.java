@@ -8,7 +8,6 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.MappedByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.NoSuchFileException;
@@ -23,8 +22,10 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * A safetensors file, validated on open and read through memory maps of at most
- * {@link #MAX_MAP_BYTES} at a time, so files (and tensors) larger than 2 GiB work.
+ * A safetensors file, validated on open and read with positional reads of at most
+ * {@link #READ_WINDOW_BYTES} at a time into the caller's arrays. Not memory maps: a mapped page
+ * counts in the process's resident memory until the garbage collector unmaps its buffer, so copying
+ * a 14 GB model into arrays through maps could hold both copies resident at once.
  *
  * <p>Format: 8-byte little-endian header length N, N bytes of JSON
  * {name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__": {str: str}}, then the data.
@@ -33,10 +34,10 @@ import java.util.Map;
  * {@link BadInputException} naming the file and tensor; nothing is read outside the file.
  */
 public final class SafeTensorsFile {
-    /** Largest single mapping; FileChannel.map is limited to 2 GiB. */
-    static final long MAX_MAP_BYTES = 1L << 30;
+    /** Largest single read. */
+    static final long READ_WINDOW_BYTES = 16L << 20;
     /** The window actually used; tests lower it to exercise reads that span several windows. */
-    static long mapWindowBytes = MAX_MAP_BYTES;
+    static long readWindowBytes = READ_WINDOW_BYTES;
     /** Headers beyond this are surely corrupt (HF's own limit is 100 MB). */
     private static final long MAX_HEADER_BYTES = 100L << 20;
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -231,17 +232,19 @@ public final class SafeTensorsFile {
         void accept(ByteBuffer littleEndianChunk, long firstElement);
     }
 
-    /** Maps the tensor's bytes in windows under 2 GiB, each a whole number of elements. */
+    /** Reads the tensor's bytes in windows of readWindowBytes, each a whole number of elements. */
     private void forEachChunk(TensorInfo t, ChunkReader reader) {
         long esz = t.dtype().bytes();
-        long chunk = Math.max(esz, mapWindowBytes / esz * esz);
+        long chunk = Math.max(esz, readWindowBytes / esz * esz);
+        ByteBuffer buf = ByteBuffer.allocate((int) Math.min(chunk, Math.max(esz, t.byteSize()))).order(ByteOrder.LITTLE_ENDIAN);
         try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
             if (ch.size() != fileSize) throw bad(path, "file changed size while open");
             for (long pos = 0; pos < t.byteSize(); pos += chunk) {
                 long len = Math.min(chunk, t.byteSize() - pos);
-                MappedByteBuffer map = ch.map(FileChannel.MapMode.READ_ONLY, dataStart + t.begin() + pos, len);
-                map.order(ByteOrder.LITTLE_ENDIAN);
-                reader.accept(map, pos / esz);
+                buf.clear().limit((int) len);
+                readFully(ch, buf, dataStart + t.begin() + pos, path);
+                buf.flip();
+                reader.accept(buf, pos / esz);
             }
         } catch (IOException e) {
             throw new BadInputException(path + ": cannot read tensor '" + t.name() + "': " + e.getMessage(), e);

@@ -144,20 +144,20 @@ class SafeTensorsTest {
     }
 
     @Test
-    void readsSpanningSeveralMapWindows() throws IOException {
+    void readsSpanningSeveralReadWindows() throws IOException {
         float[] f = new float[1003];
         for (int i = 0; i < f.length; i++) f[i] = i * 0.5f - 7;
         Path p = tmp.resolve("w.safetensors");
         new SafeTensorsWriter().addFloats("pad", new long[]{3}, new float[]{1, 2, 3}).addF16("x", new long[]{f.length}, f)
                 .addFloats("y", new long[]{f.length}, f).write(p);
-        long saved = SafeTensorsFile.mapWindowBytes;
+        long saved = SafeTensorsFile.readWindowBytes;
         try {
-            SafeTensorsFile.mapWindowBytes = 64; // many windows, none aligned with the tensor starts
+            SafeTensorsFile.readWindowBytes = 64; // many windows, none aligned with the tensor starts
             SafeTensorsFile s = SafeTensorsFile.open(p);
             assertArrayEquals(f, s.readFloats("y"));
             assertArrayEquals(f, s.readFloats("x"));
         } finally {
-            SafeTensorsFile.mapWindowBytes = saved;
+            SafeTensorsFile.readWindowBytes = saved;
         }
     }
 

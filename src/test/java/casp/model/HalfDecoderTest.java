@@ -3,20 +3,13 @@ package casp.model;
 import casp.TestData;
 import casp.io.ChatTemplate;
 import casp.io.ModelFolder;
-import casp.io.SafeTensorsFile;
-import casp.io.SafeTensorsWriter;
-import casp.kernel.Fp16;
 import casp.tensor.DType;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -50,7 +43,8 @@ class HalfDecoderTest {
     private void compare(DType dtype) throws IOException {
         Path src = TestData.model("tiny-llava");
         ModelFolder original = ModelFolder.open(src);
-        Path half = rewrite(src, original, dtype, true), rounded = rewrite(src, original, dtype, false);
+        Path half = HalfFolders.rewrite(src, tmp.resolve(dtype + "-half"), n -> sixteenBit(original, n), dtype, true);
+        Path rounded = HalfFolders.rewrite(src, tmp.resolve(dtype + "-rounded"), n -> sixteenBit(original, n), dtype, false);
         ModelFolder halfFolder = ModelFolder.open(half);
         for (String name : halfFolder.weights().names())
             if (sixteenBit(halfFolder, name)) assertEquals(dtype, halfFolder.weights().info(name).dtype(), name);
@@ -84,44 +78,5 @@ class HalfDecoderTest {
     private static void close(float[] expected, float[] got, String what) {
         assertEquals(expected.length, got.length);
         for (int i = 0; i < got.length; i++) assertEquals(expected[i], got[i], 1e-4f * (1 + Math.abs(expected[i])), what + " " + i);
-    }
-
-    /** A copy of the folder with the decoder and projector weights as dtype (half) or as F32 holding the rounded values. */
-    private Path rewrite(Path src, ModelFolder m, DType dtype, boolean half) throws IOException {
-        Path dir = tmp.resolve(dtype + (half ? "-half" : "-rounded"));
-        Files.createDirectories(dir);
-        try (Stream<Path> files = Files.list(src)) {
-            for (Path f : (Iterable<Path>) files::iterator) {
-                if (!f.getFileName().toString().endsWith(".safetensors")) {
-                    Files.copy(f, dir.resolve(f.getFileName()));
-                    continue;
-                }
-                SafeTensorsFile in = SafeTensorsFile.open(f);
-                SafeTensorsWriter out = new SafeTensorsWriter();
-                for (String name : in.tensors().keySet()) {
-                    if (!sixteenBit(m, name)) {
-                        out.copy(in, name);
-                        continue;
-                    }
-                    float[] w = in.readFloats(name);
-                    short[] h = new short[w.length];
-                    for (int i = 0; i < w.length; i++) {
-                        h[i] = dtype == DType.F16 ? Fp16.fromFloat(w[i]) : DType.floatToBf16(w[i]);
-                        w[i] = dtype == DType.F16 ? Fp16.toFloat(h[i]) : DType.bf16ToFloat(h[i]);
-                    }
-                    if (half) {
-                        out.add(name, dtype, in.info(name).shape(), ch -> {
-                            ByteBuffer buf = ByteBuffer.allocate(h.length * 2).order(ByteOrder.LITTLE_ENDIAN);
-                            buf.asShortBuffer().put(h);
-                            while (buf.hasRemaining()) ch.write(buf);
-                        });
-                    } else {
-                        out.addFloats(name, in.info(name).shape(), w);
-                    }
-                }
-                out.write(dir.resolve(f.getFileName()));
-            }
-        }
-        return dir;
     }
 }

@@ -5,15 +5,10 @@ import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 
 import casp.TestData;
 import casp.io.ModelFolder;
-import casp.io.SafeTensorsFile;
-import casp.io.SafeTensorsWriter;
-import casp.kernel.Fp16;
 import casp.tensor.DType;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Set;
-import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -81,32 +76,8 @@ class HalfLinearTest {
 
     /** A copy of the folder with the named tensors as F16 (f16) or as F32 holding the fp16-rounded values. */
     private Path rewrite(Path src, Set<String> names, boolean f16) throws IOException {
-        Path dir = tmp.resolve(src.getParent().getFileName() + (f16 ? "-f16" : "-rounded"));
-        Files.createDirectories(dir);
-        try (Stream<Path> files = Files.list(src)) {
-            for (Path f : (Iterable<Path>) files::iterator) {
-                if (!f.getFileName().toString().endsWith(".safetensors")) {
-                    Files.copy(f, dir.resolve(f.getFileName()));
-                    continue;
-                }
-                SafeTensorsFile in = SafeTensorsFile.open(f);
-                SafeTensorsWriter out = new SafeTensorsWriter();
-                for (String name : in.tensors().keySet()) {
-                    if (!names.contains(name)) {
-                        out.copy(in, name);
-                        continue;
-                    }
-                    float[] w = in.readFloats(name);
-                    if (f16) {
-                        out.addF16(name, in.info(name).shape(), w);
-                    } else {
-                        for (int i = 0; i < w.length; i++) w[i] = Fp16.toFloat(Fp16.fromFloat(w[i]));
-                        out.addFloats(name, in.info(name).shape(), w);
-                    }
-                }
-                out.write(dir.resolve(f.getFileName()));
-            }
-        }
+        Path dir = HalfFolders.rewrite(src, tmp.resolve(src.getParent().getFileName() + (f16 ? "-f16" : "-rounded")),
+                names::contains, DType.F16, f16);
         if (f16) {
             ModelFolder m = ModelFolder.open(dir);
             for (String name : names) assertEquals(DType.F16, m.weights().info(name).dtype(), name);
