@@ -10,8 +10,8 @@ import casp.model.LlamaModel;
 /**
  * Decoder weights read one block at a time, so that compressing a model needs memory for one
  * block in float32 rather than the whole decoder: the model is loaded with a placeholder for every
- * decoder linear ({@link #loadModel}); {@link #load} reads a block's linears from the (memory-mapped,
- * possibly 16-bit, sharded) safetensors and widens them to float32; {@link #release} puts the
+ * decoder linear ({@link #loadModel}); {@link #load} reads a block's linears from the (possibly
+ * 16-bit, sharded) safetensors and widens them to float32; {@link #release} puts the
  * placeholders back once the block is done, so its float32 weights can be collected.
  */
 public final class BlockWeights {
