@@ -52,7 +52,7 @@ public class DecoderBenchmark {
             m = LlamaModel.load(dir);
         } else {
             ModelConfig.TextConfig c = SyntheticModel.config("llama", 1024, 2816, 8, 16, 16, 64, 32000, 2048, 10000.0, null, false);
-            m = model.endsWith("q2") ? SyntheticModel.createQuantized(c, 1, 2, 128) : SyntheticModel.create(c, 1);
+            m = model.endsWith("q2") ? SyntheticModel.create(c, 1, casp.quant.gptq.QuantizedLinear.random(2, 128, 1)) : SyntheticModel.create(c, 1);
         }
         SplittableRandom r = new SplittableRandom(3);
         ids = new int[PROMPT];

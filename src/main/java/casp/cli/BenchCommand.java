@@ -34,6 +34,7 @@ import picocli.CommandLine.Option;
                 BenchRsvdCommand.class,
                 BenchSvdCommand.class,
                 BenchMatvecCommand.class,
+                BenchRegressCommand.class,
         })
 public final class BenchCommand implements Runnable {
 

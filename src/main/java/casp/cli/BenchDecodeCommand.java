@@ -7,6 +7,7 @@ import casp.kernel.VectorOps;
 import casp.model.KvCache;
 import casp.model.LlamaModel;
 import casp.model.SyntheticModel;
+import casp.quant.gptq.QuantizedLinear;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -93,7 +94,7 @@ public final class BenchDecodeCommand implements Callable<Integer> {
             String name = "synthetic llama hidden " + hidden + ", " + layers + " layers, intermediate "
                     + c.intermediateSize() + ", vocab 32000";
             results.add(syntheticBits == 0 ? bench(name, SyntheticModel.create(c, 1))
-                    : bench(name + ", " + syntheticBits + "-bit g128 linears", SyntheticModel.createQuantized(c, 1, syntheticBits, 128)));
+                    : bench(name + ", " + syntheticBits + "-bit g128 linears", SyntheticModel.create(c, 1, QuantizedLinear.random(syntheticBits, 128, 1))));
         }
         if (json) {
             ObjectMapper m = new ObjectMapper();

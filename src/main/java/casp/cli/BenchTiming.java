@@ -5,11 +5,12 @@ import casp.kernel.Parallel;
 import casp.kernel.VectorSupport;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import picocli.CommandLine.Option;
+
 import java.io.PrintStream;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.Map;
-import picocli.CommandLine.Option;
 
 /**
  * Shared plumbing of the `casp bench ...` commands: timing (median of several runs after
@@ -58,14 +59,19 @@ public final class BenchTiming {
      * warmup > 0), then runs times timed (runs >= 1).
      */
     public static Stats measure(int warmup, int runs, Runnable op) {
+        return measure(warmup, runs, op, MIN_WARMUP_SECONDS, System::nanoTime);
+    }
+
+    /** {@link #measure(int, int, Runnable)} with the least warm-up time and the clock (nanoseconds) given. */
+    static Stats measure(int warmup, int runs, Runnable op, double minWarmupSeconds, java.util.function.LongSupplier clock) {
         if (runs < 1) throw new IllegalArgumentException("runs must be >= 1");
-        long warmStart = System.nanoTime();
-        for (int i = 0; i < warmup || warmup > 0 && (System.nanoTime() - warmStart) * 1e-9 < MIN_WARMUP_SECONDS; i++) op.run();
+        long warmStart = clock.getAsLong();
+        for (int i = 0; i < warmup || warmup > 0 && (clock.getAsLong() - warmStart) * 1e-9 < minWarmupSeconds; i++) op.run();
         double[] t = new double[runs];
         for (int i = 0; i < runs; i++) {
-            long start = System.nanoTime();
+            long start = clock.getAsLong();
             op.run();
-            t[i] = (System.nanoTime() - start) * 1e-9;
+            t[i] = (clock.getAsLong() - start) * 1e-9;
         }
         return new Stats(t);
     }

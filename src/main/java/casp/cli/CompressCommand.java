@@ -7,6 +7,7 @@ import casp.compress.CompressionReport;
 import casp.compress.CompressionRun;
 import casp.compress.SequentialCompressor;
 import casp.io.BadInputException;
+import casp.report.Charts;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import picocli.CommandLine.Command;
@@ -222,6 +223,7 @@ public final class CompressCommand implements Callable<Integer> {
         } finally {
             if (bar[0] != null) bar[0].close();
         }
+        if (casp) Charts.bitAllocation(o.blocks(), model, o.out().resolve(Charts.BIT_ALLOCATION));
         if (json) {
             ObjectMapper m = new ObjectMapper();
             ObjectNode j = m.createObjectNode();

@@ -9,6 +9,7 @@ import casp.eval.VqaEvaluator;
 import casp.io.BadInputException;
 import casp.io.LlavaDataset;
 import casp.model.LlavaModel;
+import casp.report.Charts;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -112,6 +113,7 @@ public final class DemoCommand implements Callable<Integer> {
                                 }
                             }, quiet);
                 }
+                if (caspOpts[i] != null) Charts.bitAllocation(o.blocks(), model, out.resolve(Charts.BIT_ALLOCATION));
                 rows.add(evaluate(names[i], LlavaModel.load(out), fp, devSet, n, maxNew, o.effectiveBits(),
                         Files.size(out.resolve("model.safetensors")), o.seconds()));
             }

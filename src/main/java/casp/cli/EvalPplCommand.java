@@ -43,7 +43,7 @@ public final class EvalPplCommand implements Callable<Integer> {
     @Option(names = "--json", description = "print one JSON object: ppl, tokens, tokens_per_s, ...")
     boolean json;
 
-    // pipeline: KL divergence to an uncompressed reference (ALGORITHMS.md section 9)
+    // KL divergence to an uncompressed reference (ALGORITHMS.md section 9)
     @Option(names = "--reference", paramLabel = "DIR",
             description = "also report the mean KL(p_reference || p_model) of the next-token distributions over the scored positions")
     Path referenceDir;
@@ -69,7 +69,7 @@ public final class EvalPplCommand implements Callable<Integer> {
         KlDivergence.Result kl = null;
         LlamaModel reference = referenceDir == null ? null : LlamaModel.load(ModelFolder.open(referenceDir));
         try (Progress p = new Progress("ppl", (long) windows * window, "tok")) {
-            if (reference != null) { // pipeline: --reference
+            if (reference != null) {
                 kl = KlDivergence.evaluate(model, reference, tokens, window, (done, total) -> p.set((long) done * window));
                 r = kl.perplexity();
             } else {

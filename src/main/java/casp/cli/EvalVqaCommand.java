@@ -56,7 +56,7 @@ public final class EvalVqaCommand implements Callable<Integer> {
     @Option(names = "--json", description = "print one JSON object: accuracy, answer_ppl, n, ...")
     boolean json;
 
-    // pipeline: KL divergence to an uncompressed reference (ALGORITHMS.md section 9)
+    // KL divergence to an uncompressed reference (ALGORITHMS.md section 9)
     @Option(names = "--reference", paramLabel = "DIR",
             description = "also report the mean KL(p_reference || p_model) over the answer tokens (teacher-forced)")
     Path referenceDir;
@@ -71,9 +71,8 @@ public final class EvalVqaCommand implements Callable<Integer> {
         if (data.isEmpty()) throw new BadInputException("--data " + dataFile + ": no samples");
         LlavaModel model = LlavaModel.load(modelDir);
         int maxNew = maxTokens != null ? maxTokens : defaultMaxTokens(modelDir);
-        // A later --reference DIR (KL to a reference model's answer distribution) plugs in as the
-        // answer-logits listener, the last argument.
-        KlDivergence.Mean kl = referenceDir == null ? null : new KlDivergence.Mean(); // pipeline: --reference
+        // --reference: the reference model's answer distributions reach the KL through the answer-logits listener.
+        KlDivergence.Mean kl = referenceDir == null ? null : new KlDivergence.Mean();
         var opt = new VqaEvaluator.Options(limit == null ? 0 : limit, maxNew, stop,
                 kl == null ? null : KlDivergence.againstReference(LlavaModel.load(referenceDir), kl));
         int n = limit == null ? data.size() : Math.min(limit, data.size());

@@ -20,8 +20,8 @@ import java.util.concurrent.Callable;
 
 /**
  * `casp generate --model DIR --prompt TEXT`: text generation with a KV cache, greedy at
- * temperature 0, streamed to stdout as it is produced. Subclasses or later options (an image for
- * LLaVA models) change what the prompt becomes through {@link #promptEmbeddings}.
+ * temperature 0, streamed to stdout as it is produced. What the prompt becomes (with an image for
+ * LLaVA models) is decided in {@link #promptEmbeddings}.
  */
 @Command(name = "generate", mixinStandardHelpOptions = true,
         description = "Generate text from a prompt (greedy at temperature 0, seeded sampling otherwise), "

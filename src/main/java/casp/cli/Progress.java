@@ -73,8 +73,6 @@ public final class Progress implements AutoCloseable {
 
     public long done() { return done; }
 
-    public double elapsedSeconds() { return (System.nanoTime() - start) / 1e9; }
-
     /** The current line (without carriage return). */
     synchronized String line(long now) {
         double secs = (now - start) / 1e9;

@@ -1,13 +1,13 @@
 package casp.cli;
 
 import casp.eval.AttentionSparsity;
-import casp.eval.Charts;
 import casp.io.BadInputException;
+import casp.io.LlavaDataset;
 import casp.io.ModelFolder;
 import casp.io.Tokenizer;
-import casp.io.LlavaDataset;
 import casp.model.LlamaModel;
 import casp.model.LlavaModel;
+import casp.report.Charts;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;

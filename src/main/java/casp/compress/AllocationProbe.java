@@ -1,16 +1,16 @@
 package casp.compress;
 
-import casp.quant.ProxyError;
-import casp.quant.CompressedLayer;
-import casp.quant.Quantizer;
 import casp.kernel.QuantOps;
-import casp.kernel.Syrk;
 import casp.model.DecoderLayer;
 import casp.model.DenseLinear;
-import casp.model.ForwardHooks;
 import casp.model.HalfLinear;
+import casp.model.InputCapture;
 import casp.model.Linear;
 import casp.model.LlamaModel;
+import casp.quant.CompressedLayer;
+import casp.quant.ProxyError;
+import casp.quant.Quantizer;
+import casp.quant.lowrank.LowRankQK;
 
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -101,18 +101,9 @@ public final class AllocationProbe {
         for (int l = 0; l < L; l++) {
             DecoderLayer layer = model.layer(l);
             if (weights != null) weights.load(layer);
-            Map<List<String>, double[]> g = new LinkedHashMap<>();
-            for (List<String> group : List.of(DecoderLayer.QKV, DecoderLayer.O_IN, DecoderLayer.GATE_UP, DecoderLayer.DOWN_IN)) {
-                int n = layer.linear(group.get(0)).in();
-                g.put(group, new double[n * n]);
-            }
-            final int li = l;
-            ForwardHooks hooks = new ForwardHooks() {
-                @Override
-                public void linearInput(int layerIndex, List<String> names, float[] x, int rows, int cols) {
-                    if (layerIndex == li) Syrk.accumulate(x, 0, cols, rows, cols, g.get(names), 0, cols);
-                }
-            };
+            InputCapture g = new InputCapture();
+            for (List<String> group : List.of(DecoderLayer.QKV, DecoderLayer.O_IN, DecoderLayer.GATE_UP, DecoderLayer.DOWN_IN))
+                g.capture(l, group, layer.linear(group.get(0)).in());
             double cosSum = 0;
             long tokens = 0;
             long f0 = System.nanoTime();
@@ -120,7 +111,7 @@ public final class AllocationProbe {
                 float[] x = hidden.load(i, scratch);
                 int T = hidden.tokens(i);
                 System.arraycopy(x, 0, in, 0, T * d);
-                layer.forward(x, T, 0, null, hooks);
+                layer.forward(x, T, 0, null, g);
                 hidden.write(i, x);
                 for (int t = 0; t < T; t++) {
                     double dot = QuantOps.dot(in, t * d, x, t * d, d);
@@ -134,7 +125,7 @@ public final class AllocationProbe {
             Map<String, double[]> dl = new LinkedHashMap<>(), pl = new LinkedHashMap<>();
             for (String name : linears) {
                 DenseLinear w = dense(layer.linear(name), l, name);
-                double[] h = g.get(groupOf(name));
+                double[] h = g.get(l, groupOf(name)).sum();
                 double[] pe = new double[widths.length], de = new double[widths.length];
                 for (int c = 0; c < widths.length; c++) {
                     CompressedLayer q = quantizer.apply(widths[c]).apply(w.in()).quantize(w.weight(), w.out(), w.in(), h);
@@ -147,7 +138,7 @@ public final class AllocationProbe {
             dist.add(dl);
             proxy.add(pl);
             if (qkMaxRank > 0) {
-                double[] h = g.get(DecoderLayer.QKV);
+                double[] h = g.get(l, DecoderLayer.QKV).sum();
                 LowRankQK.Whitening wh = LowRankQK.Whitening.of(h, d);
                 DenseLinear wq = dense(layer.linear(DecoderLayer.Q), l, DecoderLayer.Q), wk = dense(layer.linear(DecoderLayer.K), l, DecoderLayer.K);
                 qd[l] = LowRankQK.decompose(wq.weight(), wq.out(), wq.in(), wh, qkMaxRank, svd);

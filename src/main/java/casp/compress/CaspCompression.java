@@ -2,16 +2,15 @@ package casp.compress;
 
 import casp.compress.SequentialCompressor.BlockResult;
 import casp.compress.SequentialCompressor.LinearResult;
-import casp.eval.Charts;
 import casp.model.LlamaModel;
 import casp.quant.QuantizationConfig;
 import casp.quant.Quantizer;
 import casp.quant.aqlm.Aqlm;
+import casp.quant.lowrank.LowRankQK;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 
-import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -28,8 +27,6 @@ import java.util.Locale;
  * quantization_config and a chart.
  */
 public final class CaspCompression {
-    /** The bit-allocation chart written into the output folder. */
-    public static final String CHART = "casp-bit-allocation.png";
 
     private final CaspPlan plan;
     private final AllocationProbe.Measurements measured;
@@ -314,17 +311,6 @@ public final class CaspCompression {
         return sb.toString();
     }
 
-    /** Bars of the effective bits per linear (factors included) by layer, as a PNG. */
-    public static void chart(List<BlockResult> blocks, String title, Path png) throws IOException {
-        List<Charts.BitsRow> rows = new ArrayList<>();
-        for (BlockResult b : blocks) {
-            for (LinearResult r : b.linears()) {
-                String name = r.name().substring(r.name().indexOf('.') + 1);
-                rows.add(new Charts.BitsRow(r.layer(), name + (r.lowRank() != null ? " (low-rank)" : ""), r.effectiveBits()));
-            }
-        }
-        Charts.bitAllocation(rows, title, png);
-    }
 
     /** The options as JSON (the checkpoint's argument check). */
     public static ObjectNode optionsJson(CaspPlan.Options o, boolean lowRankOnly) {

@@ -1,13 +1,13 @@
 package casp.compress;
 
-import casp.quant.gptq.GptqFormat;
-import casp.quant.Quantizer;
-import casp.quant.aqlm.Aqlm;
-import casp.quant.lowrank.LowRankLayer;
-import casp.quant.quip.Quip;
 import casp.model.DecoderLayer;
 import casp.model.Linear;
 import casp.model.LlamaModel;
+import casp.quant.Quantizer;
+import casp.quant.aqlm.Aqlm;
+import casp.quant.gptq.GptqFormat;
+import casp.quant.lowrank.LowRankQK;
+import casp.quant.quip.Quip;
 
 import java.util.ArrayList;
 import java.util.HashMap;

@@ -1,13 +1,13 @@
 package casp.compress;
 
 import casp.compress.SequentialCompressor.BlockResult;
-import casp.quant.CompressedLayer;
-import casp.quant.Formats;
 import casp.compress.SequentialCompressor.LinearResult;
 import casp.io.BadInputException;
 import casp.io.SafeTensorsFile;
 import casp.io.SafeTensorsWriter;
 import casp.io.TensorInfo;
+import casp.quant.CompressedLayer;
+import casp.quant.registry.Formats;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;

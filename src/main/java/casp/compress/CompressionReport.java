@@ -2,6 +2,7 @@ package casp.compress;
 
 import casp.compress.SequentialCompressor.BlockResult;
 import casp.compress.SequentialCompressor.LinearResult;
+import casp.quant.quip.QuipLinear;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
@@ -65,7 +66,7 @@ public final class CompressionReport {
         return o;
     }
 
-    /** Inverse of {@link #linearJson} (packed tensors null): for checkpoints. */
+    /** Inverse of {@link #linearJson} (no stored layer): for checkpoints. */
     public static LinearResult linearFromJson(JsonNode o) {
         Map<String, Number> stats = new LinkedHashMap<>();
         o.path("stats").fields().forEachRemaining(e -> stats.put(e.getKey(),
@@ -87,7 +88,7 @@ public final class CompressionReport {
         return o;
     }
 
-    /** Inverse of {@link #blockJson} (packed tensors null). */
+    /** Inverse of {@link #blockJson} (no stored layer). */
     public static BlockResult blockFromJson(JsonNode o) {
         List<LinearResult> lin = new ArrayList<>();
         for (JsonNode n : o.path("linears")) lin.add(linearFromJson(n));
@@ -120,6 +121,12 @@ public final class CompressionReport {
         return root;
     }
 
+    /** The group column: the group size, "row" for one scale per row, "-" for QuIP# (one scale per linear). */
+    private static String groupLabel(LinearResult r) {
+        if (r.groupSize() > 0) return String.valueOf(r.groupSize());
+        return r.method().equals(QuipLinear.METHOD) ? "-" : "row";
+    }
+
     /** The summary table: one line per linear, a line per block, then totals. */
     public static String table(List<BlockResult> blocks, double wallSeconds, long peakHeapBytes, long peakRssBytes,
                                long activationBytes) {
@@ -129,7 +136,7 @@ public final class CompressionReport {
         for (BlockResult b : blocks) {
             for (LinearResult r : b.linears()) {
                 sb.append(String.format(Locale.ROOT, "%-5d %-18s %11s %4d %6s %9.3f %12.4e %8.2f%n", r.layer(), r.name(),
-                        r.rows() + "x" + r.cols(), r.bits(), r.stored() != null ? "-" : r.groupSize() < 0 ? "row" : String.valueOf(r.groupSize()),
+                        r.rows() + "x" + r.cols(), r.bits(), groupLabel(r),
                         r.effectiveBits(), r.proxyError(), r.seconds()));
             }
             sb.append(String.format(Locale.ROOT, "%-5d %-18s %11s %4s %6s %9s %12s %8.2f  (block; %.2f s running it)%n",

@@ -2,7 +2,6 @@ package casp.compress;
 
 import casp.compress.SequentialCompressor.BlockResult;
 import casp.compress.SequentialCompressor.LinearResult;
-import casp.eval.Charts;
 import casp.io.BadInputException;
 import casp.io.ModelFolder;
 import casp.io.Tokenizer;
@@ -260,8 +259,6 @@ public final class CompressionRun {
                 qconfig = casp.annotate(qconfig);
             }
             long bytes = CompressedModelWriter.write(folder, all, qconfig, report, out, req.force());
-            if (casp != null) CaspCompression.chart(blocks, "CASP bit allocation: " + Charts.modelName(req.model()),
-                    out.resolve(CaspCompression.CHART));
             if (cp != null) cp.delete();
             return new Outcome(out, CompressionReport.effectiveBits(blocks), seconds, blocks, report, bytes, activationBytes,
                     mem.peakHeapBytes(), peakRss, first, true, spilled);

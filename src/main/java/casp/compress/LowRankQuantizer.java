@@ -1,17 +1,18 @@
 package casp.compress;
 
-import casp.quant.gptq.GptqFormat;
-import casp.quant.ProxyError;
+import casp.kernel.Gemm;
+import casp.kernel.Triangular;
 import casp.quant.CompressedLayer;
 import casp.quant.Float32Format;
+import casp.quant.ProxyError;
 import casp.quant.Quantizer;
 import casp.quant.aqlm.Aqlm;
 import casp.quant.gptq.Gptq;
+import casp.quant.gptq.GptqFormat;
 import casp.quant.gptq.Rtn;
 import casp.quant.lowrank.LowRankLayer;
+import casp.quant.lowrank.LowRankQK;
 import casp.quant.quip.Quip;
-import casp.kernel.Gemm;
-import casp.kernel.Triangular;
 
 import java.util.LinkedHashMap;
 import java.util.Map;

@@ -4,6 +4,7 @@ import casp.model.DecoderLayer;
 import casp.model.DenseLinear;
 import casp.model.ForwardHooks;
 import casp.model.HalfLinear;
+import casp.model.InputCapture;
 import casp.model.Linear;
 import casp.model.LlamaModel;
 import casp.quant.CompressedLayer;
@@ -14,7 +15,6 @@ import casp.quant.lowrank.LowRankLinear;
 
 import java.util.ArrayList;
 import java.util.Collections;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -152,15 +152,15 @@ public final class SequentialCompressor {
         if (trueSequential) {
             for (List<String> group : GROUPS) {
                 long f0 = System.nanoTime();
-                Map<List<String>, HessianAccumulator> h = capture(layer, calib, List.of(group), group, hessianNanos);
+                InputCapture h = capture(layer, calib, List.of(group), group, hessianNanos);
                 forwardNanos += System.nanoTime() - f0;
-                compressGroup(layer, group, h.get(group).finish(), results, l);
+                compressGroup(layer, group, h.get(layer.index(), group).finish(), results, l);
             }
         } else {
             long f0 = System.nanoTime();
-            Map<List<String>, HessianAccumulator> h = capture(layer, calib, GROUPS, GROUPS.get(GROUPS.size() - 1), hessianNanos);
+            InputCapture h = capture(layer, calib, GROUPS, GROUPS.get(GROUPS.size() - 1), hessianNanos);
             forwardNanos += System.nanoTime() - f0;
-            for (List<String> group : GROUPS) compressGroup(layer, group, h.remove(group).finish(), results, l);
+            for (List<String> group : GROUPS) compressGroup(layer, group, h.get(layer.index(), group).finish(), results, l);
         }
         // The compressed block's outputs become the next block's inputs.
         long f0 = System.nanoTime();
@@ -176,33 +176,23 @@ public final class SequentialCompressor {
                 forwardNanos / 1e9, hessianNanos[0] / 1e9);
     }
 
-    /** Thrown by the capture hook to cut a forward pass short once the last wanted input was seen. */
-    private static final class StopForward extends RuntimeException {
-        StopForward() { super(null, null, false, false); }
-    }
-
-    private static final StopForward STOP = new StopForward();
-
     /**
      * Runs the block on a copy of every sample and accumulates the Hessians of the given input
      * groups; the pass stops after the input of {@code last}. The accumulation time is added to hessianNanos[0].
      */
-    private Map<List<String>, HessianAccumulator> capture(DecoderLayer layer, Calibration calib, List<List<String>> groups,
-                                                         List<String> last, long[] hessianNanos) {
-        Map<List<String>, HessianAccumulator> acc = new LinkedHashMap<>();
-        for (List<String> g : groups) acc.put(g, new HessianAccumulator(layer.linear(g.get(0)).in()));
-        int idx = layer.index();
-        ForwardHooks hooks = new ForwardHooks() {
+    private static InputCapture capture(DecoderLayer layer, Calibration calib, List<List<String>> groups, List<String> last,
+                                        long[] hessianNanos) {
+        InputCapture c = new InputCapture().stopAfter(layer.index(), last);
+        for (List<String> g : groups) c.capture(layer.index(), g, layer.linear(g.get(0)).in());
+        ForwardHooks timed = new ForwardHooks() {
             @Override
             public void linearInput(int li, List<String> names, float[] x, int rows, int cols) {
-                if (li != idx) return;
-                HessianAccumulator a = acc.get(names);
-                if (a != null) {
-                    long h0 = System.nanoTime();
-                    a.add(x, 0, rows);
+                long h0 = System.nanoTime();
+                try {
+                    c.linearInput(li, names, x, rows, cols);
+                } finally {
                     hessianNanos[0] += System.nanoTime() - h0;
                 }
-                if (names.equals(last)) throw STOP;
             }
         };
         ActivationStore store = calib.store();
@@ -210,12 +200,12 @@ public final class SequentialCompressor {
         for (int i = 0; i < store.size(); i++) {
             store.read(i, scratch);
             try {
-                layer.forward(scratch, store.tokens(i), 0, null, hooks);
-            } catch (StopForward expected) {
+                layer.forward(scratch, store.tokens(i), 0, null, timed);
+            } catch (InputCapture.Stop expected) {
                 // the rest of the block is not needed for these statistics
             }
         }
-        return acc;
+        return c;
     }
 
     private void compressGroup(DecoderLayer layer, List<String> group, double[] h, List<LinearResult> results, Listener l) {

@@ -1,14 +1,14 @@
 package casp.eval;
 
-import casp.compress.LowRankQK;
-import casp.kernel.Syrk;
 import casp.model.DecoderLayer;
 import casp.model.DenseLinear;
 import casp.model.ForwardHooks;
 import casp.model.HalfLinear;
+import casp.model.InputCapture;
 import casp.model.Linear;
 import casp.model.LlamaModel;
 import casp.quant.lowrank.LowRankLinear;
+import casp.quant.lowrank.LowRankQK;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -267,15 +267,11 @@ public final class AttentionSparsity {
 
     /** G = sum x x^T of the q/k input of every layer, over the calibration inputs (float64). */
     static double[][] qkStatistics(LlamaModel model, List<Input> calibration) {
-        int L = model.numLayers(), d = model.hiddenSize();
-        double[][] g = new double[L][d * d];
-        ForwardHooks hooks = new ForwardHooks() {
-            @Override
-            public void linearInput(int layer, List<String> names, float[] x, int rows, int cols) {
-                if (names.equals(DecoderLayer.QKV)) Syrk.accumulate(x, 0, cols, rows, cols, g[layer], 0, cols);
-            }
-        };
-        for (Input in : calibration) model.forwardHidden(in.embeddings().clone(), in.tokens(), null, hooks);
+        int L = model.numLayers();
+        InputCapture c = InputCapture.allLayers(model, DecoderLayer.QKV);
+        for (Input in : calibration) model.forwardHidden(in.embeddings().clone(), in.tokens(), null, c);
+        double[][] g = new double[L][];
+        for (int l = 0; l < L; l++) g[l] = c.get(l, DecoderLayer.QKV).sum();
         return g;
     }
 

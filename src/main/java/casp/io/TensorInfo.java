@@ -18,13 +18,6 @@ public record TensorInfo(String name, DType dtype, long[] shape, long begin, lon
         return end - begin;
     }
 
-    /** Shape as int[] (every dimension of the tensors we compute on fits an int). */
-    public int[] intShape() {
-        int[] s = new int[shape.length];
-        for (int i = 0; i < s.length; i++) s[i] = Math.toIntExact(shape[i]);
-        return s;
-    }
-
     @Override
     public String toString() {
         return name + " " + dtype + Arrays.toString(shape);

@@ -494,11 +494,6 @@ public final class Tokenizer {
         return templateBefore.clone();
     }
 
-    /** The ids encode(text, true) puts after the text's ids (usually none). */
-    public int[] suffixIds() {
-        return templateAfter.clone();
-    }
-
     /** tokenizer_config.json's chat_template (Jinja source, not interpreted here), if any. */
     public Optional<String> chatTemplate() {
         return Optional.ofNullable(chatTemplate);

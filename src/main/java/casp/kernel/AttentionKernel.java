@@ -27,13 +27,13 @@ public final class AttentionKernel {
         for (int i = 0; i < hd; i++) {
             int krow = kOff + i * ld;
             for (int r = 0; r < rows; r++)
-                VectorOps.axpy(q[qOff + r * qStride + i] * scale, kt, krow, probs, pOff + r * pStride, n0 + r);
+                Blas1.axpy(n0 + r, q[qOff + r * qStride + i] * scale, kt, krow, probs, pOff + r * pStride);
         }
         for (int r = 0; r < rows; r++) Activations.softmax(probs, pOff + r * pStride, n0 + r);
         for (int i = 0; i < hd; i++) {
             int vrow = vOff + i * ld;
             for (int r = 0; r < rows; r++)
-                out[outOff + r * outStride + i] = VectorOps.dot(probs, pOff + r * pStride, vt, vrow, n0 + r);
+                out[outOff + r * outStride + i] = VectorOps.sequentialDot(probs, pOff + r * pStride, vt, vrow, n0 + r);
         }
     }
 }

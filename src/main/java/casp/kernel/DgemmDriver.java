@@ -8,9 +8,10 @@ import java.util.concurrent.atomic.AtomicInteger;
  * <p>Loops, outermost first: jc over N in blocks of NC; pc over K in blocks of KC, where op(B)'s
  * KC x NC block is packed once into slivers of NR columns (shared by all threads); ic over M in
  * blocks of MC, where each thread packs its own MC x KC block of alpha * op(A) into slivers of MR
- * rows (it stays in L2); then the macro-kernel: for each B sliver (KC x NR, kept in L1) and each A
- * sliver, the MR x NR register micro-kernel. Packing pads with zeros, so the micro-kernel always
- * runs a full tile; a tile that sticks out of C goes through a small scratch tile.
+ * rows; then the macro-kernel: for each chunk of B slivers that fits in L2 (KC x 256 doubles), each
+ * A sliver (MR x KC) sweeps the chunk with the MR x NR register micro-kernel while B streams from
+ * L2. Packing pads with zeros, so the micro-kernel always runs a full tile; a tile that sticks out
+ * of C goes through a small scratch tile.
  *
  * <p>Threads: the packing of B, then the compute phase, are spread over the pool as work items
  * (groups of B slivers; blocks of MC rows of C, or groups of B slivers when C is short and wide)
@@ -20,7 +21,9 @@ import java.util.concurrent.atomic.AtomicInteger;
  * j <= i + diag (use {@link #FULL} for the whole matrix). The symmetric rank-k update and the
  * Cholesky trailing update use it; elements above that line are never read or written.
  *
- * <p>The float twin {@link SgemmDriver} is kept identical apart from the element type.
+ * <p>The float twin {@link SgemmDriver} is the same code apart from the element type and the cache
+ * blocking (KC, MC, NC: half the float sizes, the elements being twice as wide); FloatDoubleTwinsTest
+ * holds them to that.
  */
 final class DgemmDriver {
     private DgemmDriver() {}

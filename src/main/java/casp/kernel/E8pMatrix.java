@@ -78,7 +78,7 @@ public final class E8pMatrix {
         float inv = 1 / residual.scale;
         for (int i = 0; i < count; i++) {
             residual.decode(c2[from + i] & 0xffff, q, 0);
-            VectorOps.axpy(inv, q, 0, c, off + i * E8p.DIM, E8p.DIM);
+            Blas1.axpy(E8p.DIM, inv, q, 0, c, off + i * E8p.DIM);
         }
     }
 

@@ -5,7 +5,8 @@ import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * Vector API bodies of {@link VectorOps} and {@link Activations}; loaded only when
+ * Vector API bodies of {@link VectorOps}, {@link Activations} and the attention's weighted sums
+ * ({@link AttentionKernel}); loaded only when
  * {@link VectorSupport#enabled()}, at the width it chose. exp is {@link ExpSimd}'s, so SiLU and
  * softmax give the scalar code's bits in every lane.
  */
@@ -27,17 +28,6 @@ final class ModelSimd {
         }
         for (; i < n; i++) sum += a[aOff + i] * b[bOff + i];
         return sum;
-    }
-
-    static void axpy(float alpha, float[] x, int xOff, float[] y, int yOff, int n) {
-        int i = 0;
-        int bound = S.loopBound(n);
-        if (bound > 0) {
-            FloatVector a = FloatVector.broadcast(S, alpha);
-            for (; i < bound; i += L)
-                FloatVector.fromArray(S, x, xOff + i).fma(a, FloatVector.fromArray(S, y, yOff + i)).intoArray(y, yOff + i);
-        }
-        for (; i < n; i++) y[yOff + i] += alpha * x[xOff + i];
     }
 
     static void add(float[] x, int xOff, float[] y, int yOff, int n) {

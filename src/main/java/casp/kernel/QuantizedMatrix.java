@@ -44,10 +44,16 @@ public final class QuantizedMatrix {
         /** Lanes = rows, tiles of four vectors of rows: the layout of the vector kernels (needs the Vector API with FMA). */
         ROW_LANES;
 
-        /** The layout the kernels of this JVM run on. */
+        /**
+         * The layout the kernels of this JVM run on. {@code -Dcasp.matvec.slots=true} forces the
+         * slot layout, whose mat-vec is the scalar loop: a known slowdown of exactly the mat-vec,
+         * which the regression gate's own check switches on (docs/benchmarks.md).
+         */
         static Layout preferred() {
-            return DequantKernels.ROW_LANES_USABLE ? ROW_LANES : SLOTS;
+            return DequantKernels.ROW_LANES_USABLE && !FORCE_SLOTS ? ROW_LANES : SLOTS;
         }
+
+        private static final boolean FORCE_SLOTS = Boolean.getBoolean("casp.matvec.slots");
     }
 
     final int rows, cols, bits, groupSize, groups;

@@ -23,7 +23,8 @@ import java.util.concurrent.atomic.AtomicInteger;
  * j <= i + diag (use {@link #FULL} for the whole matrix). The symmetric rank-k update and the
  * Cholesky trailing update use it; elements above that line are never read or written.
  *
- * <p>The double twin {@link DgemmDriver} is kept identical apart from the element type.
+ * <p>The double twin {@link DgemmDriver} is the same code apart from the element type and the cache
+ * blocking constants (FloatDoubleTwinsTest holds them to that).
  */
 final class SgemmDriver {
     private SgemmDriver() {}

@@ -1,8 +1,8 @@
 package casp.kernel;
 
 /**
- * Small loops over float arrays used by the model's forward pass: dot products, axpy, RMSNorm,
- * rotary embeddings, max and argmax. On the Vector API when {@link VectorSupport#enabled()}
+ * Small loops over float arrays used by the model's forward pass: adding rows, scaling, RMSNorm,
+ * rotary embeddings, max and argmax (dot products and axpy are {@link Blas1}'s). On the Vector API when {@link VectorSupport#enabled()}
  * (in {@link ModelSimd}), in plain loops otherwise. Every method takes arrays and offsets, never
  * vectors, so nothing is boxed across calls.
  */
@@ -11,21 +11,16 @@ public final class VectorOps {
 
     private static final boolean SIMD = VectorSupport.enabled();
 
-    /** Sum of a[aOff+i] * b[bOff+i] for i in [0, n). */
-    public static float dot(float[] a, int aOff, float[] b, int bOff, int n) {
+    /**
+     * Sum of a[aOff+i] * b[bOff+i] for i in [0, n) with one FMA accumulator: the rounding of the
+     * forward pass's RMSNorm and attention sums, which the reference tests pin. {@link Blas1#dot}
+     * (two accumulators) is the general dot product.
+     */
+    static float sequentialDot(float[] a, int aOff, float[] b, int bOff, int n) {
         if (SIMD) return ModelSimd.dot(a, aOff, b, bOff, n);
         float s = 0f;
         for (int i = 0; i < n; i++) s += a[aOff + i] * b[bOff + i];
         return s;
-    }
-
-    /** y[yOff+i] += alpha * x[xOff+i] for i in [0, n). */
-    public static void axpy(float alpha, float[] x, int xOff, float[] y, int yOff, int n) {
-        if (SIMD) {
-            ModelSimd.axpy(alpha, x, xOff, y, yOff, n);
-            return;
-        }
-        for (int i = 0; i < n; i++) y[yOff + i] += alpha * x[xOff + i];
     }
 
     /** y[yOff+i] += x[xOff+i] for i in [0, n). */
@@ -56,7 +51,7 @@ public final class VectorOps {
      * out = w * (x / sqrt(mean(x^2) + eps)). out may alias x.
      */
     public static void rmsNorm(float[] x, int xOff, float[] w, float[] out, int outOff, int n, float eps) {
-        float ss = dot(x, xOff, x, xOff, n);
+        float ss = sequentialDot(x, xOff, x, xOff, n);
         float inv = (float) (1.0 / Math.sqrt(ss / n + eps));
         if (SIMD) {
             ModelSimd.scaleMul(x, xOff, inv, w, out, outOff, n);

@@ -97,9 +97,6 @@ public final class ClipVisionModel {
 
     public int numLayers() { return layers.length; }
 
-    /** Pixel count the tower expects: channels * image_size * image_size (CHW). */
-    public int pixelCount() { return channels * cfg.imageSize() * cfg.imageSize(); }
-
     /**
      * HF's {@code hidden_states[index]} for one image: index 0 = embeddings after pre_layrnorm,
      * index i = output of encoder layer i - 1. Negative indices count from the end, like Python

@@ -77,12 +77,6 @@ public final class DecoderLayer {
     /** The seven linears by name, in execution order (read-only view). */
     public Map<String, Linear> linears() { return Collections.unmodifiableMap(linears); }
 
-    /** RMSNorm weight before attention (input_layernorm). */
-    public float[] inputNormWeight() { return inputNorm; }
-
-    /** RMSNorm weight before the MLP (post_attention_layernorm). */
-    public float[] postAttentionNormWeight() { return postNorm; }
-
     private void checkShape(String name, Linear l) {
         int in = name.equals(O) ? qDim : name.equals(DOWN) ? inter : d;
         int out = name.equals(Q) ? qDim : name.equals(K) || name.equals(V) ? kvDim : name.equals(O) || name.equals(DOWN) ? d : inter;

@@ -37,7 +37,7 @@ public final class LlamaModel {
     private final HalfMatrix embedding16;
     private final List<DecoderLayer> layers;
     private final float[] finalNorm;
-    private Linear lmHead;
+    private final Linear lmHead;
     private final boolean tied;
     private final RotaryEmbedding rope;
     private final Workspace ws;
@@ -129,7 +129,7 @@ public final class LlamaModel {
 
         float[] floats(String name, long... shape);
 
-        /** pipeline: the compressed linear stored under prefix, or null when it is a float weight. */
+        /** The compressed linear stored under prefix, or null when it is a float weight. */
         default Linear compressed(String prefix, int in, int out, float[] bias) { return null; }
 
         /** The tensor [rows, cols] kept in 16 bits, or null to read it as floats. */
@@ -156,7 +156,7 @@ public final class LlamaModel {
                     throw new BadInputException(where + ": config has q/k/v biases (" + c.modelType()
                             + ") but tensor '" + bn + "' is missing");
                 float[] bias = w.has(bn) ? w.floats(bn, out) : null;
-                Linear compressed = w.compressed(lp + name, in, out, bias); // pipeline: compressed folders
+                Linear compressed = w.compressed(lp + name, in, out, bias);
                 HalfMatrix half = compressed != null ? null : w.halfs(wn, out, in);
                 lin.put(name, compressed != null ? compressed : half != null ? new HalfLinear(half, bias)
                         : new DenseLinear(in, out, w.floats(wn, out, in), bias));
@@ -184,18 +184,8 @@ public final class LlamaModel {
     public List<DecoderLayer> layers() { return layers; }
 
 
-    /** The final RMSNorm weight. */
-    public float[] finalNormWeight() { return finalNorm; }
-
     /** The output head [vocab, hidden]. */
     public Linear lmHead() { return lmHead; }
-
-    /** Replaces the output head with one of the same shape. */
-    public void setLmHead(Linear head) {
-        if (head.in() != config.hiddenSize() || head.out() != config.vocabSize())
-            throw new IllegalArgumentException("lm_head must be [" + config.vocabSize() + ", " + config.hiddenSize() + "]");
-        lmHead = head;
-    }
 
     /** True when the output head shares the embedding table. */
     public boolean headTied() { return tied; }

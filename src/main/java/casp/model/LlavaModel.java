@@ -102,15 +102,6 @@ public final class LlavaModel {
         return tokenize(render(messages, addGenerationPrompt));
     }
 
-    /** Number of image positions in expanded ids, checked to be whole images. */
-    public int countImages(int[] ids) {
-        int n = 0;
-        for (int id : ids) if (id == imageTokenId) n++;
-        if (n % vision.tokensPerImage() != 0)
-            throw new IllegalArgumentException(n + " image positions is not a multiple of " + vision.tokensPerImage());
-        return n / vision.tokensPerImage();
-    }
-
     // ------------------------------------------------------------------ forward
 
     /** Projected visual tokens of an image file ([tokensPerImage, hidden]). */

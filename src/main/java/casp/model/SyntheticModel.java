@@ -1,9 +1,7 @@
 package casp.model;
 
-import casp.quant.gptq.QuantizedLinear;
 import casp.io.ModelConfig;
 import casp.io.SafeTensorsWriter;
-import casp.kernel.QuantizedMatrix;
 import casp.tensor.DType;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -77,15 +75,12 @@ public final class SyntheticModel {
     }
 
     /**
-     * A random in-memory model whose decoder linears are random bits-wide codes with a scale and
-     * zero point per group of groupSize inputs ({@link QuantizedMatrix#random}), as a GPTQ folder
-     * would load; embeddings, norms and the head stay float32. For throughput benchmarks of the
-     * compressed runtime: the weights are not a quantization of anything.
+     * A random in-memory model whose decoder linears come from linears (e.g. random packed codes for
+     * throughput benchmarks of the compressed runtime); embeddings, norms and the head are random
+     * float32 as in {@link #create}.
      */
-    public static LlamaModel createQuantized(ModelConfig.TextConfig c, long seed, int bits, int groupSize) {
-        long[] n = {0};
-        return LlamaModel.fromTensors(c, tensors(c, seed, false), (prefix, in, out, bias) ->
-                QuantizedLinear.of(QuantizedMatrix.random(out, in, bits, groupSize, seed * 1000 + n[0]++), bias));
+    public static LlamaModel create(ModelConfig.TextConfig c, long seed, LlamaModel.LinearSource linears) {
+        return LlamaModel.fromTensors(c, tensors(c, seed, false), linears);
     }
 
     /**

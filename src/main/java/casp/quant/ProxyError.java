@@ -1,8 +1,8 @@
 package casp.quant;
 
+import casp.kernel.Blas1;
 import casp.kernel.Gemm;
 import casp.kernel.QuantOps;
-import casp.kernel.VectorOps;
 
 /**
  * GPTQ's layer-wise proxy loss: how much a change dW of a linear layer's weight changes its outputs
@@ -19,7 +19,7 @@ public final class ProxyError {
     public static double relative(float[] w, float[] wq, int rows, int cols, double[] h) {
         if (wq.length != w.length) throw new IllegalArgumentException("W and its quantized form differ in size");
         float[] d = wq.clone();
-        VectorOps.axpy(-1f, w, 0, d, 0, d.length); // d = wq - w
+        Blas1.axpy(d.length, -1f, w, 0, d, 0); // d = wq - w
         float[] hf = toFloat(h, cols);
         double den = quadratic(w, rows, cols, hf);
         return den == 0 ? 0 : quadratic(d, rows, cols, hf) / den;

@@ -1,11 +1,11 @@
 package casp.cli;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
-
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.junit.jupiter.api.Test;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class BenchRsvdMatvecTest {
 
@@ -70,12 +70,13 @@ class BenchRsvdMatvecTest {
         BenchTiming.Stats none = BenchTiming.measure(0, 5, () -> calls[0]++);
         assertEquals(5, calls[0], "no warm-up when --warmup 0");
         assertEquals(5, none.seconds.length);
+        // A clock that advances 0.5 s at every reading: the 2 warm-up runs, then more until 2 s have passed
+        // (readings at 0.5, 1.0, 1.5 s: 3 more), then 5 timed runs of 0.5 s each.
         calls[0] = 0;
-        long t0 = System.nanoTime();
-        BenchTiming.Stats s = BenchTiming.measure(2, 5, () -> calls[0]++);
-        // at least the 2 warm-up runs, and more until MIN_WARMUP_SECONDS have passed
-        assertTrue(calls[0] > 7, "warm-up continues for " + BenchTiming.MIN_WARMUP_SECONDS + " s: " + calls[0] + " calls");
-        assertTrue((System.nanoTime() - t0) * 1e-9 >= BenchTiming.MIN_WARMUP_SECONDS);
+        long[] now = {0};
+        BenchTiming.Stats s = BenchTiming.measure(2, 5, () -> calls[0]++, 2.0, () -> (now[0] += 500_000_000L) - 500_000_000L);
+        assertEquals(10, calls[0], "5 warm-up runs, then 5 timed");
+        for (double t : s.seconds) assertEquals(0.5, t, 1e-12);
         assertEquals(5, s.seconds.length);
         assertTrue(s.best <= s.median);
         double[] sorted = s.seconds.clone();

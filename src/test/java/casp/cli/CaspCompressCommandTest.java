@@ -65,6 +65,8 @@ class CaspCompressCommandTest {
         int total = 0;
         for (JsonNode l : report.get("low_rank")) total += l.get("q_rank").asInt();
         assertEquals(40, total, "the budget rule keeps the ratio rule's total rank");
+        byte[] png = java.nio.file.Files.readAllBytes(out.resolve(casp.report.Charts.BIT_ALLOCATION));
+        assertEquals('P', png[1], "the bit-allocation chart is a PNG in the output folder");
 
         Path out2 = tmp.resolve("t");
         r = CliRunner.run(base(out2).toArray(new String[0]));

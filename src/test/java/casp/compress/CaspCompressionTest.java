@@ -20,7 +20,6 @@ import org.junit.jupiter.api.io.TempDir;
 
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -78,8 +77,6 @@ class CaspCompressionTest {
         assertEquals(8, qc.get("casp").get("low_rank").get("model.layers.0.self_attn.q_proj").get("rank").asInt());
         assertEquals(5, qc.get("casp").get("low_rank").get("model.layers.3.self_attn.k_proj").get("rank").asInt());
         assertEquals(3, qc.get("casp").get("bits").get("model.layers.0.self_attn.q_u_proj").asInt());
-        byte[] png = Files.readAllBytes(out.resolve(CaspCompression.CHART));
-        assertEquals('P', png[1]);
         JsonNode units = o.report().get("casp").get("units");
         assertEquals(25, units.size()); // v, o, gate, up, down x 5 layers
         assertTrue(units.get(0).get("distortion").get(0).asDouble() > units.get(0).get("distortion").get(1).asDouble());

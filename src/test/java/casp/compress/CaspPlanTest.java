@@ -1,13 +1,13 @@
 package casp.compress;
 
-import casp.quant.gptq.GptqFormat;
-import casp.quant.Quantizer;
-import casp.quant.gptq.Gptq;
-import casp.quant.lowrank.LowRankLayer;
 import casp.TestData;
 import casp.io.Tokenizer;
 import casp.model.DecoderLayer;
 import casp.model.LlamaModel;
+import casp.quant.Quantizer;
+import casp.quant.gptq.Gptq;
+import casp.quant.gptq.GptqFormat;
+import casp.quant.lowrank.LowRankQK;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 

@@ -1,10 +1,10 @@
 package casp.compress;
 
 import casp.quant.lowrank.LowRankLayer;
+import casp.quant.lowrank.LowRankQKTest;
 import org.junit.jupiter.api.Test;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class LowRankQuantizerTest {

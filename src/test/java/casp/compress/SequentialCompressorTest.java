@@ -1,17 +1,18 @@
 package casp.compress;
 
-import casp.quant.CompressedLayer;
-import casp.quant.Quantizer;
-import casp.quant.gptq.Rtn;
 import casp.TestData;
 import casp.eval.Perplexity;
 import casp.io.ModelConfig;
 import casp.io.Tokenizer;
+import casp.kernel.HessianAccumulator;
 import casp.model.DecoderLayer;
 import casp.model.DenseLinear;
 import casp.model.ForwardHooks;
 import casp.model.LlamaModel;
 import casp.model.SyntheticModel;
+import casp.quant.CompressedLayer;
+import casp.quant.Quantizer;
+import casp.quant.gptq.Rtn;
 import org.junit.jupiter.api.Test;
 
 import java.nio.file.Files;

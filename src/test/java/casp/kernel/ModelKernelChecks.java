@@ -37,10 +37,10 @@ public final class ModelKernelChecks {
             float[] a = rand(r, n + 3, 1), b = rand(r, n + 5, 1);
             double dot = 0;
             for (int i = 0; i < n; i++) dot += (double) a[i + 3] * b[i + 5];
-            close(dot, VectorOps.dot(a, 3, b, 5, n), 1e-5, "dot n=" + n);
+            close(dot, Blas1.dot(n, a, 3, b, 5), 1e-5, "dot n=" + n);
 
             float[] y = b.clone();
-            VectorOps.axpy(0.75f, a, 3, y, 5, n);
+            Blas1.axpy(n, 0.75f, a, 3, y, 5);
             for (int i = 0; i < n + 5; i++) close(i < 5 ? b[i] : b[i] + 0.75 * a[i - 2], y[i], 1e-6, "axpy n=" + n);
 
             y = b.clone();

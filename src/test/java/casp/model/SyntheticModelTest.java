@@ -1,8 +1,8 @@
 package casp.model;
 
-import casp.quant.gptq.QuantizedLinear;
 import casp.io.ModelConfig;
 import casp.io.ModelFolder;
+import casp.quant.gptq.QuantizedLinear;
 import casp.tensor.DType;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -274,8 +274,8 @@ class SyntheticModelTest {
                 SyntheticModel.config("llama", 32, 48, 2, 2, 1, 16, 40, 64, 10000.0, null, false),
                 SyntheticModel.config("qwen2", 32, 80, 2, 2, 2, 16, 37, 64, 10000.0, null, true)}) {
             for (int bits : new int[] {2, 4}) {
-                LlamaModel q = SyntheticModel.createQuantized(c, 5, bits, 16);
-                LlamaModel dense = SyntheticModel.createQuantized(c, 5, bits, 16);
+                LlamaModel q = SyntheticModel.create(c, 5, QuantizedLinear.random(bits, 16, 5));
+                LlamaModel dense = SyntheticModel.create(c, 5, QuantizedLinear.random(bits, 16, 5));
                 for (int l = 0; l < c.numLayers(); l++) {
                     for (String name : DecoderLayer.LINEARS) {
                         QuantizedLinear ql = (QuantizedLinear) dense.layer(l).linear(name);

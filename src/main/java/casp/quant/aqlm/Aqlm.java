@@ -1,7 +1,5 @@
 package casp.quant.aqlm;
 
-import casp.quant.Quantizer;
-import casp.quant.gptq.Gptq;
 import casp.kernel.AdditiveQuant;
 import casp.kernel.Blas1;
 import casp.kernel.Cholesky;
@@ -9,6 +7,7 @@ import casp.kernel.Fp16;
 import casp.kernel.Gemm;
 import casp.kernel.Parallel;
 import casp.kernel.Triangular;
+import casp.quant.Quantizer;
 
 import java.util.Arrays;
 import java.util.LinkedHashMap;

@@ -1,11 +1,11 @@
 package casp.quant.aqlm;
 
-import casp.quant.CompressedLayer;
-import casp.quant.aqlm.AqlmTensors;
 import casp.io.SafeTensorsWriter;
 import casp.kernel.AdditiveQuant;
 import casp.model.Linear;
+import casp.quant.CompressedLayer;
 import casp.quant.StorageFormat;
+import casp.quant.aqlm.AqlmTensors;
 
 import java.util.Collections;
 import java.util.LinkedHashMap;

@@ -1,11 +1,11 @@
 package casp.quant.gptq;
 
-import casp.quant.CompressedLayer;
-import casp.quant.Quantizer;
 import casp.kernel.Cholesky;
 import casp.kernel.Gemm;
 import casp.kernel.Parallel;
 import casp.kernel.QuantOps;
+import casp.quant.CompressedLayer;
+import casp.quant.Quantizer;
 
 import java.util.LinkedHashMap;
 import java.util.Map;

@@ -9,6 +9,7 @@ import casp.kernel.GptqPacking;
 import casp.kernel.QuantizedMatrix;
 import casp.kernel.VectorOps;
 import casp.model.Linear;
+import casp.model.LlamaModel;
 import casp.quant.QuantizationConfig;
 import casp.tensor.DType;
 
@@ -106,6 +107,16 @@ public final class QuantizedLinear implements Linear {
             }
         }
         return QuantizedMatrix.fromCodes(out, cols, t.bits, p, stored, sc, ze, perm);
+    }
+
+    /**
+     * Random bits-wide codes with a scale and zero point per group of groupSize inputs
+     * ({@link QuantizedMatrix#random}) for every linear asked for, as a GPTQ folder would load: for
+     * throughput benchmarks of the compressed runtime (the weights are not a quantization of anything).
+     */
+    public static LlamaModel.LinearSource random(int bits, int groupSize, long seed) {
+        long[] n = {0};
+        return (prefix, in, out, bias) -> of(QuantizedMatrix.random(out, in, bits, groupSize, seed * 1000 + n[0]++), bias);
     }
 
     /**

@@ -1,11 +1,11 @@
 package casp.quant.gptq;
 
-import casp.quant.CompressedLayer;
 import casp.io.SafeTensorsWriter;
-import casp.model.Linear;
-import casp.quant.StorageFormat;
 import casp.kernel.GptqPacking;
 import casp.kernel.QuantOps;
+import casp.model.Linear;
+import casp.quant.CompressedLayer;
+import casp.quant.StorageFormat;
 
 import java.util.Collections;
 import java.util.LinkedHashMap;

@@ -1,7 +1,7 @@
 package casp.quant.gptq;
 
-import casp.quant.Quantizer;
 import casp.kernel.QuantOps;
+import casp.quant.Quantizer;
 
 import java.util.Map;
 

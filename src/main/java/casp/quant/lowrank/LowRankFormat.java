@@ -5,10 +5,13 @@ import casp.io.ModelFolder;
 import casp.io.SafeTensorsFile;
 import casp.model.Linear;
 import casp.quant.CompressedLayer;
-import casp.quant.Formats;
+import casp.quant.Float32Format;
 import casp.quant.StorageFormat;
+import casp.quant.aqlm.AqlmFormat;
 import casp.quant.gptq.GptqFormat;
+import casp.quant.quip.QuipFormat;
 
+import java.util.List;
 import java.util.Map;
 import java.util.function.Predicate;
 
@@ -21,13 +24,23 @@ public final class LowRankFormat implements StorageFormat {
 
     private LowRankFormat() {}
 
+    /** The forms a factor may have, in the order they are recognised: every code format, then a float32 weight. */
+    public static final List<StorageFormat> FACTOR_FORMATS = List.of(QuipFormat.INSTANCE, AqlmFormat.INSTANCE, GptqFormat.INSTANCE,
+            Float32Format.INSTANCE);
+
+    /** The format of the factor stored under prefix, or null when there is none. */
+    public static StorageFormat factorFormat(Predicate<String> has, String prefix) {
+        for (StorageFormat f : FACTOR_FORMATS) if (f.storedAt(has, prefix)) return f;
+        return null;
+    }
+
     @Override public String name() { return "low-rank"; }
 
     @Override
     public boolean storedAt(Predicate<String> has, String prefix) {
         if (!prefix.endsWith("_proj")) return false;
-        return Formats.factorFormat(has, LowRankLinear.uPrefix(prefix)) != null
-                || Formats.factorFormat(has, LowRankLinear.vPrefix(prefix)) != null;
+        return factorFormat(has, LowRankLinear.uPrefix(prefix)) != null
+                || factorFormat(has, LowRankLinear.vPrefix(prefix)) != null;
     }
 
     /**
@@ -39,7 +52,7 @@ public final class LowRankFormat implements StorageFormat {
     public CompressedLayer read(SafeTensorsFile st, String prefix, String method, int rows, int cols, int bits, Map<String, Number> stats) {
         String u = LowRankLinear.uPrefix(prefix), v = LowRankLinear.vPrefix(prefix);
         Predicate<String> has = st.tensors()::containsKey;
-        StorageFormat fa = Formats.factorFormat(has, u), fb = Formats.factorFormat(has, v);
+        StorageFormat fa = factorFormat(has, u), fb = factorFormat(has, v);
         if (fa == null || fb == null) throw new BadInputException(st.path() + ": low-rank " + prefix + " lacks factor " + (fa == null ? u : v));
         int rank = stats.getOrDefault("rank", 0).intValue();
         if (rank < 1 && fa == GptqFormat.INSTANCE) rank = (int) st.info(u + "." + GptqFormat.G_IDX).shape()[0];

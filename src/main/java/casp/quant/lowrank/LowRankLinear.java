@@ -8,7 +8,6 @@ import casp.kernel.VectorOps;
 import casp.model.DenseLinear;
 import casp.model.Linear;
 import casp.quant.Float32Format;
-import casp.quant.Formats;
 import casp.quant.QuantizationConfig;
 import casp.quant.StorageFormat;
 import casp.quant.gptq.GptqFormat;
@@ -87,7 +86,7 @@ public final class LowRankLinear implements Linear {
         if (!prefix.endsWith("_proj")) return null;
         WeightStore w = folder.weights();
         String u = uPrefix(prefix), v = vPrefix(prefix);
-        StorageFormat fu = Formats.factorFormat(w::has, u), fv = Formats.factorFormat(w::has, v);
+        StorageFormat fu = LowRankFormat.factorFormat(w::has, u), fv = LowRankFormat.factorFormat(w::has, v);
         if (fu == null && fv == null) return null;
         String where = folder.dir().toString();
         if (fu == null || fv == null) throw new BadInputException(where + ": low-rank " + prefix + " has only one of its factors " + u + ", " + v);

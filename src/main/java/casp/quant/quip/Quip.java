@@ -1,8 +1,5 @@
 package casp.quant.quip;
 
-import casp.quant.ProxyError;
-import casp.quant.Quantizer;
-import casp.quant.gptq.Gptq;
 import casp.kernel.Cholesky;
 import casp.kernel.E8p;
 import casp.kernel.E8pMatrix;
@@ -14,6 +11,8 @@ import casp.kernel.Parallel;
 import casp.kernel.QuantOps;
 import casp.kernel.Triangular;
 import casp.kernel.VectorOps;
+import casp.quant.ProxyError;
+import casp.quant.Quantizer;
 
 import java.util.Arrays;
 import java.util.LinkedHashMap;

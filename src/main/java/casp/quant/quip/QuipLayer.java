@@ -1,11 +1,11 @@
 package casp.quant.quip;
 
-import casp.quant.CompressedLayer;
-import casp.model.Linear;
-import casp.quant.StorageFormat;
 import casp.io.SafeTensorsWriter;
 import casp.kernel.E8pMatrix;
 import casp.kernel.E8pResidual;
+import casp.model.Linear;
+import casp.quant.CompressedLayer;
+import casp.quant.StorageFormat;
 import casp.quant.quip.QuipLinear;
 import casp.tensor.DType;
 

@@ -1,7 +1,7 @@
 package casp.quant.aqlm;
 
-import casp.quant.aqlm.AqlmTensors;
 import casp.kernel.Fp16;
+import casp.quant.aqlm.AqlmTensors;
 import org.junit.jupiter.api.Test;
 
 import java.util.Random;

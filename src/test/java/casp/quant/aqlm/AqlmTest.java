@@ -1,12 +1,12 @@
 package casp.quant.aqlm;
 
-import casp.quant.Layers;
-import casp.quant.ProxyError;
-import casp.quant.gptq.Rtn;
-import casp.quant.aqlm.AqlmTensors;
 import casp.io.BadInputException;
 import casp.io.SafeTensorsFile;
 import casp.io.SafeTensorsWriter;
+import casp.quant.Layers;
+import casp.quant.ProxyError;
+import casp.quant.aqlm.AqlmTensors;
+import casp.quant.gptq.Rtn;
 import casp.tensor.DType;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;

@@ -1,10 +1,10 @@
 package casp.quant.gptq;
 
+import casp.kernel.GptqPacking;
 import casp.quant.gptq.Gptq;
 import casp.quant.gptq.GptqFormat;
 import casp.quant.gptq.QuantizedWeight;
 import casp.quant.gptq.Rtn;
-import casp.kernel.GptqPacking;
 import org.junit.jupiter.api.Test;
 
 import java.util.Random;

@@ -1,8 +1,8 @@
 package casp.quant.gptq;
 
-import casp.quant.Layers;
 import casp.kernel.GptqPacking;
 import casp.kernel.QuantizedMatrix;
+import casp.quant.Layers;
 import org.junit.jupiter.api.Test;
 
 import java.util.Map;

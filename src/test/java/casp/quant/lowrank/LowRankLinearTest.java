@@ -1,11 +1,11 @@
 package casp.quant.lowrank;
 
+import casp.io.ModelConfig;
+import casp.kernel.QuantizedMatrix;
 import casp.model.DecoderLayer;
 import casp.model.DenseLinear;
 import casp.model.LlamaModel;
 import casp.model.SyntheticModel;
-import casp.io.ModelConfig;
-import casp.kernel.QuantizedMatrix;
 import org.junit.jupiter.api.Test;
 
 import java.util.Map;

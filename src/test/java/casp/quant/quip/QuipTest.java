@@ -1,16 +1,15 @@
 package casp.quant.quip;
 
-import casp.quant.Layers;
-import casp.quant.ProxyError;
-import casp.quant.gptq.Gptq;
-import casp.quant.gptq.Rtn;
 import casp.io.SafeTensorsFile;
 import casp.io.SafeTensorsWriter;
 import casp.kernel.E8p;
 import casp.kernel.E8pMatrix;
-import casp.kernel.E8pResidual;
 import casp.kernel.Hadamard;
 import casp.kernel.Incoherence;
+import casp.quant.Layers;
+import casp.quant.ProxyError;
+import casp.quant.gptq.Gptq;
+import casp.quant.gptq.Rtn;
 import casp.quant.quip.QuipLinear;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;

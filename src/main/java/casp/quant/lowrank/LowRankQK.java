@@ -1,4 +1,4 @@
-package casp.compress;
+package casp.quant.lowrank;
 
 import casp.kernel.Blas1;
 import casp.kernel.Cholesky;
@@ -224,11 +224,6 @@ public final class LowRankQK {
             return kept;
         }
 
-        /** The known singular values of W L, descending (a copy). */
-        public double[] singularValues() {
-            return sigma.clone();
-        }
-
         /**
          * ||(W - A_r B_r) X^T||_F^2 = tr(dW G dW^T) at rank r (in G's units; G damped if it had to be).
          * Summed from the discarded singular values when all are known, else ||W L||^2 minus the
@@ -349,7 +344,7 @@ public final class LowRankQK {
     }
 
     /** A Haar-random orthogonal [k, k] matrix (row-major). */
-    static double[] randomOrthogonal(int k, long seed) {
+    public static double[] randomOrthogonal(int k, long seed) {
         SplittableRandom rnd = new SplittableRandom(seed);
         double[] g = new double[k * k];
         for (int i = 0; i < g.length; i++) g[i] = gaussian(rnd);
@@ -366,13 +361,13 @@ public final class LowRankQK {
         return Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * u2);
     }
 
-    static float[] toFloat(double[] a) {
+    public static float[] toFloat(double[] a) {
         float[] f = new float[a.length];
         for (int i = 0; i < a.length; i++) f[i] = (float) a[i];
         return f;
     }
 
-    static double[] toDouble(float[] a) {
+    public static double[] toDouble(float[] a) {
         double[] d = new double[a.length];
         for (int i = 0; i < a.length; i++) d[i] = a[i];
         return d;

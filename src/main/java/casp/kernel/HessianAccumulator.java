@@ -1,6 +1,4 @@
-package casp.compress;
-
-import casp.kernel.Syrk;
+package casp.kernel;
 
 /**
  * The Hessian of a linear layer's proxy loss, H = (2/N) sum over calibration tokens of x x^T
@@ -21,6 +19,12 @@ public final class HessianAccumulator {
     }
 
     public int dim() { return dim; }
+
+    /** The running sum of x x^T, unscaled, row-major [dim, dim] (live: later adds change it). */
+    public double[] sum() {
+        if (finished) throw new IllegalStateException("the Hessian was already finished (scaled in place)");
+        return sum;
+    }
 
     /** Tokens added so far. */
     public long tokens() { return tokens; }

@@ -1,4 +1,4 @@
-package casp.compress;
+package casp.kernel;
 
 import org.junit.jupiter.api.Test;
 

@@ -1,4 +1,4 @@
-package casp.quant;
+package casp.quant.registry;
 
 import casp.io.ModelFolder;
 import casp.model.CompressedLinearReader;

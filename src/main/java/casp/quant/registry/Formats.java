@@ -1,8 +1,10 @@
-package casp.quant;
+package casp.quant.registry;
 
 import casp.io.ModelFolder;
 import casp.io.SafeTensorsFile;
 import casp.model.Linear;
+import casp.quant.CompressedLayer;
+import casp.quant.StorageFormat;
 import casp.quant.aqlm.AqlmFormat;
 import casp.quant.gptq.GptqFormat;
 import casp.quant.lowrank.LowRankFormat;
@@ -15,7 +17,8 @@ import java.util.function.Predicate;
 /**
  * The storage formats casp reads and writes, in the order a stored linear is recognised: low-rank
  * factors first (their tensors sit under the factors' own prefixes), then the code formats.
- * Adding a format is one line here.
+ * Adding a format is one line here (and, when it may also hold a low-rank factor, one in
+ * {@link LowRankFormat#FACTOR_FORMATS}).
  */
 public final class Formats {
     private Formats() {}
@@ -31,12 +34,6 @@ public final class Formats {
     public static StorageFormat storedAt(Predicate<String> has, String prefix) {
         for (StorageFormat f : ALL) if (f.storedAt(has, prefix)) return f;
         return null;
-    }
-
-    /** The formats a low-rank factor may have: every code format, then a float32 weight. */
-    public static StorageFormat factorFormat(Predicate<String> has, String prefix) {
-        for (StorageFormat f : ALL) if (f != LowRankFormat.INSTANCE && f.storedAt(has, prefix)) return f;
-        return Float32Format.INSTANCE.storedAt(has, prefix) ? Float32Format.INSTANCE : null;
     }
 
     /**

@@ -1,5 +1,8 @@
-package casp.eval;
+package casp.report;
 
+import casp.compress.SequentialCompressor.BlockResult;
+import casp.compress.SequentialCompressor.LinearResult;
+import casp.eval.AttentionSparsity;
 import org.jfree.chart.ChartUtils;
 import org.jfree.chart.JFreeChart;
 import org.jfree.chart.axis.CategoryAxis;
@@ -19,6 +22,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 
@@ -73,6 +77,24 @@ public final class Charts {
         JFreeChart chart = new JFreeChart(title, JFreeChart.DEFAULT_TITLE_FONT, plot, true);
         chart.setBackgroundPaint(Color.WHITE);
         save(chart, png, 900, mse.getSeriesCount() > 0 ? 800 : 450);
+    }
+
+    /** The bit-allocation chart a CASP compression writes into its output folder. */
+    public static final String BIT_ALLOCATION = "casp-bit-allocation.png";
+
+    /**
+     * The stored bits per weight of every compressed linear of a run, per layer
+     * ({@link #bitAllocation(List, String, Path)}), titled with the model's name.
+     */
+    public static void bitAllocation(List<BlockResult> blocks, Path model, Path png) throws IOException {
+        List<BitsRow> rows = new ArrayList<>();
+        for (BlockResult b : blocks) {
+            for (LinearResult r : b.linears()) {
+                String name = r.name().substring(r.name().indexOf('.') + 1);
+                rows.add(new BitsRow(r.layer(), name + (r.lowRank() != null ? " (low-rank)" : ""), r.effectiveBits()));
+            }
+        }
+        bitAllocation(rows, "CASP bit allocation: " + modelName(model), png);
     }
 
     /**

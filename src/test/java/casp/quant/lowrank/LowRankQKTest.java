@@ -1,4 +1,4 @@
-package casp.compress;
+package casp.quant.lowrank;
 
 import casp.kernel.DenseSvd;
 import org.junit.jupiter.api.Test;
@@ -11,10 +11,10 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-class LowRankQKTest {
+public class LowRankQKTest {
 
     /** Calibration inputs with correlated, unevenly scaled features: X = Z diag(d) M, [tokens, n]. */
-    static float[] inputs(int tokens, int n, long seed) {
+    public static float[] inputs(int tokens, int n, long seed) {
         Random r = new Random(seed);
         double[] mix = new double[n * n];
         for (int i = 0; i < mix.length; i++) mix[i] = r.nextGaussian() / Math.sqrt(n);
@@ -32,7 +32,7 @@ class LowRankQKTest {
         return x;
     }
 
-    static float[] weight(int m, int n, long seed) {
+    public static float[] weight(int m, int n, long seed) {
         Random r = new Random(seed);
         float[] w = new float[m * n];
         // A decaying spectrum plus noise, like a trained projection.
@@ -48,7 +48,7 @@ class LowRankQKTest {
     }
 
     /** G = X^T X, naive float64. */
-    static double[] gram(float[] x, int tokens, int n) {
+    public static double[] gram(float[] x, int tokens, int n) {
         double[] g = new double[n * n];
         for (int t = 0; t < tokens; t++) {
             for (int i = 0; i < n; i++) {
@@ -60,7 +60,7 @@ class LowRankQKTest {
     }
 
     /** ||(W - W') X^T||_F^2, naive float64 over the tokens. */
-    static double measured(float[] w, float[] wp, int m, int n, float[] x, int tokens) {
+    public static double measured(float[] w, float[] wp, int m, int n, float[] x, int tokens) {
         double e = 0;
         for (int t = 0; t < tokens; t++) {
             for (int i = 0; i < m; i++) {

@@ -1,0 +1,231 @@
+package casp.cli;
+
+import casp.io.BadInputException;
+import casp.kernel.VectorSupport;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/**
+ * {@code casp bench regress}: runs the JMH suite (target/benchmarks.jar, built by
+ * {@code ./mvnw -Pjmh -DskipTests package}), compares it with the committed baseline of this
+ * machine class (jmh/baselines/CPU-WIDTHbit-MODE.json) after normalising by the machine-speed
+ * probe measured in the same run, prints one table and exits 1 when a benchmark got slower than
+ * the threshold beyond its error bars (see {@link JmhRegression}). --quick runs a curated subset
+ * at small sizes with short iterations (a few minutes); the full suite runs every benchmark with its
+ * own settings (the real gate). Every run uses JMH's -prof gc, so allocation per operation is in
+ * the results and the table.
+ */
+@Command(name = "regress", mixinStandardHelpOptions = true,
+        description = "Run the JMH suite, compare it with this machine class's baseline, exit 1 on a slowdown.")
+public final class BenchRegressCommand implements Callable<Integer> {
+
+    /** One JMH invocation of the quick suite: a benchmark regex (class names, whatever their package) and parameter overrides. */
+    record Part(String regex, String... params) {}
+
+    /** Probe first, so the machine factor is measured at the start of the run. */
+    static final Part PROBE = new Part("\\.MachineProbeBenchmark\\.");
+
+    /** The quick suite: every hot path at a size that keeps the whole pass to a few minutes. */
+    static final List<Part> QUICK = List.of(
+            PROBE,
+            new Part("\\.GemmBenchmark\\.sgemm$", "n=1024"),
+            new Part("\\.CholeskyBenchmark\\.", "n=1024"),
+            new Part("\\.SvdBenchmark\\.svd$", "n=256"),
+            new Part("\\.RsvdBenchmark\\.rsvd$", "n=1024", "rank=128"),
+            new Part("\\.DequantMatvecBenchmark\\.", "bits=2", "size=4096"),
+            new Part("\\.QuantizerBenchmark\\.", "size=512"),
+            new Part("\\.CalibrationBenchmark\\.", "size=1024"),
+            new Part("\\.LinearBenchmark\\.", "rows=1", "size=4096"),
+            new Part("\\.DecodeContextBenchmark\\."),
+            new Part("\\.ClipLayerBenchmark\\."),
+            new Part("\\.TokenizerBenchmark\\."),
+            new Part("\\.SafeTensorsOpenBenchmark\\."));
+
+    /** The smoke run (CI): a few cheap benchmarks, one short iteration each, to exercise the harness. */
+    static final List<Part> SMOKE = List.of(
+            PROBE,
+            new Part("\\.LinearBenchmark\\.", "rows=1", "size=1024", "kind=gptq2"),
+            new Part("\\.TokenizerBenchmark\\.", "tokenizer=tiny-llava"),
+            new Part("\\.SafeTensorsOpenBenchmark\\."));
+
+    /** What JMH prints last when a regex matches no benchmark. */
+    private static final String NO_MATCH = "No matching benchmarks";
+
+    static final List<String> QUICK_ITERATIONS = List.of("-wi", "3", "-w", "500ms", "-i", "3", "-r", "400ms", "-f", "1");
+    static final List<String> SMOKE_ITERATIONS = List.of("-wi", "0", "-i", "1", "-r", "100ms", "-f", "1");
+
+    @Option(names = "--quick", description = "Run the quick suite (small sizes, short iterations: a few minutes) instead of the full one.")
+    boolean quick;
+
+    @Option(names = "--smoke", description = "Run a few benchmarks once each (checks the harness; the timings mean nothing).")
+    boolean smoke;
+
+    @Option(names = "--jar", defaultValue = "target/benchmarks.jar", description = "The JMH jar (default ${DEFAULT-VALUE}; build: ./mvnw -Pjmh -DskipTests package).")
+    Path jar;
+
+    @Option(names = "--baseline", description = "Baseline JMH JSON (default: jmh/baselines/<machine class>-<quick|full>.json).")
+    Path baseline;
+
+    @Option(names = "--results", description = "Compare this JMH JSON instead of running the suite.")
+    Path results;
+
+    @Option(names = "--out", defaultValue = "target/jmh", description = "Folder for the run's JSON and JMH's log (default ${DEFAULT-VALUE}).")
+    Path out;
+
+    @Option(names = "--threshold", defaultValue = "0.10", description = "Slowdown beyond the error bars that fails the gate (default ${DEFAULT-VALUE} = 10%%).")
+    double threshold;
+
+    @Option(names = "--include", description = "Run only the benchmarks whose JMH name matches this regex (with the parts of the suite they belong to).")
+    String include;
+
+    @Option(names = "--jvm-arg", description = "Extra JVM argument for the benchmark forks (repeatable), e.g. -Dcasp.matvec.slots=true.")
+    List<String> jvmArgs = new ArrayList<>();
+
+    @Option(names = "--no-normalise", description = "Compare raw scores (no machine-speed probe factor).")
+    boolean noNormalise;
+
+    @Option(names = "--no-gate", description = "Print the table but exit 0 whatever it says (CI smoke runs).")
+    boolean noGate;
+
+    @Option(names = "--spread", arity = "1..*", paramLabel = "RESULTS",
+            description = "Print the spread of each benchmark over these JMH JSON files (runs of unchanged code), normalised by each run's probe; runs nothing.")
+    List<Path> spreadOf;
+
+    @Option(names = "--write-baseline", description = "Write this run's results as the baseline (refresh it after a deliberate change).")
+    boolean writeBaseline;
+
+    @Override
+    public Integer call() throws IOException, InterruptedException {
+        if (!(threshold >= 0) || Double.isInfinite(threshold)) throw new BadInputException("--threshold must be >= 0, got " + threshold);
+        if (quick && smoke) throw new BadInputException("--quick and --smoke: choose one");
+        String mode = smoke ? "smoke" : quick ? "quick" : "full";
+        if (spreadOf != null) return printSpread(mode);
+        Path resultFile;
+        String vectorLine;
+        if (results != null) {
+            if (!Files.isRegularFile(results)) throw new BadInputException("--results " + results + ": no such file");
+            resultFile = results;
+            vectorLine = null;
+        } else {
+            if (!Files.isRegularFile(jar)) {
+                throw new BadInputException("--jar " + jar + ": no such file (build it: ./mvnw -Pjmh -DskipTests package)");
+            }
+            Files.createDirectories(out);
+            vectorLine = vectorWidth();
+            System.out.println("vector width of the benchmark JVMs: " + vectorLine);
+            Files.writeString(out.resolve(mode + "-machine.txt"), vectorLine + System.lineSeparator());
+            resultFile = run(mode);
+        }
+        Path base = baseline != null ? baseline : Path.of("jmh", "baselines", machineClass() + "-" + mode + ".json");
+        Map<String, JmhRegression.Score> now = JmhRegression.read(resultFile);
+        if (writeBaseline) {
+            Files.createDirectories(base.toAbsolutePath().getParent());
+            Path tmp = base.resolveSibling(base.getFileName() + ".tmp");
+            Files.copy(resultFile, tmp, StandardCopyOption.REPLACE_EXISTING);
+            Files.move(tmp, base, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+            System.out.println("baseline written: " + base);
+            return 0;
+        }
+        if (!Files.isRegularFile(base)) {
+            String msg = "no baseline " + base + " for this machine class (write one with --write-baseline)";
+            if (noGate) {
+                System.out.println(msg + "; results: " + resultFile);
+                return 0;
+            }
+            throw new BadInputException(msg);
+        }
+        JmhRegression.Report report = JmhRegression.compare(JmhRegression.read(base), now, threshold, !noNormalise);
+        System.out.printf(Locale.ROOT, "baseline %s%nresults  %s%nmachine factor %.3f (probe now / baseline; times divided by it)%n",
+                base, resultFile, report.machineFactor());
+        System.out.print(JmhRegression.table(report));
+        int bad = report.regressions();
+        System.out.printf(Locale.ROOT, "%d of %d benchmarks slower than %.0f%% beyond their 95%% intervals (or allocating)%s%n",
+                bad, report.rows().size(), threshold * 100, noGate ? " (not gating)" : "");
+        return bad > 0 && !noGate ? 1 : 0;
+    }
+
+    private int printSpread(String mode) {
+        List<Map<String, JmhRegression.Score>> runs = new ArrayList<>();
+        for (Path p : spreadOf) {
+            if (!Files.isRegularFile(p)) throw new BadInputException("--spread " + p + ": no such file");
+            runs.add(JmhRegression.read(p));
+        }
+        Path base = baseline != null ? baseline : Path.of("jmh", "baselines", machineClass() + "-" + mode + ".json");
+        Map<String, JmhRegression.Score> reference = Files.isRegularFile(base) ? JmhRegression.read(base) : runs.get(0);
+        System.out.println("probe reference: " + (Files.isRegularFile(base) ? base : spreadOf.get(0)));
+        System.out.print(JmhRegression.spreadTable(JmhRegression.spread(reference, runs, !noNormalise)));
+        return 0;
+    }
+
+    /** Runs the parts of the suite, each a JMH invocation, and merges their JSON into out/MODE-results.json. */
+    private Path run(String mode) throws IOException, InterruptedException {
+        List<Part> parts = smoke ? SMOKE : quick ? QUICK : List.of(new Part("casp\\."));
+        List<String> iterations = smoke ? SMOKE_ITERATIONS : quick ? QUICK_ITERATIONS : List.of();
+        Path log = out.resolve(mode + "-jmh.log");
+        Files.deleteIfExists(log);
+        List<Path> jsons = new ArrayList<>();
+        for (int i = 0; i < parts.size(); i++) {
+            Part p = parts.get(i);
+            String regex = include == null || p == PROBE ? p.regex() : "(?=.*" + include + ").*" + p.regex();
+            Path json = out.resolve(mode + "-part" + i + ".json");
+            Files.deleteIfExists(json);
+            List<String> cmd = new ArrayList<>(List.of(javaBinary(), "--add-modules", "jdk.incubator.vector", "-jar", jar.toString(), regex,
+                    "-prof", "gc", "-rf", "json", "-rff", json.toString()));
+            for (String param : p.params()) cmd.addAll(List.of("-p", param));
+            cmd.addAll(iterations);
+            // Prepend, not append: the benchmarks' own jvmArgsAppend (--add-modules, -Xmx) must stay.
+            if (!jvmArgs.isEmpty()) cmd.addAll(List.of("-jvmArgsPrepend", String.join(" ", jvmArgs)));
+            System.out.printf(Locale.ROOT, "[%d/%d] %s %s%n", i + 1, parts.size(), p.regex(), String.join(" ", p.params()));
+            long logStart = Files.exists(log) ? Files.size(log) : 0;
+            Process proc = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile())).start();
+            int rc = proc.waitFor();
+            if (include != null && logSince(log, logStart).contains(NO_MATCH)) { // --include left none in this part
+                Files.deleteIfExists(json);
+                continue;
+            }
+            if (rc != 0 || !Files.exists(json)) throw new BadInputException("JMH failed (exit " + rc + ") on " + p.regex() + ": see " + log);
+            jsons.add(json);
+        }
+        Path merged = out.resolve(mode + "-results.json");
+        JmhRegression.merge(jsons, merged);
+        for (Path j : jsons) Files.deleteIfExists(j);
+        return merged;
+    }
+
+    /** The text appended to log after byte offset start. */
+    private static String logSince(Path log, long start) throws IOException {
+        byte[] all = Files.readAllBytes(log);
+        int from = (int) Math.min(start, all.length);
+        return new String(all, from, all.length - from, java.nio.charset.StandardCharsets.UTF_8);
+    }
+
+    /** What the benchmark forks' JVM chooses, asked of a JVM started with the same flags. */
+    private String vectorWidth() throws IOException, InterruptedException {
+        List<String> cmd = new ArrayList<>(List.of(javaBinary(), "--add-modules", "jdk.incubator.vector"));
+        cmd.addAll(jvmArgs);
+        cmd.addAll(List.of("-cp", jar.toString(), MachineInfo.class.getName()));
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        String text = new String(p.getInputStream().readAllBytes()).trim();
+        p.waitFor();
+        String[] lines = text.split("\n");
+        return lines[lines.length - 1];
+    }
+
+    /** "intel-xeon-processor-512bit": the CPU model and the kernels' vector width in this JVM. */
+    static String machineClass() {
+        return MachineInfo.cpuSlug() + "-" + VectorSupport.bits() + "bit";
+    }
+
+    private static String javaBinary() {
+        return Path.of(System.getProperty("java.home"), "bin", "java").toString();
+    }
+}

@@ -1,0 +1,191 @@
+package casp.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The regression gate's comparison on hand-written JMH JSON files (no benchmark is run). */
+class BenchRegressCommandTest {
+    @TempDir
+    Path dir;
+
+    /** One JMH result entry: a time benchmark with raw iteration scores and optional allocation. */
+    static String entry(String benchmark, String params, String unit, double alloc, double... raw) {
+        double mean = 0;
+        for (double r : raw) mean += r;
+        mean /= raw.length;
+        StringBuilder rawJson = new StringBuilder("[[");
+        for (int i = 0; i < raw.length; i++) rawJson.append(i == 0 ? "" : ",").append(raw[i]);
+        rawJson.append("]]");
+        String secondary = Double.isNaN(alloc) ? "{}"
+                : "{\"gc.alloc.rate.norm\": {\"score\": " + alloc + ", \"scoreUnit\": \"B/op\"}}";
+        return String.format(Locale.ROOT, "{\"benchmark\": \"%s\", \"mode\": \"avgt\", \"params\": {%s},"
+                + " \"primaryMetric\": {\"score\": %s, \"scoreError\": 0, \"scoreUnit\": \"%s\", \"rawData\": %s},"
+                + " \"secondaryMetrics\": %s}", benchmark, params, mean, unit, rawJson, secondary);
+    }
+
+    static final String PROBE = "casp.kernel.MachineProbeBenchmark.";
+
+    Path write(String name, String... entries) throws IOException {
+        Path p = dir.resolve(name);
+        Files.writeString(p, "[" + String.join(",\n", entries) + "]");
+        return p;
+    }
+
+    Path baselineFile() throws IOException {
+        return write("baseline.json",
+                entry(PROBE + "streamTriad", "", "ms/op", Double.NaN, 10, 10.2, 9.8, 10),
+                entry(PROBE + "scalarFma", "", "ms/op", Double.NaN, 5, 5.1, 4.9, 5),
+                entry("casp.model.LinearBenchmark.forward", "\"kind\": \"gptq2\", \"rows\": \"1\"", "us/op", 16, 100, 102, 98, 100),
+                entry("casp.model.LinearBenchmark.forward", "\"kind\": \"float32\", \"rows\": \"1\"", "us/op", 16, 400, 404, 396, 400),
+                entry("casp.model.DecodeContextBenchmark.decodeStep", "\"context\": \"1024\"", "ms/op", 0, 8, 8.1, 7.9, 8),
+                entry("casp.io.TokenizerBenchmark.encode", "\"tokenizer\": \"a\"", "us/op", 5000, 50, 51, 49, 50));
+    }
+
+    @Test
+    void keysSortParametersAndDropThePackage() throws IOException {
+        Map<String, JmhRegression.Score> s = JmhRegression.read(baselineFile());
+        assertTrue(s.containsKey("LinearBenchmark.forward kind=gptq2 rows=1"), s.keySet().toString());
+        JmhRegression.Score fl = s.get("LinearBenchmark.forward kind=float32 rows=1");
+        assertEquals(400, fl.mean(), 1e-9);
+        // sd of {400, 404, 396, 400} = sqrt(32 / 3); t(0.975, 3) = 3.182; n = 4
+        assertEquals(3.182 * Math.sqrt(32.0 / 3) / 2, fl.halfWidth(), 1e-9);
+        assertEquals(4, fl.samples());
+    }
+
+    @Test
+    void studentQuantilesMatchTheTable() {
+        assertEquals(12.706, JmhRegression.studentT975(1), 1e-9);
+        assertEquals(2.045, JmhRegression.studentT975(29), 1e-9);
+        assertTrue(JmhRegression.studentT975(31) > 1.96 && JmhRegression.studentT975(31) < 2.042);
+    }
+
+    @Test
+    void aSlowerMachineIsNormalisedAwayButASlowerBenchmarkIsFlagged() throws IOException {
+        // The machine runs 1.5x slower (both probes); float32 and decode follow it, the tokenizer too;
+        // gptq2 runs 3x slower (2x beyond the machine); decode starts allocating.
+        Path now = write("now.json",
+                entry(PROBE + "streamTriad", "", "ms/op", Double.NaN, 15, 15.3, 14.7, 15),
+                entry(PROBE + "scalarFma", "", "ms/op", Double.NaN, 7.5, 7.6, 7.4, 7.5),
+                entry("casp.model.LinearBenchmark.forward", "\"kind\": \"gptq2\", \"rows\": \"1\"", "us/op", 16, 300, 303, 297, 300),
+                entry("casp.model.LinearBenchmark.forward", "\"kind\": \"float32\", \"rows\": \"1\"", "us/op", 16, 600, 606, 594, 600),
+                entry("casp.model.DecodeContextBenchmark.decodeStep", "\"context\": \"1024\"", "ms/op", 4096, 12, 12.1, 11.9, 12),
+                entry("casp.io.TokenizerBenchmark.encode", "\"tokenizer\": \"b\"", "us/op", 5000, 75, 76, 74, 75));
+        JmhRegression.Report r = JmhRegression.compare(JmhRegression.read(baselineFile()), JmhRegression.read(now), 0.10, true);
+        assertEquals(1.5, r.machineFactor(), 1e-9);
+        Map<String, JmhRegression.Verdict> v = new java.util.HashMap<>();
+        for (JmhRegression.Row row : r.rows()) v.put(row.key(), row.verdict());
+        assertEquals(JmhRegression.Verdict.SLOWER, v.get("LinearBenchmark.forward kind=gptq2 rows=1"));
+        assertEquals(JmhRegression.Verdict.OK, v.get("LinearBenchmark.forward kind=float32 rows=1"));
+        assertEquals(JmhRegression.Verdict.ALLOCATES, v.get("DecodeContextBenchmark.decodeStep context=1024"));
+        assertEquals(JmhRegression.Verdict.NEW, v.get("TokenizerBenchmark.encode tokenizer=b"));
+        assertEquals(JmhRegression.Verdict.MISSING, v.get("TokenizerBenchmark.encode tokenizer=a"));
+        assertEquals(2, r.regressions());
+        JmhRegression.Row gptq = r.rows().stream().filter(x -> x.key().contains("gptq2")).findFirst().orElseThrow();
+        assertEquals(2.0, gptq.ratio(), 1e-9);
+
+        // Without the probe factor, float32 (1.5x) reads as a regression too.
+        JmhRegression.Report raw = JmhRegression.compare(JmhRegression.read(baselineFile()), JmhRegression.read(now), 0.10, false);
+        assertEquals(3, raw.regressions());
+    }
+
+    @Test
+    void aSlowdownInsideTheErrorBarsIsNotFlagged() throws IOException {
+        // 15% slower on average but the iterations spread widely: the interval reaches below 1.10.
+        Path now = write("now.json",
+                entry(PROBE + "streamTriad", "", "ms/op", Double.NaN, 10, 10.2, 9.8, 10),
+                entry(PROBE + "scalarFma", "", "ms/op", Double.NaN, 5, 5.1, 4.9, 5),
+                entry("casp.model.LinearBenchmark.forward", "\"kind\": \"gptq2\", \"rows\": \"1\"", "us/op", 16, 85, 145, 100, 130));
+        JmhRegression.Report r = JmhRegression.compare(JmhRegression.read(baselineFile()), JmhRegression.read(now), 0.10, true);
+        JmhRegression.Row gptq = r.rows().stream().filter(x -> x.key().contains("gptq2")).findFirst().orElseThrow();
+        assertEquals(1.15, gptq.ratio(), 1e-9);
+        assertTrue(gptq.ratioLow() < 1.10, "low end " + gptq.ratioLow());
+        assertEquals(JmhRegression.Verdict.OK, gptq.verdict());
+    }
+
+    @Test
+    void theCommandExitsOneOnARegressionAndZeroWithoutOne() throws IOException {
+        Path base = baselineFile();
+        Path slow = write("slow.json",
+                entry(PROBE + "streamTriad", "", "ms/op", Double.NaN, 10, 10.2, 9.8, 10),
+                entry(PROBE + "scalarFma", "", "ms/op", Double.NaN, 5, 5.1, 4.9, 5),
+                entry("casp.model.LinearBenchmark.forward", "\"kind\": \"gptq2\", \"rows\": \"1\"", "us/op", 16, 200, 202, 198, 200));
+        CliRunner.Result r = CliRunner.run("bench", "regress", "--results", slow.toString(), "--baseline", base.toString());
+        assertEquals(1, r.exitCode(), r.err());
+        assertTrue(r.out().contains("LinearBenchmark.forward kind=gptq2 rows=1"), r.out());
+        assertTrue(r.out().lines().anyMatch(l -> l.contains("gptq2") && l.endsWith("slower")), r.out());
+
+        CliRunner.Result same = CliRunner.run("bench", "regress", "--results", base.toString(), "--baseline", base.toString());
+        assertEquals(0, same.exitCode(), same.out() + same.err());
+        assertFalse(same.out().lines().anyMatch(l -> l.endsWith("slower")), same.out());
+
+        CliRunner.Result noGate = CliRunner.run("bench", "regress", "--results", slow.toString(), "--baseline", base.toString(), "--no-gate");
+        assertEquals(0, noGate.exitCode());
+    }
+
+    @Test
+    void badInputGetsOneLineAndExitTwo() throws IOException {
+        CliRunner.Result missing = CliRunner.run("bench", "regress", "--results", dir.resolve("none.json").toString());
+        assertEquals(2, missing.exitCode());
+        assertTrue(missing.err().contains("none.json"), missing.err());
+
+        Path notJmh = dir.resolve("x.json");
+        Files.writeString(notJmh, "{\"a\": 1}");
+        CliRunner.Result bad = CliRunner.run("bench", "regress", "--results", notJmh.toString(), "--baseline", notJmh.toString());
+        assertEquals(2, bad.exitCode());
+        assertTrue(bad.err().contains("x.json") && !bad.err().contains("at casp."), bad.err());
+
+        CliRunner.Result noJar = CliRunner.run("bench", "regress", "--jar", dir.resolve("no.jar").toString(), "--out", dir.resolve("o").toString());
+        assertEquals(2, noJar.exitCode());
+        assertTrue(noJar.err().contains("no.jar"), noJar.err());
+    }
+
+    @Test
+    void mergedPartsKeepEveryResult() throws IOException {
+        Path a = write("a.json", entry(PROBE + "scalarFma", "", "ms/op", Double.NaN, 5, 5));
+        Path b = write("b.json", entry("casp.io.TokenizerBenchmark.encode", "", "us/op", 0, 50, 51));
+        Path m = dir.resolve("m.json");
+        JmhRegression.merge(List.of(a, b, dir.resolve("absent.json")), m);
+        assertEquals(2, JmhRegression.read(m).size());
+    }
+
+    @Test
+    void machineClassNamesCpuAndWidth() {
+        String c = BenchRegressCommand.machineClass();
+        assertTrue(c.matches("[a-z0-9-]+-(0|128|256|512)bit"), c);
+    }
+
+    @Test
+    void spreadNormalisesEachRunByItsOwnProbe() throws IOException {
+        Path base = baselineFile();
+        // Run 2 on a machine 2x slower: its gptq2 time 2x, the same after normalising.
+        Path r1 = write("r1.json",
+                entry(PROBE + "streamTriad", "", "ms/op", Double.NaN, 10, 10),
+                entry(PROBE + "scalarFma", "", "ms/op", Double.NaN, 5, 5),
+                entry("casp.model.LinearBenchmark.forward", "\"kind\": \"gptq2\"", "us/op", 16, 90, 90));
+        Path r2 = write("r2.json",
+                entry(PROBE + "streamTriad", "", "ms/op", Double.NaN, 20, 20),
+                entry(PROBE + "scalarFma", "", "ms/op", Double.NaN, 10, 10),
+                entry("casp.model.LinearBenchmark.forward", "\"kind\": \"gptq2\"", "us/op", 16, 220, 220));
+        List<JmhRegression.Spread> s = JmhRegression.spread(JmhRegression.read(base),
+                List.of(JmhRegression.read(r1), JmhRegression.read(r2)), true);
+        JmhRegression.Spread g = s.stream().filter(x -> x.key().contains("gptq2")).findFirst().orElseThrow();
+        assertEquals(2, g.runs());
+        assertEquals(90, g.min(), 1e-9);
+        assertEquals(110, g.max(), 1e-9);
+        assertEquals(100, g.mean(), 1e-9);
+        assertEquals(Math.sqrt(200) / 100, g.cv(), 1e-9);
+        CliRunner.Result r = CliRunner.run("bench", "regress", "--baseline", base.toString(), "--spread", r1.toString(), r2.toString());
+        assertEquals(0, r.exitCode(), r.err());
+        assertTrue(r.out().contains("LinearBenchmark.forward kind=gptq2"), r.out());
+    }
+}
