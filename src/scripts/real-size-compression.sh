@@ -8,7 +8,8 @@
 # Environment: LAYERS (decoder layers of the twin, default 2: full width, the first 2 of 32;
 # LAYERS=32 is the whole 14 GB twin), SAMPLES (calibration conversations, default 128), MAX_BLOCKS
 # (default 2), BACKENDS (default "gptq quip aqlm"), HEAP (JVM max heap, default 10g), KEEP=1 keeps
-# the twin. Each heavy step runs under flock /tmp/casp-heavy.lock.
+# the twin, CASP_JAR=FILE runs that jar instead of building target/casp.jar. Each heavy step runs
+# under flock /tmp/casp-heavy.lock (CASP_LOCK=none when the caller holds it).
 #
 # The calibration set is SAMPLES LLaVA conversations over the photos of ../shared/images/photos
 # (reused in turn), each a question and a long answer, cut by casp to the 576 image tokens plus at
@@ -30,8 +31,12 @@ HEAP="${HEAP:-10g}"
 lock="${CASP_LOCK:-/tmp/casp-heavy.lock}" # CASP_LOCK=none: the caller holds the lock already
 locked() { if [ "$lock" = none ]; then "$@"; else flock "$lock" "$@"; fi; }
 mkdir -p "$work"
-"$here/casp" --version >/dev/null # builds the jar if needed
-cp "$here/target/casp.jar" "$work/casp.jar" # a fixed copy: later source edits do not rebuild it mid-run
+if [ -n "${CASP_JAR:-}" ]; then # a given jar (no build)
+  cp "$CASP_JAR" "$work/casp.jar"
+else
+  "$here/casp" --version >/dev/null # builds the jar if needed
+  cp "$here/target/casp.jar" "$work/casp.jar" # a fixed copy: later source edits do not rebuild it mid-run
+fi
 casp() { java --add-modules jdk.incubator.vector -Xmx"$HEAP" -XX:+UseParallelGC -jar "$work/casp.jar" "$@"; }
 
 twin="$work/llava-1.5-7b-L$LAYERS"
