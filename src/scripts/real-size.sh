@@ -34,7 +34,7 @@ if has llava; then
   heavy /usr/bin/time -v "${casp[@]}" generate --model "$work/llava-1.5-7b" --image "$image" \
       --prompt "What is shown in this picture?" --max-tokens 8 --json > "$work/generate.json" 2> "$work/generate.time"
   load
-  python3 -c "import json,sys; o=json.load(open(sys.argv[1])); print('  prompt %d tokens, load %.1f s, image (vision tower + projector) %.1f s, prefill %.1f tok/s, decode %.2f tok/s' % (len(o['prompt_ids']), o['load_seconds'], o['image_seconds'], o['prefill_tokens_per_s'], o['decode_tokens_per_s']))" "$work/generate.json"
+  python3 -c "import json,sys; o=json.load(open(sys.argv[1])); print('  prompt %d tokens (%d visual), load %.1f s, vision tower %.1f s, projector %.2f s, prefill %.1f tok/s, decode %.2f tok/s' % (len(o['prompt_ids']), o['visual_tokens'], o['load_seconds'], o['vision_tower_s'], o['projector_s'], o['prefill_tokens_per_s'], o['decode_tokens_per_s']))" "$work/generate.json"
   grep -E "Maximum resident set size|Elapsed" "$work/generate.time" | sed 's/^\s*/  /'
 fi
 

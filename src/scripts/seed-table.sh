@@ -1,5 +1,5 @@
-# Sourced, after common.sh, by the stories260K comparison scripts (stories260k-casp-quip-table.sh,
-# stories260k-casp-aqlm-table.sh): sets model and text (stories260K and its eval.txt) and the
+# Sourced, after common.sh, by the comparison scripts (stories260k-casp-quip-table.sh,
+# stories260k-casp-aqlm-table.sh, casp-backends-table.sh): sets model and text (stories260K and its eval.txt) and the
 # defaults of SEEDS (0 1 2), SAMPLES (64) and SEQ_LEN (256); runs a private copy of the jar (editing
 # the sources meanwhile cannot change a table) under nice -n 19 as casp(), and provides seed_table
 # and mean_table (field and stats come from common.sh).

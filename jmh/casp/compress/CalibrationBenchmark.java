@@ -1,7 +1,9 @@
 package casp.compress;
 
 import casp.kernel.RandomizedSvd;
+import casp.kernel.HessianAccumulator;
 import casp.quant.aqlm.QuantizerBenchmark;
+import casp.quant.lowrank.LowRankQK;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;

@@ -75,7 +75,7 @@ public class ClipLayerBenchmark {
             Files.delete(file); // the mapping stays valid on Linux once loaded
             Files.delete(dir);
         }
-        pixels = random(1, tower.pixelCount(), seed, 1f);
+        pixels = random(1, c * CONFIG.imageSize() * CONFIG.imageSize(), seed, 1f);
     }
 
     static float[] random(int rows, int cols, long[] seed, float scale) {

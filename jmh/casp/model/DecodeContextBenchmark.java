@@ -2,6 +2,7 @@ package casp.model;
 
 import casp.io.ModelConfig;
 import casp.kernel.RandomizedSvd;
+import casp.quant.gptq.QuantizedLinear;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -40,7 +41,7 @@ public class DecodeContextBenchmark {
     @Setup
     public void setup() {
         ModelConfig.TextConfig c = SyntheticModel.config("llama", 1024, 2816, 8, 16, 16, 64, 32000, context + 1, 10000.0, null, false);
-        model = SyntheticModel.createQuantized(c, 1, 2, 128);
+        model = SyntheticModel.create(c, 1, QuantizedLinear.random(2, 128, 1));
         cache = model.newCache(context + 1);
         for (int l = 0; l < cache.numLayers(); l++) {
             KvCache.Layer layer = cache.layer(l);

@@ -81,19 +81,21 @@ public final class CompressCommand implements Callable<Integer> {
     String backend;
 
     @Option(names = "--budget", paramLabel = "target|plain",
-            description = "casp --backend aqlm: target = --bits x weights (the default; refused with exit 2 when AQLM's codebooks "
+            description = "casp --backend aqlm or quip: target = --bits x weights (the default; refused with exit 2 when AQLM's codebooks "
                     + "and scales cannot fit it, as on stories260K); plain = what plain AQLM at --bits with the same codebooks "
-                    + "stores (equal storage to --method aqlm)")
+                    + "stores (equal storage to --method aqlm); --backend quip likewise: target = --bits x weights (the default), "
+                    + "plain = what QuIP# alone stores at --bits (codes, signs, scales: equal storage to --method quip)")
     String budget;
 
     @Option(names = "--rank-ratio", paramLabel = "R", defaultValue = "0.25",
             description = "casp: fraction rho of q/k parameters kept, r = floor(m n rho / (m + n)) (default ${DEFAULT-VALUE})")
     double rankRatio;
 
-    @Option(names = "--rank-rule", paramLabel = "ratio|threshold|budget", defaultValue = "ratio",
+    @Option(names = "--rank-rule", paramLabel = "ratio|threshold|budget|sparsity", defaultValue = "ratio",
             description = "casp: ratio = the paper's rank in every layer; threshold = per layer, the smallest rank whose whitened "
                     + "truncation loss is below --rank-threshold; budget = the ratio rule's total rank split over the layers "
-                    + "to minimise the total loss (default ${DEFAULT-VALUE})")
+                    + "to minimise the total loss; sparsity = that split with each layer's loss weighted by its attention density "
+                    + "1 - sparsity (tau 0.01) on the calibration data (default ${DEFAULT-VALUE})")
     String rankRule;
 
     @Option(names = "--rank-threshold", paramLabel = "T", defaultValue = "0.05",
@@ -191,6 +193,8 @@ public final class CompressCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        if (!java.util.List.of("rtn", "gptq", "quip", "aqlm", "casp").contains(method))
+            throw new BadInputException("--method must be rtn, gptq, quip, aqlm or casp, got '" + method + "'");
         casp.io.ModelFolder folder = casp.io.ModelFolder.open(model);
         int maxPos = folder.config().text().maxPositions();
         boolean llava = Files.isRegularFile(calib) && CompressionRun.isLlavaCalibration(folder, calib);
@@ -305,8 +309,8 @@ public final class CompressCommand implements Callable<Integer> {
         if (backend.equals("quip") && (groupSize != null || actOrder || sym))
             throw new BadInputException("--group-size, --act-order and --sym do not apply to --backend quip (E8P12 codes, one scale per linear)");
         if (bits != 2 && bits != 3) throw new BadInputException("--method casp supports --bits 2 or 3 (candidates {2,3} / {3,4}), got " + bits);
-        if (budget != null && !backend.equals("aqlm"))
-            throw new BadInputException("--budget applies to --backend aqlm only (gptq and rtn: plain quantization's bits; quip: the target)");
+        if (budget != null && !backend.equals("aqlm") && !backend.equals("quip"))
+            throw new BadInputException("--budget applies to --backend aqlm and quip only (gptq and rtn: plain quantization's bits)");
         if (budget != null && !budget.equals("target") && !budget.equals("plain"))
             throw new BadInputException("--budget must be target or plain, got '" + budget + "'");
         casp.quant.aqlm.Aqlm.Options aqlm = null;

@@ -26,23 +26,28 @@ import java.util.Locale;
 import java.util.concurrent.Callable;
 
 /**
- * `casp demo`: on the small LLaVA model shipped in testdata/, compress with plain GPTQ 2-bit and
- * with CASP (GPTQ backend) at the same budget, evaluate the float32 model and both compressed ones
- * on the dev questions, and print a side-by-side table: effective bits, accuracy, answer perplexity,
- * KL to the float32 model, size on disk, time. To stay at a few minutes on two cores it uses fewer
- * calibration samples and the first --limit dev questions, and says so.
+ * `casp demo`: on the LLaVA model shipped in testdata/ (llava-stories: a real pretrained language
+ * model, stories260K, that 2-bit quantization damages), compress with GPTQ, CASP-GPTQ, QuIP# and
+ * CASP-QuIP# at the 2-bit target, evaluate the float32 model and each compressed one on the dev
+ * questions, and print a side-by-side table: effective bits, accuracy, answer perplexity, KL to the
+ * float32 model, size on disk, time. To stay short on two cores it uses few calibration samples and
+ * the first --limit dev questions, and says so.
  */
 @Command(name = "demo", mixinStandardHelpOptions = true,
-        description = "Compress the bundled tiny LLaVA model with plain GPTQ 2-bit and with CASP at the same budget, "
-                + "evaluate both and print a side-by-side table.")
+        description = "Compress the bundled LLaVA model with GPTQ, CASP-GPTQ, QuIP# and CASP-QuIP# at 2 bits, "
+                + "evaluate each and print a side-by-side table.")
 public final class DemoCommand implements Callable<Integer> {
-    @Option(names = "--model", paramLabel = "DIR", defaultValue = "testdata/tiny-llava/model",
+    @Option(names = "--model", paramLabel = "DIR", defaultValue = "testdata/llava-stories/model",
             description = "LLaVA model folder (default: ${DEFAULT-VALUE})")
     Path model;
 
-    @Option(names = "--data", paramLabel = "DIR", defaultValue = "testdata/tiny-llava/data",
+    @Option(names = "--data", paramLabel = "DIR", defaultValue = "testdata/llava-stories/data",
             description = "folder with calib/calib.json and dev/dev.json (+ images/) (default: ${DEFAULT-VALUE})")
     Path data;
+
+    @Option(names = "--methods", paramLabel = "LIST", split = ",", defaultValue = "gptq,casp-gptq,quip,casp-quip",
+            description = "compressions compared, any of gptq, casp-gptq, quip, casp-quip (default: ${DEFAULT-VALUE})")
+    List<String> methods;
 
     @Option(names = "--limit", paramLabel = "N", defaultValue = "100", description = "dev questions evaluated (default: ${DEFAULT-VALUE})")
     int limit;
@@ -56,7 +61,7 @@ public final class DemoCommand implements Callable<Integer> {
     @Option(names = "--seed", paramLabel = "S", defaultValue = "0", description = "calibration seed (default: ${DEFAULT-VALUE})")
     long seed;
 
-    @Option(names = "--keep", paramLabel = "DIR", description = "keep the two compressed folders under DIR (default: a temporary folder, removed)")
+    @Option(names = "--keep", paramLabel = "DIR", description = "keep the compressed folders under DIR (default: a temporary folder, removed)")
     Path keep;
 
     @Option(names = "--json", description = "print the table as one JSON object")
@@ -71,6 +76,8 @@ public final class DemoCommand implements Callable<Integer> {
         if (limit < 1) throw new BadInputException("--limit must be >= 1, got " + limit);
         if (samples < 1) throw new BadInputException("--samples must be >= 1, got " + samples);
         if (bits != 2 && bits != 3) throw new BadInputException("--bits must be 2 or 3, got " + bits);
+        for (String m : methods)
+            if (label(m) == null) throw new BadInputException("--methods: unknown method '" + m + "' (gptq, casp-gptq, quip, casp-quip)");
         Path calib = data.resolve("calib").resolve("calib.json"), dev = data.resolve("dev").resolve("dev.json");
         if (!Files.isRegularFile(model.resolve("config.json")))
             throw new BadInputException("--model " + model + ": no config.json (run from the repository root, or pass --model)");
@@ -92,29 +99,31 @@ public final class DemoCommand implements Callable<Integer> {
         Path work = keep != null ? keep.toAbsolutePath() : Files.createTempDirectory("casp-demo");
         Files.createDirectories(work);
         try {
-            CompressionOptions gptq = new CompressionOptions("gptq", bits, CompressionOptions.AUTO_GROUP, false, false, true, samples, 256, seed, 0.01);
-            CaspPlan.Options d = CaspPlan.Options.defaults();
-            CaspPlan.Options casp = new CaspPlan.Options("gptq", bits, d.rankRule(), d.rankRatio(), d.rankThreshold(), d.allocation(),
-                    d.perLinear(), d.factorBits(), d.aBits(), d.rotate(), d.refitA(), true);
-            String[] names = {"GPTQ " + bits + "-bit", "CASP-GPTQ " + bits + "-bit"};
-            CaspPlan.Options[] caspOpts = {null, casp};
-            String[] dirs = {"gptq" + bits, "casp-gptq" + bits};
-            for (int i = 0; i < 2; i++) {
-                Path out = work.resolve(dirs[i]);
+            for (int i = 0; i < methods.size(); i++) {
+                String method = methods.get(i);
+                String name = label(method) + " " + bits + "-bit";
+                boolean casp = method.startsWith("casp-");
+                String backend = casp ? method.substring("casp-".length()) : method;
+                CompressionOptions opt = new CompressionOptions(backend, bits, CompressionOptions.AUTO_GROUP, false, false, true, samples, 256,
+                        seed, 0.01);
+                CaspPlan.Options d = CaspPlan.Options.defaults();
+                CaspPlan.Options caspOpt = !casp ? null : new CaspPlan.Options(backend, bits, d.rankRule(), d.rankRatio(), d.rankThreshold(),
+                        d.allocation(), d.perLinear(), d.factorBits(), d.aBits(), d.rotate(), d.refitA(), true);
+                Path out = work.resolve(method + bits);
                 if (Files.exists(out) && keep != null) CompressedModelWriter.checkTarget(out, false);
-                err.println("casp demo: compressing with " + names[i] + " ...");
+                err.println("casp demo: compressing with " + name + " ...");
                 PrintStream quiet = new PrintStream(new ByteArrayOutputStream());
                 CompressionRun.Outcome o;
                 try (Progress p = new Progress("compress", fp.language().numLayers(), "blocks")) {
-                    o = CompressionRun.run(new CompressionRun.Request(model, calib, null, gptq, out, false, false, false, caspOpts[i], false),
+                    o = CompressionRun.run(new CompressionRun.Request(model, calib, null, opt, out, false, false, false, caspOpt, false),
                             new casp.compress.SequentialCompressor.Listener() {
                                 @Override public void blockDone(casp.compress.SequentialCompressor.BlockResult b, casp.compress.Calibration a) {
                                     p.advance(1);
                                 }
                             }, quiet);
                 }
-                if (caspOpts[i] != null) Charts.bitAllocation(o.blocks(), model, out.resolve(Charts.BIT_ALLOCATION));
-                rows.add(evaluate(names[i], LlavaModel.load(out), fp, devSet, n, maxNew, o.effectiveBits(),
+                if (casp) Charts.bitAllocation(o.blocks(), model, out.resolve(Charts.BIT_ALLOCATION));
+                rows.add(evaluate(name, LlavaModel.load(out), fp, devSet, n, maxNew, o.effectiveBits(),
                         Files.size(out.resolve("model.safetensors")), o.seconds()));
             }
         } finally {
@@ -122,6 +131,17 @@ public final class DemoCommand implements Callable<Integer> {
         }
         print(rows, n, devSet.size());
         return 0;
+    }
+
+    /** The table's name of a method, or null when the demo does not know it. */
+    private static String label(String method) {
+        return switch (method) {
+            case "gptq" -> "GPTQ";
+            case "casp-gptq" -> "CASP-GPTQ";
+            case "quip" -> "QuIP#";
+            case "casp-quip" -> "CASP-QuIP#";
+            default -> null;
+        };
     }
 
     private Row evaluate(String name, LlavaModel m, LlavaModel reference, List<LlavaDataset.Sample> dev, int n, int maxNew,

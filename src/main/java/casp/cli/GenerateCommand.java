@@ -53,10 +53,18 @@ public class GenerateCommand implements Callable<Integer> {
                     + "[image, text] with the generation prompt (the model's chat_template, else LLaVA-1.5's format)")
     protected Path image;
 
-    /** Set when --image is given: the LLaVA runtime that builds the prompt and splices the image in. */
+    @Option(names = "--video", paramLabel = "FILE",
+            description = "video for a llava_next_video model: a folder of frame images, an animated GIF or an H.264 MP4; "
+                    + "the prompt becomes a user turn [video, text] (with --image: [image, video, text])")
+    protected Path video;
+
+    @Option(names = "--frames", paramLabel = "N", defaultValue = "0",
+            description = "frames sampled uniformly from --video (default: the processor config's num_frames, else 8)")
+    protected int frames;
+
+    /** Set when --image or --video is given: the LLaVA runtime that builds the prompt and splices the media in. */
     private casp.model.LlavaModel llava;
-    /** Seconds the vision tower and projector took on --image. */
-    private double imageSeconds;
+    private casp.model.LlavaModel.Media media = casp.model.LlavaModel.Media.NONE;
 
     /** The prompt as the language model sees it: T rows of input embeddings. */
     protected record Prompt(float[] embeddings, int length) {}
@@ -67,17 +75,27 @@ public class GenerateCommand implements Callable<Integer> {
         if (!(temperature >= 0) || Float.isInfinite(temperature))
             throw new BadInputException("--temperature must be a finite number >= 0, got " + temperature);
         long loadStart = System.nanoTime();
+        double loadSeconds = -1;
         ModelFolder folder = ModelFolder.open(modelDir);
         Tokenizer tokenizer = Tokenizer.load(folder.dir());
         LlamaModel model = LlamaModel.load(folder);
-        if (image != null) {
+        if (frames < 0) throw new BadInputException("--frames must be positive, got " + frames);
+        if (frames > 0 && video == null) throw new BadInputException("--frames needs --video");
+        if (image != null || video != null) {
+            String flag = image != null ? "--image" : "--video";
             if (!folder.config().isLlava())
-                throw new BadInputException("--image needs a LLaVA model; " + modelDir + " is '" + folder.config().modelType() + "'");
+                throw new BadInputException(flag + " needs a LLaVA model; " + modelDir + " is '" + folder.config().modelType() + "'");
             llava = new casp.model.LlavaModel(folder, model, casp.model.LlavaImageEncoder.load(folder), tokenizer,
                     casp.io.ChatTemplate.load(folder.dir()));
+            if (video != null && !llava.takesVideo())
+                throw new BadInputException("--video needs a llava_next_video model; " + modelDir + " is '"
+                        + folder.config().modelType() + "'");
+            loadSeconds = (System.nanoTime() - loadStart) / 1e9;
+            media = llava.encode(image, video, frames);
         }
-        double loadSeconds = (System.nanoTime() - loadStart) / 1e9;
-        int[] promptIds = llava != null ? llava.promptIds(llava.userTurn(prompt), true) : tokenizer.encode(prompt, true);
+        if (loadSeconds < 0) loadSeconds = (System.nanoTime() - loadStart) / 1e9;
+        int[] promptIds = llava != null ? llava.promptIds(llava.userTurn(prompt, image != null, video != null), true, media)
+                : tokenizer.encode(prompt, true);
         if (promptIds.length == 0)
             throw new BadInputException("--prompt is empty and the tokenizer of " + modelDir + " adds no BOS: nothing to start from");
         Prompt p = promptEmbeddings(folder, model, tokenizer, promptIds);
@@ -118,15 +136,23 @@ public class GenerateCommand implements Callable<Integer> {
             o.put("prefill_tokens_per_s", s.prefillTokensPerSecond());
             o.put("decode_tokens_per_s", s.decodeSteps() > 0 ? s.decodeTokensPerSecond() : 0);
             o.put("load_seconds", loadSeconds);
-            if (image != null) o.put("image_seconds", imageSeconds);
+            if (llava != null) {
+                o.put("visual_tokens", visualTokens(promptIds));
+                o.put("vision_tower_s", llava.towerSeconds());
+                o.put("projector_s", llava.projectorSeconds());
+                o.put("language_model_s", s.prefillSeconds() + s.decodeSeconds());
+            }
             out.println(m.writeValueAsString(o));
         } else {
             out.println(tail);
             if (!Progress.quiet())
-                System.err.printf(Locale.ROOT, "[load %.1f s;%s %d prompt tokens, prefill %.1f tok/s; %d new tokens, decode %.1f tok/s]%n",
-                        loadSeconds, image != null ? String.format(Locale.ROOT, " image %.1f s;", imageSeconds) : "",
-                        s.promptTokens(), s.prefillTokensPerSecond(), ids.length,
+                System.err.printf(Locale.ROOT, "[load %.1f s; %d prompt tokens, prefill %.1f tok/s; %d new tokens, decode %.1f tok/s]%n",
+                        loadSeconds, s.promptTokens(), s.prefillTokensPerSecond(), ids.length,
                         s.decodeSteps() > 0 ? s.decodeTokensPerSecond() : 0.0);
+            if (llava != null && !Progress.quiet())
+                System.err.printf(Locale.ROOT, "[%d visual tokens; vision tower %.2f s, projector %.2f s, language model %.2f s "
+                                + "(prefill %.2f s, decode %.2f s)]%n", visualTokens(promptIds), llava.towerSeconds(),
+                        llava.projectorSeconds(), s.prefillSeconds() + s.decodeSeconds(), s.prefillSeconds(), s.decodeSeconds());
         }
         return 0;
     }
@@ -136,13 +162,15 @@ public class GenerateCommand implements Callable<Integer> {
      * promptIds; a multimodal variant replaces image-token positions with image features here.
      */
     protected Prompt promptEmbeddings(ModelFolder folder, LlamaModel model, Tokenizer tokenizer, int[] promptIds) {
-        if (llava != null) {
-            long t0 = System.nanoTime();
-            float[] features = llava.encodeImage(image);
-            imageSeconds = (System.nanoTime() - t0) / 1e9;
-            return new Prompt(llava.embed(promptIds, java.util.List.of(features)), promptIds.length);
-        }
+        if (llava != null) return new Prompt(llava.embed(promptIds, media), promptIds.length);
         return new Prompt(model.embed(promptIds), promptIds.length);
+    }
+
+    /** Prompt positions that hold an image or video token. */
+    private int visualTokens(int[] promptIds) {
+        int n = 0;
+        for (int id : promptIds) if (id == llava.imageTokenId() || id == llava.videoTokenId()) n++;
+        return n;
     }
 
     /** Ids that end generation: the tokenizer's EOS ids, else the config's eos_token_id. */

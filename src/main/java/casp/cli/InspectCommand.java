@@ -74,6 +74,13 @@ public final class InspectCommand implements Callable<Integer> {
             vn.put("image_size", v.imageSize());
             vn.put("patch_size", v.patchSize());
             vn.put("image_tokens", c.llava().featureSelectStrategy().equals("full") ? v.numPatches() + 1 : v.numPatches());
+            if (c.isLlavaNext()) { // anyres: image_tokens is per tile; an image's count depends on its size
+                casp.io.LlavaNextSettings ns = casp.io.LlavaNextSettings.of(c);
+                var pins = vn.putArray("anyres_grid_pinpoints");
+                for (int[] p : ns.gridPinpoints()) pins.addArray().add(p[0]).add(p[1]);
+                int side = v.imageSize() / v.patchSize() / ns.spatialPoolStride();
+                if (ns.video()) vn.put("video_tokens_per_frame", side * side);
+            }
         }
         o.put("parameters", total);
         ObjectNode comp = o.putObject("parameters_by_component");
@@ -100,8 +107,11 @@ public final class InspectCommand implements Callable<Integer> {
                 t.headDim(), t.vocabSize(), m.headTied() ? ", tied head" : "");
         if (c.vision() != null) {
             ModelConfig.VisionConfig v = c.vision();
-            System.out.printf("vision tower:   CLIP, %d layers, hidden %d, %d heads, image %d, patch %d (%d image tokens)%n",
-                    v.numLayers(), v.hiddenSize(), v.numHeads(), v.imageSize(), v.patchSize(), o.path("vision_tower").path("image_tokens").asInt());
+            System.out.printf("vision tower:   CLIP, %d layers, hidden %d, %d heads, image %d, patch %d (%d image tokens%s)%n",
+                    v.numLayers(), v.hiddenSize(), v.numHeads(), v.imageSize(), v.patchSize(), o.path("vision_tower").path("image_tokens").asInt(),
+                    !c.isLlavaNext() ? "" : " per tile; anyres over " + o.path("vision_tower").path("anyres_grid_pinpoints").size()
+                            + " grid resolutions" + (o.path("vision_tower").has("video_tokens_per_frame")
+                            ? "; " + o.path("vision_tower").path("video_tokens_per_frame").asInt() + " tokens per video frame" : ""));
         }
         System.out.printf("parameters:     %,d total%n", total);
         if (c.vision() != null) {

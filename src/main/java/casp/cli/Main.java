@@ -16,6 +16,8 @@ import picocli.CommandLine.Command;
                 SparsityCommand.class,
                 DemoCommand.class,
                 SynthCommand.class,
+                VerifyCommand.class,
+                ExportCommand.class,
         })
 public final class Main implements Runnable {
 
@@ -31,6 +33,11 @@ public final class Main implements Runnable {
         System.exit(execute(args));
     }
 
+    /** A message on one line: parsers' messages (Jackson's "at [Source: ...]") may span several. */
+    static String oneLine(String message) {
+        return message == null ? "" : message.strip().replaceAll("\\s*\\R\\s*", " ");
+    }
+
     /** Runs the command line and returns the exit code; used by tests. */
     public static int execute(String... args) {
         CommandLine cmd = new CommandLine(new Main());
@@ -38,7 +45,12 @@ public final class Main implements Runnable {
             Throwable t = ex;
             while (t != null && !(t instanceof BadInputException)) t = t.getCause();
             if (t != null) {
-                commandLine.getErr().println("casp: error: " + t.getMessage());
+                commandLine.getErr().println("casp: error: " + oneLine(t.getMessage()));
+                return EXIT_BAD_INPUT;
+            }
+            String environment = FailureMessages.environment(ex);
+            if (environment != null) { // a full disk, a read-only folder, too small a heap: one line, not a stack trace
+                commandLine.getErr().println("casp: error: " + oneLine(environment));
                 return EXIT_BAD_INPUT;
             }
             throw ex;

@@ -86,8 +86,15 @@ public final class SparsityCommand implements Callable<Integer> {
     @Option(names = "--out", paramLabel = "DIR", description = "write sparsity.json, sparsity.txt and sparsity.png here")
     Path out;
 
+    @Option(names = "--force", description = "replace sparsity.json, sparsity.txt and sparsity.png already in --out")
+    boolean force;
+
+    /** The files --out receives. */
+    static final List<String> OUTPUTS = List.of("sparsity.json", "sparsity.txt", "sparsity.png");
+
     @Override
     public Integer call() throws Exception {
+        if (out != null) checkOut();
         if (samples < 1) throw new BadInputException("--samples must be >= 1, got " + samples);
         if (seqLen < 2) throw new BadInputException("--seq-len must be >= 2, got " + seqLen);
         if (!(tau > 0 && tau < 1)) throw new BadInputException("--tau must be in (0, 1), got " + tau);
@@ -146,6 +153,16 @@ public final class SparsityCommand implements Callable<Integer> {
         return 0;
     }
 
+    /** Refuses to overwrite earlier results without --force, and an unwritable --out, before the analysis. */
+    private void checkOut() {
+        if (Files.exists(out) && !Files.isDirectory(out)) throw new BadInputException("--out " + out + " exists and is not a folder");
+        for (String f : OUTPUTS) {
+            if (!force && Files.exists(out.resolve(f)))
+                throw new BadInputException("--out " + out + " already holds " + f + "; pass --force to replace it");
+        }
+        casp.compress.OutputTarget.checkWritable("--out", out.resolve(OUTPUTS.get(0)));
+    }
+
     /** The first n non-overlapping windows of seqLen tokens of the file (encoded once, with BOS). */
     static List<AttentionSparsity.Input> textInputs(LlamaModel model, Tokenizer tok, Path file, int n, int seqLen, String flag) {
         int[] ids = tok.encode(EvalPplCommand.readUtf8(file), true);
@@ -160,34 +177,34 @@ public final class SparsityCommand implements Callable<Integer> {
     }
 
     /**
-     * LLaVA inputs: each of the first n samples' whole conversation (chat template, image expanded),
-     * its image positions marked visual. With textTokens, one input per count: the tokens up to the
-     * image, then that many text tokens (the conversation's own, continued with the following
+     * LLaVA inputs: each of the first n samples' whole conversation (chat template, image / video
+     * expanded), its image and video positions marked visual. With textTokens, one input per count:
+     * the tokens up to the last visual position, then that many text tokens (the conversation's own, continued with the following
      * samples' text), capped at maxPos; null keeps the conversation as it is.
      */
     static List<AttentionSparsity.Input> llavaInputs(LlavaModel m, Path json, Path imagesDir, int n, int[] textTokens, int maxPos,
                                                      String flag) {
         Path dir = imagesDir != null ? imagesDir : json.toAbsolutePath().getParent().resolve("images");
         List<int[]> ids = new ArrayList<>();
-        List<Integer> split = new ArrayList<>(); // index after the last image position
-        List<Path> imageFiles = new ArrayList<>();
+        List<Integer> split = new ArrayList<>(); // index after the last visual position
+        List<LlavaDataset.Sample> visualSamples = new ArrayList<>();
         long textTotal = 0;
         for (LlavaDataset.Sample s : LlavaDataset.load(json, dir)) {
-            if (s.image() == null) continue;
-            int[] x = m.promptIds(s.messages(true), false);
+            if (s.image() == null && s.video() == null) continue;
+            int[] x = m.promptIds(s.messages(true), false, s.image(), s.video());
             int last = -1;
-            for (int i = 0; i < x.length; i++) if (x[i] == m.imageTokenId()) last = i;
+            for (int i = 0; i < x.length; i++) if (m.isVisual(x[i])) last = i;
             if (last + 1 > maxPos) throw new BadInputException(flag + " " + json + ": sample " + s.id() + " does not fit " + maxPos + " positions");
             ids.add(x);
             split.add(last + 1);
-            imageFiles.add(s.image());
+            visualSamples.add(s);
             textTotal += x.length - (last + 1);
         }
-        if (ids.isEmpty()) throw new BadInputException(flag + " " + json + ": no sample with an image");
+        if (ids.isEmpty()) throw new BadInputException(flag + " " + json + ": no sample with an image or a video");
         int count = Math.min(n, ids.size());
         List<AttentionSparsity.Input> out = new ArrayList<>();
         for (int i = 0; i < count; i++) {
-            float[] image = m.encodeImage(imageFiles.get(i));
+            LlavaModel.Media media = m.encode(visualSamples.get(i).image(), visualSamples.get(i).video(), 0);
             int[] x = ids.get(i);
             List<int[]> variants = new ArrayList<>();
             if (textTokens == null) {
@@ -210,57 +227,63 @@ public final class SparsityCommand implements Callable<Integer> {
             }
             for (int[] seq : variants) {
                 boolean[] visual = new boolean[seq.length];
-                for (int t = 0; t < seq.length; t++) visual[t] = seq[t] == m.imageTokenId();
-                out.add(new AttentionSparsity.Input(m.embed(seq, List.of(image)), seq.length, visual));
+                for (int t = 0; t < seq.length; t++) visual[t] = m.isVisual(seq[t]);
+                out.add(new AttentionSparsity.Input(m.embed(seq, media), seq.length, visual));
             }
         }
         return out;
     }
 
     /**
-     * LLaVA inputs of one length L: for sample i and each k, the tokens before sample i's image,
-     * then the images of samples i .. i+k-1 (each expanded to its visual tokens), then text tokens
-     * (sample i's conversation after its image, continued with the following samples') up to L.
-     * The visual share is then about k * tokensPerImage / L at a fixed sequence length.
+     * LLaVA inputs of one length L: for sample i and each k, the tokens before sample i's image or
+     * video, then the images / videos of samples i .. i+k-1 (each expanded to its visual tokens; a
+     * sample with both contributes its video), then text tokens (sample i's conversation after its
+     * visual tokens, continued with the following samples') up to L. The visual share is then about
+     * k * (tokens per image or video) / L at a fixed sequence length.
      */
     static List<AttentionSparsity.Input> fixedLengthInputs(LlavaModel m, Path json, Path imagesDir, int n, int[] perInput, int L,
                                                            String flag) {
         Path dir = imagesDir != null ? imagesDir : json.toAbsolutePath().getParent().resolve("images");
         List<int[]> ids = new ArrayList<>();
         List<Integer> first = new ArrayList<>(), after = new ArrayList<>();
-        List<Path> files = new ArrayList<>();
+        List<LlavaDataset.Sample> visualSamples = new ArrayList<>();
         for (LlavaDataset.Sample s : LlavaDataset.load(json, dir)) {
-            if (s.image() == null) continue;
-            int[] x = m.promptIds(s.messages(true), false);
+            if (s.image() == null && s.video() == null) continue;
+            int[] x = m.promptIds(s.messages(true), false, s.image(), s.video());
             int f = -1, last = -1;
             for (int i = 0; i < x.length; i++) {
-                if (x[i] != m.imageTokenId()) continue;
+                if (!m.isVisual(x[i])) continue;
                 if (f < 0) f = i;
                 last = i;
             }
             ids.add(x);
             first.add(f);
             after.add(last + 1);
-            files.add(s.image());
+            visualSamples.add(s);
         }
-        if (ids.isEmpty()) throw new BadInputException(flag + " " + json + ": no sample with an image");
-        int per = m.vision().tokensPerImage();
+        if (ids.isEmpty()) throw new BadInputException(flag + " " + json + ": no sample with an image or a video");
+        int h = m.language().hiddenSize();
         List<AttentionSparsity.Input> out = new ArrayList<>();
         int count = Math.min(n, ids.size());
         for (int i = 0; i < count; i++) {
             for (int k : perInput) {
                 if (k < 0) throw new BadInputException("--images-per-input must be >= 0, got " + k);
                 int head = first.get(i);
-                if (head + (long) k * per >= L)
-                    throw new BadInputException("--fixed-length " + L + " cannot hold " + k + " images of " + per + " tokens and text");
                 int[] seq = new int[L];
                 System.arraycopy(ids.get(i), 0, seq, 0, head);
                 int pos = head;
-                List<float[]> imgs = new ArrayList<>();
+                List<float[]> imgs = new ArrayList<>(), vids = new ArrayList<>();
                 for (int j = 0; j < k; j++) {
-                    java.util.Arrays.fill(seq, pos, pos + per, m.imageTokenId());
+                    LlavaDataset.Sample vs = visualSamples.get((i + j) % visualSamples.size());
+                    boolean video = vs.video() != null;
+                    float[] f = video ? m.encodeVideo(vs.video(), 0) : m.encodeImage(vs.image());
+                    int per = f.length / h;
+                    if (pos + (long) per >= L)
+                        throw new BadInputException("--fixed-length " + L + " cannot hold " + k + " images / videos ("
+                                + (j + 1) + " take " + (pos + per - head) + " tokens) and text");
+                    java.util.Arrays.fill(seq, pos, pos + per, video ? m.videoTokenId() : m.imageTokenId());
                     pos += per;
-                    imgs.add(m.encodeImage(files.get((i + j) % files.size())));
+                    (video ? vids : imgs).add(f);
                 }
                 int src = i, from = after.get(i), guard = 0;
                 while (pos < L) {
@@ -273,8 +296,8 @@ public final class SparsityCommand implements Callable<Integer> {
                     seq[pos++] = ids.get(src)[from++];
                 }
                 boolean[] visual = new boolean[L];
-                for (int t = 0; t < L; t++) visual[t] = seq[t] == m.imageTokenId();
-                out.add(new AttentionSparsity.Input(m.embed(seq, imgs), L, visual));
+                for (int t = 0; t < L; t++) visual[t] = m.isVisual(seq[t]);
+                out.add(new AttentionSparsity.Input(m.embed(seq, new LlavaModel.Media(imgs, vids)), L, visual));
             }
         }
         return out;

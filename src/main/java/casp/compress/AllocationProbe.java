@@ -3,6 +3,7 @@ package casp.compress;
 import casp.kernel.QuantOps;
 import casp.model.DecoderLayer;
 import casp.model.DenseLinear;
+import casp.model.ForwardHooks;
 import casp.model.HalfLinear;
 import casp.model.InputCapture;
 import casp.model.Linear;
@@ -26,7 +27,10 @@ import java.util.function.IntFunction;
  *       1 - cos(h_in, h_out) of the residual stream (ShortGPT);</li>
  *   <li>each allocatable linear's distortion at each candidate width: the relative proxy error
  *       tr(dW H dW^T) / tr(W H W^T) of the backend's result, times its layer's BI;</li>
- *   <li>the whitened SVDs of W_q and W_k ({@link LowRankQK}), for the per-layer rank rules.</li>
+ *   <li>the whitened SVDs of W_q and W_k ({@link LowRankQK}), for the per-layer rank rules;</li>
+ *   <li>optionally each layer's attention sparsity per head, the fraction of causal entries of
+ *       S = softmax(Q K^T / sqrt(d) + mask) below tau (ALGORITHMS.md section 4), for the sparsity
+ *       rank rule.</li>
  * </ul>
  * Layer by layer: the samples (copied, not modified) are run through one layer at a time with
  * hooks that accumulate its four input Hessians; the layer's outputs become the next layer's
@@ -48,12 +52,20 @@ public final class AllocationProbe {
      * @param proxyError  per layer, linear name -> relative proxy error at each width (unweighted)
      * @param q           whitened SVD of each layer's W_q (null when not asked for)
      * @param k           likewise W_k
+     * @param sparsity       attention sparsity [layer][head] at tau (null when not asked for)
      * @param seconds        wall time of the measurement
      * @param forwardSeconds the part spent running the layers on the samples (Hessians included)
      */
     public record Measurements(int[] widths, double[] influence, List<Map<String, double[]>> distortion,
                                List<Map<String, double[]>> proxyError, LowRankQK.Decomposition[] q,
-                               LowRankQK.Decomposition[] k, double seconds, double forwardSeconds) {}
+                               LowRankQK.Decomposition[] k, double[][] sparsity, double seconds, double forwardSeconds) {
+        /** Layer l's attention sparsity, the mean over its heads. */
+        public double layerSparsity(int l) {
+            double s = 0;
+            for (double h : sparsity[l]) s += h;
+            return s / sparsity[l].length;
+        }
+    }
 
     /** Progress callback after each layer. */
     public interface Listener {
@@ -72,24 +84,35 @@ public final class AllocationProbe {
     public static Measurements measure(LlamaModel model, List<Sample> samples, List<String> linears, int[] widths,
                                        IntFunction<IntFunction<Quantizer>> quantizer, int qkMaxRank, LowRankQK.Options svd,
                                        Listener listener) {
+        return measure(model, samples, linears, widths, quantizer, qkMaxRank, svd, 0, listener);
+    }
+
+    /**
+     * {@link #measure(LlamaModel, List, List, int[], IntFunction, int, LowRankQK.Options, Listener)}
+     * that also counts attention sparsity at tau per layer and head when tau > 0 (pooled over the
+     * causal entries of every sample's maps).
+     */
+    public static Measurements measure(LlamaModel model, List<Sample> samples, List<String> linears, int[] widths,
+                                       IntFunction<IntFunction<Quantizer>> quantizer, int qkMaxRank, LowRankQK.Options svd,
+                                       double tau, Listener listener) {
         int d = model.hiddenSize();
         try (ActivationStore hidden = new ActivationStore(d, ActivationStore.Settings.inMemory())) {
             for (Sample s : samples) {
                 if (s.hidden().length != (long) s.tokens() * d) throw new IllegalArgumentException("sample rows are not " + d + " wide");
                 hidden.add(s.hidden().clone(), s.tokens());
             }
-            return measure(model, hidden, null, linears, widths, quantizer, qkMaxRank, svd, listener);
+            return measure(model, hidden, null, linears, widths, quantizer, qkMaxRank, svd, tau, listener);
         }
     }
 
     /**
-     * As {@link #measure(LlamaModel, List, List, int[], IntFunction, int, LowRankQK.Options, Listener)}
+     * As {@link #measure(LlamaModel, List, List, int[], IntFunction, int, LowRankQK.Options, double, Listener)}
      * on a working copy of the samples (overwritten: it ends holding the last layer's outputs), with
      * each layer's weights read before it is measured and dropped after when weights is not null.
      */
     public static Measurements measure(LlamaModel model, ActivationStore hidden, BlockWeights weights, List<String> linears,
                                        int[] widths, IntFunction<IntFunction<Quantizer>> quantizer, int qkMaxRank,
-                                       LowRankQK.Options svd, Listener listener) {
+                                       LowRankQK.Options svd, double tau, Listener listener) {
         long t0 = System.nanoTime();
         int L = model.numLayers(), d = model.hiddenSize();
         if (hidden.hidden() != d) throw new IllegalArgumentException("sample rows are not " + d + " wide");
@@ -98,12 +121,36 @@ public final class AllocationProbe {
         LowRankQK.Decomposition[] qd = new LowRankQK.Decomposition[L], kd = new LowRankQK.Decomposition[L];
         float[] scratch = new float[hidden.maxLength()], in = new float[hidden.maxLength()];
         long forwardNanos = 0;
+        double[][] sparsity = tau > 0 ? new double[L][] : null;
         for (int l = 0; l < L; l++) {
             DecoderLayer layer = model.layer(l);
             if (weights != null) weights.load(layer);
             InputCapture g = new InputCapture();
             for (List<String> group : List.of(DecoderLayer.QKV, DecoderLayer.O_IN, DecoderLayer.GATE_UP, DecoderLayer.DOWN_IN))
                 g.capture(l, group, layer.linear(group.get(0)).in());
+            final int li = l;
+            int heads = model.config().numHeads();
+            long[] below = new long[heads], entries = new long[heads];
+            ForwardHooks hooks = new ForwardHooks() {
+                @Override
+                public void linearInput(int layerIndex, List<String> names, float[] x, int rows, int cols) {
+                    g.linearInput(layerIndex, names, x, rows, cols);
+                }
+
+                @Override
+                public boolean wantsAttention(int layerIndex) {
+                    return tau > 0 && layerIndex == li;
+                }
+
+                @Override
+                public void attentionProbs(int layerIndex, int head, float[] probs, int rows, int keys, int startPos) {
+                    for (int t = 0; t < rows; t++) {
+                        int causal = startPos + t + 1;
+                        for (int j = 0; j < causal; j++) if (probs[t * keys + j] < tau) below[head]++;
+                        entries[head] += causal;
+                    }
+                }
+            };
             double cosSum = 0;
             long tokens = 0;
             long f0 = System.nanoTime();
@@ -111,7 +158,7 @@ public final class AllocationProbe {
                 float[] x = hidden.load(i, scratch);
                 int T = hidden.tokens(i);
                 System.arraycopy(x, 0, in, 0, T * d);
-                layer.forward(x, T, 0, null, g);
+                layer.forward(x, T, 0, null, hooks);
                 hidden.write(i, x);
                 for (int t = 0; t < T; t++) {
                     double dot = QuantOps.dot(in, t * d, x, t * d, d);
@@ -122,6 +169,10 @@ public final class AllocationProbe {
             }
             forwardNanos += System.nanoTime() - f0;
             bi[l] = 1 - cosSum / tokens;
+            if (sparsity != null) {
+                sparsity[l] = new double[heads];
+                for (int h = 0; h < heads; h++) sparsity[l][h] = entries[h] == 0 ? 0 : (double) below[h] / entries[h];
+            }
             Map<String, double[]> dl = new LinkedHashMap<>(), pl = new LinkedHashMap<>();
             for (String name : linears) {
                 DenseLinear w = dense(layer.linear(name), l, name);
@@ -147,7 +198,7 @@ public final class AllocationProbe {
             if (weights != null) weights.release(layer);
             if (listener != null) listener.layerDone(l + 1, L);
         }
-        return new Measurements(widths.clone(), bi, dist, proxy, qkMaxRank > 0 ? qd : null, qkMaxRank > 0 ? kd : null,
+        return new Measurements(widths.clone(), bi, dist, proxy, qkMaxRank > 0 ? qd : null, qkMaxRank > 0 ? kd : null, sparsity,
                 (System.nanoTime() - t0) / 1e9, forwardNanos / 1e9);
     }
 

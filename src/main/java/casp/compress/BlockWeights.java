@@ -31,6 +31,22 @@ public final class BlockWeights {
     /** A model whose decoder linears are read by blocks. */
     public record Loaded(LlamaModel model, BlockWeights weights) {}
 
+    /**
+     * Reads every unloaded decoder weight of model once, one tensor at a time, and drops it: a
+     * damaged tensor (NaN or infinite values) is refused by name before any work, as a whole-model
+     * load would, instead of after the blocks before it have run.
+     */
+    public void checkAll(LlamaModel model) {
+        long t0 = System.nanoTime();
+        WeightStore w = folder.weights();
+        for (int l = 0; l < model.numLayers(); l++) {
+            DecoderLayer layer = model.layer(l);
+            for (String name : DecoderLayer.LINEARS)
+                if (layer.linear(name) instanceof Unloaded u) w.floats(u.prefix + ".weight", u.out, u.in);
+        }
+        loadNanos += System.nanoTime() - t0;
+    }
+
     /** Reads the float32 weights of the layer's unloaded linears (those already loaded or replaced are left as they are). */
     public void load(DecoderLayer layer) {
         long t0 = System.nanoTime();

@@ -117,6 +117,8 @@ public final class Calibration implements AutoCloseable {
         String text;
         try {
             text = Files.readString(file, StandardCharsets.UTF_8);
+        } catch (java.nio.charset.CharacterCodingException e) {
+            throw new BadInputException(file + ": calibration text is not UTF-8 text (a binary file?)");
         } catch (IOException e) {
             throw new BadInputException(file + ": cannot read calibration text: " + e.getMessage());
         }
@@ -137,9 +139,9 @@ public final class Calibration implements AutoCloseable {
      * cut to 256 tokens, 576 image tokens each): {@code count} records of a LLaVA conversation file
      * chosen at random (seeded, without replacement; all of them when count >= the file's size;
      * kept in file order), each rendered whole (question and answer) with the model's chat
-     * template, tokenized with the image placeholder expanded, cut to its image tokens plus at
-     * most {@code maxTextTokens} text tokens, and embedded with the image's projected features
-     * merged in: the input the decoder sees when the model runs.
+     * template, tokenized with the image / video placeholders expanded, cut to its visual tokens
+     * plus at most {@code maxTextTokens} text tokens, and embedded with the projected image and
+     * video features merged in: the input the decoder sees when the model runs.
      */
     public static Calibration fromLlava(LlavaModel model, Path json, Path imagesDir, int count, int maxTextTokens, long seed) {
         return fromLlava(model, json, imagesDir, count, maxTextTokens, seed, ActivationStore.Settings.inMemory());
@@ -147,8 +149,8 @@ public final class Calibration implements AutoCloseable {
 
     /**
      * {@link #fromLlava(LlavaModel, Path, Path, int, int, long)} into a store with the given
-     * settings. The vision tower runs once per distinct image file (conversations that share an
-     * image share its features); {@link #visionSeconds()} is the time it took.
+     * settings. The vision tower runs once per distinct image or video file (conversations that share
+     * one share its features); {@link #visionSeconds()} is the time it took.
      */
     public static Calibration fromLlava(LlavaModel model, Path json, Path imagesDir, int count, int maxTextTokens, long seed,
                                         ActivationStore.Settings storage) {
@@ -159,21 +161,11 @@ public final class Calibration implements AutoCloseable {
         int[] pick = choose(data.size(), count, seed);
         int maxPos = model.language().config().maxPositions();
         ActivationStore store = new ActivationStore(model.language().hiddenSize(), storage);
-        Map<Path, float[]> features = new HashMap<>();
+        Map<Path, float[]> features = new HashMap<>(), videos = new HashMap<>();
         long visionNanos = 0;
         for (int i : pick) {
             LlavaDataset.Sample s = data.get(i);
-            int[] ids = model.promptIds(s.messages(true), false);
-            int imagePositions = 0;
-            for (int id : ids) if (id == model.imageTokenId()) imagePositions++;
-            int len = Math.min(ids.length, imagePositions + maxTextTokens);
-            int kept = 0;
-            for (int t = 0; t < len; t++) if (ids[t] == model.imageTokenId()) kept++;
-            if (kept != imagePositions) len = ids.length; // never cut an image apart (text this long is unusual)
-            if (len > maxPos)
-                throw new BadInputException(json + ": sample " + s.id() + " has " + len + " tokens, more than the model's " + maxPos + " positions");
-            ids = Arrays.copyOf(ids, len);
-            float[] f = null;
+            float[] f = null, v = null;
             if (s.image() != null) {
                 Path key = s.image().toAbsolutePath().normalize();
                 f = features.get(key);
@@ -184,7 +176,28 @@ public final class Calibration implements AutoCloseable {
                     features.put(key, f);
                 }
             }
-            store.add(model.embed(ids, f == null ? List.of() : List.of(f)), len);
+            if (s.video() != null) {
+                Path key = s.video().toAbsolutePath().normalize();
+                v = videos.get(key);
+                if (v == null) {
+                    long t0 = System.nanoTime();
+                    v = model.encodeVideo(s.video(), 0);
+                    visionNanos += System.nanoTime() - t0;
+                    videos.put(key, v);
+                }
+            }
+            LlavaModel.Media media = new LlavaModel.Media(f == null ? List.of() : List.of(f), v == null ? List.of() : List.of(v));
+            int[] ids = model.promptIds(s.messages(true), false, media);
+            int imagePositions = 0;
+            for (int id : ids) if (id == model.imageTokenId() || id == model.videoTokenId()) imagePositions++;
+            int len = Math.min(ids.length, imagePositions + maxTextTokens);
+            int kept = 0;
+            for (int t = 0; t < len; t++) if (ids[t] == model.imageTokenId() || ids[t] == model.videoTokenId()) kept++;
+            if (kept != imagePositions) len = ids.length; // never cut an image or video apart (text this long is unusual)
+            if (len > maxPos)
+                throw new BadInputException(json + ": sample " + s.id() + " has " + len + " tokens, more than the model's " + maxPos + " positions");
+            ids = Arrays.copyOf(ids, len);
+            store.add(model.embed(ids, media), len);
         }
         Calibration c = new Calibration(store);
         c.visionSeconds = visionNanos / 1e9;

@@ -27,6 +27,8 @@ import java.util.Locale;
  * quantization_config and a chart.
  */
 public final class CaspCompression {
+    /** Attention entries below this count as sparse for the sparsity rank rule (ALGORITHMS.md section 4's default). */
+    static final double SPARSITY_TAU = 0.01;
 
     private final CaspPlan plan;
     private final AllocationProbe.Measurements measured;
@@ -103,7 +105,8 @@ public final class CaspCompression {
         boolean needDist = !lowRankOnly && (o.allocation() == BitAllocation.Mode.MEASURED || o.allocation() == BitAllocation.Mode.CLOSED_FORM);
         boolean needSvd = o.lowRank() && o.rankRule() != CaspPlan.RankRule.RATIO;
         AllocationProbe.Measurements m = null;
-        if ((needDist || needSvd) && saved != null && !(needSvd && saved.q() == null)) {
+        if ((needDist || needSvd) && saved != null && !(needSvd && saved.q() == null)
+                && !(o.rankRule() == CaspPlan.RankRule.SPARSITY && saved.sparsity() == null)) {
             m = saved;
         } else if (needDist || needSvd) {
             int maxRank = 0;
@@ -114,10 +117,12 @@ public final class CaspCompression {
                     maxRank = Math.min(maxRank, 4 * LowRankQK.rankForRatio(q.out(), q.in(), o.rankRatio()));
             }
             log.println("casp: measuring the uncompressed model (" + (needDist ? "distortion at " + o.bits() + " and " + (o.bits() + 1)
-                    + " bits, block influence" : "") + (needDist && needSvd ? ", " : "") + (needSvd ? "q/k spectra" : "") + ") ...");
+                    + " bits, block influence" : "") + (needDist && needSvd ? ", " : "") + (needSvd ? "q/k spectra" : "")
+                    + (o.rankRule() == CaspPlan.RankRule.SPARSITY ? ", attention sparsity" : "") + ") ...");
             try (ActivationStore work = calib.store().copy(probeSpill)) {
                 m = AllocationProbe.measure(model, work, weights, needDist ? CaspPlan.allocatable(o.lowRank()) : List.of(),
-                        new int[]{o.bits(), o.bits() + 1}, bits -> in -> be.quantizer(bits, in), maxRank, LowRankQK.Options.defaults(), null);
+                        new int[]{o.bits(), o.bits() + 1}, bits -> in -> be.quantizer(bits, in), maxRank, LowRankQK.Options.defaults(),
+                        o.rankRule() == CaspPlan.RankRule.SPARSITY ? SPARSITY_TAU : 0, null);
             }
         }
         CaspPlan.Options eff = lowRankOnly
@@ -230,6 +235,13 @@ public final class CaspCompression {
         if (measured != null) {
             ArrayNode bi = r.putArray("block_influence");
             for (double v : measured.influence()) bi.add(v);
+            if (measured.sparsity() != null) {
+                ArrayNode sp = r.putArray("attention_sparsity");
+                for (double[] heads : measured.sparsity()) {
+                    ArrayNode h = sp.addArray();
+                    for (double v : heads) h.add(v);
+                }
+            }
         }
         ArrayNode units = r.putArray("units");
         BitAllocation.Result a = plan.allocation;
@@ -259,6 +271,7 @@ public final class CaspCompression {
         CaspPlan.Options o = plan.options;
         if (o.aqlm() != null && o.plainBudget())
             return "plain aqlm " + o.bits() + "-bit " + CaspAqlm.codebooks(o.bits(), o.aqlm().codebookBits()) + "x" + o.aqlm().codebookBits();
+        if (o.backend().equals("quip") && o.plainBudget()) return "plain quip " + o.bits() + "-bit";
         return o.backend().equals("quip") || o.aqlm() != null ? o.bits() + " bits x weights" : "plain " + o.backend() + " " + o.bits() + "-bit";
     }
 

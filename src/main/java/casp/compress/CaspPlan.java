@@ -26,7 +26,8 @@ import java.util.Map;
  * fp16 scales, zeros). For QuIP# (backend quip) it is the target itself, bits x original linear
  * weights: plain QuIP# stores a little more than that (the padding's codes, the sign vectors and
  * scales), so CASP-QuIP# is held to a stricter budget than QuIP# alone and its effective bits never
- * exceed the target. The low-rank factors (at their own widths, per channel; with quip as QuIP#
+ * exceed the target; with {@link Options#plainBudget} it is what QuIP# alone stores at the target
+ * (equal storage). The low-rank factors (at their own widths, per channel; with quip as QuIP#
  * codes at 2 to 4 bits) are paid for first; the rest goes to the other linears, each at the target
  * width or wider where the allocation says so. Every cost is exact ({@link #linearCost},
  * {@link LowRankQuantizer#factorStorageBits}), known before quantizing.
@@ -46,11 +47,17 @@ public final class CaspPlan {
         /** Per layer: the smallest rank whose relative whitened truncation loss is at most a threshold. */
         THRESHOLD,
         /** The ratio rule's total rank (q and k separately), split over the layers to minimise the summed loss. */
-        BUDGET;
+        BUDGET,
+        /**
+         * The ratio rule's total rank split to minimise the sum of each layer's loss weighted by its
+         * attention density 1 - sparsity (measured on the calibration samples): the paper's bound says
+         * a sparse attention map barely moves when W_q and W_k change, so sparse layers give up rank.
+         */
+        SPARSITY;
 
         public static RankRule parse(String s) {
             for (RankRule r : values()) if (r.name().toLowerCase(Locale.ROOT).equals(s)) return r;
-            throw new IllegalArgumentException("unknown rank rule '" + s + "' (expected ratio, threshold or budget)");
+            throw new IllegalArgumentException("unknown rank rule '" + s + "' (expected ratio, threshold, budget or sparsity)");
         }
     }
 
@@ -71,8 +78,8 @@ public final class CaspPlan {
      * @param lowRank       replace q/k by low-rank factors (false: allocation only)
      * @param aqlm          backend aqlm: the quantizer settings (codebook bits, search); the number of
      *                      codebooks follows each width ({@link CaspAqlm#at}); null for the other backends
-     * @param plainBudget   backend aqlm: budget = plain AQLM's stored bits at the target instead of the
-     *                      target x weights
+     * @param plainBudget   backend aqlm or quip: budget = what the backend alone stores at the target
+     *                      instead of the target x weights
      */
     public record Options(String backend, int bits, RankRule rankRule, double rankRatio, double rankThreshold,
                           BitAllocation.Mode allocation, boolean perLinear, int factorBits, int aBits, boolean rotate,
@@ -81,7 +88,8 @@ public final class CaspPlan {
             if (!backend.equals("gptq") && !backend.equals("rtn") && !backend.equals("quip") && !backend.equals("aqlm"))
                 throw new IllegalArgumentException("backend must be gptq, rtn, quip or aqlm, got " + backend);
             if (backend.equals("aqlm") != (aqlm != null)) throw new IllegalArgumentException("AQLM settings go with (only) the aqlm backend");
-            if (plainBudget && !backend.equals("aqlm")) throw new IllegalArgumentException("the plain-budget choice is for the aqlm backend");
+            if (plainBudget && !backend.equals("aqlm") && !backend.equals("quip"))
+                throw new IllegalArgumentException("the plain-budget choice is for the aqlm and quip backends");
             if (aqlm != null) {
                 for (int w : new int[]{bits, bits + 1}) {
                     if (!CaspAqlm.available(w, aqlm.codebookBits()))
@@ -199,7 +207,7 @@ public final class CaspPlan {
                 weights += (long) lin.out() * lin.in();
             }
         }
-        if (o.backend().equals("quip") || o.backend().equals("aqlm") && !o.plainBudget())
+        if ((o.backend().equals("quip") || o.backend().equals("aqlm")) && !o.plainBudget())
             budget = (long) o.bits() * weights; // the target itself (see the class comment)
         if (o.lowRank()) {
             Linear q0 = model.layer(0).linear(DecoderLayer.Q), k0 = model.layer(0).linear(DecoderLayer.K);
@@ -220,6 +228,16 @@ public final class CaspPlan {
                     need(m, "budget");
                     int[] a = LowRankQK.splitRankBudget(java.util.Arrays.asList(m.q()), rq * L, 1);
                     int[] b = LowRankQK.splitRankBudget(java.util.Arrays.asList(m.k()), rk * L, 1);
+                    System.arraycopy(a, 0, qr, 0, L);
+                    System.arraycopy(b, 0, kr, 0, L);
+                }
+                case SPARSITY -> {
+                    need(m, "sparsity");
+                    if (m.sparsity() == null) throw new IllegalArgumentException("the sparsity rank rule needs the probe's attention sparsity");
+                    double[] density = new double[L];
+                    for (int l = 0; l < L; l++) density[l] = 1 - m.layerSparsity(l);
+                    int[] a = LowRankQK.splitRankBudget(java.util.Arrays.asList(m.q()), rq * L, 1, density);
+                    int[] b = LowRankQK.splitRankBudget(java.util.Arrays.asList(m.k()), rk * L, 1, density);
                     System.arraycopy(a, 0, qr, 0, L);
                     System.arraycopy(b, 0, kr, 0, L);
                 }

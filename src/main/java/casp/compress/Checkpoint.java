@@ -29,9 +29,14 @@ import java.util.List;
  *       (e.g. self_attn.q_proj.qweight; see {@link CompressedLayer#write});</li>
  *   <li>activations-K.safetensors: the inputs of block K (the first block not done) for every
  *       calibration sample, "sample.J" F32 or BF16 (as the run keeps them) [tokens, hidden];</li>
- *   <li>state.json: the run's arguments (a resumed run must match them), the blocks done with
- *       their report entries, and which activations file is current.</li>
+ *   <li>measurements.json: CASP's measurements of the uncompressed model, when they can be kept
+ *       ({@link MeasurementsFile});</li>
+ *   <li>state.json: the run's arguments (a resumed run must match them; they include the digests
+ *       of the model's files), the blocks done with their report entries, which activations file is
+ *       current, the SHA-256 of each block and activations file, and its own digest.</li>
  * </ul>
+ * A resumed run verifies every digest before using a file, so a flipped byte or a file changed
+ * since it was written is refused ({@link CheckpointDigests}) instead of giving another model.
  * Every file is written under a temporary name and renamed, and state.json is replaced last, so
  * a crash at any point leaves the previous consistent state. The random choices of a run (the
  * calibration windows) are fixed by its seed and are already in the activations, so the blocks
@@ -45,6 +50,7 @@ public final class Checkpoint {
     private final JsonNode arguments;
     private final List<BlockResult> blocks = new ArrayList<>();
     private String activationsFile;
+    private final CheckpointDigests digests = new CheckpointDigests();
 
     private Checkpoint(Path dir, JsonNode arguments) {
         this.dir = dir;
@@ -83,6 +89,7 @@ public final class Checkpoint {
         } catch (IOException e) {
             throw new BadInputException(state + ": cannot read the checkpoint: " + e.getMessage());
         }
+        CheckpointDigests.verifyState(state, root);
         JsonNode saved = root.get("arguments");
         JsonNode now = normalized(arguments);
         if (saved == null || !saved.equals(now)) {
@@ -90,11 +97,13 @@ public final class Checkpoint {
                     + "); rerun with the same arguments, or use --force to start over");
         }
         Checkpoint c = new Checkpoint(dir, saved);
+        c.digests.read(root);
         for (JsonNode b : root.path("blocks")) {
             BlockResult meta = CompressionReport.blockFromJson(b);
             c.blocks.add(c.readBlock(meta));
         }
         c.activationsFile = root.path("activations").isNull() ? null : root.path("activations").asText(null);
+        if (c.activationsFile != null) c.digests.verify(dir.resolve(c.activationsFile));
         return c;
     }
 
@@ -141,7 +150,7 @@ public final class Checkpoint {
     /** {@link #activations(int)} into a store with the given settings. */
     public Calibration activations(int hidden, ActivationStore.Settings storage) {
         if (activationsFile == null) return null;
-        Path f = dir.resolve(activationsFile);
+        Path f = dir.resolve(activationsFile); // verified by open
         SafeTensorsFile st = SafeTensorsFile.open(f);
         ActivationStore store = new ActivationStore(hidden, storage);
         for (int j = 0; ; j++) {
@@ -163,6 +172,7 @@ public final class Checkpoint {
         SafeTensorsWriter w = new SafeTensorsWriter();
         for (LinearResult r : block.linears()) r.stored().write(w, r.name());
         w.write(dir.resolve(blockFile(block.layer())));
+        digests.record(dir.resolve(blockFile(block.layer())));
 
         String prev = activationsFile;
         String next = "activations-" + (block.layer() + 1) + ".safetensors";
@@ -173,11 +183,31 @@ public final class Checkpoint {
             a.add("sample." + j, store.dtype(), new long[]{store.tokens(j), store.hidden()}, out -> store.writeRaw(sample, out));
         }
         a.write(dir.resolve(next));
+        digests.record(dir.resolve(next));
+        if (prev != null && !prev.equals(next)) digests.forget(prev);
 
         blocks.add(block);
         activationsFile = next;
         writeState();
         if (prev != null && !prev.equals(next)) Files.deleteIfExists(dir.resolve(prev));
+    }
+
+    /**
+     * Keeps CASP's measurements of the uncompressed model ({@link MeasurementsFile}) with their
+     * digest, so that a resumed run plans as this one did.
+     */
+    public void saveMeasurements(AllocationProbe.Measurements m) throws IOException {
+        MeasurementsFile.write(dir, m);
+        digests.record(dir.resolve(MeasurementsFile.NAME));
+        writeState();
+    }
+
+    /** The measurements kept by {@link #saveMeasurements}, verified against their digest, or null when there are none. */
+    public AllocationProbe.Measurements measurements() {
+        Path f = dir.resolve(MeasurementsFile.NAME);
+        if (!Files.isRegularFile(f)) return null;
+        digests.verify(f);
+        return MeasurementsFile.read(dir);
     }
 
     /** Removes the checkpoint (after the output is complete). */
@@ -190,7 +220,7 @@ public final class Checkpoint {
     }
 
     private BlockResult readBlock(BlockResult meta) {
-        Path f = dir.resolve(blockFile(meta.layer()));
+        Path f = digests.verify(dir.resolve(blockFile(meta.layer())));
         SafeTensorsFile st = SafeTensorsFile.open(f);
         List<LinearResult> lin = new ArrayList<>();
         for (LinearResult r : meta.linears()) {
@@ -209,6 +239,7 @@ public final class Checkpoint {
         for (BlockResult b : blocks) a.add(CompressionReport.blockJson(b));
         if (activationsFile == null) root.putNull("activations");
         else root.put("activations", activationsFile);
+        digests.write(root);
         Path tmp = dir.resolve(STATE + ".tmp");
         Files.write(tmp, JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(root));
         Files.move(tmp, dir.resolve(STATE), StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);

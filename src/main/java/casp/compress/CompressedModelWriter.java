@@ -2,15 +2,19 @@ package casp.compress;
 
 import casp.compress.SequentialCompressor.LinearResult;
 import casp.io.BadInputException;
+import casp.io.CaspOnlyFolder;
 import casp.io.ModelFolder;
 import casp.io.SafeTensorsWriter;
 import casp.io.WeightStore;
+import casp.quant.CompressedLayer;
 import casp.quant.QuantizationConfig;
 import casp.quant.aqlm.Aqlm;
 import casp.quant.aqlm.AqlmTensors;
 import casp.quant.aqlm.AqlmWeight;
+import casp.quant.gptq.QuantizedWeight;
 import casp.quant.lowrank.LowRankLayer;
 import casp.quant.lowrank.LowRankLinear;
+import casp.quant.quip.QuipLayer;
 import casp.quant.quip.QuipLinear;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -37,12 +41,14 @@ import java.util.stream.Stream;
 /**
  * Writes a compressed model as a Hugging Face-style folder (ALGORITHMS.md section 10):
  * <ul>
- *   <li>config.json: the source's, plus "quantization_config" ({@link #quantizationConfig});</li>
- *   <li>model.safetensors: for each compressed linear the tensors of its storage format
- *       ({@link CompressedLayer#write}) in place of {@code <name>.weight} (its bias is kept); every
- *       other tensor copied byte for byte;</li>
+ *   <li>config.json: the source's, plus "quantization_config" ({@link #quantizationConfig}); for
+ *       a folder other loaders would misread (see {@link #caspOnly}) a model_type and architecture
+ *       of casp's own ({@link CaspOnlyFolder}), so they refuse it;</li>
+ *   <li>model.safetensors (or shards of at most 4 GiB with model.safetensors.index.json): for each
+ *       compressed linear the tensors of its storage format ({@link CompressedLayer#write}) in place
+ *       of {@code <name>.weight} (its bias is kept); every other tensor copied byte for byte;</li>
  *   <li>the tokenizer, preprocessor, generation and chat-template files, copied;</li>
- *   <li>casp-report.json.</li>
+ *   <li>casp-report.json, with the SHA-256 of every tensor and file ({@link FolderChecksums}).</li>
  * </ul>
  * The folder is built under a temporary name next to the target ({@code .NAME.tmp-PID}) and
  * renamed when complete; on an error the temporary folder is removed, and a shutdown hook removes
@@ -55,7 +61,8 @@ public final class CompressedModelWriter {
     /** Files of a model folder carried into the output unchanged (besides config.json and the weights). */
     static final Set<String> COPIED_FILES = Set.of("tokenizer.json", "tokenizer_config.json", "tokenizer.model",
             "special_tokens_map.json", "added_tokens.json", "generation_config.json", "preprocessor_config.json",
-            "processor_config.json", "chat_template.json", "chat_template.jinja", "vocab.json", "merges.txt");
+            "processor_config.json", "video_preprocessor_config.json", "chat_template.json", "chat_template.jinja", "vocab.json",
+            "merges.txt");
 
     /** The casp.* format version of the quantization_config written here. */
     public static final int FORMAT_VERSION = 1;
@@ -85,7 +92,7 @@ public final class CompressedModelWriter {
      * @param report   casp-report.json's content
      * @param out      the target folder
      * @param force    replace an existing target
-     * @return bytes of model.safetensors
+     * @return bytes of the weights files
      */
     public static long write(ModelFolder source, List<LinearResult> results, QuantizationConfig qconfig, JsonNode report,
                              Path out, boolean force) throws IOException {
@@ -134,7 +141,8 @@ public final class CompressedModelWriter {
         ObjectMapper json = new ObjectMapper();
         // config.json: the original plus quantization_config.
         ObjectNode config = (ObjectNode) source.config().raw().deepCopy();
-        config.set("quantization_config", qconfig.toJson());
+        config.set("quantization_config", withDynamic(qconfig.toJson(), source, results));
+        if (caspOnly(results)) CaspOnlyFolder.mark(config); // other loaders would misread it: make them refuse it
         Files.write(dir.resolve("config.json"), json.writerWithDefaultPrettyPrinter().writeValueAsBytes(config));
 
         // model.safetensors: quantized linears replaced, everything else copied.
@@ -158,8 +166,8 @@ public final class CompressedModelWriter {
         }
         if (replaced != byPrefix.size())
             throw new IllegalStateException("only " + replaced + " of " + byPrefix.size() + " quantized linears have a weight in " + source.dir());
-        Path weights = dir.resolve("model.safetensors");
-        st.write(weights);
+        long bytes = 0;
+        for (Path f : st.writeSharded(dir, SHARD_BYTES)) bytes += Files.size(f);
 
         // Tokenizer, preprocessor, generation and chat files.
         try (DirectoryStream<Path> ds = Files.newDirectoryStream(source.dir())) {
@@ -168,8 +176,53 @@ public final class CompressedModelWriter {
                     Files.copy(f, dir.resolve(f.getFileName()));
             }
         }
+        FolderChecksums.addTo(report, dir); // for `casp verify`
         Files.write(dir.resolve("casp-report.json"), json.writerWithDefaultPrettyPrinter().writeValueAsBytes(report));
-        return Files.size(weights);
+        return bytes;
+    }
+
+    /** Largest weights file written; larger models go into shards with an index (4 GiB, under Hugging Face's 5 GB default). */
+    static final long SHARD_BYTES = 4L << 30;
+
+    /**
+     * Whether a standard loader would misread the folder: CASP's factor pairs, casp's QuIP# layout,
+     * AQLM linears with different codebook counts (Hugging Face's AQLM reader takes one count).
+     */
+    static boolean caspOnly(List<LinearResult> results) {
+        java.util.Set<Integer> counts = new java.util.HashSet<>();
+        for (LinearResult r : results) {
+            if (r.lowRank() != null || r.stored() instanceof QuipLayer) return true;
+            if (r.stored() instanceof AqlmWeight a) counts.add(a.numCodebooks);
+        }
+        return counts.size() > 1;
+    }
+
+    /** Whether any GPTQ linear's g_idx is not the sequential one (act-order without static groups). */
+    static boolean anyActOrder(List<LinearResult> results) {
+        for (LinearResult r : results) {
+            if (!(r.stored() instanceof QuantizedWeight q)) continue;
+            int size = (q.gIdx.length + q.groups() - 1) / Math.max(1, q.groups());
+            for (int c = 0; c < q.gIdx.length; c++) if (q.gIdx[c] != c / size) return true;
+        }
+        return false;
+    }
+
+    /**
+     * A GPTQ quantization_config with GPTQModel's per-module overrides added for the GPTQ linears
+     * whose width or group size differs from the top-level ones ("+:^" + escaped module name + "$"
+     * -> {"bits", "group_size"}), so GPTQModel and transformers size each module's tensors right;
+     * other configs unchanged.
+     */
+    static ObjectNode withDynamic(ObjectNode q, ModelFolder source, List<LinearResult> results) {
+        if (!q.path("quant_method").asText().equals("gptq")) return q;
+        int bits = q.path("bits").asInt(), groupSize = q.path("group_size").asInt();
+        ObjectNode d = new ObjectMapper().createObjectNode();
+        for (LinearResult r : results) {
+            if (!(r.stored() instanceof QuantizedWeight w) || w.bits == bits && r.groupSize() == groupSize) continue;
+            d.putObject("+:^" + source.layer(r.layer(), r.name()).replace(".", "\\.") + "$").put("bits", w.bits).put("group_size", r.groupSize());
+        }
+        if (d.size() > 0) q.set("dynamic", d);
+        return q;
     }
 
     /**
@@ -177,9 +230,11 @@ public final class CompressedModelWriter {
      * own "casp" object (version, method, backend, per-linear widths by tensor prefix, low-rank
      * factors, calibration settings):
      * <ul>
-     *   <li>rtn / gptq: AutoGPTQ's fields (quant_method "gptq", bits, group_size, desc_act, sym,
-     *       static_groups, true_sequential, damp_percent, checkpoint_format "gptq" = v1); the top-level
-     *       bits and group_size are those of most weights, each linear's in casp.bits / casp.group_size;</li>
+     *   <li>rtn / gptq: AutoGPTQ's fields (quant_method "gptq", bits, group_size, desc_act (true only
+     *       when some g_idx is not in input order), sym, static_groups, true_sequential, damp_percent,
+     *       checkpoint_format "gptq" = v1); the top-level bits and group_size are those of most
+     *       weights, each linear's in casp.bits / casp.group_size (and, written with the folder, in
+     *       GPTQModel's "dynamic": see {@link #withDynamic});</li>
      *   <li>quip: quant_method "quip#", codebook "E8P12" (3 / 4 bits: "E8P12RVQ3B" / "E8P12RVQ4B",
      *       the names of QuIP#'s reference), bits, the sign and transform conventions
      *       (casp.quant.quip.QuipLinear); a reader takes each linear's residual stage from its qidxs2;</li>
@@ -206,8 +261,9 @@ public final class CompressedModelWriter {
         }
         Map<String, Integer> groups = new LinkedHashMap<>();
         Map<String, QuantizationConfig.LowRankEntry> lowRank = lowRankEntries(source, results, bits, groups);
+        // act-order with static groups keeps every g_idx in input order: desc_act is false then
         QuantizationConfig.GptqFields g = new QuantizationConfig.GptqFields(mostCommon(bitsWeight, opt.bits()), mostCommon(groupWeight, -1),
-                opt.actOrder(), opt.symmetric(), true, opt.trueSequential(), opt.percDamp(), "gptq");
+                anyActOrder(results), opt.symmetric(), true, opt.trueSequential(), opt.percDamp(), "gptq");
         return new QuantizationConfig("gptq", g, null, null, new QuantizationConfig.Casp(FORMAT_VERSION, opt.method(), "gptq-v1", null,
                 bits, groups, lowRank, null, cal, null));
     }
@@ -288,7 +344,7 @@ public final class CompressedModelWriter {
     }
 
     /** The value with the most weights (the first such when tied). */
-    private static int mostCommon(Map<Integer, Long> weightByValue, int fallback) {
+    static int mostCommon(Map<Integer, Long> weightByValue, int fallback) {
         return weightByValue.entrySet().stream().max(Map.Entry.comparingByValue()).map(Map.Entry::getKey).orElse(fallback);
     }
 

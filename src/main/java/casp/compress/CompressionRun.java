@@ -3,9 +3,10 @@ package casp.compress;
 import casp.compress.SequentialCompressor.BlockResult;
 import casp.compress.SequentialCompressor.LinearResult;
 import casp.io.BadInputException;
+import casp.io.ChatTemplate;
+import casp.io.IoMessages;
 import casp.io.ModelFolder;
 import casp.io.Tokenizer;
-import casp.io.ChatTemplate;
 import casp.model.LlamaModel;
 import casp.model.LlavaImageEncoder;
 import casp.model.LlavaModel;
@@ -15,14 +16,10 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 
 import java.io.IOException;
-import java.io.InputStream;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
-import java.util.HexFormat;
 import java.util.List;
 
 /**
@@ -82,7 +79,6 @@ public final class CompressionRun {
         }
     }
 
-    /** What was done. */
     /**
      * What was done. When the run stopped at --max-blocks, complete is false, out is the checkpoint
      * folder (holding casp-report.json) and outputBytes is 0.
@@ -91,12 +87,150 @@ public final class CompressionRun {
                           long outputBytes, long activationBytes, long peakHeapBytes, long peakRssBytes,
                           int resumedFromBlock, boolean complete, long spilledBytes) {}
 
+    /** The checked inputs of a run: the output path, the source folder, the calibration kind and images. */
+    private record Inputs(Path out, ModelFolder folder, boolean llavaCalib, Path images) {}
+
     /**
      * Runs the request. listener (may be null) sees every block and linear; log gets one-line notes
      * (resuming, checkpoint removed). User errors are {@link BadInputException}s.
      */
     public static Outcome run(Request req, SequentialCompressor.Listener listener, PrintStream log) throws IOException {
+        Path out = req.out().toAbsolutePath().normalize();
+        CompressedModelWriter.checkTarget(out, req.force());
+        OutputTarget.check("--out", out, "--model", req.model());
+        try (OutputLock lock = OutputLock.acquire(out)) {
+            return runLocked(req, listener, log);
+        }
+    }
+
+    private static Outcome runLocked(Request req, SequentialCompressor.Listener listener, PrintStream log) throws IOException {
         long t0 = System.nanoTime();
+        Inputs in = checkInputs(req);
+        CompressionOptions opt = req.options();
+        ObjectNode args = arguments(req, in.images());
+        Path cpDir = Checkpoint.dirFor(in.out());
+        Checkpoint cp = resumeOrClear(req, cpDir, args, log);
+
+        Limits limits = req.limits();
+        Path scratch = scratchDir(in.out());
+        Calibration calib = null;
+        try (PeakMemory mem = PeakMemory.start()) {
+            // Only the language model is compressed; a LLaVA model's vision tower and projector are
+            // used to build the calibration inputs and are copied unchanged. The decoder's weights
+            // are read block by block.
+            BlockWeights.Loaded loaded = BlockWeights.loadModel(in.folder());
+            LlamaModel model = loaded.model();
+            BlockWeights weights = loaded.weights();
+            weights.checkAll(model); // damaged weights are refused here, before any work
+            LlavaModel llava = in.llavaCalib() ? new LlavaModel(in.folder(), model, LlavaImageEncoder.load(in.folder()),
+                    Tokenizer.load(in.folder().dir()), ChatTemplate.load(in.folder().dir())) : null;
+            int first = cp == null ? 0 : cp.completedBlocks();
+            if (first > model.numLayers())
+                throw new BadInputException(cpDir + ": checkpoint has " + first + " blocks, the model " + model.numLayers());
+            int end = limits.maxBlocks() == 0 ? model.numLayers() : Math.min(model.numLayers(), first + limits.maxBlocks());
+
+            long limit = MemoryBudget.limit(limits.maxMemoryBytes());
+            long budget = MemoryBudget.activationBudget(limit, MemoryBudget.residentHeap(),
+                    MemoryBudget.blockWorkingSet(model.config(), maxTokens(opt, llava, model)));
+            ActivationStore.Settings storage = new ActivationStore.Settings(limits.activationDtype(), budget, scratch.resolve("calibration.bin"));
+            CompressionCost cost = new CompressionCost(model.numLayers());
+
+            long c0 = System.nanoTime();
+            calib = first > 0 ? cp.activations(model.hiddenSize(), storage) : calibration(req, in, llava, model, storage);
+            cost.calibration((System.nanoTime() - c0) / 1e9, calib.visionSeconds(), calib.images());
+            long activationBytes = calib.bytes();
+            CaspCompression casp = prepareCasp(req, in, cp, first, calib, model, llava, weights, storage, scratch, cost, log);
+            llava = null; // the vision tower is not needed any more
+            SequentialCompressor.QuantizerPlan plan = casp != null ? casp.quantizerPlan() : opt.plan(model);
+            // Created only now, so that a user error above (a short text, a bad model, a plan over the budget) leaves no checkpoint.
+            if (cp == null && (req.checkpoint() || end < model.numLayers())) {
+                cp = Checkpoint.create(cpDir, args);
+                if (casp != null && MeasurementsFile.keepable(casp.measurements())) cp.saveMeasurements(casp.measurements());
+            }
+
+            List<BlockResult> blocks = new ArrayList<>(cp == null ? List.of() : cp.blocks());
+            compressBlocks(model, weights, plan, opt, calib, first, end, cp, mem, cost, blocks, listener, log);
+            boolean complete = end == model.numLayers();
+            if (casp != null && complete) casp.checkBudget(blocks);
+
+            mem.sample();
+            double seconds = (System.nanoTime() - t0) / 1e9;
+            long peakRss = PeakMemory.peakRssBytes();
+            long spilled = calib.store().spilledBytes();
+            ObjectNode report = CompressionReport.build(req.model().toString(),
+                    calibrationJson(req, in, calib, activationBytes, limits, budget, limit), opt.toJson(), blocks, seconds,
+                    mem.peakHeapBytes(), peakRss, activationBytes, first);
+            report.set("cost", cost.json(blocks, peakRss, mem.peakHeapBytes()));
+            if (!complete) { // --max-blocks: the checkpoint holds the blocks done; the report goes beside it
+                report.put("stopped_after_block", end - 1);
+                Path r = cpDir.resolve("casp-report.json");
+                Files.write(r, new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsBytes(report));
+                log.println("casp: stopped after block " + end + " of " + model.numLayers() + " (--max-blocks); continue with --resume");
+                return new Outcome(cpDir, CompressionReport.effectiveBits(blocks), seconds, blocks, report, 0, activationBytes,
+                        mem.peakHeapBytes(), peakRss, first, false, spilled);
+            }
+            List<LinearResult> all = new ArrayList<>();
+            for (BlockResult b : blocks) all.addAll(b.linears());
+            QuantizationConfig qconfig = CompressedModelWriter.quantizationConfig(in.folder(), opt, all);
+            if (casp != null) {
+                report.set("casp", casp.report(blocks));
+                qconfig = casp.annotate(qconfig);
+            }
+            long bytes;
+            try {
+                bytes = CompressedModelWriter.write(in.folder(), all, qconfig, report, in.out(), req.force());
+            } catch (IOException e) {
+                throw new BadInputException("--out " + in.out() + ": cannot write the compressed model: " + IoMessages.describe(e), e);
+            }
+            if (cp != null) cp.delete();
+            return new Outcome(in.out(), CompressionReport.effectiveBits(blocks), seconds, blocks, report, bytes, activationBytes,
+                    mem.peakHeapBytes(), peakRss, first, true, spilled);
+        } finally {
+            if (calib != null) calib.close();
+            CompressedModelWriter.deleteTree(scratch);
+        }
+    }
+
+    /** The scratch folder the activations spill to: .NAME.activations-PID beside the output. */
+    private static Path scratchDir(Path out) {
+        return out.resolveSibling("." + out.getFileName() + ".activations-" + ProcessHandle.current().pid());
+    }
+
+    /**
+     * The longest calibration sequence, for the block working set: the text windows, plus one
+     * image's tokens for LLaVA-1.5; LLaVA-NeXT's image and video token counts depend on the input,
+     * so its bound is the model's positions.
+     */
+    private static int maxTokens(CompressionOptions opt, LlavaModel llava, LlamaModel model) {
+        if (llava == null) return opt.seqLen();
+        if (llava.next() == null) return opt.seqLen() + llava.vision().tokensPerImage(); // one image per conversation
+        return Math.max(opt.seqLen(), model.config().maxPositions());
+    }
+
+    /**
+     * casp: the plan rests on measurements of the uncompressed model: kept in the checkpoint, or
+     * (when the checkpoint could not keep them) measured again on rebuilt calibration inputs.
+     * Null without --method casp.
+     */
+    private static CaspCompression prepareCasp(Request req, Inputs in, Checkpoint cp, int first, Calibration calib, LlamaModel model,
+                                               LlavaModel llava, BlockWeights weights, ActivationStore.Settings storage, Path scratch,
+                                               CompressionCost cost, PrintStream log) {
+        if (req.casp() == null) return null;
+        AllocationProbe.Measurements saved = cp == null ? null : cp.measurements();
+        Calibration probe = first == 0 || saved != null ? calib
+                : calibration(req, in, llava, model, storage.withSpillFile(scratch.resolve("probe-inputs.bin")));
+        try {
+            CaspCompression casp = CaspCompression.prepare(model, probe, req.options(), req.casp(), req.lowRankOnly(), log, weights,
+                    scratch.resolve("measurement.bin"), saved);
+            cost.measurement(casp.measureSeconds(), casp.measureForwardSeconds());
+            return casp;
+        } finally {
+            if (probe != calib) probe.close();
+        }
+    }
+
+    /** Refuses an existing output (before any work), a missing calibration file, a compressed model, misplaced --images. */
+    private static Inputs checkInputs(Request req) {
         Path out = req.out().toAbsolutePath().normalize();
         CompressedModelWriter.checkTarget(out, req.force());
         if (!Files.isRegularFile(req.calib())) throw new BadInputException("--calib " + req.calib() + ": no such file");
@@ -107,172 +241,114 @@ public final class CompressionRun {
         Path images = !llavaCalib ? null : req.images() != null ? req.images() : defaultImages(req.calib());
         if (folder.config().quantization() != null)
             throw new BadInputException(req.model() + ": config.json has a quantization_config: the model is compressed already");
-        CompressionOptions opt = req.options();
+        if (!llavaCalib)
+            CalibrationBudget.checkText(req.options().samples(), req.options().seqLen(), folder.config().text().hiddenSize(),
+                    req.limits().activationDtype(), MemoryBudget.limit(req.limits().maxMemoryBytes()), CalibrationBudget.freeDisk(out));
+        return new Inputs(out, folder, llavaCalib, images);
+    }
 
+    /** The arguments a checkpoint records (a resumed run must match them). */
+    private static ObjectNode arguments(Request req, Path images) throws IOException {
         ObjectNode args = new ObjectMapper().createObjectNode();
         args.put("model", req.model().toAbsolutePath().normalize().toString());
         args.put("calib", req.calib().toAbsolutePath().normalize().toString());
         args.put("calib_sha256", sha256(req.calib()));
         if (images != null) args.put("images", images.toAbsolutePath().normalize().toString());
-        args.set("options", opt.toJson());
+        args.set("options", req.options().toJson());
+        if (req.checkpoint() || req.resume() || req.limits().maxBlocks() > 0) args.set("inputs_sha256", inputDigests(req.model()));
         if (req.casp() != null) args.set("casp", CaspCompression.optionsJson(req.casp(), req.lowRankOnly()));
         args.put("activation_dtype", req.limits().activationDtype().safetensorsName());
+        return args;
+    }
 
-        Path cpDir = Checkpoint.dirFor(out);
-        Checkpoint cp = null;
-        if (Checkpoint.exists(cpDir)) {
-            if (req.resume()) {
-                cp = Checkpoint.open(cpDir, args);
-                log.println("casp: resuming from " + cpDir + " after " + cp.completedBlocks() + " completed block(s)");
-            } else if (!req.force()) {
-                throw new BadInputException(cpDir + " holds the checkpoint of an interrupted run: pass --resume to continue it, "
-                        + "or --force (or delete it) to start over");
-            } else {
-                CompressedModelWriter.deleteTree(cpDir); // --force: start over
-            }
-        } else if (req.resume()) {
-            log.println("casp: no checkpoint at " + cpDir + "; starting from the first block");
+    /**
+     * The checkpoint to resume (--resume), or null: without --resume an existing checkpoint is
+     * refused, or removed with --force.
+     */
+    private static Checkpoint resumeOrClear(Request req, Path cpDir, ObjectNode args, PrintStream log) throws IOException {
+        if (!Checkpoint.exists(cpDir)) {
+            if (req.resume()) log.println("casp: no checkpoint at " + cpDir + "; starting from the first block");
+            return null;
         }
-
-        Limits limits = req.limits();
-        Path scratch = out.resolveSibling("." + out.getFileName() + ".activations-" + ProcessHandle.current().pid());
-        Calibration calib = null;
-        try (PeakMemory mem = PeakMemory.start()) {
-            // Only the language model is compressed; a LLaVA model's vision tower and projector are
-            // used to build the calibration inputs and are copied unchanged. The decoder's weights
-            // are read block by block.
-            BlockWeights.Loaded loaded = BlockWeights.loadModel(folder);
-            LlamaModel model = loaded.model();
-            BlockWeights weights = loaded.weights();
-            LlavaModel llava = llavaCalib ? new LlavaModel(folder, model, LlavaImageEncoder.load(folder), Tokenizer.load(folder.dir()),
-                    ChatTemplate.load(folder.dir())) : null;
-            int first = cp == null ? 0 : cp.completedBlocks();
-            if (first > model.numLayers())
-                throw new BadInputException(cpDir + ": checkpoint has " + first + " blocks, the model " + model.numLayers());
-            int end = limits.maxBlocks() == 0 ? model.numLayers() : Math.min(model.numLayers(), first + limits.maxBlocks());
-
-            long limit = MemoryBudget.limit(limits.maxMemoryBytes());
-            int maxTokens = llava != null ? opt.seqLen() + llava.vision().tokensPerImage() : opt.seqLen(); // one image per conversation
-            long budget = MemoryBudget.activationBudget(limit, MemoryBudget.residentHeap(),
-                    MemoryBudget.blockWorkingSet(model.config(), maxTokens));
-            ActivationStore.Settings storage = new ActivationStore.Settings(limits.activationDtype(), budget, scratch.resolve("calibration.bin"));
-            CompressionCost cost = new CompressionCost(model.numLayers());
-
-            long c0 = System.nanoTime();
-            calib = first > 0 ? cp.activations(model.hiddenSize(), storage) : calibration(req, model, llava, images, storage);
-            cost.calibration((System.nanoTime() - c0) / 1e9, calib.visionSeconds(), calib.images());
-            // casp: the plan rests on measurements of the uncompressed model: kept in the checkpoint,
-            // or (when the checkpoint could not keep them) measured again on rebuilt calibration inputs.
-            AllocationProbe.Measurements saved = cp == null ? null : MeasurementsFile.read(cp.dir());
-            Calibration probeCalib = req.casp() == null || first == 0 || saved != null ? calib : calibration(req, model, llava, images,
-                    storage.withSpillFile(scratch.resolve("probe-inputs.bin")));
-            llava = null; // the vision tower is not needed any more
-            long activationBytes = calib.bytes();
-            SequentialCompressor.QuantizerPlan plan = opt.plan(model);
-            CaspCompression casp = null;
-            if (req.casp() != null) {
-                casp = CaspCompression.prepare(model, probeCalib, opt, req.casp(), req.lowRankOnly(), log, weights,
-                        scratch.resolve("measurement.bin"), saved);
-                cost.measurement(casp.measureSeconds(), casp.measureForwardSeconds());
-                if (probeCalib != calib) probeCalib.close();
-                probeCalib = null;
-                plan = casp.quantizerPlan();
-            }
-            // Created only now, so that a user error above (a short text, a bad model, a plan over the budget) leaves no checkpoint.
-            if (cp == null && (req.checkpoint() || end < model.numLayers())) {
-                cp = Checkpoint.create(cpDir, args);
-                if (casp != null && MeasurementsFile.keepable(casp.measurements())) MeasurementsFile.write(cp.dir(), casp.measurements());
-            }
-
-            List<BlockResult> blocks = new ArrayList<>(cp == null ? List.of() : cp.blocks());
-            final Checkpoint checkpoint = cp;
-            final int endBlock = end;
-            SequentialCompressor.Listener l = listener == null ? new SequentialCompressor.Listener() {} : listener;
-            double[] blockStart = new double[2]; // load seconds, CPU seconds at the start of the block
-            SequentialCompressor.Listener withCheckpoint = new SequentialCompressor.Listener() {
-                @Override
-                public void blockStarted(int layer, int layers) {
-                    l.blockStarted(layer, layers);
-                    blockStart[1] = CompressionCost.processCpuSeconds();
-                    double before = weights.loadSeconds();
-                    weights.load(model.layer(layer));
-                    blockStart[0] = weights.loadSeconds() - before;
-                }
-
-                @Override public void linearDone(LinearResult r) { l.linearDone(r); }
-
-                @Override
-                public void blockDone(BlockResult b, Calibration activations) {
-                    mem.sample();
-                    weights.release(model.layer(b.layer()));
-                    long k0 = System.nanoTime();
-                    if (checkpoint != null && b.layer() < model.numLayers() - 1) {
-                        try {
-                            checkpoint.saveBlock(b, activations);
-                        } catch (IOException e) {
-                            throw new java.io.UncheckedIOException("cannot write the checkpoint in " + checkpoint.dir(), e);
-                        }
-                    }
-                    double checkpointSeconds = (System.nanoTime() - k0) / 1e9;
-                    cost.block(b.layer(), new CompressionCost.BlockExtra(blockStart[0], checkpointSeconds,
-                            CompressionCost.processCpuSeconds() - blockStart[1]));
-                    blocks.add(b);
-                    log.println(cost.progressLine(b, blocks));
-                    l.blockDone(b, activations);
-                }
-            };
-            new SequentialCompressor(model, plan, opt.trueSequential()).run(calib, first, endBlock, withCheckpoint);
-            boolean complete = endBlock == model.numLayers();
-            if (casp != null && complete) casp.checkBudget(blocks);
-
-            List<LinearResult> all = new ArrayList<>();
-            for (BlockResult b : blocks) all.addAll(b.linears());
-            ObjectNode calJson = new ObjectMapper().createObjectNode();
-            calJson.put("file", req.calib().toString());
-            calJson.put("kind", llavaCalib ? "llava" : "text");
-            if (images != null) calJson.put("images", images.toString());
-            calJson.put("samples", calib.size());
-            calJson.put("tokens", calib.tokens());
-            calJson.put("activation_bytes", activationBytes);
-            calJson.put("activation_dtype", limits.activationDtype().safetensorsName());
-            calJson.put("activation_memory_budget_bytes", budget);
-            calJson.put("activation_spilled_bytes", calib.store().spilledBytes());
-            calJson.put("memory_limit_bytes", limit);
-            mem.sample();
-            double seconds = (System.nanoTime() - t0) / 1e9;
-            long peakRss = PeakMemory.peakRssBytes();
-            ObjectNode report = CompressionReport.build(req.model().toString(), calJson, opt.toJson(), blocks, seconds,
-                    mem.peakHeapBytes(), peakRss, activationBytes, first);
-            report.set("cost", cost.json(blocks, peakRss, mem.peakHeapBytes()));
-            long spilled = calib.store().spilledBytes();
-            if (!complete) { // --max-blocks: the checkpoint holds the blocks done; the report goes beside it
-                report.put("stopped_after_block", endBlock - 1);
-                Path r = cpDir.resolve("casp-report.json");
-                Files.write(r, new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsBytes(report));
-                log.println("casp: stopped after block " + endBlock + " of " + model.numLayers() + " (--max-blocks); continue with --resume");
-                return new Outcome(cpDir, CompressionReport.effectiveBits(blocks), seconds, blocks, report, 0, activationBytes,
-                        mem.peakHeapBytes(), peakRss, first, false, spilled);
-            }
-            QuantizationConfig qconfig = CompressedModelWriter.quantizationConfig(folder, opt, all);
-            if (casp != null) {
-                report.set("casp", casp.report(blocks));
-                qconfig = casp.annotate(qconfig);
-            }
-            long bytes = CompressedModelWriter.write(folder, all, qconfig, report, out, req.force());
-            if (cp != null) cp.delete();
-            return new Outcome(out, CompressionReport.effectiveBits(blocks), seconds, blocks, report, bytes, activationBytes,
-                    mem.peakHeapBytes(), peakRss, first, true, spilled);
-        } finally {
-            if (calib != null) calib.close();
-            CompressedModelWriter.deleteTree(scratch);
+        if (req.resume()) {
+            Checkpoint cp = Checkpoint.open(cpDir, args);
+            log.println("casp: resuming from " + cpDir + " after " + cp.completedBlocks() + " completed block(s)");
+            return cp;
         }
+        if (!req.force())
+            throw new BadInputException(cpDir + " holds the checkpoint of an interrupted run: pass --resume to continue it, "
+                    + "or --force (or delete it) to start over");
+        CompressedModelWriter.deleteTree(cpDir);
+        return null;
     }
 
     /** The calibration inputs of the first block (the vision tower runs here for a LLaVA model). */
-    private static Calibration calibration(Request req, LlamaModel model, LlavaModel llava, Path images, ActivationStore.Settings storage) {
+    private static Calibration calibration(Request req, Inputs in, LlavaModel llava, LlamaModel model, ActivationStore.Settings storage) {
         CompressionOptions opt = req.options();
-        return llava != null ? Calibration.fromLlava(llava, req.calib(), images, opt.samples(), opt.seqLen(), opt.seed(), storage)
+        return llava != null ? Calibration.fromLlava(llava, req.calib(), in.images(), opt.samples(), opt.seqLen(), opt.seed(), storage)
                 : Calibration.fromTextFile(model, Tokenizer.load(req.model()), req.calib(), opt.samples(), opt.seqLen(), opt.seed(), storage);
+    }
+
+    /**
+     * Compresses blocks first..end-1 into blocks, each block's weights read before it and dropped
+     * after, with a checkpoint after each block but the model's last.
+     */
+    private static void compressBlocks(LlamaModel model, BlockWeights weights, SequentialCompressor.QuantizerPlan plan,
+                                       CompressionOptions opt, Calibration calib, int first, int end, Checkpoint checkpoint,
+                                       PeakMemory mem, CompressionCost cost, List<BlockResult> blocks,
+                                       SequentialCompressor.Listener listener, PrintStream log) {
+        SequentialCompressor.Listener l = listener == null ? new SequentialCompressor.Listener() {} : listener;
+        double[] blockStart = new double[2]; // load seconds, CPU seconds at the start of the block
+        SequentialCompressor.Listener withCheckpoint = new SequentialCompressor.Listener() {
+            @Override
+            public void blockStarted(int layer, int layers) {
+                l.blockStarted(layer, layers);
+                blockStart[1] = CompressionCost.processCpuSeconds();
+                double before = weights.loadSeconds();
+                weights.load(model.layer(layer));
+                blockStart[0] = weights.loadSeconds() - before;
+            }
+
+            @Override public void linearDone(LinearResult r) { l.linearDone(r); }
+
+            @Override
+            public void blockDone(BlockResult b, Calibration activations) {
+                mem.sample();
+                weights.release(model.layer(b.layer()));
+                long k0 = System.nanoTime();
+                if (checkpoint != null && b.layer() < model.numLayers() - 1) {
+                    try {
+                        checkpoint.saveBlock(b, activations);
+                    } catch (IOException e) {
+                        throw new java.io.UncheckedIOException("cannot write the checkpoint in " + checkpoint.dir(), e);
+                    }
+                }
+                double checkpointSeconds = (System.nanoTime() - k0) / 1e9;
+                cost.block(b.layer(), new CompressionCost.BlockExtra(blockStart[0], checkpointSeconds,
+                        CompressionCost.processCpuSeconds() - blockStart[1]));
+                blocks.add(b);
+                log.println(cost.progressLine(b, blocks));
+                l.blockDone(b, activations);
+            }
+        };
+        new SequentialCompressor(model, plan, opt.trueSequential()).run(calib, first, end, withCheckpoint);
+    }
+
+    /** The report's calibration entry, with where the activations were kept. */
+    private static ObjectNode calibrationJson(Request req, Inputs in, Calibration calib, long activationBytes, Limits limits,
+                                              long budget, long limit) {
+        ObjectNode c = new ObjectMapper().createObjectNode();
+        c.put("file", req.calib().toString());
+        c.put("kind", in.llavaCalib() ? "llava" : "text");
+        if (in.images() != null) c.put("images", in.images().toString());
+        c.put("samples", calib.size());
+        c.put("tokens", calib.tokens());
+        c.put("activation_bytes", activationBytes);
+        c.put("activation_dtype", limits.activationDtype().safetensorsName());
+        c.put("activation_memory_budget_bytes", budget);
+        c.put("activation_spilled_bytes", calib.store().spilledBytes());
+        c.put("memory_limit_bytes", limit);
+        return c;
     }
 
     /** A LLaVA model calibrated with a conversation file (*.json); any other file is plain text. */
@@ -287,13 +363,21 @@ public final class CompressionRun {
     }
 
     static String sha256(Path file) throws IOException {
-        try (InputStream in = Files.newInputStream(file)) {
-            MessageDigest md = MessageDigest.getInstance("SHA-256");
-            byte[] buf = new byte[1 << 16];
-            for (int n; (n = in.read(buf)) > 0; ) md.update(buf, 0, n);
-            return HexFormat.of().formatHex(md.digest());
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException(e);
+        return casp.io.Sha256.of(file);
+    }
+
+    /**
+     * The digest of every file of the model folder, recorded in the checkpoint's arguments so that
+     * --resume refuses a model whose weights changed since the checkpoint was made (reading the
+     * weights once more: about 10 s for a 13 GB 7B model, small beside its compression).
+     */
+    private static ObjectNode inputDigests(Path modelDir) throws IOException {
+        ObjectNode d = new ObjectMapper().createObjectNode();
+        List<Path> files = new ArrayList<>();
+        try (java.util.stream.Stream<Path> s = Files.list(modelDir)) {
+            s.filter(Files::isRegularFile).sorted().forEach(files::add);
         }
+        for (Path f : files) d.put(f.getFileName().toString(), sha256(f));
+        return d;
     }
 }

@@ -44,6 +44,13 @@ final class MeasurementsFile {
         for (double x : m.influence()) bi.add(x);
         root.set("distortion", perLayer(m.distortion()));
         root.set("proxy_error", perLayer(m.proxyError()));
+        if (m.sparsity() != null) {
+            ArrayNode sp = root.putArray("sparsity");
+            for (double[] layer : m.sparsity()) {
+                ArrayNode h = sp.addArray();
+                for (double x : layer) h.add(x);
+            }
+        }
         root.put("seconds", m.seconds());
         root.put("forward_seconds", m.forwardSeconds());
         Path tmp = dir.resolve(NAME + ".tmp");
@@ -61,8 +68,17 @@ final class MeasurementsFile {
             for (int i = 0; i < widths.length; i++) widths[i] = root.get("widths").get(i).asInt();
             double[] bi = new double[root.get("influence").size()];
             for (int i = 0; i < bi.length; i++) bi[i] = root.get("influence").get(i).asDouble();
+            double[][] sparsity = null;
+            if (root.has("sparsity")) {
+                JsonNode sp = root.get("sparsity");
+                sparsity = new double[sp.size()][];
+                for (int l = 0; l < sparsity.length; l++) {
+                    sparsity[l] = new double[sp.get(l).size()];
+                    for (int h = 0; h < sparsity[l].length; h++) sparsity[l][h] = sp.get(l).get(h).asDouble();
+                }
+            }
             return new AllocationProbe.Measurements(widths, bi, perLayer(root.get("distortion")), perLayer(root.get("proxy_error")),
-                    null, null, root.get("seconds").asDouble(), root.get("forward_seconds").asDouble());
+                    null, null, sparsity, root.get("seconds").asDouble(), root.get("forward_seconds").asDouble());
         } catch (IOException | RuntimeException e) {
             throw new BadInputException(f + ": cannot read the checkpoint's measurements: " + e.getMessage());
         }

@@ -77,12 +77,12 @@ public final class KlDivergence {
         return (index, sample, answerIds, logits, vocab) -> {
             if (reference.language().vocabSize() != vocab)
                 throw new BadInputException("the reference model has vocabulary " + reference.language().vocabSize() + ", the model " + vocab);
-            int[] full = reference.promptIds(sample.messages(true), false);
+            LlavaModel.Media media = reference.encode(sample.image(), sample.video(), 0);
+            int[] full = reference.promptIds(sample.messages(true), false, media);
             int rows = answerIds.length, start = full.length - rows;
             if (start < 1 || !Arrays.equals(full, start, full.length, answerIds, 0, rows))
                 throw new BadInputException("sample " + sample.id() + ": the reference model tokenizes the answer differently");
-            List<float[]> images = sample.image() == null ? List.of() : List.of(reference.encodeImage(sample.image()));
-            float[] x = reference.embed(full, images);
+            float[] x = reference.embed(full, media);
             reference.language().forwardHidden(x, full.length, null, ForwardHooks.NONE);
             float[] ref = new float[rows * vocab];
             reference.language().logits(x, start - 1, rows, ref, 0);

@@ -65,7 +65,7 @@ public final class VqaEvaluator {
     public record Result(int n, double accuracy, double answerPpl, double meanAnswerNll, long answerTokens,
                          Map<String, TypeResult> byType, List<SampleResult> samples, double seconds) {}
 
-    /** Evaluates samples in order; every sample must end with a "gpt" answer and have an image. */
+    /** Evaluates samples in order; every sample must end with a "gpt" answer and have an image or a video. */
     public static Result evaluate(LlavaModel model, List<LlavaDataset.Sample> data, Options opt, Listener listener) {
         int n = opt.limit() > 0 ? Math.min(opt.limit(), data.size()) : data.size();
         if (n == 0) throw new BadInputException("no samples to evaluate");
@@ -109,23 +109,23 @@ public final class VqaEvaluator {
     public static SampleResult evaluateOne(LlavaModel model, int index, LlavaDataset.Sample s, Options opt) {
         String gold = s.answer();
         if (gold == null) throw new BadInputException("sample " + s.id() + ": the conversation does not end with a \"gpt\" answer");
-        if (s.image() == null) throw new BadInputException("sample " + s.id() + ": has no image");
-        int[] prompt = model.promptIds(s.messages(false), true);
-        int[] full = model.promptIds(s.messages(true), false);
+        if (s.image() == null && s.video() == null) throw new BadInputException("sample " + s.id() + ": has no image or video");
+        LlavaModel.Media media = model.encode(s.image(), s.video(), 0);
+        int[] prompt = model.promptIds(s.messages(false), true, media);
+        int[] full = model.promptIds(s.messages(true), false, media);
         int start = prompt.length;
         // The prompt's ids must be a prefix of the whole conversation's; otherwise the answer's
         // first token merged with the prompt's last and the split is not well defined.
         if (full.length <= start || !Arrays.equals(full, 0, start, prompt, 0, start))
             throw new BadInputException("sample " + s.id() + ": the tokenized prompt is not a prefix of the tokenized "
                     + "conversation with its answer; cannot tell the answer tokens apart");
-        List<float[]> images = List.of(model.encodeImage(s.image()));
         int maxPos = model.language().config().maxPositions();
         if (full.length > maxPos)
             throw new BadInputException("sample " + s.id() + ": " + full.length + " tokens exceed the model's "
                     + maxPos + " positions");
 
         // Teacher forcing: logits of positions start-1 .. full.length-2 predict the answer tokens.
-        float[] x = model.embed(full, images);
+        float[] x = model.embed(full, media);
         model.language().forwardHidden(x, full.length, null, ForwardHooks.NONE);
         int rows = full.length - start, vocab = model.language().vocabSize();
         float[] logits = new float[rows * vocab];
@@ -136,7 +136,7 @@ public final class VqaEvaluator {
         if (opt.answerLogits() != null)
             opt.answerLogits().accept(index, s, Arrays.copyOfRange(full, start, full.length), logits, vocab);
 
-        LlavaModel.Answer a = model.generate(prompt, images, opt.maxNewTokens(), opt.stopStrings());
+        LlavaModel.Answer a = model.generate(prompt, media, opt.maxNewTokens(), opt.stopStrings());
         boolean ok = normalize(a.text()).equals(normalize(gold));
         String type = s.raw() != null && s.raw().hasNonNull("question_type") ? s.raw().get("question_type").asText() : null;
         return new SampleResult(s.id(), type, s.question(), gold, a.text(), ok, nll, rows);

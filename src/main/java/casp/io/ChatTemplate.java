@@ -43,9 +43,10 @@ import java.util.regex.Pattern;
  * <p>The template only makes the text; the tokenizer adds {@code <s>} (as HF's processor does).
  */
 public final class ChatTemplate {
-    /** One part of a message: an image placeholder or a piece of text. */
+    /** One part of a message: an image or video placeholder or a piece of text. */
     public record Part(String type, String text) {
         public static Part image() { return new Part("image", null); }
+        public static Part video() { return new Part("video", null); }
         public static Part text(String text) { return new Part("text", text); }
     }
 
@@ -56,10 +57,14 @@ public final class ChatTemplate {
         }
     }
 
-    /** LLaVA-1.5's conversation format, used when the model ships no template. */
+    /**
+     * LLaVA-1.5's conversation format, used when the model ships no template; a video part
+     * (LLaVA-NeXT-Video) renders as {@code <video>\n} after the images, as that model's template does.
+     */
     public static final String LLAVA_15_TEMPLATE =
             "{% for message in messages %}{% if message['role'] == 'user' %}USER: "
                     + "{% for c in message['content'] %}{% if c['type'] == 'image' %}<image>\n{% endif %}{% endfor %}"
+                    + "{% for c in message['content'] %}{% if c['type'] == 'video' %}<video>\n{% endif %}{% endfor %}"
                     + "{% for c in message['content'] %}{% if c['type'] == 'text' %}{{ c['text'] }}{% endif %}{% endfor %} "
                     + "{% elif message['role'] == 'assistant' %}ASSISTANT: "
                     + "{% for c in message['content'] %}{% if c['type'] == 'text' %}{{ c['text'] }}{% endif %}{% endfor %}"

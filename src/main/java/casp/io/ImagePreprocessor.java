@@ -43,6 +43,10 @@ public final class ImagePreprocessor {
 
     private static final ObjectMapper JSON = new ObjectMapper();
 
+    private static final java.util.Set<String> SUPPORTED_TYPES = java.util.Set.of("CLIPImageProcessor", "CLIPImageProcessorFast",
+            "LlavaNextImageProcessor", "LlavaNextImageProcessorFast", "LlavaNextVideoImageProcessor", "LlavaNextVideoProcessor",
+            "LlavaNextVideoVideoProcessor");
+
     private final int shortestEdge;
     private final int cropHeight, cropWidth;
     private final boolean doResize, doCenterCrop, doRescale, doNormalize;
@@ -94,9 +98,11 @@ public final class ImagePreprocessor {
             throw new BadInputException(configFile + ": not valid JSON: " + e.getMessage());
         }
         if (n == null || !n.isObject()) throw new BadInputException(configFile + ": not a JSON object");
-        String type = n.path("image_processor_type").asText("CLIPImageProcessor");
-        if (!type.equals("CLIPImageProcessor") && !type.equals("CLIPImageProcessorFast"))
-            throw new BadInputException(configFile + ": unsupported image_processor_type '" + type + "' (supported: CLIPImageProcessor)");
+        String type = n.path("image_processor_type").asText(n.path("video_processor_type").asText("CLIPImageProcessor"));
+        // LLaVA-NeXT's processors run CLIP's steps on every tile / frame (the anyres tiling is AnyRes).
+        if (!SUPPORTED_TYPES.contains(type))
+            throw new BadInputException(configFile + ": unsupported image_processor_type '" + type + "' (supported: "
+                    + String.join(", ", new java.util.TreeSet<>(SUPPORTED_TYPES)) + ")");
         JsonNode size = n.get("size");
         int shortest;
         if (size == null) shortest = 224;
@@ -115,11 +121,20 @@ public final class ImagePreprocessor {
         boolean doResize = n.path("do_resize").asBoolean(true);
         if (!doCrop) ch = cw = shortest; // without a crop the output is only square for square inputs; we require it below
         if (ch <= 0 || cw <= 0 || shortest <= 0) throw new BadInputException(configFile + ": image sizes must be positive");
+        for (String key : new String[]{"size", "crop_size"}) {
+            JsonNode v = n.get(key);
+            if (v != null && !v.isInt() && !v.isObject()) throw new BadInputException(configFile + ": \"" + key + "\" must be a number or an object");
+        }
+        ImageLimits.check(configFile, "crop_size", cw, ch);
+        ImageLimits.check(configFile, "size.shortest_edge", shortest, shortest);
         int resample = n.path("resample").asInt(BICUBIC);
         if (resample != NEAREST && resample != BILINEAR && resample != BICUBIC)
             throw new BadInputException(configFile + ": unsupported resample " + resample + " (supported: 0 nearest, 2 bilinear, 3 bicubic)");
+        double rescale = n.path("rescale_factor").asDouble(1.0 / 255);
+        if (!(rescale > 0) || Double.isInfinite(rescale))
+            throw new BadInputException(configFile + ": \"rescale_factor\" must be a positive number, got " + n.get("rescale_factor"));
         return new ImagePreprocessor(shortest, ch, cw, doResize, doCrop,
-                n.path("do_rescale").asBoolean(true), n.path("rescale_factor").asDouble(1.0 / 255),
+                n.path("do_rescale").asBoolean(true), rescale,
                 n.path("do_normalize").asBoolean(true),
                 triple(configFile, n, "image_mean", new float[]{0.48145466f, 0.4578275f, 0.40821073f}),
                 triple(configFile, n, "image_std", new float[]{0.26862954f, 0.26130258f, 0.27577711f}), resample);
@@ -130,10 +145,22 @@ public final class ImagePreprocessor {
         if (v == null) return dflt;
         float[] r = new float[3];
         if (v.isNumber()) java.util.Arrays.fill(r, (float) v.asDouble());
-        else if (v.isArray() && v.size() == 3) for (int i = 0; i < 3; i++) r[i] = (float) v.get(i).asDouble();
+        else if (v.isArray() && v.size() == 3 && v.get(0).isNumber() && v.get(1).isNumber() && v.get(2).isNumber())
+            for (int i = 0; i < 3; i++) r[i] = (float) v.get(i).asDouble();
         else throw new BadInputException(file + ": \"" + key + "\" must be a number or a list of 3 numbers");
+        for (float x : r) {
+            if (!Float.isFinite(x) || (key.equals("image_std") && x == 0))
+                throw new BadInputException(file + ": \"" + key + "\" must hold finite numbers" + (key.equals("image_std") ? ", none 0" : "")
+                        + ", got " + v);
+        }
         return r;
     }
+
+    /** Target length of the shorter side when resizing. */
+    public int shortestEdge() { return shortestEdge; }
+
+    /** The PIL resampling filter ({@link #NEAREST}, {@link #BILINEAR} or {@link #BICUBIC}). */
+    public int resample() { return resample; }
 
     /** Output height in pixels. */
     public int height() { return cropHeight; }
@@ -144,6 +171,10 @@ public final class ImagePreprocessor {
     /** Decodes and preprocesses an image file into float[3 * height() * width()], channels first. */
     public float[] process(Path file) {
         RgbImage img = decode(file);
+        if (doResize) {
+            long[] size = resizedSize(img.width(), img.height());
+            ImageLimits.check(file, "resized image", size[0], size[1]);
+        }
         if (!doCenterCrop && !doResize && (img.width() != cropWidth || img.height() != cropHeight))
             throw new BadInputException(file + ": image is " + img.width() + "x" + img.height() + ", the model needs "
                     + cropWidth + "x" + cropHeight + " (do_resize and do_center_crop are off)");
@@ -154,23 +185,20 @@ public final class ImagePreprocessor {
     public float[] process(RgbImage img) {
         RgbImage r = img;
         if (doResize) {
-            int w = img.width(), h = img.height();
-            int nw, nh;
-            // transformers' get_resize_output_image_size(default_to_square=False): int(S * long / short)
-            if (w <= h) {
-                nw = shortestEdge;
-                nh = (int) ((long) shortestEdge * h / w);
-            } else {
-                nh = shortestEdge;
-                nw = (int) ((long) shortestEdge * w / h);
-            }
-            r = resize(img, nw, nh, resample);
+            long[] size = resizedSize(img.width(), img.height());
+            ImageLimits.check(null, "resized image", size[0], size[1]);
+            r = resize(img, (int) size[0], (int) size[1], resample);
         }
         if (doCenterCrop) r = centerCrop(r, cropWidth, cropHeight);
         else if (r.width() != cropWidth || r.height() != cropHeight)
             throw new BadInputException("image resized to " + r.width() + "x" + r.height() + " but the model needs "
                     + cropWidth + "x" + cropHeight + " (do_center_crop is off)");
         return normalize(r);
+    }
+
+    /** transformers' get_resize_output_image_size(default_to_square=False): the short side S, the long int(S * long / short). */
+    private long[] resizedSize(int w, int h) {
+        return w <= h ? new long[]{shortestEdge, (long) shortestEdge * h / w} : new long[]{(long) shortestEdge * w / h, shortestEdge};
     }
 
     private float[] normalize(RgbImage img) {
@@ -241,6 +269,7 @@ public final class ImagePreprocessor {
             ImageReader reader = readers.next();
             try {
                 reader.setInput(in, true, true);
+                ImageLimits.check(file, "image", reader.getWidth(0), reader.getHeight(0)); // header only: nothing decoded yet
                 reader.addIIOReadWarningListener(new IIOReadWarningListener() {
                     @Override
                     public void warningOccurred(ImageReader source, String warning) {

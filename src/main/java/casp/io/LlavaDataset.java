@@ -12,7 +12,9 @@ import java.util.List;
 /**
  * Calibration / evaluation data in LLaVA's conversation JSON: a list of
  * {@code {"id", "image", "conversations": [{"from": "human", "value": "<image>\n..."},
- * {"from": "gpt", "value": "..."}, ...]}} plus a folder holding the images. Extra keys are kept in
+ * {"from": "gpt", "value": "..."}, ...]}} plus a folder holding the images. A record may instead
+ * (or also) have a {@code "video"} (a video file or a folder of frames, resolved like images)
+ * mentioned once as {@code <video>} in its conversation. Extra keys are kept in
  * {@link Sample#raw()}. Every malformed record is a {@link BadInputException} naming the file and
  * the sample.
  */
@@ -22,13 +24,21 @@ public final class LlavaDataset {
     /** The image placeholder in LLaVA conversation text. */
     public static final String IMAGE_PLACEHOLDER = "<image>";
 
+    /** The video placeholder in LLaVA-NeXT-Video conversation text. */
+    public static final String VIDEO_PLACEHOLDER = "<video>";
+
     /** One conversation turn: from "human", "gpt" or "system". */
     public record Turn(String from, String value) {}
 
-    /** One record; image is null for a text-only conversation. */
-    public record Sample(String id, Path image, List<Turn> turns, JsonNode raw) {
+    /** One record; image and video are null when the record has none. */
+    public record Sample(String id, Path image, List<Turn> turns, JsonNode raw, Path video) {
         public Sample {
             turns = List.copyOf(turns);
+        }
+
+        /** A record without video. */
+        public Sample(String id, Path image, List<Turn> turns, JsonNode raw) {
+            this(id, image, turns, raw, null);
         }
 
         /** The last turn's text when it is the model's ("gpt") answer, else null. */
@@ -63,6 +73,7 @@ public final class LlavaDataset {
                 };
                 List<ChatTemplate.Part> parts = new ArrayList<>();
                 if (t.value().contains(IMAGE_PLACEHOLDER)) parts.add(ChatTemplate.Part.image());
+                if (t.value().contains(VIDEO_PLACEHOLDER)) parts.add(ChatTemplate.Part.video());
                 parts.add(ChatTemplate.Part.text(stripPlaceholder(t.value())));
                 out.add(new ChatTemplate.Message(role, parts));
             }
@@ -70,15 +81,17 @@ public final class LlavaDataset {
         }
     }
 
-    /** The text with {@code <image>} and the newline that separates it from the text removed. */
+    /** The text with {@code <image>} / {@code <video>} and the newline that separates each from the text removed. */
     public static String stripPlaceholder(String value) {
-        String s = value.replace(IMAGE_PLACEHOLDER + "\n", "").replace("\n" + IMAGE_PLACEHOLDER, "").replace(IMAGE_PLACEHOLDER, "");
+        String s = value;
+        for (String p : new String[]{IMAGE_PLACEHOLDER, VIDEO_PLACEHOLDER})
+            s = s.replace(p + "\n", "").replace("\n" + p, "").replace(p, "");
         return s.strip();
     }
 
     /**
-     * Reads a LLaVA conversation file; images are resolved against imagesDir (a record's image
-     * may also be an absolute path). The image files are checked to exist, not decoded.
+     * Reads a LLaVA conversation file; images are resolved inside imagesDir (the JSON's folder when
+     * null) and may not leave it ({@link ImagePaths}). The image files are checked to exist, not decoded.
      */
     public static List<Sample> load(Path json, Path imagesDir) {
         if (!Files.isRegularFile(json)) throw new BadInputException(json + ": no such data file");
@@ -102,7 +115,7 @@ public final class LlavaDataset {
             if (conv == null || !conv.isArray() || conv.isEmpty())
                 throw new BadInputException(where + ": missing or empty \"conversations\" list");
             List<Turn> turns = new ArrayList<>();
-            int placeholders = 0;
+            int placeholders = 0, videoPlaceholders = 0;
             for (int k = 0; k < conv.size(); k++) {
                 JsonNode t = conv.get(k);
                 if (!t.isObject() || !t.path("from").isTextual() || !t.path("value").isTextual())
@@ -112,30 +125,40 @@ public final class LlavaDataset {
                     throw new BadInputException(where + ": conversation turn " + k + " has \"from\": \"" + from
                             + "\" (expected human, gpt or system)");
                 String value = t.get("value").asText();
-                placeholders += count(value);
+                placeholders += count(value, IMAGE_PLACEHOLDER);
+                videoPlaceholders += count(value, VIDEO_PLACEHOLDER);
                 turns.add(new Turn(from, value));
             }
-            Path image = null;
-            if (r.hasNonNull("image")) {
-                if (!r.get("image").isTextual()) throw new BadInputException(where + ": \"image\" must be a file name");
-                String name = r.get("image").asText();
-                Path p = Path.of(name);
-                image = p.isAbsolute() || imagesDir == null ? p : imagesDir.resolve(name);
-                if (!Files.isRegularFile(image)) throw new BadInputException(where + ": image file " + image + " does not exist");
-                if (placeholders != 1)
-                    throw new BadInputException(where + ": has an image but " + placeholders
-                            + " \"<image>\" placeholders in its conversation (expected exactly one)");
-            } else if (placeholders != 0) {
-                throw new BadInputException(where + ": conversation mentions <image> but the record has no \"image\"");
-            }
-            out.add(new Sample(id, image, turns, r));
+            Path image = media(r, "image", "a file name", placeholders, json, imagesDir, where);
+            Path video = media(r, "video", "a file or folder name", videoPlaceholders, json, imagesDir, where);
+            out.add(new Sample(id, image, turns, r, video));
         }
         return out;
     }
 
-    private static int count(String s) {
+    /**
+     * The record's media file for key ("image" or "video"), resolved against imagesDir, checked to
+     * exist and to be mentioned exactly once as {@code <key>} in the conversation; null when the
+     * record has none (and the conversation must not mention it).
+     */
+    private static Path media(JsonNode r, String key, String what, int placeholders, Path json, Path imagesDir, String where) {
+        if (!r.hasNonNull(key)) {
+            if (placeholders != 0)
+                throw new BadInputException(where + ": conversation mentions <" + key + "> but the record has no \"" + key + "\"");
+            return null;
+        }
+        if (!r.get(key).isTextual()) throw new BadInputException(where + ": \"" + key + "\" must be " + what);
+        Path file = ImagePaths.confined(imagesDir != null ? imagesDir : json.toAbsolutePath().getParent(), r.get(key).asText(),
+                key, !key.equals("image"), where);
+        if (placeholders != 1)
+            throw new BadInputException(where + ": has " + (key.equals("image") ? "an " : "a ") + key + " but " + placeholders + " \"<" + key
+                    + ">\" placeholders in its conversation (expected exactly one)");
+        return file;
+    }
+
+    private static int count(String s, String placeholder) {
         int n = 0;
-        for (int i = s.indexOf(IMAGE_PLACEHOLDER); i >= 0; i = s.indexOf(IMAGE_PLACEHOLDER, i + 1)) n++;
+        for (int i = s.indexOf(placeholder); i >= 0; i = s.indexOf(placeholder, i + 1)) n++;
         return n;
     }
 }

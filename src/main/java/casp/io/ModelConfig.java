@@ -18,6 +18,9 @@ public record ModelConfig(Path file, String modelType, TextConfig text, VisionCo
 
     public static final Set<String> TEXT_TYPES = Set.of("llama", "mistral", "qwen2");
 
+    /** LLaVA-1.5 (llava), LLaVA-NeXT (llava_next: anyres images) and LLaVA-NeXT-Video (llava_next_video). */
+    public static final Set<String> LLAVA_TYPES = Set.of("llava", "llava_next", "llava_next_video");
+
     /** Language-model hyper-parameters. */
     public record TextConfig(String modelType, int hiddenSize, int intermediateSize, int numLayers, int numHeads,
                              int numKvHeads, int headDim, int vocabSize, int maxPositions, float rmsNormEps,
@@ -27,7 +30,7 @@ public record ModelConfig(Path file, String modelType, TextConfig text, VisionCo
         public int kvDim() { return numKvHeads * headDim; }
     }
 
-    /** The "llama3" rope_scaling type (null when the config has none). */
+    /** rope_scaling of type "llama3" or "linear" (only factor used); null when the config has none. */
     public record RopeScaling(String type, double factor, double lowFreqFactor, double highFreqFactor,
                               int originalMaxPositions) {}
 
@@ -46,6 +49,11 @@ public record ModelConfig(Path file, String modelType, TextConfig text, VisionCo
         return llava != null;
     }
 
+    /** True for llava_next and llava_next_video (anyres images with image_newline). */
+    public boolean isLlavaNext() {
+        return modelType.equals("llava_next") || modelType.equals("llava_next_video");
+    }
+
     public static ModelConfig load(Path dir) {
         Path file = dir.resolve("config.json");
         if (!Files.isRegularFile(file)) throw new BadInputException(dir + ": not a model folder (no config.json)");
@@ -56,9 +64,10 @@ public record ModelConfig(Path file, String modelType, TextConfig text, VisionCo
             throw new BadInputException(file + ": not valid JSON: " + e.getMessage());
         }
         if (root == null || !root.isObject()) throw new BadInputException(file + ": not a JSON object");
-        String type = root.path("model_type").asText("");
+        String type = CaspOnlyFolder.readAs(root.path("model_type").asText("")); // casp_llama: a casp-only folder
+        ConfigChecks.checkIntegers(file, root, LLAVA_TYPES.contains(type));
         JsonNode quant = root.get("quantization_config");
-        if (type.equals("llava")) {
+        if (LLAVA_TYPES.contains(type)) {
             JsonNode tc = root.get("text_config"), vc = root.get("vision_config");
             if (tc == null || vc == null) throw new BadInputException(file + ": llava config needs text_config and vision_config");
             String textType = tc.path("model_type").asText("llama");
@@ -67,6 +76,8 @@ public record ModelConfig(Path file, String modelType, TextConfig text, VisionCo
             String vtype = vc.path("model_type").asText("clip_vision_model");
             if (!vtype.equals("clip_vision_model"))
                 throw new BadInputException(file + ": unsupported vision_config.model_type '" + vtype + "' (supported: clip_vision_model)");
+            if (root.path("vision_feature_layer").isArray())
+                throw new BadInputException(file + ": vision_feature_layer as a list of layers is not supported (give one layer index)");
             TextConfig text = parseText(file, tc, textType, root);
             VisionConfig vision = parseVision(file, vc);
             LlavaSettings ls = new LlavaSettings(
@@ -78,11 +89,16 @@ public record ModelConfig(Path file, String modelType, TextConfig text, VisionCo
                     root.path("image_seq_length").asInt(vision.numPatches()));
             if (!ls.featureSelectStrategy().equals("default") && !ls.featureSelectStrategy().equals("full"))
                 throw new BadInputException(file + ": unsupported vision_feature_select_strategy '" + ls.featureSelectStrategy() + "'");
-            return new ModelConfig(file, type, text, vision, ls, quant, root);
+            return checked(new ModelConfig(file, type, text, vision, ls, quant, root));
         }
         if (!TEXT_TYPES.contains(type))
-            throw new BadInputException(file + ": unsupported model_type '" + type + "' (supported: llama, mistral, qwen2, llava)");
-        return new ModelConfig(file, type, parseText(file, root, type, root), null, null, quant, root);
+            throw new BadInputException(file + ": unsupported model_type '" + type + "' (supported: llama, mistral, qwen2, llava, llava_next, llava_next_video)");
+        return checked(new ModelConfig(file, type, parseText(file, root, type, root), null, null, quant, root));
+    }
+
+    private static ModelConfig checked(ModelConfig c) {
+        ConfigChecks.checkValues(c.file(), c);
+        return c;
     }
 
     private static int req(Path file, JsonNode n, String key) {
@@ -105,8 +121,12 @@ public record ModelConfig(Path file, String modelType, TextConfig text, VisionCo
             if (rt.equals("llama3")) {
                 scaling = new RopeScaling(rt, rs.path("factor").asDouble(8.0), rs.path("low_freq_factor").asDouble(1.0),
                         rs.path("high_freq_factor").asDouble(4.0), rs.path("original_max_position_embeddings").asInt(8192));
+            } else if (rt.equals("linear")) {
+                double factor = rs.path("factor").asDouble(Double.NaN);
+                if (!(factor > 0)) throw new BadInputException(file + ": rope_scaling type linear needs a positive \"factor\"");
+                scaling = new RopeScaling(rt, factor, 0, 0, 0);
             } else if (!rt.equals("default") && !rt.isEmpty()) {
-                throw new BadInputException(file + ": unsupported rope_scaling type '" + rt + "' (supported: llama3)");
+                throw new BadInputException(file + ": unsupported rope_scaling type '" + rt + "' (supported: llama3, linear)");
             }
         }
         String act = n.path("hidden_act").asText("silu");

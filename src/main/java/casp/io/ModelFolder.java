@@ -32,14 +32,24 @@ public final class ModelFolder {
 
     public static ModelFolder open(Path dir) {
         if (!Files.isDirectory(dir)) throw new BadInputException(dir + ": no such model folder");
-        ModelConfig config = ModelConfig.load(dir);
+        ModelConfig config;
+        try {
+            config = ModelConfig.load(dir);
+        } catch (BadInputException configError) {
+            // The config's sizes are checked against the weight files: a damaged weights file is named as such.
+            if (Files.exists(dir.resolve("model.safetensors")) || Files.exists(dir.resolve("model.safetensors.index.json")))
+                WeightStore.open(dir);
+            throw configError;
+        }
         WeightStore w = WeightStore.open(dir);
         String text = firstPrefix(w, "embed_tokens.weight", "model.", "language_model.model.", "model.language_model.");
         if (text == null)
             throw new BadInputException(dir + ": cannot find the token embeddings (model.embed_tokens.weight, "
                     + "language_model.model.embed_tokens.weight or model.language_model.embed_tokens.weight)");
         String head = null;
-        for (String h : new String[]{"lm_head.weight", "language_model.lm_head.weight"}) if (w.has(h)) head = h;
+        for (String h : new String[]{"lm_head", "language_model.lm_head"}) {
+            if (w.has(h + ".weight") || w.has(h + ".qweight")) head = h + ".weight"; // .qweight: a GPTQ-quantized head
+        }
         if (head == null && !config.text().tieWordEmbeddings())
             throw new BadInputException(dir + ": no lm_head.weight and tie_word_embeddings is false");
         String vision = null, projector = null;
@@ -49,7 +59,27 @@ public final class ModelFolder {
             if (vision == null) throw new BadInputException(dir + ": llava model without vision tower tensors (vision_tower.vision_model.*)");
             if (projector == null) throw new BadInputException(dir + ": llava model without projector tensors (multi_modal_projector.linear_1.*)");
         }
+        layerCount(config, w, text + "layers.", config.text().numLayers(), "num_hidden_layers");
+        if (vision != null) layerCount(config, w, vision + "encoder.layers.", config.vision().numLayers(), "vision_config.num_hidden_layers");
         return new ModelFolder(dir, config, w, text, head, vision, projector);
+    }
+
+    /** The weights must hold exactly the layers the config counts: fewer fail later by name, more would be silently dropped. */
+    private static void layerCount(ModelConfig config, WeightStore w, String prefix, int layers, String field) {
+        int highest = -1;
+        for (String name : w.names()) {
+            if (!name.startsWith(prefix)) continue;
+            int end = name.indexOf('.', prefix.length());
+            if (end < 0) continue;
+            try {
+                highest = Math.max(highest, Integer.parseInt(name.substring(prefix.length(), end)));
+            } catch (NumberFormatException ignored) {
+                // not a numbered layer
+            }
+        }
+        if (highest >= layers)
+            throw new BadInputException(config.file() + ": \"" + field + "\" is " + layers + " but the weights hold layer "
+                    + highest + " (" + prefix + highest + ".*)");
     }
 
     private static String firstPrefix(WeightStore w, String suffix, String... prefixes) {
@@ -71,7 +101,10 @@ public final class ModelFolder {
         return textPrefix + "layers." + index + "." + suffix;
     }
 
-    /** The output head tensor, or the embedding when the head is tied. */
+    /**
+     * The output head tensor, or the embedding when the head is tied. A quantized head is named
+     * as its .weight too, which the folder does not hold: its tensors are NAME.qweight, ...
+     */
     public String lmHead() { return lmHead != null ? lmHead : textPrefix + "embed_tokens.weight"; }
 
     /** True when the output head shares the embedding matrix. */

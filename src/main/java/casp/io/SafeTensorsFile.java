@@ -40,7 +40,9 @@ public final class SafeTensorsFile {
     static long readWindowBytes = READ_WINDOW_BYTES;
     /** Headers beyond this are surely corrupt (HF's own limit is 100 MB). */
     private static final long MAX_HEADER_BYTES = 100L << 20;
-    private static final ObjectMapper JSON = new ObjectMapper();
+    /** Duplicate keys are refused: JSON's usual "last one wins" would hide a tensor. */
+    private static final ObjectMapper JSON = new ObjectMapper()
+            .enable(com.fasterxml.jackson.core.JsonParser.Feature.STRICT_DUPLICATE_DETECTION);
 
     private final Path path;
     private final long dataStart;
@@ -92,7 +94,10 @@ public final class SafeTensorsFile {
         try {
             root = JSON.readTree(json);
         } catch (JsonProcessingException e) {
-            throw bad(path, "header is not valid JSON: " + e.getOriginalMessage());
+            String m = e.getOriginalMessage();
+            if (m != null && m.startsWith("Duplicate field"))
+                throw bad(path, "the header names a tensor twice: " + m.substring("Duplicate field ".length()));
+            throw bad(path, "header is not valid JSON: " + m);
         }
         if (root == null || !root.isObject()) throw bad(path, "header is not a JSON object");
         Map<String, String> metadata = new LinkedHashMap<>();
@@ -141,15 +146,17 @@ public final class SafeTensorsFile {
             JsonNode d = sh.get(i);
             if (!d.canConvertToLong() || !d.isIntegralNumber() || d.asLong() < 0) throw bad(path, where + ": bad shape " + sh);
             shape[i] = d.asLong();
-            numel = Math.multiplyExact(numel, shape[i]);
+            numel = SizeMath.multiply(numel, shape[i], path + ": " + where + ": shape " + sh + " has more elements than any file can hold");
         }
         if (off == null || !off.isArray() || off.size() != 2 || !off.get(0).isIntegralNumber() || !off.get(1).isIntegralNumber())
             throw bad(path, where + ": data_offsets must be [begin, end]");
         long begin = off.get(0).asLong(), end = off.get(1).asLong();
         if (begin < 0 || end < begin) throw bad(path, where + ": bad data_offsets [" + begin + ", " + end + "]");
-        if (end - begin != numel * dtype.bytes())
+        long bytes = SizeMath.multiply(numel, dtype.bytes(), path + ": " + where + ": shape " + sh + " x " + dtype
+                + " has more bytes than any file can hold");
+        if (end - begin != bytes)
             throw bad(path, where + ": data_offsets span " + (end - begin) + " bytes but shape " + sh + " x " + dtype
-                    + " needs " + numel * dtype.bytes());
+                    + " needs " + bytes);
         return new TensorInfo(name, dtype, shape, begin, end);
     }
 
@@ -179,8 +186,10 @@ public final class SafeTensorsFile {
     /** Reads a floating-point tensor (F32, F16, BF16 or F64) converted to float32. */
     public float[] readFloats(String name) {
         TensorInfo t = info(name);
-        float[] out = new float[Math.toIntExact(t.numel())];
+        float[] out = new float[arrayLength(t)];
         readFloats(t, out, 0);
+        long bad = casp.kernel.Finite.firstNonFinite(out, out.length);
+        if (bad >= 0) throw nonFinite(t, bad, out[(int) bad]);
         return out;
     }
 
@@ -206,8 +215,11 @@ public final class SafeTensorsFile {
         if (t.dtype() != DType.F16 && t.dtype() != DType.BF16) {
             throw new BadInputException(path + ": tensor '" + name + "' has dtype " + t.dtype() + ", expected F16 or BF16");
         }
-        short[] out = new short[Math.toIntExact(t.numel())];
+        short[] out = new short[arrayLength(t)];
         forEachChunk(t, (buf, first) -> buf.asShortBuffer().get(out, (int) first, buf.remaining() / 2));
+        boolean bf16 = t.dtype() == DType.BF16;
+        long bad = casp.kernel.Finite.firstNonFinite(out, out.length, bf16);
+        if (bad >= 0) throw nonFinite(t, bad, bf16 ? DType.bf16ToFloat(out[(int) bad]) : DType.f16ToFloat(out[(int) bad]));
         return out;
     }
 
@@ -215,7 +227,7 @@ public final class SafeTensorsFile {
     public int[] readInts(String name) {
         TensorInfo t = info(name);
         if (t.dtype() != DType.I32) throw new BadInputException(path + ": tensor '" + name + "' has dtype " + t.dtype() + ", expected I32");
-        int[] out = new int[Math.toIntExact(t.numel())];
+        int[] out = new int[arrayLength(t)];
         forEachChunk(t, (buf, first) -> buf.asIntBuffer().get(out, (int) first, buf.remaining() / 4));
         return out;
     }
@@ -223,9 +235,23 @@ public final class SafeTensorsFile {
     /** Reads the raw little-endian bytes of a tensor. */
     public byte[] readBytes(String name) {
         TensorInfo t = info(name);
-        byte[] out = new byte[Math.toIntExact(t.byteSize())];
+        if (t.byteSize() > Integer.MAX_VALUE - 8)
+            throw bad(path, "tensor '" + name + "' has " + t.byteSize() + " bytes, more than one Java array holds");
+        byte[] out = new byte[(int) t.byteSize()];
         forEachChunk(t, (buf, first) -> buf.get(out, (int) (first * t.dtype().bytes()), buf.remaining()));
         return out;
+    }
+
+    /** The element count of a tensor read into one Java array; larger tensors are refused by name. */
+    private int arrayLength(TensorInfo t) {
+        if (t.numel() > Integer.MAX_VALUE - 8)
+            throw bad(path, "tensor '" + t.name() + "' has " + t.numel() + " elements, more than one Java array holds");
+        return (int) t.numel();
+    }
+
+    private BadInputException nonFinite(TensorInfo t, long index, float value) {
+        return bad(path, "tensor '" + t.name() + "' holds " + value + " at element " + index
+                + ": the weights are damaged (NaN or infinite values cannot come from training)");
     }
 
     private interface ChunkReader {

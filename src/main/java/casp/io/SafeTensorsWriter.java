@@ -137,4 +137,56 @@ public final class SafeTensorsWriter {
         Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
     }
 
+    /** Bytes of tensor data added so far. */
+    public long dataBytes() {
+        long n = 0;
+        for (Entry e : entries) n += e.bytes;
+        return n;
+    }
+
+    /**
+     * Writes the tensors into dir as Hugging Face does for large models: model.safetensors when
+     * the data fits in maxShardBytes, else model-0000I-of-0000N.safetensors shards of at most
+     * maxShardBytes each (a tensor larger than that gets a shard of its own) and
+     * model.safetensors.index.json ("metadata": {"total_size"}, "weight_map": tensor -> shard).
+     * Returns the files written.
+     */
+    public List<Path> writeSharded(Path dir, long maxShardBytes) throws IOException {
+        if (dataBytes() <= maxShardBytes) {
+            write(dir.resolve("model.safetensors"));
+            return List.of(dir.resolve("model.safetensors"));
+        }
+        List<List<Entry>> shards = new ArrayList<>();
+        long size = 0;
+        for (Entry e : entries) {
+            if (shards.isEmpty() || size > 0 && size + e.bytes > maxShardBytes) {
+                shards.add(new ArrayList<>());
+                size = 0;
+            }
+            shards.get(shards.size() - 1).add(e);
+            size += e.bytes;
+        }
+        ObjectMapper json = new ObjectMapper();
+        ObjectNode index = json.createObjectNode();
+        index.putObject("metadata").put("total_size", dataBytes());
+        ObjectNode map = index.putObject("weight_map");
+        List<Path> files = new ArrayList<>();
+        for (int i = 0; i < shards.size(); i++) {
+            String name = String.format("model-%05d-of-%05d.safetensors", i + 1, shards.size());
+            SafeTensorsWriter w = new SafeTensorsWriter();
+            w.metadata.putAll(metadata);
+            for (Entry e : shards.get(i)) {
+                w.entries.add(e);
+                map.put(e.name, name);
+            }
+            w.write(dir.resolve(name));
+            files.add(dir.resolve(name));
+        }
+        Path idx = dir.resolve("model.safetensors.index.json");
+        Path tmp = idx.resolveSibling(idx.getFileName() + ".tmp-" + ProcessHandle.current().pid());
+        Files.write(tmp, json.writerWithDefaultPrettyPrinter().writeValueAsBytes(index));
+        Files.move(tmp, idx, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+        files.add(idx);
+        return files;
+    }
 }

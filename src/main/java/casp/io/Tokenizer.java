@@ -95,6 +95,8 @@ public final class Tokenizer {
         String text;
         try {
             text = Files.readString(file, StandardCharsets.UTF_8);
+        } catch (java.nio.charset.CharacterCodingException e) {
+            throw new BadInputException(file + ": not UTF-8 text (a binary file?)", e);
         } catch (IOException e) {
             throw new BadInputException("cannot read " + file + ": " + e.getMessage(), e);
         }
@@ -166,6 +168,14 @@ public final class Tokenizer {
                 maxId = Math.max(maxId, t.id);
             }
         }
+        // Ids index arrays: a vocabulary is dense, so an id far beyond the tokens the file defines is damage, not a gap.
+        long idLimit = 2L * (modelVocab.size() + added.size()) + 256;
+        for (AddedToken t : added) {
+            if (t.id < 0) throw new BadInputException("malformed tokenizer file " + source + ": added token \"" + t.content + "\" has id " + t.id);
+        }
+        if (maxId >= idLimit)
+            throw new BadInputException("malformed tokenizer file " + source + ": token id " + maxId + " is far beyond the "
+                    + (modelVocab.size() + added.size()) + " tokens the file defines");
         idToToken = new String[maxId + 1];
         for (Object2IntOpenHashMap.Entry<String> e : modelVocab.object2IntEntrySet()) {
             idToToken[e.getIntValue()] = e.getKey();

@@ -44,7 +44,10 @@ public final class WeightStore {
                 SafeTensorsFile shard = shards.get(shardName);
                 if (shard == null) {
                     Path p = dir.resolve(shardName).normalize();
-                    if (!p.startsWith(dir.normalize()) || !Files.isRegularFile(p))
+                    if (!p.startsWith(dir.normalize()) || Path.of(shardName).isAbsolute())
+                        throw new BadInputException(index + ": shard '" + shardName + "' (holding tensor '" + e.getKey()
+                                + "') is outside the model folder; shards must be files of the folder");
+                    if (!Files.isRegularFile(p))
                         throw new BadInputException(index + ": shard '" + shardName + "' (holding tensor '" + e.getKey() + "') is missing");
                     shard = SafeTensorsFile.open(p);
                     shards.put(shardName, shard);
@@ -57,9 +60,42 @@ public final class WeightStore {
             SafeTensorsFile f = SafeTensorsFile.open(single);
             for (String name : f.tensors().keySet()) fileOf.put(name, f);
         } else {
-            throw new BadInputException(dir + ": no model.safetensors or model.safetensors.index.json");
+            Path named = autoGptqFile(dir);
+            if (named == null) throw new BadInputException(dir + ": no model.safetensors or model.safetensors.index.json");
+            SafeTensorsFile f = SafeTensorsFile.open(named);
+            for (String name : f.tensors().keySet()) fileOf.put(name, f);
         }
         return new WeightStore(dir, Collections.unmodifiableMap(fileOf));
+    }
+
+    /**
+     * The weights file of an AutoGPTQ folder, which names it after the settings
+     * ("gptq_model-4bit-128g.safetensors"; quantize_config.json's model_file_base_name when given),
+     * or null when there is none.
+     */
+    private static Path autoGptqFile(Path dir) {
+        Path settings = dir.resolve(GptqConfig.AUTOGPTQ_FILE);
+        if (!Files.isRegularFile(settings)) return null;
+        try {
+            JsonNode n = new ObjectMapper().readTree(settings.toFile());
+            String base = n == null ? "" : n.path("model_file_base_name").asText("");
+            if (!base.isEmpty()) {
+                Path p = dir.resolve(base + ".safetensors").normalize();
+                if (!p.startsWith(dir.normalize()) || !Files.isRegularFile(p))
+                    throw new BadInputException(settings + ": model_file_base_name '" + base + "' names no .safetensors file in " + dir);
+                return p;
+            }
+        } catch (IOException e) {
+            throw new BadInputException(settings + ": not valid JSON: " + e.getMessage());
+        }
+        try (var files = Files.list(dir)) {
+            var named = files.filter(p -> p.getFileName().toString().matches("gptq_model-\\d+bit-.*\\.safetensors")).toList();
+            if (named.size() > 1) throw new BadInputException(dir + ": several gptq_model-*.safetensors files and no model_file_base_name in "
+                    + GptqConfig.AUTOGPTQ_FILE);
+            return named.isEmpty() ? null : named.get(0);
+        } catch (IOException e) {
+            throw new BadInputException(dir + ": cannot list the folder: " + e.getMessage());
+        }
     }
 
     public Path dir() {

@@ -10,10 +10,11 @@ package casp.kernel;
  *       significant). For 2, 4 and 8 bits a word holds 32 / bits whole codes; for 3 bits 32 codes
  *       span 3 words and codes 10 and 21 straddle a word boundary, exactly as AutoGPTQ's pack().
  *   <li>qzeros int32 [groups, out * bits / 32]: the same bit stream along the output dimension,
- *       storing zero - 1 (so v1 can hold zero points 1 .. 2^bits, not 0).
+ *       storing zero - 1 as a subtraction on whole words (see {@link #encodeZeros}; zero points
+ *       0 .. 2^bits - 1).
  *   <li>scales fp16 [groups, out] (see {@link Fp16}); g_idx int32 [in], group of each input.
  * </ul>
- * W[r, c] = scales[g_idx[c], r] * (q[c, r] - (qzeros[g_idx[c], r] + 1)).
+ * W[r, c] = scales[g_idx[c], r] * (q[c, r] - zero[g_idx[c], r]), zero decoded by {@link #decodeZeros}.
  *
  * <p>When in * bits (or out * bits) is not a multiple of 32, the stream is padded with zero bits
  * to whole words; real models have in and out multiples of 32 and then the shapes are exact.
@@ -27,7 +28,7 @@ public final class GptqPacking {
         public final int in, out, bits;
         /** int32 [words(in, bits), out]. */
         public final int[] qweight;
-        /** int32 [groups, words(out, bits)], zero - 1. */
+        /** int32 [groups, words(out, bits)], v1 (zero - 1 on whole words). */
         public final int[] qzeros;
         /** fp16 bit patterns [groups, out]. */
         public final short[] scales;
@@ -94,48 +95,149 @@ public final class GptqPacking {
     }
 
     /**
-     * Packs integer zero points zeros [groups, out] into qzeros [groups, words(out, bits)], storing
-     * zero - 1 as v1 does. Zero points must lie in [1, 2^bits]; v1 cannot represent 0.
+     * Packs integer zero points zeros [groups, out], each in [0, 2^bits), into v1 qzeros
+     * [groups, words(out, bits)] (int32 words): see {@link #encodeZeros}.
      */
     public static int[] packQzeros(int[] zeros, int groups, int out, int bits) {
+        return toInts(encodeZeros(zeros, groups, out, bits, 32, true));
+    }
+
+    /** Inverse of {@link #packQzeros}: zero points [groups, out] of v1 int32 qzeros, see {@link #decodeZeros}. */
+    public static int[] unpackQzeros(int[] qzeros, int groups, int out, int bits) {
+        checkLength(qzeros, (long) groups * words(out, bits), "qzeros");
+        return decodeZeros(toLongs(qzeros, groups * words(out, bits)), groups, out, bits, 32, true);
+    }
+
+    /**
+     * Packs zero points [groups, out] (each in [0, 2^bits)) into qzeros words of packBits bits
+     * (8, 16, 32 or 64; 3 bits: 32 only), [groups, ceil(out * bits / packBits)], each word's bits
+     * in the low packBits bits of a long. v2 stores the zero points as they are. v1 stores zero - 1
+     * the way GPTQModel writes it: the packed word minus a constant with a one in every field, a
+     * subtraction on the whole word, so a zero point 0 borrows from the field above it (at 3 bits,
+     * where fields straddle words, each field is decremented modulo 8 on its own, as GPTQModel
+     * does). For zero points in [1, 2^bits) this equals AutoGPTQ's field-by-field zero - 1, so
+     * both tools read such words alike.
+     */
+    public static long[] encodeZeros(int[] zeros, int groups, int out, int bits, int packBits, boolean v1) {
         checkBits(bits);
+        checkPackBits(bits, packBits);
         checkLength(zeros, (long) groups * out, "zeros");
-        int wpr = words(out, bits);
-        int[] q = new int[groups * wpr];
         int maxq = (1 << bits) - 1;
+        int wpr = wordsOf(out, bits, packBits);
+        long[] q = new long[groups * wpr];
         for (int g = 0; g < groups; g++) {
             for (int r = 0; r < out; r++) {
-                int v = zeros[g * out + r] - 1;
-                if (v < 0 || v > maxq) {
-                    throw new IllegalArgumentException("zero point " + (v + 1) + " at [" + g + ", " + r
-                            + "] is outside [1, " + (maxq + 1) + "], which GPTQ v1 can store");
-                }
+                int z = zeros[g * out + r];
+                if (z < 0 || z > maxq)
+                    throw new IllegalArgumentException("zero point " + z + " at [" + g + ", " + r + "] is outside [0, " + maxq + "]");
+                if (v1 && bits == 3) z = (z - 1) & maxq;
                 long bit = (long) r * bits;
-                int w = (int) (bit >>> 5), sh = (int) (bit & 31);
-                q[g * wpr + w] |= v << sh;
-                if (sh + bits > 32) q[g * wpr + w + 1] |= v >>> (32 - sh);
+                int w = (int) (bit / packBits), sh = (int) (bit % packBits);
+                q[g * wpr + w] |= (long) z << sh;
+                if (sh + bits > packBits) q[g * wpr + w + 1] |= (long) z >>> (packBits - sh);
+            }
+        }
+        long mask = packMask(packBits);
+        for (int i = 0; i < q.length; i++) {
+            if (v1 && bits != 3) q[i] -= fieldOnes(bits, packBits);
+            q[i] &= mask;
+        }
+        return q;
+    }
+
+    /**
+     * Zero points [groups, out] of qzeros words (inverse of {@link #encodeZeros}). v1 adds the
+     * constant with a one in every field to the whole word before splitting it (GPTQModel's v1 to v2
+     * conversion), which undoes a borrow exactly; at 3 bits each field is incremented modulo 8.
+     */
+    public static int[] decodeZeros(long[] words, int groups, int out, int bits, int packBits, boolean v1) {
+        checkBits(bits);
+        checkPackBits(bits, packBits);
+        int wpr = wordsOf(out, bits, packBits);
+        checkLength(words.length, (long) groups * wpr, "qzeros");
+        int maxq = (1 << bits) - 1;
+        long mask = packMask(packBits);
+        int[] zeros = new int[groups * out];
+        long[] row = new long[wpr];
+        for (int g = 0; g < groups; g++) {
+            for (int w = 0; w < wpr; w++) {
+                long v = words[g * wpr + w];
+                if (v1 && bits != 3) v += fieldOnes(bits, packBits);
+                row[w] = v & mask;
+            }
+            for (int r = 0; r < out; r++) {
+                long bit = (long) r * bits;
+                int w = (int) (bit / packBits), sh = (int) (bit % packBits);
+                long v = row[w] >>> sh;
+                if (sh + bits > packBits) v |= row[w + 1] << (packBits - sh);
+                int z = (int) (v & maxq);
+                zeros[g * out + r] = v1 && bits == 3 ? (z + 1) & maxq : z;
+            }
+        }
+        return zeros;
+    }
+
+    /**
+     * qweight words of packBits bits ([rows, out], each in the low bits of a long) as the int32
+     * qweight [words(in, bits), out] of the same code streams: the bit stream of each output column
+     * does not depend on the word size, only its cutting into words does.
+     */
+    public static int[] qweightToInt32(long[] words, int in, int out, int bits, int packBits) {
+        checkBits(bits);
+        checkPackBits(bits, packBits);
+        int rows = wordsOf(in, bits, packBits);
+        checkLength(words.length, (long) rows * out, "qweight");
+        int rows32 = words(in, bits);
+        int[] q = new int[rows32 * out];
+        long mask = packMask(packBits);
+        for (int w = 0; w < rows; w++) {
+            long bit = (long) w * packBits;
+            for (int r = 0; r < out; r++) {
+                long v = words[w * out + r] & mask;
+                for (int part = 0; part < packBits; part += 32) { // 64-bit words: two int32 words
+                    long b = bit + part;
+                    int w32 = (int) (b >>> 5), sh = (int) (b & 31);
+                    if (w32 < rows32) q[w32 * out + r] |= (int) (v >>> part) << sh;
+                }
             }
         }
         return q;
     }
 
-    /** Inverse of {@link #packQzeros}: zero points [groups, out] (stored value + 1). */
-    public static int[] unpackQzeros(int[] qzeros, int groups, int out, int bits) {
-        checkBits(bits);
-        int wpr = words(out, bits);
-        checkLength(qzeros, (long) groups * wpr, "qzeros");
-        int[] zeros = new int[groups * out];
-        int maxq = (1 << bits) - 1;
-        for (int g = 0; g < groups; g++) {
-            for (int r = 0; r < out; r++) {
-                long bit = (long) r * bits;
-                int w = (int) (bit >>> 5), sh = (int) (bit & 31);
-                int v = qzeros[g * wpr + w] >>> sh;
-                if (sh + bits > 32) v |= qzeros[g * wpr + w + 1] << (32 - sh);
-                zeros[g * out + r] = (v & maxq) + 1;
-            }
-        }
-        return zeros;
+    /** Number of words of packBits bits holding count codes of the given width (rounded up). */
+    public static int wordsOf(int count, int bits, int packBits) {
+        return (int) (((long) count * bits + packBits - 1) / packBits);
+    }
+
+    /** The word of packBits bits with a one at the bottom of every bits-wide field (2, 4, 8 bits). */
+    private static long fieldOnes(int bits, int packBits) {
+        long ones = 0;
+        for (int sh = 0; sh < packBits; sh += bits) ones |= 1L << sh;
+        return ones;
+    }
+
+    private static long packMask(int packBits) {
+        return packBits == 64 ? -1L : (1L << packBits) - 1;
+    }
+
+    /** Checks a pack word width: 8, 16, 32 or 64 bits; 3-bit codes straddle words and come in 32-bit words only. */
+    public static void checkPackBits(int bits, int packBits) {
+        if (packBits != 8 && packBits != 16 && packBits != 32 && packBits != 64)
+            throw new IllegalArgumentException("pack words of " + packBits + " bits: supported are 8, 16, 32, 64");
+        if (bits == 3 && packBits != 32)
+            throw new IllegalArgumentException("3-bit codes are packed in 32-bit words only, got " + packBits);
+    }
+
+    private static int[] toInts(long[] v) {
+        int[] a = new int[v.length];
+        for (int i = 0; i < v.length; i++) a[i] = (int) v[i];
+        return a;
+    }
+
+    private static long[] toLongs(int[] v, int n) {
+        long[] a = new long[n];
+        for (int i = 0; i < n; i++) a[i] = v[i] & 0xffffffffL;
+        return a;
     }
 
     /** The g_idx of plain (no act-order) grouping: input c belongs to group c / groupSize. */
@@ -156,6 +258,10 @@ public final class GptqPacking {
     }
 
     private static void checkLength(int[] a, long need, String what) {
-        if (a.length < need) throw new IllegalArgumentException(what + " has " + a.length + " entries, need " + need);
+        checkLength(a.length, need, what);
+    }
+
+    private static void checkLength(int length, long need, String what) {
+        if (length < need) throw new IllegalArgumentException(what + " has " + length + " entries, need " + need);
     }
 }

@@ -254,8 +254,8 @@ public final class QuantizedMatrix {
     }
 
     /**
-     * Writes the GPTQ v1 tensors of this matrix. Zero points must be integers in [1, 2^bits]
-     * (v1 cannot store 0); scales are rounded to fp16, so quantize with fp16-representable scales
+     * Writes the GPTQ v1 tensors of this matrix. Zero points must be integers in [0, 2^bits)
+     * (0 only GPTQModel-family readers take right; see {@link GptqPacking#encodeZeros}); scales are rounded to fp16, so quantize with fp16-representable scales
      * if the file must reproduce this matrix exactly.
      */
     public GptqPacking.Tensors toGptq() {
@@ -269,7 +269,7 @@ public final class QuantizedMatrix {
         for (int r = 0; r < rows; r++) {
             for (int g = 0; g < groups; g++) {
                 float zf = zero(r, g);
-                if (zf != Math.rint(zf) || zf < 1 || zf > maxq + 1) {
+                if (zf != Math.rint(zf) || zf < 0 || zf > maxq) {
                     throw new IllegalArgumentException("zero point " + zf + " at row " + r + ", group " + g + " cannot be stored in GPTQ v1");
                 }
                 z[g * rows + r] = (int) zf;

@@ -165,9 +165,14 @@ public final class LlamaModel {
                     w.floats(lp + "post_attention_layernorm.weight", d), lin, rope, ws));
         }
         float[] norm = w.floats(prefix + "norm.weight", d);
-        HalfMatrix head16 = headName == null ? embedding16 : w.halfs(headName, vocab, d);
-        Linear head = head16 != null ? new HalfLinear(head16, null)
-                : new DenseLinear(d, vocab, headName == null ? embedding : w.floats(headName, vocab, d), null);
+        // a quantized head (GPTQ lm_head: true) has no .weight tensor
+        Linear head = headName != null && !w.has(headName)
+                ? w.compressed(headName.substring(0, headName.length() - ".weight".length()), d, vocab, null) : null;
+        if (head == null) {
+            HalfMatrix head16 = headName == null ? embedding16 : w.halfs(headName, vocab, d);
+            head = head16 != null ? new HalfLinear(head16, null)
+                    : new DenseLinear(d, vocab, headName == null ? embedding : w.floats(headName, vocab, d), null);
+        }
         return new LlamaModel(c, embedding, embedding16, layers, norm, head, headName == null, rope, ws);
     }
 

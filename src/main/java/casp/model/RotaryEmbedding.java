@@ -7,7 +7,7 @@ import java.util.Arrays;
 
 /**
  * Rotary position embedding in the Hugging Face convention (rotate half; cos/sin shared by the
- * two halves), with rope_theta and the "llama3" rope_scaling. The cos/sin tables are computed in
+ * two halves), with rope_theta and the "llama3" or "linear" rope_scaling. The cos/sin tables are computed in
  * float32 as Hugging Face does (inverse frequencies in float32, angle = float(pos * inv_freq)) and
  * grown on demand, so a long max_position_embeddings costs nothing until it is used.
  */
@@ -32,6 +32,9 @@ public final class RotaryEmbedding {
         int half = headDim / 2;
         float[] f = new float[half];
         for (int i = 0; i < half; i++) f[i] = (float) (1.0 / Math.pow(theta, (float) (2 * i) / headDim));
+        // transformers' linear scaling divides inv_freq (float32) by the factor: positions are compressed by it.
+        if (scaling != null && scaling.type().equals("linear"))
+            for (int i = 0; i < half; i++) f[i] = f[i] / (float) scaling.factor();
         if (scaling != null && scaling.type().equals("llama3")) {
             double factor = scaling.factor(), lowF = scaling.lowFreqFactor(), highF = scaling.highFreqFactor();
             double old = scaling.originalMaxPositions();

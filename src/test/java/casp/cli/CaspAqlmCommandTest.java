@@ -78,11 +78,11 @@ class CaspAqlmCommandTest {
             assertFalse(r.err().contains("\tat "), "no stack trace: " + r.err());
             assertFalse(Files.exists(out));
         }
-        // --budget is the aqlm backend's choice only
+        // --budget is the aqlm and quip backends' choice only
         CliRunner.Result r = CliRunner.run("compress", "--model", CaspCompressCommandTest.model(), "--calib", CaspCompressCommandTest.text(),
                 "--method", "casp", "--backend", "gptq", "--budget", "plain", "--bits", "2", "--samples", "4", "--seq-len", "64",
                 "--out", tmp.resolve("gptq").toString());
         assertEquals(2, r.exitCode(), r.err());
-        assertTrue(r.err().contains("--budget applies to --backend aqlm only"), r.err());
+        assertTrue(r.err().contains("--budget applies to --backend aqlm and quip only"), r.err());
     }
 }

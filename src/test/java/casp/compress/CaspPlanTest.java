@@ -34,7 +34,7 @@ class CaspPlanTest {
         List<AllocationProbe.Sample> samples = new ArrayList<>();
         for (int i = 0; i < 4; i++) samples.add(new AllocationProbe.Sample(model.embed(Arrays.copyOfRange(ids, i * 128, (i + 1) * 128)), 128));
         measured = AllocationProbe.measure(model, samples, CaspPlan.allocatable(true), new int[]{2, 3},
-                bits -> in -> GPTQ.quantizer(bits, in), 64, LowRankQK.Options.defaults(), null);
+                bits -> in -> GPTQ.quantizer(bits, in), 64, LowRankQK.Options.defaults(), 0.01, null);
     }
 
     static CaspPlan plan(CaspPlan.Options o) {
@@ -101,6 +101,19 @@ class CaspPlanTest {
             budgetLoss += measured.q()[l].truncationLoss(budget.qRank[l]);
         }
         assertTrue(budgetLoss <= ratioLoss * (1 + 1e-12));
+        // sparsity: the same totals, the density-weighted loss no larger than under the ratio or budget split
+        CaspPlan sparsity = plan(with(BitAllocation.Mode.UNIFORM, true, CaspPlan.RankRule.SPARSITY));
+        assertEquals(40, Arrays.stream(sparsity.qRank).sum());
+        assertEquals(25, Arrays.stream(sparsity.kRank).sum());
+        double ratioWeighted = 0, budgetWeighted = 0, sparsityWeighted = 0;
+        for (int l = 0; l < 5; l++) {
+            double density = 1 - measured.layerSparsity(l);
+            assertTrue(density > 0 && density < 1, "density " + density);
+            ratioWeighted += density * measured.k()[l].truncationLoss(5);
+            budgetWeighted += density * measured.k()[l].truncationLoss(budget.kRank[l]);
+            sparsityWeighted += density * measured.k()[l].truncationLoss(sparsity.kRank[l]);
+        }
+        assertTrue(sparsityWeighted <= Math.min(ratioWeighted, budgetWeighted) * (1 + 1e-12));
         assertInstanceOf(LowRankQuantizer.class, budget.quantizer(2, DecoderLayer.Q));
         assertEquals(budget.qRank[2], ((LowRankQuantizer) budget.quantizer(2, DecoderLayer.Q)).options().rank());
         Quantizer up = budget.quantizer(4, DecoderLayer.UP);

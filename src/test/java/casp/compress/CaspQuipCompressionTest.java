@@ -177,4 +177,31 @@ class CaspQuipCompressionTest {
             assertTrue(maxDiff < 1e-3, "A at " + aBits + " bits: logits of the reloaded model differ by " + maxDiff);
         }
     }
+
+    /**
+     * --budget plain: the budget is what QuIP# alone stores, counted by the same function as every
+     * method's effective bits (codes, sign vectors, scales; factors at their own widths).
+     */
+    @Test
+    void plainBudgetIsQuipAlonesStoredBits(@TempDir Path tmp) throws Exception {
+        CompressionRun.Outcome alone = CompressionRun.run(new CompressionRun.Request(TestData.model("stories260K"),
+                TestData.file("models/stories260K/reference/eval.txt"), null, QUIP2, tmp.resolve("q"), false, false, true, null, false), null, LOG);
+        long weights = CompressionReport.weights(alone.blocks());
+        long aloneBits = CaspCompression.storedBits(alone.blocks());
+        assertEquals(alone.effectiveBits(), (double) aloneBits / weights, 1e-12, "plain QuIP#'s effective bits are its stored bits");
+        assertTrue(alone.effectiveBits() > 2, "padding, signs and scales come on top of the codes: " + alone.effectiveBits());
+        CaspPlan.Options d = casp(3, 0);
+        CaspPlan.Options plain = new CaspPlan.Options(d.backend(), d.bits(), CaspPlan.RankRule.SPARSITY, d.rankRatio(), d.rankThreshold(),
+                d.allocation(), d.perLinear(), d.factorBits(), d.aBits(), d.rotate(), d.refitA(), d.lowRank(), null, true);
+        CompressionRun.Outcome o = CompressionRun.run(request(tmp.resolve("cq"), plain, false), null, LOG);
+        JsonNode budget = o.report().get("casp").get("budget");
+        assertEquals(aloneBits, budget.get("budget_bits").asLong(), "the budget is QuIP# alone's stored bits");
+        assertEquals(CaspCompression.storedBits(o.blocks()), budget.get("stored_bits").asLong());
+        assertEquals(o.effectiveBits(), (double) CaspCompression.storedBits(o.blocks()) / weights, 1e-12);
+        assertTrue(o.effectiveBits() <= alone.effectiveBits() && o.effectiveBits() > 2.0,
+                "within QuIP# alone's bits and above the target: " + o.effectiveBits());
+        assertEquals("plain quip 2-bit", o.report().get("casp").get("options").get("budget_rule").asText());
+        assertEquals("sparsity", o.report().get("casp").get("options").get("rank_rule").asText());
+        assertEquals(5, o.report().get("casp").get("attention_sparsity").size());
+    }
 }

@@ -79,7 +79,12 @@ class CompressedModelWriterTest {
         assertEquals("gptq", q.get("quant_method").asText());
         assertEquals(3, q.get("bits").asInt());
         assertEquals("gptq", q.get("checkpoint_format").asText());
-        assertTrue(q.get("desc_act").asBoolean());
+        assertFalse(q.get("desc_act").asBoolean(), "act-order with static groups leaves every g_idx in input order");
+        // the down_proj groups of 86 differ from the per-channel majority: GPTQModel's dynamic says so
+        JsonNode down = q.path("dynamic").path("+:^model\\.layers\\.4\\.mlp\\.down_proj$");
+        assertEquals(86, down.path("group_size").asInt(), q.path("dynamic").toString());
+        assertEquals(3, down.path("bits").asInt());
+        assertTrue(q.path("dynamic").path("+:^model\\.layers\\.4\\.mlp\\.up_proj$").isMissingNode());
         assertEquals("gptq", q.path("casp").path("method").asText());
         assertEquals(3, q.path("casp").path("bits").path("model.layers.4.mlp.down_proj").asInt());
         assertEquals(86, q.path("casp").path("group_size").path("model.layers.4.mlp.down_proj").asInt());

@@ -119,4 +119,24 @@ class ChatTemplateTest {
                 () -> t.render(List.of(new ChatTemplate.Message("user", List.of(ChatTemplate.Part.text("x")))), false));
         assertTrue(e.getMessage().contains("tokenizer_config.json"), e.getMessage());
     }
+
+    @Test
+    void fallbackRendersVideoAfterImages() {
+        var turn = List.of(new ChatTemplate.Message("user", List.of(ChatTemplate.Part.image(), ChatTemplate.Part.video(),
+                ChatTemplate.Part.text("What happens?"))));
+        assertEquals("USER: <image>\n<video>\nWhat happens? ASSISTANT:", ChatTemplate.llavaFallback().render(turn, true));
+    }
+
+    /** LLaVA-NeXT-Video's published template format: images, then videos, then text, selected with selectattr. */
+    @Test
+    void nextVideoTemplateFormat() {
+        String t = "{% for message in messages %}{{ message['role'].upper() }}{{ ': '}}"
+                + "{% for content in message['content'] | selectattr('type', 'equalto', 'image') %}{{ '<image>\\n' }}{% endfor %}"
+                + "{% for content in message['content'] | selectattr('type', 'equalto', 'video') %}{{ '<video>\\n' }}{% endfor %}"
+                + "{% for content in message['content'] | selectattr('type', 'equalto', 'text') %}{{ content['text'] + ' '}}{% endfor %}"
+                + "{% endfor %}{% if add_generation_prompt %}{{ 'ASSISTANT:' }}{% endif %}";
+        var turn = List.of(new ChatTemplate.Message("user", List.of(ChatTemplate.Part.text("Why?"), ChatTemplate.Part.video(),
+                ChatTemplate.Part.image())));
+        assertEquals("USER: <image>\n<video>\nWhy? ASSISTANT:", ChatTemplate.of(t, Map.of()).render(turn, true));
+    }
 }

@@ -76,4 +76,25 @@ class LlavaDatasetTest {
         ChatTemplate t = ChatTemplate.llavaFallback();
         assertEquals("USER: <image>\nWhat is it? ASSISTANT: A cat.</s>USER: Color? ASSISTANT:", t.render(s.messages(false), true));
     }
+
+    @Test
+    void videoRecords(@TempDir Path tmp) throws Exception {
+        Files.write(tmp.resolve("a.png"), new byte[]{1});
+        Files.createDirectories(tmp.resolve("clip"));
+        Path f = write(tmp, "[{\"id\": \"v\", \"image\": \"a.png\", \"video\": \"clip\", \"conversations\": ["
+                + "{\"from\": \"human\", \"value\": \"<video>\\n<image>\\nSame?\"}, {\"from\": \"gpt\", \"value\": \"Yes.\"}]}]");
+        LlavaDataset.Sample s = LlavaDataset.load(f, tmp).get(0);
+        assertEquals(tmp.resolve("clip"), s.video());
+        assertEquals("Same?", s.question());
+        assertEquals("USER: <image>\n<video>\nSame? ASSISTANT:", ChatTemplate.llavaFallback().render(s.messages(false), true));
+        for (String[] c : new String[][]{
+                {"[{\"video\": \"clip\", \"conversations\": [{\"from\": \"human\", \"value\": \"q\"}]}]", "placeholders"},
+                {"[{\"conversations\": [{\"from\": \"human\", \"value\": \"<video> q\"}]}]", "no \"video\""},
+                {"[{\"video\": \"gone.mp4\", \"conversations\": [{\"from\": \"human\", \"value\": \"<video> q\"}]}]", "gone.mp4"},
+                {"[{\"video\": 3, \"conversations\": [{\"from\": \"human\", \"value\": \"<video> q\"}]}]", "file or folder"}}) {
+            Path bad = write(tmp, c[0]);
+            BadInputException e = assertThrows(BadInputException.class, () -> LlavaDataset.load(bad, tmp), c[0]);
+            assertTrue(e.getMessage().contains(c[1]), e.getMessage());
+        }
+    }
 }

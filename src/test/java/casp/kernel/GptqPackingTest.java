@@ -98,7 +98,7 @@ class GptqPackingTest {
         for (int bits : new int[] {2, 3, 4, 8}) {
             int groups = 3, out = 64;
             int[] zeros = randomCodes(groups * out, bits, 7);
-            for (int i = 0; i < zeros.length; i++) zeros[i] += 1; // v1 range [1, 2^bits]
+            for (int i = 0; i < zeros.length; i++) zeros[i] = Math.max(1, zeros[i]); // AutoGPTQ's range [1, 2^bits)
             int[] qz = GptqPacking.packQzeros(zeros, groups, out, bits);
             assertEquals(groups * out * bits / 32, qz.length);
             for (int g = 0; g < groups; g++) {
@@ -109,7 +109,7 @@ class GptqPackingTest {
             }
             assertArrayEquals(zeros, GptqPacking.unpackQzeros(qz, groups, out, bits));
         }
-        assertThrows(IllegalArgumentException.class, () -> GptqPacking.packQzeros(new int[] {0}, 1, 1, 4));
+        assertThrows(IllegalArgumentException.class, () -> GptqPacking.packQzeros(new int[] {16}, 1, 1, 4));
         assertThrows(IllegalArgumentException.class, () -> GptqPacking.packQweight(new int[] {4}, 1, 1, 2));
         assertThrows(IllegalArgumentException.class, () -> GptqPacking.checkBits(5));
     }

@@ -290,12 +290,13 @@ class QuantizedMatrixTest {
             int rows = 64, cols = 96, gs = 32;
             Sample s = new Sample(rows, cols, bits, gs, 17 + bits, null);
             for (int i = 0; i < s.scales.length; i++) s.scales[i] = Fp16.toFloat(Fp16.fromFloat(s.scales[i]));
+            for (int i = 0; i < s.zeros.length; i++) s.zeros[i] -= 1; // v1 (whole-word) holds zero points [0, 2^bits)
             QuantizedMatrix q = QuantizedMatrix.fromCodes(rows, cols, bits, gs, s.codes, s.scales, s.zeros);
             GptqPacking.Tensors t = q.toGptq();
             assertEquals(cols * bits / 32 * rows, t.qweight.length);
             assertEquals(3 * rows * bits / 32, t.qzeros.length);
             assertArrayEquals(GptqPacking.sequentialGroupIndex(cols, gs), t.gIdx);
-            // W[r,c] = scales[g_idx[c], r] * (q[c,r] - (qzeros[g_idx[c], r] + 1)) straight from the tensors.
+            // W[r,c] = scales[g_idx[c], r] * (q[c,r] - zero[g_idx[c], r]) straight from the tensors.
             int[] codes = GptqPacking.unpackQweight(t.qweight, cols, rows, bits);
             int[] z = GptqPacking.unpackQzeros(t.qzeros, 3, rows, bits);
             float[] w = q.dequantize();
@@ -325,7 +326,7 @@ class QuantizedMatrixTest {
         float[] scales = new float[groups * rows];
         SplittableRandom r = new SplittableRandom(4);
         for (int i = 0; i < zeros.length; i++) {
-            zeros[i] = 1 + r.nextInt(16);
+            zeros[i] = r.nextInt(16);
             scales[i] = Fp16.toFloat(Fp16.fromFloat((float) r.nextDouble()));
         }
         int[] qweight = GptqPacking.packQweight(codes, cols, rows, bits);

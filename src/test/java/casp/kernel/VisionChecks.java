@@ -81,7 +81,7 @@ public final class VisionChecks {
     }
 
     /** erf by its Maclaurin series / continued fraction in float64, accurate to ~1e-15 (the oracle). */
-    static double erf(double x) {
+    public static double erf(double x) {
         double a = Math.abs(x);
         double r;
         if (a < 3) {

@@ -66,6 +66,10 @@ final class NaiveLlama {
         for (int i = 0; i < f.length; i++) f[i] = 1.0 / Math.pow(c.ropeTheta(), (2.0 * i) / dim);
         ModelConfig.RopeScaling s = c.ropeScaling();
         if (s == null) return f;
+        if (s.type().equals("linear")) { // _compute_linear_scaling_rope_parameters: inv_freq / factor
+            for (int i = 0; i < f.length; i++) f[i] /= s.factor();
+            return f;
+        }
         double lowWl = s.originalMaxPositions() / s.lowFreqFactor();
         double highWl = s.originalMaxPositions() / s.highFreqFactor();
         for (int i = 0; i < f.length; i++) {
@@ -93,11 +97,16 @@ final class NaiveLlama {
 
     /** Logits [T][vocab] of every position of ids, from position 0. */
     double[][] forward(int[] ids) {
-        int T = ids.length, d = c.hiddenSize(), H = c.numHeads(), G = c.numKvHeads(), hd = c.headDim();
+        double[][] emb = mat(prefix + "embed_tokens.weight", c.vocabSize(), c.hiddenSize());
+        double[][] h = new double[ids.length][];
+        for (int t = 0; t < ids.length; t++) h[t] = emb[ids[t]].clone();
+        return forwardEmbeddings(h);
+    }
+
+    /** Logits [T][vocab] of every position for input embeddings h [T][hidden] (overwritten). */
+    double[][] forwardEmbeddings(double[][] h) {
+        int T = h.length, d = c.hiddenSize(), H = c.numHeads(), G = c.numKvHeads(), hd = c.headDim();
         int inter = c.intermediateSize(), V = c.vocabSize();
-        double[][] emb = mat(prefix + "embed_tokens.weight", V, d);
-        double[][] h = new double[T][];
-        for (int t = 0; t < T; t++) h[t] = emb[ids[t]].clone();
         double[] inv = invFreq();
         qkvInput = new double[c.numLayers()][][];
         probs = new double[c.numLayers()][H][T][T];

@@ -29,17 +29,25 @@ import java.util.Arrays;
  * @param codes     [rows, groups, numCodebooks], each in [0, 2^codebookBits)
  * @param codebooks [numCodebooks, 2^codebookBits, 8]; fp16 values
  * @param scales    [rows]; fp16 values
+ * @param inGroup   inputs per group (AQLM's in_group_size): 8, which casp writes, or 16, which some
+ *                  published checkpoints use (codebooks [M, 2^B, 1, 16])
  */
 public record AqlmTensors(int rows, int groups, int numCodebooks, int codebookBits, int[] codes, float[] codebooks,
-                          float[] scales) {
+                          float[] scales, int inGroup) {
     /** Tensor name suffixes (after the prefix and a dot). */
     public static final String CODES = "codes", CODEBOOKS = "codebooks", SCALES = "scales";
     public static final int IN_GROUP = 8;
 
+    /** Groups of {@link #IN_GROUP} inputs. */
+    public AqlmTensors(int rows, int groups, int numCodebooks, int codebookBits, int[] codes, float[] codebooks, float[] scales) {
+        this(rows, groups, numCodebooks, codebookBits, codes, codebooks, scales, IN_GROUP);
+    }
+
     public AqlmTensors {
         if (numCodebooks < 1 || codebookBits < 1 || codebookBits > 16)
             throw new IllegalArgumentException("need >= 1 codebook of 1..16 bits, got " + numCodebooks + "x" + codebookBits);
-        if (codes.length != (long) rows * groups * numCodebooks || codebooks.length != (long) numCodebooks * (1 << codebookBits) * IN_GROUP
+        if (inGroup != 8 && inGroup != 16) throw new IllegalArgumentException("in_group_size " + inGroup + ": supported are 8 and 16");
+        if (codes.length != (long) rows * groups * numCodebooks || codebooks.length != (long) numCodebooks * (1 << codebookBits) * inGroup
                 || scales.length != rows)
             throw new IllegalArgumentException("inconsistent AQLM arrays for " + rows + " rows, " + groups + " groups, "
                     + numCodebooks + "x" + codebookBits);
@@ -70,7 +78,7 @@ public record AqlmTensors(int rows, int groups, int numCodebooks, int codebookBi
             b.flip();
             SafeTensorsWriter.writeAll(out, b);
         });
-        w.addF16(prefix + "." + CODEBOOKS, new long[]{numCodebooks, k, 1, IN_GROUP}, codebooks);
+        w.addF16(prefix + "." + CODEBOOKS, new long[]{numCodebooks, k, 1, inGroup}, codebooks);
         w.addF16(prefix + "." + SCALES, new long[]{rows, 1, 1, 1}, scales);
     }
 
@@ -85,27 +93,32 @@ public record AqlmTensors(int rows, int groups, int numCodebooks, int codebookBi
      * is a {@link BadInputException} naming the tensor.
      */
     public static AqlmTensors read(WeightStore w, String prefix, int rows, int in, int numCodebooks, int codebookBits) {
+        return read(w, prefix, rows, in, numCodebooks, codebookBits, IN_GROUP);
+    }
+
+    /** As {@link #read(WeightStore, String, int, int, int, int)} with inGroup inputs per group. */
+    public static AqlmTensors read(WeightStore w, String prefix, int rows, int in, int numCodebooks, int codebookBits, int inGroup) {
         return read(w.file(prefix + "." + CODES), w.file(prefix + "." + CODEBOOKS), w.file(prefix + "." + SCALES),
-                prefix, rows, in, numCodebooks, codebookBits);
+                prefix, rows, in, numCodebooks, codebookBits, inGroup);
     }
 
     /** {@link #read(WeightStore, String, int, int, int, int)} from one safetensors file (a checkpoint). */
     public static AqlmTensors read(SafeTensorsFile f, String prefix, int rows, int in, int numCodebooks, int codebookBits) {
-        return read(f, f, f, prefix, rows, in, numCodebooks, codebookBits);
+        return read(f, f, f, prefix, rows, in, numCodebooks, codebookBits, IN_GROUP);
     }
 
     private static AqlmTensors read(SafeTensorsFile fc, SafeTensorsFile fb, SafeTensorsFile fs, String prefix, int rows, int in,
-                                    int numCodebooks, int codebookBits) {
+                                    int numCodebooks, int codebookBits, int inGroup) {
         if (numCodebooks < 1 || codebookBits < 1 || codebookBits > 16)
             throw new BadInputException(fc.path() + ": AQLM layer '" + prefix + "' with " + numCodebooks + " codebooks of "
                     + codebookBits + " bits: supported are >= 1 codebooks of 1..16 bits");
-        int groups = (in + IN_GROUP - 1) / IN_GROUP, k = 1 << codebookBits;
+        int groups = (in + inGroup - 1) / inGroup, k = 1 << codebookBits;
         TensorInfo ci = fc.info(prefix + "." + CODES);
         DType ct = codeType(codebookBits);
         check(fc, ci, ct, new long[]{rows, groups, numCodebooks});
         TensorInfo bi = fb.info(prefix + "." + CODEBOOKS);
-        if (!bi.dtype().isFloatingPoint()) check(fb, bi, DType.F16, new long[]{numCodebooks, k, 1, IN_GROUP});
-        check(fb, bi, bi.dtype(), new long[]{numCodebooks, k, 1, IN_GROUP});
+        if (!bi.dtype().isFloatingPoint()) check(fb, bi, DType.F16, new long[]{numCodebooks, k, 1, inGroup});
+        check(fb, bi, bi.dtype(), new long[]{numCodebooks, k, 1, inGroup});
         TensorInfo si = fs.info(prefix + "." + SCALES);
         if (!si.dtype().isFloatingPoint()) check(fs, si, DType.F16, new long[]{rows, 1, 1, 1});
         check(fs, si, si.dtype(), new long[]{rows, 1, 1, 1});
@@ -115,13 +128,17 @@ public record AqlmTensors(int rows, int groups, int numCodebooks, int codebookBi
         int[] codes = new int[rows * groups * numCodebooks];
         for (int i = 0; i < codes.length; i++) {
             int s = ct == DType.I8 ? b.get(i) : b.getShort(2 * i);
+            // signed (AQLM's storage, [-k/2, k/2)) or unsigned [0, k): anything else indexes past the codebook
+            if (s < -k / 2 || s >= k)
+                throw new BadInputException(fc.path() + ": tensor '" + ci.name() + "' holds code " + s + " at element " + i
+                        + ", outside the " + k + "-entry codebook");
             codes[i] = Math.floorMod(s, k); // AQLM's unpack_int_data
         }
         float[] codebooks = fb.readFloats(bi.name());
         float[] scales = fs.readFloats(si.name());
         for (float v : codebooks) if (!Float.isFinite(v)) throw new BadInputException(fb.path() + ": tensor '" + bi.name() + "' has a non-finite value");
         for (float v : scales) if (!Float.isFinite(v)) throw new BadInputException(fs.path() + ": tensor '" + si.name() + "' has a non-finite value");
-        return new AqlmTensors(rows, groups, numCodebooks, codebookBits, codes, codebooks, scales);
+        return new AqlmTensors(rows, groups, numCodebooks, codebookBits, codes, codebooks, scales, inGroup);
     }
 
     private static void check(SafeTensorsFile f, TensorInfo t, DType type, long[] shape) {

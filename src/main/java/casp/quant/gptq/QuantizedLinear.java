@@ -2,18 +2,12 @@ package casp.quant.gptq;
 
 import casp.io.BadInputException;
 import casp.io.ModelFolder;
-import casp.io.TensorInfo;
-import casp.io.WeightStore;
 import casp.kernel.Fp16;
 import casp.kernel.GptqPacking;
 import casp.kernel.QuantizedMatrix;
 import casp.kernel.VectorOps;
 import casp.model.Linear;
 import casp.model.LlamaModel;
-import casp.quant.QuantizationConfig;
-import casp.tensor.DType;
-
-import java.util.Arrays;
 
 /**
  * A linear layer whose weight is stored as 2, 3, 4 or 8-bit GPTQ codes: the runtime form of a
@@ -121,56 +115,13 @@ public final class QuantizedLinear implements Linear {
 
     /**
      * The quantized linear stored under {@code prefix} (e.g. "model.layers.0.self_attn.q_proj") in a
-     * compressed folder: tensors prefix.qweight, .qzeros, .scales, .g_idx. Returns null when the
-     * folder has no prefix.qweight (the layer is a plain float weight). The width comes from the
-     * per-linear map quantization_config.casp.bits, else quantization_config.bits. Inconsistent
-     * shapes or dtypes are a {@link BadInputException} naming the tensor.
+     * folder written by casp, AutoGPTQ, GPTQModel or transformers: tensors prefix.qweight, .qzeros,
+     * .scales and usually .g_idx (see {@link GptqLoader}). Returns null when the folder has no
+     * prefix.qweight (the layer is a plain float weight). Inconsistent shapes, dtypes or settings
+     * are a {@link BadInputException} naming the tensor.
      */
     public static QuantizedLinear load(ModelFolder folder, String prefix, int in, int out, float[] bias) {
-        WeightStore w = folder.weights();
-        String qw = prefix + ".qweight";
-        if (!w.has(qw)) return null;
-        QuantizationConfig qc = QuantizationConfig.of(folder);
-        String where = folder.dir().toString();
-        if (qc == null)
-            throw new BadInputException(where + ": tensor '" + qw + "' is quantized but config.json has no quantization_config");
-        String method = qc.quantMethod();
-        // casp folders may mix formats: with --backend quip, factors at widths QuIP# lacks are GPTQ tensors
-        if (!method.equals("gptq") && !qc.isCasp())
-            throw new BadInputException(where + ": quantization_config.quant_method '" + method + "' is not supported (only gptq)");
-        String fmt = qc.gptq() == null ? "gptq" : qc.gptq().checkpointFormat();
-        if (!fmt.equals("gptq"))
-            throw new BadInputException(where + ": quantization_config.checkpoint_format '" + fmt + "' is not supported (only gptq, i.e. v1)");
-        int bits = qc.bitsOf(prefix);
-        if (bits != 2 && bits != 3 && bits != 4 && bits != 8)
-            throw new BadInputException(where + ": quantization_config gives " + prefix + " " + bits + " bits; supported are 2, 3, 4, 8");
-        int[] gIdx = ints(w, prefix + ".g_idx", in);
-        int groups = 0;
-        for (int c = 0; c < in; c++) {
-            if (gIdx[c] < 0 || gIdx[c] >= in)
-                throw new BadInputException(where + ": tensor '" + prefix + ".g_idx' has entry " + gIdx[c] + " at " + c);
-            groups = Math.max(groups, gIdx[c] + 1);
-        }
-        int[] qweight = ints(w, qw, (long) GptqPacking.words(in, bits), out);
-        int[] qzeros = ints(w, prefix + ".qzeros", groups, GptqPacking.words(out, bits));
-        TensorInfo si = w.info(prefix + ".scales");
-        if (si.dtype() != DType.F16 || !Arrays.equals(si.shape(), new long[]{groups, out}))
-            throw new BadInputException(where + ": tensor '" + si.name() + "' is " + si.dtype() + " " + Arrays.toString(si.shape())
-                    + ", expected F16 [" + groups + ", " + out + "]");
-        short[] scales = Fp16.fromFloats(w.floats(si.name())); // exact: the values are fp16
-        try {
-            return fromGptq(new GptqPacking.Tensors(in, out, bits, qweight, qzeros, scales, gIdx), bias);
-        } catch (IllegalArgumentException e) {
-            throw new BadInputException(where + ": quantized linear '" + prefix + "': " + e.getMessage(), e);
-        }
-    }
-
-    private static int[] ints(WeightStore w, String name, long... shape) {
-        TensorInfo t = w.info(name);
-        if (t.dtype() != DType.I32 || !Arrays.equals(t.shape(), shape))
-            throw new BadInputException(w.dir() + ": tensor '" + name + "' is " + t.dtype() + " " + Arrays.toString(t.shape())
-                    + ", expected I32 " + Arrays.toString(shape));
-        return w.ints(name);
+        return GptqLoader.load(folder, prefix, in, out, bias);
     }
 
     @Override public int in() { return in; }

@@ -104,7 +104,23 @@ public final class LowRankLinear implements Linear {
         }
         if (rank < 1 || rank > Math.min(in, out))
             throw new BadInputException(where + ": factor " + u + " has rank " + rank + ", outside [1, " + Math.min(in, out) + "]");
+        quipRank(w, where, u, 1, rank);
+        quipRank(w, where, v, 0, rank);
         return new LowRankLinear(fu.load(folder, u, rank, out, null), fv.load(folder, v, in, rank, null), bias);
+    }
+
+    /**
+     * QuIP# codes pad the rank to a Hadamard size, so a wrong recorded rank with the same padding
+     * would load; the padded size must be exactly the recorded rank's (axis 1: A's inputs, 0: B's outputs).
+     */
+    private static void quipRank(WeightStore w, String where, String p, int axis, int rank) {
+        String q = p + "." + casp.quant.quip.QuipLinear.QIDXS;
+        if (!w.has(q) || w.info(q).shape().length != 2) return;
+        long stored = w.info(q).shape()[axis] * (axis == 1 ? casp.kernel.E8p.DIM : 1);
+        long expected = casp.kernel.Hadamard.paddedSize(rank, axis == 1 ? casp.kernel.E8p.DIM : 1);
+        if (stored != expected)
+            throw new BadInputException(where + ": tensor '" + q + "' holds codes for a padded rank of " + stored
+                    + ", but quantization_config.casp.low_rank records rank " + rank + " (padded " + expected + ")");
     }
 
     @Override public int in() { return b.in(); }

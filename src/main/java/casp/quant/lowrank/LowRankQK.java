@@ -31,7 +31,8 @@ import java.util.SplittableRandom;
  *       (I - Q Q^T) W L and Q (Q^T W L - its rank-r SVD).</li>
  * </ol>
  * Rank rules: {@link #rankForRatio} (the paper's), {@link #rankForThreshold} (per layer, from the
- * exact loss) and {@link #splitRankBudget} (the best split of a total rank over layers).
+ * exact loss) and {@link #splitRankBudget} (the best split of a total rank over layers, optionally
+ * with per-layer weights on the losses).
  *
  * <p>Units: the losses are in the units of G. With G = sum over N tokens of x x^T they are the
  * squared output error summed over the tokens; with GPTQ's H = (2/N) G they scale by 2/N. The
@@ -92,7 +93,20 @@ public final class LowRankQK {
      * @throws IllegalArgumentException if totalRank is outside [L minRank, sum knownRanks]
      */
     public static int[] splitRankBudget(List<Decomposition> layers, int totalRank, int minRank) {
+        double[] ones = new double[layers.size()];
+        Arrays.fill(ones, 1);
+        return splitRankBudget(layers, totalRank, minRank, ones);
+    }
+
+    /**
+     * {@link #splitRankBudget(List, int, int)} minimising the weighted sum sum_l weight_l loss_l(r_l)
+     * (weights >= 0). Still exact by the same greedy: a constant weight keeps each layer's gains
+     * sorted.
+     */
+    public static int[] splitRankBudget(List<Decomposition> layers, int totalRank, int minRank, double[] weight) {
         int L = layers.size();
+        if (weight.length != L) throw new IllegalArgumentException(weight.length + " weights for " + L + " layers");
+        for (double w : weight) if (!(w >= 0)) throw new IllegalArgumentException("weights must be >= 0, got " + w);
         int[] r = new int[L];
         long lo = (long) L * minRank, hi = 0;
         for (Decomposition d : layers) {
@@ -109,7 +123,7 @@ public final class LowRankQK {
             for (int l = 0; l < L; l++) {
                 Decomposition d = layers.get(l);
                 if (r[l] >= d.knownRanks()) continue;
-                double g = d.sigma[r[l]] * d.sigma[r[l]];
+                double g = weight[l] * d.sigma[r[l]] * d.sigma[r[l]];
                 if (g > gain) {
                     gain = g;
                     best = l;

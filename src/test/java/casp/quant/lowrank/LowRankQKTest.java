@@ -206,7 +206,7 @@ public class LowRankQKTest {
 
     @Test
     void budgetSplitMatchesBruteForce() {
-        Random rnd = new Random(17);
+        Random rnd = new Random(17), weightRnd = new Random(71);
         for (int trial = 0; trial < 20; trial++) {
             int layers = 2 + rnd.nextInt(3), m = 6 + rnd.nextInt(4), n = 8;
             List<LowRankQK.Decomposition> ds = new ArrayList<>();
@@ -218,24 +218,30 @@ public class LowRankQKTest {
                 ds.add(LowRankQK.decompose(w, m, n, gram(x, tokens, n), m, LowRankQK.Options.defaults()));
             }
             int total = layers + rnd.nextInt(layers * (m - 1));
-            int[] got = LowRankQK.splitRankBudget(ds, total, 1);
-            int sum = 0;
-            double loss = 0;
-            for (int l = 0; l < layers; l++) {
-                sum += got[l];
-                loss += ds.get(l).truncationLoss(got[l]);
+            double[] ones = new double[layers], weights = new double[layers];
+            java.util.Arrays.fill(ones, 1);
+            for (int l = 0; l < layers; l++) weights[l] = trial % 5 == 0 && l == 0 ? 0 : weightRnd.nextDouble() * 3; // a zero weight too
+            for (double[] wt : new double[][]{null, weights}) {
+                int[] got = wt == null ? LowRankQK.splitRankBudget(ds, total, 1) : LowRankQK.splitRankBudget(ds, total, 1, wt);
+                double[] w = wt == null ? ones : wt;
+                int sum = 0;
+                double loss = 0;
+                for (int l = 0; l < layers; l++) {
+                    sum += got[l];
+                    loss += w[l] * ds.get(l).truncationLoss(got[l]);
+                }
+                assertEquals(total, sum);
+                double best = brute(ds, w, 0, total, 1);
+                assertEquals(best, loss, 1e-9 * Math.max(best, 1e-30), "trial " + trial);
             }
-            assertEquals(total, sum);
-            double best = brute(ds, 0, total, 1);
-            assertEquals(best, loss, 1e-9 * Math.max(best, 1e-30), "trial " + trial);
         }
     }
 
-    private static double brute(List<LowRankQK.Decomposition> ds, int l, int left, int min) {
+    private static double brute(List<LowRankQK.Decomposition> ds, double[] weight, int l, int left, int min) {
         if (l == ds.size()) return left == 0 ? 0 : Double.POSITIVE_INFINITY;
         double best = Double.POSITIVE_INFINITY;
         for (int r = min; r <= Math.min(left, ds.get(l).knownRanks()); r++) {
-            best = Math.min(best, ds.get(l).truncationLoss(r) + brute(ds, l + 1, left - r, min));
+            best = Math.min(best, weight[l] * ds.get(l).truncationLoss(r) + brute(ds, weight, l + 1, left - r, min));
         }
         return best;
     }

@@ -1,0 +1,247 @@
+package casp.io;
+
+import org.jcodec.api.FrameGrab;
+import org.jcodec.api.JCodecException;
+import org.jcodec.common.io.FileChannelWrapper;
+import org.jcodec.common.io.NIOUtils;
+import org.jcodec.common.model.ColorSpace;
+import org.jcodec.common.model.Picture;
+import org.jcodec.scale.ColorUtil;
+import org.jcodec.scale.Transform;
+import org.w3c.dom.NamedNodeMap;
+import org.w3c.dom.Node;
+
+import javax.imageio.ImageIO;
+import javax.imageio.ImageReader;
+import javax.imageio.metadata.IIOMetadata;
+import javax.imageio.stream.ImageInputStream;
+import java.awt.AlphaComposite;
+import java.awt.Graphics2D;
+import java.awt.image.BufferedImage;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.stream.Stream;
+
+/**
+ * The frames of a video input, sampled uniformly: frame i of n is source frame
+ * floor(i * total / n) (numpy's {@code arange(0, total, total / n).astype(int)}, as the LLaVA-NeXT-Video
+ * examples sample), so a clip shorter than n frames repeats frames. A video is
+ * <ul>
+ *   <li>a folder of frame images (PNG, JPEG, BMP, GIF), in file-name order;</li>
+ *   <li>an animated GIF (frames composited on the logical screen with their offsets, transparency
+ *       and disposal methods);</li>
+ *   <li>an MP4 / MOV / M4V holding H.264, decoded in pure Java by jcodec.</li>
+ * </ul>
+ * Anything else, or a damaged file, is a {@link BadInputException} naming the file.
+ */
+public final class VideoFrames {
+    private VideoFrames() {}
+
+    private static final List<String> IMAGE_EXTENSIONS = List.of(".png", ".jpg", ".jpeg", ".bmp", ".gif");
+
+    /** Source frame indices of n uniformly sampled frames out of total. */
+    public static int[] sampleIndices(int total, int n) {
+        if (total <= 0 || n <= 0) throw new IllegalArgumentException("need frames: total " + total + ", n " + n);
+        int[] idx = new int[n];
+        for (int i = 0; i < n; i++) idx[i] = (int) ((long) i * total / n);
+        return idx;
+    }
+
+    /** n frames of the video at path (a folder, a .gif, or an H.264 .mp4/.mov/.m4v), uniformly sampled. */
+    public static List<ImagePreprocessor.RgbImage> read(Path path, int n) {
+        if (n <= 0) throw new BadInputException("--frames must be positive, got " + n);
+        if (Files.isDirectory(path)) return readFolder(path, n);
+        if (!Files.isRegularFile(path)) throw new BadInputException(path + ": no such video file or frame folder");
+        String name = path.getFileName().toString().toLowerCase(Locale.ROOT);
+        if (name.endsWith(".gif")) return readGif(path, n);
+        if (name.endsWith(".mp4") || name.endsWith(".mov") || name.endsWith(".m4v")) return readMp4(path, n);
+        throw new BadInputException(path + ": unsupported video format (supported: a folder of frames, .gif, H.264 .mp4/.mov/.m4v)");
+    }
+
+    private static List<ImagePreprocessor.RgbImage> readFolder(Path dir, int n) {
+        List<Path> files;
+        try (Stream<Path> s = Files.list(dir)) {
+            files = s.filter(Files::isRegularFile).filter(p -> {
+                String f = p.getFileName().toString().toLowerCase(Locale.ROOT);
+                return IMAGE_EXTENSIONS.stream().anyMatch(f::endsWith);
+            }).sorted().toList();
+        } catch (IOException e) {
+            throw new BadInputException(dir + ": cannot list frames: " + e.getMessage());
+        }
+        if (files.isEmpty()) throw new BadInputException(dir + ": no frame images (.png, .jpg, .jpeg, .bmp, .gif) in the folder");
+        List<ImagePreprocessor.RgbImage> out = new ArrayList<>(n);
+        for (int i : sampleIndices(files.size(), n)) out.add(ImagePreprocessor.decode(files.get(i)));
+        return out;
+    }
+
+    // ---------------------------------------------------------------- GIF
+
+    private static List<ImagePreprocessor.RgbImage> readGif(Path file, int n) {
+        List<ImagePreprocessor.RgbImage> all = new ArrayList<>();
+        try (ImageInputStream in = ImageIO.createImageInputStream(file.toFile())) {
+            var readers = ImageIO.getImageReadersByFormatName("gif");
+            if (in == null || !readers.hasNext()) throw new BadInputException(file + ": cannot open GIF");
+            ImageReader reader = readers.next();
+            try {
+                reader.setInput(in, false);
+                int total = reader.getNumImages(true);
+                if (total <= 0) throw new BadInputException(file + ": GIF without frames");
+                int[] wanted = sampleIndices(total, n);
+                int last = wanted[n - 1];
+                BufferedImage canvas = null;
+                ImagePreprocessor.RgbImage[] frames = new ImagePreprocessor.RgbImage[last + 1];
+                for (int i = 0; i <= last; i++) {
+                    BufferedImage frame = reader.read(i);
+                    GifFrame meta = GifFrame.of(reader.getImageMetadata(i));
+                    if (canvas == null) {
+                        int[] screen = logicalScreen(reader, frame, meta);
+                        canvas = new BufferedImage(screen[0], screen[1], BufferedImage.TYPE_INT_ARGB);
+                    }
+                    BufferedImage before = meta.disposal.equals("restoreToPrevious") ? copy(canvas) : null;
+                    Graphics2D g = canvas.createGraphics();
+                    g.drawImage(frame, meta.left, meta.top, null);
+                    g.dispose();
+                    frames[i] = ImagePreprocessor.toRgb(opaque(canvas));
+                    if (meta.disposal.equals("restoreToBackgroundColor")) {
+                        Graphics2D c = canvas.createGraphics();
+                        c.setComposite(AlphaComposite.Clear);
+                        c.fillRect(meta.left, meta.top, frame.getWidth(), frame.getHeight());
+                        c.dispose();
+                    } else if (before != null) {
+                        canvas = before;
+                    }
+                }
+                for (int i : wanted) all.add(frames[i]);
+            } finally {
+                reader.dispose();
+            }
+        } catch (BadInputException e) {
+            throw e;
+        } catch (IOException | RuntimeException e) {
+            throw new BadInputException(file + ": cannot decode GIF: " + e.getMessage());
+        }
+        return all;
+    }
+
+    private record GifFrame(int left, int top, String disposal) {
+        static GifFrame of(IIOMetadata m) {
+            int left = 0, top = 0;
+            String disposal = "none";
+            Node root = m.getAsTree("javax_imageio_gif_image_1.0");
+            for (Node c = root.getFirstChild(); c != null; c = c.getNextSibling()) {
+                NamedNodeMap a = c.getAttributes();
+                if (c.getNodeName().equals("ImageDescriptor")) {
+                    left = Integer.parseInt(a.getNamedItem("imageLeftPosition").getNodeValue());
+                    top = Integer.parseInt(a.getNamedItem("imageTopPosition").getNodeValue());
+                } else if (c.getNodeName().equals("GraphicControlExtension")) {
+                    disposal = a.getNamedItem("disposalMethod").getNodeValue();
+                }
+            }
+            return new GifFrame(left, top, disposal);
+        }
+    }
+
+    /** The GIF's logical screen size, or the first frame's extent when the stream metadata has none. */
+    private static int[] logicalScreen(ImageReader reader, BufferedImage first, GifFrame meta) throws IOException {
+        IIOMetadata sm = reader.getStreamMetadata();
+        if (sm != null) {
+            Node root = sm.getAsTree("javax_imageio_gif_stream_1.0");
+            for (Node c = root.getFirstChild(); c != null; c = c.getNextSibling()) {
+                if (!c.getNodeName().equals("LogicalScreenDescriptor")) continue;
+                int w = Integer.parseInt(c.getAttributes().getNamedItem("logicalScreenWidth").getNodeValue());
+                int h = Integer.parseInt(c.getAttributes().getNamedItem("logicalScreenHeight").getNodeValue());
+                if (w > 0 && h > 0) return new int[]{w, h};
+            }
+        }
+        return new int[]{meta.left + first.getWidth(), meta.top + first.getHeight()};
+    }
+
+    private static BufferedImage copy(BufferedImage img) {
+        BufferedImage c = new BufferedImage(img.getWidth(), img.getHeight(), BufferedImage.TYPE_INT_ARGB);
+        Graphics2D g = c.createGraphics();
+        g.drawImage(img, 0, 0, null);
+        g.dispose();
+        return c;
+    }
+
+    /** The canvas as RGB, where nothing has been drawn yet black (alpha dropped, as PIL's convert("RGB")). */
+    private static BufferedImage opaque(BufferedImage argb) {
+        BufferedImage rgb = new BufferedImage(argb.getWidth(), argb.getHeight(), BufferedImage.TYPE_3BYTE_BGR);
+        int[] row = new int[argb.getWidth()];
+        for (int y = 0; y < argb.getHeight(); y++) {
+            argb.getRGB(0, y, row.length, 1, row, 0, row.length);
+            for (int x = 0; x < row.length; x++) row[x] &= 0xFFFFFF;
+            rgb.setRGB(0, y, row.length, 1, row, 0, row.length);
+        }
+        return rgb;
+    }
+
+    // ---------------------------------------------------------------- MP4 (H.264)
+
+    private static List<ImagePreprocessor.RgbImage> readMp4(Path file, int n) {
+        try (FileChannelWrapper ch = NIOUtils.readableChannel(file.toFile())) {
+            FrameGrab grab = FrameGrab.createFrameGrab(ch);
+            int total = grab.getVideoTrack().getMeta().getTotalFrames();
+            if (total <= 0) throw new BadInputException(file + ": video track without frames");
+            int[] wanted = sampleIndices(total, n);
+            ImagePreprocessor.RgbImage[] frames = new ImagePreprocessor.RgbImage[wanted[n - 1] + 1];
+            boolean[] keep = new boolean[frames.length];
+            for (int i : wanted) keep[i] = true;
+            for (int i = 0; i < frames.length; i++) {
+                Picture pic = grab.getNativeFrame();
+                if (pic == null) throw new BadInputException(file + ": video ends after " + i + " of " + total + " frames");
+                if (keep[i]) frames[i] = toRgb(pic);
+            }
+            List<ImagePreprocessor.RgbImage> out = new ArrayList<>(n);
+            for (int i : wanted) out.add(frames[i]);
+            return out;
+        } catch (BadInputException e) {
+            throw e;
+        } catch (IOException | JCodecException | RuntimeException e) {
+            String msg = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
+            throw new BadInputException(file + ": cannot decode video (H.264 in MP4 expected): " + msg);
+        }
+    }
+
+    /** A decoded picture (any jcodec colour space) as 8-bit RGB, cropped to its display window. */
+    static ImagePreprocessor.RgbImage toRgb(Picture pic) {
+        Picture rgb = pic;
+        if (pic.getColor() != ColorSpace.RGB) {
+            rgb = Picture.create(pic.getWidth(), pic.getHeight(), ColorSpace.RGB);
+            Transform t = ColorUtil.getTransform(pic.getColor(), ColorSpace.RGB);
+            if (t == null) throw new IllegalArgumentException("unsupported colour space " + pic.getColor());
+            t.transform(pic, rgb);
+        }
+        int w = pic.getWidth(), x0 = 0, y0 = 0, cw = pic.getCroppedWidth(), chh = pic.getCroppedHeight();
+        if (pic.getCrop() != null) {
+            x0 = pic.getCrop().getX();
+            y0 = pic.getCrop().getY();
+        }
+        byte[] src = rgb.getPlaneData(0);
+        byte[] out = new byte[3 * cw * chh];
+        // jcodec stores samples as value - 128 in signed bytes.
+        for (int y = 0; y < chh; y++) {
+            int s = 3 * ((y + y0) * w + x0), d = 3 * y * cw;
+            for (int i = 0; i < 3 * cw; i++) out[d + i] = (byte) (src[s + i] + 128);
+        }
+        return new ImagePreprocessor.RgbImage(cw, chh, out);
+    }
+
+    /** Frames requested by a processor config ("num_frames"), or fallback. */
+    public static int defaultFrames(Path... processorConfigs) {
+        for (Path p : processorConfigs) {
+            if (!Files.isRegularFile(p)) continue;
+            try {
+                var n = new com.fasterxml.jackson.databind.ObjectMapper().readTree(p.toFile()).get("num_frames");
+                if (n != null && n.canConvertToInt() && n.asInt() > 0) return n.asInt();
+            } catch (IOException e) {
+                throw new BadInputException(p + ": not valid JSON: " + e.getMessage());
+            }
+        }
+        return 8;
+    }
+}

@@ -1,0 +1,150 @@
+package casp.cli;
+
+import casp.io.AnyRes;
+import casp.model.LlavaNextFixture;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * generate --video, eval vqa, compress --method casp and sparsity on a tiny random
+ * llava_next_video folder with image, video and text records (plumbing: random weights answer
+ * nothing sensible), and the one-line errors for bad video input.
+ */
+class LlavaNextCommandsTest {
+    static final ObjectMapper JSON = new ObjectMapper();
+
+    @TempDir
+    static Path tmp;
+    static Path model, data;
+
+    @BeforeAll
+    static void folders() throws IOException {
+        model = LlavaNextFixture.write(tmp.resolve("model"), true, false, "average", 3);
+        Path media = Files.createDirectories(tmp.resolve("data/media"));
+        for (int c = 0; c < 2; c++)
+            for (int i = 0; i < 5; i++)
+                LlavaNextFixture.randomPng(media.resolve("clip" + c + "/f" + i + ".png"), 24, 20, 10 * c + i);
+        LlavaNextFixture.randomPng(media.resolve("wide.png"), 50, 18, 1);
+        LlavaNextFixture.randomPng(media.resolve("tall.png"), 15, 44, 2);
+        ArrayNode recs = JSON.createArrayNode();
+        record(recs, "v0", null, "clip0", "<video>\nWhat happens in the clip?", "a red square moves");
+        record(recs, "i0", "wide.png", null, "<image>\nWhat is in the picture?", "a blue circle");
+        record(recs, "t0", null, null, "Tell me a story.", "once upon a time");
+        record(recs, "b0", "tall.png", "clip1", "<image>\n<video>\nDoes the clip show the picture?", "yes");
+        data = tmp.resolve("data/conv.json");
+        JSON.writeValue(data.toFile(), recs);
+    }
+
+    static void record(ArrayNode recs, String id, String image, String video, String question, String answer) {
+        ObjectNode r = recs.addObject();
+        r.put("id", id);
+        if (image != null) r.put("image", image);
+        if (video != null) r.put("video", video);
+        ArrayNode conv = r.putArray("conversations");
+        conv.addObject().put("from", "human").put("value", question);
+        conv.addObject().put("from", "gpt").put("value", answer);
+    }
+
+    @Test
+    void generateWithVideoReportsVisualTokensAndTimes() throws Exception {
+        CliRunner.Result r = CliRunner.run("generate", "--model", model.toString(), "--video",
+                tmp.resolve("data/media/clip0").toString(), "--frames", "3", "--prompt", "What happens?", "--max-tokens", "3",
+                "--json");
+        assertEquals(0, r.exitCode(), r.err());
+        JsonNode j = JSON.readTree(r.out());
+        assertEquals(3 * 4, j.get("visual_tokens").asInt(), "3 frames x 2 x 2 pooled tokens");
+        assertTrue(j.get("vision_tower_s").asDouble() > 0);
+        assertTrue(j.has("projector_s") && j.has("language_model_s"));
+        assertEquals(3, j.get("ids").size());
+
+        r = CliRunner.run("generate", "--model", model.toString(), "--image", tmp.resolve("data/media/wide.png").toString(),
+                "--video", tmp.resolve("data/media/clip1").toString(), "--prompt", "Same?", "--max-tokens", "2", "--json");
+        assertEquals(0, r.exitCode(), r.err());
+        // Default frames come from video_preprocessor_config.json (4): 16 video tokens + the 50 x 18 image's.
+        assertEquals(4 * 4 + AnyRes.imageTokens(18, 50, LlavaNextFixture.PINPOINTS, 20, 4),
+                JSON.readTree(r.out()).get("visual_tokens").asInt());
+    }
+
+    @Test
+    void inspectShowsTheAnyresGridAndTokensPerFrame() throws Exception {
+        CliRunner.Result r = CliRunner.run("inspect", model.toString(), "--json");
+        assertEquals(0, r.exitCode(), r.err());
+        JsonNode v = JSON.readTree(r.out()).get("vision_tower");
+        assertEquals(25, v.get("image_tokens").asInt(), "per tile: 5 x 5 patches");
+        assertEquals(5, v.get("anyres_grid_pinpoints").size());
+        assertEquals(4, v.get("video_tokens_per_frame").asInt(), "5 x 5 pooled by 2 -> 2 x 2");
+        r = CliRunner.run("inspect", model.toString());
+        assertTrue(r.out().contains("25 image tokens per tile; anyres over 5 grid resolutions; 4 tokens per video frame"), r.out());
+    }
+
+    @Test
+    void badVideoIsOneLineAndExitTwo() throws Exception {
+        Path junk = Files.write(tmp.resolve("junk.mp4"), new byte[300]);
+        for (String[] args : new String[][]{
+                {"generate", "--model", model.toString(), "--video", junk.toString(), "--prompt", "x"},
+                {"generate", "--model", model.toString(), "--video", tmp.resolve("nope.gif").toString(), "--prompt", "x"},
+                {"generate", "--model", model.toString(), "--video", tmp.resolve("data/media/clip0").toString(), "--frames", "-1"},
+                {"generate", "--model", model.toString(), "--image", tmp.resolve("data/media/wide.png").toString(), "--frames", "4"},
+                {"generate", "--model", LlavaNextFixture.write(tmp.resolve("img-only"), false, true, "average", 4).toString(),
+                        "--video", tmp.resolve("data/media/clip0").toString()}}) {
+            CliRunner.Result r = CliRunner.run(args);
+            assertEquals(2, r.exitCode(), String.join(" ", args) + ": " + r.err());
+            assertEquals(1, r.err().strip().lines().count(), r.err());
+            assertFalse(r.err().contains("Exception"), r.err());
+        }
+    }
+
+    @Test
+    void evalVqaOnMixedRecords() throws Exception {
+        ArrayNode visual = JSON.createArrayNode();
+        for (JsonNode rec : JSON.readTree(data.toFile())) if (!rec.get("id").asText().equals("t0")) visual.add(rec);
+        Path vqa = Files.writeString(tmp.resolve("data/vqa.json"), JSON.writeValueAsString(visual));
+        CliRunner.Result r = CliRunner.run("eval", "vqa", "--model", model.toString(), "--data", vqa.toString(),
+                "--images", tmp.resolve("data/media").toString(), "--json");
+        assertEquals(0, r.exitCode(), r.err());
+        assertEquals(3, JSON.readTree(r.out()).get("n").asInt(), r.out());
+        // A text-only record has nothing to look at: one line naming it.
+        r = CliRunner.run("eval", "vqa", "--model", model.toString(), "--data", data.toString(),
+                "--images", tmp.resolve("data/media").toString());
+        assertEquals(2, r.exitCode(), r.err());
+        assertTrue(r.err().contains("t0") && r.err().contains("no image or video"), r.err());
+    }
+
+    @Test
+    void compressCaspAndSparsityOnVideoCalibration() throws Exception {
+        Path out = tmp.resolve("casp2");
+        CliRunner.Result r = CliRunner.run("compress", "--model", model.toString(), "--calib", data.toString(),
+                "--images", tmp.resolve("data/media").toString(), "--method", "casp", "--bits", "2", "--samples", "4",
+                "--seq-len", "16", "--out", out.toString(), "--json");
+        assertEquals(0, r.exitCode(), r.err());
+        assertTrue(Files.isRegularFile(out.resolve("model.safetensors")));
+        assertTrue(Files.isRegularFile(out.resolve("video_preprocessor_config.json")), "processor configs are copied");
+        CliRunner.Result g = CliRunner.run("generate", "--model", out.toString(), "--video",
+                tmp.resolve("data/media/clip0").toString(), "--prompt", "x", "--max-tokens", "2", "--json");
+        assertEquals(0, g.exitCode(), g.err());
+        assertEquals(16, JSON.readTree(g.out()).get("visual_tokens").asInt());
+
+        CliRunner.Result s = CliRunner.run("sparsity", "--model", model.toString(), "--data", data.toString(),
+                "--images", tmp.resolve("data/media").toString(), "--samples", "3", "--text-tokens", "2,40", "--json");
+        assertEquals(0, s.exitCode(), s.err());
+        JsonNode j = JSON.readTree(s.out());
+        assertEquals(6, j.get("inputs").asInt(), "3 visual records x 2 text lengths");
+        double vm = j.get("all").get("visual_mass").asDouble();
+        assertTrue(vm > 0 && vm < 1, "visual mass " + vm);
+        s = CliRunner.run("sparsity", "--model", model.toString(), "--data", data.toString(),
+                "--images", tmp.resolve("data/media").toString(), "--samples", "2", "--fixed-length", "120",
+                "--images-per-input", "0,1", "--json");
+        assertEquals(0, s.exitCode(), s.err());
+    }
+}
