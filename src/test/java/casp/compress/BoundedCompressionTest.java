@@ -130,6 +130,20 @@ class BoundedCompressionTest {
     }
 
     @Test
+    void aChangedMeasurementsFileIsRefusedOnResume(@TempDir Path tmp) throws Exception {
+        CompressionOptions o = new CompressionOptions("gptq", 2, CompressionOptions.AUTO_GROUP, false, false, true, 3, 24, 7, 0.01);
+        java.util.function.BiFunction<Path, CompressionRun.Limits, CompressionRun.Request> casp = (out, limits) -> new CompressionRun.Request(
+                twin, LlavaCompressionTest.calib(), null, o, out, false, limits.maxBlocks() == 0, true, CaspPlan.Options.defaults(), false, limits);
+        Path split = tmp.resolve("split");
+        CompressionRun.run(casp.apply(split, limits(DType.F32, 0, 1)), null, LOG);
+        Path m = Checkpoint.dirFor(split).resolve(MeasurementsFile.NAME);
+        Files.writeString(m, Files.readString(m) + " ");
+        casp.io.BadInputException e = org.junit.jupiter.api.Assertions.assertThrows(casp.io.BadInputException.class,
+                () -> CompressionRun.run(casp.apply(split, CompressionRun.Limits.defaults()), null, LOG));
+        assertTrue(e.getMessage().contains(MeasurementsFile.NAME) && e.getMessage().contains("checksum"), e.getMessage());
+    }
+
+    @Test
     void spilledActivationsGiveTheSameModelAsInMemory(@TempDir Path tmp) throws Exception {
         CompressionRun.run(request(tmp.resolve("warm"), false, CompressionRun.Limits.defaults()), null, LOG);
         Path mem = tmp.resolve("mem"), spill = tmp.resolve("spill");
