@@ -173,6 +173,21 @@ public final class CompressCommand implements Callable<Integer> {
             description = "save a checkpoint in OUT.partial after each block, for --resume (default ${DEFAULT-VALUE})")
     boolean checkpoint;
 
+    @Option(names = "--activation-dtype", paramLabel = "f32|bf16", defaultValue = "f32",
+            description = "element type of the calibration activations kept between blocks (bf16: half the memory; "
+                    + "default ${DEFAULT-VALUE})")
+    String activationDtype;
+
+    @Option(names = "--max-memory", paramLabel = "SIZE",
+            description = "memory the run may use, e.g. 12g: calibration activations beyond what fits beside the model and one "
+                    + "block spill to a scratch file next to --out (default: the JVM's max heap or the machine's memory, the smaller)")
+    String maxMemory;
+
+    @Option(names = "--max-blocks", paramLabel = "N",
+            description = "stop cleanly after N blocks, keeping the checkpoint OUT.partial (with casp-report.json: per-stage "
+                    + "seconds and the projected total); continue with --resume")
+    Integer maxBlocks;
+
     @Option(names = "--json", description = "print one JSON object: effective_bits, seconds, out, ...")
     boolean json;
 
@@ -191,16 +206,17 @@ public final class CompressCommand implements Callable<Integer> {
         CompressionOptions opt = new CompressionOptions(casp ? backend : method, bits, groupSize == null ? CompressionOptions.AUTO_GROUP : groupSize,
                 actOrder, sym, trueSequential, samples, len, seed, damp, method.equals("aqlm") ? aqlmOptions() : caspOptions == null ? null
                 : caspOptions.aqlm());
+        CompressionRun.Limits limits = limits();
         CompressionRun.Outcome o;
         Progress[] bar = new Progress[1];
         try {
-            o = CompressionRun.run(new CompressionRun.Request(model, calib, images, opt, out, force, resume, checkpoint, caspOptions, lowRankOnly),
+            o = CompressionRun.run(new CompressionRun.Request(model, calib, images, opt, out, force, resume, checkpoint, caspOptions, lowRankOnly, limits),
                     new SequentialCompressor.Listener() {
                         @Override
                         public void blockStarted(int layer, int layers) {
                             if (bar[0] == null) // a resumed run counts only the blocks left (rate and ETA stay right)
                                 bar[0] = new Progress(layer == 0 ? "compress" : "compress (resumed at block " + layer + ")",
-                                        layers - layer, "blocks");
+                                        maxBlocks == null ? layers - layer : Math.min(maxBlocks, layers - layer), "blocks");
                         }
 
                         @Override
@@ -229,15 +245,37 @@ public final class CompressCommand implements Callable<Integer> {
             j.put("activation_bytes", o.activationBytes());
             j.put("peak_heap_bytes", o.peakHeapBytes());
             j.put("peak_rss_bytes", o.peakRssBytes());
+            j.put("activation_spilled_bytes", o.spilledBytes());
+            j.put("complete", o.complete());
             if (o.resumedFromBlock() > 0) j.put("resumed_from_block", o.resumedFromBlock());
+            j.set("cost", o.report().get("cost"));
             System.out.println(m.writeValueAsString(j));
         } else {
             System.out.print(CompressionReport.table(o.blocks(), o.seconds(), o.peakHeapBytes(), o.peakRssBytes(), o.activationBytes()));
             if (o.report().has("casp")) System.out.print(o.report().get("casp").get("summary").asText());
-            System.out.printf(Locale.ROOT, "wrote %s (%s of weights; report in casp-report.json)%n", o.out(),
-                    String.format(Locale.ROOT, "%.1f MiB", o.outputBytes() / 1048576.0));
+            System.out.printf(Locale.ROOT, "projected time for all %d blocks: %.2f h%n", o.report().get("cost").get("layers").asInt(),
+                    o.report().get("cost").get("projected_total_hours").asDouble());
+            if (!o.complete())
+                System.out.printf(Locale.ROOT, "stopped after %d blocks: checkpoint and casp-report.json in %s; continue with --resume%n",
+                        o.blocks().size(), o.out());
+            else
+                System.out.printf(Locale.ROOT, "wrote %s (%s of weights; report in casp-report.json)%n", o.out(),
+                        String.format(Locale.ROOT, "%.1f MiB", o.outputBytes() / 1048576.0));
         }
         return 0;
+    }
+
+    /** The resource limits from the flags. */
+    private CompressionRun.Limits limits() {
+        casp.tensor.DType dtype = switch (activationDtype.toLowerCase(Locale.ROOT)) {
+            case "f32", "float32" -> casp.tensor.DType.F32;
+            case "bf16", "bfloat16" -> casp.tensor.DType.BF16;
+            default -> throw new BadInputException("--activation-dtype must be f32 or bf16, got '" + activationDtype + "'");
+        };
+        if (maxBlocks != null && maxBlocks < 1) throw new BadInputException("--max-blocks must be >= 1, got " + maxBlocks);
+        if (maxBlocks != null && !checkpoint) throw new BadInputException("--max-blocks needs the checkpoint (--checkpoint true) to resume from");
+        long mem = maxMemory == null ? 0 : casp.compress.MemoryBudget.parse(maxMemory, "--max-memory");
+        return new CompressionRun.Limits(dtype, mem, maxBlocks == null ? 0 : maxBlocks);
     }
 
     /** The AQLM settings from the flags; bad values are user errors naming the flag. */

@@ -52,11 +52,13 @@ public final class AllocationProbe {
      * @param proxyError  per layer, linear name -> relative proxy error at each width (unweighted)
      * @param q           whitened SVD of each layer's W_q (null when not asked for)
      * @param k           likewise W_k
-     * @param sparsity    attention sparsity [layer][head] at tau (null when not asked for)
+     * @param sparsity       attention sparsity [layer][head] at tau (null when not asked for)
+     * @param seconds        wall time of the measurement
+     * @param forwardSeconds the part spent running the layers on the samples (Hessians included)
      */
     public record Measurements(int[] widths, double[] influence, List<Map<String, double[]>> distortion,
                                List<Map<String, double[]>> proxyError, LowRankQK.Decomposition[] q,
-                               LowRankQK.Decomposition[] k, double[][] sparsity, double seconds) {
+                               LowRankQK.Decomposition[] k, double[][] sparsity, double seconds, double forwardSeconds) {
         /** Layer l's attention sparsity, the mean over its heads. */
         public double layerSparsity(int l) {
             double s = 0;
@@ -93,19 +95,36 @@ public final class AllocationProbe {
     public static Measurements measure(LlamaModel model, List<Sample> samples, List<String> linears, int[] widths,
                                        IntFunction<IntFunction<Quantizer>> quantizer, int qkMaxRank, LowRankQK.Options svd,
                                        double tau, Listener listener) {
+        int d = model.hiddenSize();
+        try (ActivationStore hidden = new ActivationStore(d, ActivationStore.Settings.inMemory())) {
+            for (Sample s : samples) {
+                if (s.hidden().length != (long) s.tokens() * d) throw new IllegalArgumentException("sample rows are not " + d + " wide");
+                hidden.add(s.hidden().clone(), s.tokens());
+            }
+            return measure(model, hidden, null, linears, widths, quantizer, qkMaxRank, svd, tau, listener);
+        }
+    }
+
+    /**
+     * As {@link #measure(LlamaModel, List, List, int[], IntFunction, int, LowRankQK.Options, double, Listener)}
+     * on a working copy of the samples (overwritten: it ends holding the last layer's outputs), with
+     * each layer's weights read before it is measured and dropped after when weights is not null.
+     */
+    public static Measurements measure(LlamaModel model, ActivationStore hidden, BlockWeights weights, List<String> linears,
+                                       int[] widths, IntFunction<IntFunction<Quantizer>> quantizer, int qkMaxRank,
+                                       LowRankQK.Options svd, double tau, Listener listener) {
         long t0 = System.nanoTime();
         int L = model.numLayers(), d = model.hiddenSize();
+        if (hidden.hidden() != d) throw new IllegalArgumentException("sample rows are not " + d + " wide");
         double[] bi = new double[L];
         List<Map<String, double[]>> dist = new ArrayList<>(), proxy = new ArrayList<>();
         LowRankQK.Decomposition[] qd = new LowRankQK.Decomposition[L], kd = new LowRankQK.Decomposition[L];
+        float[] scratch = new float[hidden.maxLength()], in = new float[hidden.maxLength()];
+        long forwardNanos = 0;
         double[][] sparsity = tau > 0 ? new double[L][] : null;
-        List<float[]> hidden = new ArrayList<>(samples.size());
-        for (Sample s : samples) {
-            if (s.hidden().length != (long) s.tokens() * d) throw new IllegalArgumentException("sample rows are not " + d + " wide");
-            hidden.add(s.hidden().clone());
-        }
         for (int l = 0; l < L; l++) {
             DecoderLayer layer = model.layer(l);
+            if (weights != null) weights.load(layer);
             InputCapture g = new InputCapture();
             for (List<String> group : List.of(DecoderLayer.QKV, DecoderLayer.O_IN, DecoderLayer.GATE_UP, DecoderLayer.DOWN_IN))
                 g.capture(l, group, layer.linear(group.get(0)).in());
@@ -134,11 +153,13 @@ public final class AllocationProbe {
             };
             double cosSum = 0;
             long tokens = 0;
-            for (int i = 0; i < samples.size(); i++) {
-                float[] x = hidden.get(i);
-                int T = samples.get(i).tokens();
-                float[] in = x.clone();
+            long f0 = System.nanoTime();
+            for (int i = 0; i < hidden.size(); i++) {
+                float[] x = hidden.load(i, scratch);
+                int T = hidden.tokens(i);
+                System.arraycopy(x, 0, in, 0, T * d);
                 layer.forward(x, T, 0, null, hooks);
+                hidden.write(i, x);
                 for (int t = 0; t < T; t++) {
                     double dot = QuantOps.dot(in, t * d, x, t * d, d);
                     double na = QuantOps.dot(in, t * d, in, t * d, d), nb = QuantOps.dot(x, t * d, x, t * d, d);
@@ -146,6 +167,7 @@ public final class AllocationProbe {
                 }
                 tokens += T;
             }
+            forwardNanos += System.nanoTime() - f0;
             bi[l] = 1 - cosSum / tokens;
             if (sparsity != null) {
                 sparsity[l] = new double[heads];
@@ -173,10 +195,11 @@ public final class AllocationProbe {
                 qd[l] = LowRankQK.decompose(wq.weight(), wq.out(), wq.in(), wh, qkMaxRank, svd);
                 kd[l] = LowRankQK.decompose(wk.weight(), wk.out(), wk.in(), wh, qkMaxRank, svd);
             }
+            if (weights != null) weights.release(layer);
             if (listener != null) listener.layerDone(l + 1, L);
         }
         return new Measurements(widths.clone(), bi, dist, proxy, qkMaxRank > 0 ? qd : null, qkMaxRank > 0 ? kd : null, sparsity,
-                (System.nanoTime() - t0) / 1e9);
+                (System.nanoTime() - t0) / 1e9, forwardNanos / 1e9);
     }
 
     /** The input group a linear belongs to. */

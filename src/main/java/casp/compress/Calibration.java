@@ -13,7 +13,9 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.SplittableRandom;
 
 /**
@@ -25,46 +27,80 @@ import java.util.SplittableRandom;
  * <p>Sources: {@link #fromTextFile} (random windows of a text), {@link #fromLlava} (LLaVA
  * conversations with their images).
  *
- * <p>The compressor overwrites each sample's array with the hidden state after every block (the
- * activations of all samples stay in memory, {@link #bytes()} of them), so a Calibration is used once.
+ * <p>The samples live in an {@link ActivationStore} (float32 or bfloat16, in memory or partly in a
+ * scratch file); the compressor reads each one, runs a block on it and writes it back, so after
+ * every block the samples hold that block's outputs and a Calibration is used once. Close it to
+ * remove its scratch file.
  */
-public final class Calibration {
+public final class Calibration implements AutoCloseable {
     /** One sequence: {@code tokens} rows of {@code hidden} floats. */
     public record Sample(float[] hidden, int tokens) {}
 
-    private final int hidden;
-    private final List<Sample> samples;
+    private final ActivationStore store;
+    /** LLaVA: seconds in the vision tower and projector, and the distinct images encoded. */
+    private double visionSeconds;
+    private int images;
 
-    /** Wraps the samples (not copied); every array must hold tokens * hidden floats. */
+    /** Wraps the samples (not copied) as float32 in memory; every array must hold tokens * hidden floats. */
     public Calibration(int hidden, List<Sample> samples) {
-        if (samples.isEmpty()) throw new IllegalArgumentException("calibration needs at least one sample");
-        for (Sample s : samples) {
-            if (s.tokens() < 1 || s.hidden().length != (long) s.tokens() * hidden)
-                throw new IllegalArgumentException("sample of " + s.tokens() + " tokens has " + s.hidden().length
-                        + " values, expected tokens x " + hidden);
-        }
-        this.hidden = hidden;
-        this.samples = Collections.unmodifiableList(new ArrayList<>(samples));
+        this(storeOf(hidden, samples));
     }
 
-    public int hidden() { return hidden; }
+    /** Wraps a store of samples. */
+    public Calibration(ActivationStore store) {
+        if (store.size() == 0) throw new IllegalArgumentException("calibration needs at least one sample");
+        this.store = store;
+    }
 
-    public int size() { return samples.size(); }
+    private static ActivationStore storeOf(int hidden, List<Sample> samples) {
+        ActivationStore s = new ActivationStore(hidden, ActivationStore.Settings.inMemory());
+        for (Sample x : samples) {
+            if (x.tokens() < 1 || x.hidden().length != (long) x.tokens() * hidden)
+                throw new IllegalArgumentException("sample of " + x.tokens() + " tokens has " + x.hidden().length
+                        + " values, expected tokens x " + hidden);
+            s.add(x.hidden(), x.tokens());
+        }
+        return s;
+    }
 
-    public Sample sample(int i) { return samples.get(i); }
+    public int hidden() { return store.hidden(); }
 
-    public List<Sample> samples() { return samples; }
+    public int size() { return store.size(); }
+
+    /** Where the samples live. */
+    public ActivationStore store() { return store; }
+
+    /**
+     * Sample i: its live array when the samples are float32 in memory, else a copy (changes to a
+     * copy are not kept; use {@link ActivationStore#write}).
+     */
+    public Sample sample(int i) {
+        float[] x = store.load(i, new float[store.length(i)]);
+        return new Sample(x, store.tokens(i));
+    }
 
     /** Tokens over all samples (the N of H = 2/N sum x x^T). */
     public long tokens() {
         long n = 0;
-        for (Sample s : samples) n += s.tokens();
+        for (int i = 0; i < store.size(); i++) n += store.tokens(i);
         return n;
     }
 
-    /** Bytes of activation memory: tokens * hidden * 4. */
+    /** Bytes of activation storage (tokens * hidden * 4 for float32, * 2 for bfloat16), in memory and spilled. */
     public long bytes() {
-        return tokens() * hidden * 4L;
+        return store.bytes();
+    }
+
+    /** Seconds the vision tower and projector took to encode the calibration images (0 for text). */
+    public double visionSeconds() { return visionSeconds; }
+
+    /** Distinct images the vision tower encoded. */
+    public int images() { return images; }
+
+    /** Removes the scratch file, if any. */
+    @Override
+    public void close() {
+        store.close();
     }
 
     /**
@@ -72,6 +108,12 @@ public final class Calibration {
      * {@code seqLen} tokens are cut from the stream ({@link #textWindows}) and embedded.
      */
     public static Calibration fromTextFile(LlamaModel model, Tokenizer tokenizer, Path file, int count, int seqLen, long seed) {
+        return fromTextFile(model, tokenizer, file, count, seqLen, seed, ActivationStore.Settings.inMemory());
+    }
+
+    /** {@link #fromTextFile(LlamaModel, Tokenizer, Path, int, int, long)} into a store with the given settings. */
+    public static Calibration fromTextFile(LlamaModel model, Tokenizer tokenizer, Path file, int count, int seqLen, long seed,
+                                           ActivationStore.Settings storage) {
         String text;
         try {
             text = Files.readString(file, StandardCharsets.UTF_8);
@@ -87,9 +129,9 @@ public final class Calibration {
         } catch (IllegalArgumentException e) {
             throw new BadInputException(file + ": " + e.getMessage());
         }
-        List<Sample> samples = new ArrayList<>(windows.length);
-        for (int[] ids : windows) samples.add(new Sample(model.embed(ids), ids.length));
-        return new Calibration(model.hiddenSize(), samples);
+        ActivationStore store = new ActivationStore(model.hiddenSize(), storage);
+        for (int[] ids : windows) store.add(model.embed(ids), ids.length);
+        return new Calibration(store);
     }
 
     /**
@@ -102,16 +144,49 @@ public final class Calibration {
      * video features merged in: the input the decoder sees when the model runs.
      */
     public static Calibration fromLlava(LlavaModel model, Path json, Path imagesDir, int count, int maxTextTokens, long seed) {
+        return fromLlava(model, json, imagesDir, count, maxTextTokens, seed, ActivationStore.Settings.inMemory());
+    }
+
+    /**
+     * {@link #fromLlava(LlavaModel, Path, Path, int, int, long)} into a store with the given
+     * settings. The vision tower runs once per distinct image or video file (conversations that share
+     * one share its features); {@link #visionSeconds()} is the time it took.
+     */
+    public static Calibration fromLlava(LlavaModel model, Path json, Path imagesDir, int count, int maxTextTokens, long seed,
+                                        ActivationStore.Settings storage) {
         List<LlavaDataset.Sample> data = LlavaDataset.load(json, imagesDir);
         if (data.isEmpty()) throw new BadInputException(json + ": no samples");
         if (count < 1) throw new BadInputException("the number of calibration samples must be >= 1, got " + count);
         if (maxTextTokens < 1) throw new BadInputException("the calibration text length must be >= 1, got " + maxTextTokens);
         int[] pick = choose(data.size(), count, seed);
         int maxPos = model.language().config().maxPositions();
-        List<Sample> samples = new ArrayList<>(pick.length);
+        ActivationStore store = new ActivationStore(model.language().hiddenSize(), storage);
+        Map<Path, float[]> features = new HashMap<>(), videos = new HashMap<>();
+        long visionNanos = 0;
         for (int i : pick) {
             LlavaDataset.Sample s = data.get(i);
-            LlavaModel.Media media = model.encode(s.image(), s.video(), 0);
+            float[] f = null, v = null;
+            if (s.image() != null) {
+                Path key = s.image().toAbsolutePath().normalize();
+                f = features.get(key);
+                if (f == null) {
+                    long t0 = System.nanoTime();
+                    f = model.encodeImage(s.image());
+                    visionNanos += System.nanoTime() - t0;
+                    features.put(key, f);
+                }
+            }
+            if (s.video() != null) {
+                Path key = s.video().toAbsolutePath().normalize();
+                v = videos.get(key);
+                if (v == null) {
+                    long t0 = System.nanoTime();
+                    v = model.encodeVideo(s.video(), 0);
+                    visionNanos += System.nanoTime() - t0;
+                    videos.put(key, v);
+                }
+            }
+            LlavaModel.Media media = new LlavaModel.Media(f == null ? List.of() : List.of(f), v == null ? List.of() : List.of(v));
             int[] ids = model.promptIds(s.messages(true), false, media);
             int imagePositions = 0;
             for (int id : ids) if (id == model.imageTokenId() || id == model.videoTokenId()) imagePositions++;
@@ -122,9 +197,12 @@ public final class Calibration {
             if (len > maxPos)
                 throw new BadInputException(json + ": sample " + s.id() + " has " + len + " tokens, more than the model's " + maxPos + " positions");
             ids = Arrays.copyOf(ids, len);
-            samples.add(new Sample(model.embed(ids, media), len));
+            store.add(model.embed(ids, media), len);
         }
-        return new Calibration(model.language().hiddenSize(), samples);
+        Calibration c = new Calibration(store);
+        c.visionSeconds = visionNanos / 1e9;
+        c.images = features.size();
+        return c;
     }
 
     /** count distinct indices of [0, n) chosen uniformly (seeded), sorted; all of them when count >= n. */

@@ -12,6 +12,7 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 
 import java.io.PrintStream;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -46,6 +47,21 @@ public final class CaspCompression {
         return plan;
     }
 
+    /** Seconds the measurement of the uncompressed model took (0 when the plan needed none). */
+    public double measureSeconds() {
+        return measured == null ? 0 : measured.seconds();
+    }
+
+    /** The measurements of the uncompressed model the plan rests on (null when it needed none). */
+    public AllocationProbe.Measurements measurements() {
+        return measured;
+    }
+
+    /** The part of {@link #measureSeconds()} spent running the layers on the samples. */
+    public double measureForwardSeconds() {
+        return measured == null ? 0 : measured.forwardSeconds();
+    }
+
     /** The backend quantizer at a width, with the pipeline's group rule for the input width. */
     static Quantizer backendQuantizer(CompressionOptions opt, int bits, int inputWidth) {
         Aqlm.Options a = opt.method().equals("aqlm") ? CaspAqlm.at(opt.aqlmOptions(), bits) : null; // M = 8 bits / B codebooks
@@ -61,13 +77,24 @@ public final class CaspCompression {
      */
     public static CaspCompression prepare(LlamaModel model, Calibration calib, CompressionOptions opt, CaspPlan.Options o,
                                           boolean lowRankOnly, PrintStream log) {
+        return prepare(model, calib, opt, o, lowRankOnly, log, null, null, null);
+    }
+
+    /**
+     * As {@link #prepare(LlamaModel, Calibration, CompressionOptions, CaspPlan.Options, boolean, PrintStream)}
+     * on a model whose blocks weights reads one at a time (null: all in memory); the measurement's
+     * working copy of the samples may spill to probeSpill (null: kept in memory). saved (may be
+     * null) are the measurements of an earlier part of the same run (a checkpoint's): they are used
+     * instead of measuring again, and calib may then be null.
+     */
+    public static CaspCompression prepare(LlamaModel model, Calibration calib, CompressionOptions opt, CaspPlan.Options o,
+                                          boolean lowRankOnly, PrintStream log, BlockWeights weights, Path probeSpill,
+                                          AllocationProbe.Measurements saved) {
         if (o.bits() != opt.bits()) throw new IllegalArgumentException("CASP and backend widths differ");
         if (o.backend().equals("aqlm") && (!opt.method().equals("aqlm") || !o.aqlm().equals(opt.aqlmOptions())))
             throw new IllegalArgumentException("CASP and backend AQLM settings differ");
         CaspPlan.Backend be = (bits, in) -> backendQuantizer(opt, bits, in);
         CaspPlan.GroupRule groups = in -> CompressionOptions.groupSizeFor(opt.groupSize(), in);
-        List<AllocationProbe.Sample> samples = new ArrayList<>();
-        for (Calibration.Sample s : calib.samples()) samples.add(new AllocationProbe.Sample(s.hidden(), s.tokens()));
         if (o.aqlm() != null && !lowRankOnly && o.rankRule() == CaspPlan.RankRule.RATIO) {
             try { // AQLM's codebooks may not fit the budget at all (small layers): say so before the slow measurement
                 CaspPlan.make(model, o.withAllocation(BitAllocation.Mode.UNIFORM), null, be, groups, LowRankQK.Options.defaults());
@@ -78,7 +105,10 @@ public final class CaspCompression {
         boolean needDist = !lowRankOnly && (o.allocation() == BitAllocation.Mode.MEASURED || o.allocation() == BitAllocation.Mode.CLOSED_FORM);
         boolean needSvd = o.lowRank() && o.rankRule() != CaspPlan.RankRule.RATIO;
         AllocationProbe.Measurements m = null;
-        if (needDist || needSvd) {
+        if ((needDist || needSvd) && saved != null && !(needSvd && saved.q() == null)
+                && !(o.rankRule() == CaspPlan.RankRule.SPARSITY && saved.sparsity() == null)) {
+            m = saved;
+        } else if (needDist || needSvd) {
             int maxRank = 0;
             if (needSvd) {
                 var q = model.layer(0).linear(casp.model.DecoderLayer.Q);
@@ -89,9 +119,11 @@ public final class CaspCompression {
             log.println("casp: measuring the uncompressed model (" + (needDist ? "distortion at " + o.bits() + " and " + (o.bits() + 1)
                     + " bits, block influence" : "") + (needDist && needSvd ? ", " : "") + (needSvd ? "q/k spectra" : "")
                     + (o.rankRule() == CaspPlan.RankRule.SPARSITY ? ", attention sparsity" : "") + ") ...");
-            m = AllocationProbe.measure(model, samples, needDist ? CaspPlan.allocatable(o.lowRank()) : List.of(),
-                    new int[]{o.bits(), o.bits() + 1}, bits -> in -> be.quantizer(bits, in), maxRank, LowRankQK.Options.defaults(),
-                    o.rankRule() == CaspPlan.RankRule.SPARSITY ? SPARSITY_TAU : 0, null);
+            try (ActivationStore work = calib.store().copy(probeSpill)) {
+                m = AllocationProbe.measure(model, work, weights, needDist ? CaspPlan.allocatable(o.lowRank()) : List.of(),
+                        new int[]{o.bits(), o.bits() + 1}, bits -> in -> be.quantizer(bits, in), maxRank, LowRankQK.Options.defaults(),
+                        o.rankRule() == CaspPlan.RankRule.SPARSITY ? SPARSITY_TAU : 0, null);
+            }
         }
         CaspPlan.Options eff = lowRankOnly
                 ? new CaspPlan.Options(o.backend(), o.bits(), o.rankRule(), o.rankRatio(), o.rankThreshold(), BitAllocation.Mode.UNIFORM,

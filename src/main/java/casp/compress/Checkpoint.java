@@ -28,7 +28,9 @@ import java.util.List;
  *   <li>block-I.safetensors: the stored tensors of block I's linears, each under its name
  *       (e.g. self_attn.q_proj.qweight; see {@link CompressedLayer#write});</li>
  *   <li>activations-K.safetensors: the inputs of block K (the first block not done) for every
- *       calibration sample, "sample.J" F32 [tokens, hidden];</li>
+ *       calibration sample, "sample.J" F32 or BF16 (as the run keeps them) [tokens, hidden];</li>
+ *   <li>measurements.json: CASP's measurements of the uncompressed model, when they can be kept
+ *       ({@link MeasurementsFile});</li>
  *   <li>state.json: the run's arguments (a resumed run must match them; they include the digests
  *       of the model's files), the blocks done with their report entries, which activations file is
  *       current, the SHA-256 of each block and activations file, and its own digest.</li>
@@ -142,20 +144,25 @@ public final class Checkpoint {
      * when no block is done yet.
      */
     public Calibration activations(int hidden) {
+        return activations(hidden, ActivationStore.Settings.inMemory());
+    }
+
+    /** {@link #activations(int)} into a store with the given settings. */
+    public Calibration activations(int hidden, ActivationStore.Settings storage) {
         if (activationsFile == null) return null;
         Path f = dir.resolve(activationsFile); // verified by open
         SafeTensorsFile st = SafeTensorsFile.open(f);
-        List<Calibration.Sample> samples = new ArrayList<>();
+        ActivationStore store = new ActivationStore(hidden, storage);
         for (int j = 0; ; j++) {
             String name = "sample." + j;
             if (!st.tensors().containsKey(name)) break;
             TensorInfo t = st.info(name);
             if (t.shape().length != 2 || t.shape()[1] != hidden)
                 throw new BadInputException(f + ": tensor '" + name + "' does not have " + hidden + " columns");
-            samples.add(new Calibration.Sample(st.readFloats(name), (int) t.shape()[0]));
+            store.add(st.readFloats(name), (int) t.shape()[0]);
         }
-        if (samples.isEmpty()) throw new BadInputException(f + ": no activations in the checkpoint");
-        return new Calibration(hidden, samples);
+        if (store.size() == 0) throw new BadInputException(f + ": no activations in the checkpoint");
+        return new Calibration(store);
     }
 
     /** Records a finished block: its tensors, the next block's inputs, then the state. */
@@ -170,9 +177,10 @@ public final class Checkpoint {
         String prev = activationsFile;
         String next = "activations-" + (block.layer() + 1) + ".safetensors";
         SafeTensorsWriter a = new SafeTensorsWriter();
-        for (int j = 0; j < nextInputs.size(); j++) {
-            Calibration.Sample s = nextInputs.sample(j);
-            a.addFloats("sample." + j, new long[]{s.tokens(), nextInputs.hidden()}, s.hidden());
+        ActivationStore store = nextInputs.store();
+        for (int j = 0; j < store.size(); j++) { // at the store's element type, streamed sample by sample
+            final int sample = j;
+            a.add("sample." + j, store.dtype(), new long[]{store.tokens(j), store.hidden()}, out -> store.writeRaw(sample, out));
         }
         a.write(dir.resolve(next));
         digests.record(dir.resolve(next));
@@ -182,6 +190,24 @@ public final class Checkpoint {
         activationsFile = next;
         writeState();
         if (prev != null && !prev.equals(next)) Files.deleteIfExists(dir.resolve(prev));
+    }
+
+    /**
+     * Keeps CASP's measurements of the uncompressed model ({@link MeasurementsFile}) with their
+     * digest, so that a resumed run plans as this one did.
+     */
+    public void saveMeasurements(AllocationProbe.Measurements m) throws IOException {
+        MeasurementsFile.write(dir, m);
+        digests.record(dir.resolve(MeasurementsFile.NAME));
+        writeState();
+    }
+
+    /** The measurements kept by {@link #saveMeasurements}, verified against their digest, or null when there are none. */
+    public AllocationProbe.Measurements measurements() {
+        Path f = dir.resolve(MeasurementsFile.NAME);
+        if (!Files.isRegularFile(f)) return null;
+        digests.verify(f);
+        return MeasurementsFile.read(dir);
     }
 
     /** Removes the checkpoint (after the output is complete). */
@@ -202,7 +228,7 @@ public final class Checkpoint {
             if (stored == null) throw new BadInputException(f + ": no tensors for " + r.name() + " of block " + meta.layer());
             lin.add(r.withStored(stored));
         }
-        return new BlockResult(meta.layer(), lin, meta.seconds(), meta.forwardSeconds());
+        return new BlockResult(meta.layer(), lin, meta.seconds(), meta.forwardSeconds(), meta.hessianSeconds());
     }
 
     private void writeState() throws IOException {

@@ -82,6 +82,7 @@ public final class CompressionReport {
         o.put("layer", b.layer());
         o.put("seconds", b.seconds());
         o.put("forward_seconds", b.forwardSeconds());
+        o.put("hessian_seconds", b.hessianSeconds());
         ArrayNode a = o.putArray("linears");
         for (LinearResult r : b.linears()) a.add(linearJson(r));
         return o;
@@ -91,7 +92,8 @@ public final class CompressionReport {
     public static BlockResult blockFromJson(JsonNode o) {
         List<LinearResult> lin = new ArrayList<>();
         for (JsonNode n : o.path("linears")) lin.add(linearFromJson(n));
-        return new BlockResult(o.get("layer").asInt(), lin, o.get("seconds").asDouble(), o.get("forward_seconds").asDouble());
+        return new BlockResult(o.get("layer").asInt(), lin, o.get("seconds").asDouble(), o.get("forward_seconds").asDouble(),
+                o.path("hessian_seconds").asDouble(0));
     }
 
     /**

@@ -3,12 +3,15 @@ package casp.compress;
 import casp.compress.SequentialCompressor.BlockResult;
 import casp.compress.SequentialCompressor.LinearResult;
 import casp.io.BadInputException;
+import casp.io.ChatTemplate;
 import casp.io.IoMessages;
 import casp.io.ModelFolder;
 import casp.io.Tokenizer;
 import casp.model.LlamaModel;
+import casp.model.LlavaImageEncoder;
 import casp.model.LlavaModel;
 import casp.quant.QuantizationConfig;
+import casp.tensor.DType;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 
@@ -23,6 +26,12 @@ import java.util.List;
  * One `casp compress` run end to end: check the target, load the model, build the calibration
  * set (or resume from a checkpoint), compress block by block with a checkpoint after each block,
  * write the compressed folder atomically with its report, remove the checkpoint.
+ *
+ * <p>Memory stays bounded: the decoder's weights are read one block at a time
+ * ({@link BlockWeights}); the calibration activations are float32 or bfloat16 and spill to a
+ * scratch folder beside the output ({@code .NAME.activations-PID}, removed at the end) beyond the
+ * {@link MemoryBudget}. A run may stop after some blocks ({@link Limits#maxBlocks}), leaving its
+ * checkpoint and report in OUT.partial, and be continued with resume.
  */
 public final class CompressionRun {
     private CompressionRun() {}
@@ -36,18 +45,47 @@ public final class CompressionRun {
      * @param lowRankOnly casp: compress only q/k (to low-rank factors), keep the rest float32
      */
     public record Request(Path model, Path calib, Path images, CompressionOptions options, Path out, boolean force,
-                          boolean resume, boolean checkpoint, CaspPlan.Options casp, boolean lowRankOnly) {
+                          boolean resume, boolean checkpoint, CaspPlan.Options casp, boolean lowRankOnly, Limits limits) {
         /** A plain (non-CASP) request. */
         public Request(Path model, Path calib, Path images, CompressionOptions options, Path out, boolean force,
                        boolean resume, boolean checkpoint) {
             this(model, calib, images, options, out, force, resume, checkpoint, null, false);
         }
+
+        /** A request with the default limits. */
+        public Request(Path model, Path calib, Path images, CompressionOptions options, Path out, boolean force,
+                       boolean resume, boolean checkpoint, CaspPlan.Options casp, boolean lowRankOnly) {
+            this(model, calib, images, options, out, force, resume, checkpoint, casp, lowRankOnly, Limits.defaults());
+        }
     }
 
-    /** What was done. */
+    /**
+     * Resource limits.
+     *
+     * @param activationDtype F32 or BF16 calibration activations
+     * @param maxMemoryBytes  the run's memory limit (0: max heap / physical memory, see {@link MemoryBudget})
+     * @param maxBlocks       stop after this many blocks of this run, with a checkpoint (0: run to the end)
+     */
+    public record Limits(DType activationDtype, long maxMemoryBytes, int maxBlocks) {
+        public Limits {
+            if (activationDtype != DType.F32 && activationDtype != DType.BF16)
+                throw new BadInputException("--activation-dtype must be f32 or bf16, got " + activationDtype);
+            if (maxMemoryBytes < 0) throw new BadInputException("--max-memory must be positive, got " + maxMemoryBytes);
+            if (maxBlocks < 0) throw new BadInputException("--max-blocks must be >= 1, got " + maxBlocks);
+        }
+
+        public static Limits defaults() {
+            return new Limits(DType.F32, 0, 0);
+        }
+    }
+
+    /**
+     * What was done. When the run stopped at --max-blocks, complete is false, out is the checkpoint
+     * folder (holding casp-report.json) and outputBytes is 0.
+     */
     public record Outcome(Path out, double effectiveBits, double seconds, List<BlockResult> blocks, ObjectNode report,
                           long outputBytes, long activationBytes, long peakHeapBytes, long peakRssBytes,
-                          int resumedFromBlock) {}
+                          int resumedFromBlock, boolean complete, long spilledBytes) {}
 
     /** The checked inputs of a run: the output path, the source folder, the calibration kind and images. */
     private record Inputs(Path out, ModelFolder folder, boolean llavaCalib, Path images) {}
@@ -73,37 +111,64 @@ public final class CompressionRun {
         Path cpDir = Checkpoint.dirFor(in.out());
         Checkpoint cp = resumeOrClear(req, cpDir, args, log);
 
+        Limits limits = req.limits();
+        Path scratch = scratchDir(in.out());
+        Calibration calib = null;
         try (PeakMemory mem = PeakMemory.start()) {
             // Only the language model is compressed; a LLaVA model's vision tower and projector are
-            // used to build the calibration inputs and are copied unchanged.
-            LlavaModel llava = in.llavaCalib() ? LlavaModel.load(in.folder()) : null;
-            LlamaModel model = llava != null ? llava.language() : LlamaModel.load(in.folder());
+            // used to build the calibration inputs and are copied unchanged. The decoder's weights
+            // are read block by block.
+            BlockWeights.Loaded loaded = BlockWeights.loadModel(in.folder());
+            LlamaModel model = loaded.model();
+            BlockWeights weights = loaded.weights();
+            weights.checkAll(model); // damaged weights are refused here, before any work
+            LlavaModel llava = in.llavaCalib() ? new LlavaModel(in.folder(), model, LlavaImageEncoder.load(in.folder()),
+                    Tokenizer.load(in.folder().dir()), ChatTemplate.load(in.folder().dir())) : null;
             int first = cp == null ? 0 : cp.completedBlocks();
             if (first > model.numLayers())
                 throw new BadInputException(cpDir + ": checkpoint has " + first + " blocks, the model " + model.numLayers());
-            Calibration calib = first > 0 ? cp.activations(model.hiddenSize()) : calibration(req, in, llava, model);
+            int end = limits.maxBlocks() == 0 ? model.numLayers() : Math.min(model.numLayers(), first + limits.maxBlocks());
+
+            long limit = MemoryBudget.limit(limits.maxMemoryBytes());
+            long budget = MemoryBudget.activationBudget(limit, MemoryBudget.residentHeap(),
+                    MemoryBudget.blockWorkingSet(model.config(), maxTokens(opt, llava, model)));
+            ActivationStore.Settings storage = new ActivationStore.Settings(limits.activationDtype(), budget, scratch.resolve("calibration.bin"));
+            CompressionCost cost = new CompressionCost(model.numLayers());
+
+            long c0 = System.nanoTime();
+            calib = first > 0 ? cp.activations(model.hiddenSize(), storage) : calibration(req, in, llava, model, storage);
+            cost.calibration((System.nanoTime() - c0) / 1e9, calib.visionSeconds(), calib.images());
             long activationBytes = calib.bytes();
-            SequentialCompressor.QuantizerPlan plan = opt.plan(model);
-            CaspCompression casp = null;
-            if (req.casp() != null) {
-                // The plan is measured on the uncompressed model's calibration inputs: rebuilt when resuming.
-                Calibration probe = first == 0 ? calib : calibration(req, in, llava, model);
-                casp = CaspCompression.prepare(model, probe, opt, req.casp(), req.lowRankOnly(), log);
-                plan = casp.quantizerPlan();
-            }
+            CaspCompression casp = prepareCasp(req, in, cp, first, calib, model, llava, weights, storage, scratch, cost, log);
             llava = null; // the vision tower is not needed any more
+            SequentialCompressor.QuantizerPlan plan = casp != null ? casp.quantizerPlan() : opt.plan(model);
             // Created only now, so that a user error above (a short text, a bad model, a plan over the budget) leaves no checkpoint.
-            if (cp == null && req.checkpoint()) cp = Checkpoint.create(cpDir, args);
+            if (cp == null && (req.checkpoint() || end < model.numLayers())) {
+                cp = Checkpoint.create(cpDir, args);
+                if (casp != null && MeasurementsFile.keepable(casp.measurements())) cp.saveMeasurements(casp.measurements());
+            }
 
             List<BlockResult> blocks = new ArrayList<>(cp == null ? List.of() : cp.blocks());
-            blocks.addAll(compressBlocks(model, plan, opt, calib, first, cp, mem, listener));
-            if (casp != null) casp.checkBudget(blocks);
+            compressBlocks(model, weights, plan, opt, calib, first, end, cp, mem, cost, blocks, listener, log);
+            boolean complete = end == model.numLayers();
+            if (casp != null && complete) casp.checkBudget(blocks);
 
             mem.sample();
             double seconds = (System.nanoTime() - t0) / 1e9;
             long peakRss = PeakMemory.peakRssBytes();
-            ObjectNode report = CompressionReport.build(req.model().toString(), calibrationJson(req, in, calib, activationBytes),
-                    opt.toJson(), blocks, seconds, mem.peakHeapBytes(), peakRss, activationBytes, first);
+            long spilled = calib.store().spilledBytes();
+            ObjectNode report = CompressionReport.build(req.model().toString(),
+                    calibrationJson(req, in, calib, activationBytes, limits, budget, limit), opt.toJson(), blocks, seconds,
+                    mem.peakHeapBytes(), peakRss, activationBytes, first);
+            report.set("cost", cost.json(blocks, peakRss, mem.peakHeapBytes()));
+            if (!complete) { // --max-blocks: the checkpoint holds the blocks done; the report goes beside it
+                report.put("stopped_after_block", end - 1);
+                Path r = cpDir.resolve("casp-report.json");
+                Files.write(r, new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsBytes(report));
+                log.println("casp: stopped after block " + end + " of " + model.numLayers() + " (--max-blocks); continue with --resume");
+                return new Outcome(cpDir, CompressionReport.effectiveBits(blocks), seconds, blocks, report, 0, activationBytes,
+                        mem.peakHeapBytes(), peakRss, first, false, spilled);
+            }
             List<LinearResult> all = new ArrayList<>();
             for (BlockResult b : blocks) all.addAll(b.linears());
             QuantizationConfig qconfig = CompressedModelWriter.quantizationConfig(in.folder(), opt, all);
@@ -119,7 +184,48 @@ public final class CompressionRun {
             }
             if (cp != null) cp.delete();
             return new Outcome(in.out(), CompressionReport.effectiveBits(blocks), seconds, blocks, report, bytes, activationBytes,
-                    mem.peakHeapBytes(), peakRss, first);
+                    mem.peakHeapBytes(), peakRss, first, true, spilled);
+        } finally {
+            if (calib != null) calib.close();
+            CompressedModelWriter.deleteTree(scratch);
+        }
+    }
+
+    /** The scratch folder the activations spill to: .NAME.activations-PID beside the output. */
+    private static Path scratchDir(Path out) {
+        return out.resolveSibling("." + out.getFileName() + ".activations-" + ProcessHandle.current().pid());
+    }
+
+    /**
+     * The longest calibration sequence, for the block working set: the text windows, plus one
+     * image's tokens for LLaVA-1.5; LLaVA-NeXT's image and video token counts depend on the input,
+     * so its bound is the model's positions.
+     */
+    private static int maxTokens(CompressionOptions opt, LlavaModel llava, LlamaModel model) {
+        if (llava == null) return opt.seqLen();
+        if (llava.next() == null) return opt.seqLen() + llava.vision().tokensPerImage(); // one image per conversation
+        return Math.max(opt.seqLen(), model.config().maxPositions());
+    }
+
+    /**
+     * casp: the plan rests on measurements of the uncompressed model: kept in the checkpoint, or
+     * (when the checkpoint could not keep them) measured again on rebuilt calibration inputs.
+     * Null without --method casp.
+     */
+    private static CaspCompression prepareCasp(Request req, Inputs in, Checkpoint cp, int first, Calibration calib, LlamaModel model,
+                                               LlavaModel llava, BlockWeights weights, ActivationStore.Settings storage, Path scratch,
+                                               CompressionCost cost, PrintStream log) {
+        if (req.casp() == null) return null;
+        AllocationProbe.Measurements saved = cp == null ? null : cp.measurements();
+        Calibration probe = first == 0 || saved != null ? calib
+                : calibration(req, in, llava, model, storage.withSpillFile(scratch.resolve("probe-inputs.bin")));
+        try {
+            CaspCompression casp = CaspCompression.prepare(model, probe, req.options(), req.casp(), req.lowRankOnly(), log, weights,
+                    scratch.resolve("measurement.bin"), saved);
+            cost.measurement(casp.measureSeconds(), casp.measureForwardSeconds());
+            return casp;
+        } finally {
+            if (probe != calib) probe.close();
         }
     }
 
@@ -135,7 +241,9 @@ public final class CompressionRun {
         Path images = !llavaCalib ? null : req.images() != null ? req.images() : defaultImages(req.calib());
         if (folder.config().quantization() != null)
             throw new BadInputException(req.model() + ": config.json has a quantization_config: the model is compressed already");
-        if (!llavaCalib) CalibrationBudget.checkText(req.options().samples(), req.options().seqLen(), folder.config().text().hiddenSize());
+        if (!llavaCalib)
+            CalibrationBudget.checkText(req.options().samples(), req.options().seqLen(), folder.config().text().hiddenSize(),
+                    req.limits().activationDtype(), MemoryBudget.limit(req.limits().maxMemoryBytes()), CalibrationBudget.freeDisk(out));
         return new Inputs(out, folder, llavaCalib, images);
     }
 
@@ -147,8 +255,9 @@ public final class CompressionRun {
         args.put("calib_sha256", sha256(req.calib()));
         if (images != null) args.put("images", images.toAbsolutePath().normalize().toString());
         args.set("options", req.options().toJson());
-        if (req.checkpoint() || req.resume()) args.set("inputs_sha256", inputDigests(req.model()));
+        if (req.checkpoint() || req.resume() || req.limits().maxBlocks() > 0) args.set("inputs_sha256", inputDigests(req.model()));
         if (req.casp() != null) args.set("casp", CaspCompression.optionsJson(req.casp(), req.lowRankOnly()));
+        args.put("activation_dtype", req.limits().activationDtype().safetensorsName());
         return args;
     }
 
@@ -173,26 +282,40 @@ public final class CompressionRun {
         return null;
     }
 
-    /** The calibration inputs of the first block: LLaVA conversations with images, or windows of a text. */
-    private static Calibration calibration(Request req, Inputs in, LlavaModel llava, LlamaModel model) {
+    /** The calibration inputs of the first block (the vision tower runs here for a LLaVA model). */
+    private static Calibration calibration(Request req, Inputs in, LlavaModel llava, LlamaModel model, ActivationStore.Settings storage) {
         CompressionOptions opt = req.options();
-        return llava != null ? Calibration.fromLlava(llava, req.calib(), in.images(), opt.samples(), opt.seqLen(), opt.seed())
-                : Calibration.fromTextFile(model, Tokenizer.load(req.model()), req.calib(), opt.samples(), opt.seqLen(), opt.seed());
+        return llava != null ? Calibration.fromLlava(llava, req.calib(), in.images(), opt.samples(), opt.seqLen(), opt.seed(), storage)
+                : Calibration.fromTextFile(model, Tokenizer.load(req.model()), req.calib(), opt.samples(), opt.seqLen(), opt.seed(), storage);
     }
 
-    /** Compresses blocks first.. with a checkpoint after each block but the last. */
-    private static List<BlockResult> compressBlocks(LlamaModel model, SequentialCompressor.QuantizerPlan plan, CompressionOptions opt,
-                                                    Calibration calib, int first, Checkpoint checkpoint, PeakMemory mem,
-                                                    SequentialCompressor.Listener listener) {
+    /**
+     * Compresses blocks first..end-1 into blocks, each block's weights read before it and dropped
+     * after, with a checkpoint after each block but the model's last.
+     */
+    private static void compressBlocks(LlamaModel model, BlockWeights weights, SequentialCompressor.QuantizerPlan plan,
+                                       CompressionOptions opt, Calibration calib, int first, int end, Checkpoint checkpoint,
+                                       PeakMemory mem, CompressionCost cost, List<BlockResult> blocks,
+                                       SequentialCompressor.Listener listener, PrintStream log) {
         SequentialCompressor.Listener l = listener == null ? new SequentialCompressor.Listener() {} : listener;
+        double[] blockStart = new double[2]; // load seconds, CPU seconds at the start of the block
         SequentialCompressor.Listener withCheckpoint = new SequentialCompressor.Listener() {
-            @Override public void blockStarted(int layer, int layers) { l.blockStarted(layer, layers); }
+            @Override
+            public void blockStarted(int layer, int layers) {
+                l.blockStarted(layer, layers);
+                blockStart[1] = CompressionCost.processCpuSeconds();
+                double before = weights.loadSeconds();
+                weights.load(model.layer(layer));
+                blockStart[0] = weights.loadSeconds() - before;
+            }
 
             @Override public void linearDone(LinearResult r) { l.linearDone(r); }
 
             @Override
             public void blockDone(BlockResult b, Calibration activations) {
                 mem.sample();
+                weights.release(model.layer(b.layer()));
+                long k0 = System.nanoTime();
                 if (checkpoint != null && b.layer() < model.numLayers() - 1) {
                     try {
                         checkpoint.saveBlock(b, activations);
@@ -200,14 +323,20 @@ public final class CompressionRun {
                         throw new java.io.UncheckedIOException("cannot write the checkpoint in " + checkpoint.dir(), e);
                     }
                 }
+                double checkpointSeconds = (System.nanoTime() - k0) / 1e9;
+                cost.block(b.layer(), new CompressionCost.BlockExtra(blockStart[0], checkpointSeconds,
+                        CompressionCost.processCpuSeconds() - blockStart[1]));
+                blocks.add(b);
+                log.println(cost.progressLine(b, blocks));
                 l.blockDone(b, activations);
             }
         };
-        return new SequentialCompressor(model, plan, opt.trueSequential()).run(calib, first, withCheckpoint);
+        new SequentialCompressor(model, plan, opt.trueSequential()).run(calib, first, end, withCheckpoint);
     }
 
-    /** The report's calibration entry. */
-    private static ObjectNode calibrationJson(Request req, Inputs in, Calibration calib, long activationBytes) {
+    /** The report's calibration entry, with where the activations were kept. */
+    private static ObjectNode calibrationJson(Request req, Inputs in, Calibration calib, long activationBytes, Limits limits,
+                                              long budget, long limit) {
         ObjectNode c = new ObjectMapper().createObjectNode();
         c.put("file", req.calib().toString());
         c.put("kind", in.llavaCalib() ? "llava" : "text");
@@ -215,6 +344,10 @@ public final class CompressionRun {
         c.put("samples", calib.size());
         c.put("tokens", calib.tokens());
         c.put("activation_bytes", activationBytes);
+        c.put("activation_dtype", limits.activationDtype().safetensorsName());
+        c.put("activation_memory_budget_bytes", budget);
+        c.put("activation_spilled_bytes", calib.store().spilledBytes());
+        c.put("memory_limit_bytes", limit);
         return c;
     }
 

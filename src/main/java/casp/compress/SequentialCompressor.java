@@ -21,7 +21,7 @@ import java.util.Map;
 /**
  * GPTQ-style sequential compression of a decoder, block by block (ALGORITHMS.md section 2).
  *
- * <p>The calibration samples hold the inputs of the current block (float32, all in memory). For
+ * <p>The calibration samples hold the inputs of the current block (an {@link ActivationStore}). For
  * each block: capture the inputs of its linear layers over all samples into float64 Hessians
  * (q/k/v share one, gate/up share one), quantize each linear with the quantizer the
  * {@link QuantizerPlan} gives it, put the dequantized weight in its place, then re-run the
@@ -73,10 +73,16 @@ public final class SequentialCompressor {
     }
 
     /**
-     * One block: its linears in the order they were compressed, the total wall time, and the part
-     * of it spent running the block (captures and the final re-run).
+     * One block: its linears in the order they were compressed, the total wall time, the part of it
+     * spent running the block (captures and the final re-run, Hessians included) and the part of
+     * that spent accumulating Hessians.
      */
-    public record BlockResult(int layer, List<LinearResult> linears, double seconds, double forwardSeconds) {}
+    public record BlockResult(int layer, List<LinearResult> linears, double seconds, double forwardSeconds, double hessianSeconds) {
+        /** A block whose Hessian time was not recorded (0). */
+        public BlockResult(int layer, List<LinearResult> linears, double seconds, double forwardSeconds) {
+            this(layer, linears, seconds, forwardSeconds, 0);
+        }
+    }
 
     /** Progress callbacks, on the compressing thread. */
     public interface Listener {
@@ -116,13 +122,20 @@ public final class SequentialCompressor {
      * overwritten, block after block, ending with the last block's outputs.
      */
     public List<BlockResult> run(Calibration calib, int firstBlock, Listener listener) {
+        return run(calib, firstBlock, model.numLayers(), listener);
+    }
+
+    /** Compresses blocks firstBlock .. endBlock-1 (a run split into parts: the samples then hold block endBlock's inputs). */
+    public List<BlockResult> run(Calibration calib, int firstBlock, int endBlock, Listener listener) {
         if (calib.hidden() != model.hiddenSize())
             throw new IllegalArgumentException("calibration rows have " + calib.hidden() + " values, the model's hidden size is " + model.hiddenSize());
         if (firstBlock < 0 || firstBlock > model.numLayers())
             throw new IllegalArgumentException("first block " + firstBlock + " outside 0.." + model.numLayers());
+        if (endBlock < firstBlock || endBlock > model.numLayers())
+            throw new IllegalArgumentException("end block " + endBlock + " outside " + firstBlock + ".." + model.numLayers());
         Listener l = listener == null ? new Listener() {} : listener;
         List<BlockResult> out = new ArrayList<>();
-        for (int i = firstBlock; i < model.numLayers(); i++) {
+        for (int i = firstBlock; i < endBlock; i++) {
             l.blockStarted(i, model.numLayers());
             BlockResult b = compressBlock(model.layer(i), calib, l);
             out.add(b);
@@ -134,42 +147,64 @@ public final class SequentialCompressor {
     private BlockResult compressBlock(DecoderLayer layer, Calibration calib, Listener l) {
         long t0 = System.nanoTime();
         long forwardNanos = 0;
+        long[] hessianNanos = {0};
         List<LinearResult> results = new ArrayList<>();
         if (trueSequential) {
             for (List<String> group : GROUPS) {
                 long f0 = System.nanoTime();
-                InputCapture h = capture(layer, calib, List.of(group), group);
+                InputCapture h = capture(layer, calib, List.of(group), group, hessianNanos);
                 forwardNanos += System.nanoTime() - f0;
                 compressGroup(layer, group, h.get(layer.index(), group).finish(), results, l);
             }
         } else {
             long f0 = System.nanoTime();
-            InputCapture h = capture(layer, calib, GROUPS, GROUPS.get(GROUPS.size() - 1));
+            InputCapture h = capture(layer, calib, GROUPS, GROUPS.get(GROUPS.size() - 1), hessianNanos);
             forwardNanos += System.nanoTime() - f0;
             for (List<String> group : GROUPS) compressGroup(layer, group, h.get(layer.index(), group).finish(), results, l);
         }
         // The compressed block's outputs become the next block's inputs.
         long f0 = System.nanoTime();
-        for (Calibration.Sample s : calib.samples()) layer.forward(s.hidden(), s.tokens(), 0, null, ForwardHooks.NONE);
+        ActivationStore store = calib.store();
+        float[] scratch = new float[store.maxLength()];
+        for (int i = 0; i < store.size(); i++) {
+            float[] x = store.load(i, scratch);
+            layer.forward(x, store.tokens(i), 0, null, ForwardHooks.NONE);
+            store.write(i, x);
+        }
         forwardNanos += System.nanoTime() - f0;
         return new BlockResult(layer.index(), Collections.unmodifiableList(results), (System.nanoTime() - t0) / 1e9,
-                forwardNanos / 1e9);
+                forwardNanos / 1e9, hessianNanos[0] / 1e9);
     }
 
     /**
      * Runs the block on a copy of every sample and accumulates the Hessians of the given input
-     * groups; the pass stops after the input of {@code last}.
+     * groups; the pass stops after the input of {@code last}. The accumulation time is added to hessianNanos[0].
      */
-    private static InputCapture capture(DecoderLayer layer, Calibration calib, List<List<String>> groups, List<String> last) {
+    private static InputCapture capture(DecoderLayer layer, Calibration calib, List<List<String>> groups, List<String> last,
+                                        long[] hessianNanos) {
         InputCapture c = new InputCapture().stopAfter(layer.index(), last);
         for (List<String> g : groups) c.capture(layer.index(), g, layer.linear(g.get(0)).in());
-        List<float[]> hidden = new ArrayList<>(calib.size());
-        int[] tokens = new int[calib.size()];
-        for (int i = 0; i < calib.size(); i++) {
-            hidden.add(calib.sample(i).hidden());
-            tokens[i] = calib.sample(i).tokens();
+        ForwardHooks timed = new ForwardHooks() {
+            @Override
+            public void linearInput(int li, List<String> names, float[] x, int rows, int cols) {
+                long h0 = System.nanoTime();
+                try {
+                    c.linearInput(li, names, x, rows, cols);
+                } finally {
+                    hessianNanos[0] += System.nanoTime() - h0;
+                }
+            }
+        };
+        ActivationStore store = calib.store();
+        float[] scratch = new float[store.maxLength()];
+        for (int i = 0; i < store.size(); i++) {
+            store.read(i, scratch);
+            try {
+                layer.forward(scratch, store.tokens(i), 0, null, timed);
+            } catch (InputCapture.Stop expected) {
+                // the rest of the block is not needed for these statistics
+            }
         }
-        c.run(layer, hidden, tokens);
         return c;
     }
 

@@ -62,6 +62,15 @@ public final class LlamaModel {
 
     /** Loads the language model of an opened folder (the text part of a LLaVA folder too). */
     public static LlamaModel load(ModelFolder folder) {
+        return load(folder, (prefix, in, out, bias) -> null);
+    }
+
+    /**
+     * As {@link #load(ModelFolder)}, with the decoder linears that decoderLinears supplies in place
+     * of the folder's (e.g. placeholders read one block at a time later, so that the whole
+     * decoder is never in memory).
+     */
+    public static LlamaModel load(ModelFolder folder, LinearSource decoderLinears) {
         WeightStore w = folder.weights();
         return build(folder.config().text(), folder.textPrefix(), folder.headTied() ? null : folder.lmHead(),
                 new Tensors() {
@@ -71,6 +80,8 @@ public final class LlamaModel {
                     public HalfMatrix halfs(String name, int rows, int cols) { return HalfLinear.matrix(w, name, rows, cols); }
                     // compressed folders: a format's tensors (<name>.qweight, ...) instead of <name>.weight
                     public Linear compressed(String prefix, int in, int out, float[] bias) {
+                        Linear supplied = decoderLinears.linear(prefix, in, out, bias);
+                        if (supplied != null) return supplied;
                         return CompressedLinearReader.installed().read(folder, prefix, in, out, bias);
                     }
                 }, folder.dir().toString());

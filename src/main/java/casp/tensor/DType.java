@@ -50,14 +50,11 @@ public enum DType {
 
     /** bfloat16 bits to float (exact: bf16 is the top half of a float). */
     public static float bf16ToFloat(short b) {
-        return Float.intBitsToFloat((b & 0xffff) << 16);
+        return casp.kernel.Bf16.toFloat(b);
     }
 
-    /** float to bfloat16 bits, round to nearest even; NaN stays NaN. */
+    /** float to bfloat16 bits, round to nearest even; NaN stays NaN (the kernel's conversion). */
     public static short floatToBf16(float f) {
-        int bits = Float.floatToRawIntBits(f);
-        if ((bits & 0x7fffffff) > 0x7f800000) return (short) ((bits >>> 16) | 0x40);
-        int rounding = 0x7fff + ((bits >>> 16) & 1);
-        return (short) ((bits + rounding) >>> 16);
+        return casp.kernel.Bf16.fromFloat(f);
     }
 }

@@ -55,6 +55,35 @@ class CompressCommandTest {
     }
 
     @Test
+    void maxBlocksStopsWithACheckpointAndResumeFinishes() throws Exception {
+        Path out = tmp.resolve("split");
+        List<String> args = List.of("compress", "--model", model(), "--calib", text(), "--method", "gptq", "--bits", "2",
+                "--samples", "4", "--seq-len", "64", "--activation-dtype", "bf16", "--max-memory", "1k", "--out", out.toString(), "--json");
+        List<String> first = new java.util.ArrayList<>(args);
+        first.addAll(List.of("--max-blocks", "2"));
+        CliRunner.Result a = CliRunner.run(first.toArray(new String[0]));
+        assertEquals(0, a.exitCode(), a.err());
+        JsonNode j = new ObjectMapper().readTree(a.out());
+        assertFalse(j.get("complete").asBoolean());
+        assertTrue(j.get("activation_spilled_bytes").asLong() > 0, "1k of memory: the activations spill");
+        assertEquals(2, j.get("cost").get("blocks").size());
+        assertTrue(j.get("cost").get("projected_total_seconds").asDouble() > 0);
+        assertTrue(a.err().contains("block 2/5"), a.err());
+        assertFalse(Files.exists(out));
+        List<String> rest = new java.util.ArrayList<>(args);
+        rest.add("--resume");
+        CliRunner.Result b = CliRunner.run(rest.toArray(new String[0]));
+        assertEquals(0, b.exitCode(), b.err());
+        JsonNode k = new ObjectMapper().readTree(b.out());
+        assertTrue(k.get("complete").asBoolean());
+        assertEquals(2, k.get("resumed_from_block").asInt());
+        assertTrue(Files.isRegularFile(out.resolve("casp-report.json")));
+        try (Stream<Path> s = Files.list(tmp)) {
+            assertEquals(List.of(out), s.toList(), "no checkpoint or scratch file left");
+        }
+    }
+
+    @Test
     void userErrorsExitWith2AndLeaveNothing() throws Exception {
         Path out = tmp.resolve("q");
         Files.createDirectories(out);
@@ -71,7 +100,11 @@ class CompressCommandTest {
                 List.of("--method", "gptq", "--bits", "4", "--images", tmp.toString()),
                 List.of("--method", "gptq", "--bits", "4", "--true-sequential", "maybe"),
                 List.of("--method", "gptq", "--bits", "4", "--group-size", "0"),
-                List.of("--method", "gptq", "--bits", "4", "--seq-len", "4096"))) {
+                List.of("--method", "gptq", "--bits", "4", "--seq-len", "4096"),
+                List.of("--method", "gptq", "--bits", "4", "--activation-dtype", "f16"),
+                List.of("--method", "gptq", "--bits", "4", "--max-memory", "12x"),
+                List.of("--method", "gptq", "--bits", "4", "--max-blocks", "0"),
+                List.of("--method", "gptq", "--bits", "4", "--max-blocks", "1", "--checkpoint", "false"))) {
             List<String> args = new java.util.ArrayList<>(List.of("compress", "--model", model(), "--out", out2.toString()));
             if (!bad.contains("--calib")) args.addAll(List.of("--calib", text()));
             args.addAll(bad);
