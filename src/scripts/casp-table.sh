@@ -28,7 +28,7 @@ trap 'rm -rf "$work"' EXIT
 # Build once, then run a private copy of the jar: editing the sources meanwhile cannot change the tables.
 "$here/casp" --version >/dev/null
 cp "$here/target/casp.jar" "$work/casp.jar"
-casp() { java --add-modules jdk.incubator.vector -XX:MaxRAMPercentage=75 -XX:+UseParallelGC -jar "$work/casp.jar" "$@" 2> >(grep -v "incubator modules" >&2); }
+casp() { java --add-modules jdk.incubator.vector -XX:MaxRAMPercentage=75 -XX:+UseG1GC -jar "$work/casp.jar" "$@" 2> >(grep -v "incubator modules" >&2); }
 casp="casp"
 export CASP_QUIET=1
 sections="${*:-stories factors lowrank llava tiny sparsity}"

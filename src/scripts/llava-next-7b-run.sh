@@ -17,7 +17,7 @@ photo="${PHOTO:-$shared/images/photos/chelsea.png}"
 max="${MAX_TOKENS:-4}"
 mkdir -p "$scratch"
 casp() {
-  if [ -n "${CASP_JAR:-}" ]; then java --add-modules jdk.incubator.vector -XX:MaxRAMPercentage=75 -XX:+UseParallelGC -jar "$CASP_JAR" "$@"
+  if [ -n "${CASP_JAR:-}" ]; then java --add-modules jdk.incubator.vector -XX:MaxRAMPercentage=75 -XX:+UseG1GC -jar "$CASP_JAR" "$@"
   else "$here/casp" "$@"; fi
 }
 java "$here/src/scripts/PanGif.java" "$photo" "$scratch/pan.gif" 8

@@ -37,7 +37,7 @@ else
   "$here/casp" --version >/dev/null # builds the jar if needed
   cp "$here/target/casp.jar" "$work/casp.jar" # a fixed copy: later source edits do not rebuild it mid-run
 fi
-casp() { java --add-modules jdk.incubator.vector -Xmx"$HEAP" -XX:+UseParallelGC -jar "$work/casp.jar" "$@"; }
+casp() { java --add-modules jdk.incubator.vector -Xmx"$HEAP" -XX:+UseG1GC -jar "$work/casp.jar" "$@"; }
 
 twin="$work/llava-1.5-7b-L$LAYERS"
 if [ ! -f "$twin/config.json" ]; then
@@ -72,7 +72,7 @@ echo "load before: $(uptime)"
 for backend in $BACKENDS; do
   out="$work/out-$backend"
   rm -rf "$out" "$out.partial"
-  locked /usr/bin/time -v java --add-modules jdk.incubator.vector -Xmx"$HEAP" -XX:+UseParallelGC -jar "$work/casp.jar" \
+  locked /usr/bin/time -v java --add-modules jdk.incubator.vector -Xmx"$HEAP" -XX:+UseG1GC -jar "$work/casp.jar" \
     compress --model "$twin" --calib "$calib/calib.json" --method casp --backend "$backend" --bits 2 --samples "$SAMPLES" \
     --max-blocks "$MAX_BLOCKS" --out "$out" --json > "$work/$backend.json" 2> "$work/$backend.log" || { tail -5 "$work/$backend.log"; continue; }
   echo "== casp --backend $backend, $SAMPLES samples, $MAX_BLOCKS blocks of the $LAYERS-layer twin; load after: $(uptime)"

@@ -12,7 +12,7 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 nice -n 19 "$here/casp" --version >/dev/null
 cp "$here/target/casp.jar" "$work/casp.jar"
-casp() { nice -n 19 java --add-modules jdk.incubator.vector -XX:MaxRAMPercentage=75 -XX:+UseParallelGC -jar "$work/casp.jar" "$@" 2> >(grep -v "incubator modules" >&2); }
+casp() { nice -n 19 java --add-modules jdk.incubator.vector -XX:MaxRAMPercentage=75 -XX:+UseG1GC -jar "$work/casp.jar" "$@" 2> >(grep -v "incubator modules" >&2); }
 export CASP_QUIET=1
 
 # seed_table MODEL TEXT "LABEL|FLAGS"...: compresses MODEL at --bits 2 with each config's flags for
