@@ -100,8 +100,8 @@ public class GenerateCommand implements Callable<Integer> {
             throw new BadInputException("--prompt is empty and the tokenizer of " + modelDir + " adds no BOS: nothing to start from");
         Prompt p = promptEmbeddings(folder, model, tokenizer, promptIds);
         if (p.length() > model.config().maxPositions())
-            throw new BadInputException("the prompt has " + p.length() + " tokens, more than the model's "
-                    + model.config().maxPositions() + " positions");
+            throw new BadInputException("the prompt has " + p.length() + " tokens, more than the "
+                    + model.config().maxPositions() + " positions of " + modelDir + " (max_position_embeddings)");
 
         PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
         TokenizerStream stream = tokenizer.stream(promptIds);
