@@ -66,8 +66,9 @@ final class ConfigChecks {
             throw new BadInputException(file + ": \"" + p + "head_dim\" must be even (rotary embeddings rotate pairs), got " + t.headDim());
         if (!(t.rmsNormEps() > 0 && t.rmsNormEps() < 1))
             throw new BadInputException(file + ": \"" + p + "rms_norm_eps\" must be in (0, 1), got " + t.rmsNormEps());
-        if (!(t.ropeTheta() > 0) || Double.isInfinite(t.ropeTheta()))
-            throw new BadInputException(file + ": \"" + p + "rope_theta\" must be a positive number, got " + t.ropeTheta());
+        // below 1 the rotary frequencies theta^(-2i/d) exceed 1 and overflow float for tiny theta
+        if (!(t.ropeTheta() >= 1) || Double.isInfinite(t.ropeTheta()))
+            throw new BadInputException(file + ": \"" + p + "rope_theta\" must be a number of at least 1, got " + t.ropeTheta());
         ModelConfig.RopeScaling rs = t.ropeScaling();
         if (rs != null && (!(rs.factor() > 0) || Double.isInfinite(rs.factor()) || "llama3".equals(rs.type()) && (!(rs.lowFreqFactor() > 0)
                 || !(rs.highFreqFactor() > rs.lowFreqFactor()) || Double.isInfinite(rs.highFreqFactor()) || rs.originalMaxPositions() < 1)))

@@ -251,7 +251,7 @@ class HostileInputTest {
             "head_dim; 2147483647", "head_dim; 0", "head_dim; 9", "hidden_size; 64.5", "hidden_size; 0", "hidden_size; 99999999999",
             "intermediate_size; -5", "vocab_size; 2147483647", "num_attention_heads; 0", "num_key_value_heads; 3",
             "max_position_embeddings; 0", "rms_norm_eps; -1", "rms_norm_eps; 0", "rms_norm_eps; 5", "rope_theta; 0",
-            "rope_theta; -10000", "rope_theta; 1e400", "hidden_size; \"64\"", "num_hidden_layers; 5.0001"})
+            "rope_theta; -10000", "rope_theta; 1e400", "rope_theta; 1e-300", "rope_theta; 0.5", "hidden_size; \"64\"", "num_hidden_layers; 5.0001"})
     void badTextConfigValuesAreRefused(String field, String value) throws Exception {
         Path m = storiesCopy();
         Files.writeString(m.resolve("config.json"), Files.readString(m.resolve("config.json"))
