@@ -79,44 +79,35 @@ class FuzzTest {
 
     @Test
     void safetensorsHeaders() throws Exception {
-        Path m = Hostile.copyModel(stories(), tmp.resolve("model"));
-        Path st = m.resolve("model.safetensors");
-        byte[] original = Files.readAllBytes(st);
-        SplittableRandom r = new SplittableRandom(SEED);
-        for (int i = 0; i < 60 * SCALE; i++) {
-            Files.write(st, original);
-            String what = mutateSafetensors(r, st);
-            checkModelCommands("safetensors-header", m, what, i);
-        }
+        fuzzModelFile("safetensors-header", "model.safetensors", 60, SEED, (r, f) -> mutateSafetensors(r, f));
     }
 
     @Test
     void configJson() throws Exception {
-        Path m = Hostile.copyModel(stories(), tmp.resolve("model"));
-        Path cfg = m.resolve("config.json");
-        String original = Files.readString(cfg);
-        SplittableRandom r = new SplittableRandom(SEED + 1);
-        for (int i = 0; i < 60 * SCALE; i++) {
-            Files.writeString(cfg, original);
-            String what = mutateJson(r, cfg, TEXT_FIELDS);
-            checkModelCommands("config.json", m, what, i);
-        }
+        fuzzModelFile("config.json", "config.json", 60, SEED + 1, (r, f) -> mutateJson(r, f, TEXT_FIELDS));
     }
 
     @Test
     void tokenizerJson() throws Exception {
+        fuzzModelFile("tokenizer.json", "tokenizer.json", 40, SEED + 2, (r, f) -> mutateJson(r, f, null));
+    }
+
+    private interface Mutation {
+        String apply(SplittableRandom r, Path file) throws Exception;
+    }
+
+    /** count x SCALE mutations of one file of a copy of stories260K, each from the original bytes. */
+    private void fuzzModelFile(String kind, String file, int count, long seed, Mutation mutate) throws Exception {
         Path m = Hostile.copyModel(stories(), tmp.resolve("model"));
-        Path tok = m.resolve("tokenizer.json");
-        String original = Files.readString(tok);
-        SplittableRandom r = new SplittableRandom(SEED + 2);
-        for (int i = 0; i < 40 * SCALE; i++) {
-            Files.writeString(tok, original);
-            String what = mutateJson(r, tok, null);
-            checkModelCommands("tokenizer.json", m, what, i);
+        Path f = m.resolve(file);
+        byte[] original = Files.readAllBytes(f);
+        SplittableRandom r = new SplittableRandom(seed);
+        for (int i = 0; i < count * SCALE; i++) {
+            Files.write(f, original);
+            checkModelCommands(kind, m, mutate.apply(r, f), i);
         }
     }
 
-    /** inspect, generate and eval ppl on the model: each refused by name or correct; nothing outside changes. */
     private void checkModelCommands(String kind, Path m, String what, int i) {
         String ctx = kind + " #" + i + " (" + what + ")";
         Map<String, String> before = Hostile.snapshot(tmp);
