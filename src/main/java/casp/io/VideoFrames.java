@@ -1,13 +1,5 @@
 package casp.io;
 
-import org.jcodec.api.FrameGrab;
-import org.jcodec.api.JCodecException;
-import org.jcodec.common.io.FileChannelWrapper;
-import org.jcodec.common.io.NIOUtils;
-import org.jcodec.common.model.ColorSpace;
-import org.jcodec.common.model.Picture;
-import org.jcodec.scale.ColorUtil;
-import org.jcodec.scale.Transform;
 import org.w3c.dom.NamedNodeMap;
 import org.w3c.dom.Node;
 
@@ -34,7 +26,7 @@ import java.util.stream.Stream;
  *   <li>a folder of frame images (PNG, JPEG, BMP, GIF), in file-name order;</li>
  *   <li>an animated GIF (frames composited on the logical screen with their offsets, transparency
  *       and disposal methods);</li>
- *   <li>an MP4 / MOV / M4V holding H.264, decoded in pure Java by jcodec.</li>
+ *   <li>an MP4 / MOV / M4V holding H.264, decoded in pure Java by jcodec ({@link Mp4Video}).</li>
  * </ul>
  * Anything else, or a damaged file, is a {@link BadInputException} naming the file.
  */
@@ -58,7 +50,7 @@ public final class VideoFrames {
         if (!Files.isRegularFile(path)) throw new BadInputException(path + ": no such video file or frame folder");
         String name = path.getFileName().toString().toLowerCase(Locale.ROOT);
         if (name.endsWith(".gif")) return readGif(path, n);
-        if (name.endsWith(".mp4") || name.endsWith(".mov") || name.endsWith(".m4v")) return readMp4(path, n);
+        if (name.endsWith(".mp4") || name.endsWith(".mov") || name.endsWith(".m4v")) return Mp4Video.read(path, n);
         throw new BadInputException(path + ": unsupported video format (supported: a folder of frames, .gif, H.264 .mp4/.mov/.m4v)");
     }
 
@@ -178,57 +170,6 @@ public final class VideoFrames {
             rgb.setRGB(0, y, row.length, 1, row, 0, row.length);
         }
         return rgb;
-    }
-
-    // ---------------------------------------------------------------- MP4 (H.264)
-
-    private static List<ImagePreprocessor.RgbImage> readMp4(Path file, int n) {
-        try (FileChannelWrapper ch = NIOUtils.readableChannel(file.toFile())) {
-            FrameGrab grab = FrameGrab.createFrameGrab(ch);
-            int total = grab.getVideoTrack().getMeta().getTotalFrames();
-            if (total <= 0) throw new BadInputException(file + ": video track without frames");
-            int[] wanted = sampleIndices(total, n);
-            ImagePreprocessor.RgbImage[] frames = new ImagePreprocessor.RgbImage[wanted[n - 1] + 1];
-            boolean[] keep = new boolean[frames.length];
-            for (int i : wanted) keep[i] = true;
-            for (int i = 0; i < frames.length; i++) {
-                Picture pic = grab.getNativeFrame();
-                if (pic == null) throw new BadInputException(file + ": video ends after " + i + " of " + total + " frames");
-                if (keep[i]) frames[i] = toRgb(pic);
-            }
-            List<ImagePreprocessor.RgbImage> out = new ArrayList<>(n);
-            for (int i : wanted) out.add(frames[i]);
-            return out;
-        } catch (BadInputException e) {
-            throw e;
-        } catch (IOException | JCodecException | RuntimeException e) {
-            String msg = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
-            throw new BadInputException(file + ": cannot decode video (H.264 in MP4 expected): " + msg);
-        }
-    }
-
-    /** A decoded picture (any jcodec colour space) as 8-bit RGB, cropped to its display window. */
-    static ImagePreprocessor.RgbImage toRgb(Picture pic) {
-        Picture rgb = pic;
-        if (pic.getColor() != ColorSpace.RGB) {
-            rgb = Picture.create(pic.getWidth(), pic.getHeight(), ColorSpace.RGB);
-            Transform t = ColorUtil.getTransform(pic.getColor(), ColorSpace.RGB);
-            if (t == null) throw new IllegalArgumentException("unsupported colour space " + pic.getColor());
-            t.transform(pic, rgb);
-        }
-        int w = pic.getWidth(), x0 = 0, y0 = 0, cw = pic.getCroppedWidth(), chh = pic.getCroppedHeight();
-        if (pic.getCrop() != null) {
-            x0 = pic.getCrop().getX();
-            y0 = pic.getCrop().getY();
-        }
-        byte[] src = rgb.getPlaneData(0);
-        byte[] out = new byte[3 * cw * chh];
-        // jcodec stores samples as value - 128 in signed bytes.
-        for (int y = 0; y < chh; y++) {
-            int s = 3 * ((y + y0) * w + x0), d = 3 * y * cw;
-            for (int i = 0; i < 3 * cw; i++) out[d + i] = (byte) (src[s + i] + 128);
-        }
-        return new ImagePreprocessor.RgbImage(cw, chh, out);
     }
 
     /** Frames requested by a processor config ("num_frames"), or fallback. */
