@@ -11,6 +11,7 @@ import casp.report.Charts;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.nio.file.Files;
@@ -37,6 +38,9 @@ public final class CompressCommand implements Callable<Integer> {
     @Option(names = "--images", paramLabel = "DIR",
             description = "images of a LLaVA calibration JSON (default: images/ beside the JSON)")
     Path images;
+
+    @Mixin
+    VideoFramesOption frames;
 
     @Option(names = "--method", required = true, paramLabel = "rtn|gptq|quip|aqlm|casp",
             description = "quantizer; quip = QuIP# (E8P12 lattice codebook with incoherence processing and BlockLDLQ, "
@@ -210,7 +214,8 @@ public final class CompressCommand implements Callable<Integer> {
         CompressionRun.Outcome o;
         Progress[] bar = new Progress[1];
         try {
-            o = CompressionRun.run(new CompressionRun.Request(model, calib, images, opt, out, force, resume, checkpoint, caspOptions, lowRankOnly, limits),
+            o = CompressionRun.run(new CompressionRun.Request(model, calib, images, opt, out, force, resume, checkpoint, caspOptions, lowRankOnly, limits,
+                            frames.frames),
                     new SequentialCompressor.Listener() {
                         @Override
                         public void blockStarted(int layer, int layers) {

@@ -9,6 +9,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.nio.file.Files;
@@ -38,6 +39,9 @@ public final class EvalVqaCommand implements Callable<Integer> {
 
     @Option(names = "--images", paramLabel = "DIR", description = "folder of the images (default: images/ beside the data file)")
     Path imagesDir;
+
+    @Mixin
+    VideoFramesOption frames;
 
     @Option(names = "--limit", paramLabel = "N", description = "evaluate only the first N samples")
     Integer limit;
@@ -70,11 +74,13 @@ public final class EvalVqaCommand implements Callable<Integer> {
         List<LlavaDataset.Sample> data = LlavaDataset.load(dataFile, images);
         if (data.isEmpty()) throw new BadInputException("--data " + dataFile + ": no samples");
         LlavaModel model = LlavaModel.load(modelDir);
+        LlavaModel reference = referenceDir == null ? null : LlavaModel.load(referenceDir);
+        frames.applyTo(model, reference);
         int maxNew = maxTokens != null ? maxTokens : defaultMaxTokens(modelDir);
         // --reference: the reference model's answer distributions reach the KL through the answer-logits listener.
-        KlDivergence.Mean kl = referenceDir == null ? null : new KlDivergence.Mean();
+        KlDivergence.Mean kl = reference == null ? null : new KlDivergence.Mean();
         var opt = new VqaEvaluator.Options(limit == null ? 0 : limit, maxNew, stop,
-                kl == null ? null : KlDivergence.againstReference(LlavaModel.load(referenceDir), kl));
+                kl == null ? null : KlDivergence.againstReference(reference, kl));
         int n = limit == null ? data.size() : Math.min(limit, data.size());
         VqaEvaluator.Result r;
         try (Progress p = new Progress("vqa", n, "samples")) {

@@ -12,6 +12,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.io.IOException;
@@ -44,6 +45,9 @@ public final class SparsityCommand implements Callable<Integer> {
 
     @Option(names = "--images", paramLabel = "DIR", description = "images of a LLaVA --data/--calib file (default: its folder's images/)")
     Path images;
+
+    @Mixin
+    VideoFramesOption frames;
 
     @Option(names = "--text-tokens", paramLabel = "N", split = ",", defaultValue = "8,32,96,256",
             description = "LLaVA: each sample is analysed with this many text tokens after the image (its conversation, "
@@ -112,6 +116,7 @@ public final class SparsityCommand implements Callable<Integer> {
             if (!folder.config().isLlava()) throw new BadInputException("--data " + data + " is conversation JSON but " + modelDir + " is not a LLaVA model");
             for (int n : textTokens) if (n < 0) throw new BadInputException("--text-tokens must be >= 0, got " + n);
             LlavaModel llava = LlavaModel.load(folder);
+            frames.applyTo(llava);
             model = llava.language();
             if (fixedLength != null) {
                 if (fixedLength < 2 || fixedLength > maxPos) throw new BadInputException("--fixed-length must be in [2, " + maxPos + "], got " + fixedLength);
@@ -122,6 +127,7 @@ public final class SparsityCommand implements Callable<Integer> {
             calInputs = calib == null ? llavaInputs(llava, data, images, samples, null, maxPos, "--data")
                     : llavaInputs(llava, calib, images, samples, null, maxPos, "--calib");
         } else {
+            if (frames.frames > 0) throw new BadInputException("--frames needs LLaVA conversation data (--data *.json) with video records");
             if (seqLen > maxPos) throw new BadInputException("--seq-len " + seqLen + " exceeds the model's max_position_embeddings " + maxPos);
             model = LlamaModel.load(folder);
             Tokenizer tok = Tokenizer.load(folder.dir());

@@ -43,9 +43,17 @@ public final class CompressionRun {
      * @param checkpoint keep a block-level checkpoint in OUT.partial (needed for resume)
      * @param casp       CASP settings (--method casp; options then name the backend), or null
      * @param lowRankOnly casp: compress only q/k (to low-rank factors), keep the rest float32
+     * @param frames     frames sampled from each video calibration record (0: the processor config's)
      */
     public record Request(Path model, Path calib, Path images, CompressionOptions options, Path out, boolean force,
-                          boolean resume, boolean checkpoint, CaspPlan.Options casp, boolean lowRankOnly, Limits limits) {
+                          boolean resume, boolean checkpoint, CaspPlan.Options casp, boolean lowRankOnly, Limits limits,
+                          int frames) {
+        /** A request that samples the processor config's number of frames from videos. */
+        public Request(Path model, Path calib, Path images, CompressionOptions options, Path out, boolean force,
+                       boolean resume, boolean checkpoint, CaspPlan.Options casp, boolean lowRankOnly, Limits limits) {
+            this(model, calib, images, options, out, force, resume, checkpoint, casp, lowRankOnly, limits, 0);
+        }
+
         /** A plain (non-CASP) request. */
         public Request(Path model, Path calib, Path images, CompressionOptions options, Path out, boolean force,
                        boolean resume, boolean checkpoint) {
@@ -124,6 +132,7 @@ public final class CompressionRun {
             weights.checkAll(model); // damaged weights are refused here, before any work
             LlavaModel llava = in.llavaCalib() ? new LlavaModel(in.folder(), model, LlavaImageEncoder.load(in.folder()),
                     Tokenizer.load(in.folder().dir()), ChatTemplate.load(in.folder().dir())) : null;
+            if (llava != null) llava.setFramesPerVideo(req.frames());
             int first = cp == null ? 0 : cp.completedBlocks();
             if (first > model.numLayers())
                 throw new BadInputException(cpDir + ": checkpoint has " + first + " blocks, the model " + model.numLayers());
@@ -239,6 +248,9 @@ public final class CompressionRun {
         if (req.images() != null && !llavaCalib)
             throw new BadInputException("--images needs a LLaVA model and a conversation JSON as --calib");
         Path images = !llavaCalib ? null : req.images() != null ? req.images() : defaultImages(req.calib());
+        if (req.frames() < 0) throw new BadInputException("--frames must be positive, got " + req.frames());
+        if (req.frames() > 0 && !(llavaCalib && folder.config().modelType().equals("llava_next_video")))
+            throw new BadInputException("--frames needs a llava_next_video model and a conversation JSON as --calib");
         if (folder.config().quantization() != null)
             throw new BadInputException(req.model() + ": config.json has a quantization_config: the model is compressed already");
         if (!llavaCalib)
@@ -254,6 +266,7 @@ public final class CompressionRun {
         args.put("calib", req.calib().toAbsolutePath().normalize().toString());
         args.put("calib_sha256", sha256(req.calib()));
         if (images != null) args.put("images", images.toAbsolutePath().normalize().toString());
+        if (req.frames() > 0) args.put("frames", req.frames());
         args.set("options", req.options().toJson());
         if (req.checkpoint() || req.resume() || req.limits().maxBlocks() > 0) args.set("inputs_sha256", inputDigests(req.model()));
         if (req.casp() != null) args.set("casp", CaspCompression.optionsJson(req.casp(), req.lowRankOnly()));

@@ -33,6 +33,8 @@ public final class LlavaModel {
     private final LlavaNextEncoder next;
     private final int videoTokenId;
     private long towerNanos, projectorNanos;
+    /** Frames per video set by the caller (--frames), or 0 for the processor config's. */
+    private int framesPerVideo;
 
     /**
      * The encoded visual inputs of one prompt in placeholder order: each image's and each video's
@@ -102,8 +104,19 @@ public final class LlavaModel {
     /** The id of the video placeholder token (config video_token_index), or -1 without video input. */
     public int videoTokenId() { return videoTokenId; }
 
-    /** Frames sampled from a video by default (the processor config's num_frames, else 8). */
-    public int defaultFrames() { return next != null ? next.defaultFrames() : 8; }
+    /** Frames sampled from a video by default: those set by {@link #setFramesPerVideo}, else the processor config's num_frames, else 8. */
+    public int defaultFrames() {
+        if (framesPerVideo > 0) return framesPerVideo;
+        return next != null ? next.defaultFrames() : 8;
+    }
+
+    /** Samples n frames from every video this model encodes without a count of its own (0: the processor config's). */
+    public void setFramesPerVideo(int n) {
+        if (n < 0) throw new BadInputException("--frames must be positive, got " + n);
+        if (n > 0 && !takesVideo())
+            throw new BadInputException("--frames: " + folder.dir() + " is a " + folder.config().modelType() + " model, which takes no video input");
+        framesPerVideo = n;
+    }
 
     /** Seconds spent in the vision tower and in the projector since the model was loaded. */
     public double towerSeconds() { return towerNanos / 1e9 + (next != null ? next.towerSeconds() : 0); }

@@ -130,6 +130,14 @@ class LlavaNextCommandsTest {
         assertEquals(0, r.exitCode(), r.err());
         assertTrue(Files.isRegularFile(out.resolve("model.safetensors")));
         assertTrue(Files.isRegularFile(out.resolve("video_preprocessor_config.json")), "processor configs are copied");
+        // --frames 2 instead of the processor config's 4: two video records, 2 x 2 pooled tokens fewer per frame.
+        long tokens = JSON.readTree(out.resolve("casp-report.json").toFile()).get("calibration").get("tokens").asLong();
+        Path out2 = tmp.resolve("rtn-2frames");
+        r = CliRunner.run("compress", "--model", model.toString(), "--calib", data.toString(),
+                "--images", tmp.resolve("data/media").toString(), "--method", "rtn", "--bits", "4", "--samples", "4",
+                "--seq-len", "16", "--frames", "2", "--out", out2.toString(), "--json");
+        assertEquals(0, r.exitCode(), r.err());
+        assertEquals(tokens - 2 * 2 * 4, JSON.readTree(out2.resolve("casp-report.json").toFile()).get("calibration").get("tokens").asLong());
         CliRunner.Result g = CliRunner.run("generate", "--model", out.toString(), "--video",
                 tmp.resolve("data/media/clip0").toString(), "--prompt", "x", "--max-tokens", "2", "--json");
         assertEquals(0, g.exitCode(), g.err());
@@ -146,5 +154,60 @@ class LlavaNextCommandsTest {
                 "--images", tmp.resolve("data/media").toString(), "--samples", "2", "--fixed-length", "120",
                 "--images-per-input", "0,1", "--json");
         assertEquals(0, s.exitCode(), s.err());
+    }
+
+    /** The mean visual share of a sparsity run's inputs (its bins' shares weighted by their inputs). */
+    static double meanVisualShare(CliRunner.Result r) throws IOException {
+        assertEquals(0, r.exitCode(), r.err());
+        double sum = 0;
+        int n = 0;
+        for (JsonNode b : JSON.readTree(r.out()).get("visual_share_bins")) {
+            if (b.get("inputs").asInt() == 0) continue;
+            sum += b.get("inputs").asInt() * b.get("mean_share").asDouble();
+            n += b.get("inputs").asInt();
+        }
+        return sum / n;
+    }
+
+    @Test
+    void framesOptionReachesEveryCommandThatReadsVideoRecords() throws Exception {
+        ArrayNode videos = JSON.createArrayNode();
+        for (JsonNode rec : JSON.readTree(data.toFile())) if (rec.get("id").asText().equals("v0")) videos.add(rec);
+        Path v = Files.writeString(tmp.resolve("data/video-only.json"), JSON.writeValueAsString(videos));
+        String media = tmp.resolve("data/media").toString();
+        // sparsity: fewer frames, a smaller visual share of the same input.
+        String[] sparsity = {"sparsity", "--model", model.toString(), "--data", v.toString(), "--images", media,
+                "--samples", "1", "--text-tokens", "4", "--json"};
+        double share4 = meanVisualShare(CliRunner.run(sparsity));
+        double share1 = meanVisualShare(CliRunner.run(concat(sparsity, "--frames", "1")));
+        assertTrue(share1 < share4, "visual share with 1 frame " + share1 + ", with the default 4 " + share4);
+        // eval vqa: other frames, other visual tokens, another answer likelihood.
+        String[] vqa = {"eval", "vqa", "--model", model.toString(), "--data", v.toString(), "--images", media,
+                "--max-tokens", "1", "--json"};
+        CliRunner.Result a = CliRunner.run(vqa), b = CliRunner.run(concat(vqa, "--frames", "1"));
+        assertEquals(0, a.exitCode(), a.err());
+        assertEquals(0, b.exitCode(), b.err());
+        assertNotEquals(JSON.readTree(a.out()).get("answer_nll").asDouble(), JSON.readTree(b.out()).get("answer_nll").asDouble());
+        // Misused: one line, exit 2.
+        Path imageOnly = LlavaNextFixture.write(tmp.resolve("img-only-frames"), false, true, "average", 4);
+        Path text = Files.writeString(tmp.resolve("calib.txt"), "some calibration text ".repeat(50));
+        for (String[] args : new String[][]{
+                concat(vqa, "--frames", "-2"),
+                {"eval", "vqa", "--model", imageOnly.toString(), "--data", v.toString(), "--images", media, "--frames", "2"},
+                concat(sparsity, "--frames", "-1"),
+                {"compress", "--model", model.toString(), "--calib", text.toString(), "--method", "rtn", "--bits", "4",
+                        "--frames", "2", "--out", tmp.resolve("never").toString()}}) {
+            CliRunner.Result r = CliRunner.run(args);
+            assertEquals(2, r.exitCode(), String.join(" ", args) + ": " + r.err());
+            assertEquals(1, r.err().strip().lines().count(), r.err());
+            assertTrue(r.err().contains("--frames"), r.err());
+        }
+        assertFalse(Files.exists(tmp.resolve("never")));
+    }
+
+    static String[] concat(String[] a, String... more) {
+        String[] out = java.util.Arrays.copyOf(a, a.length + more.length);
+        System.arraycopy(more, 0, out, a.length, more.length);
+        return out;
     }
 }
