@@ -183,13 +183,8 @@ final class Mp4Video {
         else if (sps.qpprimeYZeroTransformBypassFlag) why = "lossless coding (qpprime_y_zero_transform_bypass)";
         if (why != null) throw bad(file, "H.264 " + profileName(profile) + " profile with " + why + " is not supported by the pure-Java decoder");
         long w = 16L * (sps.picWidthInMbsMinus1 + 1), h = 16L * (sps.picHeightInMapUnitsMinus1 + 1);
-        ImageLimits.check(file, "video frame", w, h);
-        // Kept RGB frames, the decoder's reference pictures (YUV 4:2:0) and its working buffers.
-        long bytes = w * h * (3L * n + 3L * (sps.numRefFrames + 2) / 2 + 12);
-        long budget = Runtime.getRuntime().maxMemory() / 2;
-        if (bytes > budget)
-            throw bad(file, n + " frames of " + w + "x" + h + " need about " + (bytes >> 20) + " MiB to decode, over the budget of "
-                    + (budget >> 20) + " MiB (half the heap); sample fewer frames (--frames) or use a smaller video");
+        // Besides the kept RGB frames: the decoder's reference pictures (YUV 4:2:0) and working buffers.
+        VideoFrames.checkFrameBudget(file, n, w, h, 3L * (sps.numRefFrames + 2) / 2 + 12);
         boolean fullRange = sps.vuiParams != null && sps.vuiParams.videoFullRangeFlag;
         return new StreamInfo((int) w, (int) h, fullRange);
     }

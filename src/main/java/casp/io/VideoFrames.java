@@ -14,8 +14,11 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.stream.Stream;
 
 /**
@@ -66,8 +69,39 @@ public final class VideoFrames {
         }
         if (files.isEmpty()) throw new BadInputException(dir + ": no frame images (.png, .jpg, .jpeg, .bmp, .gif) in the folder");
         List<ImagePreprocessor.RgbImage> out = new ArrayList<>(n);
-        for (int i : sampleIndices(files.size(), n)) out.add(ImagePreprocessor.decode(files.get(i)));
+        Map<Integer, ImagePreprocessor.RgbImage> decoded = new HashMap<>();
+        long bytes = 0;
+        for (int i : sampleIndices(files.size(), n)) {
+            ImagePreprocessor.RgbImage frame = decoded.get(i);
+            if (frame == null) {
+                frame = ImagePreprocessor.decode(files.get(i)); // each image within ImageLimits
+                bytes += frame.rgb().length;
+                if (bytes > frameBudget())
+                    throw new BadInputException(dir + ": " + decoded.size() + " frames already hold " + (bytes >> 20)
+                            + " MiB, over the budget of " + (frameBudget() >> 20) + " MiB (half the heap); sample fewer frames (--frames)");
+                decoded.put(i, frame);
+            }
+            out.add(frame);
+        }
         return out;
+    }
+
+    /** Bytes the decoded frames of one video may take: half the heap. */
+    static long frameBudget() {
+        return Runtime.getRuntime().maxMemory() / 2;
+    }
+
+    /**
+     * Refuses frames of width x height over the pixel limit, or n of them kept (3 bytes a pixel)
+     * plus workingBytesPerPixel of decoder state over {@link #frameBudget()}, before any is decoded.
+     */
+    static void checkFrameBudget(Path file, int n, long width, long height, long workingBytesPerPixel) {
+        ImageLimits.check(file, "video frame", width, height);
+        long bytes = width * height * (3L * n + workingBytesPerPixel);
+        if (bytes > frameBudget())
+            throw new BadInputException(file + ": " + n + " frames of " + width + "x" + height + " need about " + (bytes >> 20)
+                    + " MiB to decode, over the budget of " + (frameBudget() >> 20)
+                    + " MiB (half the heap); sample fewer frames (--frames) or use a smaller video");
     }
 
     // ---------------------------------------------------------------- GIF
@@ -86,18 +120,25 @@ public final class VideoFrames {
                 int last = wanted[n - 1];
                 BufferedImage canvas = null;
                 ImagePreprocessor.RgbImage[] frames = new ImagePreprocessor.RgbImage[last + 1];
+                boolean[] keep = new boolean[last + 1];
+                for (int i : wanted) keep[i] = true;
+                int distinct = (int) Arrays.stream(wanted).distinct().count();
                 for (int i = 0; i <= last; i++) {
-                    BufferedImage frame = reader.read(i);
+                    // Sizes come from the headers: checked before any pixel is decoded (a GIF bomb).
+                    ImageLimits.check(file, "GIF frame " + i, reader.getWidth(i), reader.getHeight(i));
                     GifFrame meta = GifFrame.of(reader.getImageMetadata(i));
                     if (canvas == null) {
-                        int[] screen = logicalScreen(reader, frame, meta);
+                        int[] screen = logicalScreen(reader, reader.getWidth(i), reader.getHeight(i), meta);
+                        // The canvas (4 bytes a pixel), a copy of it, the frame and its RGB conversion.
+                        checkFrameBudget(file, distinct, screen[0], screen[1], 16);
                         canvas = new BufferedImage(screen[0], screen[1], BufferedImage.TYPE_INT_ARGB);
                     }
+                    BufferedImage frame = reader.read(i);
                     BufferedImage before = meta.disposal.equals("restoreToPrevious") ? copy(canvas) : null;
                     Graphics2D g = canvas.createGraphics();
                     g.drawImage(frame, meta.left, meta.top, null);
                     g.dispose();
-                    frames[i] = ImagePreprocessor.toRgb(opaque(canvas));
+                    if (keep[i]) frames[i] = ImagePreprocessor.toRgb(opaque(canvas));
                     if (meta.disposal.equals("restoreToBackgroundColor")) {
                         Graphics2D c = canvas.createGraphics();
                         c.setComposite(AlphaComposite.Clear);
@@ -138,7 +179,7 @@ public final class VideoFrames {
     }
 
     /** The GIF's logical screen size, or the first frame's extent when the stream metadata has none. */
-    private static int[] logicalScreen(ImageReader reader, BufferedImage first, GifFrame meta) throws IOException {
+    private static int[] logicalScreen(ImageReader reader, int firstWidth, int firstHeight, GifFrame meta) throws IOException {
         IIOMetadata sm = reader.getStreamMetadata();
         if (sm != null) {
             Node root = sm.getAsTree("javax_imageio_gif_stream_1.0");
@@ -149,7 +190,7 @@ public final class VideoFrames {
                 if (w > 0 && h > 0) return new int[]{w, h};
             }
         }
-        return new int[]{meta.left + first.getWidth(), meta.top + first.getHeight()};
+        return new int[]{meta.left + firstWidth, meta.top + firstHeight};
     }
 
     private static BufferedImage copy(BufferedImage img) {

@@ -91,8 +91,13 @@ class LlavaNextCommandsTest {
     @Test
     void badVideoIsOneLineAndExitTwo() throws Exception {
         Path junk = Files.write(tmp.resolve("junk.mp4"), new byte[300]);
+        Path high10 = Path.of(LlavaNextCommandsTest.class.getResource("/casp/io/video/high10.mp4").toURI());
+        byte[] clip = Files.readAllBytes(Path.of(LlavaNextCommandsTest.class.getResource("/casp/io/video/high-bframes.mp4").toURI()));
+        Path cut = Files.write(tmp.resolve("cut.mp4"), java.util.Arrays.copyOf(clip, clip.length / 2));
         for (String[] args : new String[][]{
                 {"generate", "--model", model.toString(), "--video", junk.toString(), "--prompt", "x"},
+                {"generate", "--model", model.toString(), "--video", high10.toString(), "--prompt", "x"},
+                {"generate", "--model", model.toString(), "--video", cut.toString(), "--prompt", "x"},
                 {"generate", "--model", model.toString(), "--video", tmp.resolve("nope.gif").toString(), "--prompt", "x"},
                 {"generate", "--model", model.toString(), "--video", tmp.resolve("data/media/clip0").toString(), "--frames", "-1"},
                 {"generate", "--model", model.toString(), "--image", tmp.resolve("data/media/wide.png").toString(), "--frames", "4"},

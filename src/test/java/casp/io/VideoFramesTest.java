@@ -116,6 +116,16 @@ class VideoFramesTest {
     }
 
     @Test
+    void gifWithAHugeLogicalScreenIsRefusedBeforeDecoding() throws IOException {
+        // A GIF bomb: a 9 x 6 animation whose header claims a 65535 x 65535 screen (16 GiB as ARGB).
+        byte[] bytes = Files.readAllBytes(gif(tmp.resolve("small.gif"), 3));
+        for (int i = 6; i < 10; i++) bytes[i] = (byte) 0xFF; // logical screen width and height, little-endian
+        Path bomb = Files.write(tmp.resolve("bomb.gif"), bytes);
+        BadInputException e = assertThrows(BadInputException.class, () -> VideoFrames.read(bomb, 2));
+        assertTrue(e.getMessage().startsWith(bomb + ": video frame of 65535x65535 pixels is over the limit"), e.getMessage());
+    }
+
+    @Test
     void damagedOrUnsupportedVideoIsOneClearError() throws IOException {
         Path good = gif(tmp.resolve("ok.gif"), 3);
         byte[] bytes = Files.readAllBytes(good);
