@@ -19,7 +19,7 @@ build="${LLAMA_CPP_BUILD:-/work/llama.cpp-build}"
 image="${IMAGE:-$repo/../shared/images/photos/astronaut.png}"
 mkdir -p "$work"
 "$repo/casp" --version >/dev/null   # builds target/casp.jar if needed
-casp=(java --add-modules jdk.incubator.vector -XX:MaxRAMPercentage=75 -XX:+UseG1GC -XX:+UseTransparentHugePages -jar "$repo/target/casp.jar")
+casp=(java --add-modules jdk.incubator.vector -XX:MaxRAMPercentage=75 -XX:+UseG1GC -XX:MaxNewSize=1g -XX:+UseTransparentHugePages -jar "$repo/target/casp.jar")
 heavy() { flock /tmp/casp-heavy.lock "$@"; }
 load() { echo "  [load: $(uptime | sed 's/.*load average: //')]"; }
 has() { [[ " $steps " == *" $1 "* ]]; }
