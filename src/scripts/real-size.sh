@@ -2,7 +2,7 @@
 # Real-size figures on shape twins (random weights, published shapes): a 7B LLaVA's parameters, the
 # peak RSS and speed of `casp generate` with an image, and casp against llama.cpp on llama-2-7b
 # (full depth and a 2-layer cut), F16 / Q2_K against casp bf16 / 2-bit RTN, 2 threads, back to back.
-# Each heavy step runs under the shared lock /tmp/casp-heavy.lock and prints the load average.
+# Each heavy step runs under the shared lock /tmp/casp-timing.lock and prints the load average.
 #
 # usage: src/scripts/real-size.sh WORK_DIR [step ...]
 #   steps: llava (synth + inspect + generate), llama (synth), gguf, bench, busy (default: all)
@@ -20,7 +20,7 @@ image="${IMAGE:-$repo/../shared/images/photos/astronaut.png}"
 mkdir -p "$work"
 "$repo/casp" --version >/dev/null   # builds target/casp.jar if needed
 casp=(java --add-modules jdk.incubator.vector -XX:MaxRAMPercentage=75 -XX:+UseG1GC -XX:MaxNewSize=1g -XX:+UseTransparentHugePages -jar "$repo/target/casp.jar")
-heavy() { flock /tmp/casp-heavy.lock "$@"; }
+heavy() { flock /tmp/casp-timing.lock "$@"; }
 load() { echo "  [load: $(uptime | sed 's/.*load average: //')]"; }
 has() { [[ " $steps " == *" $1 "* ]]; }
 
