@@ -19,7 +19,8 @@ build="${LLAMA_CPP_BUILD:-/work/llama.cpp-build}"
 image="${IMAGE:-$repo/../shared/images/photos/astronaut.png}"
 mkdir -p "$work"
 "$repo/casp" --version >/dev/null   # builds target/casp.jar if needed
-casp=(java --add-modules jdk.incubator.vector -XX:MaxRAMPercentage=75 -XX:+UseG1GC -XX:MaxNewSize=1g -XX:+UseTransparentHugePages -jar "$repo/target/casp.jar")
+cp "$repo/target/casp.jar" "$work/casp.jar" # a fixed copy: later source edits do not rebuild it mid-run
+casp=(java --add-modules jdk.incubator.vector -XX:MaxRAMPercentage=75 -XX:+UseG1GC -XX:MaxNewSize=1g -XX:+UseTransparentHugePages -jar "$work/casp.jar")
 heavy() { flock /tmp/casp-timing.lock "$@"; }
 load() { echo "  [load: $(uptime | sed 's/.*load average: //')]"; }
 has() { [[ " $steps " == *" $1 "* ]]; }
