@@ -52,7 +52,7 @@ mkdir -p "$calib/images"
 photos=()
 for p in "$shared"/images/photos/*; do
   case "$(basename "$p")" in truncated.jpg) continue ;; esac
-  ln -sf "$p" "$calib/images/$(basename "$p")"
+  cp "$p" "$calib/images/$(basename "$p")" # copies: links that leave the images folder are refused
   photos+=("$(basename "$p")")
 done
 answer="The picture shows a scene with many details worth describing one by one."

@@ -6,6 +6,7 @@
 #
 # usage: src/scripts/real-size.sh WORK_DIR [step ...]
 #   steps: llava (synth + inspect + generate), llama (synth), gguf, bench, busy (default: all)
+#   MODELS: the llama twins of the gguf and bench steps (default "llama-2-7b-2l llama-2-7b")
 #   needs: ~45 GB free in WORK_DIR; LLAMA_CPP_SRC (a llama.cpp checkout, default /work/llama.cpp-src)
 #   and LLAMA_CPP_BUILD (its cmake build with llama-bench and llama-quantize, default /work/llama.cpp-build)
 #   for the gguf / bench steps. Delete WORK_DIR afterwards: it holds ~45 GB of twins and GGUF files.
@@ -17,6 +18,7 @@ steps="${*:-llava llama gguf bench busy}"
 src="${LLAMA_CPP_SRC:-/work/llama.cpp-src}"
 build="${LLAMA_CPP_BUILD:-/work/llama.cpp-build}"
 image="${IMAGE:-$repo/../shared/images/photos/astronaut.png}"
+MODELS="${MODELS:-llama-2-7b-2l llama-2-7b}" # the llama twins of the gguf and bench steps
 mkdir -p "$work"
 "$repo/casp" --version >/dev/null   # builds target/casp.jar if needed
 cp "$repo/target/casp.jar" "$work/casp.jar" # a fixed copy: later source edits do not rebuild it mid-run
@@ -49,7 +51,7 @@ if has gguf; then
   echo "== GGUF F16 (llama.cpp's gguf-py) and Q2_K (llama-quantize), casp 2-bit RTN folders"
   calib="$work/calib.txt"
   python3 -c "print(' '.join(['the quick brown fox jumps over the lazy dog'] * 200))" > "$calib"
-  for m in llama-2-7b-2l llama-2-7b; do
+  for m in $MODELS; do
     [ -f "$work/$m-f16.gguf" ] || heavy env PYTHONPATH="$src/gguf-py" python3 "$here/llamacpp/twin_to_gguf.py" "$work/$m" "$work/$m-f16.gguf"
     [ -f "$work/$m-q2_k.gguf" ] || heavy "$build/bin/llama-quantize" "$work/$m-f16.gguf" "$work/$m-q2_k.gguf" Q2_K 2 > "$work/$m-quantize.log" 2>&1
     # 2-bit RTN, group 128 (GPTQ v1 folder): calibration is only run, not used, by RTN
@@ -88,7 +90,7 @@ PY
 
 if has bench; then
   echo "== casp vs llama.cpp, 2 threads (casp: -Dcasp.threads=2 is the default on 2 cores)"
-  for m in llama-2-7b-2l llama-2-7b; do
+  for m in $MODELS; do
     bench_pair "$m: casp bf16 vs llama.cpp F16" "$work/$m" "$work/$m-f16.gguf"
     bench_pair "$m: casp 2-bit RTN g128 vs llama.cpp Q2_K" "$work/$m-rtn2" "$work/$m-q2_k.gguf"
   done
