@@ -31,16 +31,10 @@ final class Mp4Boxes {
             head.clear().limit(16);
             ch.read(head, pos);
             head.flip();
-            long size = head.getInt() & 0xFFFFFFFFL;
-            String type = fourcc(head.getInt());
-            int headerLen = 8;
-            if (size == 1) {
-                if (head.remaining() < 8) throw bad(file, "truncated: box '" + type + "' at byte " + pos + " has no 64-bit size");
-                size = head.getLong();
-                headerLen = 16;
-            } else if (size == 0) {
-                size = fileSize - pos; // "to the end of the file"
-            }
+            Header h = Header.read(file, head, fileSize - pos, "at byte " + pos);
+            long size = h.size;
+            String type = h.type;
+            int headerLen = h.length;
             if (pos == 0 && !FIRST_BOXES.contains(type))
                 throw bad(file, "not an MP4 / QuickTime file (it starts with neither an 'ftyp' nor another top-level box)");
             if (size < headerLen) throw bad(file, "box '" + type + "' at byte " + pos + " declares an invalid size " + size);
@@ -72,16 +66,10 @@ final class Mp4Boxes {
         while (body.hasRemaining()) {
             if (body.remaining() < 8) throw bad(file, "box '" + parent + "' ends inside a child box header");
             int start = body.position();
-            long size = body.getInt() & 0xFFFFFFFFL;
-            String type = fourcc(body.getInt());
-            int headerLen = 8;
-            if (size == 1) {
-                if (body.remaining() < 8) throw bad(file, "box '" + type + "' in '" + parent + "' has no 64-bit size");
-                size = body.getLong();
-                headerLen = 16;
-            } else if (size == 0) {
-                size = body.limit() - start;
-            }
+            Header h = Header.read(file, body, body.limit() - start, "in '" + parent + "'");
+            long size = h.size;
+            String type = h.type;
+            int headerLen = h.length;
             if (size < headerLen || size > body.limit() - start)
                 throw bad(file, "box '" + type + "' in '" + parent + "' declares " + size + " bytes, its parent has "
                         + (body.limit() - start) + " left");
@@ -128,6 +116,21 @@ final class Mp4Boxes {
         for (int i = 0; i < count; i++) {
             long s = b.getInt(12 + 4 * i) & 0xFFFFFFFFL;
             if (s > fileSize) throw bad(file, "sample " + i + " declares " + s + " bytes in a file of " + fileSize + " bytes");
+        }
+    }
+
+    /**
+     * A box header read from b at its position: size 1 means a 64-bit size follows, size 0 "to
+     * the end" (available bytes: from the box's start to the end of its parent or the file).
+     */
+    private record Header(long size, String type, int length) {
+        static Header read(Path file, ByteBuffer b, long available, String where) {
+            long size = b.getInt() & 0xFFFFFFFFL;
+            String type = fourcc(b.getInt());
+            if (size == 0) return new Header(available, type, 8);
+            if (size != 1) return new Header(size, type, 8);
+            if (b.remaining() < 8) throw bad(file, "truncated: box '" + type + "' " + where + " has no 64-bit size");
+            return new Header(b.getLong(), type, 16);
         }
     }
 
