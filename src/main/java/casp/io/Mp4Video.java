@@ -19,6 +19,7 @@ import org.jcodec.containers.mp4.boxes.TimeToSampleBox;
 import org.jcodec.containers.mp4.boxes.TrackHeaderBox;
 import org.jcodec.containers.mp4.boxes.TrakBox;
 import org.jcodec.containers.mp4.boxes.VideoSampleEntry;
+import org.jcodec.containers.mp4.demuxer.AbstractMP4DemuxerTrack;
 import org.jcodec.containers.mp4.demuxer.MP4Demuxer;
 import org.jcodec.containers.mp4.demuxer.MP4DemuxerTrack;
 import org.jcodec.scale.ColorUtil;
@@ -137,11 +138,12 @@ final class Mp4Video {
     private static MP4DemuxerTrack videoTrack(Path file, MP4Demuxer demuxer) {
         List<String> others = new ArrayList<>();
         for (SeekableDemuxerTrack s : demuxer.getTracks()) {
-            MP4DemuxerTrack track = (MP4DemuxerTrack) s;
-            if (!track.getBox().isVideo()) {
-                others.add(track.getBox().getHandlerType());
+            // jcodec makes PCM audio tracks (a camera's .mov) another kind of track.
+            if (!(s instanceof AbstractMP4DemuxerTrack any) || !any.getBox().isVideo()) {
+                if (s instanceof AbstractMP4DemuxerTrack any) others.add(any.getBox().getHandlerType());
                 continue;
             }
+            if (!(s instanceof MP4DemuxerTrack track)) throw bad(file, "the video track cannot be read sample by sample");
             String codec = track.getFourcc();
             if (!"avc1".equals(codec) && !"avc3".equals(codec))
                 throw bad(file, "the video track holds '" + codec + "', not H.264 ('avc1'); only H.264 is decoded");

@@ -68,6 +68,13 @@ class LlavaNextCommandsTest {
         assertTrue(j.has("projector_s") && j.has("language_model_s"));
         assertEquals(3, j.get("ids").size());
 
+        // An H.264 High-profile MP4 with B-frames (made by ffmpeg).
+        Path mp4 = Path.of(LlavaNextCommandsTest.class.getResource("/casp/io/video/high-bframes.mp4").toURI());
+        r = CliRunner.run("generate", "--model", model.toString(), "--video", mp4.toString(), "--frames", "3",
+                "--prompt", "What happens?", "--max-tokens", "1", "--json");
+        assertEquals(0, r.exitCode(), r.err());
+        assertEquals(3 * 4, JSON.readTree(r.out()).get("visual_tokens").asInt());
+
         r = CliRunner.run("generate", "--model", model.toString(), "--image", tmp.resolve("data/media/wide.png").toString(),
                 "--video", tmp.resolve("data/media/clip1").toString(), "--prompt", "Same?", "--max-tokens", "2", "--json");
         assertEquals(0, r.exitCode(), r.err());

@@ -90,7 +90,7 @@ class VideoFramesMp4Test {
     @Test
     void sampledFramesAreBitExactWithFfmpegInPresentationOrder() throws IOException {
         Map<String, List<String>> reference = ffmpegFrameMd5();
-        assertEquals(9, reference.size());
+        assertEquals(10, reference.size());
         for (var e : reference.entrySet()) {
             int total = e.getValue().size();
             for (int n = 1; n <= total; n++) {

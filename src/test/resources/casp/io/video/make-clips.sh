@@ -24,6 +24,9 @@ ffmpeg "${q[@]}" "${in[@]}" "${x264[@]}" -profile:v high -x264-params keyint=3:b
 # An AAC track stored before the video track.
 ffmpeg "${q[@]}" "${in[@]}" -f lavfi -i "sine=frequency=440:duration=1" -map 1:a -map 0:v "${x264[@]}" -profile:v high \
   -c:a aac -b:a 16k -shortest high-audio-first.mp4
+# 16-bit PCM audio stored before the video track, in a QuickTime file (as cameras write).
+ffmpeg "${q[@]}" "${in[@]}" -f lavfi -i "sine=frequency=440:duration=0.2:sample_rate=8000" -map 1:a -map 0:v "${x264[@]}" \
+  -profile:v high -c:a pcm_s16le high-pcm-audio-first.mov
 # Variable frame rate: 0.1 s per frame, then 0.3 s.
 ffmpeg "${q[@]}" "${in[@]}" -vf "setpts='if(lt(N,5),N*0.1,0.5+(N-5)*0.3)/TB'" -fps_mode vfr "${x264[@]}" -profile:v high vfr.mp4
 ffmpeg "${q[@]}" "${in[@]}" "${x264[@]}" -profile:v high -color_range pc -x264-params fullrange=on fullrange.mp4
@@ -37,8 +40,9 @@ ffmpeg "${q[@]}" "${in[@]}" "${x264[@]}" -flags +ildct+ilme -x264-params interla
 ffmpeg "${q[@]}" "${in[@]}" -c:v libx265 -pix_fmt yuv420p -x265-params log-level=none hevc.mp4
 ffmpeg "${q[@]}" "${in[@]}" "${x264[@]}" -movflags frag_keyframe+empty_moov fragmented.mp4
 # ffmpeg's decodes: the MD5 of every shown frame's yuv420p planes, in presentation order ...
-for f in baseline main-bframes high-bframes high-slices high-opengop high-audio-first vfr fullrange editlist; do
-  ffmpeg "${q[@]}" -i "$f.mp4" -map 0:v:0 -fps_mode passthrough -f framemd5 - | grep -v '^#' | awk -F', ' -v c="$f.mp4" '{print c, NR - 1, $6}'
+for f in baseline.mp4 main-bframes.mp4 high-bframes.mp4 high-slices.mp4 high-opengop.mp4 high-audio-first.mp4 \
+    high-pcm-audio-first.mov vfr.mp4 fullrange.mp4 editlist.mp4; do
+  ffmpeg "${q[@]}" -i "$f" -map 0:v:0 -fps_mode passthrough -f framemd5 - | grep -v '^#' | awk -F', ' -v c="$f" '{print c, NR - 1, $6}'
 done > ffmpeg-framemd5.txt
 # ... and its RGB (swscale's default BT.601 conversion) of frame 3 (a B-frame) of two clips.
 ffmpeg "${q[@]}" -i high-bframes.mp4 -vf "select=eq(n\,3)" -fps_mode passthrough -frames:v 1 -pix_fmt rgb24 high-bframes-frame3.png
