@@ -1,0 +1,37 @@
+package casp.model;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import casp.io.ModelConfig;
+import casp.kernel.AllocationMeter;
+import casp.quant.gptq.QuantizedLinear;
+import org.junit.jupiter.api.Test;
+
+/**
+ * A decode step of the 2-bit runtime allocates nothing once warmed up, on any thread it runs on.
+ * The shapes make every kind of step take part: mat-vecs split over the threads (gate, up, down:
+ * over 2^15 words) and inline (q, k, v, o), attention split over the threads (256 cached
+ * positions), a float32 head split by rows.
+ */
+class DecodeAllocationTest {
+    private static final int CONTEXT = 256, STEPS = 20;
+
+    @Test
+    void twoBitDecodeStepAllocatesNothing() {
+        ModelConfig.TextConfig c = SyntheticModel.config("llama", 512, 1408, 2, 8, 4, 64, 1024, CONTEXT + STEPS, 10000.0, null, false);
+        LlamaModel model = SyntheticModel.create(c, 1, QuantizedLinear.random(2, 128, 1));
+        KvCache cache = model.newCache(CONTEXT + STEPS);
+        float[] logits = new float[model.vocabSize()];
+        int[] prompt = new int[CONTEXT];
+        for (int i = 0; i < CONTEXT; i++) prompt[i] = (i * 31 + 7) % c.vocabSize();
+        model.forward(prompt, cache, false);
+        Runnable round = () -> {
+            for (int s = 0; s < STEPS; s++) model.decode((s * 13 + 5) % c.vocabSize(), cache, logits);
+            cache.reset();
+            cache.advance(CONTEXT);
+        };
+        AllocationMeter meter = new AllocationMeter();
+        long bytes = meter.settledBytes(round, 20_000);
+        assertEquals(0, bytes, "bytes allocated by " + STEPS + " decode steps (" + meter + ")");
+    }
+}
