@@ -1,9 +1,14 @@
 package casp.kernel;
 
+import java.io.IOException;
 import java.lang.management.ManagementFactory;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
 
 /**
  * Bytes allocated by a piece of work on the calling thread and on {@link Parallel}'s helper
@@ -11,6 +16,10 @@ import java.util.Locale;
  * Allocation is deterministic once the JIT has compiled the code, unlike time; but the
  * interpreter and C1 box Vector API values, so {@link #settledBytes} repeats the work until a
  * round allocates nothing or the time is up, and reports the smallest round.
+ *
+ * <p>Measure in a JVM of its own ({@link #inFreshJvm}): in the test JVM, after other tests had
+ * filled the compile queues, kernels of the decode path were seen still running C1 code (level 2,
+ * which boxes every vector) 20 s into the measurement, while a fresh JVM settles in seconds.
  */
 public final class AllocationMeter {
     private final com.sun.management.ThreadMXBean bean =
@@ -65,6 +74,34 @@ public final class AllocationMeter {
             least = Math.min(least, bytes(round));
         } while (least > 0 && System.nanoTime() < end);
         return least;
+    }
+
+    /** What {@link #report} prints before a measurement, for {@link #inFreshJvm} to find. */
+    private static final String PREFIX = "allocated-bytes ";
+
+    /** Prints a measurement for {@link #inFreshJvm}: name (no spaces) and bytes. */
+    public static void report(String name, long bytes) {
+        System.out.println(PREFIX + name + " " + bytes);
+    }
+
+    /**
+     * Runs main (whose main method measures and {@link #report}s) in a new JVM with this one's
+     * class path and the Vector API; returns the reported bytes by name.
+     */
+    public static Map<String, Long> inFreshJvm(Class<?> main) throws IOException, InterruptedException {
+        String java = ProcessHandle.current().info().command().orElse("java");
+        Process p = new ProcessBuilder(java, "--add-modules", "jdk.incubator.vector", "-Xmx1g", "-Dcasp.quiet=true",
+                "-cp", System.getProperty("java.class.path"), main.getName()).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        if (!p.waitFor(120, TimeUnit.SECONDS) || p.exitValue() != 0) throw new IllegalStateException(main.getName() + " failed:\n" + out);
+        Map<String, Long> bytes = new LinkedHashMap<>();
+        for (String line : out.split("\n")) {
+            if (!line.startsWith(PREFIX)) continue;
+            String[] parts = line.substring(PREFIX.length()).trim().split(" ");
+            bytes.put(parts[0], Long.parseLong(parts[1]));
+        }
+        if (bytes.isEmpty()) throw new IllegalStateException(main.getName() + " reported nothing:\n" + out);
+        return bytes;
     }
 
     @Override

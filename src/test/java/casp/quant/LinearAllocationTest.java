@@ -17,29 +17,40 @@ import casp.quant.lowrank.LowRankLinear;
 import casp.quant.quip.QuipLinear;
 import casp.tensor.DType;
 import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 
 /**
  * The mat-vec of every runtime Linear (the decode path's one-row forward) allocates nothing once
- * warmed up, on any thread it runs on. 1024 x 1024: large enough that each splits over the threads.
+ * warmed up, on any thread it runs on (measured in a JVM of its own, see {@link AllocationMeter}).
+ * 1024 x 1024: large enough that each splits over the threads.
  */
 class LinearAllocationTest {
     private static final int N = 1024, CALLS = 20;
 
+    private static final String[] KINDS = {"float32", "fp16", "gptq2", "gptq3", "gptq4", "gptq8", "gptq2-act-order", "quip2", "aqlm2x8", "lowrank"};
+
     @Test
-    void everyRuntimeLinearMatvecAllocatesNothing() {
-        AllocationMeter meter = new AllocationMeter();
-        float[] x = RandomizedSvd.gaussianMatrix(1, N, 2), y = new float[N];
-        StringBuilder allocating = new StringBuilder();
-        for (String kind : new String[] {"float32", "fp16", "gptq2", "gptq3", "gptq4", "gptq8", "gptq2-act-order", "quip2", "aqlm2x8", "lowrank"}) {
-            Linear linear = create(kind, 11);
-            long bytes = meter.settledBytes(() -> {
-                for (int i = 0; i < CALLS; i++) linear.forward(x, 0, y, 0, 1);
-            }, 10_000);
-            if (bytes != 0) allocating.append(' ').append(kind).append('=').append(bytes);
+    void everyRuntimeLinearMatvecAllocatesNothing() throws Exception {
+        Map<String, Long> none = new LinkedHashMap<>();
+        for (String kind : KINDS) none.put(kind, 0L);
+        assertEquals(none, AllocationMeter.inFreshJvm(Probe.class), "bytes allocated by " + CALLS + " mat-vecs of each kind");
+    }
+
+    /** The measurement, run in its own JVM. */
+    public static final class Probe {
+        public static void main(String[] args) {
+            AllocationMeter meter = new AllocationMeter();
+            float[] x = RandomizedSvd.gaussianMatrix(1, N, 2), y = new float[N];
+            for (String kind : KINDS) {
+                Linear linear = create(kind, 11);
+                AllocationMeter.report(kind, meter.settledBytes(() -> {
+                    for (int i = 0; i < CALLS; i++) linear.forward(x, 0, y, 0, 1);
+                }, 10_000));
+            }
         }
-        assertEquals("", allocating.toString(), "bytes allocated by " + CALLS + " mat-vecs (" + meter + ")");
     }
 
     private static Linear create(String kind, long seed) {
