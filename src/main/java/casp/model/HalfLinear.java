@@ -24,13 +24,13 @@ public final class HalfLinear implements Linear {
     }
 
     /**
-     * The tensor name [rows, cols] of w in 16 bits when the file stores it as F16 or BF16 (and, for
-     * fp16, holds no infinity or NaN); null when it should be read as floats.
+     * The tensor name [rows, cols] of w in 16 bits, memory-mapped from the file, when the file stores
+     * it as F16 or BF16 (and, for fp16, holds no infinity or NaN); null when it should be read as floats.
      */
     public static HalfMatrix matrix(WeightStore w, String name, int rows, int cols) {
         DType t = w.info(name).dtype();
         if (t != DType.F16 && t != DType.BF16) return null;
-        return HalfMatrix.of(rows, cols, w.halfs(name, rows, cols), t == DType.BF16);
+        return HalfMatrix.of(rows, cols, w.mappedHalfs(name, rows, cols), t == DType.BF16);
     }
 
     /** The linear stored as name [out, in] in w: a HalfLinear when {@link #matrix} keeps it in 16 bits, else a DenseLinear. */
