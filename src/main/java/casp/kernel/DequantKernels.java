@@ -48,6 +48,7 @@ final class DequantKernels {
         long work = (long) q.rows * q.wordsPerRow;
         int units = q.rowLanes ? (q.rows + QuantizedMatrix.TILE - 1) / QuantizedMatrix.TILE : (q.rows + 3) / 4;
         if (q.rowLanes) {
+            if (task.in == null) task.in = new RowLaneSimd.Input(); // not before: RowLaneSimd loads only where vectors run
             RowLaneSimd.input(q, xs, xo, task.in);
         } else {
             if (task.groupSums.length < q.groups) task.groupSums = new float[q.groups];
@@ -67,7 +68,7 @@ final class DequantKernels {
      * unit being a tile of the row-lane layout or 4 rows of the slot layout.
      */
     private static final class MatvecTask implements java.util.function.IntConsumer {
-        final RowLaneSimd.Input in = new RowLaneSimd.Input();
+        RowLaneSimd.Input in;
         float[] permuted = new float[0], groupSums = new float[0];
         QuantizedMatrix q;
         float[] xs, y;
