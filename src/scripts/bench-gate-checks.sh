@@ -25,6 +25,7 @@ regress() {
   casp bench regress --quick --jar "$bench_jar" --out "$out/$name" "$@" > "$out/$name.txt" 2>&1
   local rc=$?
   set -e
+  echo "$name done: $(date -u +%T) $(uptime)" | tee -a "$out/load.txt"
   [ "$rc" = 2 ] && { cat "$out/$name.txt"; exit 2; }
   grep -E ' (slower|allocates)$' "$out/$name.txt" | sed "s/^/$name: /" || true
   return "$rc"

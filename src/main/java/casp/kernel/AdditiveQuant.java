@@ -250,8 +250,37 @@ public final class AdditiveQuant {
             lookupRows(codesT, rows, 0, rows, gm, k, lut, scales, y, yOff);
             return;
         }
-        Parallel.forRange(tasks, t -> lookupRows(codesT, rows, (int) ((long) rows * t / tasks), (int) ((long) rows * (t + 1) / tasks),
-                gm, k, lut, scales, y, yOff));
+        LookupTask task = LOOKUP.get();
+        task.set(codesT, rows, gm, k, lut, scales, y, yOff, tasks);
+        Parallel.forRange(tasks, task);
+        task.set(null, 0, 0, 0, null, null, null, 0, 1); // holds no caller's arrays between calls
+    }
+
+    /** Each calling thread's lookup task, reused by every call so that a decode step allocates nothing. */
+    private static final ThreadLocal<LookupTask> LOOKUP = ThreadLocal.withInitial(LookupTask::new);
+
+    /** The table lookups of one mat-vec split in tasks of rows. */
+    private static final class LookupTask implements java.util.function.IntConsumer {
+        char[] codesT;
+        float[] lut, scales, y;
+        int rows, gm, k, yOff, tasks;
+
+        void set(char[] codesT, int rows, int gm, int k, float[] lut, float[] scales, float[] y, int yOff, int tasks) {
+            this.codesT = codesT;
+            this.rows = rows;
+            this.gm = gm;
+            this.k = k;
+            this.lut = lut;
+            this.scales = scales;
+            this.y = y;
+            this.yOff = yOff;
+            this.tasks = tasks;
+        }
+
+        @Override
+        public void accept(int t) {
+            lookupRows(codesT, rows, (int) ((long) rows * t / tasks), (int) ((long) rows * (t + 1) / tasks), gm, k, lut, scales, y, yOff);
+        }
     }
 
     /** lut[lo + j] = sum_i cT[c + i k + j] x[xo + i], one pass over the k codewords. */

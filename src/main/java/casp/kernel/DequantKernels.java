@@ -36,33 +36,63 @@ final class DequantKernels {
     static void matvec(QuantizedMatrix q, float[] x, int xOff, float[] y, int yOff) {
         if (xOff < 0 || xOff + q.cols > x.length) throw new IllegalArgumentException("x is shorter than cols=" + q.cols);
         if (yOff < 0 || yOff + q.rows > y.length) throw new IllegalArgumentException("y is shorter than rows=" + q.rows);
+        MatvecTask task = MATVEC.get();
         float[] xs = x;
         int xo = xOff;
         if (q.perm != null) { // stored order (both kernels read only the first cols entries; RowLaneSimd pads its own copy)
-            xs = new float[q.cols];
+            if (task.permuted.length < q.cols) task.permuted = new float[q.cols];
+            xs = task.permuted;
             for (int j = 0; j < q.cols; j++) xs[j] = x[xOff + q.input(j)];
             xo = 0;
         }
-        int rows = q.rows;
-        long work = (long) rows * q.wordsPerRow;
+        long work = (long) q.rows * q.wordsPerRow;
+        int units = q.rowLanes ? (q.rows + QuantizedMatrix.TILE - 1) / QuantizedMatrix.TILE : (q.rows + 3) / 4;
         if (q.rowLanes) {
-            RowLaneSimd.Input in = RowLaneSimd.input(q, xs, xo);
-            int tiles = (rows + QuantizedMatrix.TILE - 1) / QuantizedMatrix.TILE;
-            int tasks = work < (1 << 15) ? 1 : (int) Math.min(tiles, Parallel.threads() * 8L);
-            Parallel.forRange(tasks, t -> RowLaneSimd.tiles(q, (int) ((long) tiles * t / tasks), (int) ((long) tiles * (t + 1) / tasks), in, y, yOff));
-            return;
+            if (task.in == null) task.in = new RowLaneSimd.Input(); // not before: RowLaneSimd loads only where vectors run
+            RowLaneSimd.input(q, xs, xo, task.in);
+        } else {
+            if (task.groupSums.length < q.groups) task.groupSums = new float[q.groups];
+            for (int g = 0, j = 0; g < q.groups; g++, j += q.groupSize) task.groupSums[g] = Blas1.sum(Math.min(q.groupSize, q.cols - j), xs, xo + j);
         }
-        float[] xg = new float[q.groups];
-        for (int g = 0, j = 0; g < q.groups; g++, j += q.groupSize) xg[g] = Blas1.sum(Math.min(q.groupSize, q.cols - j), xs, xo + j);
-        int quads = (rows + 3) / 4;
-        int tasks = work < (1 << 15) ? 1 : (int) Math.min(quads, Parallel.threads() * 8L);
-        final float[] xsf = xs;
-        final int xof = xo;
-        Parallel.forRange(tasks, t -> {
-            int r0 = (int) ((long) quads * t / tasks) * 4;
-            int r1 = Math.min(rows, (int) ((long) quads * (t + 1) / tasks) * 4);
-            for (int r = r0; r < r1; r++) rowScalar(q, r, xsf, xof, xg, y, yOff);
-        });
+        task.set(q, xs, xo, y, yOff, units, work < (1 << 15) ? 1 : (int) Math.min(units, Parallel.threads() * 8L));
+        if (task.tasks == 1) task.accept(0);
+        else Parallel.forRange(task.tasks, task);
+        task.set(null, null, 0, null, 0, 0, 0); // holds no caller's arrays between calls
+    }
+
+    /** Each calling thread's mat-vec: its prepared input and the task the threads run, reused by every call. */
+    private static final ThreadLocal<MatvecTask> MATVEC = ThreadLocal.withInitial(MatvecTask::new);
+
+    /**
+     * One mat-vec split in tasks: task t takes units [units t / tasks, units (t + 1) / tasks), a
+     * unit being a tile of the row-lane layout or 4 rows of the slot layout.
+     */
+    private static final class MatvecTask implements java.util.function.IntConsumer {
+        RowLaneSimd.Input in;
+        float[] permuted = new float[0], groupSums = new float[0];
+        QuantizedMatrix q;
+        float[] xs, y;
+        int xo, yOff, units, tasks;
+
+        void set(QuantizedMatrix q, float[] xs, int xo, float[] y, int yOff, int units, int tasks) {
+            this.q = q;
+            this.xs = xs;
+            this.xo = xo;
+            this.y = y;
+            this.yOff = yOff;
+            this.units = units;
+            this.tasks = tasks;
+        }
+
+        @Override
+        public void accept(int t) {
+            int u0 = (int) ((long) units * t / tasks), u1 = (int) ((long) units * (t + 1) / tasks);
+            if (q.rowLanes) {
+                RowLaneSimd.tiles(q, u0, u1, in, y, yOff);
+            } else {
+                for (int r = u0 * 4, r1 = Math.min(q.rows, u1 * 4); r < r1; r++) rowScalar(q, r, xs, xo, groupSums, y, yOff);
+            }
+        }
     }
 
     /** Which mat-vec kernel q takes for inputs of ordinary size (benchmarks report it). */

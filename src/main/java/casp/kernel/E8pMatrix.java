@@ -93,6 +93,28 @@ public final class E8pMatrix {
     /** Reusable buffers of {@link #multiply}; one per caller (not thread-safe). */
     public static final class Scratch {
         float[] xt = new float[0], yt = new float[0], yt2 = new float[0], tile = new float[0], dense = new float[0];
+        /** The decode-and-dot pass as a task of the threads, reused by every call. */
+        final DecodeDot decodeDot = new DecodeDot();
+    }
+
+    /** yt[r] = scale * C[r, :] . xt for the rows of task t (y2: scratch [m] at 3/4 bits). */
+    private static final class DecodeDot implements java.util.function.IntConsumer {
+        E8pMatrix c;
+        float[] xt, yt, y2;
+        int tasks;
+
+        void set(E8pMatrix c, float[] xt, float[] yt, float[] y2, int tasks) {
+            this.c = c;
+            this.xt = xt;
+            this.yt = yt;
+            this.y2 = y2;
+            this.tasks = tasks;
+        }
+
+        @Override
+        public void accept(int t) {
+            c.decodeDotRows(t, tasks, xt, yt, y2);
+        }
     }
 
     /** Rows of C decoded at once by the batched product. */
@@ -121,7 +143,7 @@ public final class E8pMatrix {
         else hIn.applyRows(xt, 0, batch, false);
         if (batch == 1) {
             if (codes2 != null && s.yt2.length < m) s.yt2 = new float[m];
-            decodeDot(xt, yt, s.yt2);
+            decodeDot(xt, yt, s.yt2, s.decodeDot);
         } else {
             if (s.tile.length < TILE * n) s.tile = new float[TILE * n];
             int per = n / E8p.DIM;
@@ -146,20 +168,29 @@ public final class E8pMatrix {
     }
 
     /** yt[r] = scale * C[r, :] . xt for every padded row, in parallel over row blocks (y2: scratch [m] at 3/4 bits). */
-    private void decodeDot(float[] xt, float[] yt, float[] y2) {
+    private void decodeDot(float[] xt, float[] yt, float[] y2, DecodeDot task) {
+        int tasks = (int) Math.max(1, Math.min(Parallel.threads() * 4L, (long) paddedRows * (paddedCols / E8p.DIM) / 16384));
+        if (tasks == 1) {
+            decodeDotRows(0, 1, xt, yt, y2);
+            return;
+        }
+        task.set(this, xt, yt, y2, tasks);
+        Parallel.forRange(tasks, task);
+        task.set(null, null, null, null, 1); // holds no caller's arrays between calls
+    }
+
+    /** The rows of task t of tasks in {@link #decodeDot}. */
+    private void decodeDotRows(int t, int tasks, float[] xt, float[] yt, float[] y2) {
         int m = paddedRows, per = paddedCols / E8p.DIM;
         float[] table = E8p.table(), table2 = codes2 == null ? null : residual.table();
         float inv = codes2 == null ? 0 : 1 / residual.scale;
-        int tasks = (int) Math.max(1, Math.min(Parallel.threads() * 4L, (long) m * per / 16384));
-        Parallel.forRange(tasks, t -> {
-            int r0 = (int) ((long) m * t / tasks), r1 = (int) ((long) m * (t + 1) / tasks);
-            dots(table, codes, per, xt, r0, r1, yt);
-            if (codes2 != null) {
-                dots(table2, codes2, per, xt, r0, r1, y2);
-                for (int r = r0; r < r1; r++) yt[r] += y2[r] * inv;
-            }
-            for (int r = r0; r < r1; r++) yt[r] *= scale;
-        });
+        int r0 = (int) ((long) m * t / tasks), r1 = (int) ((long) m * (t + 1) / tasks);
+        dots(table, codes, per, xt, r0, r1, yt);
+        if (codes2 != null) {
+            dots(table2, codes2, per, xt, r0, r1, y2);
+            for (int r = r0; r < r1; r++) yt[r] += y2[r] * inv;
+        }
+        for (int r = r0; r < r1; r++) yt[r] *= scale;
     }
 
     /** y[r] = sum_j table[c[r, j]] . x[8 j, 8 j + 8) for rows r0 .. r1. */

@@ -33,12 +33,22 @@ final class FwhtSimd {
         if (h < n) radix2(x, off, n, h);
     }
 
+    /**
+     * The permutations of the first four in-vector stages (null beyond the vector's stages), made
+     * once: a shuffle built from an array on every call is an object on every call.
+     */
+    private static final VectorShuffle<Float> P0 = stage(0), P1 = stage(1), P2 = stage(2), P3 = stage(3);
+
+    private static VectorShuffle<Float> stage(int b) {
+        return b < SWAP.length ? VectorShuffle.fromArray(S, SWAP[b], 0) : null;
+    }
+
     /** Scales and runs all stages with stride < L inside each vector: v <- perm_h(v) + sign_h * v. */
     private static void inVector(float[] x, int off, int n, float scale) {
         int stages = SWAP.length;
-        VectorShuffle<Float> p0 = VectorShuffle.fromArray(S, SWAP[0], 0);
+        VectorShuffle<Float> p0 = P0;
         FloatVector s0 = FloatVector.fromArray(S, SIGN[0], 0);
-        VectorShuffle<Float> p1 = VectorShuffle.fromArray(S, SWAP[1], 0);
+        VectorShuffle<Float> p1 = P1;
         FloatVector s1 = FloatVector.fromArray(S, SIGN[1], 0);
         if (stages == 2) {
             for (int i = off; i < off + n; i += L) {
@@ -49,7 +59,7 @@ final class FwhtSimd {
             }
             return;
         }
-        VectorShuffle<Float> p2 = VectorShuffle.fromArray(S, SWAP[2], 0);
+        VectorShuffle<Float> p2 = P2;
         FloatVector s2 = FloatVector.fromArray(S, SIGN[2], 0);
         if (stages == 3) {
             for (int i = off; i < off + n; i += L) {
@@ -61,7 +71,7 @@ final class FwhtSimd {
             }
             return;
         }
-        VectorShuffle<Float> p3 = VectorShuffle.fromArray(S, SWAP[3], 0);
+        VectorShuffle<Float> p3 = P3;
         FloatVector s3 = FloatVector.fromArray(S, SIGN[3], 0);
         if (stages == 4) {
             for (int i = off; i < off + n; i += L) {

@@ -94,10 +94,54 @@ public final class Gemm {
         }
         boolean big = (long) m * n >= (1L << 16);
         int tasks = big ? Parallel.threads() : 1;
-        if (!trans) {
-            int blocks = Math.min(tasks, (m + 3) / 4);
-            Parallel.forRange(blocks, t -> {
-                int r0 = (int) ((long) m * t / blocks), r1 = (int) ((long) m * (t + 1) / blocks);
+        GemvTask task = GEMV.get();
+        task.set(trans, m, n, alpha, a, offA, lda, x, offX, beta, y, offY, tasks);
+        if (task.parts == 1) task.accept(0);
+        else Parallel.forRange(task.parts, task);
+        task.set(false, 0, 0, 0f, null, 0, 0, null, 0, 0f, null, 0, 1); // holds no caller's arrays between calls
+    }
+
+    /** Each calling thread's mat-vec task, reused by every call so that a decode step allocates nothing. */
+    private static final ThreadLocal<GemvTask> GEMV = ThreadLocal.withInitial(GemvTask::new);
+
+    /**
+     * One sgemv split in parts: without trans, part t takes a block of rows; with trans, y = alpha
+     * A^T x + beta y is split in chunks of at most 2048 columns (each thread's slice of y stays in
+     * L1 while the rows stream by), dealt round-robin to the parts.
+     */
+    private static final class GemvTask implements java.util.function.IntConsumer {
+        boolean trans;
+        int m, n, offA, lda, offX, offY, parts, chunk, chunks;
+        float alpha, beta;
+        float[] a, x, y;
+
+        void set(boolean trans, int m, int n, float alpha, float[] a, int offA, int lda, float[] x, int offX,
+                 float beta, float[] y, int offY, int tasks) {
+            this.trans = trans;
+            this.m = m;
+            this.n = n;
+            this.alpha = alpha;
+            this.a = a;
+            this.offA = offA;
+            this.lda = lda;
+            this.x = x;
+            this.offX = offX;
+            this.beta = beta;
+            this.y = y;
+            this.offY = offY;
+            if (!trans) {
+                parts = Math.max(1, Math.min(tasks, (m + 3) / 4));
+            } else {
+                chunk = Math.max(1, Math.min(2048, (n + tasks - 1) / tasks));
+                chunks = (n + chunk - 1) / chunk;
+                parts = Math.max(1, Math.min(tasks, chunks));
+            }
+        }
+
+        @Override
+        public void accept(int t) {
+            if (!trans) {
+                int r0 = (int) ((long) m * t / parts), r1 = (int) ((long) m * (t + 1) / parts);
                 if (VectorSupport.enabled()) {
                     GemvSimd.rows(r0, r1, n, alpha, a, offA, lda, x, offX, beta, y, offY);
                 } else {
@@ -108,28 +152,21 @@ public final class Gemm {
                         y[offY + r] = beta == 0 ? alpha * s : alpha * s + beta * y[offY + r];
                     }
                 }
-            });
-        } else {
-            // y = alpha A^T x + beta y: scale y, then add alpha x[i] * row i; columns are split in
-            // chunks of at most 2048 so each thread's slice of y stays in L1 while the rows stream by.
-            int chunk = Math.max(1, Math.min(2048, (n + tasks - 1) / tasks));
-            int chunks = (n + chunk - 1) / chunk;
-            Parallel.forRange(Math.min(tasks, chunks), t -> {
-                int parts = Math.min(tasks, chunks);
-                for (int q = t; q < chunks; q += parts) {
-                    int j0 = q * chunk, j1 = Math.min(n, j0 + chunk);
-                    for (int j = j0; j < j1; j++) y[offY + j] = beta == 0 ? 0f : beta * y[offY + j];
-                    if (VectorSupport.enabled()) {
-                        GemvSimd.columns(j0, j1, m, alpha, a, offA, lda, x, offX, y, offY);
-                    } else {
-                        for (int i = 0; i < m; i++) {
-                            float xi = alpha * x[offX + i];
-                            int ai = offA + i * lda;
-                            for (int j = j0; j < j1; j++) y[offY + j] += xi * a[ai + j];
-                        }
+                return;
+            }
+            for (int q = t; q < chunks; q += parts) {
+                int j0 = q * chunk, j1 = Math.min(n, j0 + chunk);
+                for (int j = j0; j < j1; j++) y[offY + j] = beta == 0 ? 0f : beta * y[offY + j];
+                if (VectorSupport.enabled()) {
+                    GemvSimd.columns(j0, j1, m, alpha, a, offA, lda, x, offX, y, offY);
+                } else {
+                    for (int i = 0; i < m; i++) {
+                        float xi = alpha * x[offX + i];
+                        int ai = offA + i * lda;
+                        for (int j = j0; j < j1; j++) y[offY + j] += xi * a[ai + j];
                     }
                 }
-            });
+            }
         }
     }
 

@@ -139,11 +139,38 @@ public final class HalfMatrix {
         if (yOff < 0 || yOff + rows > y.length) throw new IllegalArgumentException("y is shorter than rows=" + rows);
         int quads = (rows + 3) / 4;
         int tasks = (long) rows * cols < (1 << 16) ? 1 : (int) Math.min(quads, Parallel.threads() * 8L);
-        Parallel.forRange(tasks, t -> {
-            int r0 = (int) ((long) quads * t / tasks) * 4, r1 = Math.min(rows, (int) ((long) quads * (t + 1) / tasks) * 4);
-            if (SIMD) HalfSimd.rows(this, r0, r1, x, xOff, y, yOff);
-            else for (int r = r0; r < r1; r++) y[yOff + r] = rowScalar(r, x, xOff, 0, cols);
-        });
+        MatvecTask task = MATVEC.get();
+        task.set(this, x, xOff, y, yOff, quads, tasks);
+        if (tasks == 1) task.accept(0);
+        else Parallel.forRange(tasks, task);
+        task.set(null, null, 0, null, 0, 0, 1); // holds no caller's arrays between calls
+    }
+
+    /** Each calling thread's mat-vec task, reused by every call so that a decode step allocates nothing. */
+    private static final ThreadLocal<MatvecTask> MATVEC = ThreadLocal.withInitial(MatvecTask::new);
+
+    /** One mat-vec split in tasks of whole quads of rows. */
+    private static final class MatvecTask implements java.util.function.IntConsumer {
+        HalfMatrix w;
+        float[] x, y;
+        int xOff, yOff, quads, tasks;
+
+        void set(HalfMatrix w, float[] x, int xOff, float[] y, int yOff, int quads, int tasks) {
+            this.w = w;
+            this.x = x;
+            this.xOff = xOff;
+            this.y = y;
+            this.yOff = yOff;
+            this.quads = quads;
+            this.tasks = tasks;
+        }
+
+        @Override
+        public void accept(int t) {
+            int r0 = (int) ((long) quads * t / tasks) * 4, r1 = Math.min(w.rows, (int) ((long) quads * (t + 1) / tasks) * 4);
+            if (SIMD) HalfSimd.rows(w, r0, r1, x, xOff, y, yOff);
+            else for (int r = r0; r < r1; r++) y[yOff + r] = w.rowScalar(r, x, xOff, 0, w.cols);
+        }
     }
 
     /** sum over columns [c0, c1) of W[r, c] x[xOff + c]. */

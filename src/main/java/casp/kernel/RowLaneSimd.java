@@ -82,9 +82,16 @@ final class RowLaneSimd {
      * products' scale 2^(X_EXP + READ_EXP - k); and the power of two 2^k that x was scaled down by
      * (k = 0 unless max |x| >= {@link #MAX_X}).
      */
-    record Input(float[] xq, float[] groupSums, int k) {}
+    static final class Input {
+        float[] xq = new float[0];
+        float[] groupSums = new float[0];
+        int k;
+        /** Factor of lane l of the pre-scaling; the period (1, or 4 at 4 bits) divides L. */
+        private final float[] pattern = new float[L];
+    }
 
-    static Input input(QuantizedMatrix q, float[] xs, int xo) {
+    /** Fills in (its buffers reused, grown when too short) with the kernel's view of xs[xo, xo + cols). */
+    static void input(QuantizedMatrix q, float[] xs, int xo, Input in) {
         int cols = q.cols;
         IntVector maxAbsBits = IntVector.zero(IS); // raw bits of |x|: ordered like the magnitudes, NaN above all
         int j = 0;
@@ -98,31 +105,37 @@ final class RowLaneSimd {
         int k = Float.isFinite(maxAbs) && maxAbs >= MAX_X ? Math.getExponent(maxAbs) - Math.getExponent(MAX_X) + 1 : 0;
         // 2, 3 and 8 bits: every code is shifted to the bottom of its word; 4 bits: code u of a 16-bit half stays at bit 4u.
         int period = q.bits == 4 ? 4 : 1;
-        float[] pattern = new float[L]; // factor of lane l; the period divides L
+        float[] pattern = in.pattern;
         for (int l = 0; l < L; l++) pattern[l] = Math.scalb(1f, X_EXP - k - q.bits * (l % period));
         FloatVector pv = FloatVector.fromArray(FS, pattern, 0);
-        float[] xq;
+        int length = q.bits == 3 ? q.wordsPerRow * q.slotsPerWord : q.slots * SLOT;
+        if (in.xq.length < length) in.xq = new float[length];
+        float[] xq = in.xq;
         if (q.bits == 3) { // each group starts a word of 10 codes: x of group g from 10 * wordsPerGroup * g, zero pads between
-            xq = new float[q.wordsPerRow * q.slotsPerWord];
+            java.util.Arrays.fill(xq, 0, length, 0f);
             float f = pattern[0];
             for (int g = 0, c = 0; g < q.groups; g++, c += q.groupSize) {
                 int n = Math.min(q.groupSize, cols - c), to = g * q.wordsPerGroup * q.slotsPerWord;
                 for (int i = 0; i < n; i++) xq[to + i] = xs[xo + c + i] * f;
             }
         } else {
-            xq = new float[q.slots * SLOT];
             for (j = 0; j + L <= cols; j += L) FloatVector.fromArray(FS, xs, xo + j).mul(pv).intoArray(xq, j);
             for (; j < cols; j++) xq[j] = xs[xo + j] * pattern[j % L];
+            java.util.Arrays.fill(xq, cols, length, 0f);
         }
-        float[] sums = new float[q.groups];
+        if (in.groupSums.length < q.groups) in.groupSums = new float[q.groups];
+        float[] sums = in.groupSums;
         float sumScale = Math.scalb(1f, X_EXP + READ_EXP - k);
         for (int g = 0, c = 0; g < q.groups; g++, c += q.groupSize) sums[g] = Blas1.sum(Math.min(q.groupSize, cols - c), xs, xo + c) * sumScale;
-        return new Input(xq, sums, k);
+        in.k = k;
     }
+
+    /** Each thread's tile totals. */
+    private static final ThreadLocal<float[]> TILE_OUT = ThreadLocal.withInitial(() -> new float[TILE]);
 
     /** y[yOff + r] for the rows of tiles [tile0, tile1). */
     static void tiles(QuantizedMatrix q, int tile0, int tile1, Input in, float[] y, int yOff) {
-        float[] out = new float[TILE];
+        float[] out = TILE_OUT.get();
         for (int tile = tile0; tile < tile1; tile++) {
             if (q.bits == 2) tile2Bits(q, tile, in, out);
             else if (q.bits == 3) tile3Bits(q, tile, in, out);

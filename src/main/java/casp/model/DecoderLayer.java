@@ -10,6 +10,7 @@ import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.IntConsumer;
 
 /**
  * One Llama decoder layer: h += o_proj(attention(rope(q), rope(k), v)) on RMSNorm(h), then
@@ -151,9 +152,39 @@ public final class DecoderLayer {
         boolean wantProbs = hooks.wantsAttention(index);
         float[][] perHead = wantProbs ? new float[heads][Math.multiplyExact(T, keys)] : null;
         float[][] scratch = wantProbs ? null : ws.probs(tasks, Math.multiplyExact(Math.min(T, ROW_BLOCK), keys));
-        if (tasks == 1) attendItems(0, 1, items, T, startPos, keys, cache, perHead, scratch);   // no fork, no lambda
-        else Parallel.forRange(tasks, task -> attendItems(task, tasks, items, T, startPos, keys, cache, perHead, scratch));
+        if (tasks == 1) {
+            attendItems(0, 1, items, T, startPos, keys, cache, perHead, scratch);
+        } else {
+            attentionTask.set(tasks, items, T, startPos, keys, cache, perHead, scratch);
+            Parallel.forRange(tasks, attentionTask);
+            attentionTask.set(0, 0, 0, 0, 0, null, null, null);
+        }
         if (wantProbs) for (int h = 0; h < heads; h++) hooks.attentionProbs(index, h, perHead[h], T, keys, startPos);
+    }
+
+    /** The attention of one pass as a task of the threads: reused, so that a decode step allocates nothing. */
+    private final AttentionTask attentionTask = new AttentionTask();
+
+    private final class AttentionTask implements IntConsumer {
+        private int tasks, items, T, startPos, keys;
+        private KvCache.Layer cache;
+        private float[][] perHead, scratch;
+
+        void set(int tasks, int items, int T, int startPos, int keys, KvCache.Layer cache, float[][] perHead, float[][] scratch) {
+            this.tasks = tasks;
+            this.items = items;
+            this.T = T;
+            this.startPos = startPos;
+            this.keys = keys;
+            this.cache = cache;
+            this.perHead = perHead;
+            this.scratch = scratch;
+        }
+
+        @Override
+        public void accept(int task) {
+            attendItems(task, tasks, items, T, startPos, keys, cache, perHead, scratch);
+        }
     }
 
     /**

@@ -236,7 +236,10 @@ public final class LlamaModel {
             throw new IllegalStateException("KV cache holds " + start + " of " + cache.capacity() + " positions; " + T + " more do not fit");
         if (x.length < (long) T * config.hiddenSize())
             throw new IllegalArgumentException("x has " + x.length + " values, need " + T + " x " + config.hiddenSize());
-        for (DecoderLayer layer : layers) layer.forward(x, T, start, cache == null ? null : cache.layer(layer.index()), hooks);
+        for (int i = 0; i < layers.size(); i++) { // indexed: an iterator would be garbage on every decoded token
+            DecoderLayer layer = layers.get(i);
+            layer.forward(x, T, start, cache == null ? null : cache.layer(layer.index()), hooks);
+        }
         if (cache != null) cache.advance(T);
     }
 
