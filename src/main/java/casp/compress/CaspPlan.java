@@ -310,6 +310,22 @@ public final class CaspPlan {
         }
         if (budget - fixed < 0) throw new IllegalArgumentException("the low-rank factors alone (" + fixed + " bits) exceed the budget " + budget);
         BitAllocation.Result alloc = BitAllocation.solve(o.allocation(), units, budget - fixed - reserved);
+        if (o.shareCodebooks() && o.perLinear()) {
+            // Wide codebook sets no linear took: release their bits and solve again with those widths
+            // priced out of reach (a width costing more than the budget), so every set used stays paid for.
+            java.util.Set<String> unusedWide = new java.util.HashSet<>();
+            for (String name : allocatable(o.lowRank())) unusedWide.add(name + "/" + widths[1]);
+            for (int u = 0; u < units.size(); u++) {
+                if (alloc.width(u) == widths[1]) unusedWide.remove(units.get(u).name().replaceFirst("^layers\\.\\d+\\.", "") + "/" + widths[1]);
+            }
+            if (!unusedWide.isEmpty()) {
+                long out = budget + 1;
+                reserved -= unusedWide.size() * codebookSetBits(o, widths[1]);
+                units = BitAllocation.units(infos, widths, false, (li, b) -> unusedWide.contains(li.name() + "/" + b) ? out
+                        : sharedLinearCost(o, li.rows(), li.cols(), b));
+                alloc = BitAllocation.solve(o.allocation(), units, budget - fixed - reserved);
+            }
+        }
         LowRankQuantizer.Options fo = new LowRankQuantizer.Options(1, 0, o.backend(), o.factorBits(), o.widthOfA(), -1, o.rotate(),
                 o.refitA(), 1, svd, o.aqlm());
         Map<String, Integer> owners = new HashMap<>();
