@@ -129,6 +129,10 @@ public final class CompressCommand implements Callable<Integer> {
     @Option(names = "--refit-a", description = "casp: least-squares refit of factor A to the quantized B")
     boolean refitA;
 
+    @Option(names = "--no-low-rank", description = "casp: keep q/k as ordinary linears of the backend: the bit allocation (and "
+            + "--share-codebooks) without the low-rank step, to measure what that step adds")
+    boolean noLowRank;
+
     @Option(names = "--lowrank-only", description = "casp: only replace q/k by low-rank factors; every other linear stays float32")
     boolean lowRankOnly;
 
@@ -350,11 +354,12 @@ public final class CompressCommand implements Callable<Integer> {
         }
         if (factorBits == 0 && !lowRankOnly)
             throw new BadInputException("--factor-bits 0 (float32 factors) is only for --lowrank-only: float factors do not fit a bit budget");
+        if (noLowRank && lowRankOnly) throw new BadInputException("--no-low-rank and --lowrank-only exclude each other");
         if (shareCodebooks && !backend.equals("aqlm")) throw new BadInputException("--share-codebooks applies to --backend aqlm only");
         if (shareCodebooks && resume)
             throw new BadInputException("--share-codebooks runs cannot be resumed (a block's checkpoint lacks the codebooks it shares); "
                     + "start again without --resume");
         return new CaspPlan.Options(backend, bits, rule, rankRatio, rankThreshold, mode, allocationUnit.equals("linear"), factorBits,
-                aBits == null ? 0 : aBits, rotate, refitA, true, aqlm, "plain".equals(budget), shareCodebooks);
+                aBits == null ? 0 : aBits, rotate, refitA, !noLowRank, aqlm, "plain".equals(budget), shareCodebooks);
     }
 }

@@ -311,18 +311,17 @@ public final class CaspPlan {
         if (budget - fixed < 0) throw new IllegalArgumentException("the low-rank factors alone (" + fixed + " bits) exceed the budget " + budget);
         BitAllocation.Result alloc = BitAllocation.solve(o.allocation(), units, budget - fixed - reserved);
         if (o.shareCodebooks() && o.perLinear()) {
-            // Wide codebook sets no linear took: release their bits and solve again with those widths
-            // priced out of reach (a width costing more than the budget), so every set used stays paid for.
-            java.util.Set<String> unusedWide = new java.util.HashSet<>();
-            for (String name : allocatable(o.lowRank())) unusedWide.add(name + "/" + widths[1]);
-            for (int u = 0; u < units.size(); u++) {
-                if (alloc.width(u) == widths[1]) unusedWide.remove(units.get(u).name().replaceFirst("^layers\\.\\d+\\.", "") + "/" + widths[1]);
-            }
-            if (!unusedWide.isEmpty()) {
-                long out = budget + 1;
-                reserved -= unusedWide.size() * codebookSetBits(o, widths[1]);
-                units = BitAllocation.units(infos, widths, false, (li, b) -> unusedWide.contains(li.name() + "/" + b) ? out
-                        : sharedLinearCost(o, li.rows(), li.cols(), b));
+            // Codebook sets no linear took: release their bits and solve again without those widths
+            // for those names, until every set left is used (each round only removes sets).
+            java.util.Set<String> banned = new java.util.HashSet<>();
+            for (int round = 0; round < 2 * widths.length; round++) {
+                java.util.Set<String> unused = new java.util.HashSet<>();
+                for (String name : allocatable(o.lowRank())) for (int w : widths) if (!banned.contains(name + "/" + w)) unused.add(name + "/" + w);
+                for (int u = 0; u < units.size(); u++) unused.remove(infos.get(u).name() + "/" + alloc.width(u));
+                if (unused.isEmpty()) break;
+                banned.addAll(unused);
+                for (String set : unused) reserved -= codebookSetBits(o, Integer.parseInt(set.substring(set.indexOf('/') + 1)));
+                units = restrictedUnits(infos, widths, banned, o);
                 alloc = BitAllocation.solve(o.allocation(), units, budget - fixed - reserved);
             }
         }
@@ -350,6 +349,29 @@ public final class CaspPlan {
             }
         }
         return plan;
+    }
+
+    /** One unit per linear (in the order of infos) at the widths whose codebook set is not banned ("name/width"). */
+    private static List<BitAllocation.Unit> restrictedUnits(List<BitAllocation.LinearInfo> infos, int[] widths, java.util.Set<String> banned,
+                                                            Options o) {
+        List<BitAllocation.Unit> out = new ArrayList<>();
+        for (BitAllocation.LinearInfo li : infos) {
+            int n = 0;
+            for (int w : widths) if (!banned.contains(li.name() + "/" + w)) n++;
+            int[] ws = new int[n];
+            long[] cost = new long[n];
+            double[] dist = li.distortion() == null ? null : new double[n];
+            int j = 0;
+            for (int c = 0; c < widths.length; c++) {
+                if (banned.contains(li.name() + "/" + widths[c])) continue;
+                ws[j] = widths[c];
+                cost[j] = sharedLinearCost(o, li.rows(), li.cols(), widths[c]);
+                if (dist != null) dist[j] = li.distortion()[c];
+                j++;
+            }
+            out.add(new BitAllocation.Unit("layers." + li.layer() + "." + li.name(), li.layer(), (long) li.rows() * li.cols(), ws, cost, dist));
+        }
+        return out;
     }
 
     /** The index of the unit a linear belongs to. */
