@@ -14,7 +14,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh" "$@" # sets here, shared; answ
 work="${1:-$(mktemp -d)}"
 ROWS="${ROWS:-32 64}"
 TOKENS="${TOKENS:-2048}"
-lock="${CASP_LOCK:-/tmp/casp-heavy.lock}" # CASP_LOCK=none: the caller holds the lock already
+lock="${CASP_LOCK:-/tmp/casp-timing.lock}" # CASP_LOCK=none: the caller holds the lock already
 locked() { if [ "$lock" = none ]; then "$@"; else flock "$lock" "$@"; fi; }
 mkdir -p "$work"
 "$here/casp" --version >/dev/null

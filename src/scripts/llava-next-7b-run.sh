@@ -5,7 +5,7 @@
 # per run, the visual token count and the seconds spent in the vision tower, the projector and the
 # language model (prefill + decode of --max-tokens new tokens). Random weights: the text is noise;
 # the shapes, token counts and times are the real ones. Each twin (~14 GB) is deleted after use.
-# Run it alone (it needs ~15 GB of RAM): flock /tmp/casp-heavy.lock src/scripts/llava-next-7b-run.sh
+# Run it alone (it needs ~15 GB of RAM): flock /tmp/casp-timing.lock src/scripts/llava-next-7b-run.sh
 # Environment: SCRATCH (default /tmp/casp-llava-next), LAYERS (keep N decoder layers: a quick
 # smoke run), MAX_TOKENS (default 4), PHOTO (default ../shared/images/photos/chelsea.png), CASP_JAR
 # (run this jar instead of ./casp, e.g. a copy that later source edits do not rebuild), TWINS (the
@@ -17,7 +17,7 @@ photo="${PHOTO:-$shared/images/photos/chelsea.png}"
 max="${MAX_TOKENS:-4}"
 mkdir -p "$scratch"
 casp() {
-  if [ -n "${CASP_JAR:-}" ]; then java --add-modules jdk.incubator.vector -XX:MaxRAMPercentage=75 -XX:+UseG1GC -jar "$CASP_JAR" "$@"
+  if [ -n "${CASP_JAR:-}" ]; then java --add-modules jdk.incubator.vector -XX:MaxRAMPercentage=75 -XX:+UseG1GC -XX:MaxNewSize=1g -jar "$CASP_JAR" "$@"
   else "$here/casp" "$@"; fi
 }
 java "$here/src/scripts/PanGif.java" "$photo" "$scratch/pan.gif" 8

@@ -9,7 +9,7 @@
 # LAYERS=32 is the whole 14 GB twin), SAMPLES (calibration conversations, default 128), MAX_BLOCKS
 # (default 2), BACKENDS (default "gptq quip aqlm"), HEAP (JVM max heap, default 10g), KEEP=1 keeps
 # the twin, CASP_JAR=FILE runs that jar instead of building target/casp.jar. Each heavy step runs
-# under flock /tmp/casp-heavy.lock (CASP_LOCK=none when the caller holds it).
+# under flock /tmp/casp-timing.lock (CASP_LOCK=none when the caller holds it).
 #
 # The calibration set is SAMPLES LLaVA conversations over the photos of ../shared/images/photos
 # (reused in turn), each a question and a long answer, cut by casp to the 576 image tokens plus at
@@ -28,7 +28,7 @@ SAMPLES="${SAMPLES:-128}"
 MAX_BLOCKS="${MAX_BLOCKS:-2}"
 BACKENDS="${BACKENDS:-gptq quip aqlm}"
 HEAP="${HEAP:-10g}"
-lock="${CASP_LOCK:-/tmp/casp-heavy.lock}" # CASP_LOCK=none: the caller holds the lock already
+lock="${CASP_LOCK:-/tmp/casp-timing.lock}" # CASP_LOCK=none: the caller holds the lock already
 locked() { if [ "$lock" = none ]; then "$@"; else flock "$lock" "$@"; fi; }
 mkdir -p "$work"
 if [ -n "${CASP_JAR:-}" ]; then # a given jar (no build)
@@ -52,7 +52,7 @@ mkdir -p "$calib/images"
 photos=()
 for p in "$shared"/images/photos/*; do
   case "$(basename "$p")" in truncated.jpg) continue ;; esac
-  ln -sf "$p" "$calib/images/$(basename "$p")"
+  cp "$p" "$calib/images/$(basename "$p")" # copies: links that leave the images folder are refused
   photos+=("$(basename "$p")")
 done
 answer="The picture shows a scene with many details worth describing one by one."

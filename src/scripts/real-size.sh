@@ -2,10 +2,11 @@
 # Real-size figures on shape twins (random weights, published shapes): a 7B LLaVA's parameters, the
 # peak RSS and speed of `casp generate` with an image, and casp against llama.cpp on llama-2-7b
 # (full depth and a 2-layer cut), F16 / Q2_K against casp bf16 / 2-bit RTN, 2 threads, back to back.
-# Each heavy step runs under the shared lock /tmp/casp-heavy.lock and prints the load average.
+# Each heavy step runs under the shared lock /tmp/casp-timing.lock and prints the load average.
 #
 # usage: src/scripts/real-size.sh WORK_DIR [step ...]
 #   steps: llava (synth + inspect + generate), llama (synth), gguf, bench, busy (default: all)
+#   MODELS: the llama twins of the gguf and bench steps (default "llama-2-7b-2l llama-2-7b")
 #   needs: ~45 GB free in WORK_DIR; LLAMA_CPP_SRC (a llama.cpp checkout, default /work/llama.cpp-src)
 #   and LLAMA_CPP_BUILD (its cmake build with llama-bench and llama-quantize, default /work/llama.cpp-build)
 #   for the gguf / bench steps. Delete WORK_DIR afterwards: it holds ~45 GB of twins and GGUF files.
@@ -17,10 +18,12 @@ steps="${*:-llava llama gguf bench busy}"
 src="${LLAMA_CPP_SRC:-/work/llama.cpp-src}"
 build="${LLAMA_CPP_BUILD:-/work/llama.cpp-build}"
 image="${IMAGE:-$repo/../shared/images/photos/astronaut.png}"
+MODELS="${MODELS:-llama-2-7b-2l llama-2-7b}" # the llama twins of the gguf and bench steps
 mkdir -p "$work"
 "$repo/casp" --version >/dev/null   # builds target/casp.jar if needed
-casp=(java --add-modules jdk.incubator.vector -XX:MaxRAMPercentage=75 -XX:+UseG1GC -XX:+UseTransparentHugePages -jar "$repo/target/casp.jar")
-heavy() { flock /tmp/casp-heavy.lock "$@"; }
+cp "$repo/target/casp.jar" "$work/casp.jar" # a fixed copy: later source edits do not rebuild it mid-run
+casp=(java --add-modules jdk.incubator.vector -XX:MaxRAMPercentage=75 -XX:+UseG1GC -XX:MaxNewSize=1g -XX:+UseTransparentHugePages -jar "$work/casp.jar")
+heavy() { flock /tmp/casp-timing.lock "$@"; }
 load() { echo "  [load: $(uptime | sed 's/.*load average: //')]"; }
 has() { [[ " $steps " == *" $1 "* ]]; }
 
@@ -48,7 +51,7 @@ if has gguf; then
   echo "== GGUF F16 (llama.cpp's gguf-py) and Q2_K (llama-quantize), casp 2-bit RTN folders"
   calib="$work/calib.txt"
   python3 -c "print(' '.join(['the quick brown fox jumps over the lazy dog'] * 200))" > "$calib"
-  for m in llama-2-7b-2l llama-2-7b; do
+  for m in $MODELS; do
     [ -f "$work/$m-f16.gguf" ] || heavy env PYTHONPATH="$src/gguf-py" python3 "$here/llamacpp/twin_to_gguf.py" "$work/$m" "$work/$m-f16.gguf"
     [ -f "$work/$m-q2_k.gguf" ] || heavy "$build/bin/llama-quantize" "$work/$m-f16.gguf" "$work/$m-q2_k.gguf" Q2_K 2 > "$work/$m-quantize.log" 2>&1
     # 2-bit RTN, group 128 (GPTQ v1 folder): calibration is only run, not used, by RTN
@@ -87,7 +90,7 @@ PY
 
 if has bench; then
   echo "== casp vs llama.cpp, 2 threads (casp: -Dcasp.threads=2 is the default on 2 cores)"
-  for m in llama-2-7b-2l llama-2-7b; do
+  for m in $MODELS; do
     bench_pair "$m: casp bf16 vs llama.cpp F16" "$work/$m" "$work/$m-f16.gguf"
     bench_pair "$m: casp 2-bit RTN g128 vs llama.cpp Q2_K" "$work/$m-rtn2" "$work/$m-q2_k.gguf"
   done

@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.nio.ShortBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
@@ -22,10 +23,11 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * A safetensors file, validated on open and read with positional reads of at most
- * {@link #READ_WINDOW_BYTES} at a time into the caller's arrays. Not memory maps: a mapped page
- * counts in the process's resident memory until the garbage collector unmaps its buffer, so copying
- * a 14 GB model into arrays through maps could hold both copies resident at once.
+ * A safetensors file, validated on open. Tensors are either read with positional reads of at most
+ * {@link #READ_WINDOW_BYTES} at a time into the caller's arrays (never through a memory map: a
+ * mapped page stays resident until the garbage collector unmaps its buffer, so copying a 14 GB
+ * model through maps could hold two copies at once), or, for the 16-bit weights a model runs on,
+ * memory-mapped and used in place ({@link #mapHalfs}).
  *
  * <p>Format: 8-byte little-endian header length N, N bytes of JSON
  * {name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__": {str: str}}, then the data.
@@ -221,6 +223,40 @@ public final class SafeTensorsFile {
         long bad = casp.kernel.Finite.firstNonFinite(out, out.length, bf16);
         if (bad >= 0) throw nonFinite(t, bad, bf16 ? DType.bf16ToFloat(out[(int) bad]) : DType.f16ToFloat(out[(int) bad]));
         return out;
+    }
+
+    /**
+     * The 16-bit values of an F16 or BF16 tensor as little-endian bytes, memory-mapped read-only and used in place: nothing
+     * is copied to the heap, the pages are read from the file on first use and the kernel may drop
+     * them again under memory pressure. Checked for NaN and infinity like {@link #readHalfs} (one
+     * pass over the values). A tensor larger than one mapping (2 GiB) is read into the heap instead.
+     */
+    public ByteBuffer mapHalfs(String name) {
+        TensorInfo t = info(name);
+        if (t.dtype() != DType.F16 && t.dtype() != DType.BF16) {
+            throw new BadInputException(path + ": tensor '" + name + "' has dtype " + t.dtype() + ", expected F16 or BF16");
+        }
+        if (t.byteSize() > Integer.MAX_VALUE) {
+            short[] values = readHalfs(name);
+            ByteBuffer bytes = ByteBuffer.allocate(values.length * 2).order(ByteOrder.LITTLE_ENDIAN);
+            bytes.asShortBuffer().put(values);
+            return bytes;
+        }
+        ByteBuffer bytes;
+        try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
+            if (ch.size() != fileSize) throw bad(path, "file changed size while open");
+            bytes = ch.map(FileChannel.MapMode.READ_ONLY, dataStart + t.begin(), t.byteSize()).order(ByteOrder.LITTLE_ENDIAN);
+        } catch (IOException e) {
+            throw new BadInputException(path + ": cannot map tensor '" + t.name() + "': " + e.getMessage(), e);
+        }
+        boolean bf16 = t.dtype() == DType.BF16;
+        ShortBuffer values = bytes.asShortBuffer();
+        long bad = casp.kernel.Finite.firstNonFinite(values, bf16);
+        if (bad >= 0) {
+            short h = values.get((int) bad);
+            throw nonFinite(t, bad, bf16 ? DType.bf16ToFloat(h) : DType.f16ToFloat(h));
+        }
+        return bytes;
     }
 
     /** Reads an I32 tensor. */

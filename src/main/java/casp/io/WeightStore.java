@@ -128,20 +128,27 @@ public final class WeightStore {
 
     /** A floating-point tensor converted to float32, checked against the expected shape. */
     public float[] floats(String name, long... expectedShape) {
-        TensorInfo t = info(name);
-        if (!java.util.Arrays.equals(t.shape(), expectedShape))
-            throw new BadInputException(t.name() + " in " + file(name).path() + " has shape " + java.util.Arrays.toString(t.shape())
-                    + ", expected " + java.util.Arrays.toString(expectedShape));
+        checkShape(name, expectedShape);
         return floats(name);
     }
 
     /** The raw 16-bit values of an F16 or BF16 tensor, checked against the expected shape. */
     public short[] halfs(String name, long... expectedShape) {
+        checkShape(name, expectedShape);
+        return file(name).readHalfs(name);
+    }
+
+    private void checkShape(String name, long... expectedShape) {
         TensorInfo t = info(name);
         if (!java.util.Arrays.equals(t.shape(), expectedShape))
             throw new BadInputException(t.name() + " in " + file(name).path() + " has shape " + java.util.Arrays.toString(t.shape())
                     + ", expected " + java.util.Arrays.toString(expectedShape));
-        return file(name).readHalfs(name);
+    }
+
+    /** The 16-bit values of an F16 or BF16 tensor memory-mapped in place ({@link SafeTensorsFile#mapHalfs}), checked against the expected shape. */
+    public java.nio.ByteBuffer mappedHalfs(String name, long... expectedShape) {
+        checkShape(name, expectedShape);
+        return file(name).mapHalfs(name);
     }
 
     public int[] ints(String name) {

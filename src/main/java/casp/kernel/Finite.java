@@ -1,5 +1,7 @@
 package casp.kernel;
 
+import java.nio.ShortBuffer;
+
 /**
  * Finds NaN and infinite values in weights as they are loaded, so that a damaged checkpoint is
  * refused with the tensor named instead of producing NaN logits (or empty text) much later.
@@ -24,6 +26,26 @@ public final class Finite {
         short mask = bf16 ? BF16_EXPONENT : F16_EXPONENT;
         if (SIMD ? !FiniteSimd.anyExponentAllOnes(h, n, mask) : !anyExponentAllOnesScalar(h, n, mask)) return -1;
         for (int i = 0; i < n; i++) if ((h[i] & mask) == mask) return i;
+        return -1;
+    }
+
+    /** Values checked per step of {@link #firstNonFinite(ShortBuffer, boolean)}. */
+    private static final int BUFFER_STEP = 1 << 16;
+
+    /**
+     * Index of the first NaN or infinity among the F16 (bf16 false) or BF16 values w[0, capacity),
+     * or -1; a mapped buffer is read through a small array, a step at a time.
+     */
+    public static long firstNonFinite(ShortBuffer w, boolean bf16) {
+        int n = w.capacity();
+        if (w.hasArray() && w.arrayOffset() == 0) return firstNonFinite(w.array(), n, bf16);
+        short[] step = new short[Math.min(n, BUFFER_STEP)];
+        for (int from = 0; from < n; from += step.length) {
+            int len = Math.min(step.length, n - from);
+            w.get(from, step, 0, len);
+            long at = firstNonFinite(step, len, bf16);
+            if (at >= 0) return from + at;
+        }
         return -1;
     }
 

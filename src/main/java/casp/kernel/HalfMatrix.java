@@ -1,11 +1,20 @@
 package casp.kernel;
 
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.ShortBuffer;
+
 /**
  * A dense weight matrix W [rows, cols] kept in 16 bits per weight, fp16 or bf16 as the model file
  * stores it (half the memory and the memory traffic of float32), with the products of a linear
  * layer: y = W x for one row ({@link #matvec}), Y = X W^T for many ({@link #matmul}). The values
  * are widened to float exactly inside the kernels, so the results are those of the float32 matrix
  * up to the order of the sums.
+ *
+ * <p>The values live in a Java array, or outside the heap in a read-only memory map of the model
+ * file, so a model's weights are used in place without a copy on the heap. The kernels load a
+ * mapped matrix with the Vector API's buffer loads where the JDK has them (JDK 17 to 19), and
+ * elsewhere through a per-thread copy of a few rows (about half the speed).
  *
  * <p>fp16 infinities and NaN are refused by {@link #of} (the vector widening maps them to large
  * finite values); a caller keeps such a tensor in float32.
@@ -15,15 +24,21 @@ public final class HalfMatrix {
     private static final boolean SIMD = VectorSupport.enabled();
 
     final int rows, cols;
-    /** Row-major [rows, cols] raw 16-bit values. */
-    final short[] w;
+    /** Row-major [rows, cols] raw 16-bit values, read by absolute index only. */
+    final ShortBuffer w;
+    /**
+     * The same values as little-endian bytes, for the kernels' vector loads, when they are outside
+     * the heap and the Vector API can load from a buffer; null otherwise (an array, or rows copied).
+     */
+    final ByteBuffer vectorBytes;
     /** bf16 (the top half of a float) rather than IEEE fp16. */
     final boolean bf16;
 
-    private HalfMatrix(int rows, int cols, short[] w, boolean bf16) {
+    private HalfMatrix(int rows, int cols, ShortBuffer w, ByteBuffer vectorBytes, boolean bf16) {
         this.rows = rows;
         this.cols = cols;
         this.w = w;
+        this.vectorBytes = vectorBytes;
         this.bf16 = bf16;
     }
 
@@ -32,13 +47,59 @@ public final class HalfMatrix {
      * value is infinite or NaN.
      */
     public static HalfMatrix of(int rows, int cols, short[] w, boolean bf16) {
-        if (rows <= 0 || cols <= 0 || (long) rows * cols != w.length) {
-            throw new IllegalArgumentException("w has " + w.length + " values, expected " + rows + "x" + cols);
+        return of(rows, cols, ShortBuffer.wrap(w), null, bf16);
+    }
+
+    /**
+     * Wraps (does not copy) rows * cols fp16 (bf16 false) or bf16 values stored little-endian in
+     * bytes[0, 2 * rows * cols), for example a memory-mapped tensor; null when an fp16 value is
+     * infinite or NaN. The buffer's position, limit and byte order are not used.
+     */
+    public static HalfMatrix of(int rows, int cols, ByteBuffer bytes, boolean bf16) {
+        return ofBytes(rows, cols, bytes, bf16, HalfSimd.BUFFER_LOADS);
+    }
+
+    /** As {@link #of(int, int, ByteBuffer, boolean)}; vectorLoads false makes the kernels copy rows even where buffer loads exist (tests). */
+    static HalfMatrix ofBytes(int rows, int cols, ByteBuffer bytes, boolean bf16, boolean vectorLoads) {
+        ByteBuffer le = bytes.duplicate().clear().order(ByteOrder.LITTLE_ENDIAN);
+        boolean direct = !le.hasArray();
+        return of(rows, cols, le.asShortBuffer(), direct && vectorLoads && SIMD ? le : null, bf16);
+    }
+
+    private static HalfMatrix of(int rows, int cols, ShortBuffer w, ByteBuffer vectorBytes, boolean bf16) {
+        if (rows <= 0 || cols <= 0 || (long) rows * cols != w.capacity()) {
+            throw new IllegalArgumentException("w has " + w.capacity() + " values, expected " + rows + "x" + cols);
         }
-        if (!bf16) {
-            for (short h : w) if ((h & 0x7C00) == 0x7C00) return null;
+        if (!bf16 && Finite.firstNonFinite(w, false) >= 0) return null;
+        return new HalfMatrix(rows, cols, w, vectorBytes, bf16);
+    }
+
+    /** Whether the values are outside the Java heap (a memory map). */
+    public boolean isMapped() {
+        return !w.hasArray();
+    }
+
+    /** Per-thread copy of a few rows of a mapped matrix. */
+    private static final ThreadLocal<short[]> ROW_TILE = new ThreadLocal<>();
+
+    /**
+     * The values [from, from + n) as an array to read from index {@link #arrayBase}: the backing
+     * array itself, or (outside the heap) a copy in the calling thread's tile.
+     */
+    short[] readable(int from, int n) {
+        if (w.hasArray()) return w.array();
+        short[] tile = ROW_TILE.get();
+        if (tile == null || tile.length < n) {
+            tile = new short[Math.max(n, 1 << 14)];
+            ROW_TILE.set(tile);
         }
-        return new HalfMatrix(rows, cols, w, bf16);
+        w.get(from, tile, 0, n);
+        return tile;
+    }
+
+    /** Where value from sits in the array {@link #readable}(from, n) returned. */
+    int arrayBase(int from) {
+        return w.hasArray() ? w.arrayOffset() + from : 0;
     }
 
     public int rows() {
@@ -64,7 +125,11 @@ public final class HalfMatrix {
 
     /** W[r, c] as a float. */
     public float get(int r, int c) {
-        short h = w[r * cols + c];
+        return get(r * cols + c);
+    }
+
+    private float get(int index) {
+        short h = w.get(index);
         return bf16 ? Float.intBitsToFloat(h << 16) : Fp16.toFloat(h);
     }
 
@@ -113,13 +178,26 @@ public final class HalfMatrix {
         });
     }
 
+    /** Values widened per step of {@link #widen}: the size of the tile a mapped matrix is read through. */
+    private static final int WIDEN_STEP = 1 << 14;
+
     /** dst[off, off + n) = the floats of w[from, from + n). */
     private void widen(int from, int n, float[] dst, int off) {
-        int i = 0;
-        if (SIMD) i = HalfSimd.widen(this, from, n, dst, off);
-        for (; i < n; i++) {
-            short h = w[from + i];
-            dst[off + i] = bf16 ? Float.intBitsToFloat(h << 16) : Fp16.toFloat(h);
+        for (int done = 0; done < n; done += WIDEN_STEP) {
+            int len = Math.min(WIDEN_STEP, n - done);
+            int o = off + done, i = 0;
+            if (vectorBytes != null) {
+                i = HalfSimd.widen(vectorBytes, from + done, len, bf16, dst, o);
+                for (; i < len; i++) dst[o + i] = get(from + done + i);
+                continue;
+            }
+            short[] a = readable(from + done, len);
+            int base = arrayBase(from + done);
+            if (SIMD) i = HalfSimd.widen(a, base, len, bf16, dst, o);
+            for (; i < len; i++) {
+                short h = a[base + i];
+                dst[o + i] = bf16 ? Float.intBitsToFloat(h << 16) : Fp16.toFloat(h);
+            }
         }
     }
 }

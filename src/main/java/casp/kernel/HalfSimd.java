@@ -1,5 +1,7 @@
 package casp.kernel;
 
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
@@ -26,6 +28,32 @@ final class HalfSimd {
     private static final VectorSpecies<Short> SS = VectorSpecies.of(short.class, VectorShape.forBitSize(FS.vectorBitSize() / 2));
     private static final int L = FS.length();
 
+    /**
+     * Whether ShortVector loads from a ByteBuffer (JDK 17 to 19; later JDKs load from memory
+     * segments instead, which this code, built for 17, cannot name).
+     */
+    static final boolean BUFFER_LOADS = hasBufferLoads();
+
+    private static boolean hasBufferLoads() {
+        try {
+            ShortVector.class.getMethod("fromByteBuffer", VectorSpecies.class, ByteBuffer.class, int.class, ByteOrder.class);
+            return true;
+        } catch (NoSuchMethodException e) {
+            return false;
+        }
+    }
+
+    /** fp16 value i (not byte i) of a little-endian buffer, widened. */
+    private static FloatVector fp16(ByteBuffer w, int i) {
+        IntVector v = (IntVector) ShortVector.fromByteBuffer(SS, w, 2 * i, ByteOrder.LITTLE_ENDIAN).convertShape(VectorOperators.S2I, IS, 0);
+        return v.lanewise(VectorOperators.LSHL, 13).lanewise(VectorOperators.AND, 0x8FFFE000).reinterpretAsFloats().mul(0x1p112f);
+    }
+
+    private static FloatVector bf16(ByteBuffer w, int i) {
+        IntVector v = (IntVector) ShortVector.fromByteBuffer(SS, w, 2 * i, ByteOrder.LITTLE_ENDIAN).convertShape(VectorOperators.S2I, IS, 0);
+        return v.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+    }
+
     private static FloatVector fp16(short[] w, int off) {
         IntVector i = (IntVector) ShortVector.fromArray(SS, w, off).convertShape(VectorOperators.S2I, IS, 0);
         // i is sign-extended, so after << 13 bit 31 holds the sign and bits 28-30 copies of it: cleared.
@@ -37,57 +65,106 @@ final class HalfSimd {
         return i.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
     }
 
-    /** y[yOff + r] for rows [r0, r1): four rows share each load of x. */
+    /**
+     * y[yOff + r] for rows [r0, r1): four bf16 rows (two fp16) share each load of x. A matrix on
+     * the heap is read in place, one outside it by buffer loads or through a copy of the rows.
+     */
     static void rows(HalfMatrix m, int r0, int r1, float[] x, int xOff, float[] y, int yOff) {
+        final int cols = m.cols, block = m.bf16 ? 4 : 2;
         int r = r0;
-        if (m.bf16) {
-            for (; r + 4 <= r1; r += 4) rows4Bf16(m, r, x, xOff, y, yOff);
-        } else {
-            for (; r + 2 <= r1; r += 2) rows2Fp16(m, r, x, xOff, y, yOff);
+        for (; r + block <= r1; r += block) {
+            int from = r * cols;
+            if (m.vectorBytes != null) {
+                if (m.bf16) rows4Bf16(m.vectorBytes, from, cols, x, xOff, y, yOff + r);
+                else rows2Fp16(m.vectorBytes, from, cols, x, xOff, y, yOff + r);
+            } else {
+                short[] w = m.readable(from, block * cols);
+                if (m.bf16) rows4Bf16(w, m.arrayBase(from), cols, x, xOff, y, yOff + r);
+                else rows2Fp16(w, m.arrayBase(from), cols, x, xOff, y, yOff + r);
+            }
+            int tail = cols / L * L;
+            if (tail < cols) for (int i = r; i < r + block; i++) y[yOff + i] += m.rowScalar(i, x, xOff, tail, cols);
         }
-        for (; r < r1; r++) y[yOff + r] = m.rowScalar(r, x, xOff, 0, m.cols);
+        for (; r < r1; r++) y[yOff + r] = m.rowScalar(r, x, xOff, 0, cols);
     }
 
-    /** Two rows at a time: with four, C2 ran this loop at half the speed of the float32 mat-vec. */
-    private static void rows2Fp16(HalfMatrix m, int r, float[] x, int xOff, float[] y, int yOff) {
-        final short[] w = m.w;
-        final int cols = m.cols, o0 = r * cols, o1 = o0 + cols;
+    /** As the array version, loading from a little-endian buffer (value index o0, not byte index). */
+    private static void rows2Fp16(ByteBuffer w, int o0, int cols, float[] x, int xOff, float[] y, int yOff) {
+        final int o1 = o0 + cols;
         FloatVector a0 = FloatVector.zero(FS), a1 = a0;
-        int c = 0;
-        for (; c + L <= cols; c += L) {
+        for (int c = 0; c + L <= cols; c += L) {
             FloatVector xv = FloatVector.fromArray(FS, x, xOff + c);
             a0 = fp16(w, o0 + c).fma(xv, a0);
             a1 = fp16(w, o1 + c).fma(xv, a1);
         }
-        y[yOff + r] = a0.reduceLanes(VectorOperators.ADD) + m.rowScalar(r, x, xOff, c, cols);
-        y[yOff + r + 1] = a1.reduceLanes(VectorOperators.ADD) + m.rowScalar(r + 1, x, xOff, c, cols);
+        y[yOff] = a0.reduceLanes(VectorOperators.ADD);
+        y[yOff + 1] = a1.reduceLanes(VectorOperators.ADD);
     }
 
-    private static void rows4Bf16(HalfMatrix m, int r, float[] x, int xOff, float[] y, int yOff) {
-        final short[] w = m.w;
-        final int cols = m.cols, o0 = r * cols, o1 = o0 + cols, o2 = o1 + cols, o3 = o2 + cols;
+    private static void rows4Bf16(ByteBuffer w, int o0, int cols, float[] x, int xOff, float[] y, int yOff) {
+        final int o1 = o0 + cols, o2 = o1 + cols, o3 = o2 + cols;
         FloatVector a0 = FloatVector.zero(FS), a1 = a0, a2 = a0, a3 = a0;
-        int c = 0;
-        for (; c + L <= cols; c += L) {
+        for (int c = 0; c + L <= cols; c += L) {
             FloatVector xv = FloatVector.fromArray(FS, x, xOff + c);
             a0 = bf16(w, o0 + c).fma(xv, a0);
             a1 = bf16(w, o1 + c).fma(xv, a1);
             a2 = bf16(w, o2 + c).fma(xv, a2);
             a3 = bf16(w, o3 + c).fma(xv, a3);
         }
-        y[yOff + r] = a0.reduceLanes(VectorOperators.ADD) + m.rowScalar(r, x, xOff, c, cols);
-        y[yOff + r + 1] = a1.reduceLanes(VectorOperators.ADD) + m.rowScalar(r + 1, x, xOff, c, cols);
-        y[yOff + r + 2] = a2.reduceLanes(VectorOperators.ADD) + m.rowScalar(r + 2, x, xOff, c, cols);
-        y[yOff + r + 3] = a3.reduceLanes(VectorOperators.ADD) + m.rowScalar(r + 3, x, xOff, c, cols);
+        y[yOff] = a0.reduceLanes(VectorOperators.ADD);
+        y[yOff + 1] = a1.reduceLanes(VectorOperators.ADD);
+        y[yOff + 2] = a2.reduceLanes(VectorOperators.ADD);
+        y[yOff + 3] = a3.reduceLanes(VectorOperators.ADD);
+    }
+
+    /** Two rows at a time (with four, C2 ran this loop at half the speed of the float32 mat-vec); as rows4Bf16. */
+    private static void rows2Fp16(short[] w, int o0, int cols, float[] x, int xOff, float[] y, int yOff) {
+        final int o1 = o0 + cols;
+        FloatVector a0 = FloatVector.zero(FS), a1 = a0;
+        for (int c = 0; c + L <= cols; c += L) {
+            FloatVector xv = FloatVector.fromArray(FS, x, xOff + c);
+            a0 = fp16(w, o0 + c).fma(xv, a0);
+            a1 = fp16(w, o1 + c).fma(xv, a1);
+        }
+        y[yOff] = a0.reduceLanes(VectorOperators.ADD);
+        y[yOff + 1] = a1.reduceLanes(VectorOperators.ADD);
+    }
+
+    /** y[yOff, yOff + 4) = four rows from w[o0] over the columns below the last multiple of L (the caller adds the rest). */
+    private static void rows4Bf16(short[] w, int o0, int cols, float[] x, int xOff, float[] y, int yOff) {
+        final int o1 = o0 + cols, o2 = o1 + cols, o3 = o2 + cols;
+        FloatVector a0 = FloatVector.zero(FS), a1 = a0, a2 = a0, a3 = a0;
+        for (int c = 0; c + L <= cols; c += L) {
+            FloatVector xv = FloatVector.fromArray(FS, x, xOff + c);
+            a0 = bf16(w, o0 + c).fma(xv, a0);
+            a1 = bf16(w, o1 + c).fma(xv, a1);
+            a2 = bf16(w, o2 + c).fma(xv, a2);
+            a3 = bf16(w, o3 + c).fma(xv, a3);
+        }
+        y[yOff] = a0.reduceLanes(VectorOperators.ADD);
+        y[yOff + 1] = a1.reduceLanes(VectorOperators.ADD);
+        y[yOff + 2] = a2.reduceLanes(VectorOperators.ADD);
+        y[yOff + 3] = a3.reduceLanes(VectorOperators.ADD);
+    }
+
+    /** As the array version, from value index from of a little-endian buffer. */
+    static int widen(ByteBuffer w, int from, int n, boolean isBf16, float[] dst, int off) {
+        int i = 0;
+        if (isBf16) {
+            for (; i + L <= n; i += L) bf16(w, from + i).intoArray(dst, off + i);
+        } else {
+            for (; i + L <= n; i += L) fp16(w, from + i).intoArray(dst, off + i);
+        }
+        return i;
     }
 
     /** dst[off + i] = the float of w[from + i] for i below the largest multiple of L <= n; returns that count. */
-    static int widen(HalfMatrix m, int from, int n, float[] dst, int off) {
+    static int widen(short[] w, int from, int n, boolean isBf16, float[] dst, int off) {
         int i = 0;
-        if (m.bf16) {
-            for (; i + L <= n; i += L) bf16(m.w, from + i).intoArray(dst, off + i);
+        if (isBf16) {
+            for (; i + L <= n; i += L) bf16(w, from + i).intoArray(dst, off + i);
         } else {
-            for (; i + L <= n; i += L) fp16(m.w, from + i).intoArray(dst, off + i);
+            for (; i + L <= n; i += L) fp16(w, from + i).intoArray(dst, off + i);
         }
         return i;
     }

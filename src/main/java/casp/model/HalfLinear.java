@@ -12,6 +12,12 @@ import casp.tensor.DType;
  * the bytes read per decoded token).
  */
 public final class HalfLinear implements Linear {
+    /**
+     * 16-bit weights are used in place from the memory-mapped files; -Dcasp.mmap=false copies them
+     * into the heap instead (for file systems where mapping is slow, or to compare the two).
+     */
+    private static final boolean MAP_WEIGHTS = !"false".equals(System.getProperty("casp.mmap"));
+
     private final HalfMatrix weight;
     private final float[] bias;
 
@@ -24,13 +30,15 @@ public final class HalfLinear implements Linear {
     }
 
     /**
-     * The tensor name [rows, cols] of w in 16 bits when the file stores it as F16 or BF16 (and, for
-     * fp16, holds no infinity or NaN); null when it should be read as floats.
+     * The tensor name [rows, cols] of w in 16 bits, memory-mapped from the file, when the file stores
+     * it as F16 or BF16 (and, for fp16, holds no infinity or NaN); null when it should be read as floats.
      */
     public static HalfMatrix matrix(WeightStore w, String name, int rows, int cols) {
         DType t = w.info(name).dtype();
         if (t != DType.F16 && t != DType.BF16) return null;
-        return HalfMatrix.of(rows, cols, w.halfs(name, rows, cols), t == DType.BF16);
+        boolean bf16 = t == DType.BF16;
+        return MAP_WEIGHTS ? HalfMatrix.of(rows, cols, w.mappedHalfs(name, rows, cols), bf16)
+                : HalfMatrix.of(rows, cols, w.halfs(name, rows, cols), bf16);
     }
 
     /** The linear stored as name [out, in] in w: a HalfLinear when {@link #matrix} keeps it in 16 bits, else a DenseLinear. */

@@ -144,6 +144,43 @@ class SafeTensorsTest {
         assertArrayEquals(vals, SafeTensorsFile.open(p).readFloats("b"));
     }
 
+    private static SafeTensorsWriter addBf16(SafeTensorsWriter w, String name, float... vals) {
+        return w.add(name, DType.BF16, new long[]{vals.length}, out -> {
+            ByteBuffer bb = ByteBuffer.allocate(vals.length * 2).order(ByteOrder.LITTLE_ENDIAN);
+            for (float v : vals) bb.putShort(DType.floatToBf16(v));
+            bb.flip();
+            while (bb.hasRemaining()) out.write(bb);
+        });
+    }
+
+    @Test
+    void mappedHalfsAreTheValuesInPlace() throws IOException {
+        float[] f = new float[1001];
+        for (int i = 0; i < f.length; i++) f[i] = (i - 500) * 0.03125f;
+        Path p = tmp.resolve("m.safetensors");
+        SafeTensorsWriter w = new SafeTensorsWriter().addF16("pad", new long[]{3}, new float[]{1, 2, 3}).addF16("h", new long[]{f.length}, f);
+        addBf16(w, "b", f).write(p);
+        SafeTensorsFile s = SafeTensorsFile.open(p);
+        for (String name : new String[] {"h", "b", "pad"}) {
+            short[] read = s.readHalfs(name);
+            java.nio.ShortBuffer mapped = s.mapHalfs(name).asShortBuffer();
+            assertFalse(mapped.hasArray(), name + ": mapped, not copied to the heap");
+            assertEquals(read.length, mapped.capacity(), name);
+            for (int i = 0; i < read.length; i++) assertEquals(read[i], mapped.get(i), name + "[" + i + "]");
+        }
+        BadInputException e = assertThrows(BadInputException.class, () -> s.mapHalfs("nope"));
+        assertTrue(e.getMessage().contains("nope"), e.getMessage());
+    }
+
+    @Test
+    void mappedHalfsRefuseDamagedValues() throws IOException {
+        Path p = tmp.resolve("nan.safetensors");
+        addBf16(new SafeTensorsWriter(), "w", 1f, 2f, Float.NaN, 4f).write(p);
+        BadInputException e = assertThrows(BadInputException.class, () -> SafeTensorsFile.open(p).mapHalfs("w"));
+        assertTrue(e.getMessage().contains(p.toString()) && e.getMessage().contains("'w'") && e.getMessage().contains("element 2"),
+                e.getMessage());
+    }
+
     @Test
     void readsSpanningSeveralReadWindows() throws IOException {
         float[] f = new float[1003];

@@ -1,11 +1,14 @@
 package casp.kernel;
 
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.util.SplittableRandom;
 
 /**
  * Checks of {@link HalfMatrix} against a double product of its values widened one by one, for
  * {@link VectorWidths} to run at every vector width (the widening is done by vector bit tricks there,
- * by {@link Fp16#toFloat} in the scalar code).
+ * by {@link Fp16#toFloat} in the scalar code). Every matrix is checked twice: on a Java array, and
+ * outside the heap as a memory-mapped tensor is (read through the per-thread row tile).
  */
 public final class HalfChecks {
     private HalfChecks() {}
@@ -26,29 +29,52 @@ public final class HalfChecks {
         return w;
     }
 
+    /** Where a checked matrix keeps its values, and how the kernels read them there. */
+    enum Storage { HEAP, OFF_HEAP_VECTOR_LOADS, OFF_HEAP_ROW_COPIES }
+
+    /** w as a matrix on the heap, or copied outside it the way a memory-mapped tensor is held. */
+    static HalfMatrix matrix(int rows, int cols, short[] w, boolean bf16, Storage storage) {
+        if (storage == Storage.HEAP) return HalfMatrix.of(rows, cols, w, bf16);
+        ByteBuffer direct = ByteBuffer.allocateDirect(w.length * 2).order(ByteOrder.LITTLE_ENDIAN);
+        direct.asShortBuffer().put(w);
+        direct.order(ByteOrder.BIG_ENDIAN); // the matrix must not depend on the caller's byte order
+        HalfMatrix m = HalfMatrix.ofBytes(rows, cols, direct, bf16, storage == Storage.OFF_HEAP_VECTOR_LOADS);
+        check(m == null || m.isMapped(), "a direct buffer must be read as off-heap values");
+        return m;
+    }
+
     public static void matvecFp16AndBf16() {
-        for (boolean bf16 : new boolean[] {false, true}) {
-            for (int rows : new int[] {1, 3, 7, 17, 33}) {
-                for (int cols : new int[] {1, 7, 16, 17, 33, 129, 1000}) {
-                    HalfMatrix m = HalfMatrix.of(rows, cols, randomHalfs(rows * cols, bf16, rows * 131L + cols), bf16);
-                    float[] x = vector(cols + 2, cols);
-                    float[] y = new float[rows + 1];
-                    m.matvec(x, 2, y, 1);
-                    compare(m, x, 2, 1, y, 1, (bf16 ? "bf16 " : "fp16 ") + rows + "x" + cols);
+        for (Storage storage : Storage.values()) {
+            for (boolean bf16 : new boolean[] {false, true}) {
+                for (int rows : new int[] {1, 3, 7, 17, 33}) {
+                    // 5000 columns: four rows exceed the row tile's first size
+                    for (int cols : new int[] {1, 7, 16, 17, 33, 129, 1000, 5000}) {
+                        HalfMatrix m = matrix(rows, cols, randomHalfs(rows * cols, bf16, rows * 131L + cols), bf16, storage);
+                        float[] x = vector(cols + 2, cols);
+                        float[] y = new float[rows + 1];
+                        m.matvec(x, 2, y, 1);
+                        compare(m, x, 2, 1, y, 1, storage + " " + (bf16 ? "bf16 " : "fp16 ") + rows + "x" + cols);
+                    }
                 }
             }
         }
     }
 
     public static void matmulFp16AndBf16() {
-        for (boolean bf16 : new boolean[] {false, true}) {
-            for (int tokens : new int[] {2, 9}) {
-                int rows = 131, cols = 77; // past one 64-row tile, a ragged last one
-                HalfMatrix m = HalfMatrix.of(rows, cols, randomHalfs(rows * cols, bf16, tokens), bf16);
-                float[] x = vector(tokens * cols + 3, tokens);
-                float[] y = new float[tokens * rows + 1];
-                m.matmul(x, 3, tokens, y, 1);
-                compare(m, x, 3, tokens, y, 1, (bf16 ? "bf16" : "fp16") + " matmul tokens=" + tokens);
+        for (Storage storage : Storage.values()) {
+            for (boolean bf16 : new boolean[] {false, true}) {
+                for (int tokens : new int[] {2, 9}) {
+                    // past one 64-row tile with a ragged last one; 300 columns: a tile is widened in several steps
+                    for (int[] shape : new int[][] {{131, 77}, {70, 300}}) {
+                        int rows = shape[0], cols = shape[1];
+                        HalfMatrix m = matrix(rows, cols, randomHalfs(rows * cols, bf16, tokens), bf16, storage);
+                        float[] x = vector(tokens * cols + 3, tokens);
+                        float[] y = new float[tokens * rows + 1];
+                        m.matmul(x, 3, tokens, y, 1);
+                        compare(m, x, 3, tokens, y, 1, storage + " " + (bf16 ? "bf16" : "fp16")
+                                + " matmul " + rows + "x" + cols + " tokens=" + tokens);
+                    }
+                }
             }
         }
     }
@@ -63,7 +89,15 @@ public final class HalfChecks {
         short[] all = new short[rows * cols];
         int n = 0;
         for (int h = 0; h < 0x10000; h++) if ((h & 0x7C00) != 0x7C00) all[n++] = (short) h;
-        HalfMatrix m = HalfMatrix.of(rows, cols, all, false);
+        for (Storage storage : Storage.values()) widensEveryFp16Value(matrix(rows, cols, all, false, storage), all);
+        check(HalfMatrix.of(1, 2, new short[] {0x3C00, 0x7C00}, false) == null, "fp16 infinity must be refused");
+        check(matrix(1, 2, new short[] {0x3C00, 0x7C00}, false, Storage.OFF_HEAP_ROW_COPIES) == null, "off-heap fp16 infinity must be refused");
+        check(HalfMatrix.of(1, 2, new short[] {0x3C00, (short) 0xFE00}, false) == null, "fp16 NaN must be refused");
+        check(HalfMatrix.of(1, 2, new short[] {0x3F80, 0x7F80}, true) != null, "bf16 values are kept as they are");
+    }
+
+    private static void widensEveryFp16Value(HalfMatrix m, short[] all) {
+        int rows = m.rows(), cols = m.cols();
         float[] y = new float[rows];
         for (int c = 0; c < cols; c++) {
             float[] oneHot = new float[cols];
@@ -78,9 +112,6 @@ public final class HalfChecks {
         for (int t = 0; t < cols; t++) {
             for (int r = 0; r < rows; r++) same(all[r * cols + t], yt[t * rows + r], "matmul");
         }
-        check(HalfMatrix.of(1, 2, new short[] {0x3C00, 0x7C00}, false) == null, "fp16 infinity must be refused");
-        check(HalfMatrix.of(1, 2, new short[] {0x3C00, (short) 0xFE00}, false) == null, "fp16 NaN must be refused");
-        check(HalfMatrix.of(1, 2, new short[] {0x3F80, 0x7F80}, true) != null, "bf16 values are kept as they are");
     }
 
     private static void same(short h, float got, String path) {
