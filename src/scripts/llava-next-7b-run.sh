@@ -9,7 +9,7 @@
 # Environment: SCRATCH (default /tmp/casp-llava-next), LAYERS (keep N decoder layers: a quick
 # smoke run), MAX_TOKENS (default 4), PHOTO (default ../shared/images/photos/chelsea.png), CASP_JAR
 # (run this jar instead of ./casp, e.g. a copy that later source edits do not rebuild), TWINS (the
-# synth names to run, default both).
+# synth names to run, default both), REUSE=1 (run twins already in SCRATCH instead of writing them).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh" "$@"
 scratch="${SCRATCH:-/tmp/casp-llava-next}"
@@ -34,8 +34,10 @@ run() { # twin, label, generate options...
 
 for like in ${TWINS:-llava-v1.6-vicuna-7b llava-next-video-7b}; do
   twin="$scratch/$like"
-  rm -rf "$twin"
-  casp synth --like "$like" --out "$twin" ${LAYERS:+--layers "$LAYERS"} >/dev/null
+  if [ -z "${REUSE:-}" ] || [ ! -f "$twin/config.json" ]; then
+    rm -rf "$twin"
+    casp synth --like "$like" --out "$twin" ${LAYERS:+--layers "$LAYERS"} >/dev/null
+  fi
   if [ "$like" = llava-v1.6-vicuna-7b ] || [ -n "${PHOTO_ON_VIDEO:-}" ]; then
     run "$twin" "photo $(basename "$photo")" --image "$photo"
   fi

@@ -66,6 +66,7 @@ P="${PROMPT_TOKENS:-64}"; N="${DECODE_TOKENS:-16}"
 bench_pair() { # name casp-folder gguf: llama-bench then casp bench decode, back to back
   local name="$1" folder="$2" gguf="$3"
   echo "-- $name"
+  [ -e "$folder" ] && [ -e "$gguf" ] || { echo "  skipped: $folder or $gguf is missing"; return 0; }
   load
   heavy "$build/bin/llama-bench" -m "$gguf" -t 2 -p "$P" -n "$N" -r 2 -o json > "$work/lb.json" 2>/dev/null
   heavy "${casp[@]}" bench decode --model "$folder" --prompt-tokens "$P" --decode-tokens "$N" --runs 2 --warmup 1 \

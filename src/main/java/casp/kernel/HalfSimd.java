@@ -17,7 +17,9 @@ import jdk.incubator.vector.VectorSpecies;
  * value times 2^-112 (a denormal float for fp16 subnormals, still exact), so one multiply by 2^112
  * rebiases it. The fp16 and bf16 loops are separate methods (C2 in JDK 17 boxes a vector merged
  * from two branches); the fp16 one takes two rows at a time, as with four C2 ran it at half the
- * speed of the float32 mat-vec (32000 x 1024 on 2 threads: 8.2 ms against 4.7 with two).
+ * speed of the float32 mat-vec (32000 x 1024 on 2 threads: 8.2 ms against 4.7 with two). The
+ * kernels over a mapped buffer repeat the array kernels' loops with buffer loads: a load passed in
+ * as a function or an interface would box the vectors it returns.
  */
 final class HalfSimd {
     private HalfSimd() {}
