@@ -22,7 +22,8 @@
 # (ratio = the paper's, budget = the ratio rule's total rank split to minimise the whitened
 # truncation loss, threshold = relative loss <= RANK_THRESHOLD per layer, sparsity = the budget
 # split weighted by each layer's attention density), bits allocated over single linears ({2,3},
-# measured). Extra CASP flags per backend: CASP_GPTQ_FLAGS, CASP_QUIP_FLAGS, CASP_AQLM_FLAGS.
+# measured); aqlm with codebooks shared across layers (--share-codebooks: one set per linear name and
+# width, stored once). Extra CASP flags per backend: CASP_GPTQ_FLAGS, CASP_QUIP_FLAGS, CASP_AQLM_FLAGS.
 # "better" counts the seeds on which CASP's perplexity is below the backend alone's on the same
 # seed; "vs alone" is the change of the mean perplexity. Every java process runs under nice -n 19.
 set -euo pipefail
@@ -76,7 +77,7 @@ casp_flags() {
   case "$1" in
     gptq) echo "--method casp --backend gptq $CASP_GPTQ_FLAGS" ;;
     quip) echo "--method casp --backend quip --budget plain $CASP_QUIP_FLAGS" ;;
-    aqlm) echo "--method casp --backend aqlm --codebook-bits 2 --budget plain $CASP_AQLM_FLAGS" ;;
+    aqlm) echo "--method casp --backend aqlm --codebook-bits 2 --budget plain --share-codebooks $CASP_AQLM_FLAGS" ;;
   esac
 }
 

@@ -91,6 +91,11 @@ public final class CompressCommand implements Callable<Integer> {
                     + "plain = what QuIP# alone stores at --bits (codes, signs, scales: equal storage to --method quip)")
     String budget;
 
+    @Option(names = "--share-codebooks", description = "casp --backend aqlm: the linears of one name (v_proj, ..., down_proj) at one "
+            + "width share one codebook set, fitted and stored by the first layer with that width; the later layers store codes, scales "
+            + "and the index of that layer (the bits saved go to wider linears). Such a run cannot be resumed from its checkpoint")
+    boolean shareCodebooks;
+
     @Option(names = "--rank-ratio", paramLabel = "R", defaultValue = "0.25",
             description = "casp: fraction rho of q/k parameters kept, r = floor(m n rho / (m + n)) (default ${DEFAULT-VALUE})")
     double rankRatio;
@@ -127,6 +132,10 @@ public final class CompressCommand implements Callable<Integer> {
 
     @Option(names = "--refit-a", description = "casp: least-squares refit of factor A to the quantized B")
     boolean refitA;
+
+    @Option(names = "--no-low-rank", description = "casp: keep q/k as ordinary linears of the backend: the bit allocation (and "
+            + "--share-codebooks) without the low-rank step, to measure what that step adds")
+    boolean noLowRank;
 
     @Option(names = "--lowrank-only", description = "casp: only replace q/k by low-rank factors; every other linear stays float32")
     boolean lowRankOnly;
@@ -350,7 +359,12 @@ public final class CompressCommand implements Callable<Integer> {
         }
         if (factorBits == 0 && !lowRankOnly)
             throw new BadInputException("--factor-bits 0 (float32 factors) is only for --lowrank-only: float factors do not fit a bit budget");
+        if (noLowRank && lowRankOnly) throw new BadInputException("--no-low-rank and --lowrank-only exclude each other");
+        if (shareCodebooks && !backend.equals("aqlm")) throw new BadInputException("--share-codebooks applies to --backend aqlm only");
+        if (shareCodebooks && resume)
+            throw new BadInputException("--share-codebooks runs cannot be resumed (a block's checkpoint lacks the codebooks it shares); "
+                    + "start again without --resume");
         return new CaspPlan.Options(backend, bits, rule, rankRatio, rankThreshold, mode, allocationUnit.equals("linear"), factorBits,
-                aBits == null ? 0 : aBits, rotate, refitA, true, aqlm, "plain".equals(budget));
+                aBits == null ? 0 : aBits, rotate, refitA, !noLowRank, aqlm, "plain".equals(budget), shareCodebooks);
     }
 }

@@ -127,7 +127,7 @@ public final class CaspCompression {
         }
         CaspPlan.Options eff = lowRankOnly
                 ? new CaspPlan.Options(o.backend(), o.bits(), o.rankRule(), o.rankRatio(), o.rankThreshold(), BitAllocation.Mode.UNIFORM,
-                o.perLinear(), o.factorBits(), o.aBits(), o.rotate(), o.refitA(), true, o.aqlm(), o.plainBudget())
+                o.perLinear(), o.factorBits(), o.aBits(), o.rotate(), o.refitA(), true, o.aqlm(), o.plainBudget(), o.shareCodebooks())
                 : o;
         CaspPlan plan;
         try {
@@ -197,12 +197,14 @@ public final class CaspCompression {
         opts.put("rotate", o.rotate());
         opts.put("refit_a", o.refitA());
         opts.put("low_rank_only", lowRankOnly);
+        if (o.shareCodebooks()) opts.put("share_codebooks", true);
         long used = storedBits(blocks);
         ObjectNode budget = r.putObject("budget");
         budget.put("original_linear_weights", plan.originalWeights);
         budget.put("budget_bits", plan.budgetBits);
         budget.put("budget_effective_bits", plan.budgetEffectiveBits());
         budget.put("factor_bits", plan.factorBits);
+        if (o.shareCodebooks()) budget.put("shared_codebook_bits", plan.sharedCodebookBits);
         budget.put("planned_bits", plan.plannedBits());
         budget.put("stored_bits", used);
         budget.put("effective_bits", (double) used / plan.originalWeights);
@@ -307,6 +309,9 @@ public final class CaspCompression {
                 sb.append(String.format(Locale.ROOT, "casp: aqlm widths %d -> %dx%d, %d -> %dx%d; %d of %d factors per-channel GPTQ (AQLM's "
                                 + "codebooks would cost more there, or the width is not whole %d-bit codebooks)%n", o.bits(),
                         CaspAqlm.codebooks(o.bits(), b), b, o.bits() + 1, CaspAqlm.codebooks(o.bits() + 1, b), b, gptq, all, b));
+                if (o.shareCodebooks())
+                    sb.append(String.format(Locale.ROOT, "casp: aqlm codebooks shared across layers: %d sets (%d bits), each stored once "
+                            + "with the first layer of its name and width%n", plan.sharedCodebookSets(), plan.sharedCodebookBits));
             }
             BitAllocation.Result a = plan.allocation;
             int wide = 0;
@@ -340,6 +345,7 @@ public final class CaspCompression {
         j.put("refit_a", o.refitA());
         j.put("low_rank_only", lowRankOnly);
         if (o.plainBudget()) j.put("plain_budget", true);
+        if (o.shareCodebooks()) j.put("share_codebooks", true);
         return j;
     }
 }

@@ -5,6 +5,7 @@ import casp.model.Linear;
 import casp.model.LlamaModel;
 import casp.quant.Quantizer;
 import casp.quant.aqlm.Aqlm;
+import casp.quant.aqlm.AqlmWeight;
 import casp.quant.gptq.GptqFormat;
 import casp.quant.lowrank.LowRankQK;
 import casp.quant.quip.Quip;
@@ -80,11 +81,23 @@ public final class CaspPlan {
      *                      codebooks follows each width ({@link CaspAqlm#at}); null for the other backends
      * @param plainBudget   backend aqlm or quip: budget = what the backend alone stores at the target
      *                      instead of the target x weights
+     * @param shareCodebooks backend aqlm: the linears of one name (v_proj, ..., down_proj) at one width
+     *                      share one codebook set, fitted by the first layer that has that width and
+     *                      stored with it; the later layers fit codes and scales to it
      */
     public record Options(String backend, int bits, RankRule rankRule, double rankRatio, double rankThreshold,
                           BitAllocation.Mode allocation, boolean perLinear, int factorBits, int aBits, boolean rotate,
-                          boolean refitA, boolean lowRank, Aqlm.Options aqlm, boolean plainBudget) {
+                          boolean refitA, boolean lowRank, Aqlm.Options aqlm, boolean plainBudget, boolean shareCodebooks) {
+        /** Codebooks not shared. */
+        public Options(String backend, int bits, RankRule rankRule, double rankRatio, double rankThreshold, BitAllocation.Mode allocation,
+                       boolean perLinear, int factorBits, int aBits, boolean rotate, boolean refitA, boolean lowRank, Aqlm.Options aqlm,
+                       boolean plainBudget) {
+            this(backend, bits, rankRule, rankRatio, rankThreshold, allocation, perLinear, factorBits, aBits, rotate, refitA, lowRank, aqlm,
+                    plainBudget, false);
+        }
+
         public Options {
+            if (shareCodebooks && aqlm == null) throw new IllegalArgumentException("shared codebooks are for the aqlm backend");
             if (!backend.equals("gptq") && !backend.equals("rtn") && !backend.equals("quip") && !backend.equals("aqlm"))
                 throw new IllegalArgumentException("backend must be gptq, rtn, quip or aqlm, got " + backend);
             if (backend.equals("aqlm") != (aqlm != null)) throw new IllegalArgumentException("AQLM settings go with (only) the aqlm backend");
@@ -112,7 +125,7 @@ public final class CaspPlan {
         /** The same settings with another allocation mode (e.g. uniform for the low-rank step alone). */
         public Options withAllocation(BitAllocation.Mode mode) {
             return new Options(backend, bits, rankRule, rankRatio, rankThreshold, mode, perLinear, factorBits, aBits, rotate, refitA, lowRank,
-                    aqlm, plainBudget);
+                    aqlm, plainBudget, shareCodebooks);
         }
 
         public int widthOfA() {
@@ -153,14 +166,23 @@ public final class CaspPlan {
     public final long originalWeights;
     /** The allocation over the other linears. */
     public final BitAllocation.Result allocation;
+    /**
+     * With shared codebooks: the bits of the codebook sets the allocation uses (each stored once,
+     * with its owner), not in the allocation's costs; 0 otherwise.
+     */
+    public final long sharedCodebookBits;
+    /** With shared codebooks: "name/width" -> the layer that fits and stores that codebook set. */
+    private final Map<String, Integer> codebookOwner = new HashMap<>();
+    /** With shared codebooks: "name/width" -> the owner's fitted codebooks, filled as the owners are quantized. */
+    private final Map<String, float[]> sharedCodebooks = new java.util.concurrent.ConcurrentHashMap<>();
     private final Map<String, Integer> width = new HashMap<>(), inputWidth = new HashMap<>();
     private final Backend backend;
     private final GroupRule groups;
     private final LowRankQuantizer.Options factorOptions;
 
     private CaspPlan(Options options, int layers, int[] qRank, int[] kRank, double[] qLoss, double[] kLoss, long budgetBits,
-                     long factorBits, long originalWeights, BitAllocation.Result allocation, Backend backend, GroupRule groups,
-                     LowRankQuantizer.Options factorOptions) {
+                     long factorBits, long originalWeights, BitAllocation.Result allocation, long sharedCodebookBits, Backend backend,
+                     GroupRule groups, LowRankQuantizer.Options factorOptions) {
         this.options = options;
         this.layers = layers;
         this.qRank = qRank;
@@ -171,6 +193,7 @@ public final class CaspPlan {
         this.factorBits = factorBits;
         this.originalWeights = originalWeights;
         this.allocation = allocation;
+        this.sharedCodebookBits = sharedCodebookBits;
         this.backend = backend;
         this.groups = groups;
         this.factorOptions = factorOptions;
@@ -265,10 +288,16 @@ public final class CaspPlan {
         int[] widths = {o.bits(), o.bits() + 1};
         if (m != null && !java.util.Arrays.equals(m.widths(), widths))
             throw new IllegalArgumentException("measurements are for widths " + java.util.Arrays.toString(m.widths()));
+        // Shared codebooks: a linear costs its codes, scales and codebook reference; every codebook set
+        // the allocation could use (one per name and candidate width) is set aside from the budget first.
+        long reserved = 0;
+        if (o.shareCodebooks()) {
+            for (String name : allocatable(o.lowRank())) for (int w : widths) reserved += codebookSetBits(o, w);
+        }
         List<BitAllocation.Unit> units = BitAllocation.units(infos, widths, !o.perLinear(),
-                (li, b) -> linearCost(o, li.rows(), li.cols(), b, li.groupSize()));
+                (li, b) -> o.shareCodebooks() ? sharedLinearCost(o, li.rows(), li.cols(), b) : linearCost(o, li.rows(), li.cols(), b, li.groupSize()));
         if (o.backend().equals("aqlm")) { // small layers: AQLM's codebooks and scales may not fit the target at all
-            long cheapest = fixed;
+            long cheapest = fixed + reserved;
             for (BitAllocation.Unit u : units) cheapest += u.costBits()[0];
             if (cheapest > budget)
                 throw new IllegalArgumentException(String.format(java.util.Locale.ROOT, "--backend aqlm with %d-bit codebooks: the cheapest "
@@ -280,10 +309,34 @@ public final class CaspPlan {
                         o.plainBudget() ? "" : "; --budget plain allows what plain AQLM stores at the target"));
         }
         if (budget - fixed < 0) throw new IllegalArgumentException("the low-rank factors alone (" + fixed + " bits) exceed the budget " + budget);
-        BitAllocation.Result alloc = BitAllocation.solve(o.allocation(), units, budget - fixed);
+        BitAllocation.Result alloc = BitAllocation.solve(o.allocation(), units, budget - fixed - reserved);
+        if (o.shareCodebooks() && o.perLinear()) {
+            // Codebook sets no linear took: release their bits and solve again without those widths
+            // for those names, until every set left is used (each round only removes sets).
+            java.util.Set<String> banned = new java.util.HashSet<>();
+            for (int round = 0; round < 2 * widths.length; round++) {
+                java.util.Set<String> unused = new java.util.HashSet<>();
+                for (String name : allocatable(o.lowRank())) for (int w : widths) if (!banned.contains(name + "/" + w)) unused.add(name + "/" + w);
+                for (int u = 0; u < units.size(); u++) unused.remove(infos.get(u).name() + "/" + alloc.width(u));
+                if (unused.isEmpty()) break;
+                banned.addAll(unused);
+                for (String set : unused) reserved -= codebookSetBits(o, Integer.parseInt(set.substring(set.indexOf('/') + 1)));
+                units = restrictedUnits(infos, widths, banned, o);
+                alloc = BitAllocation.solve(o.allocation(), units, budget - fixed - reserved);
+            }
+        }
         LowRankQuantizer.Options fo = new LowRankQuantizer.Options(1, 0, o.backend(), o.factorBits(), o.widthOfA(), -1, o.rotate(),
                 o.refitA(), 1, svd, o.aqlm());
-        CaspPlan plan = new CaspPlan(o, L, qr, kr, ql, kl, budget, fixed, weights, alloc, backend, groups, fo);
+        Map<String, Integer> owners = new HashMap<>();
+        long codebookBits = 0;
+        if (o.shareCodebooks()) { // the lowest layer with a (name, width) owns that codebook set
+            for (BitAllocation.LinearInfo li : infos) {
+                int w = alloc.width(unitOf(units, o, li));
+                if (owners.putIfAbsent(li.name() + "/" + w, li.layer()) == null) codebookBits += codebookSetBits(o, w);
+            }
+        }
+        CaspPlan plan = new CaspPlan(o, L, qr, kr, ql, kl, budget, fixed, weights, alloc, codebookBits, backend, groups, fo);
+        plan.codebookOwner.putAll(owners);
         for (int u = 0; u < units.size(); u++) {
             BitAllocation.Unit unit = units.get(u);
             int w = alloc.width(u);
@@ -296,6 +349,51 @@ public final class CaspPlan {
             }
         }
         return plan;
+    }
+
+    /** One unit per linear (in the order of infos) at the widths whose codebook set is not banned ("name/width"). */
+    private static List<BitAllocation.Unit> restrictedUnits(List<BitAllocation.LinearInfo> infos, int[] widths, java.util.Set<String> banned,
+                                                            Options o) {
+        List<BitAllocation.Unit> out = new ArrayList<>();
+        for (BitAllocation.LinearInfo li : infos) {
+            int n = 0;
+            for (int w : widths) if (!banned.contains(li.name() + "/" + w)) n++;
+            int[] ws = new int[n];
+            long[] cost = new long[n];
+            double[] dist = li.distortion() == null ? null : new double[n];
+            int j = 0;
+            for (int c = 0; c < widths.length; c++) {
+                if (banned.contains(li.name() + "/" + widths[c])) continue;
+                ws[j] = widths[c];
+                cost[j] = sharedLinearCost(o, li.rows(), li.cols(), widths[c]);
+                if (dist != null) dist[j] = li.distortion()[c];
+                j++;
+            }
+            out.add(new BitAllocation.Unit("layers." + li.layer() + "." + li.name(), li.layer(), (long) li.rows() * li.cols(), ws, cost, dist));
+        }
+        return out;
+    }
+
+    /** The index of the unit a linear belongs to. */
+    private static int unitOf(List<BitAllocation.Unit> units, Options o, BitAllocation.LinearInfo li) {
+        for (int u = 0; u < units.size(); u++) {
+            BitAllocation.Unit unit = units.get(u);
+            if (o.perLinear() ? unit.name().equals("layers." + li.layer() + "." + li.name()) : li.layer() == unit.layer()) return u;
+        }
+        throw new IllegalStateException("no allocation unit for layer " + li.layer() + " " + li.name());
+    }
+
+    /** Bits a codebook set at a width adds to the linear that stores it (its codebooks, less the reference it then does not store). */
+    static long codebookSetBits(Options o, int bits) {
+        int b = o.aqlm().codebookBits();
+        return AqlmWeight.storageBits(1, Aqlm.GROUP, CaspAqlm.codebooks(bits, b), b) - AqlmWeight.sharedStorageBits(1, Aqlm.GROUP,
+                CaspAqlm.codebooks(bits, b), b);
+    }
+
+    /** Exact bits of an AQLM linear that refers to shared codebooks: codes, scales, the reference. */
+    static long sharedLinearCost(Options o, int rows, int cols, int bits) {
+        int b = o.aqlm().codebookBits();
+        return AqlmWeight.sharedStorageBits(rows, cols, CaspAqlm.codebooks(bits, b), b);
     }
 
     private static void need(AllocationProbe.Measurements m, String rule) {
@@ -354,12 +452,50 @@ public final class CaspPlan {
             int r = name.equals(DecoderLayer.Q) ? qRank[layer] : kRank[layer];
             return new LowRankQuantizer(factorOptions.withRank(r).withSeed(layer * 2L + (name.equals(DecoderLayer.Q) ? 0 : 1)));
         }
-        return backend.quantizer(width(layer, name), inputWidth.get(key(layer, name)));
+        int w = width(layer, name);
+        Quantizer q = backend.quantizer(w, inputWidth.get(key(layer, name)));
+        if (!options.shareCodebooks()) return q;
+        String set = name + "/" + w;
+        return new SharedCodebooks(this, (Aqlm) q, set, codebookOwner.get(set), layer);
     }
 
-    /** Bits the plan will store: factors plus the allocated linears (exact, known before quantizing). */
+    /**
+     * The quantizer of one linear under shared codebooks: the set's owner fits codebooks as plain
+     * AQLM and leaves them in the plan; the later layers fit codes and scales to them. Stateful
+     * through the plan: the owner's layer must be quantized first (the compressor goes layer by layer).
+     */
+    private record SharedCodebooks(CaspPlan plan, Aqlm aqlm, String set, int owner, int layer) implements Quantizer {
+        @Override public String method() { return aqlm.method(); }
+
+        @Override public int bits() { return aqlm.bits(); }
+
+        @Override
+        public long storageBits(int rows, int cols) {
+            Aqlm.Options a = aqlm.options();
+            return layer == owner ? aqlm.storageBits(rows, cols) : AqlmWeight.sharedStorageBits(rows, cols, a.numCodebooks(), a.codebookBits());
+        }
+
+        @Override
+        public casp.quant.CompressedLayer quantize(float[] w, int rows, int cols, double[] h) {
+            if (layer == owner) {
+                AqlmWeight q = aqlm.quantize(w, rows, cols, h);
+                plan.sharedCodebooks.put(set, q.codebooks);
+                return q;
+            }
+            float[] cb = plan.sharedCodebooks.get(set);
+            if (cb == null) throw new IllegalStateException("codebooks " + set + " of layer " + owner + " are not fitted yet (layer " + layer + ")");
+            return aqlm.quantizeWithCodebooks(w, rows, cols, h, cb, owner);
+        }
+    }
+
+    /** Codebook sets stored once for several layers (0 without shared codebooks). */
+    public int sharedCodebookSets() {
+        return codebookOwner.size();
+    }
+
+    /** Bits the plan will store: factors plus the allocated linears plus shared codebooks (exact, known before quantizing). */
     public long plannedBits() {
-        return factorBits + allocation.bitsUsed();
+        return factorBits + allocation.bitsUsed() + sharedCodebookBits;
     }
 
     /** plannedBits / original weights. */

@@ -84,5 +84,18 @@ class CaspAqlmCommandTest {
                 "--out", tmp.resolve("gptq").toString());
         assertEquals(2, r.exitCode(), r.err());
         assertTrue(r.err().contains("--budget applies to --backend aqlm and quip only"), r.err());
+        // --share-codebooks: the aqlm backend only, and not resumable
+        r = CliRunner.run("compress", "--model", CaspCompressCommandTest.model(), "--calib", CaspCompressCommandTest.text(),
+                "--method", "casp", "--backend", "gptq", "--share-codebooks", "--bits", "2", "--samples", "4", "--seq-len", "64",
+                "--out", tmp.resolve("gptq").toString());
+        assertEquals(2, r.exitCode(), r.err());
+        assertTrue(r.err().contains("--share-codebooks applies to --backend aqlm only"), r.err());
+        List<String> a = base(tmp.resolve("resume"));
+        a.addAll(List.of("--share-codebooks", "--resume"));
+        r = CliRunner.run(a.toArray(new String[0]));
+        assertEquals(2, r.exitCode(), r.err());
+        assertTrue(r.err().contains("--share-codebooks runs cannot be resumed"), r.err());
+        assertFalse(r.err().contains("\tat "), "no stack trace: " + r.err());
+        assertFalse(Files.exists(tmp.resolve("resume")));
     }
 }

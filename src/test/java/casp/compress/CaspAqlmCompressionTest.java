@@ -261,6 +261,70 @@ class CaspAqlmCompressionTest {
         for (String name : fa.tensors().keySet()) assertArrayEquals(fa.readBytes(name), fb.readBytes(name), name);
     }
 
+    /**
+     * Shared codebooks: one set per linear name and width, stored by the first layer with it; the
+     * stored bits recounted from the arrays equal the plan's, the folder holds each set once and
+     * reloads to the same weights.
+     */
+    @Test
+    void sharedCodebooksAreStoredOnceCountedAndReloaded(@TempDir Path tmp) throws Exception {
+        Path out = tmp.resolve("sh");
+        CaspPlan.Options o = new CaspPlan.Options("aqlm", 2, CaspPlan.RankRule.RATIO, 0.25, 0.05, BitAllocation.Mode.MEASURED, true, 3, 0,
+                false, false, true, AQ, true, true);
+        CompressionRun.Outcome oc = CompressionRun.run(request(out, o, false), null, LOG);
+        JsonNode budget = oc.report().get("casp").get("budget");
+        long stored = budget.get("stored_bits").asLong();
+        assertEquals(CaspCompression.storedBits(oc.blocks()), stored);
+        assertEquals(budget.get("planned_bits").asLong(), stored, "costs are known exactly in advance");
+        assertTrue(stored <= budget.get("budget_bits").asLong(), "within plain AQLM's bits");
+        Map<String, AqlmWeight> owners = new LinkedHashMap<>();
+        Map<String, Integer> ownerLayer = new LinkedHashMap<>();
+        long recount = 0, codebookBits = 0;
+        int sharers = 0, wide = 0;
+        for (BlockResult b : oc.blocks()) {
+            for (LinearResult r : b.linears()) {
+                if (r.lowRank() != null) {
+                    recount += r.lowRank().storageBits();
+                    continue;
+                }
+                AqlmWeight a = (AqlmWeight) r.stored();
+                String set = r.name() + "/" + r.bits();
+                if (r.bits() == 3) wide++;
+                if (!a.sharesCodebooks()) {
+                    assertNull(owners.put(set, a), "one owner per set: " + set);
+                    ownerLayer.put(set, r.layer());
+                    recount += counted(a);
+                    codebookBits += 16L * a.codebooks.length - 32;
+                } else {
+                    sharers++;
+                    assertEquals(ownerLayer.get(set), a.codebooksLayer, set + " in layer " + r.layer());
+                    assertArrayEquals(owners.get(set).codebooks, a.codebooks, 0f, set);
+                    AqlmTensors t = a.tensors();
+                    recount += (long) t.codes().length * t.codebookBits() + 16L * t.scales().length + 32;
+                }
+            }
+        }
+        assertEquals(stored, recount);
+        assertEquals(budget.get("shared_codebook_bits").asLong(), codebookBits);
+        assertTrue(sharers > 10, "most linears share: " + sharers);
+        assertTrue(wide > 0, "the saved bits widen linears");
+
+        WeightStore ws = WeightStore.open(out);
+        LlamaModel loaded = LlamaModel.load(ModelFolder.open(out));
+        for (BlockResult b : oc.blocks()) {
+            for (LinearResult r : b.linears()) {
+                if (r.lowRank() != null) continue;
+                String prefix = "model.layers." + r.layer() + "." + r.name();
+                boolean shares = ((AqlmWeight) r.stored()).sharesCodebooks();
+                assertEquals(!shares, ws.has(prefix + ".codebooks"), prefix);
+                assertEquals(shares, ws.has(prefix + ".codebooks_layer"), prefix);
+                AqlmLinear l = assertInstanceOf(AqlmLinear.class, loaded.layer(r.layer()).linear(r.name()));
+                assertArrayEquals(r.stored().dequantize(), l.dequantize(), 0f, prefix);
+            }
+        }
+        assertTrue(oc.report().get("casp").get("summary").asText().contains("codebooks shared across layers"));
+    }
+
     private static long[] firstWide(WeightStore ws, JsonNode casp) {
         var it = casp.get("bits").fields();
         while (it.hasNext()) {

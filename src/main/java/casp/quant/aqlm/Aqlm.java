@@ -174,7 +174,29 @@ public final class Aqlm implements Quantizer {
 
     @Override
     public AqlmWeight quantize(float[] w, int rows, int cols, double[] h) {
+        return quantize(w, rows, cols, h, null, -1);
+    }
+
+    /**
+     * Quantizes with the codebooks fixed to those of another layer (codebooks shared across layers):
+     * only codes and scales are fitted, the codes initialised by a greedy residual assignment to
+     * the given codewords. The result records codebooksLayer as where its codebooks are stored.
+     *
+     * @param codebooks      [M, 2^B, 8] fp16 values (an {@link AqlmWeight#codebooks} of the same configuration)
+     * @param codebooksLayer the decoder layer whose same-named linear stores the codebooks
+     */
+    public AqlmWeight quantizeWithCodebooks(float[] w, int rows, int cols, double[] h, float[] codebooks, int codebooksLayer) {
+        if (codebooks.length != opt.numCodebooks() * (1 << opt.codebookBits()) * GROUP)
+            throw new IllegalArgumentException("shared codebooks have " + codebooks.length + " values, expected "
+                    + opt.numCodebooks() * (1 << opt.codebookBits()) * GROUP + " for " + opt.numCodebooks() + "x" + opt.codebookBits());
+        if (codebooksLayer < 0) throw new IllegalArgumentException("the codebooks' layer must be >= 0, got " + codebooksLayer);
+        return quantize(w, rows, cols, h, codebooks, codebooksLayer);
+    }
+
+    /** fixedCodebooks null: codebooks fitted here; else only codes and scales are. */
+    private AqlmWeight quantize(float[] w, int rows, int cols, double[] h, float[] fixedCodebooks, int codebooksLayer) {
         Quantizer.checkShapes(w, rows, cols, h);
+        boolean fit = fixedCodebooks == null;
         long t0 = System.nanoTime();
         State st = new State(w, rows, cols, h, opt.numCodebooks(), 1 << opt.codebookBits());
         double ref = objective(st, new double[st.rows * st.cp], null); // tr(W H W^T): Ŵ = 0
@@ -182,10 +204,15 @@ public final class Aqlm implements Quantizer {
         int hn = 0;
 
         initScales(st);
-        residualKmeans(st, opt.kmeansIterations(), opt.seed());
+        if (fit) {
+            residualKmeans(st, opt.kmeansIterations(), opt.seed());
+        } else {
+            for (int i = 0; i < fixedCodebooks.length; i++) st.cb[i] = fixedCodebooks[i];
+            residualAssign(st);
+        }
         history[hn++] = objective(st, st.decode(), null);
         long t1 = System.nanoTime();
-        double ridge = updateCodebooks(st, opt.jointLimit());
+        double ridge = fit ? updateCodebooks(st, opt.jointLimit()) : 0;
         updateScales(st);
         long t2 = System.nanoTime();
         double[] t = new double[st.rows * st.cp];
@@ -199,7 +226,7 @@ public final class Aqlm implements Quantizer {
             changed = beamSearch(st, t, opt.beamWidth());
             long s1 = System.nanoTime();
             history[hn++] = objective(st, st.decode(), null);
-            ridge = Math.max(ridge, updateCodebooks(st, opt.jointLimit()));
+            if (fit) ridge = Math.max(ridge, updateCodebooks(st, opt.jointLimit()));
             updateScales(st);
             long s2 = System.nanoTime();
             searchNanos += s1 - s0;
@@ -244,8 +271,9 @@ public final class Aqlm implements Quantizer {
         stats.put("search_seconds", searchNanos / 1e9);
         stats.put("solve_seconds", solveNanos / 1e9);
         stats.put("seconds", (t3 - t0) / 1e9);
+        if (!fit) stats.put("codebooks_layer", codebooksLayer);
         return new AqlmWeight(rows, cols, opt.numCodebooks(), opt.codebookBits(), st.codes, cbf, sf,
-                Arrays.copyOf(history, hn), stats);
+                Arrays.copyOf(history, hn), stats, codebooksLayer);
     }
 
     // ---- objective ----
@@ -285,6 +313,26 @@ public final class Aqlm implements Quantizer {
         for (int b = 0; b < st.m; b++) {
             int off = b * st.k * GROUP;
             kmeans(x, points, st.cb, off, st.k, iterations, rnd, assign);
+            for (int p = 0; p < points; p++) st.codes[p * st.m + b] = assign[p];
+            AdditiveQuant.subtractAssigned(x, points, assign, st.cb, off);
+        }
+    }
+
+    /** Codes for fixed codebooks: codebook m takes the codeword nearest to what codebooks 0..m-1 left of each scaled-down group. */
+    static void residualAssign(State st) {
+        int points = st.rows * st.groups;
+        double[] x = new double[points * GROUP];
+        for (int r = 0; r < st.rows; r++) {
+            double inv = 1 / st.scales[r];
+            for (int c = 0; c < st.cp; c++) x[r * st.cp + c] = st.w[r * st.cp + c] * inv;
+        }
+        int[] assign = new int[points];
+        double[] norms = new double[st.k];
+        for (int b = 0; b < st.m; b++) {
+            int off = b * st.k * GROUP;
+            for (int j = 0; j < st.k; j++) norms[j] = Blas1.dot(GROUP, st.cb, off + j * GROUP, st.cb, off + j * GROUP);
+            Arrays.fill(assign, -1);
+            AdditiveQuant.assignNearest(x, 0, points, st.cb, off, st.k, norms, assign);
             for (int p = 0; p < points; p++) st.codes[p * st.m + b] = assign[p];
             AdditiveQuant.subtractAssigned(x, points, assign, st.cb, off);
         }

@@ -28,6 +28,9 @@ public final class AqlmFormat implements StorageFormat {
     @Override
     public CompressedLayer read(SafeTensorsFile st, String prefix, String method, int rows, int cols, int bits, Map<String, Number> stats) {
         String name = prefix + "." + AqlmTensors.CODEBOOKS;
+        if (!st.tensors().containsKey(name) && st.tensors().containsKey(prefix + "." + AqlmTensors.CODEBOOKS_LAYER))
+            throw new BadInputException(st.path() + ": AQLM layer '" + prefix + "' shares the codebooks of another layer, which this file "
+                    + "does not hold (a checkpoint of a run with --share-codebooks cannot be resumed)");
         long[] s = st.info(name).shape();
         if (s.length != 4 || s[0] < 1 || s[0] > 16 || Long.bitCount(s[1]) != 1)
             throw new BadInputException(st.path() + ": tensor '" + name + "' has shape " + Arrays.toString(s) + ", expected [M, 2^B, 1, 8]");

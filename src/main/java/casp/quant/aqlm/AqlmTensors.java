@@ -21,6 +21,11 @@ import java.util.Arrays;
  *   <li>{@code <prefix>.codebooks}: F16 [M, 2^B, 1, 8];</li>
  *   <li>{@code <prefix>.scales}: F16 [out, 1, 1, 1].</li>
  * </ul>
+ * casp's own extension, codebooks shared across layers: a layer whose codebooks are those of the
+ * same-named linear of decoder layer L stores {@code <prefix>.codebooks_layer} (I32 [1], holding L)
+ * instead of {@code <prefix>.codebooks}; the reader takes the codebooks tensor of the prefix with
+ * its "layers.N." replaced by "layers.L.". Readers that do not know the extension see a layer
+ * without codebooks.
  * groups = ceil(in / 8). AQLM itself requires in to be a multiple of 8; casp also stores layers
  * whose width is not (stories260K's down_proj has 172 inputs): the last group's extra
  * coordinates stand for inputs that do not exist and are dropped when decoding. A reader that
@@ -35,7 +40,8 @@ import java.util.Arrays;
 public record AqlmTensors(int rows, int groups, int numCodebooks, int codebookBits, int[] codes, float[] codebooks,
                           float[] scales, int inGroup) {
     /** Tensor name suffixes (after the prefix and a dot). */
-    public static final String CODES = "codes", CODEBOOKS = "codebooks", SCALES = "scales";
+    public static final String CODES = "codes", CODEBOOKS = "codebooks", SCALES = "scales", CODEBOOKS_LAYER = "codebooks_layer";
+    private static final java.util.regex.Pattern LAYER = java.util.regex.Pattern.compile("(^|\\.)layers\\.(\\d+)\\.");
     public static final int IN_GROUP = 8;
 
     /** Groups of {@link #IN_GROUP} inputs. */
@@ -65,6 +71,12 @@ public record AqlmTensors(int rows, int groups, int numCodebooks, int codebookBi
 
     /** Adds the three tensors under prefix to w (codebooks and scales as F16: they hold fp16 values). */
     public void write(SafeTensorsWriter w, String prefix) {
+        writeCodes(w, prefix);
+        w.addF16(prefix + "." + CODEBOOKS, new long[]{numCodebooks, codebookSize(), 1, inGroup}, codebooks);
+        w.addF16(prefix + "." + SCALES, new long[]{rows, 1, 1, 1}, scales);
+    }
+
+    private void writeCodes(SafeTensorsWriter w, String prefix) {
         DType ct = codeType(codebookBits);
         int k = codebookSize();
         int[] c = codes;
@@ -78,8 +90,54 @@ public record AqlmTensors(int rows, int groups, int numCodebooks, int codebookBi
             b.flip();
             SafeTensorsWriter.writeAll(out, b);
         });
-        w.addF16(prefix + "." + CODEBOOKS, new long[]{numCodebooks, k, 1, inGroup}, codebooks);
+    }
+
+    /**
+     * Adds codes, scales and the index of the decoder layer whose same-named linear stores these
+     * codebooks (instead of the codebooks themselves).
+     */
+    public void writeSharing(SafeTensorsWriter w, String prefix, int codebooksLayer) {
+        if (codebooksLayer < 0) throw new IllegalArgumentException("codebook layer must be >= 0, got " + codebooksLayer);
+        writeCodes(w, prefix);
         w.addF16(prefix + "." + SCALES, new long[]{rows, 1, 1, 1}, scales);
+        w.addInts(prefix + "." + CODEBOOKS_LAYER, new long[]{1}, new int[]{codebooksLayer});
+    }
+
+    /** prefix with its decoder layer index ("layers.N.") replaced by layer; throws when prefix names no layer. */
+    public static String ownerPrefix(String prefix, int layer) {
+        java.util.regex.Matcher m = LAYER.matcher(prefix);
+        int start = -1, end = -1;
+        while (m.find()) {
+            start = m.start(2);
+            end = m.end(2);
+        }
+        if (start < 0) throw new IllegalArgumentException("'" + prefix + "' names no decoder layer (layers.N.) to share codebooks with");
+        return prefix.substring(0, start) + layer + prefix.substring(end);
+    }
+
+    /**
+     * The name of the codebooks tensor of the layer under prefix in a store: its own, or for a layer
+     * sharing another's (a {@link #CODEBOOKS_LAYER} tensor) that layer's; a {@link BadInputException}
+     * when neither is there.
+     */
+    public static String codebooksName(WeightStore w, String prefix) {
+        String own = prefix + "." + CODEBOOKS, ref = prefix + "." + CODEBOOKS_LAYER;
+        if (w.has(own) || !w.has(ref)) return own;
+        TensorInfo ri = w.info(ref);
+        if (ri.dtype() != DType.I32 || !Arrays.equals(ri.shape(), new long[]{1}))
+            throw new BadInputException(w.file(ref).path() + ": tensor '" + ref + "' is " + ri.dtype() + " " + Arrays.toString(ri.shape())
+                    + ", expected I32 [1]");
+        int layer = w.ints(ref)[0];
+        String owner;
+        try {
+            owner = ownerPrefix(prefix, layer) + "." + CODEBOOKS;
+        } catch (IllegalArgumentException e) {
+            throw new BadInputException(w.file(ref).path() + ": tensor '" + ref + "': " + e.getMessage());
+        }
+        if (layer < 0 || owner.equals(own) || !w.has(owner))
+            throw new BadInputException(w.file(ref).path() + ": tensor '" + ref + "' refers to layer " + layer + ", but there is no tensor '"
+                    + owner + "' holding codebooks");
+        return owner;
     }
 
     /** Whether a store holds an AQLM layer under prefix (its codes tensor). */
@@ -98,17 +156,18 @@ public record AqlmTensors(int rows, int groups, int numCodebooks, int codebookBi
 
     /** As {@link #read(WeightStore, String, int, int, int, int)} with inGroup inputs per group. */
     public static AqlmTensors read(WeightStore w, String prefix, int rows, int in, int numCodebooks, int codebookBits, int inGroup) {
-        return read(w.file(prefix + "." + CODES), w.file(prefix + "." + CODEBOOKS), w.file(prefix + "." + SCALES),
-                prefix, rows, in, numCodebooks, codebookBits, inGroup);
+        String cbName = codebooksName(w, prefix);
+        return read(w.file(prefix + "." + CODES), w.file(cbName), w.file(prefix + "." + SCALES),
+                prefix, cbName, rows, in, numCodebooks, codebookBits, inGroup);
     }
 
     /** {@link #read(WeightStore, String, int, int, int, int)} from one safetensors file (a checkpoint). */
     public static AqlmTensors read(SafeTensorsFile f, String prefix, int rows, int in, int numCodebooks, int codebookBits) {
-        return read(f, f, f, prefix, rows, in, numCodebooks, codebookBits, IN_GROUP);
+        return read(f, f, f, prefix, prefix + "." + CODEBOOKS, rows, in, numCodebooks, codebookBits, IN_GROUP);
     }
 
-    private static AqlmTensors read(SafeTensorsFile fc, SafeTensorsFile fb, SafeTensorsFile fs, String prefix, int rows, int in,
-                                    int numCodebooks, int codebookBits, int inGroup) {
+    private static AqlmTensors read(SafeTensorsFile fc, SafeTensorsFile fb, SafeTensorsFile fs, String prefix, String cbName, int rows,
+                                    int in, int numCodebooks, int codebookBits, int inGroup) {
         if (numCodebooks < 1 || codebookBits < 1 || codebookBits > 16)
             throw new BadInputException(fc.path() + ": AQLM layer '" + prefix + "' with " + numCodebooks + " codebooks of "
                     + codebookBits + " bits: supported are >= 1 codebooks of 1..16 bits");
@@ -116,7 +175,7 @@ public record AqlmTensors(int rows, int groups, int numCodebooks, int codebookBi
         TensorInfo ci = fc.info(prefix + "." + CODES);
         DType ct = codeType(codebookBits);
         check(fc, ci, ct, new long[]{rows, groups, numCodebooks});
-        TensorInfo bi = fb.info(prefix + "." + CODEBOOKS);
+        TensorInfo bi = fb.info(cbName);
         if (!bi.dtype().isFloatingPoint()) check(fb, bi, DType.F16, new long[]{numCodebooks, k, 1, inGroup});
         check(fb, bi, bi.dtype(), new long[]{numCodebooks, k, 1, inGroup});
         TensorInfo si = fs.info(prefix + "." + SCALES);

@@ -26,11 +26,22 @@ public final class AqlmWeight implements CompressedLayer {
     public final float[] codebooks;
     /** [rows]. */
     public final float[] scales;
+    /**
+     * -1 when this layer stores its codebooks; else the decoder layer whose same-named linear stores
+     * them (codebooks shared across layers): this layer then stores codes, scales and that index.
+     */
+    public final int codebooksLayer;
     private final double[] history;
     private final Map<String, Number> stats;
 
     public AqlmWeight(int rows, int cols, int numCodebooks, int codebookBits, int[] codes, float[] codebooks, float[] scales,
                       double[] objectiveHistory, Map<String, Number> stats) {
+        this(rows, cols, numCodebooks, codebookBits, codes, codebooks, scales, objectiveHistory, stats, -1);
+    }
+
+    /** As the other constructor; codebooksLayer >= 0: the codebooks are stored with that layer's same-named linear. */
+    public AqlmWeight(int rows, int cols, int numCodebooks, int codebookBits, int[] codes, float[] codebooks, float[] scales,
+                      double[] objectiveHistory, Map<String, Number> stats, int codebooksLayer) {
         // The tensors record checks the array sizes.
         new AqlmTensors(rows, groups(cols), numCodebooks, codebookBits, codes, codebooks, scales);
         this.rows = rows;
@@ -40,14 +51,24 @@ public final class AqlmWeight implements CompressedLayer {
         this.codes = codes;
         this.codebooks = codebooks;
         this.scales = scales;
+        this.codebooksLayer = Math.max(-1, codebooksLayer);
         this.history = objectiveHistory == null ? new double[0] : objectiveHistory.clone();
         this.stats = Collections.unmodifiableMap(new LinkedHashMap<>(stats));
     }
 
     /** Rebuilds a weight from its stored tensors (a checkpoint), with the stats of its report entry. */
     public static AqlmWeight of(AqlmTensors t, int cols, Map<String, Number> stats) {
-        return new AqlmWeight(t.rows(), cols, t.numCodebooks(), t.codebookBits(), t.codes(), t.codebooks(), t.scales(), null, stats);
+        return of(t, cols, stats, -1);
     }
+
+    /** As {@link #of(AqlmTensors, int, Map)} for a layer whose codebooks are stored with layer codebooksLayer (-1: its own). */
+    public static AqlmWeight of(AqlmTensors t, int cols, Map<String, Number> stats, int codebooksLayer) {
+        return new AqlmWeight(t.rows(), cols, t.numCodebooks(), t.codebookBits(), t.codes(), t.codebooks(), t.scales(), null, stats,
+                codebooksLayer);
+    }
+
+    /** Whether the codebooks are stored with another layer's linear. */
+    public boolean sharesCodebooks() { return codebooksLayer >= 0; }
 
     /** Groups of 8 inputs per row: ceil(cols / 8) (the last one padded when 8 does not divide cols). */
     public static int groups(int cols) {
@@ -94,7 +115,7 @@ public final class AqlmWeight implements CompressedLayer {
      */
     @Override
     public double effectiveBits() {
-        return (double) storageBits(rows, cols, numCodebooks, codebookBits) / ((long) rows * cols);
+        return (double) storageBits() / ((long) rows * cols);
     }
 
     @Override public StorageFormat format() { return AqlmFormat.INSTANCE; }
@@ -104,12 +125,15 @@ public final class AqlmWeight implements CompressedLayer {
 
     @Override
     public long storageBits() {
-        return storageBits(rows, cols, numCodebooks, codebookBits);
+        return sharesCodebooks() ? sharedStorageBits(rows, cols, numCodebooks, codebookBits)
+                : storageBits(rows, cols, numCodebooks, codebookBits);
     }
 
+    /** The tensors; with shared codebooks the codebooks tensor is replaced by the index of the layer that holds them. */
     @Override
     public void write(SafeTensorsWriter w, String prefix) {
-        tensors().write(w, prefix);
+        if (sharesCodebooks()) tensors().writeSharing(w, prefix, codebooksLayer);
+        else tensors().write(w, prefix);
     }
 
     @Override
@@ -117,9 +141,21 @@ public final class AqlmWeight implements CompressedLayer {
         return AqlmLinear.of(tensors(), cols, bias);
     }
 
+    /** Bits of the codebooks alone: M 2^B 8 fp16 values. */
+    public static long codebooksStorageBits(int numCodebooks, int codebookBits) {
+        return 16L * numCodebooks * (1L << codebookBits) * Aqlm.GROUP;
+    }
+
+    /**
+     * Exact stored bits of an AQLM layer whose codebooks another layer stores: the codes, the
+     * scales and the 32-bit index of the layer holding the codebooks.
+     */
+    public static long sharedStorageBits(int rows, int cols, int numCodebooks, int codebookBits) {
+        return storageBits(rows, cols, numCodebooks, codebookBits) - codebooksStorageBits(numCodebooks, codebookBits) + 32;
+    }
+
     /** Exact stored bits of an AQLM layer of this shape and configuration. */
     public static long storageBits(int rows, int cols, int numCodebooks, int codebookBits) {
-        return (long) rows * groups(cols) * numCodebooks * codebookBits + 16L * numCodebooks * (1L << codebookBits) * Aqlm.GROUP
-                + 16L * rows;
+        return (long) rows * groups(cols) * numCodebooks * codebookBits + codebooksStorageBits(numCodebooks, codebookBits) + 16L * rows;
     }
 }

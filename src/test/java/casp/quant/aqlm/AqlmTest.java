@@ -313,6 +313,69 @@ class AqlmTest {
         assertTrue(e.getMessage().contains("layer.codes"), e.getMessage());
     }
 
+    /** Codebooks fixed to another layer's: only codes and scales move, the objective never rises, the stored bits drop the codebooks. */
+    @Test
+    void fixedCodebooksFitCodesAndScalesOnly() {
+        int rows = 40, cols = 44; // a padded last group
+        Aqlm aqlm = new Aqlm(Aqlm.Options.defaults(2).withCodebooks(4, 4).withIterations(4).withRelTolerance(0));
+        AqlmWeight owner = aqlm.quantize(Layers.weights(rows, cols, 61), rows, cols, Layers.hessian(cols, 200, 62));
+        float[] w = Layers.weights(rows, cols, 63);
+        double[] h = Layers.hessian(cols, 200, 64);
+        AqlmWeight shared = aqlm.quantizeWithCodebooks(w, rows, cols, h, owner.codebooks, 0);
+        assertArrayEquals(owner.codebooks, shared.codebooks, 0f);
+        assertEquals(0, shared.codebooksLayer);
+        assertTrue(shared.sharesCodebooks());
+        double[] hist = shared.objectiveHistory();
+        for (int i = 1; i < hist.length; i++)
+            assertTrue(hist[i] <= hist[i - 1] * (1 + 1e-12), "step " + i + " raised the objective: " + Arrays.toString(hist));
+        assertTrue(hist[hist.length - 1] < hist[0], "the code search improves on the greedy assignment: " + Arrays.toString(hist));
+        float[] wq = shared.dequantize();
+        float[] d = new float[wq.length];
+        for (int i = 0; i < d.length; i++) d[i] = wq[i] - w[i];
+        double ref = ProxyError.trace(w, rows, cols, h), err = ProxyError.trace(d, rows, cols, h);
+        assertEquals(shared.stats().get("objective_stored").doubleValue(), err / ref, 1e-4 * err / ref);
+        assertTrue(err / ref < 0.5, "the shared codebooks still fit this layer: relative error " + err / ref);
+        // Stored: codes (4 bits, 6 groups x 4 codebooks per row), fp16 scales and the 32-bit layer index; no codebooks.
+        long bits = 40L * 6 * 4 * 4 + 16L * rows + 32;
+        assertEquals(bits, shared.storageBits());
+        assertEquals(bits, AqlmWeight.sharedStorageBits(rows, cols, 4, 4));
+        assertEquals(AqlmWeight.storageBits(rows, cols, 4, 4) - 16L * 4 * 16 * 8 + 32, bits);
+        assertEquals((double) bits / (rows * cols), shared.effectiveBits(), 1e-15);
+        assertThrows(IllegalArgumentException.class, () -> aqlm.quantizeWithCodebooks(w, rows, cols, h, new float[8], 0));
+        assertThrows(IllegalArgumentException.class, () -> aqlm.quantizeWithCodebooks(w, rows, cols, h, owner.codebooks, -1));
+    }
+
+    /** A layer sharing codebooks is written without them and read back through the owner's, from a folder's store. */
+    @Test
+    void sharedCodebooksResolveThroughTheOwnersTensor(@TempDir Path tmp) throws Exception {
+        AqlmWeight owner = randomWeight(7, 27, 4, 4, 71), other = randomWeight(5, 27, 4, 4, 72);
+        AqlmWeight sharer = new AqlmWeight(5, 27, 4, 4, other.codes, owner.codebooks, other.scales, null, Map.of(), 1);
+        String op = "model.language_model.layers.1.mlp.up_proj", sp = "model.language_model.layers.12.mlp.up_proj";
+        assertEquals(sp.replace("layers.12", "layers.1"), AqlmTensors.ownerPrefix(sp, 1));
+        assertThrows(IllegalArgumentException.class, () -> AqlmTensors.ownerPrefix("mlp.up_proj", 1));
+        Path dir = tmp.resolve("m");
+        java.nio.file.Files.createDirectories(dir);
+        SafeTensorsWriter wr = new SafeTensorsWriter();
+        owner.write(wr, op);
+        sharer.write(wr, sp);
+        wr.write(dir.resolve("model.safetensors"));
+        casp.io.WeightStore ws = casp.io.WeightStore.open(dir);
+        assertTrue(!ws.has(sp + ".codebooks") && ws.has(sp + ".codebooks_layer"), "no codebooks of its own");
+        assertEquals(1, ws.ints(sp + ".codebooks_layer")[0]);
+        AqlmTensors back = AqlmTensors.read(ws, sp, 5, 27, 4, 4);
+        assertArrayEquals(sharer.dequantize(), AqlmWeight.of(back, 27, Map.of()).dequantize(), 0f);
+        assertArrayEquals(owner.dequantize(), AqlmWeight.of(AqlmTensors.read(ws, op, 7, 27, 4, 4), 27, Map.of()).dequantize(), 0f);
+
+        // Without the owner's codebooks: a user error naming the reference and the missing tensor.
+        Path lone = tmp.resolve("lone");
+        java.nio.file.Files.createDirectories(lone);
+        SafeTensorsWriter w2 = new SafeTensorsWriter();
+        sharer.write(w2, sp);
+        w2.write(lone.resolve("model.safetensors"));
+        BadInputException e = assertThrows(BadInputException.class, () -> AqlmTensors.read(casp.io.WeightStore.open(lone), sp, 5, 27, 4, 4));
+        assertTrue(e.getMessage().contains(sp + ".codebooks_layer") && e.getMessage().contains(op + ".codebooks"), e.getMessage());
+    }
+
     @Test
     void quantizedRoundTripGivesTheSameWeight(@TempDir Path tmp) throws Exception {
         int rows = 24, cols = 30;
