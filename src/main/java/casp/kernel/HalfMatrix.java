@@ -47,7 +47,7 @@ public final class HalfMatrix {
      * value is infinite or NaN.
      */
     public static HalfMatrix of(int rows, int cols, short[] w, boolean bf16) {
-        return of(rows, cols, ShortBuffer.wrap(w), null, bf16);
+        return of(rows, cols, ShortBuffer.wrap(w), null, bf16, true);
     }
 
     /**
@@ -56,21 +56,29 @@ public final class HalfMatrix {
      * infinite or NaN. The buffer's position, limit and byte order are not used.
      */
     public static HalfMatrix of(int rows, int cols, ByteBuffer bytes, boolean bf16) {
-        return ofBytes(rows, cols, bytes, bf16, HalfSimd.BUFFER_LOADS);
+        return ofBytes(rows, cols, bytes, bf16, HalfSimd.BUFFER_LOADS, true);
+    }
+
+    /**
+     * As {@link #of(int, int, ByteBuffer, boolean)} for values known to be finite (for example from
+     * SafeTensorsFile.mapHalfs, which refuses NaN and infinity): no second pass over them.
+     */
+    public static HalfMatrix ofFinite(int rows, int cols, ByteBuffer bytes, boolean bf16) {
+        return ofBytes(rows, cols, bytes, bf16, HalfSimd.BUFFER_LOADS, false);
     }
 
     /** As {@link #of(int, int, ByteBuffer, boolean)}; vectorLoads false makes the kernels copy rows even where buffer loads exist (tests). */
-    static HalfMatrix ofBytes(int rows, int cols, ByteBuffer bytes, boolean bf16, boolean vectorLoads) {
+    static HalfMatrix ofBytes(int rows, int cols, ByteBuffer bytes, boolean bf16, boolean vectorLoads, boolean checkFp16) {
         ByteBuffer le = bytes.duplicate().clear().order(ByteOrder.LITTLE_ENDIAN);
         boolean direct = !le.hasArray();
-        return of(rows, cols, le.asShortBuffer(), direct && vectorLoads && SIMD ? le : null, bf16);
+        return of(rows, cols, le.asShortBuffer(), direct && vectorLoads && SIMD ? le : null, bf16, checkFp16);
     }
 
-    private static HalfMatrix of(int rows, int cols, ShortBuffer w, ByteBuffer vectorBytes, boolean bf16) {
+    private static HalfMatrix of(int rows, int cols, ShortBuffer w, ByteBuffer vectorBytes, boolean bf16, boolean checkFp16) {
         if (rows <= 0 || cols <= 0 || (long) rows * cols != w.capacity()) {
             throw new IllegalArgumentException("w has " + w.capacity() + " values, expected " + rows + "x" + cols);
         }
-        if (!bf16 && Finite.firstNonFinite(w, false) >= 0) return null;
+        if (!bf16 && checkFp16 && Finite.firstNonFinite(w, false) >= 0) return null;
         return new HalfMatrix(rows, cols, w, vectorBytes, bf16);
     }
 

@@ -37,7 +37,8 @@ public final class HalfLinear implements Linear {
         DType t = w.info(name).dtype();
         if (t != DType.F16 && t != DType.BF16) return null;
         boolean bf16 = t == DType.BF16;
-        return MAP_WEIGHTS ? HalfMatrix.of(rows, cols, w.mappedHalfs(name, rows, cols), bf16)
+        // mappedHalfs refuses NaN and infinity itself: the matrix need not scan the values again
+        return MAP_WEIGHTS ? HalfMatrix.ofFinite(rows, cols, w.mappedHalfs(name, rows, cols), bf16)
                 : HalfMatrix.of(rows, cols, w.halfs(name, rows, cols), bf16);
     }
 

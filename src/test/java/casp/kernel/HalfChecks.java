@@ -38,7 +38,7 @@ public final class HalfChecks {
         ByteBuffer direct = ByteBuffer.allocateDirect(w.length * 2).order(ByteOrder.LITTLE_ENDIAN);
         direct.asShortBuffer().put(w);
         direct.order(ByteOrder.BIG_ENDIAN); // the matrix must not depend on the caller's byte order
-        HalfMatrix m = HalfMatrix.ofBytes(rows, cols, direct, bf16, storage == Storage.OFF_HEAP_VECTOR_LOADS);
+        HalfMatrix m = HalfMatrix.ofBytes(rows, cols, direct, bf16, storage == Storage.OFF_HEAP_VECTOR_LOADS, true);
         check(m == null || m.isMapped(), "a direct buffer must be read as off-heap values");
         return m;
     }
