@@ -137,12 +137,6 @@ public final class CompressCommand implements Callable<Integer> {
             + "--share-codebooks) without the low-rank step, to measure what that step adds")
     boolean noLowRank;
 
-    @Option(names = "--allocate-low-rank", description = "casp: the measured allocation decides per layer whether W_q and W_k become "
-            + "low-rank factors (at the rank rule's rank; distortion: the layer's influence times the whitened truncation loss) or stay "
-            + "linears of the backend at a candidate width (distortion measured like the other linears'): the low-rank step only where "
-            + "the bits it frees buy more than it costs. Needs --allocation measured and --allocation-unit linear")
-    boolean allocateLowRank;
-
     @Option(names = "--lowrank-only", description = "casp: only replace q/k by low-rank factors; every other linear stays float32")
     boolean lowRankOnly;
 
@@ -366,15 +360,11 @@ public final class CompressCommand implements Callable<Integer> {
         if (factorBits == 0 && !lowRankOnly)
             throw new BadInputException("--factor-bits 0 (float32 factors) is only for --lowrank-only: float factors do not fit a bit budget");
         if (noLowRank && lowRankOnly) throw new BadInputException("--no-low-rank and --lowrank-only exclude each other");
-        if (allocateLowRank && (noLowRank || lowRankOnly))
-            throw new BadInputException("--allocate-low-rank chooses where q/k are low-rank: not with --no-low-rank or --lowrank-only");
-        if (allocateLowRank && (mode != BitAllocation.Mode.MEASURED || !allocationUnit.equals("linear")))
-            throw new BadInputException("--allocate-low-rank needs --allocation measured and --allocation-unit linear");
         if (shareCodebooks && !backend.equals("aqlm")) throw new BadInputException("--share-codebooks applies to --backend aqlm only");
         if (shareCodebooks && resume)
             throw new BadInputException("--share-codebooks runs cannot be resumed (a block's checkpoint lacks the codebooks it shares); "
                     + "start again without --resume");
         return new CaspPlan.Options(backend, bits, rule, rankRatio, rankThreshold, mode, allocationUnit.equals("linear"), factorBits,
-                aBits == null ? 0 : aBits, rotate, refitA, !noLowRank, aqlm, "plain".equals(budget), shareCodebooks, allocateLowRank);
+                aBits == null ? 0 : aBits, rotate, refitA, !noLowRank, aqlm, "plain".equals(budget), shareCodebooks);
     }
 }

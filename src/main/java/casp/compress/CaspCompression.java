@@ -103,7 +103,7 @@ public final class CaspCompression {
             }
         }
         boolean needDist = !lowRankOnly && (o.allocation() == BitAllocation.Mode.MEASURED || o.allocation() == BitAllocation.Mode.CLOSED_FORM);
-        boolean needSvd = o.lowRank() && (o.rankRule() != CaspPlan.RankRule.RATIO || o.allocateLowRank());
+        boolean needSvd = o.lowRank() && o.rankRule() != CaspPlan.RankRule.RATIO;
         AllocationProbe.Measurements m = null;
         if ((needDist || needSvd) && saved != null && !(needSvd && saved.q() == null)
                 && !(o.rankRule() == CaspPlan.RankRule.SPARSITY && saved.sparsity() == null)) {
@@ -120,14 +120,14 @@ public final class CaspCompression {
                     + " bits, block influence" : "") + (needDist && needSvd ? ", " : "") + (needSvd ? "q/k spectra" : "")
                     + (o.rankRule() == CaspPlan.RankRule.SPARSITY ? ", attention sparsity" : "") + ") ...");
             try (ActivationStore work = calib.store().copy(probeSpill)) {
-                m = AllocationProbe.measure(model, work, weights, needDist ? CaspPlan.allocatable(o.lowRank() && !o.allocateLowRank()) : List.of(),
+                m = AllocationProbe.measure(model, work, weights, needDist ? CaspPlan.allocatable(o.lowRank()) : List.of(),
                         new int[]{o.bits(), o.bits() + 1}, bits -> in -> be.quantizer(bits, in), maxRank, LowRankQK.Options.defaults(),
                         o.rankRule() == CaspPlan.RankRule.SPARSITY ? SPARSITY_TAU : 0, null);
             }
         }
         CaspPlan.Options eff = lowRankOnly
                 ? new CaspPlan.Options(o.backend(), o.bits(), o.rankRule(), o.rankRatio(), o.rankThreshold(), BitAllocation.Mode.UNIFORM,
-                o.perLinear(), o.factorBits(), o.aBits(), o.rotate(), o.refitA(), true, o.aqlm(), o.plainBudget(), o.shareCodebooks(), false)
+                o.perLinear(), o.factorBits(), o.aBits(), o.rotate(), o.refitA(), true, o.aqlm(), o.plainBudget(), o.shareCodebooks())
                 : o;
         CaspPlan plan;
         try {
@@ -140,7 +140,7 @@ public final class CaspCompression {
 
     /** The compressor's per-linear plan. */
     public SequentialCompressor.QuantizerPlan quantizerPlan() {
-        return (layer, name) -> lowRankOnly && !plan.isLowRank(layer, name) ? null : plan.quantizer(layer, name);
+        return (layer, name) -> lowRankOnly && !plan.isLowRank(name) ? null : plan.quantizer(layer, name);
     }
 
     /**
@@ -198,7 +198,6 @@ public final class CaspCompression {
         opts.put("refit_a", o.refitA());
         opts.put("low_rank_only", lowRankOnly);
         if (o.shareCodebooks()) opts.put("share_codebooks", true);
-        if (o.allocateLowRank()) opts.put("allocate_low_rank", true);
         long used = storedBits(blocks);
         ObjectNode budget = r.putObject("budget");
         budget.put("original_linear_weights", plan.originalWeights);
@@ -288,9 +287,6 @@ public final class CaspCompression {
                 lowRankOnly ? "none (low-rank only)" : o.allocation().cliName(), o.perLinear() ? "linear" : "layer",
                 o.factorBits(), o.widthOfA(), o.rotate() ? ", rotated" : ""));
         sb.append(String.format(Locale.ROOT, "casp: ranks q %s, k %s%n", java.util.Arrays.toString(plan.qRank), java.util.Arrays.toString(plan.kRank)));
-        if (o.allocateLowRank())
-            sb.append(String.format(Locale.ROOT, "casp: low-rank step allocated: %d of %d q/k projections low-rank (rank 0: kept as a linear of "
-                    + "the backend, width in the units)%n", plan.lowRankProjections(), 2 * plan.layers));
         if (!lowRankOnly) {
             sb.append(String.format(Locale.ROOT, "casp: stored %d bits = %.4f effective bits per original linear weight; budget (%s) %d bits = %.4f%s%n",
                     used, (double) used / plan.originalWeights, budgetRule(), plan.budgetBits, plan.budgetEffectiveBits(),
@@ -350,7 +346,6 @@ public final class CaspCompression {
         j.put("low_rank_only", lowRankOnly);
         if (o.plainBudget()) j.put("plain_budget", true);
         if (o.shareCodebooks()) j.put("share_codebooks", true);
-        if (o.allocateLowRank()) j.put("allocate_low_rank", true);
         return j;
     }
 }

@@ -84,23 +84,10 @@ public final class CaspPlan {
      * @param shareCodebooks backend aqlm: the linears of one name (v_proj, ..., down_proj) at one width
      *                      share one codebook set, fitted by the first layer that has that width and
      *                      stored with it; the later layers fit codes and scales to it
-     * @param allocateLowRank with lowRank: the measured allocation decides per layer whether W_q and W_k
-     *                      become low-rank factors (at the rank rule's rank) or stay linears of the
-     *                      backend at a candidate width, by the same distortion-per-bit trade as the
-     *                      other linears; false: q/k are low-rank in every layer (the paper)
      */
     public record Options(String backend, int bits, RankRule rankRule, double rankRatio, double rankThreshold,
                           BitAllocation.Mode allocation, boolean perLinear, int factorBits, int aBits, boolean rotate,
-                          boolean refitA, boolean lowRank, Aqlm.Options aqlm, boolean plainBudget, boolean shareCodebooks,
-                          boolean allocateLowRank) {
-        /** q/k low-rank in every layer. */
-        public Options(String backend, int bits, RankRule rankRule, double rankRatio, double rankThreshold, BitAllocation.Mode allocation,
-                       boolean perLinear, int factorBits, int aBits, boolean rotate, boolean refitA, boolean lowRank, Aqlm.Options aqlm,
-                       boolean plainBudget, boolean shareCodebooks) {
-            this(backend, bits, rankRule, rankRatio, rankThreshold, allocation, perLinear, factorBits, aBits, rotate, refitA, lowRank, aqlm,
-                    plainBudget, shareCodebooks, false);
-        }
-
+                          boolean refitA, boolean lowRank, Aqlm.Options aqlm, boolean plainBudget, boolean shareCodebooks) {
         /** Codebooks not shared. */
         public Options(String backend, int bits, RankRule rankRule, double rankRatio, double rankThreshold, BitAllocation.Mode allocation,
                        boolean perLinear, int factorBits, int aBits, boolean rotate, boolean refitA, boolean lowRank, Aqlm.Options aqlm,
@@ -111,8 +98,6 @@ public final class CaspPlan {
 
         public Options {
             if (shareCodebooks && aqlm == null) throw new IllegalArgumentException("shared codebooks are for the aqlm backend");
-            if (allocateLowRank && (!lowRank || allocation != BitAllocation.Mode.MEASURED || !perLinear))
-                throw new IllegalArgumentException("allocating the low-rank step needs low-rank q/k, the measured allocation and single-linear units");
             if (!backend.equals("gptq") && !backend.equals("rtn") && !backend.equals("quip") && !backend.equals("aqlm"))
                 throw new IllegalArgumentException("backend must be gptq, rtn, quip or aqlm, got " + backend);
             if (backend.equals("aqlm") != (aqlm != null)) throw new IllegalArgumentException("AQLM settings go with (only) the aqlm backend");
@@ -140,7 +125,7 @@ public final class CaspPlan {
         /** The same settings with another allocation mode (e.g. uniform for the low-rank step alone). */
         public Options withAllocation(BitAllocation.Mode mode) {
             return new Options(backend, bits, rankRule, rankRatio, rankThreshold, mode, perLinear, factorBits, aBits, rotate, refitA, lowRank,
-                    aqlm, plainBudget, shareCodebooks, allocateLowRank && mode == BitAllocation.Mode.MEASURED);
+                    aqlm, plainBudget, shareCodebooks);
         }
 
         public int widthOfA() {
@@ -175,7 +160,7 @@ public final class CaspPlan {
     public final double[] qLoss, kLoss;
     /** Bits plain quantization would store for all linears: the budget. */
     public final long budgetBits;
-    /** Bits of the low-rank factors (fixed before the allocation, or with allocateLowRank those it chose). */
+    /** Bits of the low-rank factors (fixed before the allocation). */
     public final long factorBits;
     /** Original linear weights. */
     public final long originalWeights;
@@ -287,31 +272,14 @@ public final class CaspPlan {
                     if (kr[l] <= m.k()[l].knownRanks()) kl[l] = m.k()[l].relativeLoss(kr[l]);
                 }
                 Linear q = model.layer(l).linear(DecoderLayer.Q), k = model.layer(l).linear(DecoderLayer.K);
-                if (!o.allocateLowRank()) fixed += factorCost(q.out(), q.in(), qr[l], o) + factorCost(k.out(), k.in(), kr[l], o);
+                fixed += factorCost(q.out(), q.in(), qr[l], o) + factorCost(k.out(), k.in(), kr[l], o);
             }
         }
         List<BitAllocation.LinearInfo> infos = new ArrayList<>();
         boolean needDist = o.allocation() == BitAllocation.Mode.CLOSED_FORM || o.allocation() == BitAllocation.Mode.MEASURED;
         if (needDist && m == null) throw new IllegalArgumentException(o.allocation().cliName() + " allocation needs measurements");
-        // The low-rank step as an allocation choice: q/k's factors at the rule's rank, their cost and
-        // distortion (the layer's influence times the relative whitened truncation loss).
-        Map<String, LowRankChoice> lowRankChoice = new HashMap<>();
-        if (o.allocateLowRank()) {
-            if (m == null || m.q() == null) throw new IllegalArgumentException("allocating the low-rank step needs the probe's q/k SVDs");
-            for (int l = 0; l < L; l++) {
-                for (String name : List.of(DecoderLayer.Q, DecoderLayer.K)) {
-                    Linear lin = model.layer(l).linear(name);
-                    boolean isQ = name.equals(DecoderLayer.Q);
-                    int r = isQ ? qr[l] : kr[l];
-                    double loss = isQ ? ql[l] : kl[l];
-                    long c = factorCost(lin.out(), lin.in(), r, o);
-                    if (r > 0 && !Double.isNaN(loss))
-                        lowRankChoice.put(key(l, name), new LowRankChoice(c, m.influence()[l] * loss));
-                }
-            }
-        }
         for (int l = 0; l < L; l++) {
-            for (String name : allocatedNames(o)) {
+            for (String name : allocatable(o.lowRank())) {
                 Linear lin = model.layer(l).linear(name);
                 double[] d = m == null ? null : m.distortion().get(l).get(name);
                 infos.add(new BitAllocation.LinearInfo(l, name, lin.out(), lin.in(), groups.groupSize(lin.in()), d));
@@ -324,11 +292,10 @@ public final class CaspPlan {
         // the allocation could use (one per name and candidate width) is set aside from the budget first.
         long reserved = 0;
         if (o.shareCodebooks()) {
-            for (String name : allocatedNames(o)) for (int w : widths) reserved += codebookSetBits(o, w);
+            for (String name : allocatable(o.lowRank())) for (int w : widths) reserved += codebookSetBits(o, w);
         }
-        List<BitAllocation.Unit> units = o.perLinear() ? linearUnits(infos, widths, java.util.Set.of(), lowRankChoice, o)
-                : BitAllocation.units(infos, widths, true, (li, b) -> o.shareCodebooks() ? sharedLinearCost(o, li.rows(), li.cols(), b)
-                : linearCost(o, li.rows(), li.cols(), b, li.groupSize()));
+        List<BitAllocation.Unit> units = BitAllocation.units(infos, widths, !o.perLinear(),
+                (li, b) -> o.shareCodebooks() ? sharedLinearCost(o, li.rows(), li.cols(), b) : linearCost(o, li.rows(), li.cols(), b, li.groupSize()));
         if (o.backend().equals("aqlm")) { // small layers: AQLM's codebooks and scales may not fit the target at all
             long cheapest = fixed + reserved;
             for (BitAllocation.Unit u : units) cheapest += u.costBits()[0];
@@ -347,31 +314,16 @@ public final class CaspPlan {
             // Codebook sets no linear took: release their bits and solve again without those widths
             // for those names, until every set left is used (each round only removes sets).
             java.util.Set<String> banned = new java.util.HashSet<>();
-            for (int round = 0; round < allocatedNames(o).size() * widths.length; round++) {
+            for (int round = 0; round < 2 * widths.length; round++) {
                 java.util.Set<String> unused = new java.util.HashSet<>();
-                for (String name : allocatedNames(o)) for (int w : widths) if (!banned.contains(name + "/" + w)) unused.add(name + "/" + w);
+                for (String name : allocatable(o.lowRank())) for (int w : widths) if (!banned.contains(name + "/" + w)) unused.add(name + "/" + w);
                 for (int u = 0; u < units.size(); u++) unused.remove(infos.get(u).name() + "/" + alloc.width(u));
                 if (unused.isEmpty()) break;
                 banned.addAll(unused);
                 for (String set : unused) reserved -= codebookSetBits(o, Integer.parseInt(set.substring(set.indexOf('/') + 1)));
-                units = linearUnits(infos, widths, banned, lowRankChoice, o);
+                units = restrictedUnits(infos, widths, banned, o);
                 alloc = BitAllocation.solve(o.allocation(), units, budget - fixed - reserved);
             }
-        }
-        if (o.allocateLowRank()) { // q/k kept as linears of the backend have no factors: rank 0
-            for (int u = 0; u < units.size(); u++) {
-                BitAllocation.LinearInfo li = infos.get(u);
-                if (alloc.width(u) == LOW_RANK) continue;
-                if (li.name().equals(DecoderLayer.Q)) {
-                    qr[li.layer()] = 0;
-                    ql[li.layer()] = Double.NaN;
-                } else if (li.name().equals(DecoderLayer.K)) {
-                    kr[li.layer()] = 0;
-                    kl[li.layer()] = Double.NaN;
-                }
-            }
-            for (int u = 0; u < units.size(); u++) if (alloc.width(u) == LOW_RANK) fixed += units.get(u).costBits()[0];
-            // (these factor bits are also in the allocation's bits: plannedBits counts them once)
         }
         LowRankQuantizer.Options fo = new LowRankQuantizer.Options(1, 0, o.backend(), o.factorBits(), o.widthOfA(), -1, o.rotate(),
                 o.refitA(), 1, svd, o.aqlm());
@@ -380,7 +332,6 @@ public final class CaspPlan {
         if (o.shareCodebooks()) { // the lowest layer with a (name, width) owns that codebook set
             for (BitAllocation.LinearInfo li : infos) {
                 int w = alloc.width(unitOf(units, o, li));
-                if (w == LOW_RANK) continue;
                 if (owners.putIfAbsent(li.name() + "/" + w, li.layer()) == null) codebookBits += codebookSetBits(o, w);
             }
         }
@@ -400,49 +351,25 @@ public final class CaspPlan {
         return plan;
     }
 
-    /**
-     * The width {@link #width} reports for a q/k the allocation made low-rank (candidate 0 of its
-     * unit: it stores no codes of the backend).
-     */
-    public static final int LOW_RANK = 0;
-
-    /** The low-rank step as a candidate of one q/k unit: the factors' exact bits and their distortion. */
-    private record LowRankChoice(long costBits, double distortion) {}
-
-    /** The linears the allocation gives a width: all but q/k when those are low-rank in every layer. */
-    private static List<String> allocatedNames(Options o) {
-        return allocatable(o.lowRank() && !o.allocateLowRank());
-    }
-
-    /**
-     * One unit per linear (in the order of infos): the low-rank choice first where a q/k has one
-     * that costs less than its narrowest width, then the widths whose codebook set is not banned
-     * ("name/width"; banning is for shared codebooks).
-     */
-    private static List<BitAllocation.Unit> linearUnits(List<BitAllocation.LinearInfo> infos, int[] widths, java.util.Set<String> banned,
-                                                        Map<String, LowRankChoice> lowRank, Options o) {
+    /** One unit per linear (in the order of infos) at the widths whose codebook set is not banned ("name/width"). */
+    private static List<BitAllocation.Unit> restrictedUnits(List<BitAllocation.LinearInfo> infos, int[] widths, java.util.Set<String> banned,
+                                                            Options o) {
         List<BitAllocation.Unit> out = new ArrayList<>();
         for (BitAllocation.LinearInfo li : infos) {
-            List<Integer> ws = new ArrayList<>();
-            List<Long> cost = new ArrayList<>();
-            List<Double> dist = new ArrayList<>();
+            int n = 0;
+            for (int w : widths) if (!banned.contains(li.name() + "/" + w)) n++;
+            int[] ws = new int[n];
+            long[] cost = new long[n];
+            double[] dist = li.distortion() == null ? null : new double[n];
+            int j = 0;
             for (int c = 0; c < widths.length; c++) {
                 if (banned.contains(li.name() + "/" + widths[c])) continue;
-                ws.add(widths[c]);
-                cost.add(o.shareCodebooks() ? sharedLinearCost(o, li.rows(), li.cols(), widths[c])
-                        : linearCost(o, li.rows(), li.cols(), widths[c], li.groupSize()));
-                dist.add(li.distortion() == null ? Double.NaN : li.distortion()[c]);
+                ws[j] = widths[c];
+                cost[j] = sharedLinearCost(o, li.rows(), li.cols(), widths[c]);
+                if (dist != null) dist[j] = li.distortion()[c];
+                j++;
             }
-            LowRankChoice f = lowRank.get(key(li.layer(), li.name()));
-            if (f != null && (cost.isEmpty() || f.costBits() < cost.get(0))) {
-                ws.add(0, LOW_RANK);
-                cost.add(0, f.costBits());
-                dist.add(0, f.distortion());
-            }
-            boolean known = li.distortion() != null;
-            out.add(new BitAllocation.Unit("layers." + li.layer() + "." + li.name(), li.layer(), (long) li.rows() * li.cols(),
-                    ws.stream().mapToInt(Integer::intValue).toArray(), cost.stream().mapToLong(Long::longValue).toArray(),
-                    known ? dist.stream().mapToDouble(Double::doubleValue).toArray() : null));
+            out.add(new BitAllocation.Unit("layers." + li.layer() + "." + li.name(), li.layer(), (long) li.rows() * li.cols(), ws, cost, dist));
         }
         return out;
     }
@@ -514,22 +441,14 @@ public final class CaspPlan {
         return w;
     }
 
-    /** Whether the linear of a layer is replaced by low-rank factors. */
-    public boolean isLowRank(int layer, String name) {
-        if (!options.lowRank() || !(name.equals(DecoderLayer.Q) || name.equals(DecoderLayer.K))) return false;
-        return !options.allocateLowRank() || width(layer, name) == LOW_RANK;
-    }
-
-    /** The q/k projections the plan makes low-rank. */
-    public int lowRankProjections() {
-        int n = 0;
-        for (int l = 0; l < layers; l++) for (String name : List.of(DecoderLayer.Q, DecoderLayer.K)) if (isLowRank(l, name)) n++;
-        return n;
+    /** Whether the linear is replaced by low-rank factors. */
+    public boolean isLowRank(String name) {
+        return options.lowRank() && (name.equals(DecoderLayer.Q) || name.equals(DecoderLayer.K));
     }
 
     /** The compressor's plan: low-rank factors for q/k, the backend at the allocated width otherwise. */
     public Quantizer quantizer(int layer, String name) {
-        if (isLowRank(layer, name)) {
+        if (isLowRank(name)) {
             int r = name.equals(DecoderLayer.Q) ? qRank[layer] : kRank[layer];
             return new LowRankQuantizer(factorOptions.withRank(r).withSeed(layer * 2L + (name.equals(DecoderLayer.Q) ? 0 : 1)));
         }
@@ -576,7 +495,7 @@ public final class CaspPlan {
 
     /** Bits the plan will store: factors plus the allocated linears plus shared codebooks (exact, known before quantizing). */
     public long plannedBits() {
-        return (options.allocateLowRank() ? 0 : factorBits) + allocation.bitsUsed() + sharedCodebookBits;
+        return factorBits + allocation.bitsUsed() + sharedCodebookBits;
     }
 
     /** plannedBits / original weights. */

@@ -185,7 +185,7 @@ class CaspAqlmCompressionTest {
         for (int l = 0; l < 2; l++) {
             for (String n : DecoderLayer.LINEARS) {
                 var lin = big.layer(l).linear(n);
-                if (plan.isLowRank(l, n)) {
+                if (plan.isLowRank(n)) {
                     int r = n.equals(DecoderLayer.Q) ? plan.qRank[l] : plan.kRank[l];
                     recount += CaspAqlm.factorCost(r, lin.in(), 3, 2) + CaspAqlm.factorCost(lin.out(), r, 3, 2);
                 } else {
@@ -323,75 +323,6 @@ class CaspAqlmCompressionTest {
             }
         }
         assertTrue(oc.report().get("casp").get("summary").asText().contains("codebooks shared across layers"));
-    }
-
-    /**
-     * The low-rank step as an allocation choice: every q/k is either factors at the rule's rank or an
-     * AQLM linear at its allocated width, as the plan says; the stored bits are the plan's and within
-     * the budget; the exact knapsack's distortion is no larger than with q/k low-rank in every layer
-     * and the same budget for the rest (the paper's plan is one of its feasible points); the folder,
-     * mixing both kinds of q/k, reloads to the in-memory model's logits.
-     */
-    @Test
-    void allocatedLowRankStepIsNoWorseThanEveryLayerLowRankAndReloads(@TempDir Path tmp) throws Exception {
-        Path dir = TestData.model("stories260K");
-        ModelFolder source = ModelFolder.open(dir);
-        LlamaModel m = LlamaModel.load(source);
-        Calibration calib = Calibration.fromTextFile(m, Tokenizer.load(dir), TestData.file("models/stories260K/reference/eval.txt"), 4, 64, 2);
-        CaspPlan.Options o = new CaspPlan.Options("aqlm", 2, CaspPlan.RankRule.RATIO, 0.5, 0.05, BitAllocation.Mode.MEASURED, true, 3, 0,
-                false, false, true, AQ, true, true, true);
-        CaspCompressionTest.Reloaded r = CaspCompressionTest.compressWriteAndLoad(source, m, calib, AQLM2, o, tmp.resolve("al"));
-        CaspPlan plan = r.casp().plan();
-        long stored = CaspCompression.storedBits(r.blocks());
-        assertEquals(plan.plannedBits(), stored, "costs are known exactly in advance");
-        assertTrue(stored <= plan.budgetBits);
-        int lowRank = 0, kept = 0;
-        for (BlockResult b : r.blocks()) {
-            for (LinearResult lr : b.linears()) {
-                if (!lr.name().equals(DecoderLayer.Q) && !lr.name().equals(DecoderLayer.K)) continue;
-                boolean isQ = lr.name().equals(DecoderLayer.Q);
-                int rank = isQ ? plan.qRank[lr.layer()] : plan.kRank[lr.layer()];
-                String at = lr.layer() + " " + lr.name();
-                assertEquals(plan.isLowRank(lr.layer(), lr.name()), lr.lowRank() != null, at);
-                if (lr.lowRank() != null) {
-                    lowRank++;
-                    assertEquals(CaspPlan.LOW_RANK, plan.width(lr.layer(), lr.name()), at);
-                    assertEquals(isQ ? 16 : 10, rank, at);
-                    assertInstanceOf(LowRankLinear.class, r.loaded().layer(lr.layer()).linear(lr.name()), at);
-                } else {
-                    kept++;
-                    assertEquals(0, rank, at);
-                    assertEquals(plan.width(lr.layer(), lr.name()), lr.bits(), at);
-                    assertInstanceOf(AqlmLinear.class, r.loaded().layer(lr.layer()).linear(lr.name()), at);
-                }
-            }
-        }
-        assertEquals(plan.lowRankProjections(), lowRank);
-        assertTrue(lowRank > 0 && kept > 0, "both kinds of q/k on this model: " + lowRank + " low-rank, " + kept + " kept");
-
-        // The paper's plan under the same units: every q/k at its low-rank choice, the rest allocated optimally.
-        BitAllocation.Result a = plan.allocation;
-        List<BitAllocation.Unit> rest = new java.util.ArrayList<>();
-        long factorBits = 0;
-        double factorDist = 0;
-        for (BitAllocation.Unit u : a.units()) {
-            if (u.name().endsWith(DecoderLayer.Q) || u.name().endsWith(DecoderLayer.K)) {
-                assertEquals(CaspPlan.LOW_RANK, u.widths()[0], u.name() + " offers the low-rank choice");
-                factorBits += u.costBits()[0];
-                factorDist += u.distortion()[0];
-            } else {
-                rest.add(u);
-            }
-        }
-        BitAllocation.Result paper = BitAllocation.solve(BitAllocation.Mode.MEASURED, rest, a.budgetBits() - factorBits);
-        assertTrue(a.distortion() <= factorDist + paper.distortion() + 1e-12,
-                a.distortion() + " against every q/k low-rank: " + (factorDist + paper.distortion()));
-
-        int[] ids = Tokenizer.load(dir).encode("Once upon a time, there was a little girl named Lily. She loved to play");
-        float[] want = m.forward(ids, null, true), got = r.loaded().forward(ids, null, true);
-        double maxDiff = 0;
-        for (int i = 0; i < want.length; i++) maxDiff = Math.max(maxDiff, Math.abs(want[i] - got[i]));
-        assertTrue(maxDiff < 1e-3, "logits of the reloaded model differ by " + maxDiff);
     }
 
     private static long[] firstWide(WeightStore ws, JsonNode casp) {
