@@ -18,7 +18,7 @@
 # aqlm: --budget plain, what AQLM 8x2 alone stores (codes, 8 codebooks of 4 codewords, per-row
 # scales; 2-bit codebooks are the smallest, the only ones that leave room on 64-wide layers). The
 # effective bits printed are the compressor's count of what it wrote, checked against the budget
-# after compression. CASP: low-rank q/k (3-bit factors) at rank ratio 0.25 under each rank rule
+# after compression. CASP: low-rank q/k (3-bit factors) at rank ratio 0.25 (aqlm: 0.5) under each rank rule
 # (ratio = the paper's, budget = the ratio rule's total rank split to minimise the whitened
 # truncation loss, threshold = relative loss <= RANK_THRESHOLD per layer, sparsity = the budget
 # split weighted by each layer's attention density), bits allocated over single linears ({2,3},
@@ -35,7 +35,10 @@ RULES="${RULES:-ratio budget threshold sparsity}"
 RANK_THRESHOLD="${RANK_THRESHOLD:-0.01}"
 CASP_GPTQ_FLAGS="${CASP_GPTQ_FLAGS:-}"
 CASP_QUIP_FLAGS="${CASP_QUIP_FLAGS:-}"
-CASP_AQLM_FLAGS="${CASP_AQLM_FLAGS:-}"
+# CASP-AQLM keeps half the q/k parameters (rho 0.5): at 2 bits with shared codebooks AQLM's own q/k
+# are cheap and accurate (about 2.25 bits per weight, proxy error under 1%), and the low-rank step at the paper's
+# 0.25 damages more than the bits it frees repair (docs/casp-results.md). CASP_AQLM_FLAGS="" runs rho 0.25.
+CASP_AQLM_FLAGS="${CASP_AQLM_FLAGS-"--rank-ratio 0.5"}"
 summary_only=$([ "${1:-}" = summary ] && echo 1 || echo 0)
 if [ "$summary_only" = 1 ]; then # rows "| seed | backend | alone/casp | rule | bits | ppl | KL |" -> "backend|alone or rule|seed|bits|ppl|KL"
   shift
