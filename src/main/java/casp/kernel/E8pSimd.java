@@ -38,25 +38,25 @@ final class E8pSimd {
         FloatVector z4 = FloatVector.broadcast(F, absZ[4]), z5 = FloatVector.broadcast(F, absZ[5]);
         FloatVector z6 = FloatVector.broadcast(F, absZ[6]), z7 = FloatVector.broadcast(F, absZ[7]);
         for (int p = 0; p < n; p += L) {
-            FloatVector t = exact(FloatVector.fromArray(F, col, p).mul(z0));
+            FloatVector t = ((FloatVector) EXACT.cast(FloatVector.fromArray(F, col, p).mul(z0)));
             FloatVector dot = t, mn = t;
-            t = exact(FloatVector.fromArray(F, col, n + p).mul(z1)); dot = exact(dot.add(t)); mn = exact(mn.min(t));
-            t = exact(FloatVector.fromArray(F, col, 2 * n + p).mul(z2)); dot = exact(dot.add(t)); mn = exact(mn.min(t));
-            t = exact(FloatVector.fromArray(F, col, 3 * n + p).mul(z3)); dot = exact(dot.add(t)); mn = exact(mn.min(t));
-            t = exact(FloatVector.fromArray(F, col, 4 * n + p).mul(z4)); dot = exact(dot.add(t)); mn = exact(mn.min(t));
-            t = exact(FloatVector.fromArray(F, col, 5 * n + p).mul(z5)); dot = exact(dot.add(t)); mn = exact(mn.min(t));
-            t = exact(FloatVector.fromArray(F, col, 6 * n + p).mul(z6)); dot = exact(dot.add(t)); mn = exact(mn.min(t));
-            t = exact(FloatVector.fromArray(F, col, 7 * n + p).mul(z7)); dot = exact(dot.add(t)); mn = exact(mn.min(t));
-            FloatVector d = exact(exact(FloatVector.fromArray(F, norm2, p)).sub(dot.mul(2f))
-                    .add(exact(FloatVector.fromArray(F, bad, p)).mul(4f).mul(mn)));
+            t = ((FloatVector) EXACT.cast(FloatVector.fromArray(F, col, n + p).mul(z1))); dot = ((FloatVector) EXACT.cast(dot.add(t))); mn = ((FloatVector) EXACT.cast(mn.min(t)));
+            t = ((FloatVector) EXACT.cast(FloatVector.fromArray(F, col, 2 * n + p).mul(z2))); dot = ((FloatVector) EXACT.cast(dot.add(t))); mn = ((FloatVector) EXACT.cast(mn.min(t)));
+            t = ((FloatVector) EXACT.cast(FloatVector.fromArray(F, col, 3 * n + p).mul(z3))); dot = ((FloatVector) EXACT.cast(dot.add(t))); mn = ((FloatVector) EXACT.cast(mn.min(t)));
+            t = ((FloatVector) EXACT.cast(FloatVector.fromArray(F, col, 4 * n + p).mul(z4))); dot = ((FloatVector) EXACT.cast(dot.add(t))); mn = ((FloatVector) EXACT.cast(mn.min(t)));
+            t = ((FloatVector) EXACT.cast(FloatVector.fromArray(F, col, 5 * n + p).mul(z5))); dot = ((FloatVector) EXACT.cast(dot.add(t))); mn = ((FloatVector) EXACT.cast(mn.min(t)));
+            t = ((FloatVector) EXACT.cast(FloatVector.fromArray(F, col, 6 * n + p).mul(z6))); dot = ((FloatVector) EXACT.cast(dot.add(t))); mn = ((FloatVector) EXACT.cast(mn.min(t)));
+            t = ((FloatVector) EXACT.cast(FloatVector.fromArray(F, col, 7 * n + p).mul(z7))); dot = ((FloatVector) EXACT.cast(dot.add(t))); mn = ((FloatVector) EXACT.cast(mn.min(t)));
+            FloatVector d = ((FloatVector) EXACT.cast(((FloatVector) EXACT.cast(FloatVector.fromArray(F, norm2, p))).sub(dot.mul(2f))
+                    .add(((FloatVector) EXACT.cast(FloatVector.fromArray(F, bad, p))).mul(4f).mul(mn))));
             VectorMask<Float> better = d.lt(bestD);
-            bestD = exact(exact(bestD).blend(d, better));
-            bestP = exact(exact(bestP).blend(FloatVector.fromArray(F, INDEX, p), better));
+            bestD = ((FloatVector) EXACT.cast(((FloatVector) EXACT.cast(bestD)).blend(d, better)));
+            bestP = ((FloatVector) EXACT.cast(((FloatVector) EXACT.cast(bestP)).blend(FloatVector.fromArray(F, INDEX, p), better)));
         }
-        bestD = exact(bestD);
-        bestP = exact(bestP);
+        bestD = ((FloatVector) EXACT.cast(bestD));
+        bestP = ((FloatVector) EXACT.cast(bestP));
         float m = bestD.reduceLanes(VectorOperators.MIN);
-        float idx = exact(bestP.blend(FloatVector.broadcast(F, Float.POSITIVE_INFINITY), bestD.compare(VectorOperators.NE, m)))
+        float idx = ((FloatVector) EXACT.cast(bestP.blend(FloatVector.broadcast(F, Float.POSITIVE_INFINITY), bestD.compare(VectorOperators.NE, m))))
                 .reduceLanes(VectorOperators.MIN);
         best[0] = m;
         return (int) idx;
@@ -67,13 +67,10 @@ final class E8pSimd {
      * result or a value carried through a loop only from the type profile of the Vector API's
      * shared methods, and decodeDot's 256-bit vectors put a second class in those profiles: a call
      * on such a vector then runs the API's boxing fallback (VectorBoxingTest: 53 KB allocated per
-     * encode). Class.cast with this constant is an intrinsic that restates the exact class.
+     * encode). Class.cast with this constant is an intrinsic that restates the exact class, and C2
+     * inlines it even past its node cutoff, where a helper method would not be.
      */
     private static final Class<?> EXACT = F.vectorType();
-
-    private static FloatVector exact(FloatVector v) {
-        return (FloatVector) EXACT.cast(v);
-    }
 
     /** Eight lanes: one codeword per vector (null when the machine's vectors are narrower than 256 bits). */
     static final VectorSpecies<Float> F8 = VectorSupport.bits() >= 256 ? VectorSpecies.of(float.class, VectorShape.S_256_BIT) : null;
