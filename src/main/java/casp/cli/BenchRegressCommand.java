@@ -5,7 +5,6 @@ import casp.kernel.VectorSupport;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -91,8 +90,17 @@ public final class BenchRegressCommand implements Callable<Integer> {
     @Option(names = "--baseline", description = "Baseline JMH JSON (default: jmh/baselines/<machine class>-<quick|full>.json).")
     Path baseline;
 
-    @Option(names = "--results", description = "Compare this JMH JSON instead of running the suite.")
-    Path results;
+    @Option(names = "--results", arity = "1..*", paramLabel = "RESULTS",
+            description = "Compare this JMH JSON instead of running the suite (with --write-baseline: record these runs).")
+    List<Path> results;
+
+    @Option(names = "--runs", defaultValue = "1",
+            description = "With --write-baseline: run the suite this many times and record every run (default ${DEFAULT-VALUE}); the runs give each benchmark its noise band.")
+    int runs;
+
+    @Option(names = "--band-factor", defaultValue = "2",
+            description = "A benchmark's limit is 1 + max(threshold, this x its noise band in the baseline) (default ${DEFAULT-VALUE}).")
+    double bandFactor;
 
     @Option(names = "--out", defaultValue = "target/jmh", description = "Folder for the run's JSON and JMH's log (default ${DEFAULT-VALUE}).")
     Path out;
@@ -116,41 +124,47 @@ public final class BenchRegressCommand implements Callable<Integer> {
             description = "Print the spread of each benchmark over these JMH JSON files (runs of unchanged code), normalised by each run's probe; runs nothing.")
     List<Path> spreadOf;
 
-    @Option(names = "--write-baseline", description = "Write this run's results as the baseline (refresh it after a deliberate change).")
+    @Option(names = "--write-baseline", description = "Record this run (or --runs N runs, or the --results files) as the baseline (refresh it after a deliberate change).")
     boolean writeBaseline;
 
     @Override
     public Integer call() throws IOException, InterruptedException {
         if (!(threshold >= 0) || Double.isInfinite(threshold)) throw new BadInputException("--threshold must be >= 0, got " + threshold);
+        if (!(bandFactor >= 0) || Double.isInfinite(bandFactor)) throw new BadInputException("--band-factor must be >= 0, got " + bandFactor);
         if (quick && smoke) throw new BadInputException("--quick and --smoke: choose one");
+        if (runs < 1) throw new BadInputException("--runs must be >= 1, got " + runs);
+        if (runs > 1 && !writeBaseline) throw new BadInputException("--runs " + runs + ": only with --write-baseline (a comparison runs the suite once)");
+        if (runs > 1 && results != null) throw new BadInputException("--runs and --results: choose one");
+        if (results != null && results.size() > 1 && !writeBaseline)
+            throw new BadInputException("--results: one file to compare (several only with --write-baseline)");
         String mode = smoke ? "smoke" : quick ? "quick" : "full";
         if (spreadOf != null) return printSpread(mode);
-        Path resultFile;
-        String vectorLine;
+        List<Path> resultFiles = new ArrayList<>();
         if (results != null) {
-            if (!Files.isRegularFile(results)) throw new BadInputException("--results " + results + ": no such file");
-            resultFile = results;
-            vectorLine = null;
+            for (Path r : results) if (!Files.isRegularFile(r)) throw new BadInputException("--results " + r + ": no such file");
+            resultFiles.addAll(results);
         } else {
             if (!Files.isRegularFile(jar)) {
                 throw new BadInputException("--jar " + jar + ": no such file (build it: ./mvnw -Pjmh -DskipTests package)");
             }
             Files.createDirectories(out);
-            vectorLine = vectorWidth();
+            String vectorLine = vectorWidth();
             System.out.println("vector width of the benchmark JVMs: " + vectorLine);
             Files.writeString(out.resolve(mode + "-machine.txt"), vectorLine + System.lineSeparator());
-            resultFile = run(mode);
+            for (int i = 1; i <= runs; i++) {
+                if (runs > 1) System.out.printf(Locale.ROOT, "run %d of %d%n", i, runs);
+                resultFiles.add(run(mode, runs > 1 ? mode + "-results-" + i + ".json" : mode + "-results.json"));
+            }
         }
         Path base = baseline != null ? baseline : Path.of("jmh", "baselines", machineClass() + "-" + mode + ".json");
-        Map<String, JmhRegression.Score> now = JmhRegression.read(resultFile);
         if (writeBaseline) {
             Files.createDirectories(base.toAbsolutePath().getParent());
-            Path tmp = base.resolveSibling(base.getFileName() + ".tmp");
-            Files.copy(resultFile, tmp, StandardCopyOption.REPLACE_EXISTING);
-            Files.move(tmp, base, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-            System.out.println("baseline written: " + base);
+            JmhRegression.writeBaseline(resultFiles, base);
+            System.out.println("baseline written: " + base + " (" + resultFiles.size() + (resultFiles.size() == 1 ? " run)" : " runs)"));
             return 0;
         }
+        Path resultFile = resultFiles.get(0);
+        Map<String, JmhRegression.Score> now = JmhRegression.read(resultFile);
         if (!Files.isRegularFile(base)) {
             String msg = "no baseline " + base + " for this machine class (write one with --write-baseline)";
             if (noGate) {
@@ -159,31 +173,34 @@ public final class BenchRegressCommand implements Callable<Integer> {
             }
             throw new BadInputException(msg);
         }
-        JmhRegression.Report report = JmhRegression.compare(JmhRegression.read(base), now, threshold, !noNormalise);
-        System.out.printf(Locale.ROOT, "baseline %s%nresults  %s%nmachine factor %.3f (probe now / baseline; times divided by it)%n",
-                base, resultFile, report.machineFactor());
+        JmhRegression.Report report = JmhRegression.compare(JmhRegression.readBaseline(base), now, threshold, bandFactor, !noNormalise);
+        System.out.printf(Locale.ROOT, "baseline %s (%d recorded %s)%nresults  %s%nmachine factor %.3f (probe now / baseline; times divided by it)%n",
+                base, report.baselineRuns(), report.baselineRuns() == 1 ? "run" : "runs", resultFile, report.machineFactor());
+        System.out.printf(Locale.ROOT, "limit = 1 + max(threshold %.2f, %.1f x band); slower when the ratio range's low end exceeds it%n",
+                threshold, bandFactor);
         System.out.print(JmhRegression.table(report));
         int bad = report.regressions();
-        System.out.printf(Locale.ROOT, "%d of %d benchmarks slower than %.0f%% beyond their 95%% intervals (or allocating)%s%n",
-                bad, report.rows().size(), threshold * 100, noGate ? " (not gating)" : "");
+        System.out.printf(Locale.ROOT, "%d of %d benchmarks slower than their limits beyond their 95%% intervals (or allocating)%s%n",
+                bad, report.rows().size(), noGate ? " (not gating)" : "");
         return bad > 0 && !noGate ? 1 : 0;
     }
 
     private int printSpread(String mode) {
-        List<Map<String, JmhRegression.Score>> runs = new ArrayList<>();
+        List<Map<String, JmhRegression.Score>> spreadRuns = new ArrayList<>();
         for (Path p : spreadOf) {
             if (!Files.isRegularFile(p)) throw new BadInputException("--spread " + p + ": no such file");
-            runs.add(JmhRegression.read(p));
+            spreadRuns.add(JmhRegression.read(p));
         }
         Path base = baseline != null ? baseline : Path.of("jmh", "baselines", machineClass() + "-" + mode + ".json");
-        Map<String, JmhRegression.Score> reference = Files.isRegularFile(base) ? JmhRegression.read(base) : runs.get(0);
-        System.out.println("probe reference: " + (Files.isRegularFile(base) ? base : spreadOf.get(0)));
-        System.out.print(JmhRegression.spreadTable(JmhRegression.spread(reference, runs, !noNormalise)));
+        boolean hasBase = Files.isRegularFile(base);
+        Map<String, JmhRegression.Score> probe = hasBase ? JmhRegression.probeReference(JmhRegression.readBaseline(base)) : spreadRuns.get(0);
+        System.out.println("probe reference: " + (hasBase ? base : spreadOf.get(0)));
+        System.out.print(JmhRegression.spreadTable(JmhRegression.spread(probe, spreadRuns, !noNormalise)));
         return 0;
     }
 
-    /** Runs the parts of the suite, each a JMH invocation, and merges their JSON into out/MODE-results.json. */
-    private Path run(String mode) throws IOException, InterruptedException {
+    /** Runs the parts of the suite, each a JMH invocation, and merges their JSON into out/resultName. */
+    private Path run(String mode, String resultName) throws IOException, InterruptedException {
         List<Part> parts = smoke ? SMOKE : quick ? QUICK : List.of(new Part("casp\\."));
         List<String> iterations = smoke ? SMOKE_ITERATIONS : quick ? QUICK_ITERATIONS : List.of();
         Path log = out.resolve(mode + "-jmh.log");
@@ -211,7 +228,7 @@ public final class BenchRegressCommand implements Callable<Integer> {
             if (rc != 0 || !Files.exists(json)) throw new BadInputException("JMH failed (exit " + rc + ") on " + p.regex() + ": see " + log);
             jsons.add(json);
         }
-        Path merged = out.resolve(mode + "-results.json");
+        Path merged = out.resolve(resultName);
         JmhRegression.merge(jsons, merged);
         for (Path j : jsons) Files.deleteIfExists(j);
         return merged;
