@@ -49,8 +49,11 @@ public final class BenchRegressCommand implements Callable<Integer> {
             new Part("\\.SvdBenchmark\\.svd$", "n=256"),
             new Part("\\.RsvdBenchmark\\.rsvd$", "n=1024", "rank=128"),
             new Part("\\.DequantMatvecBenchmark\\.", "bits=2", "size=4096"),
-            // not aqlmCodebookSolve: its joint system has 4096 unknowns at any layer size (~10 s a call here)
-            new Part("\\.QuantizerBenchmark\\.(gptq|quip|aqlmBeamSearch)$", "size=512"),
+            // not aqlmCodebookSolve: its joint system has 4096 unknowns at any layer size (~10 s a call here).
+            // 6 s of warm-up: a QuIP# call takes ~230 ms once compiled and ran 1.5x that 1.5 s into a fork
+            // (iterations of 300 ms: at least one call each).
+            new Part("\\.QuantizerBenchmark\\.(gptq|quip|aqlmBeamSearch)$", List.of("-wi", "6", "-w", "1s", "-i", "10", "-r", "300ms", "-f", "1"),
+                    "size=512"),
             new Part("\\.CalibrationBenchmark\\.", "size=1024"),
             new Part("\\.LinearBenchmark\\.", "rows=1", "size=4096"),
             // 8 s of warm-up: a step takes ~40 ms, and in 1.5 s the kernels still ran C1 code (2 MB of boxed vectors per step)
