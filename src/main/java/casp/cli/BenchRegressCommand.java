@@ -202,11 +202,14 @@ public final class BenchRegressCommand implements Callable<Integer> {
         return 0;
     }
 
-    /** Runs the parts of the suite, each a JMH invocation, and merges their JSON into out/resultName. */
+    /**
+     * Runs the parts of the suite, each a JMH invocation, and merges their JSON into out/resultName
+     * (JMH's log beside it: quick-results-2.json, quick-jmh-2.log).
+     */
     private Path run(String mode, String resultName) throws IOException, InterruptedException {
         List<Part> parts = smoke ? SMOKE : quick ? QUICK : List.of(new Part("casp\\."));
         List<String> iterations = smoke ? SMOKE_ITERATIONS : quick ? QUICK_ITERATIONS : List.of();
-        Path log = out.resolve(mode + "-jmh.log");
+        Path log = out.resolve(resultName.replace("-results", "-jmh").replace(".json", ".log"));
         Files.deleteIfExists(log);
         List<Path> jsons = new ArrayList<>();
         for (int i = 0; i < parts.size(); i++) {
