@@ -201,6 +201,13 @@ class BenchRegressCommandTest {
         return r.rows().stream().filter(x -> x.key().contains("gptq2")).findFirst().orElseThrow();
     }
 
+    /** The verdict on gptq2 of a run now (probe at the reference speed) against base at threshold 0.10. */
+    JmhRegression.Verdict verdict(List<Map<String, JmhRegression.Score>> base, double bandFactor, double alloc, double... gptq2)
+            throws IOException {
+        Path now = run("now-" + System.nanoTime() + ".json", 1, alloc, gptq2);
+        return gptq(JmhRegression.compare(base, JmhRegression.read(now), 0.10, bandFactor, true)).verdict();
+    }
+
     @Test
     void recordedRunsGiveEachBenchmarkANoiseBandAndALimit() throws IOException {
         // Three recorded runs; the second on a machine 2x slower (its probe and gptq2 both 2x), so
@@ -232,14 +239,10 @@ class BenchRegressCommandTest {
         assertEquals(JmhRegression.Verdict.OK, gptq(busy).verdict());
 
         // Band factor 0: only the threshold counts, 1.1 x 125 = 137.5; and faster than the fastest run by the limit.
-        assertEquals(JmhRegression.Verdict.SLOWER,
-                gptq(JmhRegression.compare(base, JmhRegression.read(run("n4.json", 1, 10, 140, 140)), 0.10, 0, true)).verdict());
-        assertEquals(JmhRegression.Verdict.OK,
-                gptq(JmhRegression.compare(base, JmhRegression.read(run("n5.json", 1, 10, 135, 135)), 0.10, 0, true)).verdict());
-        assertEquals(JmhRegression.Verdict.FASTER,
-                gptq(JmhRegression.compare(base, JmhRegression.read(run("n6.json", 1, 10, 66, 66)), 0.10, 2, true)).verdict());
-        assertEquals(JmhRegression.Verdict.OK,
-                gptq(JmhRegression.compare(base, JmhRegression.read(run("n7.json", 1, 10, 67, 67)), 0.10, 2, true)).verdict());
+        assertEquals(JmhRegression.Verdict.SLOWER, verdict(base, 0, 10, 140, 140));
+        assertEquals(JmhRegression.Verdict.OK, verdict(base, 0, 10, 135, 135));
+        assertEquals(JmhRegression.Verdict.FASTER, verdict(base, 2, 10, 66, 66));
+        assertEquals(JmhRegression.Verdict.OK, verdict(base, 2, 10, 67, 67));
     }
 
     @Test
@@ -259,10 +262,8 @@ class BenchRegressCommandTest {
     void aBenchmarkThatAllocatedInNoRecordedRunIsFlaggedWhenItAllocates() throws IOException {
         List<Map<String, JmhRegression.Score>> base = List.of(
                 JmhRegression.read(run("b1.json", 1, 0, 100, 100)), JmhRegression.read(run("b2.json", 1, 900, 100, 100)));
-        assertEquals(JmhRegression.Verdict.OK,
-                gptq(JmhRegression.compare(base, JmhRegression.read(run("n1.json", 1, 1900, 100, 100)), 0.10, 2, true)).verdict());
-        assertEquals(JmhRegression.Verdict.ALLOCATES,
-                gptq(JmhRegression.compare(base, JmhRegression.read(run("n2.json", 1, 2000, 100, 100)), 0.10, 2, true)).verdict());
+        assertEquals(JmhRegression.Verdict.OK, verdict(base, 2, 1900, 100, 100));
+        assertEquals(JmhRegression.Verdict.ALLOCATES, verdict(base, 2, 2000, 100, 100));
     }
 
     @Test
