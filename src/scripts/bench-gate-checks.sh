@@ -9,7 +9,8 @@
 #              the ten can be made in several invocations (each under one hold of a timing lock).
 # Then it summarises every unchanged run in OUT (default target/jmh-checks): how many would have
 # failed the gate, each run's flagged rows and its closest call (the largest ratio low end / limit),
-# and the spread of each benchmark over the runs. DEADLINE (seconds since the epoch, optional)
+# and the spread of each benchmark over the runs; with FACTORS (e.g. "0 1 2"), the same runs and the
+# slowdown run compared again at each of those band factors (casp bench regress --band-factor). DEADLINE (seconds since the epoch, optional)
 # stops starting new runs after that time. Tables, logs and the load before and after each run go
 # to OUT. Runs CASP_JAR (default target/casp.jar) on BENCH_JAR (default target/benchmarks.jar);
 # src/scripts/bench-regress.sh builds them.
@@ -97,4 +98,18 @@ done
 echo "false alarms: $alarms of ${#files[@]} unchanged runs" | tee -a "$summary"
 if [ "${#files[@]}" -gt 0 ]; then casp bench regress --quick "${baseline[@]}" --spread "${files[@]}" | tee -a "$summary"; fi
 if [ -f "$out/slowdown-summary.txt" ]; then cat "$out/slowdown-summary.txt" >> "$summary"; fi
+for f in ${FACTORS:-}; do
+  n=0
+  for j in "${files[@]}"; do
+    casp bench regress --quick "${baseline[@]}" --results "$j" --band-factor "$f" > "$out/factor.txt" 2>&1 || n=$((n + 1))
+  done
+  s=-
+  if [ -f "$out/slowdown/quick-results.json" ]; then
+    casp bench regress --quick "${baseline[@]}" --results "$out/slowdown/quick-results.json" --band-factor "$f" > "$out/factor.txt" 2>&1 || true
+    rows=$(grep -E '^[A-Za-z]+Benchmark\.' "$out/factor.txt" | grep -v '^MachineProbeBenchmark' || true)
+    s="$(echo "$rows" | grep -E "$affected" | grep -cE ' slower$' || true) of $(echo "$rows" | grep -cE "$affected") affected flagged, $(echo "$rows" | grep -vE "$affected" | grep -cE ' (slower|allocates)$' || true) others"
+  fi
+  echo "band factor $f: false alarms in $n of ${#files[@]} unchanged runs; slowdown: $s" | tee -a "$summary"
+done
+rm -f "$out/factor.txt"
 exit 0
