@@ -10,6 +10,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
+import java.util.regex.Pattern;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -101,6 +102,10 @@ public final class BenchRegressCommand implements Callable<Integer> {
             description = "With --write-baseline: run the suite this many times and record every run (default ${DEFAULT-VALUE}); the runs give each benchmark its noise band.")
     int runs;
 
+    @Option(names = "--confirm", defaultValue = "1",
+            description = "Re-run the benchmarks a run flags, in new forks, up to this many times; each keeps its faster run (default ${DEFAULT-VALUE}; 0: no re-run).")
+    int confirm;
+
     @Option(names = "--band-factor", defaultValue = "2",
             description = "A benchmark's limit is 1 + max(threshold, this x its noise band in the baseline) (default ${DEFAULT-VALUE}).")
     double bandFactor;
@@ -136,6 +141,7 @@ public final class BenchRegressCommand implements Callable<Integer> {
         if (!(bandFactor >= 0) || Double.isInfinite(bandFactor)) throw new BadInputException("--band-factor must be >= 0, got " + bandFactor);
         if (quick && smoke) throw new BadInputException("--quick and --smoke: choose one");
         if (runs < 1) throw new BadInputException("--runs must be >= 1, got " + runs);
+        if (confirm < 0) throw new BadInputException("--confirm must be >= 0, got " + confirm);
         if (runs > 1 && !writeBaseline) throw new BadInputException("--runs " + runs + ": only with --write-baseline (a comparison runs the suite once)");
         if (runs > 1 && results != null) throw new BadInputException("--runs and --results: choose one");
         if (results != null && results.size() > 1 && !writeBaseline)
@@ -156,7 +162,7 @@ public final class BenchRegressCommand implements Callable<Integer> {
             Files.writeString(out.resolve(mode + "-machine.txt"), vectorLine + System.lineSeparator());
             for (int i = 1; i <= runs; i++) {
                 if (runs > 1) System.out.printf(Locale.ROOT, "run %d of %d%n", i, runs);
-                resultFiles.add(run(mode, runs > 1 ? mode + "-results-" + i + ".json" : mode + "-results.json"));
+                resultFiles.add(run(mode, runs > 1 ? mode + "-results-" + i + ".json" : mode + "-results.json", null));
             }
         }
         Path base = baseline != null ? baseline : Path.of("jmh", "baselines", machineClass() + "-" + mode + ".json");
@@ -176,7 +182,19 @@ public final class BenchRegressCommand implements Callable<Integer> {
             }
             throw new BadInputException(msg);
         }
-        JmhRegression.Report report = JmhRegression.compare(JmhRegression.readBaseline(base), now, threshold, bandFactor, !noNormalise);
+        List<Map<String, JmhRegression.Score>> baseRuns = JmhRegression.readBaseline(base);
+        JmhRegression.Report report = JmhRegression.compare(baseRuns, now, threshold, bandFactor, !noNormalise);
+        // A slowdown of the code persists in a new fork; a neighbour's burst or an unlucky JIT outcome mostly does not.
+        for (int c = 1; c <= confirm && results == null && report.regressions() > 0; c++) {
+            List<String> flagged = new ArrayList<>();
+            for (JmhRegression.Row r : report.rows())
+                if (r.verdict() == JmhRegression.Verdict.SLOWER || r.verdict() == JmhRegression.Verdict.ALLOCATES) flagged.add(r.key());
+            System.out.printf(Locale.ROOT, "re-running %d flagged benchmark%s in new forks (%d of %d): %s%n",
+                    flagged.size(), flagged.size() == 1 ? "" : "s", c, confirm, String.join("; ", flagged));
+            Path again = run(mode, mode + "-confirm-" + c + ".json", methods(flagged));
+            now = JmhRegression.fasterOf(now, JmhRegression.read(again));
+            report = JmhRegression.compare(baseRuns, now, threshold, bandFactor, !noNormalise);
+        }
         System.out.printf(Locale.ROOT, "baseline %s (%d recorded %s)%nresults  %s%nmachine factor %.3f (probe now / baseline; times divided by it)%n",
                 base, report.baselineRuns(), report.baselineRuns() == 1 ? "run" : "runs", resultFile, report.machineFactor());
         System.out.printf(Locale.ROOT, "limit = 1 + max(threshold %.2f, %.1f x band); slower when the ratio range's low end exceeds it%n",
@@ -206,15 +224,18 @@ public final class BenchRegressCommand implements Callable<Integer> {
      * Runs the parts of the suite, each a JMH invocation, and merges their JSON into out/resultName
      * (JMH's log beside it: quick-results-2.json, quick-jmh-2.log).
      */
-    private Path run(String mode, String resultName) throws IOException, InterruptedException {
-        List<Part> parts = smoke ? SMOKE : quick ? QUICK : List.of(new Part("casp\\."));
+    private Path run(String mode, String resultName, List<String> only) throws IOException, InterruptedException {
+        List<Part> parts = new ArrayList<>(smoke ? SMOKE : quick ? QUICK : List.of(new Part("casp\\.")));
+        // a re-run of a few benchmarks keeps the first run's probe, and runs only the parts that hold them
+        if (only != null) parts.removeIf(p -> p == PROBE || only.stream().noneMatch(m -> Pattern.compile(p.regex()).matcher("casp." + m).find()));
+        String filter = only != null ? methodsRegex(only) : include;
         List<String> iterations = smoke ? SMOKE_ITERATIONS : quick ? QUICK_ITERATIONS : List.of();
         Path log = out.resolve(resultName.replace("-results", "-jmh").replace(".json", ".log"));
         Files.deleteIfExists(log);
         List<Path> jsons = new ArrayList<>();
         for (int i = 0; i < parts.size(); i++) {
             Part p = parts.get(i);
-            String regex = include == null || p == PROBE ? p.regex() : "(?=.*(?:" + include + ")).*" + p.regex();
+            String regex = filter == null || p == PROBE ? p.regex() : "(?=.*(?:" + filter + ")).*" + p.regex();
             Path json = out.resolve(mode + "-part" + i + ".json");
             Files.deleteIfExists(json);
             List<String> cmd = new ArrayList<>(List.of(javaBinary(), "--add-modules", "jdk.incubator.vector", "-jar", jar.toString(), regex,
@@ -227,7 +248,7 @@ public final class BenchRegressCommand implements Callable<Integer> {
             long logStart = Files.exists(log) ? Files.size(log) : 0;
             Process proc = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile())).start();
             int rc = proc.waitFor();
-            if (include != null && logSince(log, logStart).contains(NO_MATCH)) { // --include left none in this part
+            if (filter != null && logSince(log, logStart).contains(NO_MATCH)) { // the filter left none in this part
                 Files.deleteIfExists(json);
                 continue;
             }
@@ -238,6 +259,23 @@ public final class BenchRegressCommand implements Callable<Integer> {
         JmhRegression.merge(jsons, merged);
         for (Path j : jsons) Files.deleteIfExists(j);
         return merged;
+    }
+
+    /** The benchmark methods of table keys: "LinearBenchmark.forward kind=gptq2 rows=1" -> "LinearBenchmark.forward". */
+    static List<String> methods(List<String> keys) {
+        List<String> out = new ArrayList<>();
+        for (String k : keys) {
+            String m = k.split(" ")[0];
+            if (!out.contains(m)) out.add(m);
+        }
+        return out;
+    }
+
+    /** A JMH regex matching exactly these benchmark methods (with every parameter value). */
+    static String methodsRegex(List<String> methods) {
+        List<String> quoted = new ArrayList<>();
+        for (String m : methods) quoted.add(Pattern.quote(m));
+        return "\\.(?:" + String.join("|", quoted) + ")$";
     }
 
     /** The text appended to log after byte offset start. */

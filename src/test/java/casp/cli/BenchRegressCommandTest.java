@@ -299,4 +299,27 @@ class BenchRegressCommandTest {
         assertEquals(2, bad.exitCode());
         assertTrue(bad.err().contains("nb.json") && !bad.err().contains("at casp."), bad.err());
     }
+
+    @Test
+    void aReRunKeepsTheFasterScoreOfEachBenchmark() throws IOException {
+        Map<String, JmhRegression.Score> first = JmhRegression.read(run("a.json", 1, 10, 300, 300));
+        Map<String, JmhRegression.Score> slowerAgain = JmhRegression.read(run("b.json", 1, 10, 310, 310));
+        Map<String, JmhRegression.Score> fasterAgain = JmhRegression.read(run("c.json", 1, 10, 120, 120));
+        String key = "LinearBenchmark.forward kind=gptq2";
+        assertEquals(300, JmhRegression.fasterOf(first, slowerAgain).get(key).mean(), 1e-9);
+        assertEquals(120, JmhRegression.fasterOf(first, fasterAgain).get(key).mean(), 1e-9);
+        assertEquals(first.keySet(), JmhRegression.fasterOf(first, fasterAgain).keySet());
+    }
+
+    @Test
+    void flaggedKeysAreReRunByMethodWithEveryParameter() {
+        List<String> m = BenchRegressCommand.methods(List.of("LinearBenchmark.forward kind=gptq2 rows=1", "LinearBenchmark.forward kind=fp16 rows=1",
+                "SvdBenchmark.svd n=256"));
+        assertEquals(List.of("LinearBenchmark.forward", "SvdBenchmark.svd"), m);
+        java.util.regex.Pattern p = java.util.regex.Pattern.compile(BenchRegressCommand.methodsRegex(m));
+        assertTrue(p.matcher("casp.quant.LinearBenchmark.forward").find());
+        assertTrue(p.matcher("casp.kernel.SvdBenchmark.svd").find());
+        assertFalse(p.matcher("casp.kernel.SvdBenchmark.svdOfGram").find());
+        assertFalse(p.matcher("casp.kernel.GemmBenchmark.sgemm").find());
+    }
 }
