@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Real-size figures on shape twins (random weights, published shapes): a 7B LLaVA's parameters, the
 # peak RSS and speed of `casp generate` with an image, and casp against llama.cpp on llama-2-7b
-# (full depth and a 2-layer cut), F16 / Q2_K against casp bf16 / 2-bit RTN, 2 threads, back to back.
+# (full depth and a 2-layer cut), F16 / Q2_K against casp bf16 / 2-bit RTN / 2-bit QuIP#, 2 threads,
+# back to back.
 # Each heavy step runs under the shared lock /tmp/casp-timing.lock and prints the load average.
 #
 # usage: src/scripts/real-size.sh WORK_DIR [step ...]
 #   steps: llava (synth + inspect + generate), llama (synth), gguf, bench, busy (default: all)
 #   MODELS: the llama twins of the gguf and bench steps (default "llama-2-7b-2l llama-2-7b")
+#   CASP_LOCK=none when the caller already holds /tmp/casp-timing.lock
 #   needs: ~45 GB free in WORK_DIR; LLAMA_CPP_SRC (a llama.cpp checkout, default /work/llama.cpp-src)
 #   and LLAMA_CPP_BUILD (its cmake build with llama-bench and llama-quantize, default /work/llama.cpp-build)
 #   for the gguf / bench steps. Delete WORK_DIR afterwards: it holds ~45 GB of twins and GGUF files.
@@ -23,7 +25,8 @@ mkdir -p "$work"
 "$repo/casp" --version >/dev/null   # builds target/casp.jar if needed
 cp "$repo/target/casp.jar" "$work/casp.jar" # a fixed copy: later source edits do not rebuild it mid-run
 casp=(java --add-modules jdk.incubator.vector -XX:MaxRAMPercentage=75 -XX:+UseG1GC -XX:MaxNewSize=1g -XX:+UseTransparentHugePages -jar "$work/casp.jar")
-heavy() { flock /tmp/casp-timing.lock "$@"; }
+lock="${CASP_LOCK:-/tmp/casp-timing.lock}" # CASP_LOCK=none: the caller holds the lock already
+heavy() { if [ "$lock" = none ]; then "$@"; else flock "$lock" "$@"; fi; }
 load() { echo "  [load: $(uptime | sed 's/.*load average: //')]"; }
 has() { [[ " $steps " == *" $1 "* ]]; }
 
@@ -57,6 +60,9 @@ if has gguf; then
     # 2-bit RTN, group 128 (GPTQ v1 folder): calibration is only run, not used, by RTN
     [ -d "$work/$m-rtn2" ] || heavy "${casp[@]}" compress --model "$work/$m" --calib "$calib" --method rtn --bits 2 \
         --samples 1 --seq-len 32 --out "$work/$m-rtn2" > "$work/$m-rtn2.log" 2>&1
+    # 2-bit QuIP# (E8P codes): the random twin's weights make its quality meaningless, its speed is not
+    [ -d "$work/$m-quip2" ] || heavy "${casp[@]}" compress --model "$work/$m" --calib "$calib" --method quip --bits 2 \
+        --samples 1 --seq-len 32 --out "$work/$m-quip2" > "$work/$m-quip2.log" 2>&1
   done
   ls -la "$work"/*.gguf
 fi
@@ -94,6 +100,7 @@ if has bench; then
   for m in $MODELS; do
     bench_pair "$m: casp bf16 vs llama.cpp F16" "$work/$m" "$work/$m-f16.gguf"
     bench_pair "$m: casp 2-bit RTN g128 vs llama.cpp Q2_K" "$work/$m-rtn2" "$work/$m-q2_k.gguf"
+    bench_pair "$m: casp 2-bit QuIP# vs llama.cpp Q2_K" "$work/$m-quip2" "$work/$m-q2_k.gguf"
   done
 fi
 

@@ -41,34 +41,46 @@ final class DgemmSimd {
             x = DoubleVector.broadcast(S, ap[ai + 4]); c40 = x.fma(b0, c40); c41 = x.fma(b1, c41);
             x = DoubleVector.broadcast(S, ap[ai + 5]); c50 = x.fma(b0, c50); c51 = x.fma(b1, c51);
         }
-        // One store path for all betas keeps the method small enough for C2 to inline every
-        // vector operation (with beta == 1, C * 1 + acc is exactly C + acc).
-        if (beta != 0) {
-            DoubleVector bv = DoubleVector.broadcast(S, beta);
-            c00 = DoubleVector.fromArray(S, c, co + 0 * ldc).fma(bv, c00);
-            c01 = DoubleVector.fromArray(S, c, co + 0 * ldc + L).fma(bv, c01);
-            c10 = DoubleVector.fromArray(S, c, co + 1 * ldc).fma(bv, c10);
-            c11 = DoubleVector.fromArray(S, c, co + 1 * ldc + L).fma(bv, c11);
-            c20 = DoubleVector.fromArray(S, c, co + 2 * ldc).fma(bv, c20);
-            c21 = DoubleVector.fromArray(S, c, co + 2 * ldc + L).fma(bv, c21);
-            c30 = DoubleVector.fromArray(S, c, co + 3 * ldc).fma(bv, c30);
-            c31 = DoubleVector.fromArray(S, c, co + 3 * ldc + L).fma(bv, c31);
-            c40 = DoubleVector.fromArray(S, c, co + 4 * ldc).fma(bv, c40);
-            c41 = DoubleVector.fromArray(S, c, co + 4 * ldc + L).fma(bv, c41);
-            c50 = DoubleVector.fromArray(S, c, co + 5 * ldc).fma(bv, c50);
-            c51 = DoubleVector.fromArray(S, c, co + 5 * ldc + L).fma(bv, c51);
+        // Each stored vector passes through EXACT.cast: see EXACT.
+        if (beta == 0) {
+            ((DoubleVector) EXACT.cast(c00)).intoArray(c, co + 0 * ldc);
+            ((DoubleVector) EXACT.cast(c01)).intoArray(c, co + 0 * ldc + L);
+            ((DoubleVector) EXACT.cast(c10)).intoArray(c, co + 1 * ldc);
+            ((DoubleVector) EXACT.cast(c11)).intoArray(c, co + 1 * ldc + L);
+            ((DoubleVector) EXACT.cast(c20)).intoArray(c, co + 2 * ldc);
+            ((DoubleVector) EXACT.cast(c21)).intoArray(c, co + 2 * ldc + L);
+            ((DoubleVector) EXACT.cast(c30)).intoArray(c, co + 3 * ldc);
+            ((DoubleVector) EXACT.cast(c31)).intoArray(c, co + 3 * ldc + L);
+            ((DoubleVector) EXACT.cast(c40)).intoArray(c, co + 4 * ldc);
+            ((DoubleVector) EXACT.cast(c41)).intoArray(c, co + 4 * ldc + L);
+            ((DoubleVector) EXACT.cast(c50)).intoArray(c, co + 5 * ldc);
+            ((DoubleVector) EXACT.cast(c51)).intoArray(c, co + 5 * ldc + L);
+        } else {
+            DoubleVector bv = DoubleVector.broadcast(S, beta); // beta == 1: 1 * C + acc is exactly C + acc
+            ((DoubleVector) EXACT.cast(bv.fma(DoubleVector.fromArray(S, c, co + 0 * ldc), c00))).intoArray(c, co + 0 * ldc);
+            ((DoubleVector) EXACT.cast(bv.fma(DoubleVector.fromArray(S, c, co + 0 * ldc + L), c01))).intoArray(c, co + 0 * ldc + L);
+            ((DoubleVector) EXACT.cast(bv.fma(DoubleVector.fromArray(S, c, co + 1 * ldc), c10))).intoArray(c, co + 1 * ldc);
+            ((DoubleVector) EXACT.cast(bv.fma(DoubleVector.fromArray(S, c, co + 1 * ldc + L), c11))).intoArray(c, co + 1 * ldc + L);
+            ((DoubleVector) EXACT.cast(bv.fma(DoubleVector.fromArray(S, c, co + 2 * ldc), c20))).intoArray(c, co + 2 * ldc);
+            ((DoubleVector) EXACT.cast(bv.fma(DoubleVector.fromArray(S, c, co + 2 * ldc + L), c21))).intoArray(c, co + 2 * ldc + L);
+            ((DoubleVector) EXACT.cast(bv.fma(DoubleVector.fromArray(S, c, co + 3 * ldc), c30))).intoArray(c, co + 3 * ldc);
+            ((DoubleVector) EXACT.cast(bv.fma(DoubleVector.fromArray(S, c, co + 3 * ldc + L), c31))).intoArray(c, co + 3 * ldc + L);
+            ((DoubleVector) EXACT.cast(bv.fma(DoubleVector.fromArray(S, c, co + 4 * ldc), c40))).intoArray(c, co + 4 * ldc);
+            ((DoubleVector) EXACT.cast(bv.fma(DoubleVector.fromArray(S, c, co + 4 * ldc + L), c41))).intoArray(c, co + 4 * ldc + L);
+            ((DoubleVector) EXACT.cast(bv.fma(DoubleVector.fromArray(S, c, co + 5 * ldc), c50))).intoArray(c, co + 5 * ldc);
+            ((DoubleVector) EXACT.cast(bv.fma(DoubleVector.fromArray(S, c, co + 5 * ldc + L), c51))).intoArray(c, co + 5 * ldc + L);
         }
-        c00.intoArray(c, co + 0 * ldc);
-        c01.intoArray(c, co + 0 * ldc + L);
-        c10.intoArray(c, co + 1 * ldc);
-        c11.intoArray(c, co + 1 * ldc + L);
-        c20.intoArray(c, co + 2 * ldc);
-        c21.intoArray(c, co + 2 * ldc + L);
-        c30.intoArray(c, co + 3 * ldc);
-        c31.intoArray(c, co + 3 * ldc + L);
-        c40.intoArray(c, co + 4 * ldc);
-        c41.intoArray(c, co + 4 * ldc + L);
-        c50.intoArray(c, co + 5 * ldc);
-        c51.intoArray(c, co + 5 * ldc + L);
     }
+
+    /**
+     * The class of S's vectors, to restate a vector's exact class to C2 before a call on it.
+     * C2 (JDK 17) knows the class of an accumulator carried through the loop, or of an fma's
+     * result, only from the type profile of the Vector API's shared methods. Once a vector of
+     * another shape of the same element type has run anywhere in the JVM (the AQLM and E8P kernels
+     * use 256-bit floats), that profile names two classes; with the graph of this large method
+     * also past C2's inlining cutoff, the store intrinsic then fails and every tile runs the API's
+     * boxing fallback, about twenty times slower. Class.cast with a constant class is an
+     * intrinsic that is always inlined and tells C2 the exact class (VectorBoxingTest).
+     */
+    private static final Class<?> EXACT = S.vectorType();
 }

@@ -32,29 +32,45 @@ final class E8pSimd {
         final int n = E8p.PATTERNS;
         FloatVector bestD = FloatVector.broadcast(F, Float.POSITIVE_INFINITY);
         FloatVector bestP = FloatVector.zero(F);
-        float z0 = absZ[0], z1 = absZ[1], z2 = absZ[2], z3 = absZ[3], z4 = absZ[4], z5 = absZ[5], z6 = absZ[6], z7 = absZ[7];
+        // Every call is made on a vector restated through EXACT (a load, a running value): see EXACT.
+        FloatVector z0 = FloatVector.broadcast(F, absZ[0]), z1 = FloatVector.broadcast(F, absZ[1]);
+        FloatVector z2 = FloatVector.broadcast(F, absZ[2]), z3 = FloatVector.broadcast(F, absZ[3]);
+        FloatVector z4 = FloatVector.broadcast(F, absZ[4]), z5 = FloatVector.broadcast(F, absZ[5]);
+        FloatVector z6 = FloatVector.broadcast(F, absZ[6]), z7 = FloatVector.broadcast(F, absZ[7]);
         for (int p = 0; p < n; p += L) {
-            FloatVector t = FloatVector.fromArray(F, col, p).mul(z0);
+            FloatVector t = ((FloatVector) EXACT.cast(FloatVector.fromArray(F, col, p).mul(z0)));
             FloatVector dot = t, mn = t;
-            t = FloatVector.fromArray(F, col, n + p).mul(z1); dot = dot.add(t); mn = mn.min(t);
-            t = FloatVector.fromArray(F, col, 2 * n + p).mul(z2); dot = dot.add(t); mn = mn.min(t);
-            t = FloatVector.fromArray(F, col, 3 * n + p).mul(z3); dot = dot.add(t); mn = mn.min(t);
-            t = FloatVector.fromArray(F, col, 4 * n + p).mul(z4); dot = dot.add(t); mn = mn.min(t);
-            t = FloatVector.fromArray(F, col, 5 * n + p).mul(z5); dot = dot.add(t); mn = mn.min(t);
-            t = FloatVector.fromArray(F, col, 6 * n + p).mul(z6); dot = dot.add(t); mn = mn.min(t);
-            t = FloatVector.fromArray(F, col, 7 * n + p).mul(z7); dot = dot.add(t); mn = mn.min(t);
-            FloatVector d = FloatVector.fromArray(F, norm2, p).sub(dot.mul(2f))
-                    .add(FloatVector.fromArray(F, bad, p).mul(4f).mul(mn));
+            t = ((FloatVector) EXACT.cast(FloatVector.fromArray(F, col, n + p).mul(z1))); dot = ((FloatVector) EXACT.cast(dot.add(t))); mn = ((FloatVector) EXACT.cast(mn.min(t)));
+            t = ((FloatVector) EXACT.cast(FloatVector.fromArray(F, col, 2 * n + p).mul(z2))); dot = ((FloatVector) EXACT.cast(dot.add(t))); mn = ((FloatVector) EXACT.cast(mn.min(t)));
+            t = ((FloatVector) EXACT.cast(FloatVector.fromArray(F, col, 3 * n + p).mul(z3))); dot = ((FloatVector) EXACT.cast(dot.add(t))); mn = ((FloatVector) EXACT.cast(mn.min(t)));
+            t = ((FloatVector) EXACT.cast(FloatVector.fromArray(F, col, 4 * n + p).mul(z4))); dot = ((FloatVector) EXACT.cast(dot.add(t))); mn = ((FloatVector) EXACT.cast(mn.min(t)));
+            t = ((FloatVector) EXACT.cast(FloatVector.fromArray(F, col, 5 * n + p).mul(z5))); dot = ((FloatVector) EXACT.cast(dot.add(t))); mn = ((FloatVector) EXACT.cast(mn.min(t)));
+            t = ((FloatVector) EXACT.cast(FloatVector.fromArray(F, col, 6 * n + p).mul(z6))); dot = ((FloatVector) EXACT.cast(dot.add(t))); mn = ((FloatVector) EXACT.cast(mn.min(t)));
+            t = ((FloatVector) EXACT.cast(FloatVector.fromArray(F, col, 7 * n + p).mul(z7))); dot = ((FloatVector) EXACT.cast(dot.add(t))); mn = ((FloatVector) EXACT.cast(mn.min(t)));
+            FloatVector d = ((FloatVector) EXACT.cast(((FloatVector) EXACT.cast(FloatVector.fromArray(F, norm2, p))).sub(dot.mul(2f))
+                    .add(((FloatVector) EXACT.cast(FloatVector.fromArray(F, bad, p))).mul(4f).mul(mn))));
             VectorMask<Float> better = d.lt(bestD);
-            bestD = bestD.blend(d, better);
-            bestP = bestP.blend(FloatVector.fromArray(F, INDEX, p), better);
+            bestD = ((FloatVector) EXACT.cast(((FloatVector) EXACT.cast(bestD)).blend(d, better)));
+            bestP = ((FloatVector) EXACT.cast(((FloatVector) EXACT.cast(bestP)).blend(FloatVector.fromArray(F, INDEX, p), better)));
         }
+        bestD = ((FloatVector) EXACT.cast(bestD));
+        bestP = ((FloatVector) EXACT.cast(bestP));
         float m = bestD.reduceLanes(VectorOperators.MIN);
-        float idx = bestP.blend(FloatVector.broadcast(F, Float.POSITIVE_INFINITY), bestD.compare(VectorOperators.NE, m))
+        float idx = ((FloatVector) EXACT.cast(bestP.blend(FloatVector.broadcast(F, Float.POSITIVE_INFINITY), bestD.compare(VectorOperators.NE, m))))
                 .reduceLanes(VectorOperators.MIN);
         best[0] = m;
         return (int) idx;
     }
+
+    /**
+     * The class of F's vectors. C2 (JDK 17) knows the class of a loaded vector, an operation's
+     * result or a value carried through a loop only from the type profile of the Vector API's
+     * shared methods, and decodeDot's 256-bit vectors put a second class in those profiles: a call
+     * on such a vector then runs the API's boxing fallback (VectorBoxingTest: 53 KB allocated per
+     * encode). Class.cast with this constant is an intrinsic that restates the exact class, and C2
+     * inlines it even past its node cutoff, where a helper method would not be.
+     */
+    private static final Class<?> EXACT = F.vectorType();
 
     /** Eight lanes: one codeword per vector (null when the machine's vectors are narrower than 256 bits). */
     static final VectorSpecies<Float> F8 = VectorSupport.bits() >= 256 ? VectorSpecies.of(float.class, VectorShape.S_256_BIT) : null;

@@ -2,6 +2,7 @@ package casp.kernel;
 
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
@@ -17,6 +18,7 @@ final class QuantOpsSimd {
     /** Adding and subtracting 1.5 * 2^23 rounds a float of magnitude below 2^22 to an integer, half to even. */
     static final float ROUND_MAGIC = 12582912f;
     static final float RANGE = QuantOps.RANGE;
+    private static final float TWO_23 = 8388608f;
 
     static void columnMinMax(float[] x, int off, int ld, int n, int count, float[] mn, float[] mx, int mOff) {
         int bound = F.loopBound(n);
@@ -134,7 +136,11 @@ final class QuantOpsSimd {
     /** float -> byte follows Java's (byte) (int) cast: codes up to 255 wrap and read back with & 0xff. */
     private static void storeCodes(FloatVector c, byte[] codes, int off) {
         if (BYTES != null) {
-            ((ByteVector) c.convertShape(VectorOperators.F2B, BYTES, 0)).intoArray(codes, off);
+            // c holds whole numbers in [0, 255]: in c + 2^23 they are the low mantissa bits, so the
+            // int -> byte narrowing of its bits is (byte) (int) c. JDK 17's C2 has no float -> int
+            // vector cast (an F2B or F2I conversion boxes every vector); the narrowing is one instruction.
+            IntVector bits = c.add(TWO_23).reinterpretAsInts();
+            ((ByteVector) bits.convertShape(VectorOperators.I2B, BYTES, 0)).intoArray(codes, off);
         } else { // 4-lane floats: byte vectors are at least 64 bits
             for (int i = 0; i < L; i++) codes[off + i] = (byte) (int) c.lane(i);
         }

@@ -68,11 +68,16 @@ public final class AllocationMeter {
      * nothing or maxMillis have passed (the JIT compiles the hot code meanwhile).
      */
     public long settledBytes(Runnable round, long maxMillis) {
+        return settledBytes(round, maxMillis, 0);
+    }
+
+    /** As {@link #settledBytes(Runnable, long)}, stopping as soon as a round allocates at most enough bytes. */
+    public long settledBytes(Runnable round, long maxMillis, long enough) {
         long least = Long.MAX_VALUE;
         long end = System.nanoTime() + maxMillis * 1_000_000L;
         do {
             least = Math.min(least, bytes(round));
-        } while (least > 0 && System.nanoTime() < end);
+        } while (least > enough && System.nanoTime() < end);
         return least;
     }
 
