@@ -188,4 +188,138 @@ class BenchRegressCommandTest {
         assertEquals(0, r.exitCode(), r.err());
         assertTrue(r.out().contains("LinearBenchmark.forward kind=gptq2"), r.out());
     }
+
+    /** A run with the probe at speed probeScale (1 = the reference machine) and gptq2 at the given iteration scores. */
+    Path run(String name, double probeScale, double alloc, double... gptq2) throws IOException {
+        return write(name,
+                entry(PROBE + "streamTriad", "", "ms/op", Double.NaN, 10 * probeScale, 10 * probeScale),
+                entry(PROBE + "scalarFma", "", "ms/op", Double.NaN, 5 * probeScale, 5 * probeScale),
+                entry("casp.model.LinearBenchmark.forward", "\"kind\": \"gptq2\"", "us/op", alloc, gptq2));
+    }
+
+    static JmhRegression.Row gptq(JmhRegression.Report r) {
+        return r.rows().stream().filter(x -> x.key().contains("gptq2")).findFirst().orElseThrow();
+    }
+
+    /** The verdict on gptq2 of a run now (probe at the reference speed) against base at threshold 0.10. */
+    JmhRegression.Verdict verdict(List<Map<String, JmhRegression.Score>> base, double bandFactor, double alloc, double... gptq2)
+            throws IOException {
+        Path now = run("now-" + System.nanoTime() + ".json", 1, alloc, gptq2);
+        return gptq(JmhRegression.compare(base, JmhRegression.read(now), 0.10, bandFactor, true)).verdict();
+    }
+
+    @Test
+    void recordedRunsGiveEachBenchmarkANoiseBandAndALimit() throws IOException {
+        // Three recorded runs; the second on a machine 2x slower (its probe and gptq2 both 2x), so
+        // normalised the runs read 100, 110 and 125 (iterations identical: zero-width intervals).
+        List<Map<String, JmhRegression.Score>> base = List.of(
+                JmhRegression.read(run("b1.json", 1, 10, 100, 100)),
+                JmhRegression.read(run("b2.json", 2, 20, 220, 220)),
+                JmhRegression.read(run("b3.json", 1, 30, 125, 125)));
+        JmhRegression.Reference ref = JmhRegression.references(base, true).get("LinearBenchmark.forward kind=gptq2");
+        assertEquals(3, ref.runs());
+        assertEquals(110, ref.median().mean(), 1e-9);
+        assertEquals(0.25, ref.band(), 1e-9);
+        assertEquals(125, ref.slowestHigh(), 1e-9);
+        assertEquals(100, ref.fastestLow(), 1e-9);
+        assertEquals(30, ref.allocBytes(), 1e-9);
+
+        // limit = 1 + max(0.10, 2 x 0.25) = 1.5 against the slowest run (125): 185 passes, 190 does not
+        JmhRegression.Row ok = gptq(JmhRegression.compare(base, JmhRegression.read(run("n1.json", 1, 10, 185, 185)), 0.10, 2, true));
+        assertEquals(1.5, ok.limit(), 1e-9);
+        assertEquals(185 / 125.0, ok.ratioLow(), 1e-9);
+        assertEquals(185 / 110.0, ok.ratio(), 1e-9);
+        assertEquals(JmhRegression.Verdict.OK, ok.verdict());
+        JmhRegression.Row slow = gptq(JmhRegression.compare(base, JmhRegression.read(run("n2.json", 1, 10, 190, 190)), 0.10, 2, true));
+        assertEquals(JmhRegression.Verdict.SLOWER, slow.verdict());
+
+        // The same run on a machine 1.5x slower is normalised back to 190 / 1.5: within the limit.
+        JmhRegression.Report busy = JmhRegression.compare(base, JmhRegression.read(run("n3.json", 1.5, 10, 190, 190)), 0.10, 2, true);
+        assertEquals(1.5, busy.machineFactor(), 1e-9);
+        assertEquals(JmhRegression.Verdict.OK, gptq(busy).verdict());
+
+        // Band factor 0: only the threshold counts, 1.1 x 125 = 137.5; and faster than the fastest run by the limit.
+        assertEquals(JmhRegression.Verdict.SLOWER, verdict(base, 0, 10, 140, 140));
+        assertEquals(JmhRegression.Verdict.OK, verdict(base, 0, 10, 135, 135));
+        assertEquals(JmhRegression.Verdict.FASTER, verdict(base, 2, 10, 66, 66));
+        assertEquals(JmhRegression.Verdict.OK, verdict(base, 2, 10, 67, 67));
+    }
+
+    @Test
+    void theIntervalOfTheRunNowIsTakenAtItsFavourableEnd() throws IOException {
+        List<Map<String, JmhRegression.Score>> base = List.of(
+                JmhRegression.read(run("b1.json", 1, 10, 100, 100)), JmhRegression.read(run("b2.json", 1, 10, 120, 120)));
+        // band 0.2, limit 1.4 over 120 = 168: a mean of 175 whose 95% interval reaches below 168 passes
+        Path now = run("now.json", 1, 10, 160, 190, 160, 190);
+        JmhRegression.Row r = gptq(JmhRegression.compare(base, JmhRegression.read(now), 0.10, 2, true));
+        double half = JmhRegression.halfWidth95(List.of(160.0, 190.0, 160.0, 190.0));
+        assertEquals((175 - half) / 120, r.ratioLow(), 1e-9);
+        assertTrue(r.ratioLow() < 1.4 && r.ratio() > 1.4, r.toString());
+        assertEquals(JmhRegression.Verdict.OK, r.verdict());
+    }
+
+    @Test
+    void aBenchmarkThatAllocatedInNoRecordedRunIsFlaggedWhenItAllocates() throws IOException {
+        List<Map<String, JmhRegression.Score>> base = List.of(
+                JmhRegression.read(run("b1.json", 1, 0, 100, 100)), JmhRegression.read(run("b2.json", 1, 900, 100, 100)));
+        assertEquals(JmhRegression.Verdict.OK, verdict(base, 2, 1900, 100, 100));
+        assertEquals(JmhRegression.Verdict.ALLOCATES, verdict(base, 2, 2000, 100, 100));
+    }
+
+    @Test
+    void aBaselineOfSeveralRunsIsWrittenReadAndGated() throws IOException {
+        Path b1 = run("b1.json", 1, 10, 100, 100), b2 = run("b2.json", 1, 10, 125, 125);
+        Path base = dir.resolve("base.json");
+        CliRunner.Result w = CliRunner.run("bench", "regress", "--write-baseline", "--results", b1.toString(), b2.toString(),
+                "--baseline", base.toString());
+        assertEquals(0, w.exitCode(), w.err());
+        assertTrue(Files.readString(base).contains(JmhRegression.BASELINE_FORMAT));
+        List<Map<String, JmhRegression.Score>> runs = JmhRegression.readBaseline(base);
+        assertEquals(2, runs.size());
+        assertEquals(125, runs.get(1).get("LinearBenchmark.forward kind=gptq2").mean(), 1e-9);
+        assertEquals(10, runs.get(1).get("LinearBenchmark.forward kind=gptq2").allocBytes(), 1e-9);
+
+        // band 0.25, limit 1.5 over 125: 180 passes, 200 fails; with --band-factor 0 180 fails too
+        Path n1 = run("n1.json", 1, 10, 180, 180), n2 = run("n2.json", 1, 10, 200, 200);
+        assertEquals(0, CliRunner.run("bench", "regress", "--results", n1.toString(), "--baseline", base.toString()).exitCode());
+        CliRunner.Result slow = CliRunner.run("bench", "regress", "--results", n2.toString(), "--baseline", base.toString());
+        assertEquals(1, slow.exitCode(), slow.out());
+        assertTrue(slow.out().contains("2 recorded runs"), slow.out());
+        assertEquals(1, CliRunner.run("bench", "regress", "--results", n1.toString(), "--baseline", base.toString(),
+                "--band-factor", "0").exitCode());
+
+        CliRunner.Result runsWithoutWrite = CliRunner.run("bench", "regress", "--runs", "3", "--results", n1.toString());
+        assertEquals(2, runsWithoutWrite.exitCode());
+        assertTrue(runsWithoutWrite.err().contains("--runs"), runsWithoutWrite.err());
+        CliRunner.Result twoToCompare = CliRunner.run("bench", "regress", "--results", n1.toString(), n2.toString(), "--baseline", base.toString());
+        assertEquals(2, twoToCompare.exitCode());
+        Path notBaseline = dir.resolve("nb.json");
+        Files.writeString(notBaseline, "{\"runs\": 3}");
+        CliRunner.Result bad = CliRunner.run("bench", "regress", "--results", n1.toString(), "--baseline", notBaseline.toString());
+        assertEquals(2, bad.exitCode());
+        assertTrue(bad.err().contains("nb.json") && !bad.err().contains("at casp."), bad.err());
+    }
+
+    @Test
+    void aReRunKeepsTheFasterScoreOfEachBenchmark() throws IOException {
+        Map<String, JmhRegression.Score> first = JmhRegression.read(run("a.json", 1, 10, 300, 300));
+        Map<String, JmhRegression.Score> slowerAgain = JmhRegression.read(run("b.json", 1, 10, 310, 310));
+        Map<String, JmhRegression.Score> fasterAgain = JmhRegression.read(run("c.json", 1, 10, 120, 120));
+        String key = "LinearBenchmark.forward kind=gptq2";
+        assertEquals(300, JmhRegression.fasterOf(first, slowerAgain).get(key).mean(), 1e-9);
+        assertEquals(120, JmhRegression.fasterOf(first, fasterAgain).get(key).mean(), 1e-9);
+        assertEquals(first.keySet(), JmhRegression.fasterOf(first, fasterAgain).keySet());
+    }
+
+    @Test
+    void flaggedKeysAreReRunByMethodWithEveryParameter() {
+        List<String> m = BenchRegressCommand.methods(List.of("LinearBenchmark.forward kind=gptq2 rows=1", "LinearBenchmark.forward kind=fp16 rows=1",
+                "SvdBenchmark.svd n=256"));
+        assertEquals(List.of("LinearBenchmark.forward", "SvdBenchmark.svd"), m);
+        java.util.regex.Pattern p = java.util.regex.Pattern.compile(BenchRegressCommand.methodsRegex(m));
+        assertTrue(p.matcher("casp.quant.LinearBenchmark.forward").find());
+        assertTrue(p.matcher("casp.kernel.SvdBenchmark.svd").find());
+        assertFalse(p.matcher("casp.kernel.SvdBenchmark.svdOfGram").find());
+        assertFalse(p.matcher("casp.kernel.GemmBenchmark.sgemm").find());
+    }
 }
