@@ -37,7 +37,8 @@ CASP_GPTQ_FLAGS="${CASP_GPTQ_FLAGS:-}"
 CASP_QUIP_FLAGS="${CASP_QUIP_FLAGS:-}"
 # CASP-AQLM keeps half the q/k parameters (rho 0.5): with shared codebooks AQLM's own 2-bit q/k are
 # cheap (codes and scales, 2.25 bits per weight) and accurate (proxy error 0.2-0.9%), so the low-rank
-# step is kept mild; measured in docs/casp-results.md. CASP_AQLM_FLAGS="" runs the paper's 0.25.
+# step is kept mild; measured in docs/casp-results.md (also casp compress's default for --backend aqlm).
+# CASP_AQLM_FLAGS="--rank-ratio 0.25" runs the paper's 0.25.
 CASP_AQLM_FLAGS="${CASP_AQLM_FLAGS-"--rank-ratio 0.5"}"
 summary_only=$([ "${1:-}" = summary ] && echo 1 || echo 0)
 if [ "$summary_only" = 1 ]; then # rows "| seed | backend | alone/casp | rule | bits | ppl | KL |" -> "backend|alone or rule|seed|bits|ppl|KL"

@@ -96,9 +96,10 @@ public final class CompressCommand implements Callable<Integer> {
             + "and the index of that layer (the bits saved go to wider linears). Such a run cannot be resumed from its checkpoint")
     boolean shareCodebooks;
 
-    @Option(names = "--rank-ratio", paramLabel = "R", defaultValue = "0.25",
-            description = "casp: fraction rho of q/k parameters kept, r = floor(m n rho / (m + n)) (default ${DEFAULT-VALUE})")
-    double rankRatio;
+    @Option(names = "--rank-ratio", paramLabel = "R",
+            description = "casp: fraction rho of q/k parameters kept, r = floor(m n rho / (m + n)) (default 0.25; 0.5 with "
+                    + "--backend aqlm, where wider factors won on every calibration seed of the test models)")
+    Double rankRatio;
 
     @Option(names = "--rank-rule", paramLabel = "ratio|threshold|budget|sparsity", defaultValue = "ratio",
             description = "casp: ratio = the paper's rank in every layer; threshold = per layer, the smallest rank whose whitened "
@@ -339,7 +340,8 @@ public final class CompressCommand implements Callable<Integer> {
             }
             aqlm = aqlmOptions();
         }
-        if (!(rankRatio > 0 && rankRatio <= 1)) throw new BadInputException("--rank-ratio must be in (0, 1], got " + rankRatio);
+        double rho = rankRatio != null ? rankRatio : backend.equals("aqlm") ? 0.5 : 0.25;
+        if (!(rho > 0 && rho <= 1)) throw new BadInputException("--rank-ratio must be in (0, 1], got " + rankRatio);
         if (!(rankThreshold > 0 && rankThreshold < 1)) throw new BadInputException("--rank-threshold must be in (0, 1), got " + rankThreshold);
         for (int b : new int[]{factorBits, aBits == null ? factorBits : aBits}) {
             if (b != 0 && b != 2 && b != 3 && b != 4 && b != 8)
@@ -364,7 +366,7 @@ public final class CompressCommand implements Callable<Integer> {
         if (shareCodebooks && resume)
             throw new BadInputException("--share-codebooks runs cannot be resumed (a block's checkpoint lacks the codebooks it shares); "
                     + "start again without --resume");
-        return new CaspPlan.Options(backend, bits, rule, rankRatio, rankThreshold, mode, allocationUnit.equals("linear"), factorBits,
+        return new CaspPlan.Options(backend, bits, rule, rho, rankThreshold, mode, allocationUnit.equals("linear"), factorBits,
                 aBits == null ? 0 : aBits, rotate, refitA, !noLowRank, aqlm, "plain".equals(budget), shareCodebooks);
     }
 }
