@@ -52,6 +52,7 @@ class CaspAqlmCommandTest {
         int i = a.indexOf("--budget");
         a.remove(i + 1);
         a.remove(i);
+        a.addAll(List.of("--rank-ratio", "0.25")); // the least bits quoted below are those of rank ratio 0.25
         CliRunner.Result r = CliRunner.run(a.toArray(new String[0]));
         assertEquals(2, r.exitCode(), r.err());
         assertTrue(r.err().contains("--backend aqlm with 2-bit codebooks") && r.err().contains("2.5153 bits per weight")
