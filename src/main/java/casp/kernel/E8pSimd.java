@@ -38,20 +38,35 @@ final class E8pSimd {
         FloatVector z4 = FloatVector.broadcast(F, absZ[4]), z5 = FloatVector.broadcast(F, absZ[5]);
         FloatVector z6 = FloatVector.broadcast(F, absZ[6]), z7 = FloatVector.broadcast(F, absZ[7]);
         for (int p = 0; p < n; p += L) {
-            FloatVector t = ((FloatVector) EXACT.cast(FloatVector.fromArray(F, col, p).mul(z0)));
+            FloatVector t = (FloatVector) EXACT.cast(FloatVector.fromArray(F, col, p).mul(z0));
             FloatVector dot = t, mn = t;
-            t = ((FloatVector) EXACT.cast(FloatVector.fromArray(F, col, n + p).mul(z1))); dot = ((FloatVector) EXACT.cast(dot.add(t))); mn = ((FloatVector) EXACT.cast(mn.min(t)));
-            t = ((FloatVector) EXACT.cast(FloatVector.fromArray(F, col, 2 * n + p).mul(z2))); dot = ((FloatVector) EXACT.cast(dot.add(t))); mn = ((FloatVector) EXACT.cast(mn.min(t)));
-            t = ((FloatVector) EXACT.cast(FloatVector.fromArray(F, col, 3 * n + p).mul(z3))); dot = ((FloatVector) EXACT.cast(dot.add(t))); mn = ((FloatVector) EXACT.cast(mn.min(t)));
-            t = ((FloatVector) EXACT.cast(FloatVector.fromArray(F, col, 4 * n + p).mul(z4))); dot = ((FloatVector) EXACT.cast(dot.add(t))); mn = ((FloatVector) EXACT.cast(mn.min(t)));
-            t = ((FloatVector) EXACT.cast(FloatVector.fromArray(F, col, 5 * n + p).mul(z5))); dot = ((FloatVector) EXACT.cast(dot.add(t))); mn = ((FloatVector) EXACT.cast(mn.min(t)));
-            t = ((FloatVector) EXACT.cast(FloatVector.fromArray(F, col, 6 * n + p).mul(z6))); dot = ((FloatVector) EXACT.cast(dot.add(t))); mn = ((FloatVector) EXACT.cast(mn.min(t)));
-            t = ((FloatVector) EXACT.cast(FloatVector.fromArray(F, col, 7 * n + p).mul(z7))); dot = ((FloatVector) EXACT.cast(dot.add(t))); mn = ((FloatVector) EXACT.cast(mn.min(t)));
-            FloatVector d = ((FloatVector) EXACT.cast(((FloatVector) EXACT.cast(FloatVector.fromArray(F, norm2, p))).sub(dot.mul(2f))
-                    .add(((FloatVector) EXACT.cast(FloatVector.fromArray(F, bad, p))).mul(4f).mul(mn))));
+            t = (FloatVector) EXACT.cast(FloatVector.fromArray(F, col, n + p).mul(z1));
+            dot = (FloatVector) EXACT.cast(dot.add(t));
+            mn = (FloatVector) EXACT.cast(mn.min(t));
+            t = (FloatVector) EXACT.cast(FloatVector.fromArray(F, col, 2 * n + p).mul(z2));
+            dot = (FloatVector) EXACT.cast(dot.add(t));
+            mn = (FloatVector) EXACT.cast(mn.min(t));
+            t = (FloatVector) EXACT.cast(FloatVector.fromArray(F, col, 3 * n + p).mul(z3));
+            dot = (FloatVector) EXACT.cast(dot.add(t));
+            mn = (FloatVector) EXACT.cast(mn.min(t));
+            t = (FloatVector) EXACT.cast(FloatVector.fromArray(F, col, 4 * n + p).mul(z4));
+            dot = (FloatVector) EXACT.cast(dot.add(t));
+            mn = (FloatVector) EXACT.cast(mn.min(t));
+            t = (FloatVector) EXACT.cast(FloatVector.fromArray(F, col, 5 * n + p).mul(z5));
+            dot = (FloatVector) EXACT.cast(dot.add(t));
+            mn = (FloatVector) EXACT.cast(mn.min(t));
+            t = (FloatVector) EXACT.cast(FloatVector.fromArray(F, col, 6 * n + p).mul(z6));
+            dot = (FloatVector) EXACT.cast(dot.add(t));
+            mn = (FloatVector) EXACT.cast(mn.min(t));
+            t = (FloatVector) EXACT.cast(FloatVector.fromArray(F, col, 7 * n + p).mul(z7));
+            dot = (FloatVector) EXACT.cast(dot.add(t));
+            mn = (FloatVector) EXACT.cast(mn.min(t));
+            FloatVector norm = (FloatVector) EXACT.cast(FloatVector.fromArray(F, norm2, p));
+            FloatVector flip = (FloatVector) EXACT.cast(FloatVector.fromArray(F, bad, p));
+            FloatVector d = (FloatVector) EXACT.cast(norm.sub(dot.mul(2f)).add(flip.mul(4f).mul(mn)));
             VectorMask<Float> better = d.lt(bestD);
-            bestD = ((FloatVector) EXACT.cast(((FloatVector) EXACT.cast(bestD)).blend(d, better)));
-            bestP = ((FloatVector) EXACT.cast(((FloatVector) EXACT.cast(bestP)).blend(FloatVector.fromArray(F, INDEX, p), better)));
+            bestD = (FloatVector) EXACT.cast(((FloatVector) EXACT.cast(bestD)).blend(d, better));
+            bestP = (FloatVector) EXACT.cast(((FloatVector) EXACT.cast(bestP)).blend(FloatVector.fromArray(F, INDEX, p), better));
         }
         bestD = ((FloatVector) EXACT.cast(bestD));
         bestP = ((FloatVector) EXACT.cast(bestP));
