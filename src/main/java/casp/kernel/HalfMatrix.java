@@ -145,10 +145,11 @@ public final class HalfMatrix {
     public void matvec(float[] x, int xOff, float[] y, int yOff) {
         if (xOff < 0 || xOff + cols > x.length) throw new IllegalArgumentException("x is shorter than cols=" + cols);
         if (yOff < 0 || yOff + rows > y.length) throw new IllegalArgumentException("y is shorter than rows=" + rows);
-        int quads = (rows + 3) / 4;
-        int tasks = (long) rows * cols < (1 << 16) ? 1 : (int) Math.min(quads, Parallel.threads() * 8L);
+        int blocks = (rows + MATVEC_ROWS - 1) / MATVEC_ROWS;
+        int tasks = (long) rows * cols < (1 << 16) ? 1 : (int) Math.min(blocks, Parallel.threads() * 8L);
         MatvecTask task = MATVEC.get();
-        task.set(this, x, xOff, y, yOff, quads, tasks);
+        if (SIMD && bf16) task.xs = HalfSimd.splitPairs(x, xOff, cols, task.xs);
+        task.set(this, x, xOff, y, yOff, blocks, tasks);
         if (tasks == 1) task.accept(0);
         else Parallel.forRange(tasks, task);
         task.set(null, null, 0, null, 0, 0, 1); // holds no caller's arrays between calls
@@ -157,26 +158,32 @@ public final class HalfMatrix {
     /** Each calling thread's mat-vec task, reused by every call so that a decode step allocates nothing. */
     private static final ThreadLocal<MatvecTask> MATVEC = ThreadLocal.withInitial(MatvecTask::new);
 
-    /** One mat-vec split in tasks of whole quads of rows. */
+    /** Rows per unit of a mat-vec's split: a multiple of the kernels' row blocks (8 bf16, 2 fp16). */
+    private static final int MATVEC_ROWS = 8;
+
+    /** One mat-vec split in tasks of whole blocks of MATVEC_ROWS rows. */
     private static final class MatvecTask implements java.util.function.IntConsumer {
         HalfMatrix w;
         float[] x, y;
-        int xOff, yOff, quads, tasks;
+        /** x reordered for the bf16 kernel (HalfSimd.splitPairs); kept between calls. */
+        float[] xs;
+        int xOff, yOff, blocks, tasks;
 
-        void set(HalfMatrix w, float[] x, int xOff, float[] y, int yOff, int quads, int tasks) {
+        void set(HalfMatrix w, float[] x, int xOff, float[] y, int yOff, int blocks, int tasks) {
             this.w = w;
             this.x = x;
             this.xOff = xOff;
             this.y = y;
             this.yOff = yOff;
-            this.quads = quads;
+            this.blocks = blocks;
             this.tasks = tasks;
         }
 
         @Override
         public void accept(int t) {
-            int r0 = (int) ((long) quads * t / tasks) * 4, r1 = Math.min(w.rows, (int) ((long) quads * (t + 1) / tasks) * 4);
-            if (SIMD) HalfSimd.rows(w, r0, r1, x, xOff, y, yOff);
+            int r0 = (int) ((long) blocks * t / tasks) * MATVEC_ROWS;
+            int r1 = Math.min(w.rows, (int) ((long) blocks * (t + 1) / tasks) * MATVEC_ROWS);
+            if (SIMD) HalfSimd.rows(w, r0, r1, x, xOff, xs, y, yOff);
             else for (int r = r0; r < r1; r++) y[yOff + r] = w.rowScalar(r, x, xOff, 0, w.cols);
         }
     }
