@@ -8,6 +8,8 @@
 # usage: src/scripts/real-size.sh WORK_DIR [step ...]
 #   steps: llava (synth + inspect + generate), llama (synth), gguf, bench, busy (default: all)
 #   MODELS: the llama twins of the gguf and bench steps (default "llama-2-7b-2l llama-2-7b")
+#   TWO_BIT: the casp 2-bit folders the gguf step builds, "rtn quip" by default (QuIP# takes ~7 min
+#   per 7B block: TWO_BIT=rtn for the full-depth twin unless hours are at hand)
 #   CASP_LOCK=none when the caller already holds /tmp/casp-timing.lock
 #   needs: ~45 GB free in WORK_DIR; LLAMA_CPP_SRC (a llama.cpp checkout, default /work/llama.cpp-src)
 #   and LLAMA_CPP_BUILD (its cmake build with llama-bench and llama-quantize, default /work/llama.cpp-build)
@@ -21,6 +23,7 @@ src="${LLAMA_CPP_SRC:-/work/llama.cpp-src}"
 build="${LLAMA_CPP_BUILD:-/work/llama.cpp-build}"
 image="${IMAGE:-$repo/../shared/images/photos/astronaut.png}"
 MODELS="${MODELS:-llama-2-7b-2l llama-2-7b}" # the llama twins of the gguf and bench steps
+TWO_BIT="${TWO_BIT:-rtn quip}"
 mkdir -p "$work"
 "$repo/casp" --version >/dev/null   # builds target/casp.jar if needed
 cp "$repo/target/casp.jar" "$work/casp.jar" # a fixed copy: later source edits do not rebuild it mid-run
@@ -58,10 +61,10 @@ if has gguf; then
     [ -f "$work/$m-f16.gguf" ] || heavy env PYTHONPATH="$src/gguf-py" python3 "$here/llamacpp/twin_to_gguf.py" "$work/$m" "$work/$m-f16.gguf"
     [ -f "$work/$m-q2_k.gguf" ] || heavy "$build/bin/llama-quantize" "$work/$m-f16.gguf" "$work/$m-q2_k.gguf" Q2_K 2 > "$work/$m-quantize.log" 2>&1
     # 2-bit RTN, group 128 (GPTQ v1 folder): calibration is only run, not used, by RTN
-    [ -d "$work/$m-rtn2" ] || heavy "${casp[@]}" compress --model "$work/$m" --calib "$calib" --method rtn --bits 2 \
+    [[ " $TWO_BIT " != *" rtn "* ]] || [ -d "$work/$m-rtn2" ] || heavy "${casp[@]}" compress --model "$work/$m" --calib "$calib" --method rtn --bits 2 \
         --samples 1 --seq-len 32 --out "$work/$m-rtn2" > "$work/$m-rtn2.log" 2>&1
     # 2-bit QuIP# (E8P codes): the random twin's weights make its quality meaningless, its speed is not
-    [ -d "$work/$m-quip2" ] || heavy "${casp[@]}" compress --model "$work/$m" --calib "$calib" --method quip --bits 2 \
+    [[ " $TWO_BIT " != *" quip "* ]] || [ -d "$work/$m-quip2" ] || heavy "${casp[@]}" compress --model "$work/$m" --calib "$calib" --method quip --bits 2 \
         --samples 1 --seq-len 32 --out "$work/$m-quip2" > "$work/$m-quip2.log" 2>&1
   done
   ls -la "$work"/*.gguf
