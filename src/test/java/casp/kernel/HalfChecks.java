@@ -64,8 +64,8 @@ public final class HalfChecks {
         for (Storage storage : Storage.values()) {
             for (boolean bf16 : new boolean[] {false, true}) {
                 for (int tokens : new int[] {2, 9}) {
-                    // past one 64-row tile with a ragged last one; 300 columns: a tile is widened in several steps
-                    for (int[] shape : new int[][] {{131, 77}, {70, 300}}) {
+                    // past one tile with a ragged last one; 300 columns: a tile is widened in several steps
+                    for (int[] shape : new int[][] {{HalfMatrix.TILE_ROWS + 45, 77}, {70, 300}}) {
                         int rows = shape[0], cols = shape[1];
                         HalfMatrix m = matrix(rows, cols, randomHalfs(rows * cols, bf16, tokens), bf16, storage);
                         float[] x = vector(tokens * cols + 3, tokens);
