@@ -34,9 +34,9 @@ public final class ActivationStore implements AutoCloseable {
             return new Settings(DType.F32, Long.MAX_VALUE, null);
         }
 
-        /** The same settings with another scratch file (a second store beside the first). */
-        public Settings withSpillFile(Path file) {
-            return new Settings(dtype, memoryBudget, file);
+        /** The same settings with another scratch file and memory budget (a second store beside the first). */
+        public Settings with(Path file, long budget) {
+            return new Settings(dtype, budget, file);
         }
     }
 
@@ -184,9 +184,14 @@ public final class ActivationStore implements AutoCloseable {
         while (b.hasRemaining()) out.write(b);
     }
 
-    /** A store with the same settings (and the given scratch file) holding a copy of every sample. */
+    /**
+     * A store with the same settings (and the given scratch file) holding a copy of every sample. The
+     * two share one budget: the copy keeps in memory only what this store leaves of it, so that
+     * both together hold no more than the budget (the rest of the copy spills).
+     */
     public ActivationStore copy(Path spillFile) {
-        ActivationStore c = new ActivationStore(hidden, settings.withSpillFile(spillFile));
+        long left = spillFile == null ? settings.memoryBudget() : Math.max(0, settings.memoryBudget() - memoryBytes);
+        ActivationStore c = new ActivationStore(hidden, settings.with(spillFile, left));
         float[] buf = new float[maxLength()];
         for (int i = 0; i < size(); i++) {
             read(i, buf);

@@ -227,7 +227,8 @@ public final class CompressionRun {
         if (req.casp() == null) return null;
         AllocationProbe.Measurements saved = cp == null ? null : cp.measurements();
         Calibration probe = first == 0 || saved != null ? calib
-                : calibration(req, in, llava, model, storage.withSpillFile(scratch.resolve("probe-inputs.bin")));
+                : calibration(req, in, llava, model, storage.with(scratch.resolve("probe-inputs.bin"), // shares the budget with calib
+                        Math.max(0, storage.memoryBudget() - calib.store().memoryBytes())));
         try {
             CaspCompression casp = CaspCompression.prepare(model, probe, req.options(), req.casp(), req.lowRankOnly(), log, weights,
                     scratch.resolve("measurement.bin"), saved);

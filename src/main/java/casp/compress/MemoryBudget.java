@@ -13,13 +13,16 @@ import java.util.Locale;
  * measured as used heap) and less an estimate of the working set of one block:
  * <ul>
  *   <li>the block's weights in float32 twice (the original and the dequantized result side by side);</li>
- *   <li>three float64 Hessians of the widest input (the Hessian, the quantizer's factor and inverse);</li>
+ *   <li>the float64 Hessians of all four input groups (q/k/v, o, gate/up, down: the CASP measurement
+ *       holds them together), and two more of the widest input (the quantizer's factor and inverse);</li>
  *   <li>the layer's buffers for the longest sample ([tokens, intermediate] x 3, [tokens, hidden] x 6)
  *       and two sample-sized scratch arrays.</li>
  * </ul>
- * A tenth of the limit is kept free for the collector. The estimate is deliberately generous: spilling
- * costs little (a sequential read and write of the activations per block pass), running out of
- * heap costs the run.
+ * A quarter of the limit is kept free for the collector: G1 does not move arrays larger than half a
+ * region (a 7B block's Hessians and samples), so the heap fragments, and a run with 128 LLaVA
+ * conversations ran out of a 10 GB heap with a tenth kept free. The estimate is deliberately
+ * generous: spilling costs little (a sequential read and write of the activations per block pass),
+ * running out of heap costs the run.
  */
 public final class MemoryBudget {
     private MemoryBudget() {}
@@ -37,17 +40,18 @@ public final class MemoryBudget {
         long d = c.hiddenSize(), inter = c.intermediateSize(), q = c.qDim(), kv = c.kvDim();
         long blockWeights = d * q + 2 * d * kv + q * d + 3 * d * inter;
         long widest = Math.max(Math.max(d, q), inter);
+        long hessians = (2 * d * d + q * q + inter * inter + 2 * widest * widest) * 8;
         long buffers = (long) maxTokens * (3 * inter + 6 * Math.max(d, q) + 2 * kv) * 4;
         long scratch = 2L * maxTokens * d * 4;
-        return 2 * blockWeights * 4 + 3 * widest * widest * 8 + buffers + scratch;
+        return 2 * blockWeights * 4 + hessians + buffers + scratch;
     }
 
     /**
-     * Bytes the activations may hold in memory: limit - resident - working set - limit / 10 (at
+     * Bytes the activations may hold in memory: limit - resident - working set - limit / 4 (at
      * least 0: everything spills).
      */
     public static long activationBudget(long limit, long resident, long workingSet) {
-        return Math.max(0, limit - resident - workingSet - limit / 10);
+        return Math.max(0, limit - resident - workingSet - limit / 4);
     }
 
     /** The heap in use now, after a collection (what the loaded model holds). */

@@ -97,6 +97,34 @@ class ActivationStoreTest {
     }
 
     @Test
+    void aCopySharesTheBudgetWithItsOriginal(@TempDir Path tmp) throws Exception {
+        float[][] x = samples(5);
+        long budget = (long) (TOKENS[0] + TOKENS[1] + TOKENS[2]) * HIDDEN * 4; // the first three samples
+        try (ActivationStore s = new ActivationStore(HIDDEN, new ActivationStore.Settings(DType.F32, budget, tmp.resolve("s.bin")))) {
+            for (int i = 0; i < x.length; i++) s.add(x[i], TOKENS[i]);
+            assertEquals(budget, s.memoryBytes());
+            try (ActivationStore c = s.copy(tmp.resolve("c.bin"))) {
+                assertEquals(0, c.memoryBytes(), "the original holds the whole budget");
+                assertEquals(s.bytes(), c.spilledBytes());
+                float[] a = new float[s.maxLength()], b = new float[s.maxLength()];
+                for (int i = 0; i < x.length; i++) {
+                    s.read(i, a);
+                    c.read(i, b);
+                    for (int j = 0; j < s.length(i); j++) assertEquals(a[j], b[j]);
+                }
+            }
+        }
+        long half = (long) TOKENS[1] * HIDDEN * 4;
+        try (ActivationStore s = new ActivationStore(HIDDEN, new ActivationStore.Settings(DType.F32, 3 * half, tmp.resolve("s2.bin")))) {
+            s.add(x[1], TOKENS[1]);
+            try (ActivationStore c = s.copy(tmp.resolve("c2.bin"))) {
+                assertEquals(half, c.memoryBytes(), "what the original leaves of the budget is the copy's");
+                assertTrue(s.memoryBytes() + c.memoryBytes() <= 3 * half);
+            }
+        }
+    }
+
+    @Test
     void inMemoryFloatSamplesAreTheCallersArraysAndCopiesAreIndependent(@TempDir Path tmp) {
         float[][] x = samples(4);
         ActivationStore s = new ActivationStore(HIDDEN, ActivationStore.Settings.inMemory());
