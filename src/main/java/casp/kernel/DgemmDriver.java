@@ -248,11 +248,12 @@ final class DgemmDriver {
                 for (int j = nr; j < NR; j++) bp[d + j] = 0.0;
             }
         } else {
-            // op(B)(p, j) = b[offB + j * ldb + p]: read column j's run along p, scatter with stride NR.
-            for (int j = 0; j < nr; j++) {
-                int src = offB + (j0 + j) * ldb + pc;
-                int d = dst + j;
-                for (int p = 0; p < kc; p++, d += NR) bp[d] = b[src + p];
+            // op(B)(p, j) = b[offB + j * ldb + p]: for each p, one value from each of the nr rows
+            // (nr read streams that stay in L1, one sequential write stream)
+            int src0 = offB + j0 * ldb + pc;
+            for (int p = 0; p < kc; p++) {
+                int d = dst + p * NR, src = src0 + p;
+                for (int j = 0; j < nr; j++, src += ldb) bp[d + j] = b[src];
             }
             if (nr < NR) {
                 for (int p = 0; p < kc; p++) {
