@@ -34,10 +34,6 @@ public final class ActivationStore implements AutoCloseable {
             return new Settings(DType.F32, Long.MAX_VALUE, null);
         }
 
-        /** The same settings with another scratch file and memory budget (a second store beside the first). */
-        public Settings with(Path file, long budget) {
-            return new Settings(dtype, budget, file);
-        }
     }
 
     private final int hidden;
@@ -185,13 +181,21 @@ public final class ActivationStore implements AutoCloseable {
     }
 
     /**
+     * Settings for a second store beside this one: the same element type, the given scratch file,
+     * and what this store leaves of the memory budget, so that both together keep no more than the
+     * budget in memory.
+     */
+    public Settings besideThis(Path spillFile) {
+        return new Settings(settings.dtype(), Math.max(0, settings.memoryBudget() - memoryBytes), spillFile);
+    }
+
+    /**
      * A store with the same settings (and the given scratch file) holding a copy of every sample. The
      * two share one budget: the copy keeps in memory only what this store leaves of it, so that
      * both together hold no more than the budget (the rest of the copy spills).
      */
     public ActivationStore copy(Path spillFile) {
-        long left = spillFile == null ? settings.memoryBudget() : Math.max(0, settings.memoryBudget() - memoryBytes);
-        ActivationStore c = new ActivationStore(hidden, settings.with(spillFile, left));
+        ActivationStore c = new ActivationStore(hidden, besideThis(spillFile));
         float[] buf = new float[maxLength()];
         for (int i = 0; i < size(); i++) {
             read(i, buf);

@@ -148,7 +148,7 @@ public final class CompressionRun {
             calib = first > 0 ? cp.activations(model.hiddenSize(), storage) : calibration(req, in, llava, model, storage);
             cost.calibration((System.nanoTime() - c0) / 1e9, calib.visionSeconds(), calib.images());
             long activationBytes = calib.bytes();
-            CaspCompression casp = prepareCasp(req, in, cp, first, calib, model, llava, weights, storage, scratch, cost, log);
+            CaspCompression casp = prepareCasp(req, in, cp, first, calib, model, llava, weights, scratch, cost, log);
             llava = null; // the vision tower is not needed any more
             SequentialCompressor.QuantizerPlan plan = casp != null ? casp.quantizerPlan() : opt.plan(model);
             // Created only now, so that a user error above (a short text, a bad model, a plan over the budget) leaves no checkpoint.
@@ -222,13 +222,12 @@ public final class CompressionRun {
      * Null without --method casp.
      */
     private static CaspCompression prepareCasp(Request req, Inputs in, Checkpoint cp, int first, Calibration calib, LlamaModel model,
-                                               LlavaModel llava, BlockWeights weights, ActivationStore.Settings storage, Path scratch,
+                                               LlavaModel llava, BlockWeights weights, Path scratch,
                                                CompressionCost cost, PrintStream log) {
         if (req.casp() == null) return null;
         AllocationProbe.Measurements saved = cp == null ? null : cp.measurements();
         Calibration probe = first == 0 || saved != null ? calib
-                : calibration(req, in, llava, model, storage.with(scratch.resolve("probe-inputs.bin"), // shares the budget with calib
-                        Math.max(0, storage.memoryBudget() - calib.store().memoryBytes())));
+                : calibration(req, in, llava, model, calib.store().besideThis(scratch.resolve("probe-inputs.bin")));
         try {
             CaspCompression casp = CaspCompression.prepare(model, probe, req.options(), req.casp(), req.lowRankOnly(), log, weights,
                     scratch.resolve("measurement.bin"), saved);

@@ -19,8 +19,8 @@ import java.util.Locale;
  *       and two sample-sized scratch arrays.</li>
  * </ul>
  * A quarter of the limit is kept free for the collector: G1 does not move arrays larger than half a
- * region (a 7B block's Hessians and samples), so the heap fragments, and a run with 128 LLaVA
- * conversations ran out of a 10 GB heap with a tenth kept free. The estimate is deliberately
+ * region (a 7B block's Hessians and samples), so the heap fragments; with a tenth kept free, CASP on
+ * 128 LLaVA conversations of a 7B twin does not fit a 10 GB heap. The estimate is deliberately
  * generous: spilling costs little (a sequential read and write of the activations per block pass),
  * running out of heap costs the run.
  */
