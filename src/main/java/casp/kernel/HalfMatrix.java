@@ -158,8 +158,8 @@ public final class HalfMatrix {
     /** Each calling thread's mat-vec task, reused by every call so that a decode step allocates nothing. */
     private static final ThreadLocal<MatvecTask> MATVEC = ThreadLocal.withInitial(MatvecTask::new);
 
-    /** Rows per unit of a mat-vec's split: a multiple of the kernels' row blocks (8 bf16, 2 fp16). */
-    private static final int MATVEC_ROWS = 8;
+    /** Rows per unit of a mat-vec's split: a multiple of the kernels' row blocks (4 bf16, 2 fp16). */
+    private static final int MATVEC_ROWS = 4;
 
     /** One mat-vec split in tasks of whole blocks of MATVEC_ROWS rows. */
     private static final class MatvecTask implements java.util.function.IntConsumer {

@@ -90,21 +90,21 @@ final class HalfSimd {
     }
 
     /**
-     * y[yOff + r] for rows [r0, r1): eight bf16 rows (two fp16) share each load of x; bf16 reads x
+     * y[yOff + r] for rows [r0, r1): four bf16 rows (two fp16) share each load of x; bf16 reads x
      * as splitPairs left it in xs. A matrix on the heap is read in place, one outside it by buffer
      * loads or through a copy of the rows.
      */
     static void rows(HalfMatrix m, int r0, int r1, float[] x, int xOff, float[] xs, float[] y, int yOff) {
-        final int cols = m.cols, block = m.bf16 ? 8 : 2;
+        final int cols = m.cols, block = m.bf16 ? 4 : 2;
         int r = r0;
         for (; r + block <= r1; r += block) {
             int from = r * cols;
             if (m.vectorBytes != null) {
-                if (m.bf16) rows8Bf16(m.vectorBytes, from, cols, xs, y, yOff + r);
+                if (m.bf16) rows4Bf16(m.vectorBytes, from, cols, xs, y, yOff + r);
                 else rows2Fp16(m.vectorBytes, from, cols, x, xOff, y, yOff + r);
             } else {
                 short[] w = m.readable(from, block * cols);
-                if (m.bf16) rows8Bf16(w, m.arrayBase(from), cols, xs, y, yOff + r);
+                if (m.bf16) rows4Bf16(w, m.arrayBase(from), cols, xs, y, yOff + r);
                 else rows2Fp16(w, m.arrayBase(from), cols, x, xOff, y, yOff + r);
             }
             int tail = m.bf16 ? cols / BF16_STEP * BF16_STEP : cols / L * L;
@@ -127,16 +127,17 @@ final class HalfSimd {
     }
 
     /**
-     * Eight bf16 rows from value index o0 of a little-endian buffer, over the whole steps of 2L
-     * columns (eight rows keep more of the rows' streams in flight than four: 9% faster on 7B
-     * shapes). An int lane holds two values, the even column in its low half and the odd one in
+     * Four bf16 rows from value index o0 of a little-endian buffer, over the whole steps of 2L
+     * columns. An int lane holds two values, the even column in its low half and the odd one in
      * its high half, so a shift and a mask make two float vectors of one load, without widening
      * shorts to ints; xs is x in the matching order (splitPairs). The body is written out: with
-     * helper methods the method passes C2's inlining cutoff and boxes every vector.
+     * helper methods the method passes C2's inlining cutoff and boxes every vector. Eight rows
+     * streamed ~8% faster, but C2 then sometimes failed one of the loop's reinterpret intrinsics
+     * and boxed (VectorBoxingTest, 3 of 10 runs beside two busy loops; four rows: 0 of 10).
      */
-    private static void rows8Bf16(ByteBuffer w, int o0, int cols, float[] xs, float[] y, int yOff) {
+    private static void rows4Bf16(ByteBuffer w, int o0, int cols, float[] xs, float[] y, int yOff) {
         final int s = 2 * cols;
-        FloatVector a0 = FloatVector.zero(FS), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+        FloatVector a0 = FloatVector.zero(FS), a1 = a0, a2 = a0, a3 = a0;
         for (int c = 0; c + BF16_STEP <= cols; c += BF16_STEP) {
             int b = 2 * (o0 + c);
             FloatVector xe = FloatVector.fromArray(FS, xs, c), xo = FloatVector.fromArray(FS, xs, c + L);
@@ -144,38 +145,22 @@ final class HalfSimd {
             IntVector v1 = IntVector.fromByteBuffer(PAIR_INTS, w, b + s, ByteOrder.LITTLE_ENDIAN);
             IntVector v2 = IntVector.fromByteBuffer(PAIR_INTS, w, b + 2 * s, ByteOrder.LITTLE_ENDIAN);
             IntVector v3 = IntVector.fromByteBuffer(PAIR_INTS, w, b + 3 * s, ByteOrder.LITTLE_ENDIAN);
-            IntVector v4 = IntVector.fromByteBuffer(PAIR_INTS, w, b + 4 * s, ByteOrder.LITTLE_ENDIAN);
-            IntVector v5 = IntVector.fromByteBuffer(PAIR_INTS, w, b + 5 * s, ByteOrder.LITTLE_ENDIAN);
-            IntVector v6 = IntVector.fromByteBuffer(PAIR_INTS, w, b + 6 * s, ByteOrder.LITTLE_ENDIAN);
-            IntVector v7 = IntVector.fromByteBuffer(PAIR_INTS, w, b + 7 * s, ByteOrder.LITTLE_ENDIAN);
             a0 = v0.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(xe, a0);
             a1 = v1.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(xe, a1);
             a2 = v2.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(xe, a2);
             a3 = v3.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(xe, a3);
-            a4 = v4.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(xe, a4);
-            a5 = v5.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(xe, a5);
-            a6 = v6.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(xe, a6);
-            a7 = v7.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(xe, a7);
             a0 = v0.lanewise(VectorOperators.AND, 0xFFFF0000).reinterpretAsFloats().fma(xo, a0);
             a1 = v1.lanewise(VectorOperators.AND, 0xFFFF0000).reinterpretAsFloats().fma(xo, a1);
             a2 = v2.lanewise(VectorOperators.AND, 0xFFFF0000).reinterpretAsFloats().fma(xo, a2);
             a3 = v3.lanewise(VectorOperators.AND, 0xFFFF0000).reinterpretAsFloats().fma(xo, a3);
-            a4 = v4.lanewise(VectorOperators.AND, 0xFFFF0000).reinterpretAsFloats().fma(xo, a4);
-            a5 = v5.lanewise(VectorOperators.AND, 0xFFFF0000).reinterpretAsFloats().fma(xo, a5);
-            a6 = v6.lanewise(VectorOperators.AND, 0xFFFF0000).reinterpretAsFloats().fma(xo, a6);
-            a7 = v7.lanewise(VectorOperators.AND, 0xFFFF0000).reinterpretAsFloats().fma(xo, a7);
         }
         y[yOff] = a0.reduceLanes(VectorOperators.ADD);
         y[yOff + 1] = a1.reduceLanes(VectorOperators.ADD);
         y[yOff + 2] = a2.reduceLanes(VectorOperators.ADD);
         y[yOff + 3] = a3.reduceLanes(VectorOperators.ADD);
-        y[yOff + 4] = a4.reduceLanes(VectorOperators.ADD);
-        y[yOff + 5] = a5.reduceLanes(VectorOperators.ADD);
-        y[yOff + 6] = a6.reduceLanes(VectorOperators.ADD);
-        y[yOff + 7] = a7.reduceLanes(VectorOperators.ADD);
     }
 
-    /** Two rows at a time (with four, C2 ran this loop at half the speed of the float32 mat-vec); as rows4Bf16. */
+    /** Two fp16 rows from w[o0] (with four, C2 ran this loop at half the speed of the float32 mat-vec). */
     private static void rows2Fp16(short[] w, int o0, int cols, float[] x, int xOff, float[] y, int yOff) {
         final int o1 = o0 + cols;
         FloatVector a0 = FloatVector.zero(FS), a1 = a0;
@@ -189,8 +174,8 @@ final class HalfSimd {
     }
 
     /** As the buffer version, from w[o0] (2L shorts loaded and read as L ints). */
-    private static void rows8Bf16(short[] w, int o0, int cols, float[] xs, float[] y, int yOff) {
-        FloatVector a0 = FloatVector.zero(FS), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+    private static void rows4Bf16(short[] w, int o0, int cols, float[] xs, float[] y, int yOff) {
+        FloatVector a0 = FloatVector.zero(FS), a1 = a0, a2 = a0, a3 = a0;
         for (int c = 0; c + BF16_STEP <= cols; c += BF16_STEP) {
             int o = o0 + c;
             FloatVector xe = FloatVector.fromArray(FS, xs, c), xo = FloatVector.fromArray(FS, xs, c + L);
@@ -198,35 +183,19 @@ final class HalfSimd {
             IntVector v1 = (IntVector) ShortVector.fromArray(PAIRS, w, o + cols).reinterpretAsInts();
             IntVector v2 = (IntVector) ShortVector.fromArray(PAIRS, w, o + 2 * cols).reinterpretAsInts();
             IntVector v3 = (IntVector) ShortVector.fromArray(PAIRS, w, o + 3 * cols).reinterpretAsInts();
-            IntVector v4 = (IntVector) ShortVector.fromArray(PAIRS, w, o + 4 * cols).reinterpretAsInts();
-            IntVector v5 = (IntVector) ShortVector.fromArray(PAIRS, w, o + 5 * cols).reinterpretAsInts();
-            IntVector v6 = (IntVector) ShortVector.fromArray(PAIRS, w, o + 6 * cols).reinterpretAsInts();
-            IntVector v7 = (IntVector) ShortVector.fromArray(PAIRS, w, o + 7 * cols).reinterpretAsInts();
             a0 = v0.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(xe, a0);
             a1 = v1.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(xe, a1);
             a2 = v2.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(xe, a2);
             a3 = v3.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(xe, a3);
-            a4 = v4.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(xe, a4);
-            a5 = v5.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(xe, a5);
-            a6 = v6.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(xe, a6);
-            a7 = v7.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(xe, a7);
             a0 = v0.lanewise(VectorOperators.AND, 0xFFFF0000).reinterpretAsFloats().fma(xo, a0);
             a1 = v1.lanewise(VectorOperators.AND, 0xFFFF0000).reinterpretAsFloats().fma(xo, a1);
             a2 = v2.lanewise(VectorOperators.AND, 0xFFFF0000).reinterpretAsFloats().fma(xo, a2);
             a3 = v3.lanewise(VectorOperators.AND, 0xFFFF0000).reinterpretAsFloats().fma(xo, a3);
-            a4 = v4.lanewise(VectorOperators.AND, 0xFFFF0000).reinterpretAsFloats().fma(xo, a4);
-            a5 = v5.lanewise(VectorOperators.AND, 0xFFFF0000).reinterpretAsFloats().fma(xo, a5);
-            a6 = v6.lanewise(VectorOperators.AND, 0xFFFF0000).reinterpretAsFloats().fma(xo, a6);
-            a7 = v7.lanewise(VectorOperators.AND, 0xFFFF0000).reinterpretAsFloats().fma(xo, a7);
         }
         y[yOff] = a0.reduceLanes(VectorOperators.ADD);
         y[yOff + 1] = a1.reduceLanes(VectorOperators.ADD);
         y[yOff + 2] = a2.reduceLanes(VectorOperators.ADD);
         y[yOff + 3] = a3.reduceLanes(VectorOperators.ADD);
-        y[yOff + 4] = a4.reduceLanes(VectorOperators.ADD);
-        y[yOff + 5] = a5.reduceLanes(VectorOperators.ADD);
-        y[yOff + 6] = a6.reduceLanes(VectorOperators.ADD);
-        y[yOff + 7] = a7.reduceLanes(VectorOperators.ADD);
     }
 
     /** As the array version, from value index from of a little-endian buffer. */
