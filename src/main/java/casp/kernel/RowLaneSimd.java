@@ -19,14 +19,22 @@ import jdk.incubator.vector.VectorSpecies;
  * power of two at the end. Elsewhere the masked code is converted to float (exact below 2^24) and
  * x is pre-scaled by 2^-b: one more vector operation per L codes, the same sums.
  *
- * <p>Why the 2-bit kernel shifts every word by 2 per column (three vector operations per 16 codes)
- * instead of masking each code in place (two, with 8 constant masks): C2 keeps the 8 masks and the
- * hoisted x broadcasts in stack slots and reloads them, and the in-place kernel ran at 7.7-8.7 GB/s
- * on 2 threads at 16384 x 16384 against 14.8 for the shifting one (bench medians, same machine and
- * hour). The 4-bit kernel has 4 masks and is faster masking in place (21-22 against 10-15 GB/s).
+ * <p>Why the 2-bit kernel shifts each code to the bottom of its word (three vector operations per
+ * 16 codes) instead of masking each code in place (two, with 8 constant masks): C2 keeps the 8
+ * masks and the hoisted x broadcasts in stack slots and reloads them, and the in-place kernel ran
+ * at 7.7-8.7 GB/s on 2 threads at 16384 x 16384 against 14.8 for the shifting one (bench medians,
+ * same machine and hour). The 4-bit kernel has 4 masks and is faster masking in place (21-22
+ * against 10-15 GB/s).
  *
- * <p>C2 in JDK 17 boxes a vector carried around two nested loops, so the per-slot accumulators start
- * fresh in every slot and only the tile totals are carried by the slot loop.
+ * <p>No method is ever called on a vector that a loop carries (the accumulators, the tile totals):
+ * such vectors are only arguments. At a loop head C2 knows a carried vector only as the abstract
+ * FloatVector or IntVector, so a call on it is inlined only through the call site's type profile,
+ * and when C2 compiles the kernel before that profile is complete (it did in about one JVM in five
+ * in {@code casp bench decode}) the call runs the API's Java fallback, which boxes every vector:
+ * decode ran 6x slower for the whole run. Hence the shifts from the slot's words (fresh values)
+ * rather than a word shifted by 2 in every column, the tile totals stored from inside the slot
+ * loop, and {@code load.fma(acc, t)} rather than {@code acc.fma(load, t)}. The accumulators start
+ * fresh in every slot: C2 also boxes a vector carried around two nested loops.
  */
 final class RowLaneSimd {
     private RowLaneSimd() {}
@@ -148,8 +156,9 @@ final class RowLaneSimd {
 
     /**
      * One tile of 2-bit codes: per slot (16 columns), the word of each row holds the 16 columns,
-     * column u at bits 2u; each column takes an AND with 3, an FMA against the broadcast x (shared
-     * by the tile's four L-row blocks) and a shift by 2 to bring the next code down.
+     * column u at bits 2u; every four columns the words are shifted down by 2u, then each column
+     * takes a shift by 2k (k < 4, a constant once C2 unrolls the inner loop), an AND with 3 and an
+     * FMA against the broadcast x (shared by the tile's four L-row blocks).
      */
     private static void tile2Bits(QuantizedMatrix q, int tile, Input in, float[] out) {
         final int[] w = q.words;
@@ -162,35 +171,38 @@ final class RowLaneSimd {
             IntVector w0 = IntVector.fromArray(IS, w, wo), w1 = IntVector.fromArray(IS, w, wo + L);
             IntVector w2 = IntVector.fromArray(IS, w, wo + 2 * L), w3 = IntVector.fromArray(IS, w, wo + 3 * L);
             FloatVector a0 = FloatVector.zero(FS), a1 = a0, a2 = a0, a3 = a0;
-            for (int u = 0; u < 16; u++) { // column u of the slot: its code at the bottom of each word, then shifted away
-                FloatVector xb = FloatVector.broadcast(FS, xq[xo + u]);
-                a0 = read(w0.lanewise(VectorOperators.AND, 3)).fma(xb, a0);
-                a1 = read(w1.lanewise(VectorOperators.AND, 3)).fma(xb, a1);
-                a2 = read(w2.lanewise(VectorOperators.AND, 3)).fma(xb, a2);
-                a3 = read(w3.lanewise(VectorOperators.AND, 3)).fma(xb, a3);
-                w0 = w0.lanewise(VectorOperators.LSHR, 2);
-                w1 = w1.lanewise(VectorOperators.LSHR, 2);
-                w2 = w2.lanewise(VectorOperators.LSHR, 2);
-                w3 = w3.lanewise(VectorOperators.LSHR, 2);
+            for (int u = 0; u < 16; u += 4) { // columns u .. u + 3 of the slot
+                IntVector v0 = w0.lanewise(VectorOperators.LSHR, 2 * u), v1 = w1.lanewise(VectorOperators.LSHR, 2 * u);
+                IntVector v2 = w2.lanewise(VectorOperators.LSHR, 2 * u), v3 = w3.lanewise(VectorOperators.LSHR, 2 * u);
+                for (int k = 0; k < 4; k++) { // unrolled by C2: constant shifts
+                    FloatVector xb = FloatVector.broadcast(FS, xq[xo + u + k]);
+                    a0 = read(v0.lanewise(VectorOperators.LSHR, 2 * k).lanewise(VectorOperators.AND, 3)).fma(xb, a0);
+                    a1 = read(v1.lanewise(VectorOperators.LSHR, 2 * k).lanewise(VectorOperators.AND, 3)).fma(xb, a1);
+                    a2 = read(v2.lanewise(VectorOperators.LSHR, 2 * k).lanewise(VectorOperators.AND, 3)).fma(xb, a2);
+                    a3 = read(v3.lanewise(VectorOperators.LSHR, 2 * k).lanewise(VectorOperators.AND, 3)).fma(xb, a3);
+                }
             }
-            t0 = a0.fma(FloatVector.fromArray(FS, side, so), t0);
-            t1 = a1.fma(FloatVector.fromArray(FS, side, so + L), t1);
-            t2 = a2.fma(FloatVector.fromArray(FS, side, so + 2 * L), t2);
-            t3 = a3.fma(FloatVector.fromArray(FS, side, so + 3 * L), t3);
+            t0 = FloatVector.fromArray(FS, side, so).fma(a0, t0);
+            t1 = FloatVector.fromArray(FS, side, so + L).fma(a1, t1);
+            t2 = FloatVector.fromArray(FS, side, so + 2 * L).fma(a2, t2);
+            t3 = FloatVector.fromArray(FS, side, so + 3 * L).fma(a3, t3);
+            if (s == slots - 1) { // stored from inside the loop, where t0..t3 are fresh values (see the class comment)
+                t0.intoArray(out, 0);
+                t1.intoArray(out, L);
+                t2.intoArray(out, 2 * L);
+                t3.intoArray(out, 3 * L);
+            }
             if (++inGroup == spg) {
                 inGroup = 0;
                 so += 2 * TILE;
             }
         }
-        t0.intoArray(out, 0); // handed over in memory: a vector passed to a method that is not inlined is boxed
-        t1.intoArray(out, L);
-        t2.intoArray(out, 2 * L);
-        t3.intoArray(out, 3 * L);
         finish(q, sideBase, in, out);
     }
 
     /**
-     * One tile of 3-bit codes: as {@link #tile2Bits} with 10 codes per word (AND 7, shift by 3);
+     * One tile of 3-bit codes: as {@link #tile2Bits} with 10 codes per word, in two steps of 5
+     * (shifts by 3k, AND 7);
      * each group starts a new word, so every word belongs to one group (x has zero pads to match).
      * A copy of the 2-bit kernel rather than one kernel with parameters: C2 unrolls the code loop
      * completely only when its trip count and the mask and shift are constants.
@@ -206,30 +218,32 @@ final class RowLaneSimd {
             IntVector w0 = IntVector.fromArray(IS, w, wo), w1 = IntVector.fromArray(IS, w, wo + L);
             IntVector w2 = IntVector.fromArray(IS, w, wo + 2 * L), w3 = IntVector.fromArray(IS, w, wo + 3 * L);
             FloatVector a0 = FloatVector.zero(FS), a1 = a0, a2 = a0, a3 = a0;
-            for (int u = 0; u < 10; u++) {
-                FloatVector xb = FloatVector.broadcast(FS, xq[xo + u]);
-                a0 = read(w0.lanewise(VectorOperators.AND, 7)).fma(xb, a0);
-                a1 = read(w1.lanewise(VectorOperators.AND, 7)).fma(xb, a1);
-                a2 = read(w2.lanewise(VectorOperators.AND, 7)).fma(xb, a2);
-                a3 = read(w3.lanewise(VectorOperators.AND, 7)).fma(xb, a3);
-                w0 = w0.lanewise(VectorOperators.LSHR, 3);
-                w1 = w1.lanewise(VectorOperators.LSHR, 3);
-                w2 = w2.lanewise(VectorOperators.LSHR, 3);
-                w3 = w3.lanewise(VectorOperators.LSHR, 3);
+            for (int u = 0; u < 10; u += 5) { // columns u .. u + 4 of the word
+                IntVector v0 = w0.lanewise(VectorOperators.LSHR, 3 * u), v1 = w1.lanewise(VectorOperators.LSHR, 3 * u);
+                IntVector v2 = w2.lanewise(VectorOperators.LSHR, 3 * u), v3 = w3.lanewise(VectorOperators.LSHR, 3 * u);
+                for (int k = 0; k < 5; k++) { // unrolled by C2: constant shifts
+                    FloatVector xb = FloatVector.broadcast(FS, xq[xo + u + k]);
+                    a0 = read(v0.lanewise(VectorOperators.LSHR, 3 * k).lanewise(VectorOperators.AND, 7)).fma(xb, a0);
+                    a1 = read(v1.lanewise(VectorOperators.LSHR, 3 * k).lanewise(VectorOperators.AND, 7)).fma(xb, a1);
+                    a2 = read(v2.lanewise(VectorOperators.LSHR, 3 * k).lanewise(VectorOperators.AND, 7)).fma(xb, a2);
+                    a3 = read(v3.lanewise(VectorOperators.LSHR, 3 * k).lanewise(VectorOperators.AND, 7)).fma(xb, a3);
+                }
             }
-            t0 = a0.fma(FloatVector.fromArray(FS, side, so), t0);
-            t1 = a1.fma(FloatVector.fromArray(FS, side, so + L), t1);
-            t2 = a2.fma(FloatVector.fromArray(FS, side, so + 2 * L), t2);
-            t3 = a3.fma(FloatVector.fromArray(FS, side, so + 3 * L), t3);
+            t0 = FloatVector.fromArray(FS, side, so).fma(a0, t0);
+            t1 = FloatVector.fromArray(FS, side, so + L).fma(a1, t1);
+            t2 = FloatVector.fromArray(FS, side, so + 2 * L).fma(a2, t2);
+            t3 = FloatVector.fromArray(FS, side, so + 3 * L).fma(a3, t3);
+            if (s == words - 1) { // stored from inside the loop, where t0..t3 are fresh values (see the class comment)
+                t0.intoArray(out, 0);
+                t1.intoArray(out, L);
+                t2.intoArray(out, 2 * L);
+                t3.intoArray(out, 3 * L);
+            }
             if (++inGroup == wpg) {
                 inGroup = 0;
                 so += 2 * TILE;
             }
         }
-        t0.intoArray(out, 0);
-        t1.intoArray(out, L);
-        t2.intoArray(out, 2 * L);
-        t3.intoArray(out, 3 * L);
         finish(q, sideBase, in, out);
     }
 
@@ -261,19 +275,21 @@ final class RowLaneSimd {
                     a3 = read(w3.lanewise(VectorOperators.AND, m)).fma(xb, a3);
                 }
             }
-            t0 = a0.fma(FloatVector.fromArray(FS, side, so), t0);
-            t1 = a1.fma(FloatVector.fromArray(FS, side, so + L), t1);
-            t2 = a2.fma(FloatVector.fromArray(FS, side, so + 2 * L), t2);
-            t3 = a3.fma(FloatVector.fromArray(FS, side, so + 3 * L), t3);
+            t0 = FloatVector.fromArray(FS, side, so).fma(a0, t0);
+            t1 = FloatVector.fromArray(FS, side, so + L).fma(a1, t1);
+            t2 = FloatVector.fromArray(FS, side, so + 2 * L).fma(a2, t2);
+            t3 = FloatVector.fromArray(FS, side, so + 3 * L).fma(a3, t3);
+            if (s == slots - 1) { // stored from inside the loop, where t0..t3 are fresh values (see the class comment)
+                t0.intoArray(out, 0);
+                t1.intoArray(out, L);
+                t2.intoArray(out, 2 * L);
+                t3.intoArray(out, 3 * L);
+            }
             if (++inGroup == spg) {
                 inGroup = 0;
                 so += 2 * TILE;
             }
         }
-        t0.intoArray(out, 0);
-        t1.intoArray(out, L);
-        t2.intoArray(out, 2 * L);
-        t3.intoArray(out, 3 * L);
         finish(q, sideBase, in, out);
     }
 
@@ -299,19 +315,21 @@ final class RowLaneSimd {
                 a2 = read(IntVector.fromArray(IS, w, o + 2 * L).lanewise(VectorOperators.LSHR, sh).lanewise(VectorOperators.AND, 255)).fma(xb, a2);
                 a3 = read(IntVector.fromArray(IS, w, o + 3 * L).lanewise(VectorOperators.LSHR, sh).lanewise(VectorOperators.AND, 255)).fma(xb, a3);
             }
-            t0 = a0.fma(FloatVector.fromArray(FS, side, so), t0);
-            t1 = a1.fma(FloatVector.fromArray(FS, side, so + L), t1);
-            t2 = a2.fma(FloatVector.fromArray(FS, side, so + 2 * L), t2);
-            t3 = a3.fma(FloatVector.fromArray(FS, side, so + 3 * L), t3);
+            t0 = FloatVector.fromArray(FS, side, so).fma(a0, t0);
+            t1 = FloatVector.fromArray(FS, side, so + L).fma(a1, t1);
+            t2 = FloatVector.fromArray(FS, side, so + 2 * L).fma(a2, t2);
+            t3 = FloatVector.fromArray(FS, side, so + 3 * L).fma(a3, t3);
+            if (s == slots - 1) { // stored from inside the loop, where t0..t3 are fresh values (see the class comment)
+                t0.intoArray(out, 0);
+                t1.intoArray(out, L);
+                t2.intoArray(out, 2 * L);
+                t3.intoArray(out, 3 * L);
+            }
             if (++inGroup == spg) {
                 inGroup = 0;
                 so += 2 * TILE;
             }
         }
-        t0.intoArray(out, 0);
-        t1.intoArray(out, L);
-        t2.intoArray(out, 2 * L);
-        t3.intoArray(out, 3 * L);
         finish(q, sideBase, in, out);
     }
 
