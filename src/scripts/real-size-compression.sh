@@ -86,9 +86,11 @@ for backend in $BACKENDS; do
     "cores busy per block: " + ([$c.blocks[] | (.cores_busy // 0) * 100 | round / 100 | tostring] | join(", ")),
     "projected, all \($c.layers) blocks at \($s) samples: \($c.projected_total_hours * 100 | round / 100) h",
     (($c.mean_block_seconds | (.forward + .hessians) * ($k - 1)) as $extra |
-     ($c.once.calibration_inputs_seconds - $c.once.vision_tower_seconds) * ($k - 1) as $embed |
+     (($c.once.calibration_inputs_seconds - $c.once.vision_tower_seconds) * ($k - 1)) as $embed |
      (($c.once.casp_measurement_forward_seconds_per_layer // 0) * ($k - 1)) as $probe |
-     "projected, all 32 blocks at 128 samples (forward + Hessians x \($k)): \(($c.projected_total_seconds + 32 * ($extra + $probe) + $embed) / 3600 * 100 | round / 100) h")
+     (32 * (($c.once.casp_measurement_seconds_per_layer // 0) + $c.mean_block_seconds.total + $extra + $probe)
+      + $c.once.calibration_inputs_seconds + $embed) as $total |
+     "projected, all 32 blocks of the 7B model at 128 samples (forward + Hessians x \($k)): \($total / 3600 * 100 | round / 100) h")
   ' "$work/$backend.json"
 done
 [ "${KEEP:-0}" = 1 ] || rm -rf "$twin"
