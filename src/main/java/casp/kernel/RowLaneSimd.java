@@ -202,8 +202,8 @@ final class RowLaneSimd {
 
     /**
      * One tile of 3-bit codes: as {@link #tile2Bits} with 10 codes per word, in two steps of 5
-     * (shifts by 3k, AND 7);
-     * each group starts a new word, so every word belongs to one group (x has zero pads to match).
+     * (shifts by 3k, AND 7); each group starts a new word, so every word belongs to one group (x
+     * has zero pads to match).
      * A copy of the 2-bit kernel rather than one kernel with parameters: C2 unrolls the code loop
      * completely only when its trip count and the mask and shift are constants.
      */
