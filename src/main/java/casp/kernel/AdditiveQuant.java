@@ -20,6 +20,8 @@ public final class AdditiveQuant {
     /** Inputs per group (AQLM's in_group_size). */
     public static final int DIM = 8;
 
+    private static final boolean STRIP_SIMD = VectorSupport.enabled() && AdditiveQuantSimd.usable();
+
     /**
      * Decodes W: out[r * cols + c] for c < cols (a row may have fewer columns than groups * 8: the
      * last group's extra coordinates are dropped).
@@ -166,37 +168,43 @@ public final class AdditiveQuant {
     }
 
     /**
-     * Adds weight * H[8 g_p .., 8 g_q ..] (an 8 x 8 block of H) to the block (u_p, u_q) of the
-     * lower triangle of A, for every ordered pair (p, q) of the count entries with u_p >= u_q:
-     * one row's share of the normal equations of the codebooks, sum_r s_r^2 P_r^T H P_r, where
-     * entry p selects unknown block u_p (a codeword) for group g_p. Blocks above the diagonal are
-     * not written (the pair's transpose, with u_q > u_p, is); a diagonal block gets whole blocks,
-     * so its strict upper triangle holds junk the Cholesky factorization does not read.
+     * Adds weight * H[8 g .., 8 g_q ..] (an 8 x 8 block of H) to the block (u, u_q) of A for every
+     * entry q of a row with u_q <= u: what the row's entry (u, g) adds to strip u (block row u) of
+     * the lower triangle of the codebooks' normal equations sum_r s_r^2 P_r^T H P_r, where entry q
+     * selects unknown block u_q (a codeword) for group g_q. Calling it for every entry of a row adds
+     * the row's whole share; blocks above the diagonal are not written (their transposes are), a
+     * diagonal block gets whole blocks, so its strict upper triangle holds junk the Cholesky
+     * factorization does not read. Writing one strip per call lets callers give strips to threads
+     * and keep a strip in cache while the rows that use its codeword pass.
      *
-     * @param a     [n, n] row-major, n = 8 * number of unknown blocks
-     * @param unk   unknown block of each entry
-     * @param group input group of each entry
-     * @param h     [ldh, ldh] row-major (ldh = 8 * groups)
+     * @param a      [n, n] row-major, n = 8 * number of unknown blocks
+     * @param unk    unknown block of each entry of the row, from unkOff
+     * @param group  input group of each entry
+     * @param h      [ldh, ldh] row-major (ldh = 8 * groups)
      */
-    public static void addGramBlocks(double[] a, int lda, int[] unk, int[] group, int count, double[] h, int ldh,
-                                     double weight) {
-        for (int p = 0; p < count; p++) {
-            int up = unk[p] * DIM, hp = group[p] * DIM * ldh;
-            for (int q = 0; q < count; q++) {
-                if (unk[q] > unk[p]) continue;
-                int aBase = up * lda + unk[q] * DIM, hBase = hp + group[q] * DIM;
-                for (int i = 0; i < DIM; i++) {
-                    int ar = aBase + i * lda, hr = hBase + i * ldh;
-                    for (int l = 0; l < DIM; l++) a[ar + l] += weight * h[hr + l];
-                }
+    public static void addGramStrip(double[] a, int lda, int u, int g, int[] unk, int unkOff, int[] group, int count,
+                                    double[] h, int ldh, double weight) {
+        if (STRIP_SIMD) {
+            AdditiveQuantSimd.addGramStrip(a, lda, u, g, unk, unkOff, group, count, h, ldh, weight);
+            return;
+        }
+        int up = u * DIM, hp = g * DIM * ldh;
+        for (int q = 0; q < count; q++) {
+            int uq = unk[unkOff + q];
+            if (uq > u) continue;
+            int aBase = up * lda + uq * DIM, hBase = hp + group[q] * DIM;
+            for (int i = 0; i < DIM; i++) {
+                int ar = aBase + i * lda, hr = hBase + i * ldh;
+                for (int l = 0; l < DIM; l++) a[ar + l] += weight * h[hr + l];
             }
         }
     }
 
-    /** b[8 u_p + i] += weight * y[yOff + 8 g_p + i] for the count entries p and i < 8. */
-    public static void addRhsBlocks(double[] b, int[] unk, int[] group, int count, double[] y, int yOff, double weight) {
+    /** b[8 u_p + i] += weight * y[yOff + 8 g_p + i] for the count entries p (u_p = unk[unkOff + p]) and i < 8. */
+    public static void addRhsBlocks(double[] b, int[] unk, int unkOff, int[] group, int count, double[] y, int yOff,
+                                    double weight) {
         for (int p = 0; p < count; p++) {
-            int bo = unk[p] * DIM, yo = yOff + group[p] * DIM;
+            int bo = unk[unkOff + p] * DIM, yo = yOff + group[p] * DIM;
             for (int i = 0; i < DIM; i++) b[bo + i] += weight * y[yo + i];
         }
     }

@@ -179,8 +179,9 @@ class AdditiveQuantTest {
         int[] grp = {0, 0, 1, 1, 2, 2};
         double[] a = new double[n * n], b = new double[n];
         double[] y = doubles(cp + 2, rnd);
-        AdditiveQuant.addGramBlocks(a, n, unk, grp, unk.length, h, cp, 0.3);
-        AdditiveQuant.addRhsBlocks(b, unk, grp, unk.length, y, 2, 0.3);
+        int[] rows = {7, 7, 3, 1, 3, 0, 4, 1}; // the row's entries from offset 2, as in a [rows, entries] array
+        for (int e = 0; e < unk.length; e++) AdditiveQuant.addGramStrip(a, n, unk[e], grp[e], rows, 2, grp, unk.length, h, cp, 0.3);
+        AdditiveQuant.addRhsBlocks(b, rows, 2, grp, unk.length, y, 2, 0.3);
         double[] p = new double[cp * n]; // P [cp, n]: P[8 g + i][8 u + i] = 1 per entry
         for (int e = 0; e < unk.length; e++) for (int i = 0; i < 8; i++) p[(grp[e] * 8 + i) * n + unk[e] * 8 + i] += 1;
         for (int r = 0; r < n; r++) {

@@ -411,34 +411,46 @@ public final class Aqlm implements Quantizer {
         double[] y = new double[st.rows * cp];
         Gemm.dgemm(false, false, st.rows, cp, cp, 1, target, 0, cp, st.h, 0, cp, 0, y, 0, cp);
         int per = st.groups * nb;
-        int[] unk = new int[per], grp = new int[per];
+        if ((long) st.rows * per > Integer.MAX_VALUE) throw new IllegalArgumentException("AQLM: too many codes in one linear");
+        int[] unk = new int[st.rows * per], grp = new int[per]; // row r's entries at r * per; groups the same for all rows
         double[] b0 = new double[n];
         for (int r = 0; r < st.rows; r++) {
-            entries(st, r, m0, m1, unk, grp);
-            AdditiveQuant.addRhsBlocks(b0, unk, grp, per, y, r * cp, st.scales[r]);
+            entries(st, r, m0, m1, unk, r * per, grp);
+            AdditiveQuant.addRhsBlocks(b0, unk, r * per, grp, per, y, r * cp, st.scales[r]);
         }
+        // For each unknown block u, the (row, entry) pairs that select it, rows ascending: strip u of
+        // A sums its rows in the same order as a pass over the rows would, one strip per task.
+        int[] start = new int[units + 1];
+        for (int v : unk) start[v + 1]++;
+        for (int u = 0; u < units; u++) start[u + 1] += start[u];
+        int[] pairs = new int[unk.length], fill = Arrays.copyOf(start, units);
+        for (int e = 0; e < unk.length; e++) pairs[fill[unk[e]]++] = e;
         double[] old = Arrays.copyOfRange(st.cb, m0 * st.k * GROUP, m1 * st.k * GROUP);
-        if (st.gram.length < n * n) st.gram = new double[n * n];
+        // Rows one group longer than n: rows 4 KiB apart would share L1 sets in the strip kernel.
+        int lda = n + GROUP;
+        if (st.gram.length < (long) n * lda) st.gram = new double[n * lda];
         double[] a = st.gram;
         for (double rel = RIDGE; ; rel *= 100) {
-            Arrays.fill(a, 0, n * n, 0);
-            for (int r = 0; r < st.rows; r++) {
-                double s = st.scales[r];
-                entries(st, r, m0, m1, unk, grp);
-                AdditiveQuant.addGramBlocks(a, n, unk, grp, per, st.h, cp, s * s);
-            }
+            Arrays.fill(a, 0, n * lda, 0);
+            Parallel.forRange(units, u -> {
+                for (int p = start[u]; p < start[u + 1]; p++) {
+                    int r = pairs[p] / per, j = pairs[p] - r * per;
+                    double s = st.scales[r];
+                    AdditiveQuant.addGramStrip(a, lda, u, grp[j], unk, r * per, grp, per, st.h, cp, s * s);
+                }
+            });
             double mean = 0;
-            for (int i = 0; i < n; i++) mean += a[i * n + i];
+            for (int i = 0; i < n; i++) mean += a[i * lda + i];
             mean /= n;
             double lambda = rel * (mean > 0 ? mean : 1);
             double[] b = b0.clone();
             for (int i = 0; i < n; i++) {
-                a[i * n + i] += lambda;
+                a[i * lda + i] += lambda;
                 b[i] += lambda * old[i];
             }
-            if (Cholesky.factorLower(a, 0, n, n) == Cholesky.OK) {
-                Triangular.solveLeft(false, false, n, 1, a, 0, n, b, 0, 1);
-                Triangular.solveLeft(false, true, n, 1, a, 0, n, b, 0, 1);
+            if (Cholesky.factorLower(a, 0, lda, n) == Cholesky.OK) {
+                Triangular.solveLeft(false, false, n, 1, a, 0, lda, b, 0, 1);
+                Triangular.solveLeft(false, true, n, 1, a, 0, lda, b, 0, 1);
                 boolean finite = true;
                 for (double v : b) finite &= Double.isFinite(v);
                 if (finite) {
@@ -450,12 +462,12 @@ public final class Aqlm implements Quantizer {
         }
     }
 
-    /** Row r's entries for codebooks [m0, m1): the unknown block (codeword) and the group of each. */
-    private static void entries(State st, int r, int m0, int m1, int[] unk, int[] grp) {
+    /** Row r's entries for codebooks [m0, m1): the unknown block (codeword) of each, from unk[off], and its group. */
+    private static void entries(State st, int r, int m0, int m1, int[] unk, int off, int[] grp) {
         int j = 0;
         for (int g = 0; g < st.groups; g++) {
             for (int b = m0; b < m1; b++) {
-                unk[j] = (b - m0) * st.k + st.codes[(r * st.groups + g) * st.m + b];
+                unk[off + j] = (b - m0) * st.k + st.codes[(r * st.groups + g) * st.m + b];
                 grp[j++] = g;
             }
         }
@@ -578,11 +590,14 @@ public final class Aqlm implements Quantizer {
                         }
                         AdditiveQuant.scores(st.cb, cbOff, k, norms, nOff, s2, a, 0, scores, 0);
                         double so = scores[old];
+                        // bar: the worst kept loss once the set is full; a candidate must beat it
+                        double bar = chosen == width ? cLoss[worst(chosen)] : 0;
                         for (int c = 0; c < k; c++) {
                             double nl = ls[h] + (scores[c] - so);
-                            if (chosen == width && nl >= cLoss[worst(chosen)]) continue;
+                            if (chosen == width && nl >= bar) continue;
                             long nh = c == old ? hs[h] : hs[h] ^ zobrist(j, old) ^ zobrist(j, c);
                             chosen = offer(chosen, nl, h, c, nh);
+                            if (chosen == width) bar = cLoss[worst(chosen)];
                         }
                     }
                     if (width == 1) continue;
@@ -590,7 +605,7 @@ public final class Aqlm implements Quantizer {
                     for (int c = 0; c < chosen; c++) {
                         int p = cParent[c], code = cCode[c], old = cd[p][j];
                         System.arraycopy(cd[p], 0, ncd[c], 0, gm);
-                        System.arraycopy(tt[p], 0, ntt[c], 0, cp);
+                        System.arraycopy(tt[p], g * GROUP, ntt[c], g * GROUP, cp - g * GROUP);
                         if (code != old) {
                             apply(ntt[c], g, s, cbOff + code * GROUP, cbOff + old * GROUP);
                             ncd[c][j] = code;
@@ -613,11 +628,16 @@ public final class Aqlm implements Quantizer {
             return changed;
         }
 
-        /** t += s (v - u) H[8g .. 8g + 8, :] : the effect on E H of replacing codeword u by v in group g. */
+        /**
+         * t += s (v - u) H[8g .. 8g + 8, 8g ..]: the effect on E H of replacing codeword u by v in
+         * group g, on the columns the sweep still reads (groups g and after; the columns of groups
+         * already passed go stale, as the whole of t does when the sweep ends).
+         */
         private void apply(double[] tv, int g, double s, int v, int u) {
+            int c0 = g * GROUP;
             for (int i = 0; i < GROUP; i++) {
                 double d = s * (st.cb[v + i] - st.cb[u + i]);
-                if (d != 0) Blas1.axpy(cp, d, st.h, (g * GROUP + i) * cp, tv, 0);
+                if (d != 0) Blas1.axpy(cp - c0, d, st.h, (c0 + i) * cp + c0, tv, c0);
             }
         }
 
