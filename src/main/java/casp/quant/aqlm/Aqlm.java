@@ -418,13 +418,19 @@ public final class Aqlm implements Quantizer {
             entries(st, r, m0, m1, unk, r * per, grp);
             AdditiveQuant.addRhsBlocks(b0, unk, r * per, grp, per, y, r * cp, st.scales[r]);
         }
-        // For each unknown block u, the (row, entry) pairs that select it, rows ascending: strip u of
-        // A sums its rows in the same order as a pass over the rows would, one strip per task.
+        // For each unknown block u, the (row, entry) pairs that select it, by group and then row: one
+        // task builds strip u of A, and the entries of one group in a row read the same strip of H
+        // (8 x cp doubles, 704 KB at cp = 11008), which then stays in cache instead of streaming
+        // from memory once per entry.
         int[] start = new int[units + 1];
         for (int v : unk) start[v + 1]++;
         for (int u = 0; u < units; u++) start[u + 1] += start[u];
         int[] pairs = new int[unk.length], fill = Arrays.copyOf(start, units);
-        for (int e = 0; e < unk.length; e++) pairs[fill[unk[e]]++] = e;
+        for (int g = 0; g < st.groups; g++) {
+            for (int r = 0; r < st.rows; r++) {
+                for (int e = r * per + g * nb, end = e + nb; e < end; e++) pairs[fill[unk[e]]++] = e;
+            }
+        }
         double[] old = Arrays.copyOfRange(st.cb, m0 * st.k * GROUP, m1 * st.k * GROUP);
         // Rows one group longer than n: rows 4 KiB apart would share L1 sets in the strip kernel.
         int lda = n + GROUP;
@@ -518,13 +524,21 @@ public final class Aqlm implements Quantizer {
         return total;
     }
 
-    /** The beam search of one row at a time, with its scratch (one per task). */
+    /**
+     * The beam search of one row at a time, with its scratch (one per task). A hypothesis is a code
+     * vector and its t; a step's survivors take over their parents' arrays (the last child of a
+     * parent takes them, its other children copy them), so most steps copy nothing.
+     */
     static final class RowSearch {
         private final State st;
         private final double[] norms;
         private final int width, gm, cp, k;
-        private final int[][] codes, nextCodes;
+        private final int[][] codes, nextCodes;      // the beam's arrays, this step and the next
         private final double[][] t, nextT;
+        private final int[][] allCodes, freeCodes;  // 2 x width arrays in all; those no hypothesis holds
+        private final double[][] allT, freeT;
+        private final int[] kids;
+        private final boolean[] hadKids;
         private final double[] loss, nextLoss;
         private final long[] hash, nextHash;
         private final double[] scores, a;
@@ -540,10 +554,16 @@ public final class Aqlm implements Quantizer {
             this.gm = st.groups * st.m;
             this.cp = st.cp;
             this.k = st.k;
-            codes = new int[width][gm];
-            nextCodes = new int[width][gm];
-            t = new double[width][cp];
-            nextT = new double[width][cp];
+            codes = new int[width][];
+            nextCodes = new int[width][];
+            t = new double[width][];
+            nextT = new double[width][];
+            allCodes = new int[2 * width][gm];
+            freeCodes = new int[2 * width][];
+            allT = new double[2 * width][cp];
+            freeT = new double[2 * width][];
+            kids = new int[width];
+            hadKids = new boolean[width];
             loss = new double[width];
             nextLoss = new double[width];
             hash = new long[width];
@@ -563,6 +583,13 @@ public final class Aqlm implements Quantizer {
             double[] ls = loss, nls = nextLoss;
             long[] hs = hash, nhs = nextHash;
             int base = r * gm;
+            cd[0] = allCodes[0];
+            tt[0] = allT[0];
+            int free = 0;
+            for (int i = 1; i < 2 * width; i++, free++) {
+                freeCodes[free] = allCodes[i];
+                freeT[free] = allT[i];
+            }
             System.arraycopy(st.codes, base, cd[0], 0, gm);
             System.arraycopy(tAll, r * cp, tt[0], 0, cp);
             ls[0] = rowLoss;
@@ -601,11 +628,29 @@ public final class Aqlm implements Quantizer {
                         }
                     }
                     if (width == 1) continue;
-                    // The chosen candidates become the next beam.
+                    // The chosen candidates become the next beam: all copies first, then the updates.
+                    for (int h = 0; h < count; h++) kids[h] = 0;
+                    for (int c = 0; c < chosen; c++) kids[cParent[c]]++;
+                    for (int h = 0; h < count; h++) hadKids[h] = kids[h] > 0;
                     for (int c = 0; c < chosen; c++) {
-                        int p = cParent[c], code = cCode[c], old = cd[p][j];
-                        System.arraycopy(cd[p], 0, ncd[c], 0, gm);
-                        System.arraycopy(tt[p], g * GROUP, ntt[c], g * GROUP, cp - g * GROUP);
+                        int p = cParent[c];
+                        if (--kids[p] == 0) {
+                            ncd[c] = cd[p];
+                            ntt[c] = tt[p];
+                        } else {
+                            ncd[c] = freeCodes[--free];
+                            ntt[c] = freeT[free];
+                            System.arraycopy(cd[p], 0, ncd[c], 0, gm);
+                            System.arraycopy(tt[p], g * GROUP, ntt[c], g * GROUP, cp - g * GROUP);
+                        }
+                    }
+                    for (int h = 0; h < count; h++) {
+                        if (hadKids[h]) continue;
+                        freeCodes[free] = cd[h];
+                        freeT[free++] = tt[h];
+                    }
+                    for (int c = 0; c < chosen; c++) {
+                        int code = cCode[c], old = ncd[c][j];
                         if (code != old) {
                             apply(ntt[c], g, s, cbOff + code * GROUP, cbOff + old * GROUP);
                             ncd[c][j] = code;
