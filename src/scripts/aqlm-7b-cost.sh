@@ -6,15 +6,19 @@
 # CASP-AQLM (q and k become low-rank factors; CASP's measurement first runs AQLM at 2 and 3 bits on
 # the other five linears of every layer).
 #
-#   src/scripts/aqlm-7b-cost.sh [WORK_DIR]   (ROWS="128 256" slice sizes; BITS="2 3"; TOKENS=2048 activations)
+#   src/scripts/aqlm-7b-cost.sh [WORK_DIR]
+#     ROWS="512 1024" slice sizes at 4096 inputs, ROWS_WIDE (default "256 512") at 11008 inputs;
+#     BITS="2 3"; TOKENS=2048 activations
 #
 # Every step of AQLM but the codebook factorization (one Cholesky of M x 2048 unknowns per round,
 # independent of the rows) grows linearly with the rows (ALGORITHMS.md 8, Aqlm's cost note), hence
-# the fit; slices of a hundred rows or more keep the fixed part from swamping the slope.
+# the fit; slices of hundreds of rows keep the fixed part from swamping the slope, and the codebook
+# system reuses a strip of H for the rows that share a code, which pays only with many rows.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh" "$@" # sets here, shared; answers -h
 work="${1:-$(mktemp -d)}"
-ROWS="${ROWS:-128 256}"
+ROWS="${ROWS:-512 1024}"
+ROWS_WIDE="${ROWS_WIDE:-256 512}"
 BITS="${BITS:-2 3}"
 TOKENS="${TOKENS:-2048}"
 lock="${CASP_LOCK:-/tmp/casp-timing.lock}" # CASP_LOCK=none: the caller holds the lock already
@@ -26,6 +30,7 @@ results="$work/aqlm-slices.txt"
 : > "$results"
 echo "load before: $(uptime)"
 for cols in 4096 11008; do
+  rows_here="$ROWS"; [ "$cols" = 4096 ] || rows_here="$ROWS_WIDE"
   for bits in $BITS; do
     cat > "$work/aqlm.jsh" <<JSH
 import casp.kernel.HessianAccumulator;
@@ -38,7 +43,7 @@ var acc = new HessianAccumulator(cols);
 acc.add(x, 0, tokens);
 double[] h = acc.finish();
 x = null;
-for (int rows : new int[] {$(echo $ROWS | tr ' ' ',')}) {
+for (int rows : new int[] {$(echo $rows_here | tr ' ' ',')}) {
   float[] w = new float[rows * cols];
   for (int i = 0; i < w.length; i++) w[i] = (float) (0.02 * rnd.nextGaussian());
   long t0 = System.nanoTime();
@@ -49,7 +54,7 @@ for (int rows : new int[] {$(echo $ROWS | tr ' ' ',')}) {
 /exit
 JSH
     locked jshell -R--add-modules -Rjdk.incubator.vector -R-Xmx8g --add-modules jdk.incubator.vector \
-      --class-path "$work/aqlm-cost.jar" "$work/aqlm.jsh" 2>&1 | grep -E '^slice|rror|xception' | tee -a "$results"
+      --class-path "$work/aqlm-cost.jar" "$work/aqlm.jsh" 2>&1 | grep --line-buffered -E '^slice|rror|xception' | tee -a "$results"
   done
 done
 echo "load after: $(uptime)"
