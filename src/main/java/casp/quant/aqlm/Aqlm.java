@@ -49,11 +49,14 @@ import java.util.SplittableRandom;
  * A width that is not a multiple of 8 is padded with inputs whose H rows are zero: they cost nothing
  * and their decoded weights are dropped.
  *
- * <p>Cost per round, with G = cols/8: the beam search rows G M beam (8 K + 8 cols); the codebook
- * system rows (G M)^2 64 to build and (M K 8)^3 / 3 to factor; the objective and scale steps one
- * rows x cols x cols GEMM each. The K-wide scoring and the M K 8 solve are why 1x16 (K = 65536,
- * 524288 unknowns) is refused here: the quantizer supports up to 2^12 codewords per codebook.
- * Search and solve run in double.
+ * <p>Cost per round, with G = cols/8: the beam search up to rows G M beam (8 K + 8 cols) (t is
+ * updated only on the columns still ahead); the codebook system rows (G M)^2 32 to build (its lower
+ * triangle) and (M K 8)^3 / 3 to factor; the objective and scale steps one rows x cols x cols GEMM
+ * each. The build, which dominates on wide layers, runs one strip of the system (one codeword's 8
+ * rows) per task and takes its rows group by group, so the strip and the group's 8 rows of H stay
+ * in cache (docs/real-size-compression.md, "AQLM at 7B", has the measured cost). The K-wide scoring
+ * and the M K 8 solve are why 1x16 (K = 65536, 524288 unknowns) is refused here: the quantizer
+ * supports up to 2^12 codewords per codebook. Search and solve run in double.
  */
 public final class Aqlm implements Quantizer {
 
