@@ -435,7 +435,7 @@ public final class Aqlm implements Quantizer {
             }
         }
         double[] old = Arrays.copyOfRange(st.cb, m0 * st.k * GROUP, m1 * st.k * GROUP);
-        // Rows one group longer than n: rows 4 KiB apart would share L1 sets in the strip kernel.
+        // Rows one group longer than n: rows a multiple of 4 KiB apart would share L1 sets in the strip kernel.
         int lda = n + GROUP;
         if (st.gram.length < (long) n * lda) st.gram = new double[n * lda];
         double[] a = st.gram;
