@@ -196,22 +196,122 @@ public final class HalfMatrix {
     }
 
     /**
-     * Rows per tile of the mat-mat: widened into a per-thread buffer, then the GEMM. Each tile's
-     * GEMM packs X again, so tiles are large (256 against 64: prefill of 64 tokens ~8% faster on
-     * 7B shapes); the buffer is 256 x cols floats per thread (11 MB at cols 11008).
+     * Rows per tile of the mat-mat by the float32 GEMM (many tokens, or no Vector API): widened
+     * into a per-thread buffer, then the GEMM.
      */
     static final int TILE_ROWS = 256;
     private static final ThreadLocal<float[]> TILE_BUF = new ThreadLocal<>();
 
-    /** Y [tokens, rows] from yOff = X [tokens, cols] from xOff times W^T; one token takes the mat-vec. */
+    /** Columns per block of the mat-mat: a block of packed x (kc x 2L tokens, 32 KiB) stays in L1. */
+    static final int MM_COLS = 256;
+    /** Rows of W per work item of the mat-mat, widened block by block of columns (96 KiB, L2). */
+    static final int MM_ITEM_ROWS = 16 * HalfSimd.MM_ROWS;
+    /**
+     * Up to this many tokens the mat-mat is a mat-vec per token: the kernel computes whole slivers
+     * of 2L tokens, and reading W a few times costs less than 2L tokens' worth of FMAs.
+     */
+    static final int MATVEC_TOKENS = 4;
+    /**
+     * Above this many tokens the mat-mat widens tiles of W and runs the float32 GEMM, whose packing
+     * of W is then shared by enough tokens (fp16 and bf16 on 4096 x 1024, 2 threads, GFLOPS of
+     * the kernel here against the GEMM: 150-162 against 106-111 at 64 tokens, 155-159 against
+     * 155-156 at 192, 141-152 against 177-181 at 577).
+     */
+    static final int GEMM_TOKENS = 192;
+    private static final ThreadLocal<float[]> PACKED_X = new ThreadLocal<>();
+    private static final ThreadLocal<float[]> WIDE_BLOCK = new ThreadLocal<>();
+    private static final ThreadLocal<float[]> PARTIALS = new ThreadLocal<>();
+
+    /**
+     * Y [tokens, rows] from yOff = X [tokens, cols] from xOff times W^T. A few tokens take the
+     * mat-vec, many the float32 GEMM on widened tiles of W. In between (a prompt of up to
+     * GEMM_TOKENS): Y^T = W X^T, with the tokens packed column-major (2L per sliver, in the column
+     * order of the widened rows) and W widened to float32 a block of rows and columns at a time,
+     * read in place by the kernel's broadcasts. The GEMM packs W, its operand with the tokens
+     * along the vector lanes, by scalar moves that cost about as much as the FMAs when each weight
+     * serves only tens of tokens: on 64 tokens of a 4096 x 4096 bf16 matrix, 2 threads, the GEMM
+     * ran at 90-95 GFLOPS, this kernel at 158-171, OpenBLAS's float32 SGEMM at 186. Tokens past
+     * the last whole sliver are computed as zeros and dropped.
+     */
     public void matmul(float[] x, int xOff, int tokens, float[] y, int yOff) {
         if (tokens < 0) throw new IllegalArgumentException("tokens must be >= 0");
         if (xOff < 0 || xOff + (long) tokens * cols > x.length) throw new IllegalArgumentException("x is shorter than [tokens, cols]");
         if (yOff < 0 || yOff + (long) tokens * rows > y.length) throw new IllegalArgumentException("y is shorter than [tokens, rows]");
-        if (tokens == 1) {
-            matvec(x, xOff, y, yOff);
+        if (tokens <= MATVEC_TOKENS) {
+            for (int t = 0; t < tokens; t++) matvec(x, xOff + t * cols, y, yOff + t * rows);
             return;
         }
+        if (!SIMD || tokens > GEMM_TOKENS) matmulByGemm(x, xOff, tokens, y, yOff);
+        else matmulBlock(x, xOff, tokens, y, yOff);
+    }
+
+    /**
+     * Sliver s of the tokens of x (token t at xOff + t * cols) into xp, column c of token s * NT + j
+     * at (s * whole + c) * NT + j, zero for tokens past tb; bf16 columns in the order the widened
+     * rows have (per step, the even columns, then the odd ones).
+     */
+    private void packTokens(float[] x, int xOff, int tb, int s, int whole, float[] xp) {
+        final int NT = HalfSimd.MM_TOKENS, step = HalfSimd.BF16_STEP, half = step / 2;
+        final int base = s * whole * NT;
+        for (int j = 0; j < NT; j++) {
+            int t = s * NT + j;
+            if (t >= tb) {
+                for (int c = 0; c < whole; c++) xp[base + c * NT + j] = 0f;
+            } else if (!bf16) {
+                int xo = xOff + t * cols;
+                for (int c = 0; c < whole; c++) xp[base + c * NT + j] = x[xo + c];
+            } else {
+                int xo = xOff + t * cols;
+                for (int c = 0; c < whole; c += step) {
+                    int d = base + c * NT + j, src = xo + c;
+                    for (int q = 0; q < half; q++) {
+                        xp[d + q * NT] = x[src + 2 * q];
+                        xp[d + (half + q) * NT] = x[src + 2 * q + 1];
+                    }
+                }
+            }
+        }
+    }
+
+    /** Y for tb tokens of x at xOff (token t at t * cols) into y at yOff. */
+    private void matmulBlock(float[] x, int xOff, int tb, float[] y, int yOff) {
+        final int step = HalfSimd.BF16_STEP, whole = cols / step * step;
+        final int kcMax = Math.max(step, Math.min(MM_COLS / step * step, whole));
+        final int R = HalfSimd.MM_ROWS, NT = HalfSimd.MM_TOKENS;
+        final int slivers = (tb + NT - 1) / NT;
+        // x packed: sliver s, column c, token j at (s * whole + c) * NT + j.
+        float[] xp = SgemmDriver.buffer(PACKED_X, slivers * whole * NT);
+        Parallel.forRange(slivers, s -> packTokens(x, xOff, tb, s, whole, xp));
+        final int items = (rows + MM_ITEM_ROWS - 1) / MM_ITEM_ROWS;
+        Parallel.forRange(items, item -> {
+            int r0 = item * MM_ITEM_ROWS, nr = Math.min(MM_ITEM_ROWS, rows - r0);
+            int tiles = (nr + R - 1) / R, nrPad = tiles * R;
+            float[] wf = SgemmDriver.buffer(WIDE_BLOCK, MM_ITEM_ROWS * kcMax);
+            // Y^T of the item by tiles: row i * R + ii, token s * NT + j at ((i * slivers + s) * R + ii) * NT + j.
+            float[] part = SgemmDriver.buffer(PARTIALS, MM_ITEM_ROWS * slivers * NT);
+            java.util.Arrays.fill(part, 0, nrPad * slivers * NT, 0f);
+            for (int k0 = 0; k0 < whole; k0 += kcMax) {
+                int kc = Math.min(kcMax, whole - k0);
+                HalfSimd.widenBlock(this, r0, nrPad, k0, kc, wf);
+                for (int s = 0; s < slivers; s++) {
+                    int xo = (s * whole + k0) * NT;
+                    for (int i = 0; i < tiles; i++) {
+                        HalfSimd.tile(kc, wf, i * R * kc, xp, xo, part, (i * slivers + s) * R * NT);
+                    }
+                }
+            }
+            for (int r = 0; r < nr; r++) {
+                for (int t = 0; t < tb; t++) {
+                    float v = part[((r / R * slivers + t / NT) * R + r % R) * NT + t % NT];
+                    if (whole < cols) v += rowScalar(r0 + r, x, xOff + t * cols, whole, cols);
+                    y[yOff + t * rows + r0 + r] = v;
+                }
+            }
+        });
+    }
+
+    /** The mat-mat without the Vector API: 256-row tiles widened to float32, then the GEMM. */
+    private void matmulByGemm(float[] x, int xOff, int tokens, float[] y, int yOff) {
         int tiles = (rows + TILE_ROWS - 1) / TILE_ROWS;
         int tasks = Math.min(tiles, Parallel.threads() * 4);
         Parallel.forRange(tasks, task -> {

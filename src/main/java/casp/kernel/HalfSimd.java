@@ -29,6 +29,8 @@ final class HalfSimd {
     /** L shorts: half the bits of a float vector. */
     private static final VectorSpecies<Short> SS = VectorSpecies.of(short.class, VectorShape.forBitSize(FS.vectorBitSize() / 2));
     private static final int L = FS.length();
+    /** The exact class of FS's vectors (see SgemmSimd.EXACT). */
+    private static final Class<?> EXACT = FS.vectorType();
     /** 2L shorts: the bits of a float vector, read as L ints of two bf16 values each. */
     private static final VectorSpecies<Short> PAIRS = VectorSpecies.of(short.class, FS.vectorShape());
     private static final VectorSpecies<Integer> PAIR_INTS = VectorSpecies.of(int.class, FS.vectorShape());
@@ -218,5 +220,85 @@ final class HalfSimd {
             for (; i + L <= n; i += L) fp16(w, from + i).intoArray(dst, off + i);
         }
         return i;
+    }
+
+    /** W rows per tile of the mat-mat kernel ({@link #tile}). */
+    static final int MM_ROWS = 6;
+    /** Tokens per tile of the mat-mat kernel: two vectors. */
+    static final int MM_TOKENS = 2 * L;
+
+    /**
+     * wf[r * kc + c] = W[r0 + r, k0 + c] for r below n (zero for the rows past the matrix's last)
+     * and c below kc, a multiple of BF16_STEP, in the kernels' column order: bf16 in the order of
+     * splitPairs, fp16 in the natural order.
+     */
+    static void widenBlock(HalfMatrix m, int r0, int n, int k0, int kc, float[] wf) {
+        int have = Math.max(0, Math.min(n, m.rows - r0));
+        for (int r = 0; r < have; r++) {
+            int from = (r0 + r) * m.cols + k0, o = r * kc;
+            if (m.vectorBytes != null) {
+                if (m.bf16) splitBf16(m.vectorBytes, from, kc, wf, o);
+                else widen(m.vectorBytes, from, kc, false, wf, o);
+            } else {
+                short[] w = m.readable(from, kc);
+                if (m.bf16) splitBf16(w, m.arrayBase(from), kc, wf, o);
+                else widen(w, m.arrayBase(from), kc, false, wf, o);
+            }
+        }
+        java.util.Arrays.fill(wf, have * kc, n * kc, 0f);
+    }
+
+    /** bf16 values [from, from + n) of a little-endian buffer widened in the order of splitPairs; n a multiple of BF16_STEP. */
+    private static void splitBf16(ByteBuffer w, int from, int n, float[] dst, int off) {
+        for (int c = 0; c < n; c += BF16_STEP) {
+            IntVector v = IntVector.fromByteBuffer(PAIR_INTS, w, 2 * (from + c), ByteOrder.LITTLE_ENDIAN);
+            v.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().intoArray(dst, off + c);
+            v.lanewise(VectorOperators.AND, 0xFFFF0000).reinterpretAsFloats().intoArray(dst, off + c + L);
+        }
+    }
+
+    /** As the buffer version, from w[from]. */
+    private static void splitBf16(short[] w, int from, int n, float[] dst, int off) {
+        for (int c = 0; c < n; c += BF16_STEP) {
+            IntVector v = (IntVector) ShortVector.fromArray(PAIRS, w, from + c).reinterpretAsInts();
+            v.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().intoArray(dst, off + c);
+            v.lanewise(VectorOperators.AND, 0xFFFF0000).reinterpretAsFloats().intoArray(dst, off + c + L);
+        }
+    }
+
+    /**
+     * c[co + i * MM_TOKENS + j] += sum over p below kc of wf[wo + i * kc + p] * xp[xo + p * MM_TOKENS + j],
+     * for the six rows i of a widened block and the 2L tokens j of x packed token-minor. The float
+     * GEMM's register tile (SgemmSimd) with W as its broadcast operand, read in place from the
+     * widened rows: nothing of W is transposed or packed.
+     */
+    static void tile(int kc, float[] wf, int wo, float[] xp, int xo, float[] c, int co) {
+        final int n = MM_TOKENS;
+        FloatVector c00 = FloatVector.fromArray(FS, c, co), c01 = FloatVector.fromArray(FS, c, co + L);
+        FloatVector c10 = FloatVector.fromArray(FS, c, co + n), c11 = FloatVector.fromArray(FS, c, co + n + L);
+        FloatVector c20 = FloatVector.fromArray(FS, c, co + 2 * n), c21 = FloatVector.fromArray(FS, c, co + 2 * n + L);
+        FloatVector c30 = FloatVector.fromArray(FS, c, co + 3 * n), c31 = FloatVector.fromArray(FS, c, co + 3 * n + L);
+        FloatVector c40 = FloatVector.fromArray(FS, c, co + 4 * n), c41 = FloatVector.fromArray(FS, c, co + 4 * n + L);
+        FloatVector c50 = FloatVector.fromArray(FS, c, co + 5 * n), c51 = FloatVector.fromArray(FS, c, co + 5 * n + L);
+        for (int p = 0; p < kc; p++) {
+            int bi = xo + p * n, ai = wo + p;
+            FloatVector b0 = FloatVector.fromArray(FS, xp, bi);
+            FloatVector b1 = FloatVector.fromArray(FS, xp, bi + L);
+            FloatVector a;
+            a = FloatVector.broadcast(FS, wf[ai]);          c00 = a.fma(b0, c00); c01 = a.fma(b1, c01);
+            a = FloatVector.broadcast(FS, wf[ai + kc]);     c10 = a.fma(b0, c10); c11 = a.fma(b1, c11);
+            a = FloatVector.broadcast(FS, wf[ai + 2 * kc]); c20 = a.fma(b0, c20); c21 = a.fma(b1, c21);
+            a = FloatVector.broadcast(FS, wf[ai + 3 * kc]); c30 = a.fma(b0, c30); c31 = a.fma(b1, c31);
+            a = FloatVector.broadcast(FS, wf[ai + 4 * kc]); c40 = a.fma(b0, c40); c41 = a.fma(b1, c41);
+            a = FloatVector.broadcast(FS, wf[ai + 5 * kc]); c50 = a.fma(b0, c50); c51 = a.fma(b1, c51);
+        }
+        // Stored through EXACT.cast: the accumulators' class is otherwise known to C2 only from
+        // shared type profiles (see SgemmSimd.EXACT).
+        ((FloatVector) EXACT.cast(c00)).intoArray(c, co); ((FloatVector) EXACT.cast(c01)).intoArray(c, co + L);
+        ((FloatVector) EXACT.cast(c10)).intoArray(c, co + n); ((FloatVector) EXACT.cast(c11)).intoArray(c, co + n + L);
+        ((FloatVector) EXACT.cast(c20)).intoArray(c, co + 2 * n); ((FloatVector) EXACT.cast(c21)).intoArray(c, co + 2 * n + L);
+        ((FloatVector) EXACT.cast(c30)).intoArray(c, co + 3 * n); ((FloatVector) EXACT.cast(c31)).intoArray(c, co + 3 * n + L);
+        ((FloatVector) EXACT.cast(c40)).intoArray(c, co + 4 * n); ((FloatVector) EXACT.cast(c41)).intoArray(c, co + 4 * n + L);
+        ((FloatVector) EXACT.cast(c50)).intoArray(c, co + 5 * n); ((FloatVector) EXACT.cast(c51)).intoArray(c, co + 5 * n + L);
     }
 }

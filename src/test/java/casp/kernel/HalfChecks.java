@@ -63,9 +63,11 @@ public final class HalfChecks {
     public static void matmulFp16AndBf16() {
         for (Storage storage : Storage.values()) {
             for (boolean bf16 : new boolean[] {false, true}) {
-                for (int tokens : new int[] {2, 9}) {
-                    // past one tile with a ragged last one; 300 columns: a tile is widened in several steps
-                    for (int[] shape : new int[][] {{HalfMatrix.TILE_ROWS + 45, 77}, {70, 300}}) {
+                // each path: mat-vecs, the kernel (33: a ragged sliver of tokens), the GEMM
+                for (int tokens : new int[] {2, HalfMatrix.MATVEC_TOKENS + 1, 9, 33, HalfMatrix.GEMM_TOKENS, HalfMatrix.GEMM_TOKENS + 1}) {
+                    // past one tile (vector path: one work item) with a ragged last one; 77 and 300
+                    // columns: columns past the last whole step; 300: several blocks of columns
+                    for (int[] shape : new int[][] {{HalfMatrix.TILE_ROWS + 45, 77}, {HalfMatrix.MM_ITEM_ROWS + 5, 300}, {70, 300}}) {
                         int rows = shape[0], cols = shape[1];
                         HalfMatrix m = matrix(rows, cols, randomHalfs(rows * cols, bf16, tokens), bf16, storage);
                         float[] x = vector(tokens * cols + 3, tokens);
