@@ -202,6 +202,11 @@ public final class CompressCommand implements Callable<Integer> {
                     + "seconds and the projected total); continue with --resume")
     Integer maxBlocks;
 
+    @Option(names = "--max-measured-layers", paramLabel = "N",
+            description = "casp: stop cleanly after measuring N layers of the uncompressed model (the measurement before the first "
+                    + "block, hours on a 7B model), keeping the layers measured in the checkpoint OUT.partial; continue with --resume")
+    Integer maxMeasuredLayers;
+
     @Option(names = "--json", description = "print one JSON object: effective_bits, seconds, out, ...")
     boolean json;
 
@@ -241,6 +246,19 @@ public final class CompressCommand implements Callable<Integer> {
                     }, System.err);
         } finally {
             if (bar[0] != null) bar[0].close();
+        }
+        if (o.report().has("stopped_after_measured_layers")) { // --max-measured-layers: no block compressed yet
+            ObjectMapper m = new ObjectMapper();
+            if (json) {
+                ObjectNode j = o.report().deepCopy();
+                j.put("out", o.out().toString());
+                j.put("complete", false);
+                System.out.println(m.writeValueAsString(j));
+            } else {
+                System.out.printf(Locale.ROOT, "measured %d of %d layers in %.1f s: checkpoint in %s; continue with --resume%n",
+                        o.report().get("stopped_after_measured_layers").asInt(), o.report().get("layers").asInt(), o.seconds(), o.out());
+            }
+            return 0;
         }
         if (casp) Charts.bitAllocation(o.blocks(), model, o.out().resolve(Charts.BIT_ALLOCATION));
         if (json) {
@@ -289,8 +307,13 @@ public final class CompressCommand implements Callable<Integer> {
         };
         if (maxBlocks != null && maxBlocks < 1) throw new BadInputException("--max-blocks must be >= 1, got " + maxBlocks);
         if (maxBlocks != null && !checkpoint) throw new BadInputException("--max-blocks needs the checkpoint (--checkpoint true) to resume from");
+        if (maxMeasuredLayers != null && maxMeasuredLayers < 1)
+            throw new BadInputException("--max-measured-layers must be >= 1, got " + maxMeasuredLayers);
+        if (maxMeasuredLayers != null && !method.equals("casp")) throw new BadInputException("--max-measured-layers needs --method casp");
+        if (maxMeasuredLayers != null && !checkpoint)
+            throw new BadInputException("--max-measured-layers needs the checkpoint (--checkpoint true) to resume from");
         long mem = maxMemory == null ? 0 : casp.compress.MemoryBudget.parse(maxMemory, "--max-memory");
-        return new CompressionRun.Limits(dtype, mem, maxBlocks == null ? 0 : maxBlocks);
+        return new CompressionRun.Limits(dtype, mem, maxBlocks == null ? 0 : maxBlocks, maxMeasuredLayers == null ? 0 : maxMeasuredLayers);
     }
 
     /** The AQLM settings from the flags; bad values are user errors naming the flag. */

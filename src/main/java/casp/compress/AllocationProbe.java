@@ -13,6 +13,8 @@ import casp.quant.ProxyError;
 import casp.quant.Quantizer;
 import casp.quant.lowrank.LowRankQK;
 
+import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -72,6 +74,38 @@ public final class AllocationProbe {
         void layerDone(int layer, int layers);
     }
 
+    /** Receives the measurements of the layers done so far and the next layer's inputs, after each layer. */
+    public interface LayerSink {
+        void layerMeasured(Measurements soFar, ActivationStore nextInputs) throws IOException;
+    }
+
+    /**
+     * How a measurement is split: the layers measured by an earlier part (done, or null; the samples
+     * given are then the inputs of the first layer it lacks), where each layer's results go (sink,
+     * or null), and how many layers this part measures before it stops (maxLayers, 0: all). Only
+     * measurements without q/k spectra can be split.
+     */
+    public record Split(Measurements done, LayerSink sink, int maxLayers) {
+        int firstLayer() {
+            return done == null ? 0 : done.influence().length;
+        }
+    }
+
+    /** Thrown when a split measurement stops after its maxLayers (the sink has the layers done). */
+    public static final class Stopped extends RuntimeException {
+        private final int layersDone, layers;
+
+        Stopped(int layersDone, int layers) {
+            super("stopped after measuring " + layersDone + " of " + layers + " layers");
+            this.layersDone = layersDone;
+            this.layers = layers;
+        }
+
+        public int layersDone() { return layersDone; }
+
+        public int layers() { return layers; }
+    }
+
     /**
      * Measures.
      *
@@ -113,16 +147,42 @@ public final class AllocationProbe {
     public static Measurements measure(LlamaModel model, ActivationStore hidden, BlockWeights weights, List<String> linears,
                                        int[] widths, IntFunction<IntFunction<Quantizer>> quantizer, int qkMaxRank,
                                        LowRankQK.Options svd, double tau, Listener listener) {
+        return measure(model, hidden, weights, linears, widths, quantizer, qkMaxRank, svd, tau, listener, null);
+    }
+
+    /**
+     * As {@link #measure(LlamaModel, ActivationStore, BlockWeights, List, int[], IntFunction, int, LowRankQK.Options, double, Listener)},
+     * in parts (split, or null for the whole at once): from the first layer split.done lacks, with
+     * split.sink told after every layer; throws {@link Stopped} after split.maxLayers layers when
+     * layers remain.
+     */
+    public static Measurements measure(LlamaModel model, ActivationStore hidden, BlockWeights weights, List<String> linears,
+                                       int[] widths, IntFunction<IntFunction<Quantizer>> quantizer, int qkMaxRank,
+                                       LowRankQK.Options svd, double tau, Listener listener, Split split) {
         long t0 = System.nanoTime();
         int L = model.numLayers(), d = model.hiddenSize();
         if (hidden.hidden() != d) throw new IllegalArgumentException("sample rows are not " + d + " wide");
+        if (split != null && qkMaxRank > 0) throw new IllegalArgumentException("a measurement with q/k spectra cannot be split");
+        Measurements done = split == null ? null : split.done();
+        int first = split == null ? 0 : split.firstLayer();
+        if (done != null && (first > L || !java.util.Arrays.equals(done.widths(), widths) || (done.sparsity() != null) != (tau > 0)))
+            throw new IllegalArgumentException("the layers measured before do not match this measurement");
         double[] bi = new double[L];
         List<Map<String, double[]>> dist = new ArrayList<>(), proxy = new ArrayList<>();
         LowRankQK.Decomposition[] qd = new LowRankQK.Decomposition[L], kd = new LowRankQK.Decomposition[L];
         float[] scratch = new float[hidden.maxLength()], in = new float[hidden.maxLength()];
         long forwardNanos = 0;
         double[][] sparsity = tau > 0 ? new double[L][] : null;
-        for (int l = 0; l < L; l++) {
+        double before = 0, forwardBefore = 0;
+        if (done != null) {
+            System.arraycopy(done.influence(), 0, bi, 0, first);
+            dist.addAll(done.distortion());
+            proxy.addAll(done.proxyError());
+            if (sparsity != null) System.arraycopy(done.sparsity(), 0, sparsity, 0, first);
+            before = done.seconds();
+            forwardBefore = done.forwardSeconds();
+        }
+        for (int l = first; l < L; l++) {
             DecoderLayer layer = model.layer(l);
             if (weights != null) weights.load(layer);
             InputCapture g = new InputCapture();
@@ -197,9 +257,21 @@ public final class AllocationProbe {
             }
             if (weights != null) weights.release(layer);
             if (listener != null) listener.layerDone(l + 1, L);
+            if (split != null && split.sink() != null && l + 1 < L) {
+                int n = l + 1;
+                Measurements soFar = new Measurements(widths.clone(), java.util.Arrays.copyOf(bi, n), List.copyOf(dist), List.copyOf(proxy),
+                        null, null, sparsity == null ? null : java.util.Arrays.copyOf(sparsity, n),
+                        before + (System.nanoTime() - t0) / 1e9, forwardBefore + forwardNanos / 1e9);
+                try {
+                    split.sink().layerMeasured(soFar, hidden);
+                } catch (IOException e) {
+                    throw new UncheckedIOException(e);
+                }
+            }
+            if (split != null && split.maxLayers() > 0 && l + 1 - first == split.maxLayers() && l + 1 < L) throw new Stopped(l + 1, L);
         }
         return new Measurements(widths.clone(), bi, dist, proxy, qkMaxRank > 0 ? qd : null, qkMaxRank > 0 ? kd : null, sparsity,
-                (System.nanoTime() - t0) / 1e9, forwardNanos / 1e9);
+                before + (System.nanoTime() - t0) / 1e9, forwardBefore + forwardNanos / 1e9);
     }
 
     /** The input group a linear belongs to. */

@@ -77,19 +77,28 @@ public final class CaspCompression {
      */
     public static CaspCompression prepare(LlamaModel model, Calibration calib, CompressionOptions opt, CaspPlan.Options o,
                                           boolean lowRankOnly, PrintStream log) {
-        return prepare(model, calib, opt, o, lowRankOnly, log, null, null, null);
+        return prepare(model, calib, opt, o, lowRankOnly, log, null, null, null, null);
     }
+
+    /**
+     * A measurement in parts: the layers an earlier part measured (done, may be null) with the
+     * inputs of the next layer (inputs, null when done is; the caller closes them), the sink for each
+     * layer measured now and the most layers to measure now (0: the rest); see
+     * {@link AllocationProbe.Split}. Used only when the measurement can be kept (no q/k spectra).
+     */
+    public record MeasureParts(AllocationProbe.Measurements done, ActivationStore inputs, AllocationProbe.LayerSink sink, int maxLayers) {}
 
     /**
      * As {@link #prepare(LlamaModel, Calibration, CompressionOptions, CaspPlan.Options, boolean, PrintStream)}
      * on a model whose blocks weights reads one at a time (null: all in memory); the measurement's
      * working copy of the samples may spill to probeSpill (null: kept in memory). saved (may be
      * null) are the measurements of an earlier part of the same run (a checkpoint's): they are used
-     * instead of measuring again, and calib may then be null.
+     * instead of measuring again, and calib may then be null. parts (may be null) splits the
+     * measurement; it throws {@link AllocationProbe.Stopped} when its part ends before the last layer.
      */
     public static CaspCompression prepare(LlamaModel model, Calibration calib, CompressionOptions opt, CaspPlan.Options o,
                                           boolean lowRankOnly, PrintStream log, BlockWeights weights, Path probeSpill,
-                                          AllocationProbe.Measurements saved) {
+                                          AllocationProbe.Measurements saved, MeasureParts parts) {
         if (o.bits() != opt.bits()) throw new IllegalArgumentException("CASP and backend widths differ");
         if (o.backend().equals("aqlm") && (!opt.method().equals("aqlm") || !o.aqlm().equals(opt.aqlmOptions())))
             throw new IllegalArgumentException("CASP and backend AQLM settings differ");
@@ -116,13 +125,21 @@ public final class CaspCompression {
                 if (maxRank > LowRankQK.Options.defaults().exactMaxDim()) // randomized: four times the ratio rank is plenty
                     maxRank = Math.min(maxRank, 4 * LowRankQK.rankForRatio(q.out(), q.in(), o.rankRatio()));
             }
+            boolean split = parts != null && maxRank == 0;
+            if (parts != null && parts.maxLayers() > 0 && !split)
+                throw new casp.io.BadInputException("--max-measured-layers: this rank rule measures q/k spectra, which a checkpoint "
+                        + "does not keep, so its measurement cannot be split");
+            boolean resumed = split && parts.done() != null && parts.inputs() != null;
             log.println("casp: measuring the uncompressed model (" + (needDist ? "distortion at " + o.bits() + " and " + (o.bits() + 1)
                     + " bits, block influence" : "") + (needDist && needSvd ? ", " : "") + (needSvd ? "q/k spectra" : "")
-                    + (o.rankRule() == CaspPlan.RankRule.SPARSITY ? ", attention sparsity" : "") + ") ...");
-            try (ActivationStore work = calib.store().copy(probeSpill)) {
+                    + (o.rankRule() == CaspPlan.RankRule.SPARSITY ? ", attention sparsity" : "") + ")"
+                    + (resumed ? " from layer " + parts.done().influence().length + " of " + model.numLayers() + ", where the checkpoint's stopped" : "")
+                    + " ...");
+            try (ActivationStore work = resumed ? parts.inputs() : calib.store().copy(probeSpill)) {
                 m = AllocationProbe.measure(model, work, weights, needDist ? CaspPlan.allocatable(o.lowRank()) : List.of(),
                         new int[]{o.bits(), o.bits() + 1}, bits -> in -> be.quantizer(bits, in), maxRank, LowRankQK.Options.defaults(),
-                        o.rankRule() == CaspPlan.RankRule.SPARSITY ? SPARSITY_TAU : 0, null);
+                        o.rankRule() == CaspPlan.RankRule.SPARSITY ? SPARSITY_TAU : 0, null,
+                        split ? new AllocationProbe.Split(resumed ? parts.done() : null, parts.sink(), parts.maxLayers()) : null);
             }
         }
         CaspPlan.Options eff = lowRankOnly

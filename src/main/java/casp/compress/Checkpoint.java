@@ -31,8 +31,11 @@ import java.util.List;
  *       calibration sample, "sample.J" F32 or BF16 (as the run keeps them) [tokens, hidden];</li>
  *   <li>measurements.json: CASP's measurements of the uncompressed model, when they can be kept
  *       ({@link MeasurementsFile});</li>
+ *   <li>while that measurement (hours on a 7B model) is under way: measurements-partial.json, the
+ *       layers measured so far, and measure-activations-K.safetensors, the inputs of layer K, the
+ *       first not measured (as activations-K), so that it continues from there;</li>
  *   <li>state.json: the run's arguments (a resumed run must match them; they include the digests
- *       of the model's files), the blocks done with their report entries, which activations file is
+ *       of the model's files), the blocks done with their report entries, which activations files are
  *       current, the SHA-256 of each block and activations file, and its own digest.</li>
  * </ul>
  * A resumed run verifies every digest before using a file, so a flipped byte or a file changed
@@ -50,6 +53,8 @@ public final class Checkpoint {
     private final JsonNode arguments;
     private final List<BlockResult> blocks = new ArrayList<>();
     private String activationsFile;
+    /** The inputs of the first layer the partial measurement lacks (null when none is under way). */
+    private String measureInputsFile;
     private final CheckpointDigests digests = new CheckpointDigests();
 
     private Checkpoint(Path dir, JsonNode arguments) {
@@ -104,6 +109,8 @@ public final class Checkpoint {
         }
         c.activationsFile = root.path("activations").isNull() ? null : root.path("activations").asText(null);
         if (c.activationsFile != null) c.digests.verify(dir.resolve(c.activationsFile));
+        c.measureInputsFile = root.path("measure_activations").isNull() ? null : root.path("measure_activations").asText(null);
+        if (c.measureInputsFile != null) c.digests.verify(dir.resolve(c.measureInputsFile));
         return c;
     }
 
@@ -149,8 +156,11 @@ public final class Checkpoint {
 
     /** {@link #activations(int)} into a store with the given settings. */
     public Calibration activations(int hidden, ActivationStore.Settings storage) {
-        if (activationsFile == null) return null;
-        Path f = dir.resolve(activationsFile); // verified by open
+        return activationsFile == null ? null : new Calibration(readActivations(dir.resolve(activationsFile), hidden, storage));
+    }
+
+    /** The samples of f (verified by open) into a new store. */
+    private static ActivationStore readActivations(Path f, int hidden, ActivationStore.Settings storage) {
         SafeTensorsFile st = SafeTensorsFile.open(f);
         ActivationStore store = new ActivationStore(hidden, storage);
         for (int j = 0; ; j++) {
@@ -162,7 +172,18 @@ public final class Checkpoint {
             store.add(st.readFloats(name), (int) t.shape()[0]);
         }
         if (store.size() == 0) throw new BadInputException(f + ": no activations in the checkpoint");
-        return new Calibration(store);
+        return store;
+    }
+
+    /** Writes the samples of store into dir/name and records its digest. */
+    private void writeActivations(String name, ActivationStore store) throws IOException {
+        SafeTensorsWriter a = new SafeTensorsWriter();
+        for (int j = 0; j < store.size(); j++) { // at the store's element type, streamed sample by sample
+            final int sample = j;
+            a.add("sample." + j, store.dtype(), new long[]{store.tokens(j), store.hidden()}, out -> store.writeRaw(sample, out));
+        }
+        a.write(dir.resolve(name));
+        digests.record(dir.resolve(name));
     }
 
     /** Records a finished block: its tensors, the next block's inputs, then the state. */
@@ -176,14 +197,7 @@ public final class Checkpoint {
 
         String prev = activationsFile;
         String next = "activations-" + (block.layer() + 1) + ".safetensors";
-        SafeTensorsWriter a = new SafeTensorsWriter();
-        ActivationStore store = nextInputs.store();
-        for (int j = 0; j < store.size(); j++) { // at the store's element type, streamed sample by sample
-            final int sample = j;
-            a.add("sample." + j, store.dtype(), new long[]{store.tokens(j), store.hidden()}, out -> store.writeRaw(sample, out));
-        }
-        a.write(dir.resolve(next));
-        digests.record(dir.resolve(next));
+        writeActivations(next, nextInputs.store());
         if (prev != null && !prev.equals(next)) digests.forget(prev);
 
         blocks.add(block);
@@ -197,9 +211,50 @@ public final class Checkpoint {
      * digest, so that a resumed run plans as this one did.
      */
     public void saveMeasurements(AllocationProbe.Measurements m) throws IOException {
-        MeasurementsFile.write(dir, m);
+        MeasurementsFile.write(dir, m, MeasurementsFile.NAME);
         digests.record(dir.resolve(MeasurementsFile.NAME));
+        String inputs = measureInputsFile;
+        boolean partial = Files.exists(dir.resolve(MeasurementsFile.PARTIAL));
+        if (inputs != null) digests.forget(inputs);
+        if (partial) digests.forget(MeasurementsFile.PARTIAL);
+        measureInputsFile = null;
         writeState();
+        if (inputs != null) Files.deleteIfExists(dir.resolve(inputs));
+        if (partial) Files.deleteIfExists(dir.resolve(MeasurementsFile.PARTIAL));
+    }
+
+    /**
+     * Keeps the layers of a measurement done so far (soFar, without q/k spectra) and the inputs of
+     * the next layer, replacing the previous ones.
+     */
+    public void saveMeasuredLayers(AllocationProbe.Measurements soFar, ActivationStore nextInputs) throws IOException {
+        String prev = measureInputsFile;
+        String next = "measure-activations-" + soFar.influence().length + ".safetensors";
+        writeActivations(next, nextInputs);
+        MeasurementsFile.write(dir, soFar, MeasurementsFile.PARTIAL);
+        digests.record(dir.resolve(MeasurementsFile.PARTIAL));
+        if (prev != null && !prev.equals(next)) digests.forget(prev);
+        measureInputsFile = next;
+        writeState();
+        if (prev != null && !prev.equals(next)) Files.deleteIfExists(dir.resolve(prev));
+    }
+
+    /** The layers of an unfinished measurement ({@link #saveMeasuredLayers}), verified, or null when none is under way. */
+    public AllocationProbe.Measurements measuredLayers() {
+        if (measureInputsFile == null) return null;
+        Path f = dir.resolve(MeasurementsFile.PARTIAL);
+        digests.verify(f);
+        return MeasurementsFile.read(dir, MeasurementsFile.PARTIAL);
+    }
+
+    /** The inputs of the first layer the unfinished measurement lacks, into a new store; null when none is under way. */
+    public ActivationStore measureInputs(int hidden, ActivationStore.Settings storage) {
+        return measureInputsFile == null ? null : readActivations(dir.resolve(measureInputsFile), hidden, storage);
+    }
+
+    /** Whether the whole measurement is kept ({@link #saveMeasurements}). */
+    public boolean hasMeasurements() {
+        return Files.isRegularFile(dir.resolve(MeasurementsFile.NAME));
     }
 
     /** The measurements kept by {@link #saveMeasurements}, verified against their digest, or null when there are none. */
@@ -207,7 +262,7 @@ public final class Checkpoint {
         Path f = dir.resolve(MeasurementsFile.NAME);
         if (!Files.isRegularFile(f)) return null;
         digests.verify(f);
-        return MeasurementsFile.read(dir);
+        return MeasurementsFile.read(dir, MeasurementsFile.NAME);
     }
 
     /** Removes the checkpoint (after the output is complete). */
@@ -239,6 +294,7 @@ public final class Checkpoint {
         for (BlockResult b : blocks) a.add(CompressionReport.blockJson(b));
         if (activationsFile == null) root.putNull("activations");
         else root.put("activations", activationsFile);
+        if (measureInputsFile != null) root.put("measure_activations", measureInputsFile);
         digests.write(root);
         Path tmp = dir.resolve(STATE + ".tmp");
         Files.write(tmp, JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(root));

@@ -73,17 +73,24 @@ public final class CompressionRun {
      * @param activationDtype F32 or BF16 calibration activations
      * @param maxMemoryBytes  the run's memory limit (0: max heap / physical memory, see {@link MemoryBudget})
      * @param maxBlocks       stop after this many blocks of this run, with a checkpoint (0: run to the end)
+     * @param maxMeasuredLayers CASP: stop after measuring this many layers of the uncompressed model in
+     *                        this run, with a checkpoint (0: measure them all)
      */
-    public record Limits(DType activationDtype, long maxMemoryBytes, int maxBlocks) {
+    public record Limits(DType activationDtype, long maxMemoryBytes, int maxBlocks, int maxMeasuredLayers) {
         public Limits {
             if (activationDtype != DType.F32 && activationDtype != DType.BF16)
                 throw new BadInputException("--activation-dtype must be f32 or bf16, got " + activationDtype);
             if (maxMemoryBytes < 0) throw new BadInputException("--max-memory must be positive, got " + maxMemoryBytes);
             if (maxBlocks < 0) throw new BadInputException("--max-blocks must be >= 1, got " + maxBlocks);
+            if (maxMeasuredLayers < 0) throw new BadInputException("--max-measured-layers must be >= 1, got " + maxMeasuredLayers);
+        }
+
+        public Limits(DType activationDtype, long maxMemoryBytes, int maxBlocks) {
+            this(activationDtype, maxMemoryBytes, maxBlocks, 0);
         }
 
         public static Limits defaults() {
-            return new Limits(DType.F32, 0, 0);
+            return new Limits(DType.F32, 0, 0, 0);
         }
     }
 
@@ -148,14 +155,30 @@ public final class CompressionRun {
             calib = first > 0 ? cp.activations(model.hiddenSize(), storage) : calibration(req, in, llava, model, storage);
             cost.calibration((System.nanoTime() - c0) / 1e9, calib.visionSeconds(), calib.images());
             long activationBytes = calib.bytes();
-            CaspCompression casp = prepareCasp(req, in, cp, first, calib, model, llava, weights, scratch, cost, log);
+            Checkpoint[] held = {cp};
+            CaspCompression casp;
+            try {
+                casp = prepareCasp(req, in, held, cpDir, args, first, calib, model, llava, weights, scratch, cost, log);
+            } catch (AllocationProbe.Stopped stop) { // --max-measured-layers: the checkpoint holds the layers measured
+                ObjectNode report = new ObjectMapper().createObjectNode();
+                report.put("stopped_after_measured_layers", stop.layersDone());
+                report.put("layers", stop.layers());
+                report.put("seconds", (System.nanoTime() - t0) / 1e9);
+                report.put("peak_rss_bytes", PeakMemory.peakRssBytes());
+                Files.write(cpDir.resolve("casp-report.json"), new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsBytes(report));
+                log.println("casp: stopped after measuring " + stop.layersDone() + " of " + stop.layers()
+                        + " layers (--max-measured-layers); continue with --resume");
+                return new Outcome(cpDir, 0, (System.nanoTime() - t0) / 1e9, List.of(), report, 0, activationBytes,
+                        mem.peakHeapBytes(), PeakMemory.peakRssBytes(), 0, false, calib.store().spilledBytes());
+            }
+            cp = held[0];
             llava = null; // the vision tower is not needed any more
             SequentialCompressor.QuantizerPlan plan = casp != null ? casp.quantizerPlan() : opt.plan(model);
-            // Created only now, so that a user error above (a short text, a bad model, a plan over the budget) leaves no checkpoint.
-            if (cp == null && (req.checkpoint() || end < model.numLayers())) {
-                cp = Checkpoint.create(cpDir, args);
-                if (casp != null && MeasurementsFile.keepable(casp.measurements())) cp.saveMeasurements(casp.measurements());
-            }
+            // Created only now (unless the measurement kept its layers), so that a user error above (a short
+            // text, a bad model, a plan over the budget) leaves no checkpoint.
+            if (cp == null && (req.checkpoint() || end < model.numLayers())) cp = Checkpoint.create(cpDir, args);
+            if (cp != null && casp != null && MeasurementsFile.keepable(casp.measurements()) && !cp.hasMeasurements())
+                cp.saveMeasurements(casp.measurements());
 
             List<BlockResult> blocks = new ArrayList<>(cp == null ? List.of() : cp.blocks());
             compressBlocks(model, weights, plan, opt, calib, first, end, cp, mem, cost, blocks, listener, log);
@@ -221,20 +244,33 @@ public final class CompressionRun {
      * (when the checkpoint could not keep them) measured again on rebuilt calibration inputs.
      * Null without --method casp.
      */
-    private static CaspCompression prepareCasp(Request req, Inputs in, Checkpoint cp, int first, Calibration calib, LlamaModel model,
-                                               LlavaModel llava, BlockWeights weights, Path scratch,
-                                               CompressionCost cost, PrintStream log) {
+    private static CaspCompression prepareCasp(Request req, Inputs in, Checkpoint[] held, Path cpDir, ObjectNode args, int first,
+                                               Calibration calib, LlamaModel model, LlavaModel llava, BlockWeights weights,
+                                               Path scratch, CompressionCost cost, PrintStream log) {
         if (req.casp() == null) return null;
+        Checkpoint cp = held[0];
         AllocationProbe.Measurements saved = cp == null ? null : cp.measurements();
         Calibration probe = first == 0 || saved != null ? calib
                 : calibration(req, in, llava, model, calib.store().besideThis(scratch.resolve("probe-inputs.bin")));
+        // The measurement (hours on a 7B model) keeps each layer in the checkpoint, which it creates
+        // if need be, and continues from the last one kept.
+        Limits limits = req.limits();
+        boolean keep = req.checkpoint() || limits.maxBlocks() > 0 || limits.maxMeasuredLayers() > 0;
+        AllocationProbe.Measurements done = first == 0 && saved == null && cp != null ? cp.measuredLayers() : null;
+        Path spill = scratch.resolve("measurement.bin");
+        ActivationStore inputs = done == null ? null : cp.measureInputs(model.hiddenSize(), calib.store().besideThis(spill));
+        AllocationProbe.LayerSink sink = !keep ? null : (soFar, next) -> {
+            if (held[0] == null) held[0] = Checkpoint.create(cpDir, args);
+            held[0].saveMeasuredLayers(soFar, next);
+        };
         try {
             CaspCompression casp = CaspCompression.prepare(model, probe, req.options(), req.casp(), req.lowRankOnly(), log, weights,
-                    scratch.resolve("measurement.bin"), saved);
+                    spill, saved, new CaspCompression.MeasureParts(done, inputs, sink, limits.maxMeasuredLayers()));
             cost.measurement(casp.measureSeconds(), casp.measureForwardSeconds());
             return casp;
         } finally {
             if (probe != calib) probe.close();
+            if (inputs != null) inputs.close();
         }
     }
 
@@ -268,7 +304,7 @@ public final class CompressionRun {
         if (images != null) args.put("images", images.toAbsolutePath().normalize().toString());
         if (req.frames() > 0) args.put("frames", req.frames());
         args.set("options", req.options().toJson());
-        if (req.checkpoint() || req.resume() || req.limits().maxBlocks() > 0) args.set("inputs_sha256", inputDigests(req.model()));
+        if (req.checkpoint() || req.resume() || req.limits().maxBlocks() > 0 || req.limits().maxMeasuredLayers() > 0) args.set("inputs_sha256", inputDigests(req.model()));
         if (req.casp() != null) args.set("casp", CaspCompression.optionsJson(req.casp(), req.lowRankOnly()));
         args.put("activation_dtype", req.limits().activationDtype().safetensorsName());
         return args;

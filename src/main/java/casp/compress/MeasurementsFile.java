@@ -25,6 +25,8 @@ import java.util.Map;
  */
 final class MeasurementsFile {
     static final String NAME = "measurements.json";
+    /** The layers measured so far by an unfinished measurement (the same format, fewer layers). */
+    static final String PARTIAL = "measurements-partial.json";
     private static final ObjectMapper JSON = new ObjectMapper();
 
     private MeasurementsFile() {}
@@ -34,8 +36,8 @@ final class MeasurementsFile {
         return m != null && m.q() == null && m.k() == null;
     }
 
-    /** Writes m into dir (temporary name, then renamed). */
-    static void write(Path dir, AllocationProbe.Measurements m) throws IOException {
+    /** Writes m into dir/name (temporary name, then renamed). */
+    static void write(Path dir, AllocationProbe.Measurements m, String name) throws IOException {
         if (!keepable(m)) throw new IllegalArgumentException("measurements with q/k spectra are not kept");
         ObjectNode root = JSON.createObjectNode();
         ArrayNode w = root.putArray("widths");
@@ -53,14 +55,14 @@ final class MeasurementsFile {
         }
         root.put("seconds", m.seconds());
         root.put("forward_seconds", m.forwardSeconds());
-        Path tmp = dir.resolve(NAME + ".tmp");
+        Path tmp = dir.resolve(name + ".tmp");
         Files.write(tmp, JSON.writeValueAsBytes(root));
-        Files.move(tmp, dir.resolve(NAME), StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+        Files.move(tmp, dir.resolve(name), StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
     }
 
-    /** The measurements kept in dir, or null when there are none. */
-    static AllocationProbe.Measurements read(Path dir) {
-        Path f = dir.resolve(NAME);
+    /** The measurements kept in dir/name, or null when there are none. */
+    static AllocationProbe.Measurements read(Path dir, String name) {
+        Path f = dir.resolve(name);
         if (!Files.isRegularFile(f)) return null;
         try {
             JsonNode root = JSON.readTree(f.toFile());

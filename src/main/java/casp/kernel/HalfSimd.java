@@ -274,12 +274,10 @@ final class HalfSimd {
      */
     static void tile(int kc, float[] wf, int wo, float[] xp, int xo, float[] c, int co) {
         final int n = MM_TOKENS;
-        FloatVector c00 = FloatVector.fromArray(FS, c, co), c01 = FloatVector.fromArray(FS, c, co + L);
-        FloatVector c10 = FloatVector.fromArray(FS, c, co + n), c11 = FloatVector.fromArray(FS, c, co + n + L);
-        FloatVector c20 = FloatVector.fromArray(FS, c, co + 2 * n), c21 = FloatVector.fromArray(FS, c, co + 2 * n + L);
-        FloatVector c30 = FloatVector.fromArray(FS, c, co + 3 * n), c31 = FloatVector.fromArray(FS, c, co + 3 * n + L);
-        FloatVector c40 = FloatVector.fromArray(FS, c, co + 4 * n), c41 = FloatVector.fromArray(FS, c, co + 4 * n + L);
-        FloatVector c50 = FloatVector.fromArray(FS, c, co + 5 * n), c51 = FloatVector.fromArray(FS, c, co + 5 * n + L);
+        // The block's sums start from zero and are added to c at the end: summed in blocks of kc
+        // columns, the rounding error grows with kc plus the number of blocks, not with all columns.
+        FloatVector c00 = FloatVector.zero(FS);
+        FloatVector c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
         for (int p = 0; p < kc; p++) {
             int bi = xo + p * n, ai = wo + p;
             FloatVector b0 = FloatVector.fromArray(FS, xp, bi);
@@ -294,11 +292,17 @@ final class HalfSimd {
         }
         // Stored through EXACT.cast: the accumulators' class is otherwise known to C2 only from
         // shared type profiles (see SgemmSimd.EXACT).
-        ((FloatVector) EXACT.cast(c00)).intoArray(c, co); ((FloatVector) EXACT.cast(c01)).intoArray(c, co + L);
-        ((FloatVector) EXACT.cast(c10)).intoArray(c, co + n); ((FloatVector) EXACT.cast(c11)).intoArray(c, co + n + L);
-        ((FloatVector) EXACT.cast(c20)).intoArray(c, co + 2 * n); ((FloatVector) EXACT.cast(c21)).intoArray(c, co + 2 * n + L);
-        ((FloatVector) EXACT.cast(c30)).intoArray(c, co + 3 * n); ((FloatVector) EXACT.cast(c31)).intoArray(c, co + 3 * n + L);
-        ((FloatVector) EXACT.cast(c40)).intoArray(c, co + 4 * n); ((FloatVector) EXACT.cast(c41)).intoArray(c, co + 4 * n + L);
-        ((FloatVector) EXACT.cast(c50)).intoArray(c, co + 5 * n); ((FloatVector) EXACT.cast(c51)).intoArray(c, co + 5 * n + L);
+        ((FloatVector) EXACT.cast(FloatVector.fromArray(FS, c, co).add(c00))).intoArray(c, co);
+        ((FloatVector) EXACT.cast(FloatVector.fromArray(FS, c, co + L).add(c01))).intoArray(c, co + L);
+        ((FloatVector) EXACT.cast(FloatVector.fromArray(FS, c, co + n).add(c10))).intoArray(c, co + n);
+        ((FloatVector) EXACT.cast(FloatVector.fromArray(FS, c, co + n + L).add(c11))).intoArray(c, co + n + L);
+        ((FloatVector) EXACT.cast(FloatVector.fromArray(FS, c, co + 2 * n).add(c20))).intoArray(c, co + 2 * n);
+        ((FloatVector) EXACT.cast(FloatVector.fromArray(FS, c, co + 2 * n + L).add(c21))).intoArray(c, co + 2 * n + L);
+        ((FloatVector) EXACT.cast(FloatVector.fromArray(FS, c, co + 3 * n).add(c30))).intoArray(c, co + 3 * n);
+        ((FloatVector) EXACT.cast(FloatVector.fromArray(FS, c, co + 3 * n + L).add(c31))).intoArray(c, co + 3 * n + L);
+        ((FloatVector) EXACT.cast(FloatVector.fromArray(FS, c, co + 4 * n).add(c40))).intoArray(c, co + 4 * n);
+        ((FloatVector) EXACT.cast(FloatVector.fromArray(FS, c, co + 4 * n + L).add(c41))).intoArray(c, co + 4 * n + L);
+        ((FloatVector) EXACT.cast(FloatVector.fromArray(FS, c, co + 5 * n).add(c50))).intoArray(c, co + 5 * n);
+        ((FloatVector) EXACT.cast(FloatVector.fromArray(FS, c, co + 5 * n + L).add(c51))).intoArray(c, co + 5 * n + L);
     }
 }

@@ -41,7 +41,12 @@ class BoundedCompressionTest {
     }
 
     private static CompressionRun.Request request(Path out, boolean resume, CompressionRun.Limits limits) {
-        CompressionOptions o = new CompressionOptions("gptq", 2, CompressionOptions.AUTO_GROUP, false, false, true, 4, 32, 7, 0.01);
+        return request(out, resume, limits, 7);
+    }
+
+    /** A GPTQ request whose calibration windows come from seed. */
+    private static CompressionRun.Request request(Path out, boolean resume, CompressionRun.Limits limits, long seed) {
+        CompressionOptions o = new CompressionOptions("gptq", 2, CompressionOptions.AUTO_GROUP, false, false, true, 4, 32, seed, 0.01);
         return new CompressionRun.Request(twin, LlavaCompressionTest.calib(), null, o, out, false, resume, true, null, false, limits);
     }
 
@@ -129,6 +134,48 @@ class BoundedCompressionTest {
         assertSameTensors(one, split);
     }
 
+    /** CASP requests on the twin: resumed unless it is the first part (limits stop it). */
+    private static CompressionRun.Request caspRequest(Path out, boolean resume, CompressionRun.Limits limits) {
+        CompressionOptions o = new CompressionOptions("gptq", 2, CompressionOptions.AUTO_GROUP, false, false, true, 3, 24, 7, 0.01);
+        return new CompressionRun.Request(twin, LlavaCompressionTest.calib(), null, o, out, false, resume, true, CaspPlan.Options.defaults(),
+                false, limits);
+    }
+
+    @Test
+    void caspMeasurementStoppedAfterALayerContinuesThereAndGivesTheSameModel(@TempDir Path tmp) throws Exception {
+        CompressionRun.run(caspRequest(tmp.resolve("warm"), false, CompressionRun.Limits.defaults()), null, LOG);
+        Path one = tmp.resolve("one"), split = tmp.resolve("split");
+        CompressionRun.run(caspRequest(one, false, CompressionRun.Limits.defaults()), null, LOG);
+        CompressionRun.Outcome part = CompressionRun.run(caspRequest(split, false, new CompressionRun.Limits(DType.F32, 0, 0, 1)), null, LOG);
+        assertFalse(part.complete());
+        assertTrue(part.blocks().isEmpty());
+        assertEquals(1, part.report().get("stopped_after_measured_layers").asInt());
+        Path cp = Checkpoint.dirFor(split);
+        assertTrue(Files.isRegularFile(cp.resolve(MeasurementsFile.PARTIAL)));
+        assertTrue(Files.isRegularFile(cp.resolve("measure-activations-1.safetensors")));
+        assertTrue(Files.isRegularFile(cp.resolve("casp-report.json")));
+        assertFalse(Files.exists(cp.resolve(MeasurementsFile.NAME)));
+        assertFalse(Files.exists(split), "no output before the last block");
+
+        ByteArrayOutputStream log = new ByteArrayOutputStream();
+        CompressionRun.Outcome rest = CompressionRun.run(caspRequest(split, true, CompressionRun.Limits.defaults()), null, new PrintStream(log));
+        assertTrue(rest.complete());
+        assertTrue(log.toString().contains("from layer 1 of 2"), log.toString());
+        assertSameTensors(one, split);
+        assertFalse(Files.exists(cp), "checkpoint removed");
+    }
+
+    @Test
+    void aChangedPartialMeasurementIsRefusedOnResume(@TempDir Path tmp) throws Exception {
+        Path split = tmp.resolve("split");
+        CompressionRun.run(caspRequest(split, false, new CompressionRun.Limits(DType.F32, 0, 0, 1)), null, LOG);
+        Path m = Checkpoint.dirFor(split).resolve(MeasurementsFile.PARTIAL);
+        Files.writeString(m, Files.readString(m).replaceFirst("\\d", "7"));
+        casp.io.BadInputException e = assertThrows(casp.io.BadInputException.class,
+                () -> CompressionRun.run(caspRequest(split, true, CompressionRun.Limits.defaults()), null, LOG));
+        assertTrue(e.getMessage().contains(MeasurementsFile.PARTIAL) && e.getMessage().contains("checksum"), e.getMessage());
+    }
+
     @Test
     void aChangedMeasurementsFileIsRefusedOnResume(@TempDir Path tmp) throws Exception {
         CompressionOptions o = new CompressionOptions("gptq", 2, CompressionOptions.AUTO_GROUP, false, false, true, 3, 24, 7, 0.01);
@@ -159,29 +206,36 @@ class BoundedCompressionTest {
 
     @Test
     void bf16ActivationsGiveResultsCloseToFloat32(@TempDir Path tmp) throws Exception {
-        CompressionRun.Outcome f32 = CompressionRun.run(request(tmp.resolve("f32"), false, CompressionRun.Limits.defaults()), null, LOG);
-        CompressionRun.Outcome bf16 = CompressionRun.run(request(tmp.resolve("bf16"), false, limits(DType.BF16, 0, 0)), null, LOG);
-        assertEquals(f32.activationBytes(), 2 * bf16.activationBytes());
         // bf16 keeps 8 significant bits (relative rounding 2^-9): the Hessians move by about that, and
-        // a few 2-bit codes flip either way: each linear's proxy error stays within 12% of float32's, and
-        // the changes do not lean one way (mean ratio within 2% of 1).
+        // a few 2-bit codes flip either way. Which codes flip is chaotic: rounding-level changes of the
+        // image features (the summation order of one 128 x 512 vision matrix) moved the largest
+        // per-linear change of proxy error over these five draws from 9% to 13% or 23%, and one draw's
+        // mean from 0.8% to 2.9%. So each linear is held only to a bound that catches a broken
+        // conversion (within 30% of float32's), and the changes must not lean one way: the mean
+        // ratio over the 70 linears within 2% of 1 (it measured 0.1% to 1.0% with those changes).
         int linears = 0;
         double drift = 0;
         StringBuilder ratios = new StringBuilder();
-        for (int b = 0; b < 2; b++) {
-            for (int i = 0; i < f32.blocks().get(b).linears().size(); i++) {
-                double e32 = f32.blocks().get(b).linears().get(i).proxyError();
-                double e16 = bf16.blocks().get(b).linears().get(i).proxyError();
-                ratios.append(String.format(" %.4f", e16 / e32));
-                assertEquals(e32, e16, 0.12 * e32, "block " + b + " linear " + i);
-                drift += e16 / e32 - 1;
-                linears++;
+        for (long seed = 7; seed < 12; seed++) {
+            Path f32Out = tmp.resolve("f32-" + seed), bf16Out = tmp.resolve("bf16-" + seed);
+            CompressionRun.Outcome f32 = CompressionRun.run(request(f32Out, false, CompressionRun.Limits.defaults(), seed), null, LOG);
+            CompressionRun.Outcome bf16 = CompressionRun.run(request(bf16Out, false, limits(DType.BF16, 0, 0), seed), null, LOG);
+            assertEquals(f32.activationBytes(), 2 * bf16.activationBytes());
+            for (int b = 0; b < 2; b++) {
+                for (int i = 0; i < f32.blocks().get(b).linears().size(); i++) {
+                    double e32 = f32.blocks().get(b).linears().get(i).proxyError();
+                    double e16 = bf16.blocks().get(b).linears().get(i).proxyError();
+                    ratios.append(String.format(" %.4f", e16 / e32));
+                    assertEquals(e32, e16, 0.30 * e32, "seed " + seed + " block " + b + " linear " + i);
+                    drift += e16 / e32 - 1;
+                    linears++;
+                }
             }
         }
-        assertEquals(14, linears);
+        assertEquals(70, linears);
         assertTrue(Math.abs(drift / linears) < 0.02, "proxy error ratios bf16 / f32:" + ratios);
         // The stored codes differ only where bf16 rounding tipped a weight between two grid points.
-        SafeTensorsFile a = SafeTensorsFile.open(tmp.resolve("f32/model.safetensors")), c = SafeTensorsFile.open(tmp.resolve("bf16/model.safetensors"));
+        SafeTensorsFile a = SafeTensorsFile.open(tmp.resolve("f32-7/model.safetensors")), c = SafeTensorsFile.open(tmp.resolve("bf16-7/model.safetensors"));
         String q = "language_model.model.layers.1.mlp.down_proj.qweight";
         if (!a.tensors().containsKey(q)) q = a.tensors().keySet().stream().filter(n -> n.endsWith("layers.1.mlp.down_proj.qweight")).findFirst().orElseThrow();
         int[] qa = a.readInts(q), qc = c.readInts(q);
