@@ -10,6 +10,9 @@
 # (default 2), BACKENDS (default "gptq quip aqlm"), HEAP (JVM max heap, default 10g), KEEP=1 keeps
 # the twin, CASP_JAR=FILE runs that jar instead of building target/casp.jar. Each heavy step runs
 # under flock /tmp/casp-timing.lock (CASP_LOCK=none when the caller holds it).
+# A run in parts (CASP measures all 32 layers before the first block: hours): MAX_MEASURED=N stops
+# after N measured layers (--max-measured-layers), RESUME=1 continues the kept checkpoint of
+# WORK_DIR/out-BACKEND (--resume) instead of starting over.
 #
 # The calibration set is SAMPLES LLaVA conversations over the photos of ../shared/images/photos
 # (reused in turn), each a question and a long answer, cut by casp to the 576 image tokens plus at
@@ -71,12 +74,19 @@ for k in $(seq 1 40); do answer="$answer Detail number $k: the region near the e
 echo "load before: $(uptime)"
 for backend in $BACKENDS; do
   out="$work/out-$backend"
-  rm -rf "$out" "$out.partial"
+  parts=()
+  [ -n "${MAX_MEASURED:-}" ] && parts+=(--max-measured-layers "$MAX_MEASURED")
+  if [ "${RESUME:-0}" = 1 ]; then parts+=(--resume); else rm -rf "$out" "$out.partial"; fi
   locked /usr/bin/time -v java --add-modules jdk.incubator.vector -Xmx"$HEAP" -XX:+UseG1GC -jar "$work/casp.jar" \
     compress --model "$twin" --calib "$calib/calib.json" --method casp --backend "$backend" --bits 2 --samples "$SAMPLES" \
-    --max-blocks "$MAX_BLOCKS" --out "$out" --json > "$work/$backend.json" 2> "$work/$backend.log" || { tail -5 "$work/$backend.log"; continue; }
+    --max-blocks "$MAX_BLOCKS" "${parts[@]}" --out "$out" --json > "$work/$backend.json" 2> "$work/$backend.log" || { tail -5 "$work/$backend.log"; continue; }
   echo "== casp --backend $backend, $SAMPLES samples, $MAX_BLOCKS blocks of the $LAYERS-layer twin; load after: $(uptime)"
   grep -E "Maximum resident" "$work/$backend.log"
+  if jq -e 'has("stopped_after_measured_layers")' "$work/$backend.json" > /dev/null; then # measurement in parts
+    grep -E "casp: (measuring|resuming|stopped)" "$work/$backend.log" || true
+    jq -r '"measured \(.stopped_after_measured_layers) of \(.layers) layers; this part \(.seconds * 10 | round / 10) s, peak RSS (JVM) \(.peak_rss_bytes / 1073741824 * 100 | round / 100) GiB"' "$work/$backend.json"
+    continue
+  fi
   jq -r --argjson s "$SAMPLES" '
     .cost as $c | (128 / $s) as $k |
     "peak RSS (JVM) \(.peak_rss_bytes / 1073741824 * 100 | round / 100) GiB; calibration activations \(.activation_bytes / 1048576 | round) MiB (spilled \(.activation_spilled_bytes))",

@@ -135,10 +135,17 @@ public final class CaspCompression {
                     + (o.rankRule() == CaspPlan.RankRule.SPARSITY ? ", attention sparsity" : "") + ")"
                     + (resumed ? " from layer " + parts.done().influence().length + " of " + model.numLayers() + ", where the checkpoint's stopped" : "")
                     + " ...");
+            long start = System.nanoTime();
+            int firstLayer = resumed ? parts.done().influence().length : 0;
+            AllocationProbe.Listener progress = (layer, layers) -> { // a line per layer: the whole takes hours at 7B
+                double s = (System.nanoTime() - start) / 1e9, per = s / (layer - firstLayer);
+                log.printf(Locale.ROOT, "casp: measured layer %d of %d (%.1f s per layer, about %.1f min left)%n",
+                        layer, layers, per, per * (layers - layer) / 60);
+            };
             try (ActivationStore work = resumed ? parts.inputs() : calib.store().copy(probeSpill)) {
                 m = AllocationProbe.measure(model, work, weights, needDist ? CaspPlan.allocatable(o.lowRank()) : List.of(),
                         new int[]{o.bits(), o.bits() + 1}, bits -> in -> be.quantizer(bits, in), maxRank, LowRankQK.Options.defaults(),
-                        o.rankRule() == CaspPlan.RankRule.SPARSITY ? SPARSITY_TAU : 0, null,
+                        o.rankRule() == CaspPlan.RankRule.SPARSITY ? SPARSITY_TAU : 0, progress,
                         split ? new AllocationProbe.Split(resumed ? parts.done() : null, parts.sink(), parts.maxLayers()) : null);
             }
         }

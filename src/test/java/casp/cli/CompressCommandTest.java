@@ -104,7 +104,11 @@ class CompressCommandTest {
                 List.of("--method", "gptq", "--bits", "4", "--activation-dtype", "f16"),
                 List.of("--method", "gptq", "--bits", "4", "--max-memory", "12x"),
                 List.of("--method", "gptq", "--bits", "4", "--max-blocks", "0"),
-                List.of("--method", "gptq", "--bits", "4", "--max-blocks", "1", "--checkpoint", "false"))) {
+                List.of("--method", "gptq", "--bits", "4", "--max-blocks", "1", "--checkpoint", "false"),
+                List.of("--method", "gptq", "--bits", "4", "--max-measured-layers", "1"),
+                List.of("--method", "casp", "--bits", "2", "--max-measured-layers", "0"),
+                List.of("--method", "casp", "--bits", "2", "--max-measured-layers", "1", "--checkpoint", "false"),
+                List.of("--method", "casp", "--bits", "2", "--rank-rule", "threshold", "--max-measured-layers", "1"))) {
             List<String> args = new java.util.ArrayList<>(List.of("compress", "--model", model(), "--out", out2.toString()));
             if (!bad.contains("--calib")) args.addAll(List.of("--calib", text()));
             args.addAll(bad);
