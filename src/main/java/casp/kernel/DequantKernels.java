@@ -147,6 +147,10 @@ final class DequantKernels {
             }
             xo = 0;
         }
+        if (q.rowLanes && tokens <= TILED_MAX_TOKENS) {
+            matmulByTiles(q, xs, xo, tokens, y, yOff);
+            return;
+        }
         int tiles = (rows + TILE_ROWS - 1) / TILE_ROWS;
         int tasks = Math.min(tiles, Parallel.threads() * 4);
         final float[] xsf = xs;
@@ -166,6 +170,56 @@ final class DequantKernels {
                         dequantizeTile(q, r0, tr, c0, kc, buf, tc);
                         Gemm.sgemm(false, true, tokens, tr, kc, 1f, xsf, xof + c0, cols, buf, 0, tc,
                                 c0 == 0 ? 0f : 1f, y, yOff + r0, rows);
+                    }
+                }
+            }
+        });
+    }
+
+    /** Up to this many tokens the row-lane mat-mat runs {@link #matmulByTiles}, above it the GEMM on dequantized tiles. */
+    static final int TILED_MAX_TOKENS = 192;
+    /** Columns per dequantized block of {@link #matmulByTiles}: [256, TILE_ROWS] floats (128 KiB, L2). */
+    private static final int TILED_COLS = 256;
+    private static final ThreadLocal<float[]> EDGE_X = new ThreadLocal<>();
+    private static final ThreadLocal<float[]> EDGE_Y = new ThreadLocal<>();
+
+    /**
+     * The row-lane mat-mat of a prompt: per tile of TILE_ROWS rows and block of 256 columns, W^T is
+     * dequantized ([column][row], as the layout yields it) and the GEMM's register tile runs on it
+     * in place, tokens read straight from xs as its broadcast operand and the rows of W^T as its
+     * vector operand, adding into y. The SGEMM would pack both: the tokens by scalar moves in every
+     * tile, and the dequantized tile once more. Each 2L-row slice of the block (32 KiB) stays in
+     * L1 while all tokens pass over it; tiles that stick out (tokens past a multiple of 6, rows past
+     * the matrix) go through small edge buffers.
+     */
+    private static void matmulByTiles(QuantizedMatrix q, float[] xs, int xo, int tokens, float[] y, int yOff) {
+        final int rows = q.rows, cols = q.cols, R = TileSimd.ROWS, C = TileSimd.COLS;
+        int tiles = (rows + TILE_ROWS - 1) / TILE_ROWS;
+        Parallel.forRange(tiles, tile -> {
+            int r0 = tile * TILE_ROWS, tr = Math.min(TILE_ROWS, rows - r0);
+            float[] wt = SgemmDriver.buffer(TILE_BUF, TILE_ROWS * TILED_COLS);
+            float[] ex = SgemmDriver.buffer(EDGE_X, R * TILED_COLS), ey = SgemmDriver.buffer(EDGE_Y, R * C);
+            for (int t = 0; t < tokens; t++) java.util.Arrays.fill(y, yOff + t * rows + r0, yOff + t * rows + r0 + tr, 0f);
+            for (int c0 = 0; c0 < cols; c0 += TILED_COLS) {
+                int kc = Math.min(TILED_COLS, cols - c0);
+                RowLaneSimd.dequantizeTileTransposed(q, r0, tr, c0, kc, wt, TILE_ROWS);
+                for (int j0 = 0; j0 < tr; j0 += C) {
+                    int nj = Math.min(C, tr - j0);
+                    for (int t0 = 0; t0 < tokens; t0 += R) {
+                        int nt = Math.min(R, tokens - t0);
+                        if (nt == R && nj == C) {
+                            TileSimd.tile(kc, xs, xo + t0 * cols + c0, cols, wt, j0, TILE_ROWS, y, yOff + t0 * rows + r0 + j0, rows);
+                            continue;
+                        }
+                        for (int i = 0; i < R; i++) {
+                            if (i < nt) System.arraycopy(xs, xo + (t0 + i) * cols + c0, ex, i * kc, kc);
+                            else java.util.Arrays.fill(ex, i * kc, (i + 1) * kc, 0f);
+                        }
+                        java.util.Arrays.fill(ey, 0, R * C, 0f);
+                        TileSimd.tile(kc, ex, 0, kc, wt, j0, TILE_ROWS, ey, 0, C);
+                        for (int i = 0; i < nt; i++) {
+                            for (int j = 0; j < nj; j++) y[yOff + (t0 + i) * rows + r0 + j0 + j] += ey[i * C + j];
+                        }
                     }
                 }
             }

@@ -29,8 +29,6 @@ final class HalfSimd {
     /** L shorts: half the bits of a float vector. */
     private static final VectorSpecies<Short> SS = VectorSpecies.of(short.class, VectorShape.forBitSize(FS.vectorBitSize() / 2));
     private static final int L = FS.length();
-    /** The exact class of FS's vectors (see SgemmSimd.EXACT). */
-    private static final Class<?> EXACT = FS.vectorType();
     /** 2L shorts: the bits of a float vector, read as L ints of two bf16 values each. */
     private static final VectorSpecies<Short> PAIRS = VectorSpecies.of(short.class, FS.vectorShape());
     private static final VectorSpecies<Integer> PAIR_INTS = VectorSpecies.of(int.class, FS.vectorShape());
@@ -223,9 +221,9 @@ final class HalfSimd {
     }
 
     /** W rows per tile of the mat-mat kernel ({@link #tile}). */
-    static final int MM_ROWS = 6;
+    static final int MM_ROWS = TileSimd.ROWS;
     /** Tokens per tile of the mat-mat kernel: two vectors. */
-    static final int MM_TOKENS = 2 * L;
+    static final int MM_TOKENS = TileSimd.COLS;
 
     /**
      * wf[r * kc + c] = W[r0 + r, k0 + c] for r below n (zero for the rows past the matrix's last)
@@ -268,41 +266,10 @@ final class HalfSimd {
 
     /**
      * c[co + i * MM_TOKENS + j] += sum over p below kc of wf[wo + i * kc + p] * xp[xo + p * MM_TOKENS + j],
-     * for the six rows i of a widened block and the 2L tokens j of x packed token-minor. The float
-     * GEMM's register tile (SgemmSimd) with W as its broadcast operand, read in place from the
-     * widened rows: nothing of W is transposed or packed.
+     * for the six rows i of a widened block and the 2L tokens j of x packed token-minor: W is the
+     * register tile's broadcast operand, read in place from the widened rows ({@link TileSimd}).
      */
     static void tile(int kc, float[] wf, int wo, float[] xp, int xo, float[] c, int co) {
-        final int n = MM_TOKENS;
-        // The block's sums start from zero and are added to c at the end: summed in blocks of kc
-        // columns, the rounding error grows with kc plus the number of blocks, not with all columns.
-        FloatVector c00 = FloatVector.zero(FS);
-        FloatVector c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
-        for (int p = 0; p < kc; p++) {
-            int bi = xo + p * n, ai = wo + p;
-            FloatVector b0 = FloatVector.fromArray(FS, xp, bi);
-            FloatVector b1 = FloatVector.fromArray(FS, xp, bi + L);
-            FloatVector a;
-            a = FloatVector.broadcast(FS, wf[ai]);          c00 = a.fma(b0, c00); c01 = a.fma(b1, c01);
-            a = FloatVector.broadcast(FS, wf[ai + kc]);     c10 = a.fma(b0, c10); c11 = a.fma(b1, c11);
-            a = FloatVector.broadcast(FS, wf[ai + 2 * kc]); c20 = a.fma(b0, c20); c21 = a.fma(b1, c21);
-            a = FloatVector.broadcast(FS, wf[ai + 3 * kc]); c30 = a.fma(b0, c30); c31 = a.fma(b1, c31);
-            a = FloatVector.broadcast(FS, wf[ai + 4 * kc]); c40 = a.fma(b0, c40); c41 = a.fma(b1, c41);
-            a = FloatVector.broadcast(FS, wf[ai + 5 * kc]); c50 = a.fma(b0, c50); c51 = a.fma(b1, c51);
-        }
-        // Stored through EXACT.cast: the accumulators' class is otherwise known to C2 only from
-        // shared type profiles (see SgemmSimd.EXACT).
-        ((FloatVector) EXACT.cast(FloatVector.fromArray(FS, c, co).add(c00))).intoArray(c, co);
-        ((FloatVector) EXACT.cast(FloatVector.fromArray(FS, c, co + L).add(c01))).intoArray(c, co + L);
-        ((FloatVector) EXACT.cast(FloatVector.fromArray(FS, c, co + n).add(c10))).intoArray(c, co + n);
-        ((FloatVector) EXACT.cast(FloatVector.fromArray(FS, c, co + n + L).add(c11))).intoArray(c, co + n + L);
-        ((FloatVector) EXACT.cast(FloatVector.fromArray(FS, c, co + 2 * n).add(c20))).intoArray(c, co + 2 * n);
-        ((FloatVector) EXACT.cast(FloatVector.fromArray(FS, c, co + 2 * n + L).add(c21))).intoArray(c, co + 2 * n + L);
-        ((FloatVector) EXACT.cast(FloatVector.fromArray(FS, c, co + 3 * n).add(c30))).intoArray(c, co + 3 * n);
-        ((FloatVector) EXACT.cast(FloatVector.fromArray(FS, c, co + 3 * n + L).add(c31))).intoArray(c, co + 3 * n + L);
-        ((FloatVector) EXACT.cast(FloatVector.fromArray(FS, c, co + 4 * n).add(c40))).intoArray(c, co + 4 * n);
-        ((FloatVector) EXACT.cast(FloatVector.fromArray(FS, c, co + 4 * n + L).add(c41))).intoArray(c, co + 4 * n + L);
-        ((FloatVector) EXACT.cast(FloatVector.fromArray(FS, c, co + 5 * n).add(c50))).intoArray(c, co + 5 * n);
-        ((FloatVector) EXACT.cast(FloatVector.fromArray(FS, c, co + 5 * n + L).add(c51))).intoArray(c, co + 5 * n + L);
+        TileSimd.tile(kc, wf, wo, kc, xp, xo, MM_TOKENS, c, co, MM_TOKENS);
     }
 }

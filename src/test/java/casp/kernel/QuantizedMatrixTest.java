@@ -153,24 +153,30 @@ class QuantizedMatrixTest {
         assertEquals(504, shapes);
     }
 
-    /** The mat-mat of the row-lane layout (a transposed tile into the GEMM) past one 128 x 1024 tile. */
+    /**
+     * The mat-mat of the row-lane layout past one 128 x 1024 tile: the register tile on blocks of
+     * W^T (up to TILED_MAX_TOKENS tokens; 9 and 13: ragged edges of tokens and rows) and the GEMM
+     * on transposed tiles (more tokens).
+     */
     @Test
     void rowLaneMatmulEqualsDenseProduct() {
         Assumptions.assumeTrue(DequantKernels.ROW_LANES_USABLE, "the row-lane kernels need the Vector API with FMA");
         for (int bits : new int[] {2, 3, 4, 8}) {
             for (int[] shape : new int[][] {{7, 33}, {131, 2096}, {64, 128}}) {
-                int rows = shape[0], cols = shape[1], tokens = 9;
-                int[] perm = new int[cols];
-                for (int j = 0; j < cols; j++) perm[j] = cols - 1 - j;
-                Sample s = new Sample(rows, cols, bits, 16, rows + cols + bits, perm, QuantizedMatrix.Layout.ROW_LANES);
-                float[] w = s.q.dequantize();
-                assertArrayEquals(s.dense(perm), w);
-                float[] x = randomVector(tokens * cols + 1, tokens);
-                float[] y = new float[tokens * rows + 1];
-                s.q.matmul(x, 1, tokens, y, 1);
-                for (int t = 0; t < tokens; t++) {
-                    assertClose(denseMatvec(w, rows, cols, x, 1 + t * cols), y, 1 + t * rows, w, cols, x, 1 + t * cols,
-                            bits + "b matmul " + rows + "x" + cols + " token " + t);
+                for (int tokens : new int[] {9, 13, DequantKernels.TILED_MAX_TOKENS + 1}) {
+                    int rows = shape[0], cols = shape[1];
+                    int[] perm = new int[cols];
+                    for (int j = 0; j < cols; j++) perm[j] = cols - 1 - j;
+                    Sample s = new Sample(rows, cols, bits, 16, rows + cols + bits, perm, QuantizedMatrix.Layout.ROW_LANES);
+                    float[] w = s.q.dequantize();
+                    assertArrayEquals(s.dense(perm), w);
+                    float[] x = randomVector(tokens * cols + 1, tokens);
+                    float[] y = new float[tokens * rows + 1];
+                    s.q.matmul(x, 1, tokens, y, 1);
+                    for (int t = 0; t < tokens; t++) {
+                        assertClose(denseMatvec(w, rows, cols, x, 1 + t * cols), y, 1 + t * rows, w, cols, x, 1 + t * cols,
+                                bits + "b matmul " + rows + "x" + cols + " tokens " + tokens + " token " + t);
+                    }
                 }
             }
         }

@@ -39,7 +39,7 @@ class VectorBoxingTest {
         Map<String, Long> bytes = AllocationMeter.inFreshJvm(Probe.class);
         Map<String, Long> boxed = new TreeMap<>();
         bytes.forEach((k, v) -> { if (v > BOUND) boxed.put(k, v); });
-        assertTrue(bytes.size() == 17, "probe reported " + bytes);
+        assertTrue(bytes.size() == 18, "probe reported " + bytes);
         assertTrue(boxed.isEmpty(), "bytes allocated per round (boxed vectors) by " + boxed + "; all: " + bytes);
     }
 
@@ -101,6 +101,10 @@ class VectorBoxingTest {
                 QuantizedMatrix qm = QuantizedMatrix.random(hr, hc, bits, 128, bits);
                 report(meter, bits + "bit-matvec", () -> qm.matvec(hx, 0, hy, 0));
             }
+            // and the quantized prefill's mat-mat (the register tile on blocks of W^T)
+            QuantizedMatrix q2 = QuantizedMatrix.random(hr, hc, 2, 128, 2);
+            float[] px = random(rnd, 13 * hc), py = new float[13 * hr];
+            report(meter, "2bit-matmul", () -> q2.matmul(px, 0, 13, py, 0));
             // QuIP#'s decode: E8P codes, Hadamard transforms on both sides, one row
             short[] e8 = new short[hr * hc / 8];
             for (int i = 0; i < e8.length; i++) e8[i] = (short) rnd.nextInt(1 << 16);
