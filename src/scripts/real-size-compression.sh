@@ -77,7 +77,7 @@ for backend in $BACKENDS; do
   parts=()
   [ -n "${MAX_MEASURED:-}" ] && parts+=(--max-measured-layers "$MAX_MEASURED")
   if [ "${RESUME:-0}" = 1 ]; then parts+=(--resume); else rm -rf "$out" "$out.partial"; fi
-  locked /usr/bin/time -v java --add-modules jdk.incubator.vector -Xmx"$HEAP" -XX:+UseG1GC -jar "$work/casp.jar" \
+  locked /usr/bin/time -v java --add-modules jdk.incubator.vector -Xmx"$HEAP" -XX:+UseG1GC -XX:G1HeapRegionSize=32m -jar "$work/casp.jar" \
     compress --model "$twin" --calib "$calib/calib.json" --method casp --backend "$backend" --bits 2 --samples "$SAMPLES" \
     --max-blocks "$MAX_BLOCKS" "${parts[@]}" --out "$out" --json > "$work/$backend.json" 2> "$work/$backend.log" || { tail -5 "$work/$backend.log"; continue; }
   echo "== casp --backend $backend, $SAMPLES samples, $MAX_BLOCKS blocks of the $LAYERS-layer twin; load after: $(uptime)"

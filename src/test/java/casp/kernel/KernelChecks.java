@@ -416,6 +416,9 @@ public final class KernelChecks {
                 int infoU = Cholesky.choleskyInverseUpper(h, 0, n, n, u, 0, n);
                 if (!(infoU >= 0 && infoU < n)) fail("choleskyInverseUpper should fail: " + infoU);
                 for (double x : u) if (Double.isNaN(x)) fail("NaN after failed choleskyInverseUpper");
+                double[] hp = h.clone();
+                if (Cholesky.choleskyInverseUpperInPlace(hp, n) != infoU) fail("in place: another failed pivot than " + infoU);
+                for (double x : hp) if (x != 0) fail("in place: h not cleared after a failed pivot");
             }
         }
         double[] z = {1, 0, 0, Double.NaN};
@@ -442,6 +445,11 @@ public final class KernelChecks {
             if (!(Cholesky.choleskyInverseUpper(h, 0, n, n, u, 0, ldu) == Cholesky.OK))
                     fail("choleskyInverseUpper failed n=" + n);
             if (!Arrays.equals(h, hCopy)) fail("choleskyInverseUpper modified H");
+            // in place on the full symmetric matrix: the same U, bit for bit (the same factor and inverse)
+            double[] inPlace = h.clone(), ut = new double[n * n];
+            Cholesky.choleskyInverseUpper(h, 0, n, n, ut, 0, n);
+            if (Cholesky.choleskyInverseUpperInPlace(inPlace, n) != Cholesky.OK || !Arrays.equals(ut, inPlace))
+                fail("choleskyInverseUpperInPlace differs from choleskyInverseUpper, n=" + n);
             float[] hf = new float[n * n], uf = new float[n * n];
             for (int i = 0; i < h.length; i++) hf[i] = (float) h[i];
             if (!(Cholesky.choleskyInverseUpper(hf, 0, n, n, uf, 0, n) == Cholesky.OK)) fail("float choleskyInverseUpper failed");

@@ -266,14 +266,17 @@ public final class Gptq implements Quantizer {
      * null when U does not fit in float.
      */
     private static float[] inverseFactor(double[] hd, int n) {
-        double[] ud = new double[n * n];
-        if (Cholesky.choleskyInverseUpper(hd, 0, n, n, ud, 0, n) != Cholesky.OK) return null;
-        float[] f = new float[ud.length];
+        double[] diag = new double[n];
+        for (int i = 0; i < n; i++) diag[i] = hd[i * n + i];
+        // In place: hd is rebuilt for every attempt, and at 11008 inputs each n x n copy is 969 MB.
+        if (Cholesky.choleskyInverseUpperInPlace(hd, n) != Cholesky.OK) return null;
+        double[] ud = hd;
         for (int i = 0; i < n; i++) {
             double uii = ud[i * n + i];
-            if (!(hd[i * n + i] * uii * uii <= 1e12)) return null;
+            if (!(diag[i] * uii * uii <= 1e12)) return null;
         }
-        for (int i = 0; i < ud.length; i++) {
+        float[] f = new float[n * n];
+        for (int i = 0; i < f.length; i++) {
             f[i] = (float) ud[i];
             if (!Float.isFinite(f[i])) return null;
         }
