@@ -13,7 +13,8 @@
 # A run in parts (CASP measures all 32 layers before the first block: hours): MAX_MEASURED=N stops
 # after N measured layers (--max-measured-layers), RESUME=1 continues the kept checkpoint of
 # WORK_DIR/out-BACKEND (--resume) instead of starting over. GC_OPTS replaces the collector flags
-# of the compress runs (default: G1 with 32 MB regions, as the casp launcher runs compress).
+# of the compress runs (default: the parallel collector with a 1 GB young generation, as the casp
+# launcher runs compress; see there why not G1).
 #
 # The calibration set is SAMPLES LLaVA conversations over the photos of ../shared/images/photos
 # (reused in turn), each a question and a long answer, cut by casp to the 576 image tokens plus at
@@ -79,7 +80,7 @@ for backend in $BACKENDS; do
   [ -n "${MAX_MEASURED:-}" ] && parts+=(--max-measured-layers "$MAX_MEASURED")
   if [ "${RESUME:-0}" = 1 ]; then parts+=(--resume); else rm -rf "$out" "$out.partial"; fi
   # shellcheck disable=SC2086 # GC_OPTS is a list of JVM flags
-  locked /usr/bin/time -v java --add-modules jdk.incubator.vector -Xmx"$HEAP" ${GC_OPTS:--XX:+UseG1GC -XX:G1HeapRegionSize=32m} -jar "$work/casp.jar" \
+  locked /usr/bin/time -v java --add-modules jdk.incubator.vector -Xmx"$HEAP" ${GC_OPTS:--XX:+UseParallelGC -XX:NewSize=1g -XX:MaxNewSize=1g} -jar "$work/casp.jar" \
     compress --model "$twin" --calib "$calib/calib.json" --method casp --backend "$backend" --bits 2 --samples "$SAMPLES" \
     --max-blocks "$MAX_BLOCKS" "${parts[@]}" --out "$out" --json > "$work/$backend.json" 2> "$work/$backend.log" || { tail -5 "$work/$backend.log"; continue; }
   echo "== casp --backend $backend, $SAMPLES samples, $MAX_BLOCKS blocks of the $LAYERS-layer twin; load after: $(uptime)"
