@@ -205,7 +205,7 @@ public final class HalfMatrix {
     /** Columns per block of the mat-mat: a block of packed x (kc x 2L tokens, 32 KiB) stays in L1. */
     static final int MM_COLS = 256;
     /** Rows of W per work item of the mat-mat, widened block by block of columns (96 KiB, L2). */
-    static final int MM_ITEM_ROWS = 16 * HalfSimd.MM_ROWS;
+    static final int MM_ITEM_ROWS = 16 * TileSimd.ROWS;
     /**
      * Up to this many tokens the mat-mat is a mat-vec per token: the kernel computes whole slivers
      * of 2L tokens, and reading W a few times costs less than 2L tokens' worth of FMAs.
@@ -251,7 +251,7 @@ public final class HalfMatrix {
      * rows have (per step, the even columns, then the odd ones).
      */
     private void packTokens(float[] x, int xOff, int tb, int s, int whole, float[] xp) {
-        final int NT = HalfSimd.MM_TOKENS, step = HalfSimd.BF16_STEP, half = step / 2;
+        final int NT = TileSimd.COLS, step = HalfSimd.BF16_STEP, half = step / 2;
         final int base = s * whole * NT;
         for (int j = 0; j < NT; j++) {
             int t = s * NT + j;
@@ -277,7 +277,7 @@ public final class HalfMatrix {
     private void matmulBlock(float[] x, int xOff, int tb, float[] y, int yOff) {
         final int step = HalfSimd.BF16_STEP, whole = cols / step * step;
         final int kcMax = Math.max(step, Math.min(MM_COLS / step * step, whole));
-        final int R = HalfSimd.MM_ROWS, NT = HalfSimd.MM_TOKENS;
+        final int R = TileSimd.ROWS, NT = TileSimd.COLS;
         final int slivers = (tb + NT - 1) / NT;
         // x packed: sliver s, column c, token j at (s * whole + c) * NT + j.
         float[] xp = SgemmDriver.buffer(PACKED_X, slivers * whole * NT);
@@ -296,15 +296,19 @@ public final class HalfMatrix {
                 for (int s = 0; s < slivers; s++) {
                     int xo = (s * whole + k0) * NT;
                     for (int i = 0; i < tiles; i++) {
-                        HalfSimd.tile(kc, wf, i * R * kc, xp, xo, part, (i * slivers + s) * R * NT);
+                        // W's six rows broadcast from the widened block, the tokens as the vector operand
+                        TileSimd.tile(kc, wf, i * R * kc, kc, xp, xo, NT, part, (i * slivers + s) * R * NT, NT);
                     }
                 }
             }
             for (int r = 0; r < nr; r++) {
-                for (int t = 0; t < tb; t++) {
-                    float v = part[((r / R * slivers + t / NT) * R + r % R) * NT + t % NT];
-                    if (whole < cols) v += rowScalar(r0 + r, x, xOff + t * cols, whole, cols);
-                    y[yOff + t * rows + r0 + r] = v;
+                int rowBase = (r / R * slivers * R + r % R) * NT; // token t of row r at rowBase + (t / NT) * R * NT + t % NT
+                for (int s = 0, t = 0; s < slivers; s++) {
+                    for (int j = 0, p = rowBase + s * R * NT; j < NT && t < tb; j++, t++, p++) {
+                        float v = part[p];
+                        if (whole < cols) v += rowScalar(r0 + r, x, xOff + t * cols, whole, cols);
+                        y[yOff + t * rows + r0 + r] = v;
+                    }
                 }
             }
         });

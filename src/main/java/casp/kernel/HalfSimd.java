@@ -220,11 +220,6 @@ final class HalfSimd {
         return i;
     }
 
-    /** W rows per tile of the mat-mat kernel ({@link #tile}). */
-    static final int MM_ROWS = TileSimd.ROWS;
-    /** Tokens per tile of the mat-mat kernel: two vectors. */
-    static final int MM_TOKENS = TileSimd.COLS;
-
     /**
      * wf[r * kc + c] = W[r0 + r, k0 + c] for r below n (zero for the rows past the matrix's last)
      * and c below kc, a multiple of BF16_STEP, in the kernels' column order: bf16 in the order of
@@ -262,14 +257,5 @@ final class HalfSimd {
             v.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().intoArray(dst, off + c);
             v.lanewise(VectorOperators.AND, 0xFFFF0000).reinterpretAsFloats().intoArray(dst, off + c + L);
         }
-    }
-
-    /**
-     * c[co + i * MM_TOKENS + j] += sum over p below kc of wf[wo + i * kc + p] * xp[xo + p * MM_TOKENS + j],
-     * for the six rows i of a widened block and the 2L tokens j of x packed token-minor: W is the
-     * register tile's broadcast operand, read in place from the widened rows ({@link TileSimd}).
-     */
-    static void tile(int kc, float[] wf, int wo, float[] xp, int xo, float[] c, int co) {
-        TileSimd.tile(kc, wf, wo, kc, xp, xo, MM_TOKENS, c, co, MM_TOKENS);
     }
 }

@@ -263,21 +263,20 @@ public final class Gptq implements Quantizer {
      * U (float) with U^T U = hd^-1, or null when hd is not positive definite or so ill-conditioned
      * that a pivot lost more than 12 of float64's 16 digits (hd[i,i] * U[i,i]^2 > 1e12: that
      * factorization "succeeds" with U swamped by rounding, and GPTQ's errors explode). Also
-     * null when U does not fit in float.
+     * null when U does not fit in float. hd is overwritten (its caller rebuilds it for every attempt).
      */
     private static float[] inverseFactor(double[] hd, int n) {
         double[] diag = new double[n];
         for (int i = 0; i < n; i++) diag[i] = hd[i * n + i];
-        // In place: hd is rebuilt for every attempt, and at 11008 inputs each n x n copy is 969 MB.
+        // In place: at 11008 inputs each n x n float64 copy is 969 MB.
         if (Cholesky.choleskyInverseUpperInPlace(hd, n) != Cholesky.OK) return null;
-        double[] ud = hd;
         for (int i = 0; i < n; i++) {
-            double uii = ud[i * n + i];
+            double uii = hd[i * n + i];
             if (!(diag[i] * uii * uii <= 1e12)) return null;
         }
         float[] f = new float[n * n];
         for (int i = 0; i < f.length; i++) {
-            f[i] = (float) ud[i];
+            f[i] = (float) hd[i];
             if (!Float.isFinite(f[i])) return null;
         }
         return f;
