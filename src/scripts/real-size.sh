@@ -10,6 +10,8 @@
 #   MODELS: the llama twins of the gguf and bench steps (default "llama-2-7b-2l llama-2-7b")
 #   TWO_BIT: the casp 2-bit folders the gguf step builds, "rtn quip" by default (QuIP# takes ~7 min
 #   per 7B block: TWO_BIT=rtn for the full-depth twin unless hours are at hand)
+#   WEIGHTS: casp bench decode's --weights (auto, map or heap; default auto: the heap for the cut,
+#   mapped for the full-depth 13.5 GB twin on a 24 GiB machine)
 #   CASP_LOCK=none when the caller already holds /tmp/casp-timing.lock
 #   needs: ~45 GB free in WORK_DIR; LLAMA_CPP_SRC (a llama.cpp checkout, default /work/llama.cpp-src)
 #   and LLAMA_CPP_BUILD (its cmake build with llama-bench and llama-quantize, default /work/llama.cpp-build)
@@ -71,14 +73,14 @@ if has gguf; then
 fi
 
 # tok/s of llama-bench (pp = prefill of P tokens, tg = decode of N tokens) and casp bench decode
-P="${PROMPT_TOKENS:-64}"; N="${DECODE_TOKENS:-16}"
+P="${PROMPT_TOKENS:-64}"; N="${DECODE_TOKENS:-16}"; WEIGHTS="${WEIGHTS:-auto}"
 bench_pair() { # name casp-folder gguf: llama-bench then casp bench decode, back to back
   local name="$1" folder="$2" gguf="$3"
   echo "-- $name"
   [ -e "$folder" ] && [ -e "$gguf" ] || { echo "  skipped: $folder or $gguf is missing"; return 0; }
   load
   heavy "$build/bin/llama-bench" -m "$gguf" -t 2 -p "$P" -n "$N" -r 2 -o json > "$work/lb.json" 2>/dev/null
-  heavy "${casp[@]}" bench decode --model "$folder" --prompt-tokens "$P" --decode-tokens "$N" --runs 2 --warmup 1 \
+  heavy "${casp[@]}" bench decode --model "$folder" --weights "$WEIGHTS" --prompt-tokens "$P" --decode-tokens "$N" --runs 2 --warmup 1 \
       --warmup-seconds 0 --json > "$work/cb.json"
   load
   local cb lb
@@ -92,7 +94,8 @@ pp = next(r["avg_ts"] for r in lb if r["n_prompt"] > 0)
 tg = next(r["avg_ts"] for r in lb if r["n_gen"] > 0)
 cpp, ctg = cb["prefill_tokens_per_s"], cb["decode_tokens_per_s"]
 print("  prefill %d tok: llama.cpp %.2f tok/s, casp %.2f tok/s, casp/llama.cpp %.2f" % (cb["prompt_tokens"], pp, cpp, cpp / pp))
-print("  decode  %d tok: llama.cpp %.3f tok/s, casp %.3f tok/s, casp/llama.cpp %.2f" % (cb["decode_tokens"], tg, ctg, ctg / tg))
+print("  decode  %d tok: llama.cpp %.3f tok/s, casp %.3f tok/s, casp/llama.cpp %.2f (casp's 16-bit weights: %s)"
+      % (cb["decode_tokens"], tg, ctg, ctg / tg, cb.get("weights", "-")))
 print("  weights read per token: llama.cpp %.3f GB (%.1f GB/s), casp %.3f GB (%.1f GB/s)"
       % (lb_bytes / 1e9, lb_bytes * tg / 1e9, cb_bytes / 1e9, cb_bytes * ctg / 1e9))
 PY

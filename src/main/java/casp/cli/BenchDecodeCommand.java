@@ -2,6 +2,7 @@ package casp.cli;
 
 import casp.io.BadInputException;
 import casp.io.ModelConfig;
+import casp.io.ModelFolder;
 import casp.kernel.Parallel;
 import casp.kernel.VectorOps;
 import casp.model.KvCache;
@@ -28,6 +29,9 @@ import java.util.concurrent.Callable;
 @Command(name = "decode", mixinStandardHelpOptions = true,
         description = "Prefill and decode tokens/s of a model folder (--model) and/or a random Llama-shaped model (--synthetic).")
 public final class BenchDecodeCommand implements Callable<Integer> {
+    @picocli.CommandLine.Mixin
+    WeightsOption weights = new WeightsOption();
+
     @Option(names = "--model", paramLabel = "DIR", description = "Hugging Face model folder (repeatable)")
     List<Path> models = new ArrayList<>();
 
@@ -67,7 +71,10 @@ public final class BenchDecodeCommand implements Callable<Integer> {
     boolean json;
 
     /** One model's median timings. */
-    record Result(String name, int prompt, int decode, double prefillSeconds, double decodeSeconds) {
+    /** weights: where a model folder's 16-bit tensors were kept ("map" or "heap"); null for a synthetic model. */
+    record Result(String name, int prompt, int decode, double prefillSeconds, double decodeSeconds, String weights) {
+        Result withWeights(String w) { return new Result(name, prompt, decode, prefillSeconds, decodeSeconds, w); }
+
         double prefillTps() { return prompt / prefillSeconds; }
 
         double decodeTps() { return decode / decodeSeconds; }
@@ -87,7 +94,10 @@ public final class BenchDecodeCommand implements Callable<Integer> {
         if (synthetic && (hidden < 64 || hidden % 64 != 0 || layers < 1))
             throw new BadInputException("--hidden must be a positive multiple of 64 and --layers positive");
         List<Result> results = new ArrayList<>();
-        for (Path dir : models) results.add(bench(dir.toString(), LlamaModel.load(dir)));
+        for (Path dir : models) {
+            ModelFolder folder = weights.open(dir);
+            results.add(bench(dir.toString(), LlamaModel.load(folder)).withWeights(folder.weights().placement().label()));
+        }
         if (synthetic) {
             ModelConfig.TextConfig c = SyntheticModel.config("llama", hidden, hidden * 11 / 4, layers, hidden / 64,
                     hidden / 64, 64, 32000, 4096, 10000.0, null, false);
@@ -104,6 +114,7 @@ public final class BenchDecodeCommand implements Callable<Integer> {
             for (Result r : results) {
                 ObjectNode n = a.addObject();
                 n.put("model", r.name());
+                if (r.weights() != null) n.put("weights", r.weights());
                 n.put("prompt_tokens", r.prompt());
                 n.put("decode_tokens", r.decode());
                 n.put("prefill_tokens_per_s", r.prefillTps());
@@ -114,7 +125,7 @@ public final class BenchDecodeCommand implements Callable<Integer> {
             System.out.printf(Locale.ROOT, "threads: %d (median of %d runs after %d warm-up)%n", Parallel.threads(), repeat, warmup);
             for (Result r : results)
                 System.out.printf(Locale.ROOT, "%s%n  prefill %d tokens: %.1f tok/s (%.2f ms)   decode %d tokens: %.1f tok/s (%.3f ms/token)%n",
-                        r.name(), r.prompt(), r.prefillTps(), r.prefillSeconds() * 1e3, r.decode(), r.decodeTps(),
+                        r.name() + (r.weights() != null ? " (16-bit weights: " + r.weights() + ")" : ""), r.prompt(), r.prefillTps(), r.prefillSeconds() * 1e3, r.decode(), r.decodeTps(),
                         r.decodeSeconds() * 1e3 / r.decode());
         }
         return 0;
@@ -137,7 +148,7 @@ public final class BenchDecodeCommand implements Callable<Integer> {
             warmRuns++;
         }
         for (int run = 0; run < repeat; run++) runOnce(model, ids, p, d, cache, logits, prefill, decode, run);
-        return new Result(name, p, d, BenchTiming.median(prefill), BenchTiming.median(decode));
+        return new Result(name, p, d, BenchTiming.median(prefill), BenchTiming.median(decode), null);
     }
 
     /** One prefill of ids and d decoding steps; times go to prefill[run] and decode[run] when given. */

@@ -30,6 +30,9 @@ import java.util.concurrent.Callable;
         description = "Perplexity of a text file: encoded once, cut into non-overlapping windows of --ctx tokens "
                 + "(remainder dropped), tokens 1..ctx-1 of each window scored.")
 public final class EvalPplCommand implements Callable<Integer> {
+    @picocli.CommandLine.Mixin
+    WeightsOption weights = new WeightsOption();
+
     @Option(names = "--model", required = true, paramLabel = "DIR", description = "Hugging Face model folder")
     Path modelDir;
 
@@ -53,7 +56,7 @@ public final class EvalPplCommand implements Callable<Integer> {
         if (ctx != null && ctx < 2) throw new BadInputException("--ctx must be at least 2, got " + ctx);
         if (!Files.isRegularFile(textFile)) throw new BadInputException("--text " + textFile + ": no such file");
         String text = readUtf8(textFile);
-        ModelFolder folder = ModelFolder.open(modelDir);
+        ModelFolder folder = weights.open(modelDir);
         int maxPos = folder.config().text().maxPositions();
         int window = ctx != null ? ctx : Math.min(2048, maxPos);
         if (window > maxPos)
@@ -67,7 +70,7 @@ public final class EvalPplCommand implements Callable<Integer> {
         int windows = tokens.length / window;
         Perplexity.Result r;
         KlDivergence.Result kl = null;
-        LlamaModel reference = referenceDir == null ? null : LlamaModel.load(ModelFolder.open(referenceDir));
+        LlamaModel reference = referenceDir == null ? null : LlamaModel.load(weights.open(referenceDir));
         try (Progress p = new Progress("ppl", (long) windows * window, "tok")) {
             if (reference != null) {
                 kl = KlDivergence.evaluate(model, reference, tokens, window, (done, total) -> p.set((long) done * window));

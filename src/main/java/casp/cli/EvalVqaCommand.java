@@ -30,6 +30,9 @@ import java.util.concurrent.Callable;
         description = "Visual question answering on LLaVA conversation data: greedy exact-match accuracy "
                 + "(lower-cased, punctuation stripped) and the perplexity of the reference answer tokens (teacher-forced).")
 public final class EvalVqaCommand implements Callable<Integer> {
+    @picocli.CommandLine.Mixin
+    WeightsOption weights = new WeightsOption();
+
     @Option(names = "--model", required = true, paramLabel = "DIR", description = "LLaVA model folder (Hugging Face llava-hf layout)")
     Path modelDir;
 
@@ -73,8 +76,8 @@ public final class EvalVqaCommand implements Callable<Integer> {
                 : (dataFile.toAbsolutePath().getParent() == null ? Path.of("images") : dataFile.toAbsolutePath().getParent().resolve("images"));
         List<LlavaDataset.Sample> data = LlavaDataset.load(dataFile, images);
         if (data.isEmpty()) throw new BadInputException("--data " + dataFile + ": no samples");
-        LlavaModel model = LlavaModel.load(modelDir);
-        LlavaModel reference = referenceDir == null ? null : LlavaModel.load(referenceDir);
+        LlavaModel model = LlavaModel.load(weights.open(modelDir));
+        LlavaModel reference = referenceDir == null ? null : LlavaModel.load(weights.open(referenceDir));
         frames.applyTo(model, reference);
         int maxNew = maxTokens != null ? maxTokens : defaultMaxTokens(modelDir);
         // --reference: the reference model's answer distributions reach the KL through the answer-logits listener.

@@ -45,6 +45,9 @@ public class GenerateCommand implements Callable<Integer> {
     @Option(names = "--seed", paramLabel = "S", defaultValue = "0", description = "random seed for sampling (default ${DEFAULT-VALUE})")
     protected long seed;
 
+    @picocli.CommandLine.Mixin
+    WeightsOption weights = new WeightsOption();
+
     @Option(names = "--json", description = "print only one JSON object at the end: prompt_ids, ids (generated), text")
     protected boolean json;
 
@@ -76,7 +79,7 @@ public class GenerateCommand implements Callable<Integer> {
             throw new BadInputException("--temperature must be a finite number >= 0, got " + temperature);
         long loadStart = System.nanoTime();
         double loadSeconds = -1;
-        ModelFolder folder = ModelFolder.open(modelDir);
+        ModelFolder folder = weights.open(modelDir);
         Tokenizer tokenizer = Tokenizer.load(folder.dir());
         LlamaModel model = LlamaModel.load(folder);
         if (frames < 0) throw new BadInputException("--frames must be positive, got " + frames);
@@ -136,6 +139,7 @@ public class GenerateCommand implements Callable<Integer> {
             o.put("prefill_tokens_per_s", s.prefillTokensPerSecond());
             o.put("decode_tokens_per_s", s.decodeSteps() > 0 ? s.decodeTokensPerSecond() : 0);
             o.put("load_seconds", loadSeconds);
+            o.put("weights", folder.weights().placement().label());
             if (llava != null) {
                 o.put("visual_tokens", visualTokens(promptIds));
                 o.put("vision_tower_s", llava.towerSeconds());

@@ -36,6 +36,9 @@ import java.util.concurrent.Callable;
         description = "Attention sparsity per layer and head, the attention mass on visual tokens, and MSE(S - S') "
                 + "after whitened low-rank Q/K at the given rank ratios, grouped by the share of visual tokens.")
 public final class SparsityCommand implements Callable<Integer> {
+    @picocli.CommandLine.Mixin
+    WeightsOption weights = new WeightsOption();
+
     @Option(names = "--model", required = true, paramLabel = "DIR", description = "uncompressed Hugging Face model folder")
     Path modelDir;
 
@@ -105,7 +108,7 @@ public final class SparsityCommand implements Callable<Integer> {
         for (double r : ratios) if (!(r > 0 && r <= 1)) throw new BadInputException("--rank-ratio must be in (0, 1], got " + r);
         if (!Files.isRegularFile(data)) throw new BadInputException("--data " + data + ": no such file");
         if (calib != null && !Files.isRegularFile(calib)) throw new BadInputException("--calib " + calib + ": no such file");
-        ModelFolder folder = ModelFolder.open(modelDir);
+        ModelFolder folder = weights.open(modelDir);
         if (folder.config().quantization() != null)
             throw new BadInputException(modelDir + ": the model is compressed; analyse the uncompressed one");
         boolean llavaData = data.getFileName().toString().endsWith(".json");

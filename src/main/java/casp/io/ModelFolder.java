@@ -93,6 +93,12 @@ public final class ModelFolder {
 
     public WeightStore weights() { return weights; }
 
+    /** The same folder with its 16-bit tensors kept as p says at run time ({@link WeightStore#placed}); a folder opens with MAP. */
+    public ModelFolder placed(WeightPlacement p) {
+        WeightStore w = weights.placed(p);
+        return w == weights ? this : new ModelFolder(dir, config, w, textPrefix, lmHead, visionPrefix, projectorPrefix);
+    }
+
     /** Prefix of the decoder's tensors, e.g. "model." or "language_model.model.". */
     public String textPrefix() { return textPrefix; }
 

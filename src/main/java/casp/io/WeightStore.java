@@ -18,10 +18,13 @@ import java.util.Set;
 public final class WeightStore {
     private final Path dir;
     private final Map<String, SafeTensorsFile> fileOf;
+    /** Where 16-bit tensors are kept at run time: MAP or HEAP (AUTO is resolved by {@link #placed}). */
+    private final WeightPlacement placement;
 
-    private WeightStore(Path dir, Map<String, SafeTensorsFile> fileOf) {
+    private WeightStore(Path dir, Map<String, SafeTensorsFile> fileOf, WeightPlacement placement) {
         this.dir = dir;
         this.fileOf = fileOf;
+        this.placement = placement;
     }
 
     public static WeightStore open(Path dir) {
@@ -65,7 +68,33 @@ public final class WeightStore {
             SafeTensorsFile f = SafeTensorsFile.open(named);
             for (String name : f.tensors().keySet()) fileOf.put(name, f);
         }
-        return new WeightStore(dir, Collections.unmodifiableMap(fileOf));
+        return new WeightStore(dir, Collections.unmodifiableMap(fileOf), WeightPlacement.MAP);
+    }
+
+    /**
+     * The same tensors with 16-bit ones kept as p says (a store opens with MAP); AUTO is decided
+     * here, from the size of this store's F16 / BF16 tensors, the machine's memory and the heap
+     * free now (see {@link WeightPlacement}).
+     */
+    public WeightStore placed(WeightPlacement p) {
+        WeightPlacement resolved = p != WeightPlacement.AUTO ? p
+                : WeightPlacement.choose(sixteenBitBytes(), WeightPlacement.physicalMemory(), WeightPlacement.freeHeap());
+        return resolved == placement ? this : new WeightStore(dir, fileOf, resolved);
+    }
+
+    /** MAP or HEAP: where the run time keeps this store's 16-bit tensors. */
+    public WeightPlacement placement() {
+        return placement;
+    }
+
+    /** Bytes of the store's F16 and BF16 tensors. */
+    public long sixteenBitBytes() {
+        long n = 0;
+        for (String name : names()) {
+            TensorInfo t = info(name);
+            if (t.dtype() == casp.tensor.DType.F16 || t.dtype() == casp.tensor.DType.BF16) n += t.byteSize();
+        }
+        return n;
     }
 
     /**

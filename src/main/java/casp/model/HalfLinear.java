@@ -1,5 +1,6 @@
 package casp.model;
 
+import casp.io.WeightPlacement;
 import casp.io.WeightStore;
 import casp.kernel.HalfMatrix;
 import casp.kernel.VectorOps;
@@ -12,12 +13,6 @@ import casp.tensor.DType;
  * the bytes read per decoded token).
  */
 public final class HalfLinear implements Linear {
-    /**
-     * 16-bit weights are used in place from the memory-mapped files; -Dcasp.mmap=false copies them
-     * into the heap instead (for file systems where mapping is slow, or to compare the two).
-     */
-    private static final boolean MAP_WEIGHTS = !"false".equals(System.getProperty("casp.mmap"));
-
     private final HalfMatrix weight;
     private final float[] bias;
 
@@ -30,15 +25,16 @@ public final class HalfLinear implements Linear {
     }
 
     /**
-     * The tensor name [rows, cols] of w in 16 bits, memory-mapped from the file, when the file stores
-     * it as F16 or BF16 (and, for fp16, holds no infinity or NaN); null when it should be read as floats.
+     * The tensor name [rows, cols] of w in 16 bits, memory-mapped from the file or copied into the
+     * heap as w's placement says, when the file stores it as F16 or BF16 (and, for fp16, holds no
+     * infinity or NaN); null when it should be read as floats.
      */
     public static HalfMatrix matrix(WeightStore w, String name, int rows, int cols) {
         DType t = w.info(name).dtype();
         if (t != DType.F16 && t != DType.BF16) return null;
         boolean bf16 = t == DType.BF16;
         // mappedHalfs refuses NaN and infinity itself: the matrix need not scan the values again
-        return MAP_WEIGHTS ? HalfMatrix.ofFinite(rows, cols, w.mappedHalfs(name, rows, cols), bf16)
+        return w.placement() != WeightPlacement.HEAP ? HalfMatrix.ofFinite(rows, cols, w.mappedHalfs(name, rows, cols), bf16)
                 : HalfMatrix.of(rows, cols, w.halfs(name, rows, cols), bf16);
     }
 
@@ -57,6 +53,9 @@ public final class HalfLinear implements Linear {
     public static DenseLinear dense(Linear l) {
         return l instanceof DenseLinear d ? d : l instanceof HalfLinear h ? h.widen() : null;
     }
+
+    /** The 16-bit weight [out, in]. */
+    public HalfMatrix weight() { return weight; }
 
     @Override public int in() { return weight.cols(); }
 

@@ -43,6 +43,23 @@ class BenchDecodeCommandTest {
     }
 
     @Test
+    void reportsWhereSixteenBitWeightsAreKept() throws Exception {
+        for (String w : new String[]{"heap", "map"}) {
+            CliRunner.Result r = CliRunner.run("bench", "decode", "--model", TestData.model("stories260K").toString(), "--weights", w,
+                    "--prompt-tokens", "3", "--decode-tokens", "2", "--runs", "1", "--warmup", "0", "--warmup-seconds", "0", "--json");
+            assertEquals(0, r.exitCode(), r.err());
+            assertEquals(w, new ObjectMapper().readTree(r.out()).get("results").get(0).get("weights").asText());
+        }
+    }
+
+    @Test
+    void rejectsAnUnknownPlacement() {
+        CliRunner.Result r = CliRunner.run("bench", "decode", "--model", TestData.model("stories260K").toString(), "--weights", "disk");
+        assertEquals(2, r.exitCode());
+        assertTrue(r.err().contains("--weights") && r.err().contains("'disk'"), r.err());
+    }
+
+    @Test
     void needsAModel() {
         CliRunner.Result r = CliRunner.run("bench", "decode");
         assertEquals(2, r.exitCode());

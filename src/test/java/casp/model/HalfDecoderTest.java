@@ -3,6 +3,7 @@ package casp.model;
 import casp.TestData;
 import casp.io.ChatTemplate;
 import casp.io.ModelFolder;
+import casp.io.WeightPlacement;
 import casp.tensor.DType;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -13,6 +14,8 @@ import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 
 /**
@@ -49,7 +52,7 @@ class HalfDecoderTest {
         for (String name : halfFolder.weights().names())
             if (sixteenBit(halfFolder, name)) assertEquals(dtype, halfFolder.weights().info(name).dtype(), name);
 
-        LlavaModel a = LlavaModel.load(half), b = LlavaModel.load(rounded);
+        LlavaModel a = LlavaModel.load(halfFolder), b = LlavaModel.load(rounded);
         LlamaModel ta = a.language(), tb = b.language();
         for (DecoderLayer layer : ta.layers())
             for (String name : DecoderLayer.LINEARS) assertInstanceOf(HalfLinear.class, layer.linear(name), layer.index() + " " + name);
@@ -69,10 +72,23 @@ class HalfDecoderTest {
         }
         close(oneRef, one, "decoded logit");
 
+        // the same weights copied into the heap: the kernels' array loads give the same bits as their buffer loads
+        LlavaModel h = LlavaModel.load(halfFolder.placed(WeightPlacement.HEAP));
+        LlamaModel th = h.language();
+        assertEquals(WeightPlacement.MAP, halfFolder.weights().placement());
+        assertTrue(((HalfLinear) ta.layer(0).linear(DecoderLayer.Q)).weight().isMapped());
+        assertFalse(((HalfLinear) th.layer(0).linear(DecoderLayer.Q)).weight().isMapped());
+        assertArrayEquals(ta.forward(ids, ta.newCache(32), true), th.forward(ids, th.newCache(32), true), "prefill, heap vs mapped");
+        float[] oneHeap = new float[th.vocabSize()];
+        KvCache ch = th.newCache(8);
+        for (int id : new int[]{1, 7, 19}) th.decode(id, ch, oneHeap);
+        assertArrayEquals(one, oneHeap, "decoded logits, heap vs mapped");
+
         Path image = TestData.shared("models/tiny-llava/data/dev/images/img_000003.png");
         int[] prompt = a.promptIds(List.of(new ChatTemplate.Message("user", List.of(ChatTemplate.Part.image(), ChatTemplate.Part.text("What is in the picture?")))), true);
         List<float[]> ia = List.of(a.encodeImage(image)), ib = List.of(b.encodeImage(image));
         close(b.forward(prompt, ib, false), a.forward(prompt, ia, false), "image prompt logit");
+        assertArrayEquals(a.forward(prompt, ia, false), h.forward(prompt, List.of(h.encodeImage(image)), false), "image prompt, heap vs mapped");
     }
 
     private static void close(float[] expected, float[] got, String what) {

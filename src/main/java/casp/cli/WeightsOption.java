@@ -1,0 +1,33 @@
+package casp.cli;
+
+import casp.io.ModelFolder;
+import casp.io.WeightPlacement;
+import picocli.CommandLine.ITypeConverter;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.TypeConversionException;
+
+import java.nio.file.Path;
+import java.util.Locale;
+
+/** {@code --weights auto|map|heap} of the commands that run a model: where its 16-bit tensors are kept. */
+final class WeightsOption {
+    @Option(names = "--weights", paramLabel = "auto|map|heap", defaultValue = "auto", converter = Placement.class,
+            description = "where F16/BF16 weights live: map = used in place from the memory-mapped files (loads in "
+                    + "seconds; the file cache holds them), heap = copied into the Java heap (reads every byte at load; "
+                    + "decodes faster, on huge pages), auto = heap when they take at most half of the machine's memory "
+                    + "and fit in the free heap, else map (default ${DEFAULT-VALUE})")
+    WeightPlacement placement = WeightPlacement.AUTO;
+
+    /** The model folder dir with its 16-bit weights placed as --weights says. */
+    ModelFolder open(Path dir) {
+        return ModelFolder.open(dir).placed(placement);
+    }
+
+    static final class Placement implements ITypeConverter<WeightPlacement> {
+        @Override
+        public WeightPlacement convert(String value) {
+            for (WeightPlacement p : WeightPlacement.values()) if (p.label().equals(value.toLowerCase(Locale.ROOT))) return p;
+            throw new TypeConversionException("'" + value + "' is not one of auto, map, heap");
+        }
+    }
+}
