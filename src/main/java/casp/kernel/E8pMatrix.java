@@ -149,7 +149,8 @@ public final class E8pMatrix {
             int per = n / E8p.DIM;
             for (int r0 = 0; r0 < m; r0 += TILE) {
                 int rn = Math.min(TILE, m - r0);
-                for (int i = 0; i < rn * per; i++) E8p.decode(codes[r0 * per + i] & 0xffff, s.tile, i * E8p.DIM);
+                float[] table = E8p.table(); // a copy of the codeword: faster than decoding it
+                for (int i = 0; i < rn * per; i++) System.arraycopy(table, (codes[r0 * per + i] & 0xffff) * E8p.DIM, s.tile, i * E8p.DIM, E8p.DIM);
                 if (codes2 != null) addSecondStage(s.tile, 0, codes2, r0 * per, rn * per);
                 // Yt[:, r0:r0+rn] = scale * Xt C[r0:r0+rn, :]^T
                 Gemm.sgemm(false, true, batch, rn, n, scale, xt, 0, n, s.tile, 0, n, 0f, yt, r0, m);
@@ -185,7 +186,8 @@ public final class E8pMatrix {
         float[] table = E8p.table(), table2 = codes2 == null ? null : residual.table();
         float inv = codes2 == null ? 0 : 1 / residual.scale;
         int r0 = (int) ((long) m * t / tasks), r1 = (int) ((long) m * (t + 1) / tasks);
-        dots(table, codes, per, xt, r0, r1, yt);
+        if (SIMD) E8pSimd.decodeDotBf16(E8p.tableBf16(), codes, per, xt, r0, r1, yt, 0);
+        else dots(table, codes, per, xt, r0, r1, yt);
         if (codes2 != null) {
             dots(table2, codes2, per, xt, r0, r1, y2);
             for (int r = r0; r < r1; r++) yt[r] += y2[r] * inv;

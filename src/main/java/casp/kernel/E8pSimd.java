@@ -1,6 +1,8 @@
 package casp.kernel;
 
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorOperators;
@@ -92,7 +94,7 @@ final class E8pSimd {
 
     /**
      * y[yOff + r] = sum_j table[codes[r per + j]] . x[8 j, 8 j + 8) for rows r0 .. r1 (the codewords
-     * from the full table, 8 floats each).
+     * from the full table, 8 floats each; the second stage's small tables).
      */
     static void decodeDot(float[] table, short[] codes, int per, float[] x, int r0, int r1, float[] y, int yOff) {
         for (int r = r0; r < r1; r++) {
@@ -103,6 +105,41 @@ final class E8pSimd {
                 acc = w.fma(FloatVector.fromArray(F8, x, j * E8p.DIM), acc);
             }
             y[yOff + r] = acc.reduceLanes(VectorOperators.ADD);
+        }
+    }
+
+    /** Eight 16-bit values: one bf16 codeword. */
+    private static final VectorSpecies<Short> S8 = F8 == null ? null : VectorSpecies.of(short.class, VectorShape.S_128_BIT);
+    /** Eight ints: a bf16 codeword widened to float bits. */
+    private static final VectorSpecies<Integer> I8 = F8 == null ? null : VectorSpecies.of(int.class, VectorShape.S_256_BIT);
+
+    /**
+     * As {@link #decodeDot} from the bf16 codebook ({@link E8p#tableBf16}), four codes per step into
+     * four sums. The lookups dominate: a float codebook (2 MiB) fills a core's L2 cache and misses
+     * it, the bf16 one (1 MiB) mostly hits; 0.92 -> 0.53 ns per code over the seven linears of a 7B
+     * layer on 2 threads (the extra sums alone changed nothing). The body is written out: a helper
+     * that returns the widened codeword would be a call on a vector the caller does not see made.
+     */
+    static void decodeDotBf16(short[] table, short[] codes, int per, float[] x, int r0, int r1, float[] y, int yOff) {
+        final int d = E8p.DIM;
+        for (int r = r0; r < r1; r++) {
+            FloatVector a0 = FloatVector.zero(F8), a1 = a0, a2 = a0, a3 = a0;
+            int c = r * per, j = 0;
+            for (; j + 4 <= per; j += 4) {
+                IntVector w0 = (IntVector) ShortVector.fromArray(S8, table, (codes[c + j] & 0xffff) * d).convertShape(VectorOperators.S2I, I8, 0);
+                IntVector w1 = (IntVector) ShortVector.fromArray(S8, table, (codes[c + j + 1] & 0xffff) * d).convertShape(VectorOperators.S2I, I8, 0);
+                IntVector w2 = (IntVector) ShortVector.fromArray(S8, table, (codes[c + j + 2] & 0xffff) * d).convertShape(VectorOperators.S2I, I8, 0);
+                IntVector w3 = (IntVector) ShortVector.fromArray(S8, table, (codes[c + j + 3] & 0xffff) * d).convertShape(VectorOperators.S2I, I8, 0);
+                a0 = w0.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(FloatVector.fromArray(F8, x, j * d), a0);
+                a1 = w1.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(FloatVector.fromArray(F8, x, (j + 1) * d), a1);
+                a2 = w2.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(FloatVector.fromArray(F8, x, (j + 2) * d), a2);
+                a3 = w3.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(FloatVector.fromArray(F8, x, (j + 3) * d), a3);
+            }
+            for (; j < per; j++) {
+                IntVector w0 = (IntVector) ShortVector.fromArray(S8, table, (codes[c + j] & 0xffff) * d).convertShape(VectorOperators.S2I, I8, 0);
+                a0 = w0.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(FloatVector.fromArray(F8, x, j * d), a0);
+            }
+            y[yOff + r] = a0.add(a1).add(a2.add(a3)).reduceLanes(VectorOperators.ADD);
         }
     }
 }
