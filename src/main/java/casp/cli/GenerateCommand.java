@@ -150,8 +150,8 @@ public class GenerateCommand implements Callable<Integer> {
         } else {
             out.println(tail);
             if (!Progress.quiet())
-                System.err.printf(Locale.ROOT, "[load %.1f s; %d prompt tokens, prefill %.1f tok/s; %d new tokens, decode %.1f tok/s]%n",
-                        loadSeconds, s.promptTokens(), s.prefillTokensPerSecond(), ids.length,
+                System.err.printf(Locale.ROOT, "[load %.1f s (16-bit weights: %s); %d prompt tokens, prefill %.1f tok/s; %d new tokens, decode %.1f tok/s]%n",
+                        loadSeconds, folder.weights().placement().label(), s.promptTokens(), s.prefillTokensPerSecond(), ids.length,
                         s.decodeSteps() > 0 ? s.decodeTokensPerSecond() : 0.0);
             if (llava != null && !Progress.quiet())
                 System.err.printf(Locale.ROOT, "[%d visual tokens; vision tower %.2f s, projector %.2f s, language model %.2f s "
