@@ -92,7 +92,7 @@ public final class E8pMatrix {
 
     /** Reusable buffers of {@link #multiply}; one per caller (not thread-safe). */
     public static final class Scratch {
-        float[] xt = new float[0], yt = new float[0], yt2 = new float[0], tile = new float[0], dense = new float[0];
+        float[] xt = new float[0], yt = new float[0], yt2 = new float[0], dense = new float[0];
         /** The decode-and-dot pass as a task of the threads, reused by every call. */
         final DecodeDot decodeDot = new DecodeDot();
     }
@@ -126,7 +126,7 @@ public final class E8pMatrix {
      * Y[batch, rows] = X[batch, cols] W_hat^T on the codes, W_hat never formed: each input row is
      * signed and transformed (x~ = T_in S_in P_in x), multiplied by scale * C, transformed back
      * (S_out T_out^T) and cut to rows. One row: a decode-and-dot pass over the codes; more rows:
-     * C decoded {@value #TILE} rows at a time into scratch and multiplied with a GEMM.
+     * C decoded {@value #TILE} rows at a time and multiplied with a GEMM ({@link #decodeTiles}).
      */
     public void multiply(float[] x, int xOff, int batch, float[] y, int yOff, Scratch s) {
         int m = paddedRows, n = paddedCols;
@@ -145,22 +145,36 @@ public final class E8pMatrix {
             if (codes2 != null && s.yt2.length < m) s.yt2 = new float[m];
             decodeDot(xt, yt, s.yt2, s.decodeDot);
         } else {
-            if (s.tile.length < TILE * n) s.tile = new float[TILE * n];
-            int per = n / E8p.DIM;
-            for (int r0 = 0; r0 < m; r0 += TILE) {
-                int rn = Math.min(TILE, m - r0);
-                float[] table = E8p.table(); // a copy of the codeword: faster than decoding it
-                for (int i = 0; i < rn * per; i++) System.arraycopy(table, (codes[r0 * per + i] & 0xffff) * E8p.DIM, s.tile, i * E8p.DIM, E8p.DIM);
-                if (codes2 != null) addSecondStage(s.tile, 0, codes2, r0 * per, rn * per);
-                // Yt[:, r0:r0+rn] = scale * Xt C[r0:r0+rn, :]^T
-                Gemm.sgemm(false, true, batch, rn, n, scale, xt, 0, n, s.tile, 0, n, 0f, yt, r0, m);
-            }
+            decodeTiles(xt, batch, yt);
         }
         if (batch == 1) hOut.apply(yt, 0, true, denseScratch(s, hOut));
         else hOut.applyRows(yt, 0, batch, true);
         for (int b = 0; b < batch; b++) {
             for (int r = 0; r < rows; r++) y[yOff + b * rows + r] = signOut[r] < 0 ? -yt[b * m + r] : yt[b * m + r];
         }
+    }
+
+    /** Each thread's tile of decoded rows for {@link #decodeTiles}. */
+    private static final ThreadLocal<float[]> TILE_BUFFER = ThreadLocal.withInitial(() -> new float[0]);
+
+    /**
+     * yt[batch, paddedRows] = scale * xt C^T, C decoded {@value #TILE} rows at a time: each tile is
+     * a task of the threads that copies its codewords from the codebook and multiplies them with
+     * a GEMM of its own (run inline: a loop inside forRange does not split again), so decoding is
+     * not a serial step between parallel GEMMs.
+     */
+    private void decodeTiles(float[] xt, int batch, float[] yt) {
+        int m = paddedRows, n = paddedCols, per = n / E8p.DIM;
+        float[] table = E8p.table();
+        Parallel.forRange((m + TILE - 1) / TILE, t -> {
+            int r0 = t * TILE, rn = Math.min(TILE, m - r0);
+            float[] tile = TILE_BUFFER.get();
+            if (tile.length < TILE * n) TILE_BUFFER.set(tile = new float[TILE * n]);
+            for (int i = 0; i < rn * per; i++) System.arraycopy(table, (codes[r0 * per + i] & 0xffff) * E8p.DIM, tile, i * E8p.DIM, E8p.DIM);
+            if (codes2 != null) addSecondStage(tile, 0, codes2, r0 * per, rn * per);
+            // Yt[:, r0:r0+rn] = scale * Xt C[r0:r0+rn, :]^T
+            Gemm.sgemm(false, true, batch, rn, n, scale, xt, 0, n, tile, 0, n, 0f, yt, r0, m);
+        });
     }
 
     private static float[] denseScratch(Scratch s, Hadamard h) {
