@@ -96,7 +96,7 @@ public final class BenchDecodeCommand implements Callable<Integer> {
         List<Result> results = new ArrayList<>();
         for (Path dir : models) {
             ModelFolder folder = weights.open(dir);
-            results.add(bench(dir.toString(), LlamaModel.load(folder)).withWeights(folder.weights().placement().label()));
+            results.add(bench(dir.toString(), LlamaModel.load(folder)).withWeights(WeightsOption.describe(folder)));
         }
         if (synthetic) {
             ModelConfig.TextConfig c = SyntheticModel.config("llama", hidden, hidden * 11 / 4, layers, hidden / 64,

@@ -139,7 +139,7 @@ public class GenerateCommand implements Callable<Integer> {
             o.put("prefill_tokens_per_s", s.prefillTokensPerSecond());
             o.put("decode_tokens_per_s", s.decodeSteps() > 0 ? s.decodeTokensPerSecond() : 0);
             o.put("load_seconds", loadSeconds);
-            o.put("weights", folder.weights().placement().label());
+            o.put("weights", WeightsOption.describe(folder));
             if (llava != null) {
                 o.put("visual_tokens", visualTokens(promptIds));
                 o.put("vision_tower_s", llava.towerSeconds());
@@ -151,7 +151,7 @@ public class GenerateCommand implements Callable<Integer> {
             out.println(tail);
             if (!Progress.quiet())
                 System.err.printf(Locale.ROOT, "[load %.1f s (16-bit weights: %s); %d prompt tokens, prefill %.1f tok/s; %d new tokens, decode %.1f tok/s]%n",
-                        loadSeconds, folder.weights().placement().label(), s.promptTokens(), s.prefillTokensPerSecond(), ids.length,
+                        loadSeconds, WeightsOption.describe(folder), s.promptTokens(), s.prefillTokensPerSecond(), ids.length,
                         s.decodeSteps() > 0 ? s.decodeTokensPerSecond() : 0.0);
             if (llava != null && !Progress.quiet())
                 System.err.printf(Locale.ROOT, "[%d visual tokens; vision tower %.2f s, projector %.2f s, language model %.2f s "

@@ -23,6 +23,11 @@ final class WeightsOption {
         return ModelFolder.open(dir).placed(placement);
     }
 
+    /** Where folder's 16-bit tensors are kept, for reports: "map", "heap", or "none" when it has none. */
+    static String describe(ModelFolder folder) {
+        return folder.weights().sixteenBitBytes() == 0 ? "none" : folder.weights().placement().label();
+    }
+
     static final class Placement implements ITypeConverter<WeightPlacement> {
         @Override
         public WeightPlacement convert(String value) {

@@ -4,6 +4,9 @@ import casp.TestData;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Path;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -43,13 +46,21 @@ class BenchDecodeCommandTest {
     }
 
     @Test
-    void reportsWhereSixteenBitWeightsAreKept() throws Exception {
+    void reportsWhereSixteenBitWeightsAreKept(@TempDir Path dir) throws Exception {
+        Path twin = dir.resolve("twin");
+        assertEquals(0, CliRunner.run("synth", "--config", SynthCommandTest.config(dir).toString(), "--out", twin.toString(),
+                "--layers", "1", "--dtype", "bf16", "--seed", "1").exitCode());
         for (String w : new String[]{"heap", "map"}) {
-            CliRunner.Result r = CliRunner.run("bench", "decode", "--model", TestData.model("stories260K").toString(), "--weights", w,
+            CliRunner.Result r = CliRunner.run("bench", "decode", "--model", twin.toString(), "--weights", w,
                     "--prompt-tokens", "3", "--decode-tokens", "2", "--runs", "1", "--warmup", "0", "--warmup-seconds", "0", "--json");
             assertEquals(0, r.exitCode(), r.err());
             assertEquals(w, new ObjectMapper().readTree(r.out()).get("results").get(0).get("weights").asText());
         }
+        // a float32 model has no 16-bit tensors to place
+        CliRunner.Result r = CliRunner.run("bench", "decode", "--model", TestData.model("stories260K").toString(), "--weights", "heap",
+                "--prompt-tokens", "3", "--decode-tokens", "2", "--runs", "1", "--warmup", "0", "--warmup-seconds", "0", "--json");
+        assertEquals(0, r.exitCode(), r.err());
+        assertEquals("none", new ObjectMapper().readTree(r.out()).get("results").get(0).get("weights").asText());
     }
 
     @Test
