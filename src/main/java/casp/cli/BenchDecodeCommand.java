@@ -13,6 +13,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.nio.file.Path;
@@ -29,7 +30,7 @@ import java.util.concurrent.Callable;
 @Command(name = "decode", mixinStandardHelpOptions = true,
         description = "Prefill and decode tokens/s of a model folder (--model) and/or a random Llama-shaped model (--synthetic).")
 public final class BenchDecodeCommand implements Callable<Integer> {
-    @picocli.CommandLine.Mixin
+    @Mixin
     WeightsOption weights = new WeightsOption();
 
     @Option(names = "--model", paramLabel = "DIR", description = "Hugging Face model folder (repeatable)")
@@ -70,8 +71,10 @@ public final class BenchDecodeCommand implements Callable<Integer> {
     @Option(names = "--json", description = "print one JSON object")
     boolean json;
 
-    /** One model's median timings. */
-    /** weights: where a model folder's 16-bit tensors were kept ("map" or "heap"); null for a synthetic model. */
+    /**
+     * One model's median timings; weights says where a model folder's 16-bit tensors were kept
+     * ("map", "heap", or "none" when it has none), null for a synthetic model.
+     */
     record Result(String name, int prompt, int decode, double prefillSeconds, double decodeSeconds, String weights) {
         Result withWeights(String w) { return new Result(name, prompt, decode, prefillSeconds, decodeSeconds, w); }
 

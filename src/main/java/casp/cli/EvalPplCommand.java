@@ -9,6 +9,7 @@ import casp.model.LlamaModel;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.io.IOException;
@@ -30,7 +31,7 @@ import java.util.concurrent.Callable;
         description = "Perplexity of a text file: encoded once, cut into non-overlapping windows of --ctx tokens "
                 + "(remainder dropped), tokens 1..ctx-1 of each window scored.")
 public final class EvalPplCommand implements Callable<Integer> {
-    @picocli.CommandLine.Mixin
+    @Mixin
     WeightsOption weights = new WeightsOption();
 
     @Option(names = "--model", required = true, paramLabel = "DIR", description = "Hugging Face model folder")

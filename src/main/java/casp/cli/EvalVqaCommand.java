@@ -30,7 +30,7 @@ import java.util.concurrent.Callable;
         description = "Visual question answering on LLaVA conversation data: greedy exact-match accuracy "
                 + "(lower-cased, punctuation stripped) and the perplexity of the reference answer tokens (teacher-forced).")
 public final class EvalVqaCommand implements Callable<Integer> {
-    @picocli.CommandLine.Mixin
+    @Mixin
     WeightsOption weights = new WeightsOption();
 
     @Option(names = "--model", required = true, paramLabel = "DIR", description = "LLaVA model folder (Hugging Face llava-hf layout)")

@@ -20,7 +20,7 @@ final class FailureMessages {
             }
             if (t instanceof OutOfMemoryError) {
                 return "out of memory (Java heap of " + Runtime.getRuntime().maxMemory() / (1 << 20)
-                        + " MiB): lower the sizes asked for, or give Java more memory (CASP_JAVA_OPTS=-Xmx...)";
+                        + " MiB): lower the sizes asked for, run with --weights map where the command has it, or give Java more memory (CASP_JAVA_OPTS=-Xmx...)";
             }
         }
         return null;

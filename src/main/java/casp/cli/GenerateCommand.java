@@ -10,6 +10,7 @@ import casp.model.Sampler;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.io.PrintStream;
@@ -45,7 +46,7 @@ public class GenerateCommand implements Callable<Integer> {
     @Option(names = "--seed", paramLabel = "S", defaultValue = "0", description = "random seed for sampling (default ${DEFAULT-VALUE})")
     protected long seed;
 
-    @picocli.CommandLine.Mixin
+    @Mixin
     WeightsOption weights = new WeightsOption();
 
     @Option(names = "--json", description = "print only one JSON object at the end: prompt_ids, ids (generated), text")

@@ -36,7 +36,7 @@ import java.util.concurrent.Callable;
         description = "Attention sparsity per layer and head, the attention mass on visual tokens, and MSE(S - S') "
                 + "after whitened low-rank Q/K at the given rank ratios, grouped by the share of visual tokens.")
 public final class SparsityCommand implements Callable<Integer> {
-    @picocli.CommandLine.Mixin
+    @Mixin
     WeightsOption weights = new WeightsOption();
 
     @Option(names = "--model", required = true, paramLabel = "DIR", description = "uncompressed Hugging Face model folder")

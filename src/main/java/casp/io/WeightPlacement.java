@@ -3,13 +3,13 @@ package casp.io;
 /**
  * Where the run time keeps a model's F16 / BF16 tensors.
  *
- * <p>MAP uses them in place from the memory-mapped shards: loading takes seconds, nothing is copied,
- * and the pages belong to the file cache (shared, dropped and reread under memory pressure). HEAP
- * copies them into Java arrays: loading reads every byte, the memory is the process's own, and the
- * JVM can back it with transparent huge pages, which the kernel does not do for a mapped file. With
- * 4 KiB pages each 4 KiB of a streamed weight matrix costs a TLB miss (in a virtual machine a
- * two-level page walk) and restarts the hardware prefetcher, so the mat-vec of a decoded token
- * reads mapped weights measurably slower than weights on the heap (see docs/real-size.md).
+ * <p>MAP uses them in place from the memory-mapped shards: nothing is copied, and the pages belong
+ * to the file cache (shared, dropped and reread under memory pressure). HEAP copies them into Java
+ * arrays: the load copies every byte (a 7B LLaVA: ~50 s against ~3.5 s mapped, both with the file
+ * cached), the memory is the process's own, and the JVM can back it with transparent huge pages,
+ * which the kernel does not do for a mapped file (4 KiB pages: a TLB miss, in a virtual machine a
+ * two-level page walk, and a hardware-prefetcher restart per 4 KiB of a streamed row). The mat-vec
+ * of a decoded token reads weights on the heap about 15% faster (docs/kernels.md).
  * AUTO picks HEAP when the 16-bit tensors take at most half of the machine's memory and fit in the
  * JVM's free heap with room to spare, else MAP: a model that crowds the machine stays a file the
  * kernel can page.
@@ -44,7 +44,22 @@ public enum WeightPlacement {
         }
     }
 
-    /** Heap this JVM can still grow into: its maximum less what is in use now. */
+    /**
+     * AUTO's choice for sixteenBitBytes on this machine and JVM. When only the heap is short, the
+     * garbage of an earlier load (a model dropped, its copy not yet collected) may be why: collected
+     * once, then asked again.
+     */
+    static WeightPlacement chooseHere(long sixteenBitBytes) {
+        long physical = physicalMemory();
+        WeightPlacement p = choose(sixteenBitBytes, physical, freeHeap());
+        if (p == MAP && choose(sixteenBitBytes, physical, Long.MAX_VALUE) == HEAP) {
+            System.gc();
+            p = choose(sixteenBitBytes, physical, freeHeap());
+        }
+        return p;
+    }
+
+    /** Heap this JVM can still grow into: its maximum less what is allocated now (live or not). */
     static long freeHeap() {
         Runtime rt = Runtime.getRuntime();
         return rt.maxMemory() - (rt.totalMemory() - rt.freeMemory());

@@ -1,5 +1,6 @@
 package casp.io;
 
+import casp.tensor.DType;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 
@@ -78,7 +79,7 @@ public final class WeightStore {
      */
     public WeightStore placed(WeightPlacement p) {
         WeightPlacement resolved = p != WeightPlacement.AUTO ? p
-                : WeightPlacement.choose(sixteenBitBytes(), WeightPlacement.physicalMemory(), WeightPlacement.freeHeap());
+                : WeightPlacement.chooseHere(sixteenBitBytes());
         return resolved == placement ? this : new WeightStore(dir, fileOf, resolved);
     }
 
@@ -92,7 +93,7 @@ public final class WeightStore {
         long n = 0;
         for (String name : names()) {
             TensorInfo t = info(name);
-            if (t.dtype() == casp.tensor.DType.F16 || t.dtype() == casp.tensor.DType.BF16) n += t.byteSize();
+            if (t.dtype() == DType.F16 || t.dtype() == DType.BF16) n += t.byteSize();
         }
         return n;
     }

@@ -166,15 +166,19 @@ public final class E8pMatrix {
     private void decodeTiles(float[] xt, int batch, float[] yt) {
         int m = paddedRows, n = paddedCols, per = n / E8p.DIM;
         float[] table = E8p.table();
-        Parallel.forRange((m + TILE - 1) / TILE, t -> {
+        int tiles = (m + TILE - 1) / TILE;
+        java.util.function.IntConsumer tile = t -> {
             int r0 = t * TILE, rn = Math.min(TILE, m - r0);
-            float[] tile = TILE_BUFFER.get();
-            if (tile.length < TILE * n) TILE_BUFFER.set(tile = new float[TILE * n]);
-            for (int i = 0; i < rn * per; i++) System.arraycopy(table, (codes[r0 * per + i] & 0xffff) * E8p.DIM, tile, i * E8p.DIM, E8p.DIM);
-            if (codes2 != null) addSecondStage(tile, 0, codes2, r0 * per, rn * per);
+            float[] buf = TILE_BUFFER.get();
+            if (buf.length < TILE * n) TILE_BUFFER.set(buf = new float[TILE * n]);
+            for (int i = 0; i < rn * per; i++) System.arraycopy(table, (codes[r0 * per + i] & 0xffff) * E8p.DIM, buf, i * E8p.DIM, E8p.DIM);
+            if (codes2 != null) addSecondStage(buf, 0, codes2, r0 * per, rn * per);
             // Yt[:, r0:r0+rn] = scale * Xt C[r0:r0+rn, :]^T
-            Gemm.sgemm(false, true, batch, rn, n, scale, xt, 0, n, tile, 0, n, 0f, yt, r0, m);
-        });
+            Gemm.sgemm(false, true, batch, rn, n, scale, xt, 0, n, buf, 0, n, 0f, yt, r0, m);
+        };
+        // fewer tiles than threads: one tile after another, each GEMM split over the threads
+        if (tiles >= Parallel.threads()) Parallel.forRange(tiles, tile);
+        else for (int t = 0; t < tiles; t++) tile.accept(t);
     }
 
     private static float[] denseScratch(Scratch s, Hadamard h) {
@@ -200,7 +204,7 @@ public final class E8pMatrix {
         float[] table = E8p.table(), table2 = codes2 == null ? null : residual.table();
         float inv = codes2 == null ? 0 : 1 / residual.scale;
         int r0 = (int) ((long) m * t / tasks), r1 = (int) ((long) m * (t + 1) / tasks);
-        if (SIMD) E8pSimd.decodeDotBf16(E8p.tableBf16(), codes, per, xt, r0, r1, yt, 0);
+        if (SIMD) E8pSimd.decodeDotQuarters(E8p.tableQuarters(), codes, per, xt, r0, r1, yt, 0);
         else dots(table, codes, per, xt, r0, r1, yt);
         if (codes2 != null) {
             dots(table2, codes2, per, xt, r0, r1, y2);

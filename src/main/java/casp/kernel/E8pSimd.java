@@ -1,8 +1,7 @@
 package casp.kernel;
 
+import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.IntVector;
-import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorOperators;
@@ -93,8 +92,8 @@ final class E8pSimd {
     static final VectorSpecies<Float> F8 = VectorSupport.bits() >= 256 ? VectorSpecies.of(float.class, VectorShape.S_256_BIT) : null;
 
     /**
-     * y[yOff + r] = sum_j table[codes[r per + j]] . x[8 j, 8 j + 8) for rows r0 .. r1 (the codewords
-     * from the full table, 8 floats each; the second stage's small tables).
+     * y[yOff + r] = sum_j table[codes[r per + j]] . x[8 j, 8 j + 8) for rows r0 .. r1, from a float
+     * table of 8-value codewords (the second stage's; the E8P codebook goes through decodeDotQuarters).
      */
     static void decodeDot(float[] table, short[] codes, int per, float[] x, int r0, int r1, float[] y, int yOff) {
         for (int r = r0; r < r1; r++) {
@@ -108,38 +107,40 @@ final class E8pSimd {
         }
     }
 
-    /** Eight 16-bit values: one bf16 codeword. */
-    private static final VectorSpecies<Short> S8 = F8 == null ? null : VectorSpecies.of(short.class, VectorShape.S_128_BIT);
-    /** Eight ints: a bf16 codeword widened to float bits. */
-    private static final VectorSpecies<Integer> I8 = F8 == null ? null : VectorSpecies.of(int.class, VectorShape.S_256_BIT);
+    /** Eight bytes: one codeword in quarters. */
+    private static final VectorSpecies<Byte> B8 = F8 == null ? null : VectorSpecies.of(byte.class, VectorShape.S_64_BIT);
 
     /**
-     * As {@link #decodeDot} from the bf16 codebook ({@link E8p#tableBf16}), four codes per step into
-     * four sums. The lookups dominate: a float codebook (2 MiB) fills a core's L2 cache and misses
-     * it, the bf16 one (1 MiB) mostly hits; 0.92 -> 0.53 ns per code over the seven linears of a 7B
-     * layer on 2 threads (the extra sums alone changed nothing). The body is written out: a helper
-     * that returns the widened codeword would be a call on a vector the caller does not see made.
+     * As {@link #decodeDot} from the codebook in quarters ({@link E8p#tableQuarters}: 4 x codeword
+     * as bytes, converted to floats in the kernel; the sum times 1/4 is exact), four codes per step
+     * into four sums. The lookups set the speed: the float codebook (2 MiB) fills a core's L2 cache
+     * and misses it, the byte one (512 KiB) stays there; 0.92 -> 0.54 ns per code over the seven
+     * linears of a 7B layer on 2 threads (the extra sums alone changed nothing). Bytes rather than
+     * bf16 (1 MiB, 0.53-0.67 ns): widening bf16 takes 256-bit int vectors, a second int shape in the
+     * Vector API's type profiles, after which C2 boxed the quantized mat-vec's 512-bit int vectors
+     * (VectorBoxingTest: 1.3 MB per round). The body is written out: a helper that returns the
+     * converted codeword would be a call on a vector the caller does not see made.
      */
-    static void decodeDotBf16(short[] table, short[] codes, int per, float[] x, int r0, int r1, float[] y, int yOff) {
+    static void decodeDotQuarters(byte[] table, short[] codes, int per, float[] x, int r0, int r1, float[] y, int yOff) {
         final int d = E8p.DIM;
         for (int r = r0; r < r1; r++) {
             FloatVector a0 = FloatVector.zero(F8), a1 = a0, a2 = a0, a3 = a0;
             int c = r * per, j = 0;
             for (; j + 4 <= per; j += 4) {
-                IntVector w0 = (IntVector) ShortVector.fromArray(S8, table, (codes[c + j] & 0xffff) * d).convertShape(VectorOperators.S2I, I8, 0);
-                IntVector w1 = (IntVector) ShortVector.fromArray(S8, table, (codes[c + j + 1] & 0xffff) * d).convertShape(VectorOperators.S2I, I8, 0);
-                IntVector w2 = (IntVector) ShortVector.fromArray(S8, table, (codes[c + j + 2] & 0xffff) * d).convertShape(VectorOperators.S2I, I8, 0);
-                IntVector w3 = (IntVector) ShortVector.fromArray(S8, table, (codes[c + j + 3] & 0xffff) * d).convertShape(VectorOperators.S2I, I8, 0);
-                a0 = w0.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(FloatVector.fromArray(F8, x, j * d), a0);
-                a1 = w1.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(FloatVector.fromArray(F8, x, (j + 1) * d), a1);
-                a2 = w2.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(FloatVector.fromArray(F8, x, (j + 2) * d), a2);
-                a3 = w3.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(FloatVector.fromArray(F8, x, (j + 3) * d), a3);
+                FloatVector w0 = (FloatVector) ByteVector.fromArray(B8, table, (codes[c + j] & 0xffff) * d).convertShape(VectorOperators.B2F, F8, 0);
+                FloatVector w1 = (FloatVector) ByteVector.fromArray(B8, table, (codes[c + j + 1] & 0xffff) * d).convertShape(VectorOperators.B2F, F8, 0);
+                FloatVector w2 = (FloatVector) ByteVector.fromArray(B8, table, (codes[c + j + 2] & 0xffff) * d).convertShape(VectorOperators.B2F, F8, 0);
+                FloatVector w3 = (FloatVector) ByteVector.fromArray(B8, table, (codes[c + j + 3] & 0xffff) * d).convertShape(VectorOperators.B2F, F8, 0);
+                a0 = w0.fma(FloatVector.fromArray(F8, x, j * d), a0);
+                a1 = w1.fma(FloatVector.fromArray(F8, x, (j + 1) * d), a1);
+                a2 = w2.fma(FloatVector.fromArray(F8, x, (j + 2) * d), a2);
+                a3 = w3.fma(FloatVector.fromArray(F8, x, (j + 3) * d), a3);
             }
             for (; j < per; j++) {
-                IntVector w0 = (IntVector) ShortVector.fromArray(S8, table, (codes[c + j] & 0xffff) * d).convertShape(VectorOperators.S2I, I8, 0);
-                a0 = w0.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(FloatVector.fromArray(F8, x, j * d), a0);
+                FloatVector w0 = (FloatVector) ByteVector.fromArray(B8, table, (codes[c + j] & 0xffff) * d).convertShape(VectorOperators.B2F, F8, 0);
+                a0 = w0.fma(FloatVector.fromArray(F8, x, j * d), a0);
             }
-            y[yOff + r] = a0.add(a1).add(a2.add(a3)).reduceLanes(VectorOperators.ADD);
+            y[yOff + r] = 0.25f * a0.add(a1).add(a2.add(a3)).reduceLanes(VectorOperators.ADD);
         }
     }
 }

@@ -50,6 +50,11 @@ public final class HalfMatrix {
         return of(rows, cols, ShortBuffer.wrap(w), null, bf16, true);
     }
 
+    /** As {@link #of(int, int, short[], boolean)} for values known to be finite (SafeTensorsFile.readHalfs refuses NaN and infinity). */
+    public static HalfMatrix ofFinite(int rows, int cols, short[] w, boolean bf16) {
+        return of(rows, cols, ShortBuffer.wrap(w), null, bf16, false);
+    }
+
     /**
      * Wraps (does not copy) rows * cols fp16 (bf16 false) or bf16 values stored little-endian in
      * bytes[0, 2 * rows * cols), for example a memory-mapped tensor; null when an fp16 value is

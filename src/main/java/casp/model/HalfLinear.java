@@ -33,9 +33,9 @@ public final class HalfLinear implements Linear {
         DType t = w.info(name).dtype();
         if (t != DType.F16 && t != DType.BF16) return null;
         boolean bf16 = t == DType.BF16;
-        // mappedHalfs refuses NaN and infinity itself: the matrix need not scan the values again
+        // mappedHalfs and halfs refuse NaN and infinity themselves: the matrix need not scan the values again
         return w.placement() != WeightPlacement.HEAP ? HalfMatrix.ofFinite(rows, cols, w.mappedHalfs(name, rows, cols), bf16)
-                : HalfMatrix.of(rows, cols, w.halfs(name, rows, cols), bf16);
+                : HalfMatrix.ofFinite(rows, cols, w.halfs(name, rows, cols), bf16);
     }
 
     /** The linear stored as name [out, in] in w: a HalfLinear when {@link #matrix} keeps it in 16 bits, else a DenseLinear. */

@@ -10,7 +10,8 @@ import org.junit.jupiter.api.Test;
 /**
  * The hot kernels keep running as vector instructions after vectors of other shapes of the same
  * element type have run in the JVM (as they do in any real run: the AQLM and E8P kernels use
- * 256-bit floats, the 16-bit mat-vec half-width shorts, beside 512-bit float kernels).
+ * 256-bit floats, E8P's decode 64-bit bytes, the 16-bit mat-vec half-width
+ * shorts, beside 512-bit float kernels).
  *
  * <p>Why this can break: on JDK 17, C2 turns a Vector API call into an instruction only when it
  * knows the vector's exact class. For some values (a vector just loaded, one merged from two
@@ -39,7 +40,7 @@ class VectorBoxingTest {
         Map<String, Long> bytes = AllocationMeter.inFreshJvm(Probe.class);
         Map<String, Long> boxed = new TreeMap<>();
         bytes.forEach((k, v) -> { if (v > BOUND) boxed.put(k, v); });
-        assertTrue(bytes.size() == 18, "probe reported " + bytes);
+        assertTrue(bytes.size() == 20, "probe reported " + bytes);
         assertTrue(boxed.isEmpty(), "bytes allocated per round (boxed vectors) by " + boxed + "; all: " + bytes);
     }
 
@@ -89,6 +90,12 @@ class VectorBoxingTest {
             HalfMatrix bf16 = HalfMatrix.of(hr, hc, hb, true);
             float[] hx = random(rnd, tokens * hc), hy = new float[tokens * hr];
             report(meter, "bf16-matvec", () -> bf16.matvec(hx, 0, hy, 0));
+            // and from a Java array (--weights heap)
+            short[] hs = new short[hr * hc];
+            hb.asShortBuffer().get(hs);
+            HalfMatrix bf16Heap = HalfMatrix.of(hr, hc, hs, true);
+            report(meter, "bf16-heap-matvec", () -> bf16Heap.matvec(hx, 0, hy, 0));
+            report(meter, "bf16-heap-matmul", () -> bf16Heap.matmul(hx, 0, tokens, hy, 0));
             report(meter, "bf16-matmul", () -> bf16.matmul(hx, 0, tokens, hy, 0));
             // fp16 with ~0.24% subnormals, as real weights of std 0.02 have (another branch of its kernel)
             java.nio.ByteBuffer fb = java.nio.ByteBuffer.allocateDirect(2 * hr * hc).order(java.nio.ByteOrder.LITTLE_ENDIAN);
@@ -136,12 +143,20 @@ class VectorBoxingTest {
             char[] codes = new char[64 * 8 * 2];
             for (int i = 0; i < codes.length; i++) codes[i] = (char) rnd.nextInt(256);
             float[] books = random(rnd, 2 * 256 * 8), scales = random(rnd, 64), y = new float[256];
+            short[] e8 = new short[256 * 512 / 8];
+            for (int i = 0; i < e8.length; i++) e8[i] = (short) rnd.nextInt(1 << 16);
+            byte[] signIn = new byte[512], signOut = new byte[256];
+            java.util.Arrays.fill(signIn, (byte) 1);
+            java.util.Arrays.fill(signOut, (byte) 1);
+            E8pMatrix e8p = new E8pMatrix(256, 512, 256, 512, e8, signIn, signOut, 0.03f);
+            E8pMatrix.Scratch e8s = new E8pMatrix.Scratch();
             long end = System.nanoTime() + 4_000_000_000L;
             while (System.nanoTime() < end) {
                 Blas1.addWidened(4096, x, 0, acc, 0);
                 for (int i = 0; i + E8p.DIM <= 512; i += E8p.DIM) E8p.encode(x, i, s, q, 0);
                 hm.matvec(x, 0, y, 0);
                 AqlmCodebookMatvec.matvec(codes, 64, 8, 2, books, 256, 8, scales, x, 0, y, 0);
+                e8p.multiply(x, 0, 1, y, 0, e8s);
             }
         }
 
