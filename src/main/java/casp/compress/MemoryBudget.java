@@ -1,9 +1,9 @@
 package casp.compress;
 
 import casp.io.BadInputException;
+import casp.io.MachineMemory;
 import casp.io.ModelConfig;
 
-import java.lang.management.ManagementFactory;
 import java.util.Locale;
 
 /**
@@ -31,7 +31,7 @@ public final class MemoryBudget {
     public static long limit(long requested) {
         if (requested > 0) return requested;
         long heap = Runtime.getRuntime().maxMemory();
-        long physical = physicalMemory();
+        long physical = MachineMemory.physicalBytes();
         return physical > 0 ? Math.min(heap, physical) : heap;
     }
 
@@ -59,17 +59,6 @@ public final class MemoryBudget {
         System.gc();
         Runtime r = Runtime.getRuntime();
         return r.totalMemory() - r.freeMemory();
-    }
-
-    /** Physical memory of the machine in bytes, or -1 when unknown. */
-    public static long physicalMemory() {
-        try {
-            if (ManagementFactory.getOperatingSystemMXBean() instanceof com.sun.management.OperatingSystemMXBean os)
-                return os.getTotalMemorySize();
-        } catch (RuntimeException | LinkageError e) {
-            return -1;
-        }
-        return -1;
     }
 
     /**

@@ -34,35 +34,19 @@ public enum WeightPlacement {
         return smallForMachine && fitsHeap ? HEAP : MAP;
     }
 
-    /** The machine's physical memory in bytes, 0 when the JVM cannot tell. */
-    static long physicalMemory() {
-        try {
-            var os = java.lang.management.ManagementFactory.getOperatingSystemMXBean();
-            return os instanceof com.sun.management.OperatingSystemMXBean s ? s.getTotalMemorySize() : 0;
-        } catch (LinkageError | RuntimeException e) { // a runtime without the jdk.management module
-            return 0;
-        }
-    }
-
     /**
      * AUTO's choice for sixteenBitBytes on this machine and JVM. When only the heap is short, the
      * garbage of an earlier load (a model dropped, its copy not yet collected) may be why: collected
      * once, then asked again.
      */
     static WeightPlacement chooseHere(long sixteenBitBytes) {
-        long physical = physicalMemory();
-        WeightPlacement p = choose(sixteenBitBytes, physical, freeHeap());
+        long physical = MachineMemory.physicalBytes();
+        WeightPlacement p = choose(sixteenBitBytes, physical, MachineMemory.freeHeapBytes());
         if (p == MAP && choose(sixteenBitBytes, physical, Long.MAX_VALUE) == HEAP) {
             System.gc();
-            p = choose(sixteenBitBytes, physical, freeHeap());
+            p = choose(sixteenBitBytes, physical, MachineMemory.freeHeapBytes());
         }
         return p;
-    }
-
-    /** Heap this JVM can still grow into: its maximum less what is allocated now (live or not). */
-    static long freeHeap() {
-        Runtime rt = Runtime.getRuntime();
-        return rt.maxMemory() - (rt.totalMemory() - rt.freeMemory());
     }
 
     /** The name used on the command line and in reports. */

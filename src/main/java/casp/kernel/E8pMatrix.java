@@ -201,11 +201,11 @@ public final class E8pMatrix {
     /** The rows of task t of tasks in {@link #decodeDot}. */
     private void decodeDotRows(int t, int tasks, float[] xt, float[] yt, float[] y2) {
         int m = paddedRows, per = paddedCols / E8p.DIM;
-        float[] table = E8p.table(), table2 = codes2 == null ? null : residual.table();
+        float[] table2 = codes2 == null ? null : residual.table();
         float inv = codes2 == null ? 0 : 1 / residual.scale;
         int r0 = (int) ((long) m * t / tasks), r1 = (int) ((long) m * (t + 1) / tasks);
         if (SIMD) E8pSimd.decodeDotQuarters(E8p.tableQuarters(), codes, per, xt, r0, r1, yt, 0);
-        else dots(table, codes, per, xt, r0, r1, yt);
+        else dots(E8p.table(), codes, per, xt, r0, r1, yt);
         if (codes2 != null) {
             dots(table2, codes2, per, xt, r0, r1, y2);
             for (int r = r0; r < r1; r++) yt[r] += y2[r] * inv;
