@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Real-size figures on shape twins (random weights, published shapes): a 7B LLaVA's parameters, the
 # peak RSS and speed of `casp generate` with an image, and casp against llama.cpp on llama-2-7b
-# (full depth and a 2-layer cut), F16 / Q2_K against casp bf16 / 2-bit RTN / 2-bit QuIP#, 2 threads,
-# back to back.
+# (full depth and a 2-layer cut), F16 / Q2_K / IQ2_XXS against casp bf16 / 2-bit RTN / 2-bit QuIP#,
+# 2 threads, back to back.
 # Each heavy step runs under the shared lock /tmp/casp-timing.lock and prints the load average.
 #
 # usage: src/scripts/real-size.sh WORK_DIR [step ...]
@@ -14,7 +14,8 @@
 #   mapped for the full-depth 13.5 GB twin on a 24 GiB machine)
 #   CASP_LOCK=none when the caller already holds /tmp/casp-timing.lock
 #   needs: ~45 GB free in WORK_DIR; LLAMA_CPP_SRC (a llama.cpp checkout, default /work/llama.cpp-src)
-#   and LLAMA_CPP_BUILD (its cmake build with llama-bench and llama-quantize, default /work/llama.cpp-build)
+#   and LLAMA_CPP_BUILD (its cmake build with llama-bench, llama-quantize and llama-imatrix, default
+#   /work/llama.cpp-build)
 #   for the gguf / bench steps. Delete WORK_DIR afterwards: it holds ~45 GB of twins and GGUF files.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -62,6 +63,13 @@ if has gguf; then
   for m in $MODELS; do
     [ -f "$work/$m-f16.gguf" ] || heavy env PYTHONPATH="$src/gguf-py" python3 "$here/llamacpp/twin_to_gguf.py" "$work/$m" "$work/$m-f16.gguf"
     [ -f "$work/$m-q2_k.gguf" ] || heavy "$build/bin/llama-quantize" "$work/$m-f16.gguf" "$work/$m-q2_k.gguf" Q2_K 2 > "$work/$m-quantize.log" 2>&1
+    # IQ2_XXS (2.06 bits, 8 weights per code from an E8-lattice grid with signs: the llama.cpp format
+    # nearest to QuIP#'s E8P); llama-quantize wants an importance matrix for it (here from the same
+    # text, meaningless on random weights, and speed does not depend on it)
+    if [[ " $TWO_BIT " == *" quip "* ]] && [ ! -f "$work/$m-iq2_xxs.gguf" ] && [ -x "$build/bin/llama-imatrix" ]; then
+      heavy "$build/bin/llama-imatrix" -m "$work/$m-f16.gguf" -f "$calib" -c 128 --chunks 4 -t 2 -o "$work/$m-imatrix.dat" > "$work/$m-imatrix.log" 2>&1
+      heavy "$build/bin/llama-quantize" --imatrix "$work/$m-imatrix.dat" "$work/$m-f16.gguf" "$work/$m-iq2_xxs.gguf" IQ2_XXS 2 >> "$work/$m-quantize.log" 2>&1
+    fi
     # 2-bit RTN, group 128 (GPTQ v1 folder): calibration is only run, not used, by RTN
     [[ " $TWO_BIT " != *" rtn "* ]] || [ -d "$work/$m-rtn2" ] || heavy "${casp[@]}" compress --model "$work/$m" --calib "$calib" --method rtn --bits 2 \
         --samples 1 --seq-len 32 --out "$work/$m-rtn2" > "$work/$m-rtn2.log" 2>&1
@@ -107,6 +115,7 @@ if has bench; then
     bench_pair "$m: casp bf16 vs llama.cpp F16" "$work/$m" "$work/$m-f16.gguf"
     bench_pair "$m: casp 2-bit RTN g128 vs llama.cpp Q2_K" "$work/$m-rtn2" "$work/$m-q2_k.gguf"
     bench_pair "$m: casp 2-bit QuIP# vs llama.cpp Q2_K" "$work/$m-quip2" "$work/$m-q2_k.gguf"
+    bench_pair "$m: casp 2-bit QuIP# vs llama.cpp IQ2_XXS" "$work/$m-quip2" "$work/$m-iq2_xxs.gguf"
   done
 fi
 

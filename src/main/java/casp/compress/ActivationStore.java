@@ -190,6 +190,30 @@ public final class ActivationStore implements AutoCloseable {
     }
 
     /**
+     * Settings for a float32 store of intermediate results beside this store and the live ones given:
+     * what all of them leave of this store's memory budget, the rest spilled to this store's scratch
+     * file name plus "." + suffix (nothing spills when this store never does).
+     */
+    public Settings float32Beside(String suffix, ActivationStore... live) {
+        long left = settings.memoryBudget() - memoryBytes;
+        for (ActivationStore s : live) left -= s.memoryBytes;
+        Path spill = settings.spillFile() == null ? null : settings.spillFile().resolveSibling(settings.spillFile().getFileName() + "." + suffix);
+        return new Settings(DType.F32, Math.max(0, left), spill);
+    }
+
+    /** Bytes that stores beside this one may still hold, in memory and on its scratch file's disk (MAX_VALUE: no limit). */
+    public long roomBeside() {
+        if (settings.spillFile() == null) return Long.MAX_VALUE;
+        long memory = Math.max(0, settings.memoryBudget() - memoryBytes);
+        Path dir = settings.spillFile().toAbsolutePath().getParent();
+        try {
+            return memory + (dir == null ? 0 : Files.getFileStore(dir).getUsableSpace());
+        } catch (IOException | SecurityException e) {
+            return memory;
+        }
+    }
+
+    /**
      * A store with the same settings (and the given scratch file) holding a copy of every sample. The
      * two share one budget: the copy keeps in memory only what this store leaves of it, so that
      * both together hold no more than the budget (the rest of the copy spills).

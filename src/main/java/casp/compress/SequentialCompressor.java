@@ -104,11 +104,18 @@ public final class SequentialCompressor {
     private final LlamaModel model;
     private final QuantizerPlan plan;
     private final boolean trueSequential;
+    private boolean keepStages = true;
 
     public SequentialCompressor(LlamaModel model, QuantizerPlan plan, boolean trueSequential) {
         this.model = model;
         this.plan = plan;
         this.trueSequential = trueSequential;
+    }
+
+    /** Re-runs the block from its input for every group even where the stage results would fit (the reference for tests). */
+    SequentialCompressor recomputingStages() {
+        keepStages = false;
+        return this;
     }
 
     /** Compresses every block; see {@link #run(Calibration, int, Listener)}. */
@@ -145,6 +152,7 @@ public final class SequentialCompressor {
     }
 
     private BlockResult compressBlock(DecoderLayer layer, Calibration calib, Listener l) {
+        if (trueSequential && keepStages && stagesFit(layer, calib.store())) return compressBlockInStages(layer, calib, l);
         long t0 = System.nanoTime();
         long forwardNanos = 0;
         long[] hessianNanos = {0};
@@ -177,14 +185,121 @@ public final class SequentialCompressor {
     }
 
     /**
-     * Runs the block on a copy of every sample and accumulates the Hessians of the given input
-     * groups; the pass stops after the input of {@code last}. The accumulation time is added to hessianNanos[0].
+     * Whether the stage results of a block fit beside the samples: the attention outputs with the
+     * residual stream after attention, then that stream with the MLP activations (float32), in the
+     * store's memory budget and its scratch disk with 1 GiB to spare.
      */
-    private static InputCapture capture(DecoderLayer layer, Calibration calib, List<List<String>> groups, List<String> last,
-                                        long[] hessianNanos) {
-        InputCapture c = new InputCapture().stopAfter(layer.index(), last);
-        for (List<String> g : groups) c.capture(layer.index(), g, layer.linear(g.get(0)).in());
-        ForwardHooks timed = new ForwardHooks() {
+    private static boolean stagesFit(DecoderLayer layer, ActivationStore x) {
+        long tokens = 0;
+        for (int i = 0; i < x.size(); i++) tokens += x.tokens(i);
+        long width = Math.max(layer.linear(DecoderLayer.O).in(), layer.linear(DecoderLayer.DOWN).in()) + x.hidden();
+        long room = x.roomBeside();
+        return room == Long.MAX_VALUE || tokens * width * Float.BYTES + (1L << 30) <= room;
+    }
+
+    /**
+     * True-sequential compression of a block that keeps what each stage computed instead of re-running
+     * the block from its input for every group: the attention outputs (o_proj's Hessian, then the
+     * residual stream after attention), that stream (the MLP's input and the block's output), and the
+     * MLP activations (down_proj's Hessian and input). The same arithmetic as {@link #compressBlock}'s
+     * re-runs, so the same bits, in about 40% of their multiply-adds.
+     */
+    private BlockResult compressBlockInStages(DecoderLayer layer, Calibration calib, Listener l) {
+        long t0 = System.nanoTime();
+        long[] hessianNanos = {0};
+        List<LinearResult> results = new ArrayList<>();
+        ActivationStore x = calib.store();
+        int li = layer.index(), d = x.hidden(), n = x.size();
+        int qDim = layer.linear(DecoderLayer.O).in(), inter = layer.linear(DecoderLayer.DOWN).in();
+        int maxTokens = x.maxLength() / d;
+
+        // q, k, v: the pass ends at their input (the input norm).
+        long f0 = System.nanoTime();
+        InputCapture qkv = capture(layer, calib, List.of(DecoderLayer.QKV), DecoderLayer.QKV, hessianNanos);
+        long forwardNanos = System.nanoTime() - f0;
+        compressGroup(layer, DecoderLayer.QKV, qkv.get(li, DecoderLayer.QKV).finish(), results, l);
+
+        ActivationStore residual = null, mlp = null;
+        try {
+            InputCapture gateUp = captureOf(layer, DecoderLayer.GATE_UP).stopAfter(li, DecoderLayer.GATE_UP);
+            try (ActivationStore attention = new ActivationStore(qDim, x.float32Beside("attention"))) {
+                // o_proj: its input is the attention output, kept.
+                InputCapture o = captureOf(layer, DecoderLayer.O_IN);
+                ForwardHooks hooks = timed(o, hessianNanos);
+                f0 = System.nanoTime();
+                float[] in = new float[x.maxLength()];
+                for (int i = 0; i < n; i++) {
+                    int T = x.tokens(i);
+                    float[] att = new float[T * qDim];
+                    layer.attentionOutput(x.load(i, in), T, att, hooks);
+                    attention.add(att, T);
+                }
+                forwardNanos += System.nanoTime() - f0;
+                compressGroup(layer, DecoderLayer.O_IN, o.get(li, DecoderLayer.O_IN).finish(), results, l);
+
+                // gate, up: their input is the norm of the residual stream after attention, kept.
+                residual = new ActivationStore(d, x.float32Beside("residual", attention));
+                hooks = timed(gateUp, hessianNanos);
+                f0 = System.nanoTime();
+                float[] att = new float[maxTokens * qDim], unused = new float[maxTokens * inter];
+                for (int i = 0; i < n; i++) {
+                    int T = x.tokens(i);
+                    float[] h = new float[T * d];
+                    x.read(i, h);
+                    layer.addAttentionProjection(h, attention.load(i, att), T);
+                    residual.add(h, T);
+                    try {
+                        layer.mlpActivation(h, T, unused, hooks);
+                    } catch (InputCapture.Stop expected) {
+                        // the pass ends at the gate/up input
+                    }
+                }
+                forwardNanos += System.nanoTime() - f0;
+            }
+            compressGroup(layer, DecoderLayer.GATE_UP, gateUp.get(li, DecoderLayer.GATE_UP).finish(), results, l);
+
+            // down_proj: its input is the MLP activation, kept.
+            mlp = new ActivationStore(inter, x.float32Beside("mlp", residual));
+            InputCapture down = captureOf(layer, DecoderLayer.DOWN_IN);
+            ForwardHooks hooks = timed(down, hessianNanos);
+            f0 = System.nanoTime();
+            float[] h = new float[x.maxLength()];
+            for (int i = 0; i < n; i++) {
+                int T = x.tokens(i);
+                float[] m = new float[T * inter];
+                layer.mlpActivation(residual.load(i, h), T, m, hooks);
+                mlp.add(m, T);
+            }
+            forwardNanos += System.nanoTime() - f0;
+            compressGroup(layer, DecoderLayer.DOWN_IN, down.get(li, DecoderLayer.DOWN_IN).finish(), results, l);
+
+            // The compressed block's outputs become the next block's inputs.
+            f0 = System.nanoTime();
+            float[] m = new float[maxTokens * inter];
+            for (int i = 0; i < n; i++) {
+                float[] out = residual.load(i, h);
+                layer.addMlpProjection(out, mlp.load(i, m), x.tokens(i));
+                x.write(i, out);
+            }
+            forwardNanos += System.nanoTime() - f0;
+        } finally {
+            if (residual != null) residual.close();
+            if (mlp != null) mlp.close();
+        }
+        return new BlockResult(li, Collections.unmodifiableList(results), (System.nanoTime() - t0) / 1e9,
+                forwardNanos / 1e9, hessianNanos[0] / 1e9);
+    }
+
+    /** A capture of one input group of the layer. */
+    private static InputCapture captureOf(DecoderLayer layer, List<String> group) {
+        InputCapture c = new InputCapture();
+        c.capture(layer.index(), group, layer.linear(group.get(0)).in());
+        return c;
+    }
+
+    /** Hooks that pass the linear inputs to c, adding the time it takes to hessianNanos[0]. */
+    private static ForwardHooks timed(InputCapture c, long[] hessianNanos) {
+        return new ForwardHooks() {
             @Override
             public void linearInput(int li, List<String> names, float[] x, int rows, int cols) {
                 long h0 = System.nanoTime();
@@ -195,6 +310,17 @@ public final class SequentialCompressor {
                 }
             }
         };
+    }
+
+    /**
+     * Runs the block on a copy of every sample and accumulates the Hessians of the given input
+     * groups; the pass stops after the input of {@code last}. The accumulation time is added to hessianNanos[0].
+     */
+    private static InputCapture capture(DecoderLayer layer, Calibration calib, List<List<String>> groups, List<String> last,
+                                        long[] hessianNanos) {
+        InputCapture c = new InputCapture().stopAfter(layer.index(), last);
+        for (List<String> g : groups) c.capture(layer.index(), g, layer.linear(g.get(0)).in());
+        ForwardHooks timed = timed(c, hessianNanos);
         ActivationStore store = calib.store();
         float[] scratch = new float[store.maxLength()];
         for (int i = 0; i < store.size(); i++) {

@@ -101,10 +101,68 @@ public final class DecoderLayer {
         if (startPos + T > cache.capacity())
             throw new IllegalStateException("positions " + startPos + ".." + (startPos + T - 1) + " exceed the KV cache capacity " + cache.capacity());
         if (hooks == null) hooks = ForwardHooks.NONE;
-        ws.ensureRows(T);
-        rope.ensure(startPos + T);
+        prepare(T, startPos + T);
 
-        // Attention block.
+        attend(hidden, T, startPos, cache, hooks);
+        addProjection(O, ws.att, hidden, T);
+        mlpInner(hidden, T, hooks);
+        addProjection(DOWN, ws.gate, hidden, T);
+        hooks.layerOutput(index, hidden, T, d);
+    }
+
+    // The forward pass in its four stages, for callers that keep what a stage computed and re-run only
+    // the later ones (sequential compression quantizes a linear between two stages). Each runs at
+    // positions 0..T-1 without a KV cache; run one after the other they give the bits of forward().
+
+    /**
+     * The attention output of T rows of hidden state (o_proj's input, [T, q_dim] row-major) into att;
+     * hidden is not changed. Hooks see the q/k/v and o_proj inputs.
+     */
+    public void attentionOutput(float[] hidden, int T, float[] att, ForwardHooks hooks) {
+        prepare(T, T, hidden, d, att, qDim);
+        attend(hidden, T, 0, ws.temp(T), hooks == null ? ForwardHooks.NONE : hooks);
+        System.arraycopy(ws.att, 0, att, 0, T * qDim);
+    }
+
+    /** hidden += o_proj(att) over T rows. */
+    public void addAttentionProjection(float[] hidden, float[] att, int T) {
+        prepare(T, 0, hidden, d, att, qDim);
+        addProjection(O, att, hidden, T);
+    }
+
+    /**
+     * silu(gate_proj(n)) * up_proj(n) with n = RMSNorm(hidden) (down_proj's input, [T, intermediate])
+     * into mlp; hidden is not changed. Hooks see the gate/up and down_proj inputs.
+     */
+    public void mlpActivation(float[] hidden, int T, float[] mlp, ForwardHooks hooks) {
+        prepare(T, 0, hidden, d, mlp, inter);
+        mlpInner(hidden, T, hooks == null ? ForwardHooks.NONE : hooks);
+        System.arraycopy(ws.gate, 0, mlp, 0, T * inter);
+    }
+
+    /** hidden += down_proj(mlp) over T rows. */
+    public void addMlpProjection(float[] hidden, float[] mlp, int T) {
+        prepare(T, 0, hidden, d, mlp, inter);
+        addProjection(DOWN, mlp, hidden, T);
+    }
+
+    /** Sizes the shared buffers for T rows and the rotary table for positions below positions. */
+    private void prepare(int T, int positions) {
+        if (T < 1) throw new IllegalArgumentException("T must be positive, got " + T);
+        ws.ensureRows(T);
+        rope.ensure(positions);
+    }
+
+    /** {@link #prepare(int, int)} for a stage that reads hidden [T, d] and a [T, width] array. */
+    private void prepare(int T, int positions, float[] hidden, int hiddenWidth, float[] other, int width) {
+        prepare(T, positions);
+        if (hidden.length < (long) T * hiddenWidth || other.length < (long) T * width)
+            throw new IllegalArgumentException("layer " + index + ": " + T + " rows need arrays of " + (long) T * hiddenWidth
+                    + " and " + (long) T * width + " values, got " + hidden.length + " and " + other.length);
+    }
+
+    /** RMSNorm, q/k/v, rotary embedding, the cache's keys and values, attention: ws.att. */
+    private void attend(float[] hidden, int T, int startPos, KvCache.Layer cache, ForwardHooks hooks) {
         VectorOps.rmsNormRows(hidden, 0, inputNorm, ws.xn, 0, T, d, eps);
         hooks.linearInput(index, QKV, ws.xn, T, d);
         linears.get(Q).forward(ws.xn, 0, ws.q, 0, T);
@@ -122,19 +180,22 @@ public final class DecoderLayer {
         }
         attention(T, startPos, cache, hooks);
         hooks.linearInput(index, O_IN, ws.att, T, qDim);
-        linears.get(O).forward(ws.att, 0, ws.tmp, 0, T);
-        VectorOps.add(ws.tmp, 0, hidden, 0, T * d);
+    }
 
-        // MLP block.
+    /** RMSNorm, gate and up, silu(gate) * up: ws.gate. */
+    private void mlpInner(float[] hidden, int T, ForwardHooks hooks) {
         VectorOps.rmsNormRows(hidden, 0, postNorm, ws.xn, 0, T, d, eps);
         hooks.linearInput(index, GATE_UP, ws.xn, T, d);
         linears.get(GATE).forward(ws.xn, 0, ws.gate, 0, T);
         linears.get(UP).forward(ws.xn, 0, ws.up, 0, T);
         Activations.siluMul(ws.gate, 0, ws.up, 0, T * inter);
         hooks.linearInput(index, DOWN_IN, ws.gate, T, inter);
-        linears.get(DOWN).forward(ws.gate, 0, ws.tmp, 0, T);
+    }
+
+    /** hidden += linear name (o_proj or down_proj) of x, through ws.tmp. */
+    private void addProjection(String name, float[] x, float[] hidden, int T) {
+        linears.get(name).forward(x, 0, ws.tmp, 0, T);
         VectorOps.add(ws.tmp, 0, hidden, 0, T * d);
-        hooks.layerOutput(index, hidden, T, d);
     }
 
     /** Below this many multiply-adds, attention runs on the calling thread. */

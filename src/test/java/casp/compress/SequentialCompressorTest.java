@@ -14,6 +14,7 @@ import casp.quant.CompressedLayer;
 import casp.quant.Quantizer;
 import casp.quant.gptq.Rtn;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -23,6 +24,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Random;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -129,6 +131,60 @@ class SequentialCompressorTest {
             m2.forwardHidden(x, x.length / c.hiddenSize(), null, ForwardHooks.NONE);
             float[] got = again.sample(s).hidden();
             for (int i = 0; i < x.length; i++) assertEquals(x[i], got[i], 1e-4 * (1 + Math.abs(x[i])));
+        }
+    }
+
+    /** The samples after compressing all blocks of a fresh model of the given seed, the stage results kept or not. */
+    private static float[][] compressedOutputs(ModelConfig.TextConfig c, List<float[]> emb, ActivationStore.Settings storage,
+                                               boolean keepStages, Map<String, float[]> weights,
+                                               Map<String, double[]> hessians) {
+        LlamaModel m = SyntheticModel.create(c, 7);
+        ActivationStore store = new ActivationStore(c.hiddenSize(), storage);
+        for (float[] e : emb) store.add(e.clone(), e.length / c.hiddenSize());
+        try (Calibration calib = new Calibration(store)) {
+            Recording plan = new Recording();
+            SequentialCompressor sc = new SequentialCompressor(m, plan, true);
+            if (!keepStages) sc.recomputingStages();
+            sc.run(calib, null);
+            for (int i = 0; i < c.numLayers(); i++)
+                for (String name : DecoderLayer.LINEARS)
+                    weights.put(i + "/" + name, ((DenseLinear) m.layer(i).linear(name)).weight().clone());
+            hessians.putAll(plan.h);
+            float[][] out = new float[emb.size()][];
+            for (int s = 0; s < emb.size(); s++) {
+                out[s] = new float[store.length(s)];
+                store.read(s, out[s]);
+            }
+            return out;
+        }
+    }
+
+    @Test
+    void keepingTheStageResultsGivesTheBitsOfReRunningTheBlock(@TempDir Path dir) {
+        // Grouped-query attention, odd widths, samples of unequal lengths; in memory, spilled
+        // (a budget of nothing: every stage result goes through its scratch file) and bfloat16.
+        ModelConfig.TextConfig c = SyntheticModel.config("llama", 40, 100, 2, 4, 2, 10, 60, 64, 10000, null, false);
+        List<float[]> emb = embeddings(SyntheticModel.create(c, 7), 3, 17);
+        ActivationStore.Settings[] storages = {
+                ActivationStore.Settings.inMemory(),
+                new ActivationStore.Settings(casp.tensor.DType.F32, 0, dir.resolve("spilled.bin")),
+                new ActivationStore.Settings(casp.tensor.DType.BF16, 1000, dir.resolve("bf16.bin"))};
+        for (ActivationStore.Settings storage : storages) {
+            Map<String, float[]> wantW = new HashMap<>(), gotW = new HashMap<>();
+            Map<String, double[]> wantH = new HashMap<>(), gotH = new HashMap<>();
+            float[][] want = compressedOutputs(c, emb, storage, false, wantW, wantH);
+            float[][] got = compressedOutputs(c, emb, storage, true, gotW, gotH);
+            for (int s = 0; s < want.length; s++)
+                assertArrayEquals(want[s], got[s], storage + ": sample " + s);
+            assertEquals(2 * 7, wantH.size());
+            for (String k : wantH.keySet()) assertArrayEquals(wantH.get(k), gotH.get(k), storage + ": Hessian of " + k);
+            for (String k : wantW.keySet()) assertArrayEquals(wantW.get(k), gotW.get(k), storage + ": " + k);
+            try (var files = Files.list(dir)) {
+                assertEquals(List.of(), files.filter(f -> f.getFileName().toString().contains(".bin.")).toList(),
+                        "stage scratch files are removed");
+            } catch (java.io.IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
         }
     }
 
