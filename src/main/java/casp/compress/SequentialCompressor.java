@@ -225,21 +225,14 @@ public final class SequentialCompressor {
             try (ActivationStore attention = new ActivationStore(qDim, x.float32Beside("attention"))) {
                 // o_proj: its input is the attention output, kept.
                 InputCapture o = captureOf(layer, DecoderLayer.O_IN);
-                ForwardHooks hooks = timed(o, hessianNanos);
                 f0 = System.nanoTime();
-                float[] in = new float[x.maxLength()];
-                for (int i = 0; i < n; i++) {
-                    int T = x.tokens(i);
-                    float[] att = new float[T * qDim];
-                    layer.attentionOutput(x.load(i, in), T, att, hooks);
-                    attention.add(att, T);
-                }
+                keepStage(x, layer::attentionOutput, timed(o, hessianNanos), attention);
                 forwardNanos += System.nanoTime() - f0;
                 compressGroup(layer, DecoderLayer.O_IN, o.get(li, DecoderLayer.O_IN).finish(), results, l);
 
                 // gate, up: their input is the norm of the residual stream after attention, kept.
                 residual = new ActivationStore(d, x.float32Beside("residual", attention));
-                hooks = timed(gateUp, hessianNanos);
+                ForwardHooks hooks = timed(gateUp, hessianNanos);
                 f0 = System.nanoTime();
                 float[] att = new float[maxTokens * qDim], unused = new float[maxTokens * inter];
                 for (int i = 0; i < n; i++) {
@@ -261,21 +254,14 @@ public final class SequentialCompressor {
             // down_proj: its input is the MLP activation, kept.
             mlp = new ActivationStore(inter, x.float32Beside("mlp", residual));
             InputCapture down = captureOf(layer, DecoderLayer.DOWN_IN);
-            ForwardHooks hooks = timed(down, hessianNanos);
             f0 = System.nanoTime();
-            float[] h = new float[x.maxLength()];
-            for (int i = 0; i < n; i++) {
-                int T = x.tokens(i);
-                float[] m = new float[T * inter];
-                layer.mlpActivation(residual.load(i, h), T, m, hooks);
-                mlp.add(m, T);
-            }
+            keepStage(residual, layer::mlpActivation, timed(down, hessianNanos), mlp);
             forwardNanos += System.nanoTime() - f0;
             compressGroup(layer, DecoderLayer.DOWN_IN, down.get(li, DecoderLayer.DOWN_IN).finish(), results, l);
 
             // The compressed block's outputs become the next block's inputs.
             f0 = System.nanoTime();
-            float[] m = new float[maxTokens * inter];
+            float[] h = new float[x.maxLength()], m = new float[maxTokens * inter];
             for (int i = 0; i < n; i++) {
                 float[] out = residual.load(i, h);
                 layer.addMlpProjection(out, mlp.load(i, m), x.tokens(i));
@@ -288,6 +274,23 @@ public final class SequentialCompressor {
         }
         return new BlockResult(li, Collections.unmodifiableList(results), (System.nanoTime() - t0) / 1e9,
                 forwardNanos / 1e9, hessianNanos[0] / 1e9);
+    }
+
+    /** A stage of a decoder layer: [T, hidden] rows in, [T, width] rows out (see DecoderLayer). */
+    @FunctionalInterface
+    private interface Stage {
+        void run(float[] hidden, int T, float[] out, ForwardHooks hooks);
+    }
+
+    /** Runs stage on every sample of from and adds its outputs to to (of the stage's width). */
+    private static void keepStage(ActivationStore from, Stage stage, ForwardHooks hooks, ActivationStore to) {
+        float[] in = new float[from.maxLength()];
+        for (int i = 0; i < from.size(); i++) {
+            int T = from.tokens(i);
+            float[] out = new float[T * to.hidden()]; // kept by the store when it stays in memory
+            stage.run(from.load(i, in), T, out, hooks);
+            to.add(out, T);
+        }
     }
 
     /** A capture of one input group of the layer. */
