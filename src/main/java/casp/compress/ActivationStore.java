@@ -201,16 +201,26 @@ public final class ActivationStore implements AutoCloseable {
         return new Settings(DType.F32, Math.max(0, left), spill);
     }
 
-    /** Bytes that stores beside this one may still hold, in memory and on its scratch file's disk (MAX_VALUE: no limit). */
+    /**
+     * Bytes that stores beside this one may still hold: what the memory budget leaves plus the free
+     * space of the scratch file's disk (its nearest existing folder: the scratch folder is made on
+     * the first spill); without a scratch file, what the Java heap has left.
+     */
     public long roomBeside() {
-        if (settings.spillFile() == null) return Long.MAX_VALUE;
+        if (settings.spillFile() == null) {
+            Runtime r = Runtime.getRuntime();
+            return r.maxMemory() - (r.totalMemory() - r.freeMemory());
+        }
         long memory = Math.max(0, settings.memoryBudget() - memoryBytes);
         Path dir = settings.spillFile().toAbsolutePath().getParent();
+        while (dir != null && !Files.isDirectory(dir)) dir = dir.getParent();
+        long disk = 0;
         try {
-            return memory + (dir == null ? 0 : Files.getFileStore(dir).getUsableSpace());
+            if (dir != null) disk = Files.getFileStore(dir).getUsableSpace();
         } catch (IOException | SecurityException e) {
-            return memory;
+            disk = 0;
         }
+        return memory > Long.MAX_VALUE - disk ? Long.MAX_VALUE : memory + disk;
     }
 
     /**

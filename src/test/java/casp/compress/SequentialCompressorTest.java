@@ -146,6 +146,7 @@ class SequentialCompressorTest {
             SequentialCompressor sc = new SequentialCompressor(m, plan, true);
             if (!keepStages) sc.recomputingStages();
             sc.run(calib, null);
+            assertEquals(keepStages ? c.numLayers() : 0, sc.blocksInStages, "blocks compressed in stages");
             for (int i = 0; i < c.numLayers(); i++)
                 for (String name : DecoderLayer.LINEARS)
                     weights.put(i + "/" + name, ((DenseLinear) m.layer(i).linear(name)).weight().clone());
