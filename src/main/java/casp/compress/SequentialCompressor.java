@@ -190,7 +190,8 @@ public final class SequentialCompressor {
     /**
      * Whether the stage results of a block fit beside the samples: the attention outputs with the
      * residual stream after attention, then that stream with the MLP activations (float32), in the
-     * store's memory budget and its scratch disk with 1 GiB to spare.
+     * store's memory budget and its scratch disk (the heap left, without a scratch file) with 1 GiB
+     * to spare.
      */
     private static boolean stagesFit(DecoderLayer layer, ActivationStore x) {
         long tokens = 0;
