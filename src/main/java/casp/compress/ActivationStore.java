@@ -1,5 +1,6 @@
 package casp.compress;
 
+import casp.io.MachineMemory;
 import casp.kernel.Bf16;
 import casp.tensor.DType;
 
@@ -207,19 +208,9 @@ public final class ActivationStore implements AutoCloseable {
      * the first spill); without a scratch file, what the Java heap has left.
      */
     public long roomBeside() {
-        if (settings.spillFile() == null) {
-            Runtime r = Runtime.getRuntime();
-            return r.maxMemory() - (r.totalMemory() - r.freeMemory());
-        }
+        if (settings.spillFile() == null) return MachineMemory.freeHeapBytes();
         long memory = Math.max(0, settings.memoryBudget() - memoryBytes);
-        Path dir = settings.spillFile().toAbsolutePath().getParent();
-        while (dir != null && !Files.isDirectory(dir)) dir = dir.getParent();
-        long disk = 0;
-        try {
-            if (dir != null) disk = Files.getFileStore(dir).getUsableSpace();
-        } catch (IOException | SecurityException e) {
-            disk = 0;
-        }
+        long disk = CalibrationBudget.freeDisk(settings.spillFile());
         return memory > Long.MAX_VALUE - disk ? Long.MAX_VALUE : memory + disk;
     }
 

@@ -43,9 +43,12 @@ public final class CalibrationBudget {
                     + "; lower --samples or --seq-len");
     }
 
-    /** The free space of the disk the activations of a run writing out spill to (beside out); 0 when unknown. */
-    static long freeDisk(Path out) {
-        Path dir = out.toAbsolutePath().getParent();
+    /**
+     * The free space of the disk a file at path would be written to (its nearest existing folder;
+     * for a run's --out, where its activations spill); 0 when unknown.
+     */
+    static long freeDisk(Path path) {
+        Path dir = path.toAbsolutePath().getParent();
         while (dir != null && !Files.exists(dir)) dir = dir.getParent();
         if (dir == null) return 0;
         try {

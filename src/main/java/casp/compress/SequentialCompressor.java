@@ -155,7 +155,7 @@ public final class SequentialCompressor {
     }
 
     private BlockResult compressBlock(DecoderLayer layer, Calibration calib, Listener l) {
-        if (trueSequential && keepStages && stagesFit(layer, calib.store())) return compressBlockInStages(layer, calib, l);
+        if (trueSequential && keepStages && stagesFit(layer, calib)) return compressBlockInStages(layer, calib, l);
         long t0 = System.nanoTime();
         long forwardNanos = 0;
         long[] hessianNanos = {0};
@@ -193,9 +193,9 @@ public final class SequentialCompressor {
      * store's memory budget and its scratch disk (the heap left, without a scratch file) with 1 GiB
      * to spare.
      */
-    private static boolean stagesFit(DecoderLayer layer, ActivationStore x) {
-        long tokens = 0;
-        for (int i = 0; i < x.size(); i++) tokens += x.tokens(i);
+    private static boolean stagesFit(DecoderLayer layer, Calibration calib) {
+        ActivationStore x = calib.store();
+        long tokens = calib.tokens();
         long width = Math.max(layer.linear(DecoderLayer.O).in(), layer.linear(DecoderLayer.DOWN).in()) + x.hidden();
         long room = x.roomBeside();
         return room == Long.MAX_VALUE || tokens * width * Float.BYTES + (1L << 30) <= room;
